@@ -1,0 +1,37 @@
+# dsa110-ws: the two commands are `make run` (set up, then the main job) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PORT ?= 8866
+
+.PHONY: setup browser run demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+browser:  ## Debian's chromium for the Voila browser test (installed when missing)
+	bash .ci/ensure-chromium
+
+run: setup  ## main job: the operations view over the demo state
+	$(VENV)/bin/dsa110-ws info
+
+test: setup browser  ## the whole test suite (what CI runs)
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check dsa110_ws tests benchmarks
+
+bench: setup  ## speed benchmarks (ratios against baselines measured in the same run)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

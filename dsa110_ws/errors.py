@@ -1,0 +1,71 @@
+"""The workspace's exception hierarchy.
+
+Every error the package raises on purpose derives from :class:`WorkspaceError` and
+also from the nearest built-in exception, so ``except LookupError`` and friends keep
+working.  A message says what was asked, what is wrong and what to try.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WorkspaceError",
+    "NotFoundError",
+    "InvalidQueryError",
+    "DataUnavailableError",
+    "SchemaMismatchError",
+    "DatabaseBusyError",
+    "NotPermittedError",
+    "OptionalDependencyError",
+    "ConfigurationError",
+    "one_line",
+]
+
+
+class WorkspaceError(Exception):
+    """Base class of every error raised on purpose by ``dsa110_ws``."""
+
+
+class NotFoundError(WorkspaceError, LookupError):
+    """A row, product or source that was asked for does not exist."""
+
+
+class InvalidQueryError(WorkspaceError, ValueError):
+    """A query or parameter is malformed (bad date, unknown column, negative radius, ...)."""
+
+
+class ConfigurationError(InvalidQueryError):
+    """A setting is malformed or points somewhere unusable."""
+
+
+class DataUnavailableError(WorkspaceError, OSError):
+    """A product file is missing, unreadable or corrupt."""
+
+
+class SchemaMismatchError(WorkspaceError, LookupError):
+    """The pipeline database lacks a table or column the request needs (an older schema)."""
+
+    def __init__(self, message: str, *, table: str | None = None, column: str | None = None):
+        super().__init__(message)
+        self.table = table
+        self.column = column
+
+
+class DatabaseBusyError(WorkspaceError, TimeoutError):
+    """The pipeline database stayed locked for longer than the busy timeout."""
+
+
+class NotPermittedError(WorkspaceError, PermissionError):
+    """A write while writes are off, or a path outside the configured roots."""
+
+
+class OptionalDependencyError(WorkspaceError, ImportError):
+    """A feature needs a package that is not installed."""
+
+
+def one_line(exc: BaseException) -> str:
+    """Render an exception as one readable line, for status bars and CLI output."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    if not text:
+        return name
+    return text if isinstance(exc, WorkspaceError) else f"{name}: {text}"

@@ -1,0 +1,1 @@
+"""ipywidget panels: views over the services, no logic of their own."""

@@ -1,0 +1,212 @@
+"""Shared machinery of the repositories: filters, row limits, records."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from dsa110_ws._util.timeparse import TimeLike, to_mjd, to_unix
+from dsa110_ws.errors import InvalidQueryError, NotFoundError, SchemaMismatchError
+from dsa110_ws.models import PIPELINE_TABLES, RECORD_TYPES, Record
+from dsa110_ws.repositories._db import Database
+
+__all__ = ["Repository", "Where", "TruncatedResultWarning", "DEFAULT_LIMIT"]
+
+#: Rows a ``find`` returns unless told otherwise.
+DEFAULT_LIMIT = 1000
+
+
+class TruncatedResultWarning(UserWarning):
+    """A ``find`` hit its ``limit``: more rows match than were returned."""
+
+
+class Where:
+    """A WHERE clause built from validated column names and bound parameters only."""
+
+    def __init__(self, table: str, columns: Iterable[str], *, alias: str | None = None):
+        self.table = table
+        self.columns = set(columns)
+        self.prefix = f"{alias}." if alias else ""
+        self.clauses: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def _col(self, col: str) -> str:
+        if col not in self.columns:
+            raise SchemaMismatchError(
+                f"Table {self.table!r} has no column {col!r} (an older schema?), so it cannot be "
+                "filtered on.", table=self.table, column=col)
+        return self.prefix + col
+
+    def _param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def eq(self, col: str, value: Any) -> Where:
+        """``col = value``; a list or tuple means ``IN``; ``None`` adds nothing."""
+        if value is None:
+            return self
+        if isinstance(value, (list, tuple, set, frozenset, pd.Index, pd.Series)):
+            values = list(value)
+            if not values:
+                self.clauses.append("1 = 0")
+                return self
+            marks = ", ".join(self._param(v) for v in values)
+            self.clauses.append(f"{self._col(col)} IN ({marks})")
+        else:
+            self.clauses.append(f"{self._col(col)} = {self._param(value)}")
+        return self
+
+    def cmp(self, col: str, op: str, value: Any) -> Where:
+        """``col op value`` for op in <, <=, >, >=; ``None`` adds nothing."""
+        if value is None:
+            return self
+        if op not in {"<", "<=", ">", ">=", "!="}:
+            raise InvalidQueryError(f"Unsupported comparison {op!r}.")
+        self.clauses.append(f"{self._col(col)} {op} {self._param(value)}")
+        return self
+
+    def between(self, col: str, lo: Any, hi: Any) -> Where:
+        """``lo <= col < hi`` (either bound optional)."""
+        self.cmp(col, ">=", lo)
+        return self.cmp(col, "<", hi)
+
+    def unix_range(self, col: str, start: TimeLike, end: TimeLike, now: Any = None) -> Where:
+        lo = None if start is None else to_unix(start, now=now, what="start")
+        hi = None if end is None else to_unix(end, now=now, what="end")
+        _check_order(lo, hi)
+        return self.between(col, lo, hi)
+
+    def mjd_range(self, col: str, start: TimeLike, end: TimeLike, now: Any = None) -> Where:
+        lo = None if start is None else to_mjd(start, now=now, what="start")
+        hi = None if end is None else to_mjd(end, now=now, what="end")
+        _check_order(lo, hi)
+        return self.between(col, lo, hi)
+
+    def is_null(self, col: str, null: bool | None) -> Where:
+        if null is not None:
+            self.clauses.append(f"{self._col(col)} IS {'' if null else 'NOT '}NULL")
+        return self
+
+    def raw(self, clause: str, **params: Any) -> Where:
+        """A fixed SQL fragment written in code (never from user input) with bound params."""
+        self.clauses.append(clause)
+        self.params.update(params)
+        return self
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+
+
+def _check_order(lo: float | None, hi: float | None) -> None:
+    if lo is not None and hi is not None and hi < lo:
+        raise InvalidQueryError("The end of the time range is before its start; swap them.")
+
+
+def add_utc_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Add ``<col>_utc`` datetime columns for Unix-second columns (originals kept)."""
+    for col in columns:
+        if col in df.columns and f"{col}_utc" not in df.columns:
+            df[f"{col}_utc"] = pd.to_datetime(pd.to_numeric(df[col], errors="coerce"),
+                                              unit="s", utc=True)
+    return df
+
+
+def finish(df: pd.DataFrame, *, table: str, limit: int | None) -> pd.DataFrame:
+    """Cut ``df`` (fetched with ``limit + 1`` rows) to ``limit`` and record truncation."""
+    truncated = limit is not None and len(df) > limit
+    if truncated:
+        df = df.iloc[:limit].copy()
+        warnings.warn(
+            f"{table}: more rows match than limit={limit}; the result is truncated "
+            "(pass a larger limit= or narrow the filters).", TruncatedResultWarning, stacklevel=3)
+    df.attrs.update(table=table, limit=limit, truncated=truncated)
+    return df
+
+
+def check_limit(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidQueryError(f"limit must be a non-negative integer or None, not {limit!r}.")
+    return limit
+
+
+class Repository:
+    """Base of the per-table repositories.
+
+    Subclasses set ``table`` and ``order``; ``find`` methods build a :class:`Where` and
+    call :meth:`_select`.  Every query is parameterised; column names come from code or
+    are checked against the table's real columns.
+    """
+
+    table: ClassVar[str]
+    order: ClassVar[str] = ""
+
+    def __init__(self, db: Database, *, now: Any = None):
+        self.db = db
+        self.spec = PIPELINE_TABLES[self.table]
+        self._now = now  # frozen clock (settings.now) for relative dates
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} table={self.table!r} available={self.available}>"
+
+    @property
+    def available(self) -> bool:
+        """Whether the table exists in this database."""
+        return self.db.has_table(self.table)
+
+    @property
+    def record_type(self) -> type[Record]:
+        return RECORD_TYPES[self.table]
+
+    def columns(self) -> tuple[str, ...]:
+        """The table's real columns (SchemaMismatchError naming the table when absent)."""
+        return self.db.columns(self.table)
+
+    def where(self, alias: str | None = None) -> Where:
+        return Where(self.table, self.columns(), alias=alias)
+
+    def _select(self, where: Where | None = None, *, limit: int | None = DEFAULT_LIMIT,
+                order: str | None = None, select: str = "*", from_: str | None = None) -> pd.DataFrame:
+        limit = check_limit(limit)
+        where = where or self.where()
+        order = self.order if order is None else order
+        sql = f"SELECT {select} FROM {from_ or self.table}{where.sql()}"
+        if order:
+            sql += f" ORDER BY {order}"
+        params = dict(where.params)
+        if limit is not None:
+            sql += " LIMIT :_limit"
+            params["_limit"] = limit + 1
+        df = self.db.query(sql, params)
+        df = add_utc_columns(df, self.spec.unix_time_columns)
+        return finish(df, table=self.table, limit=limit)
+
+    def count(self, where: Where | None = None) -> int:
+        """Number of rows matching ``where`` (all rows by default)."""
+        where = where or self.where()
+        return int(self.db.scalar(f"SELECT COUNT(*) FROM {self.table}{where.sql()}", where.params))
+
+    def _get_one(self, column: str, value: Any) -> Record:
+        df = self._select(self.where().eq(column, value), limit=1, order="")
+        if df.empty:
+            raise NotFoundError(f"No {self.table} row with {column} = {value!r}.")
+        row = {k: v for k, v in df.iloc[0].items() if not str(k).endswith("_utc")}
+        return self.record_type.from_row(row)
+
+    def get(self, key: Any) -> Record:
+        """One row by primary key, as a frozen record; :class:`NotFoundError` if absent."""
+        if self.spec.key is None:
+            raise InvalidQueryError(f"Table {self.table!r} has no primary key; use find().")
+        return self._get_one(self.spec.key, key)
+
+    def find_all(self, *, limit: int | None = DEFAULT_LIMIT, **equals: Any) -> pd.DataFrame:
+        """Rows whose columns equal the given values (lists mean IN)."""
+        w = self.where()
+        for col, value in equals.items():
+            w.eq(col, value)
+        return self._select(w, limit=limit)

@@ -1,0 +1,229 @@
+"""Database access: one SQLAlchemy engine per workspace, read-only SQLite by default.
+
+SQLite is opened through a ``file:...?mode=ro`` URI with a busy timeout, so a live
+pipeline writing in WAL mode is neither blocked nor modified.  Writes (operator actions)
+go through :meth:`Database.transaction`, which refuses unless writes are allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dsa110_ws.errors import (
+    ConfigurationError,
+    DatabaseBusyError,
+    DataUnavailableError,
+    InvalidQueryError,
+    NotPermittedError,
+    SchemaMismatchError,
+)
+
+__all__ = ["Database", "check_sqlite_file"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path, *, variable: str = "PIPELINE_DB") -> Path:
+    """Check that ``path`` is an existing SQLite file; raise a clear error naming it."""
+    path = Path(path).expanduser()
+    hint = f"(from {variable})" if variable else ""
+    if not path.exists():
+        raise DataUnavailableError(
+            f"Pipeline database {path} {hint} does not exist; set {variable} to the pipeline's "
+            "pipeline.sqlite3, or unset it to use the demo state."
+        )
+    if path.is_dir():
+        raise DataUnavailableError(
+            f"Pipeline database {path} {hint} is a directory; set {variable} to the "
+            "pipeline.sqlite3 file inside it."
+        )
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise DataUnavailableError(f"Pipeline database {path} {hint} cannot be read: {exc}") from None
+    if head != _SQLITE_MAGIC:
+        raise DataUnavailableError(
+            f"Pipeline database {path} {hint} is not an SQLite database; point {variable} at "
+            "the pipeline's pipeline.sqlite3."
+        )
+    return path
+
+
+class Database:
+    """The pipeline database: engine, schema introspection and query helpers.
+
+    Parameters
+    ----------
+    target
+        Path of an SQLite file or an SQLAlchemy URL.
+    busy_timeout_s
+        Seconds SQLite waits on a lock before :class:`DatabaseBusyError`.
+    allow_writes
+        Whether :meth:`transaction` may open a writable connection.
+    """
+
+    def __init__(self, target: str | Path, *, busy_timeout_s: float = 5.0,
+                 allow_writes: bool = False, variable: str = "PIPELINE_DB"):
+        self.busy_timeout_s = float(busy_timeout_s)
+        self.allow_writes = bool(allow_writes)
+        self._lock = threading.Lock()
+        self._tables: dict[str, tuple[str, ...]] | None = None
+        self._write_engine: sa.Engine | None = None
+        text = str(target)
+        if "://" in text and not text.startswith("file:"):
+            self.path: Path | None = None
+            self.url = text
+            try:
+                self.engine = sa.create_engine(text, pool_pre_ping=True)
+            except (sa.exc.ArgumentError, ImportError) as exc:
+                raise ConfigurationError(
+                    f"Database URL {text!r} (DSA110_WS_DATABASE_URL) is unusable: {exc}"
+                ) from None
+        else:
+            self.path = check_sqlite_file(Path(text), variable=variable).resolve()
+            self.url = f"sqlite:///{self.path}"
+            self.engine = self._sqlite_engine(readonly=True)
+
+    # -- engines -------------------------------------------------------------------
+    def _sqlite_engine(self, *, readonly: bool) -> sa.Engine:
+        assert self.path is not None
+        uri = f"file:{quote(str(self.path))}" + ("?mode=ro" if readonly else "")
+        timeout = self.busy_timeout_s
+
+        def creator() -> sqlite3.Connection:
+            con = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False,
+                                  isolation_level=None)
+            con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if readonly:
+                con.execute("PRAGMA query_only = 1")
+            return con
+
+        return sa.create_engine("sqlite://", creator=creator, poolclass=sa.pool.QueuePool,
+                                pool_size=4, max_overflow=4)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        if self._write_engine is not None:
+            self._write_engine.dispose()
+
+    # -- introspection ---------------------------------------------------------------
+    def tables(self, *, refresh: bool = False) -> dict[str, tuple[str, ...]]:
+        """Map of table name to its column names, read once and cached."""
+        with self._lock:
+            if self._tables is None or refresh:
+                with self._errors("reading the schema"):
+                    insp = sa.inspect(self.engine)
+                    self._tables = {
+                        t: tuple(c["name"] for c in insp.get_columns(t))
+                        for t in insp.get_table_names()
+                    }
+            return dict(self._tables)
+
+    def has_table(self, table: str) -> bool:
+        return table in self.tables()
+
+    def columns(self, table: str) -> tuple[str, ...]:
+        """Columns of ``table``; :class:`SchemaMismatchError` naming it when absent."""
+        cols = self.tables().get(table)
+        if cols is None:
+            raise SchemaMismatchError(
+                f"The pipeline database {self.describe()} has no table {table!r}; this database "
+                "predates it, so this view is not available.", table=table)
+        return cols
+
+    def describe(self) -> str:
+        return str(self.path) if self.path else self.engine.url.render_as_string(hide_password=True)
+
+    # -- reading -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            msg = str(exc.orig) if exc.orig is not None else str(exc)
+            if "locked" in msg or "busy" in msg:
+                raise DatabaseBusyError(
+                    f"The pipeline database {self.describe()} stayed locked for more than "
+                    f"{self.busy_timeout_s:g} s while {what}; retry, or raise "
+                    "DSA110_WS_BUSY_TIMEOUT.") from None
+            if "no such column" in msg or "no such table" in msg:
+                raise SchemaMismatchError(
+                    f"The pipeline database {self.describe()} lacks what {what} needs ({msg}).") from None
+            raise DataUnavailableError(
+                f"The pipeline database {self.describe()} failed while {what}: {msg}") from None
+        except sa.exc.DatabaseError as exc:
+            raise DataUnavailableError(
+                f"The pipeline database {self.describe()} failed while {what}: {exc.orig}") from None
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run one parameterised SELECT and return a DataFrame (columns as the SQL names them)."""
+        with self._errors("running a query"), self.engine.connect() as con:
+            result = con.execute(sa.text(sql), dict(params or {}))
+            rows = result.fetchall()
+            return pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Run a query returning one value."""
+        with self._errors("running a query"), self.engine.connect() as con:
+            return con.execute(sa.text(sql), dict(params or {})).scalar()
+
+    def raw_connection(self) -> Any:
+        """A pooled DB-API connection (for streaming large column reads); close it after use."""
+        return self.engine.raw_connection()
+
+    # -- writing -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self, what: str) -> Iterator[sa.Connection]:
+        """One write transaction on the pipeline database, for an explicit operator action.
+
+        Raises :class:`NotPermittedError` unless writes are allowed; the database is not
+        touched in that case.
+        """
+        if not self.allow_writes:
+            raise NotPermittedError(
+                f"Refusing to {what}: writes to the pipeline database are off. Set "
+                "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions.")
+        if self._write_engine is None:
+            self._write_engine = (self._sqlite_engine(readonly=False) if self.path
+                                  else self.engine)
+        with self._errors(what), self._write_engine.connect() as con:
+            if self.path:  # take the write lock up front: one consistent result under races
+                con.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                except BaseException:
+                    con.exec_driver_sql("ROLLBACK")
+                    raise
+                else:
+                    con.exec_driver_sql("COMMIT")
+            else:
+                with con.begin():
+                    yield con
+
+
+def require_columns(db: Database, table: str, needed: tuple[str, ...]) -> None:
+    """Raise :class:`SchemaMismatchError` naming the first column ``table`` lacks."""
+    have = set(db.columns(table))
+    for col in needed:
+        if col not in have:
+            raise SchemaMismatchError(
+                f"Table {table!r} in {db.describe()} has no column {col!r} (an older schema); "
+                "this view is not available.", table=table, column=col)
+
+
+def check_identifier(name: str, allowed: tuple[str, ...], what: str = "column") -> str:
+    """Validate a user-supplied column name against the known ones."""
+    if name not in allowed:
+        raise InvalidQueryError(f"Unknown {what} {name!r}; choose one of {sorted(allowed)}.")
+    return name

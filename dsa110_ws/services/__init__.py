@@ -1,0 +1,1 @@
+"""Services: science and file logic (astropy, casacore); no SQL."""

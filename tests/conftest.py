@@ -1,0 +1,96 @@
+"""Session fixtures: one generated demo state (real SQLite, FITS, MS, caltables, logs)
+shared read-only by the whole suite, and helpers to make workspaces over it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(__file__).parent / "data" / "casa_samples"
+
+# Never let astropy try to download IERS tables (no network in CI).
+os.environ.setdefault("ASTROPY_IERS_AUTO_DOWNLOAD", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_dirs(tmp_path_factory):
+    """Keep the per-user demo/state directories out of the real home during tests."""
+    home = tmp_path_factory.mktemp("home")
+    old = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")}
+    os.environ["XDG_DATA_HOME"] = str(home / "data")
+    os.environ["XDG_STATE_HOME"] = str(home / "state")
+    os.environ["XDG_CACHE_HOME"] = str(home / "cache")
+    for var in ("PIPELINE_DB", "DSA110_WS_DATABASE_URL", "DSA110_WS_SETTINGS",
+                "DSA110_WS_DATA_ROOTS", "DSA110_WS_LOG_ROOTS", "DSA110_WS_ALLOW_WRITES",
+                "DSA110_WS_STATE_DIR", "DSA110_WS_NOW", "DSA110_WS_DEMO_DIR"):
+        os.environ.pop(var, None)
+    from astropy.utils import iers
+
+    iers.conf.auto_download = False
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """The default demo state, generated once per test session. Treat it as read-only."""
+    from dsa110_ws.demo import make_demo_state
+
+    out = tmp_path_factory.mktemp("demo") / "state"
+    make_demo_state(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def truth(demo_dir) -> dict:
+    from dsa110_ws.demo import load_truth
+
+    return load_truth(demo_dir)
+
+
+@pytest.fixture()
+def state_dir(tmp_path) -> Path:
+    return tmp_path / "ws-state"
+
+
+@pytest.fixture()
+def workspace(demo_dir, state_dir):
+    """A read-only workspace over the session demo state, with its own state dir."""
+    import dsa110_ws
+
+    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=state_dir)
+    yield w
+    w.close()
+
+
+@pytest.fixture()
+def writable_demo(tmp_path, demo_dir) -> Path:
+    """A private copy of the demo database (products shared, read-only) that a test may
+    modify; returns the directory holding its ``settings.toml``."""
+    out = tmp_path / "writable"
+    out.mkdir()
+    shutil.copy2(demo_dir / "pipeline.sqlite3", out / "pipeline.sqlite3")
+    shutil.copy2(demo_dir / "truth.json", out / "truth.json")
+    settings = (demo_dir / "settings.toml").read_text()
+    settings = settings.replace('data_roots = ["data"]', f'data_roots = ["{demo_dir / "data"}"]')
+    settings = settings.replace('log_roots = ["logs"]', f'log_roots = ["{demo_dir / "logs"}"]')
+    (out / "settings.toml").write_text(settings)
+    return out
+
+
+@pytest.fixture()
+def casa_samples(tmp_path) -> Path:
+    """Copies of the real CASA products (casacore writes lock files next to tables)."""
+    dst = tmp_path / "casa"
+    shutil.copytree(SAMPLES, dst)
+    for p in dst.rglob("*"):
+        p.chmod(p.stat().st_mode | 0o200)
+    dst.chmod(dst.stat().st_mode | 0o200)
+    return dst
