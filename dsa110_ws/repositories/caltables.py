@@ -52,6 +52,25 @@ class CaltableRepository(Repository):
             "FROM (SELECT * FROM caltables ORDER BY set_name, order_index) "
             "GROUP BY set_name ORDER BY valid_start_mjd")
 
+    def set_windows(self, *, status: str | list[str] | None = "active", start: TimeLike = None,
+                    end: TimeLike = None) -> pd.DataFrame:
+        """One row per set (of tables with ``status``) whose validity overlaps [start, end).
+
+        Columns: set_name, valid_start_mjd (earliest), valid_end_mjd (latest), table_types
+        (comma-separated, in ``order_index`` order), n_tables, created_at, cal_field.
+        """
+        w = self.where().eq("status", status)
+        if start is not None:
+            w.cmp("valid_end_mjd", ">=", to_mjd(start, now=self._now, what="start"))
+        if end is not None:
+            w.cmp("valid_start_mjd", "<", to_mjd(end, now=self._now, what="end"))
+        return self.db.query(
+            "SELECT set_name, MIN(valid_start_mjd) AS valid_start_mjd, "
+            "MAX(valid_end_mjd) AS valid_end_mjd, GROUP_CONCAT(table_type, ',') AS table_types, "
+            "COUNT(*) AS n_tables, MIN(created_at) AS created_at, MAX(cal_field) AS cal_field "
+            f"FROM (SELECT * FROM caltables{w.sql()} ORDER BY set_name, order_index) "
+            "GROUP BY set_name ORDER BY valid_start_mjd, set_name", w.params)
+
 
 class CalibrationAppliedRepository(Repository):
     """The ``calibration_applied`` table: which caltables were applied to which MS."""

@@ -113,3 +113,14 @@ class ImageRatingRepository(Repository):
         if image_id is not None and not isinstance(image_id, list):
             image_id = str(image_id)
         return self._select(self.where().eq("image_id", image_id).eq("rater", rater), limit=limit)
+
+    def insert(self, con: Any, *, image_id: str, rating: int, comment: str | None, rater: str,
+               rated_at: str) -> int:
+        """Add one rating inside an operator transaction (``con``); returns its id."""
+        import sqlalchemy as sa
+
+        return int(con.execute(sa.text(
+            "INSERT INTO image_ratings (image_id, rating, comment, rater, rated_at) "
+            "VALUES (:image_id, :rating, :comment, :rater, :rated_at) RETURNING id"),
+            {"image_id": str(image_id), "rating": int(rating), "comment": comment,
+             "rater": rater, "rated_at": rated_at}).scalar_one())

@@ -1,6 +1,8 @@
-"""Ingestion: UVH5 files and subband groups (read side)."""
+"""Ingestion: UVH5 files and subband groups (read side, with GROUP BY aggregates)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -24,13 +26,22 @@ class HDF5FileRepository(Repository):
         w.mjd_range("timestamp_mjd", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def per_night(self) -> pd.DataFrame:
-        """Files, groups and bytes per ``obs_date``."""
-        self.columns()
+    def per_night(self, *, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        """Files, groups and bytes per ``obs_date`` (optionally ``timestamp_mjd`` in [start, end))."""
+        w = self.where().mjd_range("timestamp_mjd", start, end, now=self._now)
         return self.db.query(
             "SELECT obs_date, COUNT(*) AS n_files, COUNT(DISTINCT group_id) AS n_groups, "
-            "SUM(file_size_bytes) AS total_bytes, MAX(indexed_at) AS last_indexed_at "
-            "FROM hdf5_files GROUP BY obs_date ORDER BY obs_date")
+            "SUM(file_size_bytes) AS total_bytes, MIN(timestamp_mjd) AS first_mjd, "
+            "MAX(timestamp_mjd) AS last_mjd, MAX(indexed_at) AS last_indexed_at "
+            f"FROM hdf5_files{w.sql()} GROUP BY obs_date ORDER BY obs_date", w.params)
+
+    def newest(self) -> dict[str, float | None]:
+        """Newest file: ``indexed_at`` (Unix s) and ``timestamp_mjd`` (None when empty)."""
+        self.columns()
+        df = self.db.query("SELECT MAX(indexed_at) AS indexed_at, "
+                           "MAX(timestamp_mjd) AS timestamp_mjd FROM hdf5_files")
+        row = df.iloc[0]
+        return {k: (None if pd.isna(row[k]) else float(row[k])) for k in df.columns}
 
 
 class IngestionGroupRepository(Repository):
@@ -47,10 +58,47 @@ class IngestionGroupRepository(Repository):
         w.unix_range("created_at", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def counts_by_state(self) -> pd.DataFrame:
-        self.columns()
+    def counts_by_state(self, *, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        """Groups per state (optionally created in [start, end)): columns state, n."""
+        w = self.where().unix_range("created_at", start, end, now=self._now)
         return self.db.query(
-            "SELECT state, COUNT(*) AS n FROM ingestion_groups GROUP BY state ORDER BY state")
+            f"SELECT state, COUNT(*) AS n FROM ingestion_groups{w.sql()} GROUP BY state "
+            "ORDER BY state", w.params)
+
+    def incomplete(self, *, exclude_states: Sequence[str] = ("completed", "failed"),
+                   default_expected: int = 16) -> pd.DataFrame:
+        """Groups not in ``exclude_states`` that have fewer distinct subbands than expected.
+
+        Columns: group_id, state, expected_subbands, subband_count (as stored), n_received
+        (distinct subband indices in ``ingestion_subbands``), received (comma-separated
+        indices, unordered), first_recorded_at, last_recorded_at, created_at, updated_at.
+        Without an ``ingestion_subbands`` table, ``subband_count`` decides and ``received``
+        is null.
+        """
+        marks = ", ".join(f":x{i}" for i in range(len(exclude_states))) or "NULL"
+        params = {f"x{i}": s for i, s in enumerate(exclude_states)}
+        params["exp"] = int(default_expected)
+        self.columns()
+        if self.db.has_table("ingestion_subbands"):
+            sql = (
+                "SELECT g.group_id, g.state, COALESCE(g.expected_subbands, :exp) AS "
+                "expected_subbands, g.subband_count, COUNT(DISTINCT s.subband_idx) AS n_received, "
+                "GROUP_CONCAT(DISTINCT s.subband_idx) AS received, "
+                "MIN(s.recorded_at) AS first_recorded_at, MAX(s.recorded_at) AS last_recorded_at, "
+                "g.created_at, g.updated_at FROM ingestion_groups AS g "
+                "LEFT JOIN ingestion_subbands AS s ON s.group_id = g.group_id "
+                f"WHERE g.state IS NULL OR g.state NOT IN ({marks}) GROUP BY g.group_id "
+                "HAVING COUNT(DISTINCT s.subband_idx) < COALESCE(g.expected_subbands, :exp) "
+                "ORDER BY g.created_at")
+        else:
+            sql = (
+                "SELECT group_id, state, COALESCE(expected_subbands, :exp) AS expected_subbands, "
+                "subband_count, subband_count AS n_received, NULL AS received, "
+                "NULL AS first_recorded_at, NULL AS last_recorded_at, created_at, updated_at "
+                f"FROM ingestion_groups WHERE (state IS NULL OR state NOT IN ({marks})) AND "
+                "COALESCE(subband_count, 0) < COALESCE(expected_subbands, :exp) "
+                "ORDER BY created_at")
+        return self.db.query(sql, params)
 
 
 class IngestionSubbandRepository(Repository):
