@@ -1,0 +1,127 @@
+"""Headline metrics with a status, like the ASKAP validation reports' metrics table.
+
+A :class:`Metric` is one number with its unit, its warning and critical thresholds, which
+direction is worse and the status those imply (``ok``, ``warning``, ``critical``, or
+``unknown`` when the value could not be computed).  ``metrics.json`` is a list of these,
+the report's overall status being the worst of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["Metric", "STATUSES", "status_for", "overall_status", "metrics_document",
+           "write_metrics", "read_metrics", "status_rank"]
+
+Status = Literal["ok", "warning", "critical", "unknown"]
+#: statuses from best to worst ("unknown" ranks with warning: it needs a look)
+STATUSES: tuple[str, ...] = ("ok", "unknown", "warning", "critical")
+
+
+def status_rank(status: str) -> int:
+    """Order of a status, best (0) to worst."""
+    return STATUSES.index(status) if status in STATUSES else STATUSES.index("unknown")
+
+
+def status_for(value: float | None, warning: float | None, critical: float | None, *,
+               higher_is_worse: bool = True) -> Status:
+    """The status of ``value`` against its thresholds (a breach is at or beyond them).
+
+    ``None`` or NaN values are ``unknown``; a metric without thresholds is ``ok``.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "unknown"
+    sign = 1.0 if higher_is_worse else -1.0
+    if critical is not None and sign * value >= sign * critical:
+        return "critical"
+    if warning is not None and sign * value >= sign * warning:
+        return "warning"
+    return "ok"
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """One headline metric.
+
+    Attributes
+    ----------
+    name
+        Stable machine name (``bad_image_fraction``).
+    value
+        The number (``None`` when it could not be computed).
+    unit
+        Unit of ``value`` and the thresholds (``""`` for counts and fractions).
+    status
+        ``ok``, ``warning``, ``critical`` or ``unknown``.
+    warning, critical
+        Thresholds (``None`` for informational metrics).
+    higher_is_worse
+        Whether values above the thresholds breach them (else below).
+    description
+        One line for people.
+    """
+
+    name: str
+    value: float | int | None
+    unit: str = ""
+    status: Status = "ok"
+    warning: float | None = None
+    critical: float | None = None
+    higher_is_worse: bool = True
+    description: str = ""
+
+    @classmethod
+    def graded(cls, name: str, value: float | int | None, *, warning: float | None = None,
+               critical: float | None = None, higher_is_worse: bool = True, unit: str = "",
+               description: str = "") -> Metric:
+        """A metric whose status follows from its value and thresholds."""
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        status = status_for(value, warning, critical, higher_is_worse=higher_is_worse)
+        return cls(name, value, unit, status, warning, critical, higher_is_worse, description)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def overall_status(metrics: Iterable[Metric | dict[str, Any]]) -> str:
+    """The worst status among ``metrics`` (``ok`` when there are none)."""
+    worst = "ok"
+    for m in metrics:
+        s = m["status"] if isinstance(m, dict) else m.status
+        if status_rank(s) > status_rank(worst):
+            worst = s
+    return worst
+
+
+def metrics_document(metrics: Sequence[Metric], *, kind: str, label: str,
+                     window: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document of a report's metrics."""
+    return {"report": kind, "label": label, "status": overall_status(metrics),
+            "window": window or {}, "metrics": [m.to_dict() for m in metrics]}
+
+
+def write_metrics(metrics: Sequence[Metric], path: str | os.PathLike[str] | None, *, kind: str,
+                  label: str, window: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``metrics.json`` atomically (temp file + ``os.replace``); returns the document.
+
+    With ``path`` empty or ``None`` (a template run by hand) nothing is written.
+    """
+    doc = metrics_document(metrics, kind=kind, label=label, window=window)
+    if path:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    return doc
+
+
+def read_metrics(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``metrics.json`` document."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,133 @@
+"""The output root's catalogue: ``list_reports`` and ``index.html``."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ReportEntry", "list_reports", "write_index", "render_index"]
+
+_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828", "unknown": "#616161",
+            "failed": "#6a1b9a"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportEntry:
+    """One report folder (published or failed) under an output root."""
+
+    kind: str
+    label: str
+    status: str  # overall metric status of a published report, or "failed"
+    path: Path  # folder, relative to the output root
+    finished_at: str | None
+    window: dict[str, Any]
+    metrics: tuple[dict[str, Any], ...]
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _entry(root: Path, folder: Path) -> ReportEntry | None:
+    prov = _read(folder / "provenance.json")
+    if not prov:
+        return None
+    kind = folder.parent.name
+    failed = prov.get("status") != "ok"
+    doc = {} if failed else _read(folder / "metrics.json")
+    return ReportEntry(kind=kind, label=prov.get("label", folder.name),
+                       status="failed" if failed else doc.get("status", "unknown"),
+                       path=folder.relative_to(root), finished_at=prov.get("finished_at"),
+                       window=prov.get("data_time_range", {}),
+                       metrics=tuple(doc.get("metrics", [])), error=prov.get("error"))
+
+
+def list_reports(root: str | os.PathLike[str], *, include_failed: bool = True) -> list[ReportEntry]:
+    """Every report under an output root, newest window first within each kind.
+
+    Failed runs (``<label>.failed-<stamp>``) are listed with status ``failed`` unless
+    ``include_failed`` is false.
+    """
+    root = Path(root)
+    out: list[ReportEntry] = []
+    if not root.is_dir():
+        return out
+    for kind_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for folder in kind_dir.iterdir():
+            if not folder.is_dir() or folder.name.startswith("."):
+                continue
+            if ".failed-" in folder.name and not include_failed:
+                continue
+            entry = _entry(root, folder)
+            if entry is not None:
+                out.append(entry)
+    out.sort(key=lambda e: (e.kind, e.window.get("start_utc", ""), e.finished_at or ""),
+             reverse=True)
+    out.sort(key=lambda e: e.kind)
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return "–" if value is None else str(value)
+
+
+def _badge(status: str) -> str:
+    colour = _COLOURS.get(status, "#616161")
+    return (f'<span style="background:{colour};color:#fff;padding:1px 6px;border-radius:3px">'
+            f"{html.escape(status)}</span>")
+
+
+def _row(e: ReportEntry) -> str:
+    link = e.path / ("report.html" if e.status != "failed" else "report.failed.ipynb")
+    headline = " · ".join(
+        f'<span title="{html.escape(m.get("description", ""))}" style="color:'
+        f'{_COLOURS.get(m.get("status"), "#000")}">{html.escape(m["name"])}='
+        f'{html.escape(_fmt(m.get("value")))}{html.escape(" " + m["unit"] if m.get("unit") else "")}'
+        f"</span>" for m in e.metrics)
+    if e.error:
+        headline = html.escape(e.error)
+    return (f"<tr><td>{html.escape(e.kind)}</td>"
+            f'<td><a href="{html.escape(link.as_posix())}">{html.escape(e.label)}</a></td>'
+            f"<td>{_badge(e.status)}</td><td>{html.escape(e.finished_at or '')}</td>"
+            f"<td style='font-size:90%'>{headline}</td></tr>")
+
+
+def render_index(entries: list[ReportEntry]) -> str:
+    """The HTML of an index page for ``entries``."""
+    rows = "\n".join(_row(e) for e in entries) or "<tr><td colspan=5>no reports yet</td></tr>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>DSA-110 reports</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}</style>
+</head><body><h1>DSA-110 reports</h1>
+<table><thead><tr><th>report</th><th>window</th><th>status</th><th>finished (UTC)</th>
+<th>headline metrics</th></tr></thead><tbody>
+{rows}
+</tbody></table></body></html>
+"""
+
+
+def write_index(root: str | os.PathLike[str]) -> Path:
+    """Rebuild ``<root>/index.html`` from the folders present (atomic replace)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / "index.html"
+    tmp = root / f".index.html.tmp-{os.getpid()}"
+    tmp.write_text(render_index(list_reports(root)), encoding="utf-8")
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,363 @@
+"""Run a report template: validate, execute with papermill, render, publish atomically.
+
+Layout of an output root::
+
+    <out>/index.html                      every report with status and headline metrics
+    <out>/<kind>/<label>/report.ipynb     executed notebook
+                         report.html      rendered without code cells
+                         metrics.json     headline metrics and their status
+                         provenance.json  parameters, versions, settings, data window, git
+    <out>/<kind>/<label>.failed-<UTC stamp>/report.failed.ipynb, provenance.json
+
+A run works in a hidden temporary folder next to its target and only a complete, good
+run replaces ``<label>/`` (rename the old one aside, rename the new one in, delete the
+old).  A failed run never touches the last good report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dsa110_ws.errors import one_line
+from dsa110_ws.reporting._metric import overall_status, status_rank
+from dsa110_ws.reporting.params import (
+    ReportParameterError,
+    ReportParams,
+    resolve_settings,
+    validate_params,
+)
+
+__all__ = ["run_report", "ReportResult", "TEMPLATES", "template_path", "default_out_dir",
+           "EXIT_OK", "EXIT_FAILED", "EXIT_INVALID", "EXIT_THRESHOLD"]
+
+#: report kind -> template file name in ``reports/``
+TEMPLATES: dict[str, str] = {"qa": "nightly_qa.ipynb", "stats": "stats.ipynb"}
+TITLES: dict[str, str] = {"qa": "DSA-110 nightly QA", "stats": "DSA-110 pipeline statistics"}
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_THRESHOLD = 0, 1, 2, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportResult:
+    """What :func:`run_report` did.
+
+    Attributes
+    ----------
+    status
+        ``ok`` (published), ``failed`` (kernel or template error; partial notebook kept) or
+        ``invalid`` (bad parameters or template; nothing was started).
+    exit_code
+        0 ok, 1 failed, 2 invalid, 3 ok but metrics at or above ``fail_on``.
+    output_dir
+        The published folder, or the ``*.failed-*`` folder; ``None`` when invalid.
+    kernel_started
+        Whether papermill was invoked and a kernel came up.
+    overall
+        Worst metric status (``ok``/``unknown``/``warning``/``critical``), when published.
+    timings
+        Seconds: ``kernel_start_s``, ``data_s`` (cells), ``render_s``, ``total_s``.
+    """
+
+    kind: str
+    status: str
+    exit_code: int
+    label: str | None = None
+    output_dir: Path | None = None
+    params: ReportParams | None = None
+    error: str | None = None
+    papermill_invoked: bool = False
+    kernel_started: bool = False
+    overall: str | None = None
+    metrics: tuple[dict[str, Any], ...] = ()
+    timings: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def summary(self) -> str:
+        """One line for the command line."""
+        if self.status == "invalid":
+            return f"error: {self.error}"
+        if self.status == "failed":
+            return f"report {self.kind} {self.label} FAILED: {self.error} (partial notebook in {self.output_dir})"
+        return (f"report {self.kind} {self.label}: {self.overall} -> {self.output_dir} "
+                f"({self.timings.get('total_s', 0):.1f} s)")
+
+
+def template_path(kind: str, template: str | os.PathLike[str] | None = None) -> Path:
+    """The template notebook of a report kind (``reports/`` next to the package)."""
+    if template is not None:
+        path = Path(template).expanduser().resolve()
+    else:
+        path = Path(__file__).resolve().parents[2] / "reports" / TEMPLATES[kind]
+    if not path.is_file():
+        raise ReportParameterError(
+            f"Report template {path} does not exist; run from a dsa110-ws checkout or pass "
+            "--template PATH.")
+    return path
+
+
+def default_out_dir(settings: Any) -> Path:
+    """``[reports] out_dir`` from the settings file, else ``<state_dir>/reports``."""
+    configured = settings.section("reports").get("out_dir")
+    if configured:
+        path = Path(os.path.expanduser(str(configured)))
+        if not path.is_absolute() and settings.settings_file is not None:
+            path = settings.settings_file.parent / path
+        return path
+    return Path(settings.state_dir) / "reports"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """An exclusive lock on the output root while folders are swapped and the index written."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _kernel_manager_class() -> type:
+    """A kernel manager that starts ``python -m ipykernel`` with *this* interpreter (the
+    venv's), whatever ``python3`` kernelspec a user may have installed elsewhere."""
+    from ipykernel.kernelspec import get_kernel_dict
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ReportKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any):
+            import zmq
+
+            if zmq.has("curve"):  # encrypt the loopback channels when libzmq can
+                kwargs.setdefault("transport_encryption", "auto")
+            super().__init__(**kwargs)
+
+        @property
+        def kernel_spec(self) -> KernelSpec:
+            if self._kernel_spec is None:  # ipykernel's own spec: argv[0] = sys.executable
+                self._kernel_spec = KernelSpec(**get_kernel_dict())
+            return self._kernel_spec
+
+    return ReportKernelManager
+
+
+def _execute(template: Path, nb_out: Path, parameters: dict[str, Any], *, cwd: Path,
+             timeout_s: float, start_timeout_s: float, marks: dict[str, float]) -> None:
+    """papermill with the venv kernel; ``marks['ready']`` is set when the kernel is up."""
+    import papermill
+
+    def _ready(**_: Any) -> None:
+        marks["ready"] = time.perf_counter()
+
+    papermill.execute_notebook(
+        str(template), str(nb_out), parameters=parameters, kernel_name="python3",
+        cwd=str(cwd), progress_bar=False, log_output=False, start_timeout=start_timeout_s,
+        execution_timeout=timeout_s, kernel_manager_class=_kernel_manager_class(),
+        shutdown_kernel="immediate", on_notebook_start=_ready)
+
+
+def _cell_seconds(nb_path: Path) -> float:
+    try:
+        nb = json.loads(nb_path.read_text())
+    except (OSError, ValueError):
+        return 0.0
+    return float(sum((c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0)
+                     for c in nb.get("cells", [])))
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by ``tmp``: old aside, new in (rolled back on error), old deleted."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _prepare(kind: str, params: Mapping[str, Any] | None, template: Any,
+             now: dt.datetime | None) -> tuple[ReportParams, Any, Path]:
+    if kind not in TEMPLATES:
+        raise ReportParameterError(
+            f"Unknown report kind {kind!r}; choose one of {sorted(TEMPLATES)}.")
+    raw = dict(params or {})
+    settings = resolve_settings(raw.get("settings") or None)
+    if settings.settings_file is not None and not raw.get("settings"):
+        raw["settings"] = str(settings.settings_file)  # pin the data source the kernel reads
+    if now is None:
+        now = (dt.datetime.fromisoformat(settings.now).replace(tzinfo=dt.UTC)
+               if settings.now else _utcnow())
+    return validate_params(kind, raw, now=now), settings, template_path(kind, template)
+
+
+def run_report(kind: str, params: Mapping[str, Any] | None = None, *,
+               out_dir: str | os.PathLike[str] | None = None, fail_on: str | None = None,
+               template: str | os.PathLike[str] | None = None, timeout_s: float = 1800.0,
+               start_timeout_s: float = 120.0, now: dt.datetime | None = None) -> ReportResult:
+    """Validate parameters, execute a report template and publish it atomically.
+
+    Parameters
+    ----------
+    kind
+        ``"qa"`` (nightly QA) or ``"stats"``.
+    params
+        Report parameters (see ``reports/README.md``); unknown names are refused.
+    out_dir
+        Output root (default ``[reports] out_dir`` of the settings, else
+        ``<state_dir>/reports``).
+    fail_on
+        ``"warning"`` or ``"critical"``: exit code 3 when the overall status is at least
+        that bad (the report is still published).
+    template
+        Another template notebook (default ``reports/<kind template>``).
+    timeout_s, start_timeout_s
+        Per-cell execution timeout and kernel start-up timeout, seconds.
+    now
+        Clock for ``yesterday``/``today`` (default: the workspace clock).
+
+    Returns
+    -------
+    ReportResult
+        Never raises for bad parameters or a failing notebook: see ``status``/``exit_code``.
+    """
+    t0 = time.perf_counter()
+    started = _utcnow()
+    requested = dict(params or {})
+    try:
+        if fail_on not in (None, "warning", "critical"):
+            raise ReportParameterError(f"fail_on={fail_on!r}: use 'warning' or 'critical'.")
+        p, settings, tpl = _prepare(kind, params, template, now)
+        root = Path(out_dir) if out_dir is not None else default_out_dir(settings)
+    except ReportParameterError as exc:
+        return ReportResult(kind, "invalid", EXIT_INVALID, error=one_line(exc))
+    label = p.label
+    kind_dir = root / kind
+    kind_dir.mkdir(parents=True, exist_ok=True)
+    tmp = kind_dir / f".tmp-{label}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    nb_path = tmp / "report.ipynb"
+    marks: dict[str, float] = {}
+    injected = {**p.notebook_parameters(), "metrics_path": str(tmp / "metrics.json")}
+    error = None
+    t_exec = time.perf_counter()
+    try:
+        _execute(tpl, nb_path, injected, cwd=tmp, timeout_s=timeout_s,
+                 start_timeout_s=start_timeout_s, marks=marks)
+        t_cells = time.perf_counter()
+        if not (tmp / "metrics.json").is_file():
+            raise RuntimeError("the template did not write metrics.json "
+                               "(it must call write_metrics(..., metrics_path))")
+        from dsa110_ws.reporting.render import render_html
+
+        render_html(nb_path, tmp / "report.html", title=f"{TITLES[kind]}: {label}")
+    except Exception as exc:  # noqa: BLE001 - any failure must keep the partial output
+        error = _describe(exc)
+        t_cells = time.perf_counter()
+    t_end = time.perf_counter()
+    timings = _timings(t0, t_exec, t_cells, t_end, marks, nb_path, failed=error is not None)
+    common = dict(kind=kind, label=label, params=p, requested=requested, settings=settings,
+                  template=tpl, started_at=started, timings=timings)
+    if error is not None:
+        return _fail(tmp, kind_dir, root, error=error, marks=marks, **common)
+    return _succeed(tmp, kind_dir / label, root, fail_on=fail_on, marks=marks, **common)
+
+
+def _describe(exc: BaseException) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        return f"cell {exc.exec_count}: {exc.ename}: {' '.join(str(exc.evalue).split())}"
+    return one_line(exc)
+
+
+def _timings(t0: float, t_exec: float, t_cells: float, t_end: float, marks: dict[str, float],
+             nb_path: Path, *, failed: bool) -> dict[str, float]:
+    ready = marks.get("ready")
+    kernel = (ready - t_exec) if ready else 0.0
+    data = _cell_seconds(nb_path)
+    return {"prepare_s": round(t_exec - t0, 4), "kernel_start_s": round(kernel, 4),
+            "data_s": round(data, 4),
+            "kernel_other_s": round(max(t_cells - t_exec - kernel - data, 0.0), 4) if not failed
+            else 0.0,
+            "render_s": round(t_end - t_cells, 4) if not failed else 0.0,
+            "total_s": round(t_end - t0, 4)}
+
+
+def _provenance(status: str, error: str | None, files: dict[str, str], **common: Any):
+    from dsa110_ws.reporting.provenance import build_provenance
+
+    return build_provenance(status=status, error=error, finished_at=_utcnow(), files=files,
+                            **common)
+
+
+def _fail(tmp: Path, kind_dir: Path, root: Path, *, error: str, marks: dict[str, float],
+          **common: Any) -> ReportResult:
+    label = common["label"]
+    if (tmp / "report.ipynb").exists():
+        os.replace(tmp / "report.ipynb", tmp / "report.failed.ipynb")
+    (tmp / "report.html").unlink(missing_ok=True)
+    files = {"notebook": "report.failed.ipynb"} if (tmp / "report.failed.ipynb").exists() else {}
+    _write_json(tmp / "provenance.json", _provenance("failed", error, files, **common))
+    stamp = _utcnow().strftime("%Y%m%dT%H%M%SZ")
+    failed = kind_dir / f"{label}.failed-{stamp}-{uuid.uuid4().hex[:4]}"
+    with _locked(root):
+        os.replace(tmp, failed)
+        _rebuild_index(root)
+    return ReportResult(common["kind"], "failed", EXIT_FAILED, label=label, output_dir=failed,
+                        params=common["params"], error=error, papermill_invoked=True,
+                        kernel_started="ready" in marks, timings=common["timings"])
+
+
+def _succeed(tmp: Path, final: Path, root: Path, *, fail_on: str | None,
+             marks: dict[str, float], **common: Any) -> ReportResult:
+    doc = json.loads((tmp / "metrics.json").read_text())
+    metrics = tuple(doc.get("metrics", []))
+    overall = overall_status(metrics)
+    files = {"notebook": "report.ipynb", "html": "report.html", "metrics": "metrics.json"}
+    _write_json(tmp / "provenance.json", _provenance("ok", None, files, **common))
+    with _locked(root):
+        _publish(tmp, final)
+        _rebuild_index(root)
+    breach = fail_on is not None and status_rank(overall) >= status_rank(fail_on)
+    return ReportResult(common["kind"], "ok", EXIT_THRESHOLD if breach else EXIT_OK,
+                        label=common["label"], output_dir=final, params=common["params"],
+                        papermill_invoked=True, kernel_started="ready" in marks,
+                        overall=overall, metrics=metrics, timings=common["timings"])
+
+
+def _rebuild_index(root: Path) -> None:
+    from dsa110_ws.reporting.index import write_index
+
+    write_index(root)
