@@ -1,1 +1,56 @@
-"""ipywidget panels: views over the services, no logic of their own."""
+"""ipywidget panels: views over the services, no logic of their own.
+
+>>> import dsa110_ws as ws
+>>> w = ws.connect()
+>>> ws.panels.JobMonitor(w)          # displays itself in a notebook
+
+Every panel is an ``ipywidgets.VBox`` with a ``status`` line (errors appear there as one
+readable line), loads in the background inside a kernel, and keeps its state in traits
+and attributes (set a control, check the derived state: no browser needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "ImageBrowser",
+    "SourceExplorer",
+    "QAPanel",
+    "MSInspector",
+    "CalInspector",
+    "JobMonitor",
+    "LogViewer",
+    "HealthPanel",
+    "QueuePanel",
+    "OperationsDashboard",
+    "ScienceDashboard",
+    "Panel",
+]
+
+_WHERE = {
+    "ImageBrowser": "images",
+    "SourceExplorer": "sources",
+    "QAPanel": "qa",
+    "MSInspector": "ms",
+    "CalInspector": "cal",
+    "JobMonitor": "jobs",
+    "LogViewer": "logs",
+    "HealthPanel": "health",
+    "QueuePanel": "queue",
+    "OperationsDashboard": "dashboards",
+    "ScienceDashboard": "dashboards",
+    "Panel": "_base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dsa110_ws.panels' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"dsa110_ws.panels.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,92 @@
+"""``dsa110-ws dashboard``: serve the Voila dashboards over the configured state."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import click
+
+from dsa110_ws.cli._common import workspace
+
+
+@click.command()
+@click.option(
+    "--port",
+    default=8866,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="TCP port to serve on.",
+)
+@click.option(
+    "--ip",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 to serve a wall display on the network).",
+)
+@click.option("--no-browser", is_flag=True, help="Do not open a web browser.")
+@click.option(
+    "--notebook",
+    type=click.Choice(["operations", "science"]),
+    default="operations",
+    show_default=True,
+    help="Dashboard to open and print (both are served).",
+)
+@click.option(
+    "--notebooks-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory holding operations.ipynb and science.ipynb "
+    "(default: notebooks/dashboards of the checkout).",
+)
+def dashboard(
+    port: int, ip: str, no_browser: bool, notebook: str, notebooks_dir: Path | None
+) -> None:
+    """Serve the operations and science dashboards with Voila until Ctrl-C.
+
+    Notebook sources are not shown, tracebacks are off and kernels of pages left idle
+    are shut down.  The dashboards read the same state as every other command
+    (PIPELINE_DB / DSA110_WS_SETTINGS, else the demo state).
+    """
+    from dsa110_ws._util import voila
+    from dsa110_ws.errors import ConfigurationError
+
+    nb_dir = voila.dashboards_dir(notebooks_dir)
+    w = workspace()  # settings checked (and the demo generated) before anything is served
+    env = dict(os.environ)
+    if w.settings.settings_file is not None and not env.get("DSA110_WS_SETTINGS"):
+        env["DSA110_WS_SETTINGS"] = str(w.settings.settings_file)  # same state, quietly
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((ip, port))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot serve the dashboards on {ip}:{port}: {exc.strerror or exc}; pick another "
+            "--port (or stop what uses it)."
+        ) from None
+    host = socket.getfqdn() if ip in {"0.0.0.0", "::", ""} else ip
+    url = voila.dashboard_url(port, notebook, host=host)
+    log_path = Path(w.settings.state_dir) / "voila.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    state = "the demo state" if w.settings.is_demo else w.db.describe()
+    click.echo(f"Serving the {notebook} dashboard over {state}")
+    click.echo(f"  {url}")
+    click.echo(
+        f"  (science: {voila.dashboard_url(port, 'science', host=host)}; "
+        f"server log: {log_path}; Ctrl-C to stop)"
+    )
+    proc = voila.start_voila(nb_dir, port=port, ip=ip, env=env, log_path=log_path)
+    try:
+        voila.wait_for_port(port, host="127.0.0.1" if host != ip else ip, proc=proc)
+        if not no_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+        proc.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping the dashboard server ...", err=True)
+    finally:
+        voila.stop_process(proc)
+    if proc.returncode not in (0, -15, None):
+        raise click.ClickException(f"Voila exited with status {proc.returncode}; see {log_path}.")

@@ -1,0 +1,239 @@
+"""The base of every panel: a status line, progress, guarded callbacks and background work.
+
+A panel is an ``ipywidgets.VBox`` whose state lives in traits and attributes, so a test
+can set a control and check the derived state without a browser.  Work that reads the
+database or files runs through :meth:`Panel.run`: in a worker thread when the panel lives
+in a Jupyter kernel (the page stays responsive), synchronously otherwise (plain Python,
+tests).  Every callback is guarded: the package's errors become one readable line in the
+status line, unexpected ones too (and are logged); nothing raises into the kernel.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import html
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import ipywidgets as widgets
+import traitlets
+
+from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.panels._widgets import AutoRefresh, StatusLine
+
+__all__ = ["Panel", "in_kernel"]
+
+log = logging.getLogger("dsa110_ws.panels")
+log.addHandler(logging.NullHandler())
+
+
+def in_kernel() -> bool:
+    """Whether we run inside a Jupyter kernel (where widgets have a live front end)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+class Panel(widgets.VBox):
+    """Base class: ``status`` line, ``progress`` bar, :meth:`run`, :meth:`refresh`.
+
+    Parameters
+    ----------
+    workspace
+        The :class:`~dsa110_ws.Workspace` to show.
+    background
+        Run loads in a worker thread (default: only inside a Jupyter kernel).
+    refresh_s
+        Auto-refresh interval in seconds; ``None`` hides the auto-refresh control.
+    auto_refresh
+        Start refreshing on the timer immediately.
+    timer
+        ``"thread"`` (a kernel thread) or ``"browser"`` (ticks from the page; lets Voila
+        cull the kernel of an abandoned page).
+    """
+
+    title: ClassVar[str] = ""
+    refresh_label: ClassVar[str] = "auto-refresh"
+    busy = traitlets.Bool(False)
+    last_error = traitlets.Unicode("")
+    refreshed_at = traitlets.Float(0.0)
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        background: bool | None = None,
+        refresh_s: float | None = None,
+        auto_refresh: bool = False,
+        timer: str = "thread",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.w = workspace
+        self.background = in_kernel() if background is None else bool(background)
+        self.status = StatusLine("", layout=widgets.Layout(min_height="1.6em"))
+        self.progress = widgets.FloatProgress(
+            value=0.0, min=0.0, max=1.0, layout=widgets.Layout(visibility="hidden", width="30%")
+        )
+        self.errors: list[BaseException] = []
+        self._executor: cf.ThreadPoolExecutor | None = None
+        self._pending: list[cf.Future] = []
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.auto: AutoRefresh | None = None
+        if refresh_s is not None:
+            self.auto = AutoRefresh(
+                self.refresh, interval_s=refresh_s, driver=timer, label=self.refresh_label
+            )
+        body = self._guarded_build()
+        header = (
+            [widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(self.title)}</h3>")]
+            if self.title
+            else []
+        )
+        controls = [self.auto] if self.auto is not None else []
+        footer = widgets.HBox([self.status, self.progress])
+        self.children = [*header, *controls, *body, footer]
+        self.add_class("dsa-panel")
+        if self.auto is not None and auto_refresh:
+            self.auto.enabled = True
+
+    # -- to override -------------------------------------------------------------------
+    def _build(self) -> list[widgets.Widget]:
+        """Create the panel's widgets (no database access here)."""
+        return []
+
+    def _load(self) -> Any:
+        """Read what the panel shows (runs in the worker thread; no widget changes)."""
+        return None
+
+    def _show(self, data: Any) -> None:
+        """Put loaded data on screen."""
+
+    # -- status --------------------------------------------------------------------------
+    def show_status(self, message: str, level: str = "info") -> None:
+        """Show one line of status text."""
+        self.status.show(message, level)
+
+    def show_error(self, exc: BaseException) -> None:
+        """Show an error as one readable line (and keep it in ``errors``)."""
+        self.errors.append(exc)
+        self.last_error = one_line(exc)
+        self.status.show(self.last_error, "error")
+        if not isinstance(exc, WorkspaceError):
+            log.error("panel %s: unexpected error", type(self).__name__, exc_info=exc)
+
+    def report_progress(self, done: float, total: float, text: str | None = None) -> None:
+        """Update the progress bar (safe to call from the worker thread)."""
+        self.progress.value = 0.0 if total <= 0 else min(1.0, float(done) / float(total))
+        if text:
+            self.status.show(text, "busy")
+
+    # -- guarded calls ----------------------------------------------------------------------
+    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a callback so that errors go to the status line, never into the kernel."""
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - shown on the status line, logged
+                self.show_error(exc)
+                return None
+
+        return wrapper
+
+    def _guarded_build(self) -> list[widgets.Widget]:
+        try:
+            return self._build()
+        except Exception as exc:  # noqa: BLE001
+            self.show_error(exc)
+            return []
+
+    # -- work ---------------------------------------------------------------------------------
+    def run(
+        self,
+        work: Callable[[], Any],
+        done: Callable[[Any], Any] | None = None,
+        *,
+        what: str = "loading",
+    ) -> cf.Future | None:
+        """Run ``work()`` and then ``done(result)``, in the background when enabled.
+
+        A newer call supersedes an older one still running: the older result is dropped.
+        Errors end up on the status line.  Returns the future in background mode.
+        """
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+        self.busy = True
+        self.progress.value = 0.0
+        self.progress.layout.visibility = "visible"
+        self.status.show(f"{what} ...", "busy")
+
+        def job() -> None:
+            t0 = time.perf_counter()
+            try:
+                result = work()
+                if gen != self._generation:
+                    return
+                if done is not None:
+                    done(result)
+                if self.status.level == "busy":
+                    self.status.show(f"{what}: done in {time.perf_counter() - t0:.1f} s", "ok")
+            except Exception as exc:  # noqa: BLE001 - shown, logged; never into the kernel
+                if gen == self._generation:
+                    self.show_error(exc)
+            finally:
+                if gen == self._generation:
+                    self.busy = False
+                    self.progress.layout.visibility = "hidden"
+
+        if not self.background:
+            job()
+            return None
+        if self._executor is None:
+            self._executor = cf.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"dsa110-ws-{type(self).__name__}"
+            )
+        fut = self._executor.submit(job)
+        self._pending = [f for f in self._pending if not f.done()] + [fut]
+        return fut
+
+    def refresh(self) -> cf.Future | None:
+        """Reload what the panel shows."""
+
+        def done(data: Any) -> None:
+            self._show(data)
+            self.refreshed_at = time.time()
+
+        return self.run(self._load, done, what=f"refreshing {self.title or 'panel'}".strip())
+
+    def wait(self, timeout: float = 120.0) -> None:
+        """Block until queued background work has finished (for scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = [f for f in self._pending if not f.done()]
+            if not pending:
+                return
+            cf.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"{type(self).__name__}: background work still running after {timeout:g} s"
+                )
+
+    def close(self) -> None:
+        """Stop the timer and the worker thread, then close the widgets."""
+        if self.auto is not None:
+            self.auto.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        super().close()

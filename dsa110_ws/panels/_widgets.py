@@ -1,0 +1,358 @@
+"""Small widgets the panels are built from: status line, paginated table, auto-refresh
+timer, PNG figures and escaped HTML tables.
+
+Only what is on screen crosses to the browser: a :class:`PagedTable` keeps its
+DataFrame in the kernel and sends one page of rows as HTML; figures are rendered to PNG
+with matplotlib's object API (no pyplot state, safe in a worker thread).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+import traitlets
+
+__all__ = [
+    "StatusLine",
+    "PagedTable",
+    "AutoRefresh",
+    "new_figure",
+    "figure_png",
+    "png_widget",
+    "kv_html",
+    "table_html",
+    "fmt_value",
+    "section",
+]
+
+_LEVEL_COLOURS = {
+    "info": "#555",
+    "ok": "#1a7f37",
+    "warning": "#9a6700",
+    "error": "#cf222e",
+    "busy": "#0969da",
+}
+
+
+class StatusLine(widgets.HTML):
+    """One line of status text with a level (info, ok, busy, warning, error)."""
+
+    message = traitlets.Unicode("")
+    level = traitlets.Enum(list(_LEVEL_COLOURS), default_value="info")
+
+    def __init__(self, message: str = "", level: str = "info", **kwargs: Any):
+        super().__init__(**kwargs)
+        self.add_class("dsa-status")
+        self.show(message, level)
+
+    def show(self, message: str, level: str = "info") -> None:
+        """Replace the line's text (one line; newlines are folded)."""
+        self.message = " ".join(str(message).split())
+        self.level = level
+        colour = _LEVEL_COLOURS[level]
+        self.value = (
+            f'<span class="dsa-status-{level}" style="color:{colour}">'
+            f"{html.escape(self.message)}</span>"
+        )
+
+
+def fmt_value(value: Any, *, digits: int = 4) -> str:
+    """A cell value as short text: floats to ``digits`` significant figures, NaN/None blank."""
+    if value is None:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
+    if (
+        isinstance(value, float)
+        or hasattr(value, "dtype")
+        and getattr(value.dtype, "kind", "") == "f"
+    ):
+        v = float(value)
+        if not math.isfinite(v):
+            return ""
+        return f"{v:.{digits}g}"
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    text = str(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def table_html(
+    df: pd.DataFrame,
+    *,
+    columns: list[str] | None = None,
+    formatters: Mapping[str, Callable[[Any], str]] | None = None,
+    highlight: Callable[[pd.Series], str | None] | None = None,
+) -> str:
+    """An escaped HTML table of ``df`` (only the given columns)."""
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    fm = dict(formatters or {})
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    rows = []
+    for _, row in df[cols].iterrows():
+        style = highlight(row) if highlight else None
+        cells = "".join(
+            f"<td>{html.escape(fm[c](row[c]) if c in fm else fmt_value(row[c]))}</td>" for c in cols
+        )
+        attr = f' style="background:{style}"' if style else ""
+        rows.append(f"<tr{attr}>{cells}</tr>")
+    return (
+        '<table class="dsa-table" style="border-collapse:collapse;font-size:12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def kv_html(items: Mapping[str, Any] | list[tuple[str, Any]], *, title: str | None = None) -> str:
+    """An escaped two-column key/value table."""
+    pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+    body = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
+        f"<td>{html.escape(fmt_value(v))}</td></tr>"
+        for k, v in pairs
+    )
+    cap = f"<b>{html.escape(title)}</b>" if title else ""
+    return f'{cap}<table class="dsa-kv" style="font-size:12px">{body}</table>'
+
+
+def section(title: str, *children: widgets.Widget) -> widgets.VBox:
+    """A titled block."""
+    head = widgets.HTML(f"<h4 style='margin:4px 0'>{html.escape(title)}</h4>")
+    return widgets.VBox([head, *children], layout=widgets.Layout(margin="0 0 8px 0"))
+
+
+class PagedTable(widgets.VBox):
+    """A DataFrame shown one page at a time; the frame stays in the kernel.
+
+    ``selectable`` adds a row picker for the current page; the chosen row's index label
+    is in ``selected`` (``None`` when nothing is chosen).
+    """
+
+    page = traitlets.Int(0)
+    page_size = traitlets.Int(20)
+    n_rows = traitlets.Int(0)
+    selected = traitlets.Any(None, allow_none=True)
+
+    def __init__(
+        self,
+        *,
+        columns: list[str] | None = None,
+        page_size: int = 20,
+        formatters: Mapping[str, Callable[[Any], str]] | None = None,
+        selectable: bool = False,
+        label: Callable[[pd.Series], str] | None = None,
+        highlight: Callable[[pd.Series], str | None] | None = None,
+        empty_text: str = "No rows.",
+    ):
+        self.data = pd.DataFrame()
+        self.columns = columns
+        self.formatters = dict(formatters or {})
+        self.highlight = highlight
+        self.empty_text = empty_text
+        self._label = label
+        self.html = widgets.HTML()
+        self.info = widgets.Label()
+        bl = widgets.Layout(width="3.2em")
+        self.first = widgets.Button(icon="angle-double-left", tooltip="first page", layout=bl)
+        self.prev = widgets.Button(icon="angle-left", tooltip="previous page", layout=bl)
+        self.next = widgets.Button(icon="angle-right", tooltip="next page", layout=bl)
+        self.last = widgets.Button(icon="angle-double-right", tooltip="last page", layout=bl)
+        self.picker = widgets.Select(
+            options=[], rows=6, description="select", layout=widgets.Layout(width="95%")
+        )
+        nav = widgets.HBox([self.first, self.prev, self.info, self.next, self.last])
+        kids: list[widgets.Widget] = [nav, self.html] + ([self.picker] if selectable else [])
+        super().__init__(children=kids)
+        self.page_size = page_size
+        self.first.on_click(lambda _: self.set_trait("page", 0))
+        self.prev.on_click(lambda _: self.set_trait("page", max(0, self.page - 1)))
+        self.next.on_click(lambda _: self.set_trait("page", min(self.n_pages - 1, self.page + 1)))
+        self.last.on_click(lambda _: self.set_trait("page", self.n_pages - 1))
+        self.picker.observe(self._picked, "value")
+        self.observe(lambda _: self._render(), ["page", "page_size"])
+        self._render()
+
+    @property
+    def n_pages(self) -> int:
+        return max(1, math.ceil(self.n_rows / max(1, self.page_size)))
+
+    def set_data(self, df: pd.DataFrame, *, keep_page: bool = False) -> None:
+        """Show ``df`` from its first page (or the same page, clamped, if ``keep_page``)."""
+        self.data = df
+        self.n_rows = len(df)
+        page = min(self.page, self.n_pages - 1) if keep_page else 0
+        if page == self.page:
+            self._render()
+        else:
+            self.page = page
+
+    def page_frame(self) -> pd.DataFrame:
+        """The rows on the current page."""
+        start = self.page * self.page_size
+        return self.data.iloc[start : start + self.page_size]
+
+    def _render(self) -> None:
+        part = self.page_frame()
+        start = self.page * self.page_size
+        if self.n_rows == 0:
+            self.info.value = "0 rows"
+            self.html.value = f"<i>{html.escape(self.empty_text)}</i>"
+        else:
+            self.info.value = (
+                f"rows {start + 1:,}-{start + len(part):,} of {self.n_rows:,} "
+                f"(page {self.page + 1} of {self.n_pages})"
+            )
+            self.html.value = table_html(
+                part, columns=self.columns, formatters=self.formatters, highlight=self.highlight
+            )
+        self.prev.disabled = self.first.disabled = self.page <= 0
+        self.next.disabled = self.last.disabled = self.page >= self.n_pages - 1
+        label = self._label or (lambda r: str(r.name))
+        opts = [(label(row), idx) for idx, row in part.iterrows()]
+        keep = self.selected if any(v == self.selected for _, v in opts) else None
+        with self.picker.hold_trait_notifications():
+            self.picker.options = opts
+            self.picker.value = keep
+        if keep is None:
+            self.selected = None
+
+    def _picked(self, change: dict) -> None:
+        self.selected = change["new"]
+
+    def select(self, index_label: Any) -> None:
+        """Select a row by its index label, moving to its page."""
+        pos = self.data.index.get_loc(index_label)
+        self.page = int(pos) // self.page_size
+        self.picker.value = index_label
+
+
+class AutoRefresh(widgets.HBox):
+    """A checkbox and an interval that call ``callback`` periodically while enabled.
+
+    ``driver="thread"`` ticks from a kernel thread (stops cleanly on :meth:`stop`);
+    ``driver="browser"`` ticks from a hidden ``Play`` widget in the page, so an
+    abandoned page stops producing activity and Voila can cull its idle kernel.
+    """
+
+    enabled = traitlets.Bool(False)
+    interval_s = traitlets.Float(60.0)
+    ticks = traitlets.Int(0)
+
+    def __init__(
+        self,
+        callback: Callable[[], Any],
+        *,
+        interval_s: float = 60.0,
+        enabled: bool = False,
+        driver: str = "thread",
+        label: str = "auto-refresh",
+    ):
+        if driver not in {"thread", "browser"}:
+            raise ValueError(f"driver must be 'thread' or 'browser', not {driver!r}")
+        self.callback = callback
+        self.driver = driver
+        self.checkbox = widgets.Checkbox(
+            value=False, description=label, indent=False, layout=widgets.Layout(width="auto")
+        )
+        self.every = widgets.BoundedIntText(
+            value=max(1, int(interval_s)),
+            min=1,
+            max=86400,
+            description="every (s)",
+            layout=widgets.Layout(width="11em"),
+        )
+        self.play = widgets.Play(
+            value=0,
+            min=0,
+            max=2**31 - 1,
+            step=1,
+            repeat=True,
+            interval=int(interval_s * 1000),
+            layout=widgets.Layout(display="none"),
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        super().__init__(children=[self.checkbox, self.every, self.play])
+        self.interval_s = float(interval_s)
+        widgets.link((self.checkbox, "value"), (self, "enabled"))
+        self.every.observe(lambda ch: self.set_trait("interval_s", float(ch["new"])), "value")
+        self.play.observe(self._browser_tick, "value")
+        self.observe(self._changed, ["enabled", "interval_s"])
+        self.enabled = enabled
+
+    def _changed(self, change: dict) -> None:
+        self.play.interval = int(self.interval_s * 1000)
+        if self.driver == "browser":
+            self.play.playing = self.enabled
+            return
+        self._halt_thread()
+        if self.enabled:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._loop, args=(self._stop,), name="dsa110-ws-autorefresh", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval_s):
+            self.tick()
+
+    def _browser_tick(self, change: dict) -> None:
+        if self.enabled and change["new"] != change["old"]:
+            self.tick()
+
+    def tick(self) -> None:
+        """Count one tick and call the callback (which must not raise)."""
+        self.ticks += 1
+        self.callback()
+
+    def _halt_thread(self) -> None:
+        self._stop.set()
+        t, self._thread = self._thread, None
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=5.0)
+
+    def stop(self) -> None:
+        """Disable and wait for the timer thread to end."""
+        self.enabled = False
+        self._halt_thread()
+        self.play.playing = False
+
+    @property
+    def running(self) -> bool:
+        """Whether a timer (thread or browser) is active."""
+        if self.driver == "browser":
+            return bool(self.play.playing)
+        return self._thread is not None and self._thread.is_alive()
+
+
+def new_figure(width_in: float = 6.0, height_in: float = 3.0) -> Any:
+    """A matplotlib ``Figure`` on the Agg canvas (no pyplot; usable from any thread)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig: Any, *, dpi: int = 90) -> bytes:
+    """Render a figure to PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def png_widget(png: bytes = b"", *, width: str | None = None) -> widgets.Image:
+    """An ``Image`` widget holding PNG bytes."""
+    layout = widgets.Layout(width=width) if width else widgets.Layout()
+    return widgets.Image(value=png, format="png", layout=layout)

@@ -1,0 +1,286 @@
+"""JobMonitor: jobs and batch jobs with progress, filters, failure reasons and actions."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+import traitlets
+
+from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._widgets import PagedTable, fmt_value, kv_html, section
+
+__all__ = ["JobMonitor"]
+
+#: status filter label -> stored statuses (None: any)
+STATUS_CHOICES: dict[str, list[str] | None] = {
+    "any": None,
+    "failed": ["failed", "error"],
+    "running": ["running"],
+    "pending": ["pending"],
+    "succeeded": ["done", "completed"],
+    "cancelled": ["cancelled"],
+}
+#: window label -> days (None: everything)
+WINDOWS: dict[str, float | None] = {
+    "last 24 h": 1.0,
+    "last 7 days": 7.0,
+    "last 30 days": 30.0,
+    "all": None,
+}
+_FAILED_BG = "#ffebe9"
+
+
+def _utc(x: Any) -> str:
+    return (
+        ""
+        if x is None or pd.isna(x)
+        else pd.Timestamp(float(x), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
+    )
+
+
+class JobMonitor(Panel):
+    """Jobs and batch jobs from ``w.jobs``; rerun/cancel through ``w.actions``.
+
+    Traits ``status_filter``, ``type_filter`` and ``window`` drive the tables; the
+    rerun and cancel buttons exist only when ``w.settings.allow_writes`` is on, and each
+    asks for confirmation before it acts.
+    """
+
+    title = "Jobs"
+    status_filter = traitlets.Unicode("any")
+    type_filter = traitlets.Unicode("any")
+    window = traitlets.Unicode("last 24 h")
+    pending_action = traitlets.Unicode("")
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        status: str = "any",
+        window: str = "last 24 h",
+        page_size: int = 15,
+        **kwargs: Any,
+    ):
+        self._page_size = page_size
+        self.summary: Any = None
+        self.jobs = pd.DataFrame()
+        self.batches = pd.DataFrame()
+        super().__init__(workspace, **kwargs)
+        self.status_select.value = status
+        self.window_select.value = window
+        self.observe(
+            self.guard(lambda _: self.refresh()), ["status_filter", "type_filter", "window"]
+        )
+        self.refresh()
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> list[widgets.Widget]:
+        self.status_select = widgets.Dropdown(options=list(STATUS_CHOICES), description="status")
+        self.type_select = widgets.Dropdown(options=["any"], description="type")
+        self.window_select = widgets.Dropdown(options=list(WINDOWS), description="created")
+        for w_, name in (
+            (self.status_select, "status_filter"),
+            (self.type_select, "type_filter"),
+            (self.window_select, "window"),
+        ):
+            widgets.link((w_, "value"), (self, name))
+        self.summary_html = widgets.HTML()
+        self.job_table = PagedTable(
+            columns=["id", "type", "status", "created", "duration_s", "failure_reason", "ms"],
+            page_size=self._page_size,
+            selectable=True,
+            label=lambda r: f"job {r['id']}: {r['type']} {r['status']}",
+            highlight=lambda r: _FAILED_BG if r["status"] in ("failed", "error") else None,
+            empty_text="No jobs match these filters.",
+        )
+        self.batch_table = PagedTable(
+            columns=["id", "type", "status", "items", "n_failed", "progress_pct", "created"],
+            page_size=8,
+            selectable=True,
+            label=lambda r: f"batch {r['id']}: {r['type']} {r['status']}",
+            empty_text="No batch jobs in this window.",
+        )
+        self.detail = widgets.HTML()
+        self.job_table.observe(self.guard(self._job_selected), "selected")
+        self.batch_table.observe(self.guard(self._batch_selected), "selected")
+        self.actions_box = widgets.VBox(self._build_actions())
+        filters = widgets.HBox([self.status_select, self.type_select, self.window_select])
+        return [
+            filters,
+            self.summary_html,
+            section("Jobs", self.job_table),
+            section("Batch jobs", self.batch_table),
+            self.actions_box,
+            self.detail,
+        ]
+
+    def _build_actions(self) -> list[widgets.Widget]:
+        self.rerun_button = widgets.Button(description="Rerun job", icon="redo", disabled=True)
+        self.cancel_button = widgets.Button(description="Cancel batch", icon="ban", disabled=True)
+        self.confirm_button = widgets.Button(description="Confirm", button_style="danger")
+        self.abort_button = widgets.Button(description="Abort")
+        self.confirm_text = widgets.HTML()
+        self.confirm_box = widgets.HBox(
+            [self.confirm_text, self.confirm_button, self.abort_button],
+            layout=widgets.Layout(display="none"),
+        )
+        self.rerun_button.on_click(self.guard(lambda _: self._ask("rerun")))
+        self.cancel_button.on_click(self.guard(lambda _: self._ask("cancel")))
+        self.confirm_button.on_click(self.guard(lambda _: self.confirm()))
+        self.abort_button.on_click(self.guard(lambda _: self.abort()))
+        if not self.w.settings.allow_writes:
+            return [
+                widgets.HTML("<i>Read-only: rerun and cancel need DSA110_WS_ALLOW_WRITES=1.</i>")
+            ]
+        return [widgets.HBox([self.rerun_button, self.cancel_button]), self.confirm_box]
+
+    # -- data ---------------------------------------------------------------------------
+    def _range(self) -> tuple[Any, Any]:
+        days = WINDOWS[self.window]
+        if days is None:
+            return "2000-01-01", None
+        from astropy import units as u
+
+        now = self.w.now()
+        return now - days * u.day, now
+
+    def _load(self) -> dict[str, Any]:
+        start, end = self._range()
+        statuses = STATUS_CHOICES[self.status_filter]
+        jtype = None if self.type_filter == "any" else self.type_filter
+        return {
+            "summary": self.w.jobs.summary(start=start, end=end),
+            "jobs": self.w.jobs.find(status=statuses, type=jtype, start=start, end=end, limit=None),
+            "batches": self.w.jobs.batches(start=start, end=end, limit=None),
+        }
+
+    def _show(self, data: dict[str, Any]) -> None:
+        self.summary, self.jobs, self.batches = data["summary"], data["jobs"], data["batches"]
+        s = self.summary
+        rate = "n/a" if s.success_rate is None else f"{100 * s.success_rate:.1f}%"
+        self.summary_html.value = (
+            f"<b>{s.n_total}</b> jobs created in this window: <b>{s.n_success}</b> succeeded, "
+            f"<b class='dsa-failed-count' style='color:#cf222e'>{s.n_failed}</b> failed, "
+            f"<b>{s.n_running}</b> running, <b>{s.n_pending}</b> pending; "
+            f"success rate {rate}."
+        )
+        types = ["any", *sorted(s.by_type.index.astype(str))] if len(s.by_type) else ["any"]
+        if self.type_filter not in types:
+            types.append(self.type_filter)
+        self.type_select.options = types
+        jobs = self.jobs.assign(
+            created=[_utc(x) for x in self.jobs["created_at"]],
+            ms=[_short(p) for p in self.jobs["ms_path"]],
+        )
+        self.job_table.set_data(jobs.set_index("id", drop=False), keep_page=True)
+        b = self.batches
+        batches = b.assign(
+            items=[f"{d}/{n}" for d, n in zip(b["n_done"], b["n_items"], strict=True)],
+            progress_pct=[f"{100 * p:.0f}%" for p in b["progress"]],
+            created=[_utc(x) for x in b["created_at"]],
+        )
+        self.batch_table.set_data(batches.set_index("id", drop=False), keep_page=True)
+        self.show_status(
+            f"{len(self.jobs)} jobs, {len(self.batches)} batch jobs "
+            f"({self.window}; now {self.w.now().isot[:16]} UTC)",
+            "ok",
+        )
+
+    # -- selection and detail --------------------------------------------------------------
+    def _job_selected(self, change: dict) -> None:
+        jid = change["new"]
+        self.rerun_button.disabled = jid is None
+        if jid is None:
+            return
+        self.run(lambda: self.w.jobs.get(int(jid)), self._show_job, what=f"reading job {jid}")
+
+    def _show_job(self, info: Any) -> None:
+        fields = [
+            ("id", info.id),
+            ("type", info.type),
+            ("status", info.status),
+            ("MS", info.ms_path),
+            ("created", _utc(info.created_at)),
+            ("started", _utc(info.started_at)),
+            ("finished", _utc(info.finished_at)),
+            ("duration (s)", info.duration_s),
+            ("failure reason", info.failure_reason),
+            ("artifacts", ", ".join(map(str, info.artifact_paths))),
+        ]
+        logs = html.escape(info.logs or "")
+        self.detail.value = (
+            kv_html(fields, title=f"Job {info.id}")
+            + f"<pre style='font-size:11px;max-height:12em;overflow:auto'>{logs}</pre>"
+        )
+
+    def _batch_selected(self, change: dict) -> None:
+        bid = change["new"]
+        self.cancel_button.disabled = bid is None
+        if bid is None:
+            return
+        self.run(lambda: self.w.jobs.batch(int(bid)), self._show_batch, what=f"reading batch {bid}")
+
+    def _show_batch(self, info: Any) -> None:
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(info.counts.items()))
+        items = info.items
+        errors = items[items["error"].notna()] if "error" in items else items.iloc[:0]
+        reasons = "".join(f"<li>{html.escape(fmt_value(e))}</li>" for e in errors["error"][:10])
+        self.detail.value = kv_html(
+            [
+                ("id", info.id),
+                ("type", info.type),
+                ("status", info.status),
+                ("items", counts),
+                ("progress", f"{100 * info.progress:.0f}%"),
+            ],
+            title=f"Batch {info.id}",
+        ) + (f"<ul>{reasons}</ul>" if reasons else "")
+
+    # -- actions ----------------------------------------------------------------------------
+    def _ask(self, action: str) -> None:
+        target = self.job_table.selected if action == "rerun" else self.batch_table.selected
+        if target is None:
+            self.show_status(
+                f"Select a {'job' if action == 'rerun' else 'batch'} first.", "warning"
+            )
+            return
+        self.pending_action = f"{action}:{target}"
+        what = f"rerun job {target}" if action == "rerun" else f"cancel batch {target}"
+        self.confirm_text.value = f"<b>Really {html.escape(what)}?</b>"
+        self.confirm_box.layout.display = "flex"
+
+    def abort(self) -> None:
+        """Drop the action waiting for confirmation."""
+        self.pending_action = ""
+        self.confirm_box.layout.display = "none"
+        self.show_status("Nothing changed.", "info")
+
+    def confirm(self) -> None:
+        """Perform the action waiting for confirmation (through ``w.actions``)."""
+        action, _, target = self.pending_action.partition(":")
+        self.pending_action = ""
+        self.confirm_box.layout.display = "none"
+        if not action:
+            return
+        fn = self.w.actions.rerun_job if action == "rerun" else self.w.actions.cancel_batch
+        self.run(lambda: fn(int(target)), self._acted, what=f"{action} {target}")
+
+    def _acted(self, result: Any) -> None:
+        changed = getattr(result, "changed", True)
+        self.show_status(
+            f"{result.action} {result.target}: "
+            f"{'done' if changed else 'nothing to change'} "
+            f"(audit record {result.audit_id}).",
+            "ok",
+        )
+        self._show(self._load())
+
+
+def _short(path: Any) -> str:
+    if not isinstance(path, str):
+        return ""
+    parts = path.rstrip("/").split("/")
+    return "/".join(parts[-2:])
