@@ -62,6 +62,13 @@ class JobRepository(Repository):
         """One job row read through the transaction's connection (``None`` if absent)."""
         return _one(con, "SELECT * FROM jobs WHERE id = :id", {"id": int(job_id)})
 
+    def find_in(self, con: Any, *, type: str, status: str, ms_path: str | None) -> list[dict]:  # noqa: A002
+        """Jobs of a type and status for an MS (``None`` matches a null MS), oldest first."""
+        where = "ms_path IS NULL" if ms_path is None else "ms_path = :ms"
+        rows = con.execute(sa.text(f"SELECT * FROM jobs WHERE type = :t AND status = :s AND {where} "
+                                   "ORDER BY id"), {"t": type, "s": status, "ms": ms_path})
+        return [dict(r) for r in rows.mappings().all()]
+
     def insert(self, con: Any, row: dict[str, Any]) -> int:
         """Insert one job row (keys are column names); returns its id."""
         cols = [c for c in row if c in self.columns()]
@@ -163,6 +170,9 @@ class BatchJobItemRepository(Repository):
             f"({marks}) GROUP BY batch_id, status ORDER BY batch_id, status", params)
 
     # -- write side ----------------------------------------------------------------------
+    def get_in(self, con: Any, item_id: int) -> dict[str, Any] | None:
+        return _one(con, "SELECT * FROM batch_job_items WHERE id = :id", {"id": int(item_id)})
+
     def list_in(self, con: Any, batch_id: int) -> list[dict[str, Any]]:
         """Every item of a batch (id order), read through the transaction's connection."""
         rows = con.execute(sa.text("SELECT * FROM batch_job_items WHERE batch_id = :b "

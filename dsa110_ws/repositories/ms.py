@@ -116,6 +116,14 @@ class MSIndexRepository(Repository):
             "WHERE m.mid_mjd >= :lo AND m.mid_mjd < :hi GROUP BY bin ORDER BY bin",
             {"lo": float(lo_mjd), "hi": float(hi_mjd), "w": float(width_days)})
 
+    def get_in(self, con: Any, path: str) -> dict[str, Any] | None:
+        """One MS row read through an operator transaction's connection (None if absent)."""
+        import sqlalchemy as sa
+
+        row = con.execute(sa.text("SELECT * FROM ms_index WHERE path = :p"),
+                          {"p": str(path)}).mappings().first()
+        return None if row is None else dict(row)
+
     def newest_created(self) -> dict[str, float | None]:
         """Unix time the newest ``ms_index`` and ``images`` rows were written (None if absent).
 

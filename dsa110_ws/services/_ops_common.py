@@ -13,7 +13,7 @@ from dsa110_ws.errors import InvalidQueryError
 
 __all__ = ["SUCCESS", "FAILED", "ACTIVE", "PENDING", "CANCELLED", "MS_STAGES", "MS_TERMINAL",
            "status_class", "window", "duration_s", "parse_log_line", "failure_reason",
-           "json_list", "json_dict", "ops_setting", "LEVELS"]
+           "json_list", "json_dict", "ops_setting", "LEVELS", "iso_utc"]
 
 #: Stored job/item statuses that mean success.  Batch jobs end in 'done', older jobs in
 #: 'completed': both count (the old backend counted only 'completed').
@@ -146,3 +146,9 @@ def json_dict(text: Any) -> dict[str, Any]:
 def ops_setting(workspace: Any, key: str, default: Any) -> Any:
     """A value from the settings table ``[operations]``, else ``default``."""
     return workspace.settings.section("operations").get(key, default)
+
+
+def iso_utc(unix: float) -> str:
+    """Unix seconds as an ISO UTC string with milliseconds (the pipeline's log format)."""
+    t = dt.datetime.fromtimestamp(float(unix), dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]

@@ -1,0 +1,197 @@
+"""Batch QA as an operator action: create the batch rows, then run the items one by one,
+recording each item's state (running -> done / failed) as it goes.
+
+Every write is one audited transaction through ``perform``.  The QA of one image is
+``w.qa.image(path)`` (the products service); an item whose QA raises is recorded as
+failed with the one-line reason and never stops the batch.  The batch is re-read before
+each item, so cancelling it from another process stops the run after the current item.
+Item times are the workspace clock (``w.now()``, frozen in the demo) plus the real time
+elapsed since the run started, so durations are real.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pandas as pd
+
+from dsa110_ws._util.timeparse import night_bounds
+from dsa110_ws.errors import InvalidQueryError, NotFoundError, WorkspaceError, one_line
+from dsa110_ws.services._operator import ActionResult, perform
+from dsa110_ws.services._ops_common import status_class
+
+__all__ = ["create_batch", "run_batch", "resolve_selection"]
+
+BATCH_TYPE = "batch_qa"
+
+
+def resolve_selection(w: Any, selection: Any) -> tuple[pd.DataFrame, str]:
+    """Images to QA as a DataFrame (path, ms_path) and a short description."""
+    if isinstance(selection, pd.DataFrame):
+        if "path" not in selection.columns:
+            raise InvalidQueryError("A selection DataFrame needs a 'path' column (use "
+                                    "w.images.find(...)).")
+        df, desc = selection, f"{len(selection)} images (DataFrame)"
+    elif isinstance(selection, dict):
+        df, desc = w.images.find(**selection, limit=None), f"images.find({selection})"
+    elif isinstance(selection, str):
+        lo, hi = night_bounds(selection, now=w.now())
+        df, desc = w.images.find(start=lo, end=hi, limit=None), f"night {selection}"
+    elif isinstance(selection, (list, tuple)) and all(isinstance(p, str) for p in selection):
+        known = w.images.find(path=list(selection), limit=None)
+        ms = dict(zip(known["path"], known["ms_path"], strict=True))
+        df = pd.DataFrame({"path": list(selection), "ms_path": [ms.get(p) for p in selection]})
+        desc = f"{len(selection)} image paths"
+    else:
+        raise InvalidQueryError(
+            f"Cannot select images from {type(selection).__name__}; pass a DataFrame from "
+            "w.images.find, a list of image paths, a dict of find filters or a night.")
+    if df.empty:
+        raise InvalidQueryError(f"The selection ({desc}) matches no images; nothing to QA.")
+    ms = df["ms_path"] if "ms_path" in df.columns else df["path"]
+    out = pd.DataFrame({"path": df["path"].astype(str).to_numpy(),
+                        "ms_path": [m if isinstance(m, str) else p
+                                    for m, p in zip(ms, df["path"], strict=True)]})
+    return out.drop_duplicates("path", ignore_index=True), desc
+
+
+def create_batch(w: Any, selection: Any) -> ActionResult:
+    """One transaction: a pending ``batch_qa`` row and one pending item per image."""
+    images, desc = resolve_selection(w, selection)
+    batches, items = w.repos.batch_jobs, w.repos.batch_job_items
+    now, who = float(w.now().unix), w.settings.operator
+    params = json.dumps({"kind": "image_qa", "selection": desc, "requested_by": who,
+                         "source": "dsa110-ws"})
+
+    def apply(con):
+        bid = batches.insert(con, type=BATCH_TYPE, created_at=now, params=params,
+                             total_items=len(images))
+        items.insert_many(con, bid, [{"ms_path": m, "data_id": p, "status": "pending"}
+                                     for p, m in zip(images["path"], images["ms_path"],
+                                                     strict=True)])
+        return {"batch": None}, {"batch": {"id": bid, "type": BATCH_TYPE, "status": "pending",
+                                           "total_items": len(images), "selection": desc}}
+
+    return perform(w, action="create_batch_qa", target=desc, apply=apply)
+
+
+def run_batch(w: Any, batch_id: int, *, qa: Any = None) -> dict[str, Any]:
+    """Run the pending items of a batch; returns the final batch status and item counts.
+
+    ``qa`` (for tests and other runners) is a callable ``qa(image_path) -> result``;
+    default ``w.qa.image``.
+    """
+    batches, items = w.repos.batch_jobs, w.repos.batch_job_items
+    try:
+        rec = batches.get(batch_id)
+    except NotFoundError:
+        raise NotFoundError(f"No batch job with id {batch_id}.") from None
+    if status_class(rec.status) not in {"pending", "running"}:
+        raise InvalidQueryError(f"Batch {batch_id} is {rec.status!r}; only pending or running "
+                                "batches run (retry_batch_failed re-queues failed items).")
+    todo = items.find(batch_id=batch_id, status="pending", limit=None)
+    clock = _Clock(w)
+    _set_batch(w, batch_id, "running")
+    qa = qa if qa is not None else _default_qa(w)
+    for item_id, path in zip(todo["id"].astype(int), todo["data_id"], strict=True):
+        if status_class(batches.get(batch_id).status) == "cancelled":
+            break
+        if not _claim(w, batch_id, item_id, clock.now()):
+            continue  # another runner took it, or it was cancelled
+        try:
+            qa(path)
+            status, error = "done", None
+        except (WorkspaceError, OSError, ValueError, RuntimeError) as exc:
+            status, error = "failed", one_line(exc)
+        _finish_item(w, batch_id, item_id, status, error, clock.now())
+    return _close(w, batch_id)
+
+
+class _Clock:
+    def __init__(self, w: Any):
+        self.t0, self.base = time.monotonic(), float(w.now().unix)
+
+    def now(self) -> float:
+        return self.base + (time.monotonic() - self.t0)
+
+
+def _default_qa(w: Any):
+    try:
+        return w.qa.image
+    except (ImportError, AttributeError) as exc:
+        detail = one_line(exc)
+
+        def unavailable(path: str) -> None:
+            raise RuntimeError(f"image QA service unavailable ({detail})")
+
+        return unavailable
+
+
+def _set_batch(w: Any, bid: int, status: str) -> None:
+    batches = w.repos.batch_jobs
+
+    def apply(con):
+        before = batches.get_in(con, bid)["status"]
+        if status_class(before) in {"pending"} or (status != "running" and
+                                                   status_class(before) == "running"):
+            batches.set_status(con, bid, status)
+        return {"status": before}, {"status": batches.get_in(con, bid)["status"]}
+
+    perform(w, action="batch_status", target=str(bid), apply=apply)
+
+
+def _claim(w: Any, bid: int, item_id: int, at: float) -> bool:
+    items = w.repos.batch_job_items
+    claimed = {}
+
+    def apply(con):
+        row = items.get_in(con, item_id)
+        if row is None or row["status"] != "pending":
+            claimed["ok"] = False
+            state = None if row is None else row["status"]
+            return {"item": item_id, "status": state}, {"item": item_id, "status": state}
+        items.update(con, item_id, status="running", started_at=at)
+        claimed["ok"] = True
+        return {"item": item_id, "status": "pending"}, {"item": item_id, "status": "running"}
+
+    perform(w, action="batch_item", target=f"{bid}/{item_id}", apply=apply)
+    return claimed["ok"]
+
+
+def _finish_item(w: Any, bid: int, item_id: int, status: str, error: str | None,
+                 at: float) -> None:
+    items = w.repos.batch_job_items
+
+    def apply(con):
+        items.update(con, item_id, status=status, error=error, completed_at=at)
+        w.repos.batch_jobs.refresh_counts(con, bid)
+        return {"item": item_id, "status": "running"}, {"item": item_id, "status": status,
+                                                        "error": error}
+
+    perform(w, action="batch_item", target=f"{bid}/{item_id}", apply=apply)
+
+
+def _close(w: Any, bid: int) -> dict[str, Any]:
+    batches, items = w.repos.batch_jobs, w.repos.batch_job_items
+    final: dict[str, Any] = {}
+
+    def apply(con):
+        row = batches.get_in(con, bid)
+        counts: dict[str, int] = {}
+        for it in items.list_in(con, bid):
+            c = status_class(it["status"])
+            counts[c] = counts.get(c, 0) + 1
+        status = row["status"]
+        if status_class(status) != "cancelled" and not counts.get("pending") \
+                and not counts.get("running"):
+            ok, bad = counts.get("success", 0), counts.get("failed", 0)
+            status = "done" if bad == 0 else "failed" if ok == 0 else "partial"
+            batches.set_status(con, bid, status)
+        batches.refresh_counts(con, bid)
+        final.update(batch_id=bid, status=status, counts=counts)
+        return {"status": row["status"]}, {"status": status, "counts": counts}
+
+    perform(w, action="batch_status", target=str(bid), apply=apply)
+    return final
