@@ -1,0 +1,93 @@
+"""Frozen result records of the calibration-health service."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["NearestSet", "CalTimeline", "CalHealthReport"]
+
+
+def _mjd_iso(mjd: float | None) -> str | None:
+    if mjd is None:
+        return None
+    from astropy.time import Time
+
+    return Time(mjd, format="mjd", scale="utc").isot
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestSet:
+    """The active caltable set nearest to ``at_mjd``.
+
+    ``valid``: its window [valid_start_mjd, valid_end_mjd] contains the time;
+    ``distance_h``: hours between the time and the set's calibration time ``ref_mjd``
+    (window midpoint); ``staleness``: fresh / aging / stale / critical;
+    ``apply_list``: its caltable paths in ``order_index`` order (empty when not valid).
+    """
+
+    at_mjd: float
+    set_name: str | None
+    valid: bool
+    ref_mjd: float | None
+    distance_h: float | None
+    staleness: str
+    valid_start_mjd: float | None
+    valid_end_mjd: float | None
+    types: tuple
+    missing_types: tuple
+    apply_list: tuple
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.update(at_utc=_mjd_iso(self.at_mjd), types=list(self.types),
+                 missing_types=list(self.missing_types), apply_list=list(self.apply_list))
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class CalTimeline:
+    """Coverage of [start_mjd, end_mjd) by active sets: windows, merged cover, gaps."""
+
+    start_mjd: float
+    end_mjd: float
+    sets: pd.DataFrame
+    covered: pd.DataFrame
+    gaps: pd.DataFrame
+    coverage_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start_mjd": self.start_mjd, "end_mjd": self.end_mjd,
+                "coverage_fraction": self.coverage_fraction,
+                "sets": self.sets.to_dict(orient="records"),
+                "gaps": self.gaps.to_dict(orient="records")}
+
+
+@dataclasses.dataclass(frozen=True)
+class CalHealthReport:
+    """Calibration health at ``at_mjd``: status ok | warning | critical and the reasons."""
+
+    status: str
+    at_mjd: float
+    nearest: NearestSet
+    n_active_sets: int
+    open_alerts: pd.DataFrame
+    flux: pd.DataFrame
+    reasons: tuple
+
+    @property
+    def exit_code(self) -> int:
+        return {"critical": 2, "warning": 1}.get(self.status, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        alerts = self.open_alerts
+        keep = [c for c in ("id", "alert_type", "severity", "calibrator_name",
+                            "flux_drift_percent", "message", "triggered_at", "acknowledged_at")
+                if c in alerts.columns]
+        return {"status": self.status, "at_mjd": self.at_mjd, "at_utc": _mjd_iso(self.at_mjd),
+                "reasons": list(self.reasons), "n_active_sets": self.n_active_sets,
+                "nearest": self.nearest.to_dict(),
+                "open_alerts": alerts[keep].to_dict(orient="records"),
+                "flux": self.flux.to_dict(orient="records")}
