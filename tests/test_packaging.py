@@ -18,7 +18,7 @@ def _name(req: str) -> str:
 def test_environment_yml_lists_the_pyproject_dependencies():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(r) for r in py["dependencies"]}
-    for extra, reqs in py["optional-dependencies"].items():
+    for _extra, reqs in py["optional-dependencies"].items():
         wanted |= {_name(r) for r in reqs if not r.startswith("dsa110-ws")}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     listed = {_name(d) for d in env["dependencies"] if isinstance(d, str)}

@@ -54,7 +54,7 @@ def to_time(value: TimeLike, *, now: Any = None, what: str = "time") -> Any:
         return t
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return Time(value, scale="utc")
     if isinstance(value, dt.date):
         return Time(dt.datetime(value.year, value.month, value.day), scale="utc")
@@ -89,5 +89,5 @@ def night_bounds(night: TimeLike, *, now: Any = None) -> tuple[float, float]:
     the UTC calendar day: ``2026-11-14`` means 2026-11-14T00:00 to 2026-11-15T00:00 UTC.
     """
     t = to_time(night, now=now, what="night")
-    start = dt.datetime.strptime(t.utc.isot[:10], "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+    start = dt.datetime.strptime(t.utc.isot[:10], "%Y-%m-%d").replace(tzinfo=dt.UTC)
     return start.timestamp(), (start + dt.timedelta(days=1)).timestamp()

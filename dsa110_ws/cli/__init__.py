@@ -2,7 +2,8 @@
 
 Subcommands live in small modules and are imported only when used, so ``--help`` and
 simple commands stay fast.  Every error the package raises on purpose is printed as one
-line and exits with status 1 (``health`` uses 1 and 2 for warning and critical).
+line and exits with status 1. A command may return an int: it becomes the exit status
+(``health`` uses 1 and 2 for warning and critical).
 """
 
 from __future__ import annotations
@@ -48,13 +49,6 @@ class LazyGroup(click.Group):
             return None
         return getattr(importlib.import_module(module), attr)
 
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except WorkspaceError as exc:
-            click.echo(f"error: {one_line(exc)}", err=True)
-            ctx.exit(1)
-
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dsa110-ws")
@@ -69,7 +63,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsa110-ws`` script."""
     try:
-        cli.main(args=argv, prog_name="dsa110-ws", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="dsa110-ws", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.ClickException as exc:
@@ -81,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     except WorkspaceError as exc:
         click.echo(f"error: {one_line(exc)}", err=True)
         return 1
-    return 0
+    except FileExistsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

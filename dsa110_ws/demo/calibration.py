@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -150,4 +149,4 @@ def monitoring_rows(transits_mjd: list[float], rng: np.random.Generator) -> tupl
 def _iso_mjd(mjd: float) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp((mjd - 40587.0) * 86400.0, dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp((mjd - 40587.0) * 86400.0, dt.UTC).isoformat()

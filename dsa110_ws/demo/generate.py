@@ -14,7 +14,14 @@ import numpy as np
 
 from dsa110_ws.demo import calibration, ops, products
 from dsa110_ws.demo.schema import create_schema
-from dsa110_ws.demo.sky import DEC0_DEG, RA0_DEG, SNAPSHOT_S, SIDEREAL_DEG_PER_S, make_sky, plan_snapshots
+from dsa110_ws.demo.sky import (
+    DEC0_DEG,
+    RA0_DEG,
+    SIDEREAL_DEG_PER_S,
+    SNAPSHOT_S,
+    make_sky,
+    plan_snapshots,
+)
 
 __all__ = ["make_demo_state", "DEMO_VERSION", "DEFAULT_END_NIGHT"]
 

@@ -19,7 +19,7 @@ STAGES = ["pending", "converting", "converted", "flagging_rfi", "solving_cal", "
 
 
 def iso(unix: float) -> str:
-    return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return dt.datetime.fromtimestamp(unix, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
 
 def ms_and_image_rows(plans: list[ImagePlan], image_truth: list[dict]) -> tuple[list, list, list]:
@@ -68,7 +68,7 @@ def extra_ms_rows(root: Path, now_unix: float, dec_deg: float) -> tuple[list, li
     truth: dict[str, Any] = {"stuck": [], "failed": [], "in_progress": []}
     for minutes, stage, status, state, err in specs:
         t = now_unix - minutes * 60.0
-        stamp = dt.datetime.fromtimestamp(t - 600, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        stamp = dt.datetime.fromtimestamp(t - 600, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         path = str(root / "ms" / stamp[:10] / f"{stamp}.ms")
         mid = (t - 450) / 86400 + 40587.0
         ms_rows.append({
@@ -193,12 +193,12 @@ def ingestion_rows(plans: list[ImagePlan], extra_ms: list[dict], root: Path, now
     incomplete = []
     for minutes, missing in ((15, [3, 7, 12]), (95, [15])):
         t = now_unix - minutes * 60
-        gid = dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        gid = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         add_group(gid, t, plans[0].snap.dec_deg, None, [i for i in range(16) if i not in missing],
                   "collecting", None)
         incomplete.append({"group_id": gid, "missing_subbands": missing, "age_minutes": minutes})
     t = now_unix - 7200
-    gid = dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    gid = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     add_group(gid, t, plans[0].snap.dec_deg, None, list(range(16)), "failed", None,
               "normalize: subband files disagree on integration time")
     return groups, subbands, files, {"incomplete_groups": incomplete, "failed_groups": [gid]}

@@ -98,7 +98,7 @@ def make_scale_state(out_dir: str | Path, *, seed: int = 7, n_images: int = 100_
     now = start[-1] + 3600.0
     import datetime as dt
 
-    now_iso = dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat()[:19]
+    now_iso = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()[:19]
     (out / "settings.toml").write_text(f'pipeline_db = "pipeline.sqlite3"\nnow = "{now_iso}"\n')
     return {"n_images": n_images, "n_photometry": n_photometry, "n_sources": n_sources,
             "seconds": time.perf_counter() - t_begin, "path": str(out / "pipeline.sqlite3")}

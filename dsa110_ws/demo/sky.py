@@ -41,13 +41,13 @@ class Snapshot:
 
     @property
     def stamp(self) -> str:
-        t = dt.datetime.fromtimestamp(self.start_unix, dt.timezone.utc)
+        t = dt.datetime.fromtimestamp(self.start_unix, dt.UTC)
         return t.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _transit_unix(day: dt.date, ra_deg: float) -> float:
     """UTC (Unix seconds) on ``day`` when ``ra_deg`` crosses the OVRO meridian (GMST formula)."""
-    t0 = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+    t0 = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
     jd0 = t0 / 86400.0 + 2440587.5
     gmst0 = (280.46061837 + 360.98564736629 * (jd0 - 2451545.0)) % 360.0
     lst0 = (gmst0 + OVRO_LON_DEG) % 360.0

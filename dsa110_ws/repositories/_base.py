@@ -11,7 +11,7 @@ import pandas as pd
 from dsa110_ws._util.timeparse import TimeLike, to_mjd, to_unix
 from dsa110_ws.errors import InvalidQueryError, NotFoundError, SchemaMismatchError
 from dsa110_ws.models import PIPELINE_TABLES, RECORD_TYPES, Record
-from dsa110_ws.repositories._db import Database
+from dsa110_ws.repositories._db import Database, frame
 
 __all__ = ["Repository", "Where", "TruncatedResultWarning", "DEFAULT_LIMIT"]
 
@@ -106,23 +106,21 @@ def _check_order(lo: float | None, hi: float | None) -> None:
         raise InvalidQueryError("The end of the time range is before its start; swap them.")
 
 
-def add_utc_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """Add ``<col>_utc`` datetime columns for Unix-second columns (originals kept)."""
-    for col in columns:
-        if col in df.columns and f"{col}_utc" not in df.columns:
-            df[f"{col}_utc"] = pd.to_datetime(pd.to_numeric(df[col], errors="coerce"),
-                                              unit="s", utc=True)
-    return df
+def finish(df: pd.DataFrame, *, table: str, limit: int | None,
+           truncated: bool | None = None) -> pd.DataFrame:
+    """Cut ``df`` (fetched with ``limit + 1`` rows) to ``limit`` and record truncation.
 
-
-def finish(df: pd.DataFrame, *, table: str, limit: int | None) -> pd.DataFrame:
-    """Cut ``df`` (fetched with ``limit + 1`` rows) to ``limit`` and record truncation."""
-    truncated = limit is not None and len(df) > limit
+    A truncated result sets ``df.attrs["truncated"]`` and warns with
+    :class:`TruncatedResultWarning` (Python shows each such warning once per call site).
+    """
+    if truncated is None:
+        truncated = limit is not None and len(df) > limit
+        if truncated:
+            df = df.iloc[:limit].copy()
     if truncated:
-        df = df.iloc[:limit].copy()
         warnings.warn(
             f"{table}: more rows match than limit={limit}; the result is truncated "
-            "(pass a larger limit= or narrow the filters).", TruncatedResultWarning, stacklevel=3)
+            "(pass a larger limit= or narrow the filters).", TruncatedResultWarning, stacklevel=4)
     df.attrs.update(table=table, limit=limit, truncated=truncated)
     return df
 
@@ -182,9 +180,12 @@ class Repository:
         if limit is not None:
             sql += " LIMIT :_limit"
             params["_limit"] = limit + 1
-        df = self.db.query(sql, params)
-        df = add_utc_columns(df, self.spec.unix_time_columns)
-        return finish(df, table=self.table, limit=limit)
+        cols, rows = self.db.fetch(sql, params)
+        truncated = limit is not None and len(rows) > limit
+        if truncated:
+            rows = rows[:limit]
+        df = frame(cols, rows, unix_columns=self.spec.unix_time_columns)
+        return finish(df, table=self.table, limit=limit, truncated=truncated)
 
     def count(self, where: Where | None = None) -> int:
         """Number of rows matching ``where`` (all rows by default)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -77,6 +78,7 @@ class Database:
         self.busy_timeout_s = float(busy_timeout_s)
         self.allow_writes = bool(allow_writes)
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._tables: dict[str, tuple[str, ...]] | None = None
         self._write_engine: sa.Engine | None = None
         text = str(target)
@@ -101,25 +103,48 @@ class Database:
         timeout = self.busy_timeout_s
 
         def creator() -> sqlite3.Connection:
-            con = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False,
-                                  isolation_level=None)
-            con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            if readonly:
-                con.execute("PRAGMA query_only = 1")
-            return con
+            return self._sqlite_connect(uri, timeout, readonly)
 
         return sa.create_engine("sqlite://", creator=creator, poolclass=sa.pool.QueuePool,
                                 pool_size=4, max_overflow=4)
 
+    @staticmethod
+    def _sqlite_connect(uri: str, timeout: float, readonly: bool) -> sqlite3.Connection:
+        con = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False,
+                              isolation_level=None)
+        con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if readonly:
+            con.execute("PRAGMA query_only = 1")
+        return con
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read-only SQLite connection (the fast path for small queries)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            assert self.path is not None
+            con = self._sqlite_connect(f"file:{quote(str(self.path))}?mode=ro",
+                                       self.busy_timeout_s, True)
+            self._local.con = con
+            with self._lock:
+                self._readers = [*getattr(self, "_readers", []), con]
+        return con
+
     def dispose(self) -> None:
         """Close every pooled connection."""
+        for con in getattr(self, "_readers", []):
+            with contextlib.suppress(sqlite3.Error):
+                con.close()
+        self._readers = []
+        self._local = threading.local()
         self.engine.dispose()
         if self._write_engine is not None:
             self._write_engine.dispose()
 
     # -- introspection ---------------------------------------------------------------
     def tables(self, *, refresh: bool = False) -> dict[str, tuple[str, ...]]:
-        """Map of table name to its column names, read once and cached."""
+        """Map of table name to its column names, read once and cached (do not modify)."""
+        if self._tables is not None and not refresh:
+            return self._tables
         with self._lock:
             if self._tables is None or refresh:
                 with self._errors("reading the schema"):
@@ -128,7 +153,7 @@ class Database:
                         t: tuple(c["name"] for c in insp.get_columns(t))
                         for t in insp.get_table_names()
                     }
-            return dict(self._tables)
+            return self._tables
 
     def has_table(self, table: str) -> bool:
         return table in self.tables()
@@ -166,17 +191,37 @@ class Database:
             raise DataUnavailableError(
                 f"The pipeline database {self.describe()} failed while {what}: {exc.orig}") from None
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Run one parameterised SELECT and return a DataFrame (columns as the SQL names them)."""
+    def fetch(self, sql: str, params: Mapping[str, Any] | None = None
+              ) -> tuple[list[str], list[tuple]]:
+        """Run one parameterised SELECT (``:name`` parameters); return (columns, rows).
+
+        SQLite goes through a per-thread read-only DB-API connection (no per-call engine
+        overhead); other databases through the SQLAlchemy engine.
+        """
+        if self.path is not None:
+            try:
+                cur = self._reader().execute(sql, dict(params or {}))
+                rows = cur.fetchall()
+            except sqlite3.OperationalError as exc:
+                with self._errors("running a query"):
+                    raise sa.exc.OperationalError(sql, params, exc) from None
+            except sqlite3.DatabaseError as exc:
+                with self._errors("running a query"):
+                    raise sa.exc.DatabaseError(sql, params, exc) from None
+            return [d[0] for d in cur.description], rows
         with self._errors("running a query"), self.engine.connect() as con:
             result = con.execute(sa.text(sql), dict(params or {}))
-            rows = result.fetchall()
-            return pd.DataFrame.from_records(rows, columns=list(result.keys()), coerce_float=True)
+            return list(result.keys()), [tuple(r) for r in result.fetchall()]
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run one parameterised SELECT and return a DataFrame (columns as the SQL names them)."""
+        cols, rows = self.fetch(sql, params)
+        return frame(cols, rows)
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run a query returning one value."""
-        with self._errors("running a query"), self.engine.connect() as con:
-            return con.execute(sa.text(sql), dict(params or {})).scalar()
+        _, rows = self.fetch(sql, params)
+        return rows[0][0] if rows else None
 
     def raw_connection(self) -> Any:
         """A pooled DB-API connection (for streaming large column reads); close it after use."""
@@ -210,6 +255,23 @@ class Database:
             else:
                 with con.begin():
                     yield con
+
+
+def frame(cols: list[str], rows: list[tuple], *,
+          unix_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows to a DataFrame, adding ``<col>_utc`` (naive datetime64, UTC) for Unix-second columns."""
+    if not rows:
+        df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        for c in unix_columns:
+            if c in df.columns:
+                df[f"{c}_utc"] = pd.Series(dtype="datetime64[ms]")
+        return df
+    data: dict[str, Any] = dict(zip(cols, map(list, zip(*rows, strict=True)), strict=True))
+    for c in unix_columns:
+        if c in data:
+            a = np.array([np.nan if v is None else v for v in data[c]], dtype="float64")
+            data[f"{c}_utc"] = (a * 1e3).astype("datetime64[ms]")
+    return pd.DataFrame(data)
 
 
 def require_columns(db: Database, table: str, needed: tuple[str, ...]) -> None:

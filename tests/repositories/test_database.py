@@ -1,0 +1,117 @@
+"""The database layer: read-only access beside a live writer, old schemas, a locked file."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+import dsa110_ws
+from dsa110_ws.demo.schema import create_schema
+from dsa110_ws.errors import DatabaseBusyError, NotPermittedError, SchemaMismatchError
+from dsa110_ws.repositories import Database
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _writer(db: str, n: int, started, stop) -> None:
+    con = sqlite3.connect(db, timeout=10)
+    con.execute("PRAGMA journal_mode = WAL")
+    started.set()
+    i = 0
+    while not stop.is_set() and i < n:
+        with con:
+            con.execute("INSERT INTO jobs (type, status, created_at) VALUES ('image', 'running', ?)",
+                        (time.time(),))
+        i += 1
+    con.close()
+
+
+def test_reads_succeed_while_a_pipeline_process_writes_in_wal_mode(tmp_path, demo_dir):
+    db = tmp_path / "pipeline.sqlite3"
+    shutil.copy2(demo_dir / "pipeline.sqlite3", db)
+    w = dsa110_ws.connect(pipeline_db=db, state_dir=tmp_path / "st")
+    before = w.repos.jobs.count()
+    ctx = mp.get_context("spawn")
+    started, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_writer, args=(str(db), 400, started, stop))
+    proc.start()
+    try:
+        assert started.wait(30)
+        counts = []
+        for _ in range(30):
+            counts.append(w.repos.jobs.count())
+            assert len(w.repos.jobs.find(status="failed")) == 4
+        assert counts == sorted(counts)  # a reader sees the writer's commits, monotonically
+    finally:
+        stop.set()
+        proc.join(30)
+    assert proc.exitcode == 0
+    assert w.repos.jobs.count() > before
+    w.close()
+
+
+def test_the_workspace_never_modifies_the_database_file(tmp_path, demo_dir):
+    db = tmp_path / "pipeline.sqlite3"
+    shutil.copy2(demo_dir / "pipeline.sqlite3", db)
+    digest, mtime = _sha(db), db.stat().st_mtime_ns
+    w = dsa110_ws.connect(pipeline_db=db, state_dir=tmp_path / "st")
+    for name in ("images", "jobs", "photometry", "caltables", "ms_index"):
+        getattr(w.repos, name).find(limit=None)
+    w.repos.photometry.cone(153.0, 37.0, 1.0, limit=None)
+    w.repos.sources.find(limit=None)
+    with pytest.raises(NotPermittedError, match="DSA110_WS_ALLOW_WRITES"):
+        with w.db.transaction("test a write"):
+            pass
+    with pytest.raises(sqlite3.OperationalError):  # even a raw write on the reader is refused
+        w.db._reader().execute("DELETE FROM jobs")
+    w.close()
+    assert _sha(db) == digest and db.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pipeline")) == [
+        "pipeline.sqlite3"]
+
+
+def test_a_database_lacking_tables_fails_only_those_repositories(tmp_path):
+    db = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(db)
+    create_schema(con, tables=["images", "ms_index", "jobs"])
+    con.execute("ALTER TABLE jobs RENAME TO jobs_old")
+    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, type TEXT, created_at REAL)")
+    con.execute("INSERT INTO images (path, type, created_at) VALUES ('/x.fits', '5min', 1.8e9)")
+    con.commit()
+    con.close()
+    w = dsa110_ws.connect(pipeline_db=db, state_dir=tmp_path / "st")
+    assert list(w.images.find()["path"]) == ["/x.fits"]
+    with pytest.raises(SchemaMismatchError, match="ese_candidates") as err:
+        w.repos.ese_candidates.find()
+    assert err.value.table == "ese_candidates"
+    with pytest.raises(SchemaMismatchError, match="status") as err:
+        w.repos.jobs.find(status="failed")  # the column is missing in this older table
+    assert err.value.column == "status"
+    assert w.repos.jobs.find(type="image").empty  # filters on columns it has still work
+    counts = w.repos.row_counts()
+    assert counts["images"] == 1 and counts["photometry"] is None
+    assert not w.repos.photometry.available
+
+
+def test_a_locked_database_raises_database_busy_after_the_timeout(tmp_path):
+    db = tmp_path / "locked.sqlite3"
+    con = sqlite3.connect(db)
+    create_schema(con, tables=["jobs"])
+    con.commit()
+    con.execute("BEGIN EXCLUSIVE")  # rollback-journal mode: readers are blocked
+    try:
+        d = Database(db, busy_timeout_s=0.2)
+        with pytest.raises(DatabaseBusyError, match="locked"):
+            d.scalar("SELECT COUNT(*) FROM jobs")
+    finally:
+        con.rollback()
+        con.close()
+    assert Database(db, busy_timeout_s=0.2).scalar("SELECT COUNT(*) FROM jobs") == 0
