@@ -139,16 +139,15 @@ def cone_select(repo: Repository, ra_deg: float, dec_deg: float, radius_deg: flo
         raise InvalidQueryError(f"Cone centre ({ra_deg}, {dec_deg}) is not a valid RA/Dec in degrees.")
     if not (0 < radius <= 180):
         raise InvalidQueryError(f"Cone radius {radius_deg} deg must be in (0, 180].")
-    w = repo.where()
     box = radec_box(ra % 360.0, dec, radius)
-    w.between(dec_col, box.dec_lo, None).cmp(dec_col, "<=", box.dec_hi)
-    if box.ra_ranges is not None:
-        ors = []
-        for i, (lo, hi) in enumerate(box.ra_ranges):
-            ors.append(f"({ra_col} >= :ra_lo{i} AND {ra_col} <= :ra_hi{i})")
-            w.params[f"ra_lo{i}"], w.params[f"ra_hi{i}"] = lo, hi
-        w.raw("(" + " OR ".join(ors) + ")")
-    df = repo._select(w, limit=None, order="")
+    parts = []
+    # one query per RA interval (two across RA = 0), so an index on ra_deg or dec_deg serves each
+    for lo, hi in box.ra_ranges or [(None, None)]:
+        w = repo.where()
+        w.between(dec_col, box.dec_lo, None).cmp(dec_col, "<=", box.dec_hi)
+        w.between(ra_col, lo, None).cmp(ra_col, "<=", hi)
+        parts.append(repo._select(w, limit=None, order=""))
+    df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     sep = angular_sep_deg(ra, dec, df[ra_col].to_numpy(float), df[dec_col].to_numpy(float))
     df = df.assign(sep_deg=sep)
     df = df[df["sep_deg"] <= radius].sort_values("sep_deg", kind="stable").reset_index(drop=True)
