@@ -115,3 +115,16 @@ def test_a_locked_database_raises_database_busy_after_the_timeout(tmp_path):
         con.rollback()
         con.close()
     assert Database(db, busy_timeout_s=0.2).scalar("SELECT COUNT(*) FROM jobs") == 0
+
+
+def test_a_database_url_goes_through_the_sqlalchemy_engine(tmp_path, demo_dir, truth):
+    """The non-SQLite-path route (used for PostgreSQL sites) runs the same repositories."""
+    db = tmp_path / "pipeline.sqlite3"
+    shutil.copy2(demo_dir / "pipeline.sqlite3", db)
+    w = dsa110_ws.connect(database_url=f"sqlite:///{db}", state_dir=tmp_path / "st")
+    assert w.db.path is None and w.settings.database_target.startswith("sqlite:///")
+    failed = w.repos.jobs.find(status="failed")
+    assert sorted(failed["id"]) == sorted(f["id"] for f in truth["failed_jobs"])
+    assert "created_at_utc" in failed.columns
+    assert w.repos.photometry.cone(153.0, 37.2, 0.3, limit=None)["sep_deg"].max() <= 0.3
+    w.close()
