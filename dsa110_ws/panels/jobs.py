@@ -88,6 +88,7 @@ class JobMonitor(Panel):
         ):
             widgets.link((w_, "value"), (self, name))
         self.summary_html = widgets.HTML()
+        self.status_select.add_class("dsa-jobs-status")
         self.job_table = PagedTable(
             columns=["id", "type", "status", "created", "duration_s", "failure_reason", "ms"],
             page_size=self._page_size,
@@ -96,6 +97,7 @@ class JobMonitor(Panel):
             highlight=lambda r: _FAILED_BG if r["status"] in ("failed", "error") else None,
             empty_text="No jobs match these filters.",
         )
+        self.job_table.add_class("dsa-jobs-table")
         self.batch_table = PagedTable(
             columns=["id", "type", "status", "items", "n_failed", "progress_pct", "created"],
             page_size=8,
@@ -139,13 +141,10 @@ class JobMonitor(Panel):
 
     # -- data ---------------------------------------------------------------------------
     def _range(self) -> tuple[Any, Any]:
+        """[start, end) of the window as Unix seconds (end = the workspace clock)."""
         days = WINDOWS[self.window]
-        if days is None:
-            return "2000-01-01", None
-        from astropy import units as u
-
-        now = self.w.now()
-        return now - days * u.day, now
+        now = float(self.w.now().unix)
+        return (946684800.0 if days is None else now - days * 86400.0), now
 
     def _load(self) -> dict[str, Any]:
         start, end = self._range()

@@ -1,0 +1,146 @@
+"""The two Voila pages as single panels: operations (wall display) and science.
+
+Each composes the other panels and adds only layout: a headline row of numbers the
+panels already loaded, and one auto-refresh that refreshes every part.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from dsa110_ws.panels._base import Panel
+
+__all__ = ["OperationsDashboard", "ScienceDashboard"]
+
+
+def _kpi(name: str, label: str, value: Any, level: str = "info") -> str:
+    colour = {"ok": "#1a7f37", "warning": "#9a6700", "error": "#cf222e"}.get(level, "#24292f")
+    shown = "…" if value is None else html.escape(str(value))
+    return (
+        f"<div class='dsa-kpi' data-kpi='{name}' style='display:inline-block;margin:0 1.5em "
+        f"6px 0'><div style='font-size:11px;color:#555'>{html.escape(label)}</div>"
+        f"<div class='dsa-kpi-value' style='font-size:22px;font-weight:600;color:{colour}'>"
+        f"{shown}</div></div>"
+    )
+
+
+class OperationsDashboard(Panel):
+    """Health, throughput, queue, failed jobs, calibration health and last night's QA.
+
+    Parameters
+    ----------
+    workspace
+        The workspace to show.
+    refresh_s
+        Auto-refresh interval (s) of every part.
+    auto_refresh
+        Start refreshing immediately (the Voila page does).
+    timer
+        ``"browser"`` (default: ticks come from the page, so Voila can cull the kernel
+        of a closed page) or ``"thread"``.
+    qa_night
+        Night whose QA is shown (default ``"yesterday"``, relative to ``w.now()``).
+    """
+
+    title = "DSA-110 operations"
+    kpis = traitlets.Dict()
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        refresh_s: float = 60.0,
+        auto_refresh: bool = False,
+        timer: str = "browser",
+        qa_night: str = "yesterday",
+        **kwargs: Any,
+    ):
+        self._qa_night = qa_night
+        self.parts: dict[str, Panel] = {}
+        super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
+        for part in self.parts.values():
+            part.observe(self.guard(lambda _: self._update_kpis()), "refreshed_at")
+        self._update_kpis()
+        if auto_refresh and self.auto is not None:
+            self.auto.enabled = True
+
+    def _build(self) -> list[widgets.Widget]:
+        from dsa110_ws.panels.jobs import JobMonitor
+        from dsa110_ws.panels.queue import QueuePanel
+
+        bg = {"background": self.background}
+        self.parts = {
+            "jobs": JobMonitor(self.w, status="failed", **bg),
+            "queue": QueuePanel(self.w, **bg),
+        }
+        self.kpi_html = widgets.HTML()
+        self.now_html = widgets.HTML()
+        grid = widgets.GridBox(
+            list(self.parts.values()),
+            layout=widgets.Layout(
+                grid_template_columns="repeat(2, minmax(420px, 1fr))", grid_gap="12px"
+            ),
+        )
+        return [self.now_html, self.kpi_html, grid]
+
+    def _update_kpis(self) -> None:
+        jobs, queue = self.parts.get("jobs"), self.parts.get("queue")
+        k: dict[str, Any] = {}
+        if jobs is not None and jobs.summary is not None:
+            k["failed_jobs"] = jobs.summary.n_failed
+            k["running_jobs"] = jobs.summary.n_running
+        if queue is not None and queue.refreshed_at:
+            k["incomplete_groups"] = len(queue.incomplete)
+            k["failed_groups"] = len(queue.failed)
+        self.kpis = k
+        self.now_html.value = f"<span style='color:#555'>as of {self.w.now().isot[:19]} UTC</span>"
+        self.kpi_html.value = "".join(
+            [
+                _kpi(
+                    "failed_jobs",
+                    "failed jobs (24 h)",
+                    k.get("failed_jobs"),
+                    "error" if k.get("failed_jobs") else "ok",
+                ),
+                _kpi("running_jobs", "running jobs", k.get("running_jobs")),
+                _kpi(
+                    "incomplete_groups",
+                    "incomplete groups",
+                    k.get("incomplete_groups"),
+                    "warning" if k.get("incomplete_groups") else "ok",
+                ),
+                _kpi(
+                    "failed_groups",
+                    "failed groups",
+                    k.get("failed_groups"),
+                    "error" if k.get("failed_groups") else "ok",
+                ),
+            ]
+        )
+
+    def refresh(self) -> None:
+        """Refresh every part (each in its own worker)."""
+        for part in self.parts.values():
+            part.refresh()
+
+    def wait(self, timeout: float = 120.0) -> None:
+        for part in self.parts.values():
+            part.wait(timeout)
+
+    def close(self) -> None:
+        for part in self.parts.values():
+            part.close()
+        super().close()
+
+
+class ScienceDashboard(Panel):
+    """Image and source exploration in two tabs."""
+
+    title = "DSA-110 science"
+
+    def _build(self) -> list[widgets.Widget]:
+        return [widgets.HTML("<i>coming</i>")]

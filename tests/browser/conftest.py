@@ -1,0 +1,98 @@
+"""A Voila server over the session demo state (one per test module) and headless Chromium.
+
+Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright for Python (never a
+downloaded browser); when it is missing the tests fail: ``make test`` installs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclasses.dataclass
+class VoilaServer:
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+
+    def url(self, dashboard: str) -> str:
+        from dsa110_ws._util.voila import dashboard_url
+
+        return dashboard_url(self.port, dashboard)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def voila_server(demo_dir, tmp_path_factory, request) -> Iterator[VoilaServer]:
+    """Voila serving notebooks/dashboards over the demo state, stopped at module end."""
+    from dsa110_ws._util import voila
+
+    state = tmp_path_factory.mktemp("voila-state")
+    env = dict(os.environ)
+    env.update(
+        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(state),
+        PYTHONWARNINGS="ignore",
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"voila-{request.module.__name__.rpartition('.')[2]}.log"
+    log_path.unlink(missing_ok=True)
+    port = voila.free_port()
+    proc = voila.start_voila(voila.dashboards_dir(), port=port, env=env, log_path=log_path)
+    server = VoilaServer(port, proc, log_path)
+    try:
+        voila.wait_for_port(port, proc=proc, timeout_s=90)
+        yield server
+    finally:
+        voila.stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium through Playwright (fails, never skips, when missing)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `make browser` (or `make test`, which installs "
+            "Debian's chromium) before the browser tests."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    pg = context.new_page()
+    pg.set_default_timeout(90_000)
+    try:
+        yield pg
+    finally:
+        context.close()

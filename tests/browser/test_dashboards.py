@@ -1,0 +1,53 @@
+"""The Voila dashboards in a real browser: real demo values, a control that changes the
+view, no Python error on the page, a screenshot kept in artifacts/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ERROR_TEXT = re.compile(r"Traceback|There was an error when executing|\b\w+(Error|Exception):")
+
+
+def kpi(page, name: str) -> str:
+    return page.locator(f".dsa-kpi[data-kpi='{name}'] .dsa-kpi-value").inner_text().strip()
+
+
+def assert_no_python_error(page) -> None:
+    text = page.inner_text("body")
+    assert not ERROR_TEXT.search(text), ERROR_TEXT.search(text).group(0)
+    assert page.locator(".dsa-status-error").count() == 0, page.locator(
+        ".dsa-status-error"
+    ).first.inner_text()
+
+
+def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
+    page.goto(voila_server.url("operations"), wait_until="domcontentloaded")
+    page.wait_for_selector(".dsa-kpi[data-kpi='failed_jobs']")
+    n_failed = str(len(truth["failed_jobs"]))
+    page.wait_for_function(
+        "n => { const e = document.querySelector(\".dsa-kpi[data-kpi='failed_jobs'] .dsa-kpi-value\");"
+        " return e && e.textContent.trim() === n; }",
+        arg=n_failed,
+    )
+    assert kpi(page, "failed_jobs") == n_failed == "4"
+    assert kpi(page, "incomplete_groups") == str(len(truth["incomplete_groups"]))
+    for job in truth["failed_jobs"]:
+        page.get_by_text(job["reason"], exact=False).first.wait_for()
+    # a control: the jobs table filtered to 'failed' lists 4 jobs; 'any' lists them all
+    info = page.locator(".dsa-jobs-table .widget-label").first
+    assert re.search(r"of 4 \(", info.inner_text())
+    page.locator(".dsa-jobs-status select").select_option("any")
+    page.wait_for_function(
+        "() => { const e = document.querySelector('.dsa-jobs-table .widget-label');"
+        " return e && !/ of 4 \\(/.test(e.textContent); }"
+    )
+    assert not re.search(r"of 4 \(", info.inner_text())
+    assert_no_python_error(page)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-operations.png"), full_page=True)
