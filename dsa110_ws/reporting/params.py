@@ -23,7 +23,7 @@ from dsa110_ws.errors import InvalidQueryError, WorkspaceError, one_line
 
 __all__ = ["ReportParameterError", "ReportParams", "NightlyQAParams", "StatsParams",
            "PARAM_MODELS", "RUNNER_PARAMETERS", "validate_params", "workspace_now",
-           "resolve_settings"]
+           "resolve_settings", "parameters_cell", "params_from_namespace"]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RELATIVE_NIGHTS = {"today": 0, "yesterday": -1}
@@ -162,19 +162,24 @@ class NightlyQAParams(ReportParams):
     bad_image_fraction_warning: float = Field(
         0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning.")
     bad_image_fraction_critical: float = Field(
-        0.25, ge=0, le=1, description="... that is critical.")
+        0.25, ge=0, le=1, description="Fraction of images graded bad that is critical.")
     noise_warning_mjy: float = Field(
         2.0, gt=0, description="Median image rms (mJy/beam) that is a warning.")
-    noise_critical_mjy: float = Field(5.0, gt=0, description="... that is critical.")
+    noise_critical_mjy: float = Field(
+        5.0, gt=0, description="Median image rms (mJy/beam) that is critical.")
     cal_flag_fraction_warning: float = Field(
         0.3, ge=0, le=1, description="Largest caltable flagged fraction that is a warning.")
-    cal_flag_fraction_critical: float = Field(0.5, ge=0, le=1, description="... critical.")
+    cal_flag_fraction_critical: float = Field(
+        0.5, ge=0, le=1, description="Largest caltable flagged fraction that is critical.")
     cal_coverage_warning: float = Field(
         0.95, ge=0, le=1,
         description="Fraction of the window covered by valid calibration below which to warn.")
-    cal_coverage_critical: float = Field(0.8, ge=0, le=1, description="... critical.")
+    cal_coverage_critical: float = Field(
+        0.8, ge=0, le=1,
+        description="Fraction of the window covered by valid calibration below which it is "
+        "critical.")
     failed_jobs_warning: int = Field(1, ge=0, description="Failed jobs that are a warning.")
-    failed_jobs_critical: int = Field(5, ge=0, description="... critical.")
+    failed_jobs_critical: int = Field(5, ge=0, description="Failed jobs that are critical.")
 
     @field_validator("night")
     @classmethod
@@ -243,17 +248,22 @@ class StatsParams(ReportParams):
                       description="Period length in days (ignored when start is given).")
     success_rate_warning: float = Field(
         0.95, ge=0, le=1, description="Job success rate below which to warn.")
-    success_rate_critical: float = Field(0.8, ge=0, le=1, description="... critical.")
+    success_rate_critical: float = Field(
+        0.8, ge=0, le=1, description="Job success rate below which it is critical.")
     throughput_ratio_warning: float = Field(
         0.8, ge=0, description="Images per day relative to the previous period below which "
         "to warn.")
-    throughput_ratio_critical: float = Field(0.5, ge=0, description="... critical.")
+    throughput_ratio_critical: float = Field(
+        0.5, ge=0, description="Images per day relative to the previous period below which "
+        "it is critical.")
     bad_image_fraction_warning: float = Field(
         0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning.")
-    bad_image_fraction_critical: float = Field(0.25, ge=0, le=1, description="... critical.")
+    bad_image_fraction_critical: float = Field(
+        0.25, ge=0, le=1, description="Fraction of images graded bad that is critical.")
     disk_usage_warning: float = Field(
         0.85, ge=0, le=1, description="Used fraction of a data root's disk that is a warning.")
-    disk_usage_critical: float = Field(0.95, ge=0, le=1, description="... critical.")
+    disk_usage_critical: float = Field(
+        0.95, ge=0, le=1, description="Used fraction of a data root's disk that is critical.")
 
     @field_validator("start", "end")
     @classmethod
@@ -372,3 +382,32 @@ def validate_params(kind: str, raw: dict[str, Any] | None = None, *,
         return model.model_validate(raw, context={"now": now})
     except ValidationError as exc:
         raise ReportParameterError(_format(exc, kind)) from None
+
+
+def _type_name(annotation: Any) -> str:
+    for name, typ in (("int", int), ("float", float), ("bool", bool)):
+        if annotation is typ:
+            return name
+    return "str"
+
+
+def parameters_cell(kind: str) -> str:
+    """Source of a template's ``parameters`` cell, generated from the model (one
+    ``name: type = value  # help`` line per parameter, then the runner's own)."""
+    model = PARAM_MODELS[kind]
+    lines = [f"# Parameters: validated by dsa110_ws.reporting.params.{model.__name__} "
+             "before the report runs (see reports/README.md)."]
+    for name, field in model.model_fields.items():
+        default = "" if field.default is None else field.default
+        value = json.dumps(default) if isinstance(default, str) else repr(default)
+        lines.append(f"{name}: {_type_name(field.annotation)} = {value}  # {field.description}")
+    lines.append('metrics_path: str = ""  # set by the runner: where metrics.json is written '
+                 "(empty: not written)")
+    return "\n".join(lines)
+
+
+def params_from_namespace(kind: str, namespace: dict[str, Any]) -> ReportParams:
+    """Validate the parameters a template's namespace holds (its ``parameters`` cell after
+    papermill's injection)."""
+    names = PARAM_MODELS[kind].model_fields
+    return validate_params(kind, {k: namespace[k] for k in names if k in namespace})
