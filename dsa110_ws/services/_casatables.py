@@ -1,0 +1,197 @@
+"""Read-only access to casacore tables (Measurement Sets, calibration tables) with typed errors.
+
+Tables are always opened ``readonly=True, ack=False`` and closed on exit.  casacore creates a
+``table.lock`` file next to a table it opens when the directory is writable, as CASA itself
+does; nothing else is ever written.  Time and direction measures are converted with astropy
+without IERS tables: TAI/TT -> UTC needs only the leap-second table astropy ships, and
+B1950 -> J2000 is the FK4 -> FK5 transformation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dsa110_ws.errors import DataUnavailableError, OptionalDependencyError
+
+__all__ = [
+    "open_table",
+    "open_subtable",
+    "measure_ref",
+    "mjd_seconds_to_utc_mjd",
+    "direction_to_j2000",
+    "read_column",
+    "STOKES_NAMES",
+]
+
+#: casacore Stokes enumeration -> correlation name.
+STOKES_NAMES = {
+    1: "I",
+    2: "Q",
+    3: "U",
+    4: "V",
+    5: "RR",
+    6: "RL",
+    7: "LR",
+    8: "LL",
+    9: "XX",
+    10: "XY",
+    11: "YX",
+    12: "YY",
+    13: "RX",
+    14: "RY",
+    15: "LX",
+    16: "LY",
+    17: "XR",
+    18: "XL",
+    19: "YR",
+    20: "YL",
+    21: "PP",
+    22: "PQ",
+    23: "QP",
+    24: "QQ",
+}
+_TIME_SCALES = {
+    "UTC": "utc",
+    "TAI": "tai",
+    "IAT": "tai",
+    "TT": "tt",
+    "TDT": "tt",
+    "ET": "tt",
+    "TDB": "tdb",
+    "GPS": "gps",
+}
+
+
+def _tables() -> Any:
+    try:
+        from casacore import tables
+    except ImportError:  # pragma: no cover - casacore is a core dependency
+        raise OptionalDependencyError(
+            "Reading Measurement Sets and caltables needs python-casacore: pip install python-casacore"
+        ) from None
+    return tables
+
+
+@contextlib.contextmanager
+def open_table(path: Path, *, what: str = "table") -> Iterator[Any]:
+    """Open a casacore table read-only; :class:`DataUnavailableError` if it is not one."""
+    tables = _tables()
+    if not path.is_dir():
+        kind = "a file" if path.exists() else "missing"
+        raise DataUnavailableError(
+            f"{path} is {kind}, not a {what} directory (a casacore table is a directory with "
+            "table.dat inside)."
+        )
+    if not (path / "table.dat").exists():
+        raise DataUnavailableError(
+            f"{path} is a directory but not a casacore {what} (no table.dat)."
+        )
+    try:
+        tb = tables.table(str(path), ack=False, readonly=True)
+    except RuntimeError as exc:
+        raise DataUnavailableError(f"Cannot open {what} {path}: {_first_line(exc)}") from None
+    try:
+        yield tb
+    finally:
+        tb.close()
+
+
+@contextlib.contextmanager
+def open_subtable(path: Path, name: str, *, what: str = "Measurement Set") -> Iterator[Any]:
+    """Open subtable ``name`` of the table at ``path``; :class:`DataUnavailableError` if absent."""
+    sub = path / name
+    if not (sub / "table.dat").exists():
+        raise DataUnavailableError(
+            f"{what} {path} has no {name} subtable; it is incomplete (an interrupted conversion "
+            "or copy?). Re-create or re-copy it."
+        )
+    with open_table(sub, what=f"{name} subtable") as tb:
+        yield tb
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def read_column(
+    tb: Any, column: str, *, start: int = 0, nrow: int = -1, default: Any = None
+) -> Any:
+    """``tb.getcol`` with casacore errors (undefined cells, missing column) as ``default``."""
+    if column not in tb.colnames():
+        return default
+    try:
+        return tb.getcol(column, start, nrow)
+    except RuntimeError:
+        return default
+
+
+def measure_ref(tb: Any, column: str, default: str | None = None) -> str | None:
+    """The ``MEASINFO`` reference (``'UTC'``, ``'TAI'``, ``'J2000'``, ``'B1950_VLA'``...)."""
+    try:
+        info = tb.getcolkeyword(column, "MEASINFO")
+    except RuntimeError:
+        return default
+    return str(info.get("Ref", default)) if isinstance(info, dict) else default
+
+
+def mjd_seconds_to_utc_mjd(seconds: np.ndarray | float, ref: str | None) -> tuple[np.ndarray, str]:
+    """Convert casacore epoch values (MJD seconds in scale ``ref``) to UTC MJD days.
+
+    Returns ``(mjd_utc, note)``; for UTC input the division is exact.  Scales astropy cannot
+    convert without IERS data (UT1, GMST...) are returned unchanged and the note says so.
+    """
+    sec = np.asarray(seconds, dtype=float)
+    scale = _TIME_SCALES.get((ref or "UTC").upper())
+    if scale == "utc" or sec.size == 0:
+        return sec / 86400.0, "UTC"
+    if scale is None:
+        return sec / 86400.0, f"{ref} (not converted: needs IERS data)"
+    from astropy.time import Time
+
+    day = np.floor(sec / 86400.0)
+    frac = (sec - day * 86400.0) / 86400.0
+    t = Time(day, frac, format="mjd", scale=scale).utc
+    return np.asarray(t.jd1 - 2400000.5, dtype=float) + np.asarray(
+        t.jd2, dtype=float
+    ), f"UTC (from {ref})"
+
+
+def direction_to_j2000(lon_rad: float, lat_rad: float, ref: str | None) -> tuple[float, float, str]:
+    """Convert a direction in frame ``ref`` to J2000 (FK5) degrees; returns ``(ra, dec, note)``.
+
+    B1950 / B1950_VLA are FK4 at equinox B1950 (``B1950_VLA`` differs only in its epoch for
+    proper motions); ICRS is taken as J2000 (they differ by ~20 mas); GALACTIC is converted;
+    other frames (apparent, AZEL...) need the observatory and IERS data and are returned
+    unchanged with a note.
+    """
+    frame = (ref or "J2000").upper()
+    ra, dec = math.degrees(lon_rad) % 360.0, math.degrees(lat_rad)
+    if frame in ("J2000", "ICRS"):
+        return ra, dec, frame
+    from astropy import units as u
+    from astropy.coordinates import FK4, FK5, Galactic
+
+    target = FK5(equinox="J2000")
+    if frame.startswith("B1950"):
+        c = FK4(ra=ra * u.deg, dec=dec * u.deg, equinox="B1950", obstime="B1950").transform_to(
+            target
+        )
+    elif frame == "GALACTIC":
+        c = Galactic(l=ra * u.deg, b=dec * u.deg).transform_to(target)
+    else:
+        return ra, dec, f"{ref} (not converted)"
+    return float(c.ra.deg) % 360.0, float(c.dec.deg), f"J2000 (from {ref})"
+
+
+def table_keywords(tb: Any) -> dict[str, Any]:
+    try:
+        return dict(tb.getkeywords())
+    except RuntimeError:
+        return {}
