@@ -28,9 +28,9 @@ def _time(w: Any, text: str | None) -> Any:
         return None
     m = _DURATION.match(text)
     if m:
-        from astropy import units as u
+        from dsa110_ws.services._ops_common import shift
 
-        return w.now() - float(m.group(1)) * _UNIT_S[m.group(2)] * u.s
+        return shift(w.now(), -float(m.group(1)) * _UNIT_S[m.group(2)])
     try:
         return float(text)
     except ValueError:

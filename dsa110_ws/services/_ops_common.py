@@ -12,7 +12,7 @@ from dsa110_ws._util.timeparse import TimeLike, to_time
 from dsa110_ws.errors import InvalidQueryError
 
 __all__ = ["SUCCESS", "FAILED", "ACTIVE", "PENDING", "CANCELLED", "MS_STAGES", "MS_TERMINAL",
-           "status_class", "window", "duration_s", "parse_log_line", "failure_reason",
+           "status_class", "window", "shift", "as_seconds", "duration_s", "parse_log_line", "failure_reason",
            "json_list", "json_dict", "ops_setting", "LEVELS", "iso_utc"]
 
 #: Stored job/item statuses that mean success.  Batch jobs end in 'done', older jobs in
@@ -49,15 +49,24 @@ def window(now: Any, start: TimeLike = None, end: TimeLike = None, *,
 
     Relative words ('yesterday', 'now') are taken relative to ``now`` (the workspace clock).
     """
-    from astropy import units as u
-
     hi = now if end is None else to_time(end, now=now, what="end")
-    lo = hi - default.total_seconds() * u.s if start is None else to_time(start, now=now,
-                                                                           what="start")
+    lo = shift(hi, -default.total_seconds()) if start is None else to_time(start, now=now,
+                                                                            what="start")
     if hi < lo:
         raise InvalidQueryError(f"The window end {hi.isot} is before its start {lo.isot}; "
                                 "swap them.")
     return lo, hi
+
+
+def shift(t: Any, seconds: float) -> Any:
+    """``t`` moved by ``seconds``, computed in Unix seconds.
+
+    (Astropy ``Time`` arithmetic in UTC consults the leap-second table, which may try to
+    update itself from the network; the workspace never needs that precision.)
+    """
+    from astropy.time import Time
+
+    return Time(float(t.unix) + float(seconds), format="unix", scale="utc")
 
 
 def as_seconds(value: Any, *, what: str) -> float:
