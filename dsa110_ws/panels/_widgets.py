@@ -63,6 +63,12 @@ class StatusLine(widgets.HTML):
         )
 
 
+_TABLE_CSS = (
+    "<style>.dsa-table td,.dsa-table th{padding:2px 8px;text-align:left;vertical-align:top}"
+    ".dsa-kv th,.dsa-kv td{padding:1px 8px 1px 0;text-align:left;vertical-align:top}</style>"
+)
+
+
 def fmt_value(value: Any, *, digits: int = 4) -> str:
     """A cell value as short text: floats to ``digits`` significant figures, NaN/None blank."""
     if value is None:
@@ -107,7 +113,7 @@ def table_html(
         attr = f' style="background:{style}"' if style else ""
         rows.append(f"<tr{attr}>{cells}</tr>")
     return (
-        '<table class="dsa-table" style="border-collapse:collapse;font-size:12px">'
+        _TABLE_CSS + '<table class="dsa-table" style="border-collapse:collapse;font-size:12px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 

@@ -69,56 +69,88 @@ class OperationsDashboard(Panel):
             self.auto.enabled = True
 
     def _build(self) -> list[widgets.Widget]:
+        from dsa110_ws.panels.health import HealthPanel
         from dsa110_ws.panels.jobs import JobMonitor
         from dsa110_ws.panels.queue import QueuePanel
+        from dsa110_ws.panels.stats import ThroughputPanel
 
         bg = {"background": self.background}
         self.parts = {
-            "jobs": JobMonitor(self.w, status="failed", **bg),
+            "health": HealthPanel(self.w, **bg),
+            "throughput": ThroughputPanel(self.w, **bg),
             "queue": QueuePanel(self.w, **bg),
+            "jobs": JobMonitor(self.w, status="failed", **bg),
         }
         self.kpi_html = widgets.HTML()
+        self.kpi_html.add_class("dsa-kpis")
         self.now_html = widgets.HTML()
-        grid = widgets.GridBox(
-            list(self.parts.values()),
-            layout=widgets.Layout(
-                grid_template_columns="repeat(2, minmax(420px, 1fr))", grid_gap="12px"
-            ),
+        p = self.parts
+        two = widgets.Layout(
+            grid_template_columns="repeat(2, minmax(460px, 1fr))", grid_gap="16px", width="100%"
         )
-        return [self.now_html, self.kpi_html, grid]
+        top = widgets.GridBox(
+            [p["health"], widgets.VBox([p["throughput"], p["queue"]])], layout=two
+        )
+        return [self.now_html, self.kpi_html, top, p["jobs"]]
 
     def _update_kpis(self) -> None:
-        jobs, queue = self.parts.get("jobs"), self.parts.get("queue")
+        p = self.parts
         k: dict[str, Any] = {}
+        health, jobs, queue, tp = (p.get(n) for n in ("health", "jobs", "queue", "throughput"))
+        if health is not None and health.report is not None:
+            k.update(
+                health=health.report.status,
+                calibration=health.cal.status,
+                stuck_ms=len(health.stuck),
+                open_alerts=len(health.cal.open_alerts),
+            )
         if jobs is not None and jobs.summary is not None:
-            k["failed_jobs"] = jobs.summary.n_failed
-            k["running_jobs"] = jobs.summary.n_running
+            k.update(failed_jobs=jobs.summary.n_failed, running_jobs=jobs.summary.n_running)
         if queue is not None and queue.refreshed_at:
-            k["incomplete_groups"] = len(queue.incomplete)
-            k["failed_groups"] = len(queue.failed)
+            k.update(incomplete_groups=len(queue.incomplete))
+        if tp is not None and tp.refreshed_at and "n_images" in tp.data:
+            k.update(images=int(tp.data["n_images"].sum()))
         self.kpis = k
         self.now_html.value = f"<span style='color:#555'>as of {self.w.now().isot[:19]} UTC</span>"
+        lvl = {"ok": "ok", "warning": "warning", "critical": "error"}
+
+        def count(v: Any, bad: str) -> str:
+            return "info" if v is None else (bad if v else "ok")
+
         self.kpi_html.value = "".join(
             [
+                _kpi(
+                    "health", "pipeline health", k.get("health"), lvl.get(k.get("health"), "info")
+                ),
+                _kpi(
+                    "calibration",
+                    "calibration",
+                    k.get("calibration"),
+                    lvl.get(k.get("calibration"), "info"),
+                ),
                 _kpi(
                     "failed_jobs",
                     "failed jobs (24 h)",
                     k.get("failed_jobs"),
-                    "error" if k.get("failed_jobs") else "ok",
+                    count(k.get("failed_jobs"), "error"),
                 ),
                 _kpi("running_jobs", "running jobs", k.get("running_jobs")),
+                _kpi(
+                    "stuck_ms", "stuck MS", k.get("stuck_ms"), count(k.get("stuck_ms"), "warning")
+                ),
                 _kpi(
                     "incomplete_groups",
                     "incomplete groups",
                     k.get("incomplete_groups"),
-                    "warning" if k.get("incomplete_groups") else "ok",
+                    count(k.get("incomplete_groups"), "warning"),
                 ),
                 _kpi(
-                    "failed_groups",
-                    "failed groups",
-                    k.get("failed_groups"),
-                    "error" if k.get("failed_groups") else "ok",
+                    "open_alerts",
+                    "open flux alerts",
+                    k.get("open_alerts"),
+                    count(k.get("open_alerts"), "warning"),
                 ),
+                _kpi("images", "images (24 h)", k.get("images")),
             ]
         )
 

@@ -96,3 +96,14 @@ def page(browser) -> Iterator[object]:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_dirs_exist(_isolated_user_dirs):
+    """Create the per-test XDG directories the session points at: astropy's one-time
+    leap-second check warns (an error under -W error) when its cache directory is missing."""
+    import os
+    from pathlib import Path
+
+    for var in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        Path(os.environ[var]).mkdir(parents=True, exist_ok=True)

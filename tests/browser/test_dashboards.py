@@ -19,6 +19,17 @@ def kpi(page, name: str) -> str:
     return page.locator(f".dsa-kpi[data-kpi='{name}'] .dsa-kpi-value").inner_text().strip()
 
 
+def screenshot(page, name: str) -> None:
+    """The whole dashboard (Voila scrolls inside the page, so grow the viewport first)."""
+    height = page.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll('body, body *'),"
+        " e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1500, "height": max(1100, min(int(height) + 40, 6000))})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
 def assert_no_python_error(page) -> None:
     text = page.inner_text("body")
     assert not ERROR_TEXT.search(text), ERROR_TEXT.search(text).group(0)
@@ -37,7 +48,15 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
         arg=n_failed,
     )
     assert kpi(page, "failed_jobs") == n_failed == "4"
+    page.wait_for_selector(".dsa-kpi[data-kpi='stuck_ms'] .dsa-kpi-value:not(:text('…'))")
     assert kpi(page, "incomplete_groups") == str(len(truth["incomplete_groups"]))
+    assert kpi(page, "stuck_ms") == str(len(truth["ms_states"]["stuck"])) == "1"
+    stuck = truth["ms_states"]["stuck"][0]["path"]
+    assert "/".join(stuck.split("/")[-2:]) in page.locator(".dsa-stuck-table").inner_text()
+    drifting = truth["calibration"]["drifting_calibrator"]
+    flux = page.locator(".dsa-flux-table tr", has_text=drifting)
+    assert "drifting" in flux.inner_text() and drifting == "3C48"
+    assert kpi(page, "open_alerts") == "1"
     for job in truth["failed_jobs"]:
         page.get_by_text(job["reason"], exact=False).first.wait_for()
     # a control: the jobs table filtered to 'failed' lists 4 jobs; 'any' lists them all
@@ -49,5 +68,10 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
         " return e && !/ of 4 \\(/.test(e.textContent); }"
     )
     assert not re.search(r"of 4 \(", info.inner_text())
+    page.wait_for_selector(".dsa-kpi[data-kpi='images'] .dsa-kpi-value:not(:text('…'))")
+    now_mjd = truth["now_unix"] / 86400.0 + 40587.0
+    assert kpi(page, "images") == str(
+        sum(1 for i in truth["images"] if now_mjd - 1 <= i["mid_mjd"] < now_mjd)
+    )
     assert_no_python_error(page)
-    page.screenshot(path=str(ARTIFACTS / "dashboard-operations.png"), full_page=True)
+    screenshot(page, "dashboard-operations.png")

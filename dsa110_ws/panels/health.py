@@ -1,0 +1,165 @@
+"""HealthPanel: service checks, disk, data freshness, stuck MS, calibration health, alerts."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._widgets import PagedTable, section
+
+__all__ = ["HealthPanel"]
+
+STATUS_COLOURS = {
+    "ok": "#1a7f37",
+    "warning": "#9a6700",
+    "critical": "#cf222e",
+    "unknown": "#57606a",
+}
+_ROW_BG = {"warning": "#fff8c5", "critical": "#ffebe9"}
+
+
+def badge(status: str, text: str | None = None) -> str:
+    """A coloured status word (ok, warning, critical, unknown)."""
+    colour = STATUS_COLOURS.get(status, "#57606a")
+    return (
+        f"<span class='dsa-badge dsa-badge-{html.escape(status)}' style='color:white;"
+        f"background:{colour};border-radius:4px;padding:0 6px'>"
+        f"{html.escape(text or status.upper())}</span>"
+    )
+
+
+def _short(path: Any) -> str:
+    return "/".join(str(path).rstrip("/").split("/")[-2:]) if isinstance(path, str) else ""
+
+
+class HealthPanel(Panel):
+    """``w.health`` checks, ``w.jobs.stuck()`` and ``w.calhealth`` in one view.
+
+    After a refresh: ``report`` (the HealthReport), ``stuck`` (DataFrame), ``cal`` (the
+    CalHealthReport).
+    """
+
+    title = "Health"
+
+    def __init__(self, workspace: Any, **kwargs: Any):
+        self.report: Any = None
+        self.cal: Any = None
+        self.stuck = pd.DataFrame()
+        super().__init__(workspace, **kwargs)
+        self.refresh()
+
+    def _build(self) -> list[widgets.Widget]:
+        self.overall_html = widgets.HTML()
+        self.checks_table = PagedTable(
+            columns=["name", "status", "detail", "latency_ms"],
+            page_size=12,
+            highlight=lambda r: _ROW_BG.get(str(r["status"])),
+            empty_text="No checks configured.",
+        )
+        self.stuck_table = PagedTable(
+            columns=["ms", "current_state", "minutes_since_change", "retry_count"],
+            page_size=5,
+            highlight=lambda r: _ROW_BG["warning"],
+            empty_text="No stuck Measurement Set.",
+        )
+        self.stuck_table.add_class("dsa-stuck-table")
+        self.cal_html = widgets.HTML()
+        self.flux_table = PagedTable(
+            columns=[
+                "calibrator_name",
+                "n",
+                "ratio_mean",
+                "ratio_std",
+                "drift_percent_per_day",
+                "drift_percent",
+                "stability",
+                "open_alerts",
+            ],
+            page_size=8,
+            highlight=lambda r: (
+                _ROW_BG["warning"] if r["stability"] in ("drifting", "unstable") else None
+            ),
+            empty_text="No calibrator flux measurements in the last 14 days.",
+        )
+        self.flux_table.add_class("dsa-flux-table")
+        self.alerts_table = PagedTable(
+            columns=[
+                "id",
+                "severity",
+                "calibrator_name",
+                "flux_drift_percent",
+                "message",
+                "triggered",
+                "acknowledged_by",
+            ],
+            page_size=5,
+            empty_text="No open alerts.",
+        )
+        return [
+            self.overall_html,
+            self.checks_table,
+            section("Stuck Measurement Sets", self.stuck_table),
+            section("Calibration health", self.cal_html, self.flux_table),
+            section("Open flux alerts", self.alerts_table),
+        ]
+
+    def _load(self) -> dict[str, Any]:
+        return {
+            "report": self.w.health.check(),
+            "stuck": self.w.jobs.stuck(),
+            "cal": self.w.calhealth.health(),
+        }
+
+    def _show(self, data: dict[str, Any]) -> None:
+        self.report, self.stuck, self.cal = data["report"], data["stuck"], data["cal"]
+        r = self.report
+        counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n)
+        self.overall_html.value = (
+            f"<div class='dsa-health-overall'>Pipeline health "
+            f"{badge(r.status)} <span style='color:#555'>({counts}; "
+            f"{html.escape(r.at[:19])} UTC)</span></div>"
+        )
+        self.checks_table.set_data(
+            r.to_frame().assign(latency_ms=lambda d: d["latency_ms"].round(1)), keep_page=True
+        )
+        self.stuck_table.set_data(
+            self.stuck.assign(
+                ms=[_short(p) for p in self.stuck["path"]],
+                minutes_since_change=self.stuck["minutes_since_change"].round(0),
+            ),
+            keep_page=True,
+        )
+        self._show_cal(self.cal)
+        self.show_status(
+            f"health {r.status}, calibration {self.cal.status}, {len(self.stuck)} stuck MS", "ok"
+        )
+
+    def _show_cal(self, cal: Any) -> None:
+        near = cal.nearest
+        reasons = "".join(f"<li>{html.escape(x)}</li>" for x in cal.reasons)
+        near_text = (
+            "no active set"
+            if near.set_name is None
+            else f"nearest set <b>{html.escape(near.set_name)}</b> "
+            f"({'valid' if near.valid else 'NOT valid'} now, {near.staleness}; types "
+            f"{html.escape(', '.join(near.types))})"
+        )
+        self.cal_html.value = (
+            f"<div class='dsa-cal-overall'>Calibration {badge(cal.status)} "
+            f"{near_text}; {cal.n_active_sets} active sets</div>"
+            f"<ul style='margin:2px 0'>{reasons}</ul>"
+        )
+        self.flux_table.set_data(cal.flux, keep_page=True)
+        a = cal.open_alerts
+        self.alerts_table.set_data(
+            a.assign(
+                triggered=pd.to_datetime(
+                    pd.to_numeric(a["triggered_at"], errors="coerce"), unit="s", utc=True
+                )
+            ),
+            keep_page=True,
+        )

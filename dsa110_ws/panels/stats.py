@@ -1,0 +1,76 @@
+"""ThroughputPanel: MS, images and photometry per hour (or night) of observation time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+import traitlets
+
+from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._widgets import figure_png, new_figure, png_widget
+
+__all__ = ["ThroughputPanel"]
+
+#: window label -> (hours, bin)
+WINDOWS: dict[str, tuple[float, str]] = {
+    "last 24 h": (24.0, "hour"),
+    "last 7 days": (168.0, "night"),
+    "last 30 days": (720.0, "night"),
+}
+
+
+class ThroughputPanel(Panel):
+    """``w.stats.throughput`` as a bar chart with totals; ``window`` picks the span."""
+
+    title = "Throughput"
+    window = traitlets.Unicode("last 24 h")
+
+    def __init__(self, workspace: Any, *, window: str = "last 24 h", **kwargs: Any):
+        self.data = pd.DataFrame()
+        super().__init__(workspace, **kwargs)
+        self.window_select.value = window
+        self.observe(self.guard(lambda _: self.refresh()), "window")
+        self.refresh()
+
+    def _build(self) -> list[widgets.Widget]:
+        self.window_select = widgets.Dropdown(options=list(WINDOWS), description="window")
+        widgets.link((self.window_select, "value"), (self, "window"))
+        self.totals_html = widgets.HTML()
+        self.totals_html.add_class("dsa-throughput-totals")
+        self.plot = png_widget(width="100%")
+        return [self.window_select, self.totals_html, self.plot]
+
+    def _load(self) -> tuple[pd.DataFrame, bytes]:
+        hours, per = WINDOWS[self.window]
+        now = float(self.w.now().unix)
+        df = self.w.stats.throughput(start=now - hours * 3600.0, end=now, per=per)
+        return df, _plot(df, per)
+
+    def _show(self, data: tuple[pd.DataFrame, bytes]) -> None:
+        self.data, png = data
+        totals = {c[2:]: int(self.data[c].sum()) for c in self.data.columns if c.startswith("n_")}
+        self.totals_html.value = "Observed in this window: " + ", ".join(
+            f"<b data-what='{k}'>{v:,}</b> {k}" for k, v in totals.items()
+        )
+        self.plot.value = png
+        self.show_status(f"{self.window}: {totals.get('images', 0)} images", "ok")
+
+
+def _plot(df: pd.DataFrame, per: str) -> bytes:
+    import numpy as np
+
+    fig = new_figure(7.0, 2.4)
+    ax = fig.add_subplot()
+    x = np.arange(len(df))
+    width = 0.4
+    ax.bar(x - width / 2, df.get("n_ms", 0), width, label="MS", color="#0969da")
+    ax.bar(x + width / 2, df.get("n_images", 0), width, label="images", color="#1a7f37")
+    fmt = "%H" if per == "hour" else "%m-%d"
+    step = max(1, len(df) // 12)
+    ax.set_xticks(x[::step], [t.strftime(fmt) for t in df["bin_start"][::step]])
+    ax.set_xlabel("UTC hour (observation time)" if per == "hour" else "UTC night")
+    ax.set_ylabel(f"per {per}")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return figure_png(fig)
