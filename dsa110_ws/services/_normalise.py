@@ -1,0 +1,224 @@
+"""Reference-source normalisation (differential photometry), vectorised over images.
+
+Each image's flux scale wanders (gain errors of a few per cent); bright, stable sources
+measured in the same image share that error, so the median of their flux ratios to their
+own baselines measures it.  Per image i and reference source k with raw flux f_ik:
+
+1. baseline_k = median over epochs of f_ik / c_i (c_i = 1 at first);
+2. r_ik = f_ik / baseline_k; reject r_ik farther than ``clip_sigma`` x 1.4826 MAD from the
+   image's median ratio; c_i = median of the kept ratios, with error
+   1.2533 x std(kept) / sqrt(n_kept) (the standard error of a median); images with fewer
+   than ``min_refs`` kept references get no correction (NaN);
+3. references whose residual scatter (robust, of f_ik / (baseline_k c_i)) is more than
+   ``max_scatter_factor`` times the references' median scatter are dropped as variable;
+   repeat from 1.  Steps 1-2 alternate until no correction moves by more than ``tol``
+   (images that share references are tied together like the links of a chain, so a drift
+   scan needs many cheap rounds); the overall scale is degenerate and fixed by setting the
+   median correction to 1.
+
+Candidate references: median S/N >= ``snr_min`` over at least ``min_epochs`` epochs.
+A corrected flux is f / c_i with error sqrt((s/c_i)^2 + (f s_c / c_i^2)^2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Normalisation", "solve_frame", "apply", "seg_median"]
+
+MAD_TO_SIGMA = 1.4826
+MEDIAN_SE = 1.2533  # sqrt(pi/2): standard error of a median / standard error of a mean
+
+
+def seg_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Median of ``values`` per ``group`` code (0..n_groups-1), NaN for empty groups."""
+    out = np.full(n_groups, np.nan)
+    if len(values) == 0:
+        return out
+    order = np.lexsort((values, group))
+    g, v = group[order], values[order]
+    n = np.bincount(g, minlength=n_groups)
+    has = np.flatnonzero(n)
+    starts = np.concatenate([[0], np.cumsum(n[has])[:-1]])
+    lo = starts + (n[has] - 1) // 2
+    hi = starts + n[has] // 2
+    out[has] = 0.5 * (v[lo] + v[hi])
+    return out
+
+
+def apply(f: np.ndarray, s: np.ndarray, c: np.ndarray, sc: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Corrected flux and propagated error (NaN where there is no correction)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fn = f / c
+        en = np.sqrt((s / c) ** 2 + (f * sc / (c * c)) ** 2)
+    return fn, en
+
+
+@dataclasses.dataclass
+class Normalisation:
+    """The per-image correction series and the references it came from.
+
+    ``corrections``: one row per image (``image_path``, ``mjd``, ``correction``,
+    ``correction_err``, ``n_refs``, ``n_rejected``, ``ok``), in observation order.
+    ``references``: one row per reference source finally used (``source_id``,
+    ``baseline_flux_jy``, ``n_epochs``, ``median_snr``, ``scatter``).
+    """
+
+    corrections: pd.DataFrame
+    references: pd.DataFrame
+    params: dict[str, Any]
+
+    def per_image(self, image_paths: Any) -> dict[str, np.ndarray]:
+        """``correction`` and ``correction_err`` aligned with ``image_paths`` (NaN if unknown)."""
+        idx = pd.Index(self.corrections["image_path"]).get_indexer(pd.Index(image_paths))
+        out = {}
+        for col in ("correction", "correction_err"):
+            vals = self.corrections[col].to_numpy(float)
+            out[col] = np.where(idx >= 0, vals[np.maximum(idx, 0)] if len(vals) else np.nan,
+                                np.nan)
+        return out
+
+    def apply_to(self, lightcurve: pd.DataFrame) -> pd.DataFrame:
+        """A light curve (raw ``flux_jy``/``flux_err_jy`` and ``image_path``) corrected."""
+        corr = self.per_image(lightcurve["image_path"].astype(str))
+        fn, en = apply(lightcurve["flux_jy"].to_numpy(float),
+                       lightcurve["flux_err_jy"].to_numpy(float), corr["correction"],
+                       corr["correction_err"])
+        return lightcurve.assign(correction=corr["correction"],
+                                 correction_err=corr["correction_err"], flux_jy=fn,
+                                 flux_err_jy=en)
+
+    def _repr_html_(self) -> str:
+        ok = int(self.corrections["ok"].sum())
+        return (f"<b>Normalisation</b>: {ok}/{len(self.corrections)} images corrected from "
+                f"{len(self.references)} reference sources; parameters {self.params}")
+
+
+def _image_solve(img: np.ndarray, r: np.ndarray, n_img: int, clip: float,
+                 min_refs: int) -> dict[str, np.ndarray]:
+    """Per-image clipped median ratio with its error."""
+    med = seg_median(img, r, n_img)
+    dev = np.abs(r - med[img])
+    sigma = MAD_TO_SIGMA * seg_median(img, dev, n_img)
+    keep = (dev <= clip * sigma[img]) | (sigma[img] == 0)
+    c = seg_median(img[keep], r[keep], n_img)
+    n = np.bincount(img[keep], minlength=n_img)
+    s1 = np.bincount(img[keep], weights=r[keep], minlength=n_img)
+    s2 = np.bincount(img[keep], weights=r[keep] ** 2, minlength=n_img)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (s2 - s1 * s1 / n) / (n - 1)
+        err = MEDIAN_SE * np.sqrt(np.maximum(var, 0.0)) / np.sqrt(n)
+    ok = n >= min_refs
+    return {"correction": np.where(ok, c, np.nan), "correction_err": np.where(ok, err, np.nan),
+            "n_refs": n, "n_rejected": np.bincount(img[~keep], minlength=n_img), "ok": ok}
+
+
+def _candidates(src, f, s, n_src, snr_min, min_epochs) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = seg_median(src, f / s, n_src)
+    n = np.bincount(src, minlength=n_src)
+    return (snr >= snr_min) & (n >= min_epochs), snr, n
+
+
+def _lsq_start(src, img, f, s, n_src, n_img) -> np.ndarray:
+    """Starting corrections: least squares of log f = log c_image + log b_source.
+
+    Sources seen by only a few overlapping images (a drift scan) tie neighbouring images
+    together like the links of a chain; alternating medians alone would need hundreds of
+    rounds to carry a scale along that chain, a sparse least-squares solve does it at once.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import lsqr
+
+    if len(f) == 0:
+        return np.ones(n_img)
+    wt = 1.0 / np.sqrt((s / f) ** 2 + 0.003**2)  # 0.3 % floor: no source dominates
+    m = len(f)
+    a = csr_matrix((np.repeat(wt, 2), (np.repeat(np.arange(m), 2),
+                                       np.column_stack([img, n_img + src]).ravel())),
+                   shape=(m, n_img + n_src))
+    x = lsqr(a, np.log(f) * wt, atol=1e-10, btol=1e-10, iter_lim=1000)[0]
+    used = np.bincount(img, minlength=n_img) > 0
+    c = np.where(used, np.exp(x[:n_img]), np.nan)
+    return c / np.nanmedian(c) if used.any() else np.ones(n_img)
+
+
+def _converge(src, img, f, s, is_ref, n_src, n_img, clip, min_refs, max_iter, tol):
+    """Alternate baselines and per-image median corrections until the corrections settle.
+
+    Starts from the least-squares solution; the overall scale is degenerate and fixed by
+    setting the median correction to 1.
+    """
+    rows = is_ref[src]
+    c = _lsq_start(src[rows], img[rows], f[rows], s[rows], n_src, n_img)
+    c = np.where(np.isfinite(c), c, 1.0)
+    sol: dict[str, np.ndarray] = {}
+    baseline = np.full(n_src, np.nan)
+    for _ in range(max(int(max_iter), 1)):
+        rows = is_ref[src] & np.isfinite(c[img])
+        baseline = seg_median(src[rows], f[rows] / c[img[rows]], n_src)
+        sol = _image_solve(img[rows], f[rows] / baseline[src[rows]], n_img, clip, min_refs)
+        new = np.where(sol["ok"], sol["correction"], np.nan)
+        scale = np.nanmedian(new) if np.isfinite(new).any() else 1.0
+        new, sol["correction"] = new / scale, sol["correction"] / scale
+        sol["correction_err"] = sol["correction_err"] / scale
+        done = np.nanmax(np.abs(new - c), initial=0.0) < tol
+        c = new
+        if done:
+            break
+    return c, sol, baseline
+
+
+def solve(src: np.ndarray, img: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int,
+          n_img: int, *, snr_min: float = 30.0, min_refs: int = 3, clip_sigma: float = 3.0,
+          min_epochs: int = 3, max_scatter_factor: float = 3.0, max_iter: int = 10,
+          tol: float = 1e-6) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The per-image corrections (and reference-source table) from flat arrays."""
+    with np.errstate(invalid="ignore"):
+        good = (src >= 0) & (img >= 0) & np.isfinite(f) & np.isfinite(s) & (s > 0) & (f > 0)
+    src, img, f, s = src[good], img[good], f[good], s[good]
+    is_ref, snr, n_ep = _candidates(src, f, s, n_src, snr_min, min_epochs)
+    scatter = np.full(n_src, np.nan)
+    for _ in range(5):  # drop variable references, re-solve
+        c, sol, baseline = _converge(src, img, f, s, is_ref, n_src, n_img, clip_sigma,
+                                     min_refs, max_iter, tol)
+        rows = is_ref[src] & np.isfinite(c[img])
+        q = f[rows] / (baseline[src[rows]] * c[img[rows]])
+        med_q = seg_median(src[rows], q, n_src)
+        scatter = MAD_TO_SIGMA * seg_median(src[rows], np.abs(q - med_q[src[rows]]), n_src)
+        typical = np.nanmedian(scatter[is_ref]) if np.any(is_ref & np.isfinite(scatter)) else 0
+        variable = is_ref & (scatter > max_scatter_factor * typical)
+        if not variable.any():
+            break
+        is_ref &= ~variable
+    refs = {"code": np.flatnonzero(is_ref), "baseline_flux_jy": baseline[is_ref],
+            "n_epochs": n_ep[is_ref], "median_snr": snr[is_ref], "scatter": scatter[is_ref]}
+    return sol, refs
+
+
+def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
+    """:func:`solve` on a photometry scan (``source_id``/``image_path`` categoricals,
+    ``obs_mjd``, ``flux_jy``, ``flux_err_jy``)."""
+    sc, ic = df["source_id"].cat, df["image_path"].cat
+    src, img = sc.codes.to_numpy().astype(np.int64), ic.codes.to_numpy().astype(np.int64)
+    n_src, n_img = len(sc.categories), len(ic.categories)
+    sol, refs = solve(src, img, df["flux_jy"].to_numpy(float), df["flux_err_jy"].to_numpy(float),
+                      n_src, n_img, **params)
+    ok_img = img >= 0
+    mjd = seg_median(img[ok_img], df["obs_mjd"].to_numpy(float)[ok_img], n_img)
+    corr = pd.DataFrame({"image_path": ic.categories.to_numpy().astype(object), "mjd": mjd,
+                         **({k: sol[k] for k in ("correction", "correction_err", "n_refs",
+                                                 "n_rejected", "ok")} if sol else {})})
+    if not sol:
+        corr = corr.assign(correction=np.nan, correction_err=np.nan, n_refs=0, n_rejected=0,
+                           ok=False)
+    corr = corr.sort_values(["mjd", "image_path"], kind="stable").reset_index(drop=True)
+    ref = pd.DataFrame({"source_id": sc.categories.to_numpy().astype(object)[refs["code"]],
+                        **{k: v for k, v in refs.items() if k != "code"}})
+    defaults = {"snr_min": 30.0, "min_refs": 3, "clip_sigma": 3.0, "min_epochs": 3,
+                "max_scatter_factor": 3.0, "max_iter": 10, "tol": 1e-6}
+    return Normalisation(corr, ref, {**defaults, **params})
