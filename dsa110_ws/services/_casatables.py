@@ -158,17 +158,16 @@ def mjd_seconds_to_utc_mjd(seconds: np.ndarray | float, ref: str | None) -> tupl
     day = np.floor(sec / 86400.0)
     frac = (sec - day * 86400.0) / 86400.0
     t = Time(day, frac, format="mjd", scale=scale).utc
-    return np.asarray(t.jd1 - 2400000.5, dtype=float) + np.asarray(
-        t.jd2, dtype=float
-    ), f"UTC (from {ref})"
+    mjd = np.asarray(t.jd1 - 2400000.5, dtype=float) + np.asarray(t.jd2, dtype=float)
+    return mjd, f"UTC (from {ref})"
 
 
 def direction_to_j2000(lon_rad: float, lat_rad: float, ref: str | None) -> tuple[float, float, str]:
     """Convert a direction in frame ``ref`` to J2000 (FK5) degrees; returns ``(ra, dec, note)``.
 
-    B1950 / B1950_VLA are FK4 at equinox B1950 (``B1950_VLA`` differs only in its epoch for
-    proper motions); ICRS is taken as J2000 (they differ by ~20 mas); GALACTIC is converted;
-    other frames (apparent, AZEL...) need the observatory and IERS data and are returned
+    B1950 is FK4 at equinox and epoch B1950; ``B1950_VLA`` is casacore's VLA variant, FK4 at
+    equinox B1950 but epoch 1979.9 (it matters at the 0.1 arcsec level); ICRS is taken as J2000
+    (they differ by ~20 mas); GALACTIC is converted; other frames (apparent, AZEL...) need the observatory and IERS data and are returned
     unchanged with a note.
     """
     frame = (ref or "J2000").upper()
@@ -180,9 +179,9 @@ def direction_to_j2000(lon_rad: float, lat_rad: float, ref: str | None) -> tuple
 
     target = FK5(equinox="J2000")
     if frame.startswith("B1950"):
-        c = FK4(ra=ra * u.deg, dec=dec * u.deg, equinox="B1950", obstime="B1950").transform_to(
-            target
-        )
+        epoch = "B1979.9" if frame == "B1950_VLA" else "B1950"
+        fk4 = FK4(ra=ra * u.deg, dec=dec * u.deg, equinox="B1950", obstime=epoch)
+        c = fk4.transform_to(target)
     elif frame == "GALACTIC":
         c = Galactic(l=ra * u.deg, b=dec * u.deg).transform_to(target)
     else:

@@ -262,25 +262,25 @@ def _checks(
             frac,
             t["flag_fraction_warn"],
             t["flag_fraction_max"],
-            "Flagged fraction",
+            "The flagged fraction",
             fmt=".3f",
         )
     ]
     if s["snr_median"] is not None and math.isfinite(s["snr_median"]):
-        checks.append(lower("snr_median", s["snr_median"], t["snr_min"], "Median SNR"))
+        checks.append(lower("snr_median", s["snr_median"], t["snr_min"], "The median SNR"))
     if sol.is_complex:
         amp = s["amp_median"]
         if amp < t["amp_min"]:
-            checks.append(lower("amp_median", amp, t["amp_min"], "Median amplitude"))
+            checks.append(lower("amp_median", amp, t["amp_min"], "The median amplitude"))
         else:
-            checks.append(upper("amp_median", amp, None, t["amp_max"], "Median amplitude"))
+            checks.append(upper("amp_median", amp, None, t["amp_max"], "The median amplitude"))
         checks.append(
             upper(
                 "phase_scatter_deg",
                 s["phase_scatter_deg"],
                 t["phase_scatter_max_deg"],
                 None,
-                "Phase scatter about each antenna's mean",
+                "The phase scatter about each antenna's mean",
                 " deg",
                 ".1f",
             )

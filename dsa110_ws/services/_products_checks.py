@@ -129,33 +129,15 @@ def upper(
     fmt: str = ".3g",
 ) -> Check:
     """Check a metric that must stay at or below ``warn`` (warning) and ``fail`` (bad)."""
+    shown = f"{what} is {value:{fmt}}{unit}"
     if fail is not None and value > fail:
         return Check(
-            metric,
-            value,
-            fail,
-            "<=",
-            "fail",
-            f"{what} {value:{fmt}}{unit} is above {fail:{fmt}}{unit}.",
+            metric, value, fail, "<=", "fail", f"{shown}, above the limit {fail:{fmt}}{unit}."
         )
     if warn is not None and value > warn:
-        return Check(
-            metric,
-            value,
-            warn,
-            "<=",
-            "warn",
-            f"{what} {value:{fmt}}{unit} is above {warn:{fmt}}{unit}.",
-        )
+        return Check(metric, value, warn, "<=", "warn", f"{shown}, above {warn:{fmt}}{unit}.")
     limit = warn if warn is not None else fail
-    return Check(
-        metric,
-        value,
-        limit,
-        "<=",
-        "pass",
-        f"{what} {value:{fmt}}{unit} is within {limit:{fmt}}{unit}.",
-    )
+    return Check(metric, value, limit, "<=", "pass", f"{shown}, within {limit:{fmt}}{unit}.")
 
 
 def lower(
@@ -169,20 +151,9 @@ def lower(
     fmt: str = ".3g",
 ) -> Check:
     """Check a metric that must stay at or above ``limit``."""
+    shown = f"{what} is {value:{fmt}}{unit}"
     if not value >= limit:
         return Check(
-            metric,
-            value,
-            limit,
-            ">=",
-            verdict,
-            f"{what} {value:{fmt}}{unit} is below {limit:{fmt}}{unit}.",
+            metric, value, limit, ">=", verdict, f"{shown}, below the minimum {limit:{fmt}}{unit}."
         )
-    return Check(
-        metric,
-        value,
-        limit,
-        ">=",
-        "pass",
-        f"{what} {value:{fmt}}{unit} is at least {limit:{fmt}}{unit}.",
-    )
+    return Check(metric, value, limit, ">=", "pass", f"{shown}, at least {limit:{fmt}}{unit}.")

@@ -115,7 +115,7 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
         )
     else:
         checks.append(
-            upper("rms_jy", rms, t["rms_warn_jy"], t["rms_max_jy"], "Robust rms", " Jy/beam")
+            upper("rms_jy", rms, t["rms_warn_jy"], t["rms_max_jy"], "The robust rms", " Jy/beam")
         )
         dr = stats.peak_jy / rms
         checks.append(
@@ -123,7 +123,7 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
                 "dynamic_range",
                 dr,
                 t["dynamic_range_min"],
-                "Dynamic range",
+                "The dynamic range",
                 verdict="warn",
                 fmt=".4g",
             )
@@ -133,7 +133,7 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
                 "n_islands",
                 stats.n_islands,
                 t["n_islands_min"],
-                f"Islands above {stats.island_threshold_sigma:g} sigma",
+                f"The number of islands above {stats.island_threshold_sigma:g} sigma",
                 verdict="warn",
                 fmt=".0f",
             )
@@ -144,7 +144,7 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
             stats.blanked_fraction,
             None,
             t["blanked_fraction_max"],
-            "Blanked fraction",
+            "The blanked fraction",
             fmt=".3f",
         )
     )
@@ -214,11 +214,13 @@ def _beam_checks(header: Any, t: dict[str, float]) -> list[Check]:
                 "beam_minor_pixels",
                 header.bmin_arcsec / header.cell_arcsec,
                 t["beam_min_pixels"],
-                "Beam minor axis (pixels)",
+                "The beam minor axis in pixels",
             )
         )
     ratio = header.bmaj_arcsec / header.bmin_arcsec
-    out.append(upper("beam_axis_ratio", ratio, None, t["beam_axis_ratio_max"], "Beam axis ratio"))
+    out.append(
+        upper("beam_axis_ratio", ratio, None, t["beam_axis_ratio_max"], "The beam axis ratio")
+    )
     return out
 
 

@@ -231,7 +231,7 @@ class FitsImageService:
         hdu.writeto(buf)
         if out is None:
             return buf.getvalue()
-        target = self._writable(out)
+        target = self.output_path(out)
         target.write_bytes(buf.getvalue())
         return target
 
@@ -289,7 +289,9 @@ class FitsImageService:
             title=title,
         )
 
-    def _writable(self, out: PathLike) -> Path:
+    def output_path(self, out: PathLike) -> Path:
+        """``out`` resolved, refused (:class:`NotPermittedError`) inside the data roots: the
+        workspace never writes next to pipeline products; parent directories are created."""
         from dsa110_ws._util.paths import is_inside
 
         target = Path(os.path.expanduser(str(out))).resolve()

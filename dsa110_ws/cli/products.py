@@ -1,0 +1,175 @@
+"""``dsa110-ws qa image|cal``, ``dsa110-ws ms summary`` and ``dsa110-ws thumbnail``.
+
+``--json`` prints the result's ``to_dict()``: a stable, documented record (see
+``ImageQAResult``, ``CalQAResult`` and ``MSSummary``).  Exit status 0 on success; an error is
+one line on stderr and status 1; ``--fail-on`` turns a bad (or warning) grade into status 3 for
+cron jobs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dsa110_ws.cli._common import echo_json, workspace
+
+_FAIL_ON = click.Choice(["never", "warning", "bad"])
+_GRADE_EXIT = 3
+
+
+def _exit_for(grade: str, fail_on: str) -> None:
+    if (fail_on == "bad" and grade == "bad") or (
+        fail_on == "warning" and grade in ("bad", "warning")
+    ):
+        raise click.exceptions.Exit(_GRADE_EXIT)
+
+
+def _echo_checks(result) -> None:
+    click.echo(f"grade: {result.grade}")
+    for c in result.checks:
+        mark = {"pass": " ok ", "warn": "WARN", "fail": "FAIL"}.get(c.verdict, c.verdict)
+        click.echo(f"  [{mark}] {c.metric:<20} {c.reason}")
+
+
+@click.group()
+def qa() -> None:
+    """Quality assessment of images and calibration tables, from the files."""
+
+
+@qa.command("image")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON.")
+@click.option("--no-cache", is_flag=True, help="Recompute even if a cached result exists.")
+@click.option(
+    "--fail-on",
+    type=_FAIL_ON,
+    default="never",
+    show_default=True,
+    help="Exit with status 3 when the grade is this bad.",
+)
+def qa_image(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
+    """QA of the FITS image PATH: robust rms, peak, dynamic range, beam, islands, grade.
+
+    JSON keys: rms_jy, median_jy, peak_jy, peak_pixel_jy, dynamic_range, beam_major_arcsec,
+    beam_minor_arcsec, beam_pa_deg, cell_arcsec, n_islands, blanked_fraction, grade, reasons,
+    checks (metric, value, threshold, comparison, verdict, reason).
+    """
+    r = workspace().qa.image(path, use_cache=not no_cache)
+    if as_json:
+        echo_json(r.to_dict())
+    else:
+        click.echo(f"{r.path}")
+        click.echo(
+            f"rms {r.rms_jy * 1e3:.3f} mJy/beam, peak {r.peak_jy:.4g} Jy/beam, "
+            f"dynamic range {r.dynamic_range:.0f}, {r.n_islands} islands, "
+            f"blanked {r.blanked_fraction:.1%}"
+        )
+        _echo_checks(r)
+    _exit_for(r.grade, fail_on)
+
+
+@qa.command("cal")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON.")
+@click.option("--no-cache", is_flag=True, help="Recompute even if a cached result exists.")
+@click.option(
+    "--fail-on",
+    type=_FAIL_ON,
+    default="never",
+    show_default=True,
+    help="Exit with status 3 when the grade is this bad.",
+)
+def qa_cal(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
+    """QA of the calibration table PATH: flags, amplitudes, phases, SNR, dead antennas.
+
+    JSON keys: table_type, vis_cal, n_solutions (rows x channels x correlations), n_flagged,
+    flag_fraction, amp_median, amp_std, amp_mad, phase_median_deg, phase_scatter_deg,
+    phase_scatter_all_deg, delay_median_ns, delay_std_ns, delay_max_abs_ns, snr_median,
+    dead_antennas, grade, reasons, checks, per_antenna, per_spw.
+    """
+    r = workspace().qa.cal(path, use_cache=not no_cache)
+    if as_json:
+        echo_json(r.to_dict())
+    else:
+        click.echo(
+            f"{r.path}: {r.table_type} ({r.vis_cal}), {r.n_solutions} solutions, "
+            f"{r.flag_fraction:.1%} flagged"
+        )
+        if r.dead_antennas:
+            click.echo(f"dead antennas: {', '.join(r.dead_antennas)}")
+        _echo_checks(r)
+    _exit_for(r.grade, fail_on)
+
+
+@click.group()
+def ms() -> None:
+    """Measurement Set inspection."""
+
+
+@ms.command("summary")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--no-flags", is_flag=True, help="Metadata only: do not read FLAG.")
+def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
+    """Summary of the Measurement Set PATH.
+
+    JSON keys: n_rows, n_antennas (ANTENNA rows), n_antennas_with_data, antenna_names,
+    antennas, fields (name, ra_deg, dec_deg in J2000), spws (n_channels, freq_min_hz,
+    freq_max_hz = lowest/highest channel centres), correlations, time_start_mjd, time_end_mjd
+    (first/last TIME, UTC; time_scale says what the file used), time_start_utc, time_end_utc,
+    integration_s, scans, data_columns, size_bytes, flag_fraction (all visibilities),
+    flag_fraction_cross, flag_fraction_per_antenna, warnings.
+    """
+    s = workspace().ms.summary(path, flags=not no_flags)
+    if as_json:
+        echo_json(s.to_dict())
+        return
+    click.echo(f"{s.path} ({s.telescope}, {s.size_bytes / 1e6:.1f} MB)")
+    click.echo(
+        f"rows {s.n_rows}, antennas {s.n_antennas} ({s.n_antennas_with_data} with data), "
+        f"scans {list(s.scans)}, integration {s.integration_s} s"
+    )
+    click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
+    for f in s.fields:
+        click.echo(f"field {f['name']}: RA {f['ra_deg']} deg, Dec {f['dec_deg']} deg (J2000)")
+    for w in s.spws:
+        click.echo(
+            f"spw {w['spw_id']}: {w['n_channels']} channels, "
+            f"{w['freq_min_hz'] / 1e9:.6f}-{w['freq_max_hz'] / 1e9:.6f} GHz"
+        )
+    click.echo(f"correlations {list(s.correlations) if s.correlations else 'unknown'}")
+    if s.flag_fraction is not None:
+        click.echo(
+            f"flagged {s.flag_fraction:.2%} (cross-correlations {s.flag_fraction_cross:.2%})"
+        )
+    for w in s.warnings:
+        click.echo(f"warning: {w}")
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PNG file to write.",
+)
+@click.option("--size", default=256, show_default=True, help="Longest side, pixels.")
+@click.option(
+    "--scale",
+    type=click.Choice(["rms", "zscale", "percentile"]),
+    default="rms",
+    show_default=True,
+    help="Display limits.",
+)
+@click.option("--cmap", default="gray", show_default=True, help="Colour map.")
+def thumbnail(path: Path, out: Path, size: int, scale: str, cmap: str) -> None:
+    """Write a PNG thumbnail of the FITS image PATH (FITS row 0 at the bottom)."""
+    w = workspace()
+    png = w.fits.thumbnail(path, size=size, scale=scale, cmap=cmap)
+    target = w.fits.output_path(out)
+    target.write_bytes(png)
+    click.echo(f"wrote {target} ({len(png)} bytes)")

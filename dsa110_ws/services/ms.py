@@ -1,0 +1,162 @@
+"""Measurement Sets: summary, flag statistics, quick-looks and the antenna layout (``w.ms``).
+
+Everything is read with casacore, read-only, tables closed after use.  The summary comes from
+the subtables and light main-table columns; flag statistics stream FLAG in row chunks, so
+memory stays bounded whatever the MS size.  Summaries and flag statistics are cached by the
+MS's identity (its files' total size and newest modification time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from dsa110_ws.services._products_msflags import FlagStats, compute_flag_stats
+from dsa110_ws.services._products_mssummary import MSSummary, read_summary
+from dsa110_ws.services._products_msviews import QuickLook, antenna_layout, quicklook
+
+__all__ = ["MSService", "MSSummary", "FlagStats", "QuickLook"]
+
+PathLike = str | os.PathLike[str]
+
+
+class MSService:
+    """Measurement Set inspection (``w.ms``)."""
+
+    def __init__(self, workspace: Any):
+        self._w = workspace
+
+    def __repr__(self) -> str:
+        return "<MSService: summary, flag_stats, quicklook, plot_quicklook, antenna_layout, plot_antenna_layout>"
+
+    def _path(self, path: PathLike) -> Path:
+        return self._w.open_path(path, what="Measurement Set")
+
+    def summary(self, path: PathLike, *, flags: bool = True, use_cache: bool = True) -> MSSummary:
+        """What the MS holds (see :class:`MSSummary`), cached.
+
+        Parameters
+        ----------
+        flags
+            Also fill the flag fractions (overall, cross-correlations, per antenna) by streaming
+            FLAG in chunks; ``False`` reads only metadata, in a time independent of the number
+            of visibilities.
+        use_cache
+            ``False`` recomputes (and refreshes the cache entry).
+        """
+        p = self._path(path)
+        from dsa110_ws.services.cache import file_identity
+
+        def compute() -> MSSummary:
+            meta = read_summary(p, file_identity(p).size)
+            if not flags:
+                return meta
+            fs = self.flag_stats(p, use_cache=use_cache)
+            return dataclasses.replace(
+                meta,
+                flag_fraction=fs.flag_fraction,
+                flag_fraction_cross=fs.flag_fraction_cross,
+                flag_fraction_per_antenna=fs.flag_fraction_per_antenna,
+            )
+
+        return self._w.cache.get_or_compute(
+            "ms.summary",
+            p,
+            {"flags": bool(flags)},
+            compute,
+            encode=MSSummary.to_dict,
+            decode=MSSummary.from_dict,
+            use_cache=use_cache,
+        )
+
+    def flag_stats(
+        self, path: PathLike, *, chunk_rows: int | None = None, use_cache: bool = True
+    ) -> FlagStats:
+        """Flagged fractions overall and per antenna, spw, field, scan, correlation and channel.
+
+        FLAG (and FLAG_ROW) are read ``chunk_rows`` rows at a time (default: 32 MB of flags per
+        chunk), so memory is bounded by the chunk, not the MS.
+        """
+        p = self._path(path)
+        return self._w.cache.get_or_compute(
+            "ms.flags",
+            p,
+            {},
+            lambda: compute_flag_stats(p, chunk_rows=chunk_rows),
+            encode=FlagStats.to_dict,
+            decode=FlagStats.from_dict,
+            use_cache=use_cache and chunk_rows is None,
+        )
+
+    def quicklook(
+        self,
+        path: PathLike,
+        *,
+        x: str = "time",
+        y: str = "amp",
+        column: str = "DATA",
+        spw: int | None = None,
+        correlation: str | int | None = None,
+        include_autos: bool = False,
+        max_rows: int = 200_000,
+    ) -> QuickLook:
+        """Flag-masked amplitude (``y="amp"``) or phase (``"phase"``, deg) against ``x``:
+        ``"time"`` (UTC MJD), ``"frequency"`` (Hz, ascending) or ``"baseline"`` (uv distance,
+        m), averaged over channels (time, baseline) or over rows (frequency).
+
+        At most ``max_rows`` rows are read, evenly strided through the MS; cross-correlations
+        only unless ``include_autos``.
+        """
+        return quicklook(
+            self._path(path),
+            x=x,
+            y=y,
+            column=column,
+            spw=spw,
+            correlation=correlation,
+            include_autos=include_autos,
+            max_rows=max_rows,
+        )
+
+    def plot_quicklook(self, path: PathLike, ax: Any = None, **kwargs: Any) -> Any:
+        """Plot :meth:`quicklook` (same keyword arguments); returns the Axes."""
+        return self.quicklook(path, **kwargs).plot(ax)
+
+    def antenna_layout(self, path: PathLike, *, reference: Any = None) -> Any:
+        """Antennas in local east/north/up metres (DataFrame: ``antenna_id, name, station,
+        east_m, north_m, up_m, dish_diameter_m``) about ``reference`` (an ``EarthLocation``;
+        default the array position in the MS, else the antennas' centroid)."""
+        return antenna_layout(self._path(path), reference=reference)
+
+    def plot_antenna_layout(
+        self,
+        path: PathLike,
+        ax: Any = None,
+        *,
+        annotate: bool = True,
+        mark: list[str] | None = None,
+    ) -> Any:
+        """East/north positions with equal axes; antennas named in ``mark`` are drawn in red."""
+        from dsa110_ws.services._products_plots import new_axes
+
+        df = self.antenna_layout(path)
+        ax = new_axes(ax, figsize=(6.0, 6.0))
+        marked = df["name"].isin([str(m) for m in (mark or [])])
+        ax.scatter(df["east_m"][~marked], df["north_m"][~marked], s=16, color="C0")
+        ax.scatter(df["east_m"][marked], df["north_m"][marked], s=24, color="red")
+        if annotate:
+            for _, r in df.iterrows():
+                ax.annotate(
+                    r["name"],
+                    (r["east_m"], r["north_m"]),
+                    fontsize="x-small",
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                )
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlabel("east (m)")
+        ax.set_ylabel("north (m)")
+        ax.set_title(f"{Path(str(path)).name} ({df.attrs['reference']})")
+        return ax
