@@ -154,11 +154,12 @@ class NightlyQAParams(ReportParams):
     night: str | None = Field(
         "yesterday", description="Observing night (a UTC day): YYYY-MM-DD, 'yesterday' or "
         "'today' on the workspace clock. Ignored when start and end are given.")
-    start: str | None = Field(None, description="Explicit window start (ISO, UTC); needs end.")
+    start: str | None = Field(None, description="Explicit window start (ISO, UTC); needs end. At most 31 days.")
     end: str | None = Field(None, description="Explicit window end (ISO, UTC, exclusive).")
-    worst_n: int = Field(6, ge=1, le=50, description="How many worst images to show.")
+    worst_n: int = Field(6, ge=1, le=50, description="How many worst images to show (1-50).")
     candidate_preset: Literal["conservative", "moderate", "sensitive"] = Field(
-        "moderate", description="ESE / variability candidate preset.")
+        "moderate", description="ESE / variability candidate preset: conservative, moderate or "
+        "sensitive.")
     bad_image_fraction_warning: float = Field(
         0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning.")
     bad_image_fraction_critical: float = Field(

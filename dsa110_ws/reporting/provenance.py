@@ -86,7 +86,7 @@ def build_provenance(*, kind: str, label: str, params: Any, requested: dict[str,
         "label": label,
         "status": status,
         "error": error,
-        "parameters": params.model_dump(),
+        "parameters": params.notebook_parameters(),  # as injected (absolute window)
         "requested_parameters": requested,
         "data_time_range": params.window_dict(),
         "data_source": {

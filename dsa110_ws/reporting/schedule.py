@@ -76,7 +76,8 @@ def systemd_units(kind: str, *, out_dir: str | os.PathLike[str], settings: str |
                                     quiet=False))
     what = "nightly QA" if kind == "qa" else "pipeline statistics"
     service = (f"[Unit]\nDescription=DSA-110 workspace {what} report\n"
-               "After=network-online.target\n\n"
+               "# mail on failure or a --fail-on breach, e.g.:\n"
+               "# OnFailure=status-email@%n.service\n\n"
                "[Service]\nType=oneshot\n"
                f"ExecStart={cmd}\n"
                "Nice=10\nTimeoutStartSec=2h\n")
