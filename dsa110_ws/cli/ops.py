@@ -236,6 +236,7 @@ def _follow(w: Any, run_id: str, *, level: str | None, pattern: str | None, n_ta
             break
         offset = new
     emit(pd.concat(backlog, ignore_index=True).tail(n_tail))
+    sys.stdout.flush()
     t0 = time.monotonic()
     try:
         while max_seconds is None or time.monotonic() - t0 < max_seconds:
