@@ -1,6 +1,8 @@
-"""Stored variability statistics and ESE candidates (read side)."""
+"""Stored variability statistics and ESE candidates (read side, and the triage writes)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 
@@ -34,3 +36,47 @@ class ESECandidateRepository(Repository):
              limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         return self._select(self.where().eq("source_id", source_id).eq("status", status),
                             limit=limit)
+
+    # -- operator triage: write side, always inside services._operator.perform ------------
+    def select_for_triage(self, con: Any, *, candidate_id: int | None = None,
+                          source_id: str | None = None) -> dict[str, Any] | None:
+        """One candidate row read on the write connection ``con`` (by id, else the latest
+        row of ``source_id``), or ``None``."""
+        if candidate_id is not None:
+            return _row(con, "SELECT * FROM ese_candidates WHERE id = :id",
+                        {"id": int(candidate_id)})
+        return _row(con, "SELECT * FROM ese_candidates WHERE source_id = :sid "
+                         "ORDER BY id DESC LIMIT 1", {"sid": str(source_id)})
+
+    def set_status(self, con: Any, candidate_id: int, *, status: str, notes: str | None,
+                   at: float) -> dict[str, Any]:
+        """Set a candidate's status (and notes, and ``investigated_at``/``dismissed_at`` =
+        ``at``, Unix seconds); returns the row as it now is."""
+        import sqlalchemy as sa
+
+        have = set(self.columns())
+        sets = ["status = :status"] + (["notes = :notes"] if "notes" in have else [])
+        stamp = {"investigated": "investigated_at", "dismissed": "dismissed_at"}.get(status)
+        if stamp in have:
+            sets.append(f"{stamp} = :at")
+        con.execute(sa.text(f"UPDATE ese_candidates SET {', '.join(sets)} WHERE id = :id"),
+                    {"status": status, "notes": notes, "at": at, "id": int(candidate_id)})
+        return self.select_for_triage(con, candidate_id=candidate_id) or {}
+
+    def insert(self, con: Any, values: dict[str, Any]) -> dict[str, Any]:
+        """Add a candidate row (columns this schema lacks are left out); returns it."""
+        import sqlalchemy as sa
+
+        have = set(self.columns())
+        cols = [c for c in values if c in have and c != "id"]
+        sql = (f"INSERT INTO ese_candidates ({', '.join(cols)}) VALUES "
+               f"({', '.join(':' + c for c in cols)}) RETURNING id")
+        new_id = con.execute(sa.text(sql), {c: values[c] for c in cols}).scalar()
+        return self.select_for_triage(con, candidate_id=int(new_id)) or {}
+
+
+def _row(con: Any, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    import sqlalchemy as sa
+
+    row = con.execute(sa.text(sql), params).mappings().first()
+    return None if row is None else dict(row)

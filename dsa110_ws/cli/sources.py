@@ -1,0 +1,121 @@
+"""``dsa110-ws sources variability | lightcurve | cone``: a thin layer over ``w.sources``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from dsa110_ws.cli._common import echo_json, workspace
+
+__all__ = ["sources"]
+
+VARIABILITY_FIELDS = ["source_id", "n_epochs", "mean_flux_jy", "std_flux_jy", "v", "eta",
+                      "chi2_nu", "sigma_deviation", "vs_max", "vs_mjd_a", "vs_mjd_b", "m_max",
+                      "m_mjd_a", "m_mjd_b", "dip_start_mjd", "dip_end_mjd", "dip_depth",
+                      "flux_column", "score", "ese_like", "is_candidate"]
+LIGHTCURVE_FIELDS = ["mjd", "time_utc", "flux_jy", "flux_err_jy", "flux_column", "image_path",
+                     "raw_flux_jy", "raw_flux_err_jy", "snr", "quality_flag"]
+CONE_FIELDS = ["id", "ra_deg", "dec_deg", "sep_arcsec", "detection_count",
+               "first_detected_mjd", "last_detected_mjd", "mean_flux_jy", "nvss_flux_mjy"]
+
+
+def _number(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _emit(df: Any, fields: list[str], as_json: bool, as_csv: bool, shown: int | None) -> None:
+    cols = [c for c in fields if c in df.columns]
+    if as_json:
+        echo_json(df[cols])
+    elif as_csv:
+        df[cols].to_csv(sys.stdout, index=False, float_format="%.15g")
+    elif df.empty:
+        click.echo("(none)")
+    else:
+        view = df[cols] if shown is None else df[cols].head(shown)
+        click.echo(view.to_string(index=False, max_colwidth=60))
+        if shown is not None and len(df) > shown:
+            click.echo(f"... {len(df) - shown} more (use --json, --csv or --all)")
+
+
+def _output_options(fn: Any) -> Any:
+    fn = click.option("--csv", "as_csv", is_flag=True, help="CSV on standard output.")(fn)
+    return click.option("--json", "as_json", is_flag=True, help="JSON records.")(fn)
+
+
+@click.group()
+def sources() -> None:
+    """Sources: variability of every source, light curves, cone searches."""
+
+
+@sources.command()
+@click.option("--preset", default="moderate", show_default=True,
+              type=click.Choice(["conservative", "moderate", "sensitive"]))
+@click.option("--start", default=None, help="From this observation time (ISO date or MJD).")
+@click.option("--end", default=None, help="Before this observation time.")
+@click.option("--flux", default="auto", show_default=True,
+              type=click.Choice(["auto", "normalized", "raw", "reference"]))
+@click.option("--candidates", "only_candidates", is_flag=True, help="Only candidates.")
+@click.option("--all", "show_all", is_flag=True, help="Text output: every row, not the top 30.")
+@_output_options
+def variability(preset: str, start: str | None, end: str | None, flux: str,
+                only_candidates: bool, show_all: bool, as_json: bool, as_csv: bool) -> None:
+    """One record per source (best score first) with is_candidate at PRESET."""
+    w = workspace()
+    df = w.sources.variability(start=_number(start), end=_number(end), flux=flux, preset=preset)
+    if only_candidates:
+        df = df[df["is_candidate"]]
+    df = df.sort_values(["is_candidate", "score"], ascending=False, kind="stable")
+    if not (as_json or as_csv):
+        a = df.attrs
+        click.echo(f"{a['n_sources']} sources, {a['n_with_metrics']} with metrics, "
+                   f"{a['n_candidates']} candidates at {preset} ({a['n_ese_like']} ESE-like); "
+                   f"skipped rows: {a['n_rows_rejected']} (NaN flux {a['n_rows_nan_flux']}, "
+                   f"bad error {a['n_rows_bad_error']})")
+    _emit(df, VARIABILITY_FIELDS, as_json, as_csv, None if show_all else 30)
+
+
+@sources.command()
+@click.argument("source_id")
+@click.option("--start", default=None, help="From this observation time (ISO date or MJD).")
+@click.option("--end", default=None, help="Before this observation time.")
+@click.option("--raw", is_flag=True, help="Raw flux instead of the normalised flux.")
+@_output_options
+def lightcurve(source_id: str, start: str | None, end: str | None, raw: bool, as_json: bool,
+               as_csv: bool) -> None:
+    """The light curve of SOURCE_ID in observation order."""
+    w = workspace()
+    lc = w.sources.lightcurve(source_id, start=_number(start), end=_number(end),
+                              normalised=not raw)
+    if not (as_json or as_csv):
+        click.echo(f"{source_id}: {len(lc)} points, flux from {lc.attrs['flux_column']}")
+    _emit(lc, LIGHTCURVE_FIELDS, as_json, as_csv, None)
+
+
+@sources.command()
+@click.argument("ra", type=float)
+@click.argument("dec", type=float)
+@click.argument("radius_deg", type=float)
+@click.option("--limit", default=1000, show_default=True, help="Nearest sources returned.")
+@_output_options
+def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool,
+         as_csv: bool) -> None:
+    """Sources within RADIUS_DEG of (RA, DEC) (degrees), nearest first."""
+    import warnings
+
+    from dsa110_ws.repositories import TruncatedResultWarning
+
+    w = workspace()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedResultWarning)
+        df = w.sources.cone((ra, dec), radius_deg, limit=limit)
+    _emit(df, CONE_FIELDS, as_json, as_csv, None)
+    if caught and not (as_json or as_csv):
+        click.echo(f"(truncated at --limit {limit})", err=True)
