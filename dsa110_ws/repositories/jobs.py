@@ -202,6 +202,21 @@ class BatchJobItemRepository(Repository):
             f"UPDATE batch_job_items SET status = :to{extra} WHERE batch_id = :b "
             f"AND status IN ({marks})"), {"to": to_status, "b": int(batch_id), **params}).rowcount
 
+    def claim(self, con: Any, batch_id: int, item_ids: Sequence[int], *, at: float) -> list[int]:
+        """Mark the still-pending items among ``item_ids`` running (``started_at`` = at);
+        returns the ids this call claimed (others were taken or cancelled meanwhile)."""
+        marks, params = _marks("i", [int(i) for i in item_ids])
+        params["b"] = int(batch_id)
+        rows = con.execute(sa.text(
+            f"SELECT id FROM batch_job_items WHERE batch_id = :b AND status = 'pending' "
+            f"AND id IN ({marks}) ORDER BY id"), params).scalars().all()
+        got = [int(r) for r in rows]
+        if got:
+            m2, p2 = _marks("c", got)
+            con.execute(sa.text(f"UPDATE batch_job_items SET status = 'running', "
+                                f"started_at = :at WHERE id IN ({m2})"), {"at": float(at), **p2})
+        return got
+
     def update(self, con: Any, item_id: int, *, status: str, error: str | None = None,
                started_at: float | None = None, completed_at: float | None = None) -> int:
         """Record one item's progress (times left unchanged when not given)."""

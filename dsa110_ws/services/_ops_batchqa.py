@@ -1,12 +1,11 @@
-"""Batch QA as an operator action: create the batch rows, then run the items one by one,
-recording each item's state (running -> done / failed) as it goes.
+"""Batch QA as an operator action: create the batch rows, then run the items through the
+batch runner (``w.batch``: process pool or dask), recording item states as it goes.
 
-Every write is one audited transaction through ``perform``.  The QA of one image is
-``w.qa.image(path)`` (the products service); an item whose QA raises is recorded as
-failed with the one-line reason and never stops the batch.  The batch is re-read before
-each item, so cancelling it from another process stops the run after the current item.
-Item times are the workspace clock (``w.now()``, frozen in the demo) plus the real time
-elapsed since the run started, so durations are real.
+Every write is one audited transaction through ``perform``: the creation, the claim of
+each chunk of items (running), the result of each chunk (done, or failed with the
+runner's one-line reason: one bad product never stops the batch) and the final status
+(done, partial or failed).  Item times are the workspace clock (``w.now()``, frozen in the
+demo) plus the real time elapsed since the run started, so durations are real.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import pandas as pd
 from dsa110_ws._util.timeparse import night_bounds
 from dsa110_ws.errors import InvalidQueryError, NotFoundError, WorkspaceError, one_line
 from dsa110_ws.services._operator import ActionResult, perform
-from dsa110_ws.services._ops_common import status_class
+from dsa110_ws.services._ops_common import ops_setting, status_class
 
 __all__ = ["create_batch", "run_batch", "resolve_selection"]
 
@@ -77,11 +76,16 @@ def create_batch(w: Any, selection: Any) -> ActionResult:
     return perform(w, action="create_batch_qa", target=desc, apply=apply)
 
 
-def run_batch(w: Any, batch_id: int, *, qa: Any = None) -> dict[str, Any]:
+def run_batch(w: Any, batch_id: int, *, qa: Any = None, mode: str = "auto",
+              chunk: int | None = None, progress: bool = False) -> dict[str, Any]:
     """Run the pending items of a batch; returns the final batch status and item counts.
 
-    ``qa`` (for tests and other runners) is a callable ``qa(image_path) -> result``;
-    default ``w.qa.image``.
+    Items go in chunks (``chunk``, default ``[operations] batch_chunk`` = 16) through the
+    batch runner ``w.batch.run("image_qa", ...)`` (process pool or dask, ``mode``); before a
+    chunk its items are claimed as running, after it each becomes done or failed (with
+    the reason), one transaction each way.  The batch is re-read before every chunk, so a
+    cancel from elsewhere stops the run.  ``qa`` (a callable ``qa(path)``) runs the items
+    in this process instead of the runner (for tests and custom checks).
     """
     batches, items = w.repos.batch_jobs, w.repos.batch_job_items
     try:
@@ -92,20 +96,22 @@ def run_batch(w: Any, batch_id: int, *, qa: Any = None) -> dict[str, Any]:
         raise InvalidQueryError(f"Batch {batch_id} is {rec.status!r}; only pending or running "
                                 "batches run (retry_batch_failed re-queues failed items).")
     todo = items.find(batch_id=batch_id, status="pending", limit=None)
+    paths = dict(zip(todo["id"].astype(int), todo["data_id"], strict=True))
+    size = int(chunk or ops_setting(w, "batch_chunk", 16))
+    if size < 1:
+        raise InvalidQueryError(f"The batch chunk size must be at least 1 (got {size}).")
     clock = _Clock(w)
     _set_batch(w, batch_id, "running")
-    qa = qa if qa is not None else _default_qa(w)
-    for item_id, path in zip(todo["id"].astype(int), todo["data_id"], strict=True):
+    ids = list(paths)
+    for lo in range(0, len(ids), size):
         if status_class(batches.get(batch_id).status) == "cancelled":
             break
-        if not _claim(w, batch_id, item_id, clock.now()):
-            continue  # another runner took it, or it was cancelled
-        try:
-            qa(path)
-            status, error = "done", None
-        except (WorkspaceError, OSError, ValueError, RuntimeError) as exc:
-            status, error = "failed", one_line(exc)
-        _finish_item(w, batch_id, item_id, status, error, clock.now())
+        started = clock.now()
+        claimed = _claim(w, batch_id, ids[lo:lo + size], started)
+        if not claimed:
+            continue
+        outcomes = _execute(w, [paths[i] for i in claimed], qa=qa, mode=mode, progress=progress)
+        _finish(w, batch_id, claimed, outcomes, started)
     return _close(w, batch_id)
 
 
@@ -117,16 +123,23 @@ class _Clock:
         return self.base + (time.monotonic() - self.t0)
 
 
-def _default_qa(w: Any):
-    try:
-        return w.qa.image
-    except (ImportError, AttributeError) as exc:
-        detail = one_line(exc)
-
-        def unavailable(path: str) -> None:
-            raise RuntimeError(f"image QA service unavailable ({detail})")
-
-        return unavailable
+def _execute(w: Any, paths: list[str], *, qa: Any, mode: str,
+             progress: bool) -> list[tuple[str, str | None, float]]:
+    """(status 'done'/'failed', error, seconds) per path, in order."""
+    if qa is None:
+        df = w.batch.run("image_qa", paths, mode=mode, progress=progress, desc="batch QA")
+        return [("done" if st == "ok" else "failed", err if st != "ok" else None,
+                 float(sec) if sec == sec else 0.0)
+                for st, err, sec in zip(df["status"], df["error"], df["seconds"], strict=True)]
+    out = []
+    for path in paths:
+        t0 = time.perf_counter()
+        try:
+            qa(path)
+            out.append(("done", None, time.perf_counter() - t0))
+        except (WorkspaceError, OSError, ValueError, RuntimeError) as exc:
+            out.append(("failed", one_line(exc), time.perf_counter() - t0))
+    return out
 
 
 def _set_batch(w: Any, bid: int, status: str) -> None:
@@ -134,43 +147,38 @@ def _set_batch(w: Any, bid: int, status: str) -> None:
 
     def apply(con):
         before = batches.get_in(con, bid)["status"]
-        if status_class(before) in {"pending"} or (status != "running" and
-                                                   status_class(before) == "running"):
+        if status_class(before) == "pending":
             batches.set_status(con, bid, status)
         return {"status": before}, {"status": batches.get_in(con, bid)["status"]}
 
     perform(w, action="batch_status", target=str(bid), apply=apply)
 
 
-def _claim(w: Any, bid: int, item_id: int, at: float) -> bool:
+def _claim(w: Any, bid: int, item_ids: list[int], at: float) -> list[int]:
     items = w.repos.batch_job_items
-    claimed = {}
+    claimed: list[int] = []
 
     def apply(con):
-        row = items.get_in(con, item_id)
-        if row is None or row["status"] != "pending":
-            claimed["ok"] = False
-            state = None if row is None else row["status"]
-            return {"item": item_id, "status": state}, {"item": item_id, "status": state}
-        items.update(con, item_id, status="running", started_at=at)
-        claimed["ok"] = True
-        return {"item": item_id, "status": "pending"}, {"item": item_id, "status": "running"}
+        claimed.extend(items.claim(con, bid, item_ids, at=at))
+        return {"pending": list(item_ids)}, {"running": list(claimed)}
 
-    perform(w, action="batch_item", target=f"{bid}/{item_id}", apply=apply)
-    return claimed["ok"]
+    perform(w, action="batch_items_start", target=str(bid), apply=apply)
+    return claimed
 
 
-def _finish_item(w: Any, bid: int, item_id: int, status: str, error: str | None,
-                 at: float) -> None:
-    items = w.repos.batch_job_items
+def _finish(w: Any, bid: int, item_ids: list[int], outcomes: list[tuple], started: float) -> None:
+    items, batches = w.repos.batch_job_items, w.repos.batch_jobs
 
     def apply(con):
-        items.update(con, item_id, status=status, error=error, completed_at=at)
-        w.repos.batch_jobs.refresh_counts(con, bid)
-        return {"item": item_id, "status": "running"}, {"item": item_id, "status": status,
-                                                        "error": error}
+        after = {}
+        for item_id, (status, error, seconds) in zip(item_ids, outcomes, strict=True):
+            items.update(con, item_id, status=status, error=error,
+                         completed_at=started + seconds)
+            after[str(item_id)] = {"status": status, "error": error}
+        batches.refresh_counts(con, bid)
+        return {"running": list(item_ids)}, after
 
-    perform(w, action="batch_item", target=f"{bid}/{item_id}", apply=apply)
+    perform(w, action="batch_items_finish", target=str(bid), apply=apply)
 
 
 def _close(w: Any, bid: int) -> dict[str, Any]:

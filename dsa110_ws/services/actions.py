@@ -164,29 +164,34 @@ class OperatorActions:
 
         return perform(self._w, action="retry_batch_failed", target=str(bid), apply=apply)
 
-    def create_batch_qa(self, selection: Any, *, run: bool = True) -> ActionResult:
+    def create_batch_qa(self, selection: Any, *, run: bool = True, mode: str = "auto",
+                        progress: bool = False) -> ActionResult:
         """Create a ``batch_qa`` job over images and (by default) run it.
 
         ``selection``: a DataFrame from ``w.images.find`` (``path`` and ``ms_path``
         columns), a list of image paths, a dict of ``w.images.find`` filters, or a night
         (``"2026-11-09"``).  One item per image (``ms_path`` = its MS, ``data_id`` = the
-        image).  With ``run``, the batch is executed (see :meth:`run_batch_qa`) and the
-        returned ``after`` holds the final item counts.
+        image).  With ``run``, the batch is executed by the batch runner (``mode``: "auto",
+        "processes", "threads", "serial" or "dask"; see :meth:`run_batch_qa`) and the
+        returned ``after["run"]`` holds the final status and item counts.
         """
         from dsa110_ws.services._ops_batchqa import create_batch, run_batch
 
         result = create_batch(self._w, selection)
         if run:
             bid = result.after["batch"]["id"]
-            final = run_batch(self._w, bid)
+            final = run_batch(self._w, bid, mode=mode, progress=progress)
             result = dataclasses.replace(result, after={**result.after, "run": final})
         return result
 
-    def run_batch_qa(self, batch_id: int | str) -> dict[str, Any]:
-        """Run the pending items of a ``batch_qa`` job, recording item states as it goes."""
+    def run_batch_qa(self, batch_id: int | str, *, mode: str = "auto",
+                     progress: bool = False) -> dict[str, Any]:
+        """Run the pending items of a ``batch_qa`` job with ``w.batch`` (image QA), in
+        chunks, recording item states (running, then done or failed) as it goes."""
         from dsa110_ws.services._ops_batchqa import run_batch
 
-        return run_batch(self._w, parse_job_id(batch_id, what="batch id"))
+        return run_batch(self._w, parse_job_id(batch_id, what="batch id"), mode=mode,
+                         progress=progress)
 
     # -- alerts and ratings --------------------------------------------------------------
     def acknowledge_alert(self, alert_id: int | str, *, by: str | None = None) -> ActionResult:

@@ -281,3 +281,27 @@ def test_create_batch_qa_and_run_it_recording_item_states(ww, writable_demo, tru
                 (bid,))[0] == ("partial", len(expected) - 1, 1)
     with pytest.raises(InvalidQueryError, match="matches no images"):
         ww.actions.create_batch_qa({"start": "2020-01-01", "end": "2020-01-02"})
+
+
+def test_batch_qa_through_the_batch_runner(ww, writable_demo, truth):
+    """Real image QA via w.batch: graded images are done (a bad grade is a result), a
+    missing file fails with its reason and does not stop the batch."""
+    db = _db(writable_demo)
+    night = next(t["night"] for t in truth["images"] if t["bad_reason"])
+    paths = sorted(t["path"] for t in truth["images"] if t["night"] == night)
+    missing = str(Path(paths[0]).with_name("gone.fits"))
+    r = ww.actions.create_batch_qa([*paths, missing], run=False)
+    bid = r.after["batch"]["id"]
+    final = ww.actions.run_batch_qa(bid, mode="threads")
+    assert final["status"] == "partial"
+    st = {p: (s, e) for p, s, e in rows(
+        db, "SELECT data_id, status, error FROM batch_job_items WHERE batch_id = ?", (bid,))}
+    assert all(st[p] == ("done", None) for p in paths)
+    assert st[missing][0] == "failed" and "gone.fits" in st[missing][1]
+    times = rows(db, "SELECT started_at, completed_at FROM batch_job_items WHERE batch_id = ?",
+                 (bid,))
+    assert all(s is not None and c is not None and c >= s for s, c in times)
+    assert rows(db, "SELECT completed_items, failed_items, total_items FROM batch_jobs "
+                    "WHERE id = ?", (bid,))[0] == (len(paths), 1, len(paths) + 1)
+    with pytest.raises(InvalidQueryError, match="only pending or running"):
+        ww.actions.run_batch_qa(bid)
