@@ -85,7 +85,7 @@ class Panel(widgets.VBox):
         self.errors: list[BaseException] = []
         self._executor: cf.ThreadPoolExecutor | None = None
         self._pending: list[cf.Future] = []
-        self._generation = 0
+        self._generations: dict[str, int] = {}
         self._lock = threading.Lock()
         self.auto: AutoRefresh | None = None
         if refresh_s is not None:
@@ -164,15 +164,21 @@ class Panel(widgets.VBox):
         done: Callable[[Any], Any] | None = None,
         *,
         what: str = "loading",
+        channel: str = "main",
     ) -> cf.Future | None:
         """Run ``work()`` and then ``done(result)``, in the background when enabled.
 
-        A newer call supersedes an older one still running: the older result is dropped.
-        Errors end up on the status line.  Returns the future in background mode.
+        A newer call on the same ``channel`` supersedes an older one still running: the
+        older result is dropped.  Errors end up on the status line.  Returns the future in
+        background mode.
         """
         with self._lock:
-            self._generation += 1
-            gen = self._generation
+            gen = self._generations.get(channel, 0) + 1
+            self._generations[channel] = gen
+
+        def current() -> bool:
+            return self._generations.get(channel) == gen
+
         self.busy = True
         self.progress.value = 0.0
         self.progress.layout.visibility = "visible"
@@ -182,17 +188,17 @@ class Panel(widgets.VBox):
             t0 = time.perf_counter()
             try:
                 result = work()
-                if gen != self._generation:
+                if not current():
                     return
                 if done is not None:
                     done(result)
                 if self.status.level == "busy":
                     self.status.show(f"{what}: done in {time.perf_counter() - t0:.1f} s", "ok")
             except Exception as exc:  # noqa: BLE001 - shown, logged; never into the kernel
-                if gen == self._generation:
+                if current():
                     self.show_error(exc)
             finally:
-                if gen == self._generation:
+                if current():
                     self.busy = False
                     self.progress.layout.visibility = "hidden"
 

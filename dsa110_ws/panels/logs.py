@@ -46,7 +46,7 @@ class LogViewer(Panel):
         self._loaded: tuple[str, str, str] | None = None
         super().__init__(workspace, refresh_s=interval_s, **kwargs)
         self.max_lines = max_lines
-        self.run(self.w.logs.runs, self._set_runs, what="listing runs")
+        self.run(lambda: self.w.logs.runs(), self._set_runs, what="listing runs")
         if run_id:
             self.run_box.value = run_id
         self.observe(self.guard(lambda _: self.reload()), ["run_id", "level", "pattern"])

@@ -1,0 +1,377 @@
+"""ImageBrowser: filter images, page through them with thumbnails, inspect one."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+import traitlets
+
+from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._widgets import PagedTable, kv_html, png_widget, section
+
+__all__ = ["ImageBrowser", "stored_grades"]
+
+#: At most this many rows are read for one filter (the table says when it was cut).
+MAX_ROWS = 20_000
+GRADES = ["any", "good", "warning", "bad", "no QA"]
+_GRADE_BG = {"bad": "#ffebe9", "warning": "#fff8c5"}
+
+
+class ImageBrowser(Panel):
+    """Images from ``w.images`` filtered by night(s), type, stored QA grade and declination;
+    a paginated table with thumbnails of the current page (``w.fits.thumbnail``); the
+    selected image's header, QA checks (``w.qa``), a cutout tool and its MS and caltables.
+
+    Traits: ``night`` (UTC day, ISO or 'yesterday'), ``n_nights``, ``image_type``,
+    ``grade``, ``dec_range`` (deg), ``selected_path``.
+    """
+
+    title = "Images"
+    night = traitlets.Unicode("yesterday")
+    n_nights = traitlets.Int(1)
+    image_type = traitlets.Unicode("any")
+    grade = traitlets.Unicode("any")
+    dec_range = traitlets.Tuple(traitlets.Float(), traitlets.Float(), default_value=(-90.0, 90.0))
+    selected_path = traitlets.Unicode("")
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        night: str = "yesterday",
+        n_nights: int = 1,
+        page_size: int = 8,
+        thumb_px: int = 160,
+        **kwargs: Any,
+    ):
+        self._page_size, self._thumb_px = page_size, thumb_px
+        self.images = pd.DataFrame()
+        self.header: Any = None
+        self.qa: Any = None
+        self.applied = pd.DataFrame()
+        super().__init__(workspace, **kwargs)
+        self.night_text.value, self.nights_int.value = night, n_nights
+        self.observe(
+            self.guard(lambda _: self.refresh()),
+            ["night", "n_nights", "image_type", "grade", "dec_range"],
+        )
+        self.table.observe(self.guard(lambda _: self._load_thumbs()), ["page", "n_rows"])
+        self.table.observe(self.guard(self._selected), "selected")
+        self.run(
+            lambda: self.w.images.types(),
+            self._set_types,
+            what="reading image types",
+            channel="types",
+        )
+        self.refresh()
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> list[widgets.Widget]:
+        self.night_text = widgets.Text(
+            description="night", continuous_update=False, layout=widgets.Layout(width="15em")
+        )
+        self.nights_int = widgets.BoundedIntText(
+            min=1, max=366, description="nights", layout=widgets.Layout(width="10em")
+        )
+        self.type_select = widgets.Dropdown(
+            options=["any"], description="type", layout=widgets.Layout(width="14em")
+        )
+        self.grade_select = widgets.Dropdown(
+            options=GRADES, description="QA grade", layout=widgets.Layout(width="14em")
+        )
+        self.dec_slider = widgets.FloatRangeSlider(
+            value=(-90.0, 90.0),
+            min=-90.0,
+            max=90.0,
+            step=0.5,
+            description="Dec (deg)",
+            continuous_update=False,
+        )
+        for w_, name in (
+            (self.night_text, "night"),
+            (self.nights_int, "n_nights"),
+            (self.type_select, "image_type"),
+            (self.grade_select, "grade"),
+            (self.dec_slider, "dec_range"),
+        ):
+            widgets.link((w_, "value"), (self, name))
+        self.grade_select.add_class("dsa-images-grade")
+        self.table = PagedTable(
+            columns=[
+                "id",
+                "observed",
+                "type",
+                "field_name",
+                "qa_grade",
+                "noise_mjy",
+                "dynamic_range",
+                "beam",
+                "center_dec_deg",
+            ],
+            page_size=self._page_size,
+            selectable=True,
+            label=lambda r: f"{r['id']}: {r['observed']} {r['field_name']} ({r['qa_grade']})",
+            highlight=lambda r: _GRADE_BG.get(str(r["qa_grade"])),
+            empty_text="No images match these filters.",
+        )
+        self.table.add_class("dsa-images-table")
+        self.thumbs = widgets.GridBox(
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat(auto-fill, {self._thumb_px + 8}px)", grid_gap="6px"
+            )
+        )
+        self.detail = widgets.HTML()
+        self.preview = png_widget(width="360px")
+        self.cutout = self._build_cutout_tool()
+        filters = widgets.VBox(
+            [
+                widgets.HBox(
+                    [self.night_text, self.nights_int, self.type_select, self.grade_select]
+                ),
+                self.dec_slider,
+            ]
+        )
+        inspect = widgets.HBox([self.preview, self.detail])
+        return [filters, self.table, self.thumbs, section("Selected image", inspect, self.cutout)]
+
+    def _build_cutout_tool(self) -> widgets.Widget:
+        self.cut_ra = widgets.FloatText(description="RA (deg)", layout=widgets.Layout(width="14em"))
+        self.cut_dec = widgets.FloatText(
+            description="Dec (deg)", layout=widgets.Layout(width="14em")
+        )
+        self.cut_size = widgets.BoundedFloatText(
+            value=20.0,
+            min=0.5,
+            max=600.0,
+            description="size (')",
+            layout=widgets.Layout(width="12em"),
+        )
+        self.cut_button = widgets.Button(description="Cut out", icon="crop")
+        self.cut_image = png_widget(width="256px")
+        self.cut_button.on_click(self.guard(lambda _: self.make_cutout()))
+        return widgets.VBox(
+            [
+                widgets.HBox([self.cut_ra, self.cut_dec, self.cut_size, self.cut_button]),
+                self.cut_image,
+            ]
+        )
+
+    def _set_types(self, types: list[str]) -> None:
+        self.type_select.options = ["any", *types]
+
+    # -- data -----------------------------------------------------------------------------
+    def _load(self) -> pd.DataFrame:
+        from dsa110_ws._util.timeparse import night_bounds
+
+        lo, _ = night_bounds(self.night, now=self.w.settings.now)
+        hi = lo + 86400.0 * max(1, int(self.n_nights))
+        dec_lo, dec_hi = self.dec_range
+        with warnings.catch_warnings(record=True):
+            df = self.w.images.find(
+                start=lo,
+                end=hi,
+                type=None if self.image_type == "any" else self.image_type,
+                dec_min_deg=None if dec_lo <= -90 else dec_lo,
+                dec_max_deg=None if dec_hi >= 90 else dec_hi,
+                limit=MAX_ROWS,
+            )
+        truncated = bool(df.attrs.get("truncated"))
+        df = df.assign(qa_grade=stored_grades(self.w, df))
+        if self.grade != "any":
+            df = df[df["qa_grade"] == self.grade]
+        df.attrs["truncated"] = truncated
+        return df
+
+    def _show(self, df: pd.DataFrame) -> None:
+        self.images = df
+        shown = df.assign(
+            observed=[_mjd_text(x) for x in df["obs_mjd"]],
+            noise_mjy=pd.to_numeric(df["noise_jy"], errors="coerce") * 1e3,
+            beam=[
+                _beam(a, b, p)
+                for a, b, p in zip(
+                    df["beam_major_arcsec"], df["beam_minor_arcsec"], df["beam_pa_deg"], strict=True
+                )
+            ],
+        )
+        self.table.set_data(shown.set_index("id", drop=False))
+        cut = " (truncated: narrow the filters)" if df.attrs.get("truncated") else ""
+        self.show_status(
+            f"{len(df)} images from {self.night} over {self.n_nights} night(s){cut}",
+            "warning" if cut else "ok",
+        )
+
+    # -- thumbnails -----------------------------------------------------------------------
+    def _load_thumbs(self) -> None:
+        page = self.table.page_frame()
+        paths, ids = list(page["path"]), list(page["id"])
+        px = self._thumb_px
+
+        def work() -> list[tuple[Any, bytes | None, str]]:
+            out = []
+            for k, (iid, path) in enumerate(zip(ids, paths, strict=True)):
+                self.report_progress(k, len(paths), f"thumbnails {k + 1}/{len(paths)}")
+                try:
+                    out.append((iid, self.w.fits.thumbnail(path, size=px), ""))
+                except Exception as exc:  # noqa: BLE001 - one bad image must not stop the grid
+                    from dsa110_ws.errors import one_line
+
+                    out.append((iid, None, one_line(exc)))
+            return out
+
+        self.run(work, self._show_thumbs, what="thumbnails", channel="thumbs")
+
+    def _show_thumbs(self, items: list[tuple[Any, bytes | None, str]]) -> None:
+        cells = []
+        for iid, png, err in items:
+            body = (
+                png_widget(png, width=f"{self._thumb_px}px")
+                if png
+                else widgets.HTML(
+                    f"<div style='width:{self._thumb_px}px;color:#cf222e;font-size:11px'>"
+                    f"{html.escape(err)}</div>"
+                )
+            )
+            pick = widgets.Button(
+                description=f"image {iid}", layout=widgets.Layout(width=f"{self._thumb_px}px")
+            )
+            pick.on_click(self.guard(lambda _, i=iid: self.table.select(i)))
+            cells.append(widgets.VBox([body, pick]))
+        self.thumbs.children = cells
+
+    # -- selection ------------------------------------------------------------------------
+    def _selected(self, change: dict) -> None:
+        iid = change["new"]
+        if iid is None:
+            return
+        row = self.images.set_index("id", drop=False).loc[iid]
+        self.selected_path = str(row["path"])
+        self.run(
+            lambda: self._inspect(row),
+            self._show_detail,
+            what=f"reading image {iid}",
+            channel="detail",
+        )
+
+    def _inspect(self, row: pd.Series) -> dict[str, Any]:
+        path = str(row["path"])
+        out: dict[str, Any] = {
+            "row": row,
+            "header": self.w.fits.header(path),
+            "preview": self.w.fits.thumbnail(path, size=360),
+        }
+        try:
+            out["qa"] = self.w.qa.image(path)
+        except Exception as exc:  # noqa: BLE001 - shown next to the header, not fatal
+            from dsa110_ws.errors import one_line
+
+            out["qa"] = one_line(exc)
+        ms = row.get("ms_path")
+        out["applied"] = (
+            self.w.repos.calibration_applied.find(ms_path=str(ms), limit=None)
+            if isinstance(ms, str) and self.w.repos.calibration_applied.available
+            else pd.DataFrame()
+        )
+        return out
+
+    def _show_detail(self, d: dict[str, Any]) -> None:
+        self.header, self.qa, self.applied = d["header"], d["qa"], d["applied"]
+        h, row = self.header, d["row"]
+        self.preview.value = d["preview"]
+        centre = h.center
+        if centre is not None:
+            icrs = centre.icrs
+            self.cut_ra.value, self.cut_dec.value = round(icrs.ra.deg, 5), round(icrs.dec.deg, 5)
+        info = kv_html(
+            [
+                ("path", h.path),
+                ("object", h.object),
+                ("telescope", h.telescope),
+                ("date-obs", h.date_obs),
+                ("frequency (MHz)", (h.freq_hz or 0) / 1e6 or None),
+                ("bandwidth (MHz)", (h.bandwidth_hz or 0) / 1e6 or None),
+                ("beam", _beam(h.bmaj_arcsec, h.bmin_arcsec, h.bpa_deg)),
+                ("cell (arcsec)", h.cell_arcsec),
+                ("size", " x ".join(map(str, h.plane_shape))),
+                ("BUNIT", h.bunit),
+                ("centre", None if centre is None else centre.to_string("hmsdms", precision=1)),
+            ],
+            title=f"Image {row['id']}",
+        )
+        links = self._links_html(row)
+        self.detail.value = info + _qa_html(self.qa) + links
+        grade = getattr(self.qa, "grade", "not graded")
+        self.show_status(f"image {row['id']}: QA {grade}", "ok")
+
+    def _links_html(self, row: pd.Series) -> str:
+        items = [f"<li>MS: <code>{html.escape(str(row.get('ms_path')))}</code></li>"]
+        for _, a in self.applied.iterrows():
+            ok = "applied" if a.get("success") in (1, True) else "FAILED"
+            items.append(
+                f"<li>caltable ({ok}): <code>{html.escape(str(a['caltable_path']))}</code></li>"
+            )
+        if self.applied.empty:
+            items.append("<li>no calibration_applied record for this MS</li>")
+        return f"<b>Products</b><ul class='dsa-image-links'>{''.join(items)}</ul>"
+
+    def make_cutout(self) -> None:
+        """Cut out ``size`` arcmin around (RA, Dec) of the selected image."""
+        if not self.selected_path:
+            self.show_status("Select an image first.", "warning")
+            return
+        from astropy import units as u
+
+        path, pos = self.selected_path, (self.cut_ra.value, self.cut_dec.value)
+        size = self.cut_size.value * u.arcmin
+        self.run(
+            lambda: self.w.fits.cutout_png(path, pos, size, png_size=256),
+            lambda png: setattr(self.cut_image, "value", png),
+            what="cutout",
+            channel="cutout",
+        )
+
+
+def stored_grades(workspace: Any, df: pd.DataFrame) -> list[str]:
+    """The pipeline's stored QA grade of each image (latest ``image_qa.overall_quality``;
+    ``"no QA"`` when there is none)."""
+    qa_repo = workspace.repos.image_qa
+    if df.empty or not qa_repo.available:
+        return ["no QA"] * len(df)
+    qa = qa_repo.find(image_path=list(df["path"]), limit=None)
+    latest = qa.drop_duplicates("image_path", keep="last").set_index("image_path")
+    grades = df["path"].map(latest["overall_quality"])
+    return [g if isinstance(g, str) else "no QA" for g in grades]
+
+
+def _mjd_text(mjd: Any) -> str:
+    if mjd is None or pd.isna(mjd):
+        return ""
+    return pd.Timestamp((float(mjd) - 40587.0) * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
+
+
+def _beam(bmaj: Any, bmin: Any, bpa: Any) -> str:
+    if bmaj is None or bmin is None or pd.isna(bmaj) or pd.isna(bmin):
+        return "missing"
+    pa = "" if bpa is None or pd.isna(bpa) else f" PA {float(bpa):.0f}"
+    return f'{float(bmaj):.0f}"x{float(bmin):.0f}"{pa}'
+
+
+def _qa_html(qa: Any) -> str:
+    if qa is None:
+        return ""
+    if isinstance(qa, str):
+        return f"<p><b>QA</b>: not available ({html.escape(qa)})</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(c.metric)}</td><td>{html.escape(str(c.verdict))}</td>"
+        f"<td>{html.escape(c.reason)}</td></tr>"
+        for c in qa.checks
+    )
+    return (
+        f"<p><b>QA from the pixels</b>: <span class='dsa-qa-grade'>{html.escape(qa.grade)}"
+        f"</span> (rms {qa.rms_jy * 1e3:.3g} mJy/beam, peak {qa.peak_jy:.3g} Jy/beam, "
+        f"DR {qa.dynamic_range:.0f})</p><table class='dsa-table'>{rows}</table>"
+    )

@@ -1,0 +1,188 @@
+"""QAPanel: one night's image QA: grade counts, the worst images and why, noise and
+dynamic range against observation time."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import traitlets
+
+from dsa110_ws.errors import one_line
+from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._widgets import PagedTable, figure_png, new_figure, png_widget, section
+
+__all__ = ["QAPanel"]
+
+SOURCES = {"pixels": "QA from the pixels (w.qa)", "stored": "the pipeline's stored QA"}
+_ORDER = {"bad": 0, "error": 1, "warning": 2, "no QA": 3, "good": 4}
+_COLOURS = {
+    "good": "#1a7f37",
+    "warning": "#bf8700",
+    "bad": "#cf222e",
+    "error": "#8250df",
+    "no QA": "#57606a",
+}
+
+
+class QAPanel(Panel):
+    """A night's image QA.
+
+    ``source="pixels"`` grades every image of the night with ``w.qa.image`` (cached, with
+    progress; at most ``max_images``); ``source="stored"`` shows the pipeline's own
+    ``image_qa`` grades (cheap at survey scale).  After a refresh ``results`` holds one row
+    per image (grade, rms_jy, dynamic_range, reasons) and ``counts`` the grade counts.
+    """
+
+    title = "Image QA"
+    night = traitlets.Unicode("yesterday")
+    source = traitlets.Unicode("pixels")
+
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        night: str = "yesterday",
+        source: str = "pixels",
+        max_images: int = 400,
+        **kwargs: Any,
+    ):
+        self.max_images = max_images
+        self.results = pd.DataFrame()
+        self.counts: dict[str, int] = {}
+        super().__init__(workspace, **kwargs)
+        self.night_text.value, self.source_select.value = night, source
+        self.observe(self.guard(lambda _: self.refresh()), ["night", "source"])
+        self.refresh()
+
+    def _build(self) -> list[widgets.Widget]:
+        self.night_text = widgets.Text(
+            description="night", continuous_update=False, layout=widgets.Layout(width="15em")
+        )
+        self.source_select = widgets.Dropdown(
+            options=[(v, k) for k, v in SOURCES.items()],
+            description="grades",
+            layout=widgets.Layout(width="24em"),
+        )
+        widgets.link((self.night_text, "value"), (self, "night"))
+        widgets.link((self.source_select, "value"), (self, "source"))
+        self.night_text.add_class("dsa-qa-night")
+        self.counts_html = widgets.HTML()
+        self.worst_table = PagedTable(
+            columns=["id", "observed", "grade", "rms_mjy", "dynamic_range", "reasons"],
+            page_size=6,
+            highlight=lambda r: {"bad": "#ffebe9", "warning": "#fff8c5", "error": "#fbefff"}.get(
+                str(r["grade"])
+            ),
+            empty_text="No images observed that night.",
+        )
+        self.worst_table.add_class("dsa-qa-worst")
+        self.plot = png_widget(width="100%")
+        return [
+            widgets.HBox([self.night_text, self.source_select]),
+            self.counts_html,
+            section("Worst images", self.worst_table),
+            self.plot,
+        ]
+
+    # -- data -----------------------------------------------------------------------------
+    def _load(self) -> tuple[str, pd.DataFrame, bytes]:
+        from dsa110_ws._util.timeparse import night_bounds
+
+        lo, hi = night_bounds(self.night, now=self.w.settings.now)
+        label = pd.Timestamp(lo, unit="s").strftime("%Y-%m-%d")
+        with warnings.catch_warnings(record=True):
+            images = self.w.images.find(start=lo, end=hi, limit=self.max_images)
+        truncated = bool(images.attrs.get("truncated"))
+        res = self._pixels(images) if self.source == "pixels" else self._stored(images)
+        res["sort"] = res["grade"].map(_ORDER).fillna(5)
+        res = res.sort_values(["sort", "rms_jy"], ascending=[True, False], kind="stable")
+        res = res.drop(columns="sort").reset_index(drop=True)
+        res.attrs["truncated"] = truncated
+        return label, res, _plot(res, label) if len(res) else b""
+
+    def _pixels(self, images: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for k, r in enumerate(images.itertuples(index=False)):
+            self.report_progress(k, len(images), f"QA {k + 1}/{len(images)}")
+            try:
+                q = self.w.qa.image(r.path)
+                rows.append(
+                    (
+                        r.id,
+                        r.path,
+                        r.obs_mjd,
+                        q.grade,
+                        q.rms_jy,
+                        q.dynamic_range,
+                        "; ".join(q.reasons),
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - one unreadable image is one row
+                rows.append((r.id, r.path, r.obs_mjd, "error", np.nan, np.nan, one_line(exc)))
+        return pd.DataFrame(
+            rows, columns=["id", "path", "obs_mjd", "grade", "rms_jy", "dynamic_range", "reasons"]
+        )
+
+    def _stored(self, images: pd.DataFrame) -> pd.DataFrame:
+        from dsa110_ws.panels.images import stored_grades
+
+        grades = stored_grades(self.w, images)
+        return pd.DataFrame(
+            {
+                "id": images["id"],
+                "path": images["path"],
+                "obs_mjd": images["obs_mjd"],
+                "grade": grades,
+                "rms_jy": pd.to_numeric(images["noise_jy"], errors="coerce"),
+                "dynamic_range": pd.to_numeric(images["dynamic_range"], errors="coerce"),
+                "reasons": [f"stored grade: {g}" for g in grades],
+            }
+        )
+
+    def _show(self, data: tuple[str, pd.DataFrame, bytes]) -> None:
+        label, self.results, png = data
+        res = self.results
+        self.counts = {g: int(n) for g, n in res["grade"].value_counts().items()}
+        parts = " &middot; ".join(
+            f"<span class='dsa-qa-count' data-grade='{html.escape(g)}' style='color:"
+            f"{_COLOURS.get(g, '#555')}'>{html.escape(g)}: <b>{n}</b></span>"
+            for g, n in sorted(self.counts.items(), key=lambda x: _ORDER.get(x[0], 9))
+        )
+        cut = " (first images only: raise max_images)" if res.attrs.get("truncated") else ""
+        self.counts_html.value = (
+            f"Night <b>{label}</b>: {len(res)} images{cut} &middot; {parts or 'nothing to grade'}"
+        )
+        self.worst_table.set_data(
+            res.assign(observed=[_hm(x) for x in res["obs_mjd"]], rms_mjy=res["rms_jy"] * 1e3)
+        )
+        self.plot.value = png
+        self.show_status(
+            f"{label}: {len(res)} images, {self.counts.get('bad', 0)} bad ({SOURCES[self.source]})",
+            "ok",
+        )
+
+
+def _hm(mjd: Any) -> str:
+    if mjd is None or pd.isna(mjd):
+        return ""
+    return pd.Timestamp((float(mjd) - 40587.0) * 86400.0, unit="s").strftime("%H:%M")
+
+
+def _plot(res: pd.DataFrame, label: str) -> bytes:
+    fig = new_figure(7.0, 3.2)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    hours = (pd.to_numeric(res["obs_mjd"], errors="coerce") % 1.0) * 24.0
+    for grade, g in res.groupby("grade"):
+        c = _COLOURS.get(str(grade), "#555")
+        ax1.scatter(hours[g.index], g["rms_jy"] * 1e3, s=14, color=c, label=str(grade))
+        ax2.scatter(hours[g.index], g["dynamic_range"], s=14, color=c)
+    ax1.set_ylabel("rms (mJy/beam)")
+    ax2.set_ylabel("dynamic range")
+    ax2.set_xlabel(f"UTC hour of {label} (observation time)")
+    ax1.legend(fontsize=7, frameon=False, loc="upper left")
+    return figure_png(fig)

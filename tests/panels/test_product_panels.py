@@ -1,0 +1,123 @@
+"""ImageBrowser, QAPanel, MSInspector and CalInspector over the demo's real files,
+checked against the generator's truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsa110_ws.panels import CalInspector, ImageBrowser, MSInspector, QAPanel
+
+BAD_NIGHT = "2026-11-10"
+
+
+def _png(value) -> bool:
+    return bytes(value).startswith(b"\x89PNG")
+
+
+def _bad(truth):
+    return {i["path"]: i["bad_reason"] for i in truth["images"] if i["bad_reason"]}
+
+
+def test_image_browser_filters_by_night_grade_and_declination(workspace, truth):
+    p = ImageBrowser(workspace, night=truth["nights"][0], page_size=5)
+    first = {i["path"] for i in truth["images"] if i["night"] == truth["nights"][0]}
+    assert set(p.images["path"]) == first and p.status.level == "ok", p.last_error
+    assert p.table.n_pages == 2 and p.table.html.value.count("<tr") == 6
+    assert len(p.thumbs.children) == 5  # thumbnails of the current page only
+    p.table.next.click()
+    assert len(p.thumbs.children) == len(first) - 5
+    p.night_text.value = truth["nights"][3]
+    p.nights_int.value = 4
+    p.grade_select.value = "bad"
+    assert set(p.images["path"]) == set(_bad(truth))
+    dec = truth["images"][0]["center_dec_deg"]
+    p.dec_slider.value = (dec + 1.0, 90.0)
+    assert p.images.empty and "No images" in p.table.html.value
+
+
+def test_image_browser_selection_shows_header_qa_cutout_and_products(workspace, truth):
+    p = ImageBrowser(workspace, night=BAD_NIGHT)
+    noisy = next(i for i in truth["images"] if i["bad_reason"] == "high_noise")
+    iid = int(p.images.loc[p.images["path"] == noisy["path"], "id"].iloc[0])
+    p.thumbs.children[list(p.table.page_frame()["id"]).index(iid)].children[1].click()
+    assert p.selected_path == noisy["path"] and p.qa.grade == "bad"
+    assert p.header.bmaj_arcsec == noisy["beam"][0] and _png(p.preview.value)
+    assert noisy["ms_path"] in p.detail.value and "caltable" in p.detail.value
+    assert p.cut_ra.value == pytest.approx(noisy["center_ra_deg"], abs=1e-3)
+    p.cut_button.click()
+    assert _png(p.cut_image.value) and p.status.level == "ok"
+    p.cut_ra.value = noisy["center_ra_deg"] + 90.0
+    p.cut_button.click()
+    assert p.status.level == "error" and "outside" in p.last_error
+
+
+def test_image_browser_reports_a_bad_night_string(workspace):
+    p = ImageBrowser(workspace)
+    p.night_text.value = "the night before christmas"
+    assert p.status.level == "error" and "Cannot read night" in p.last_error
+
+
+def test_qa_panel_grades_the_bad_night_from_the_pixels(workspace, truth):
+    p = QAPanel(workspace, night=BAD_NIGHT)
+    n_night = sum(1 for i in truth["images"] if i["night"] == BAD_NIGHT)
+    bad = _bad(truth)
+    assert p.counts == {"good": n_night - len(bad), "bad": len(bad)}
+    worst = p.results.head(len(bad))
+    assert set(worst["path"]) == set(bad) and (worst["grade"] == "bad").all()
+    reasons = dict(zip(worst["path"], worst["reasons"], strict=True))
+    by_reason = {r: path for path, r in bad.items()}
+    assert "rms" in reasons[by_reason["high_noise"]].lower()
+    assert "beam" in reasons[by_reason["missing_beam"]].lower()
+    assert "blank" in reasons[by_reason["nan_region"]].lower()
+    assert _png(p.plot.value) and ">bad: <b>3</b>" in p.counts_html.value
+    p.source_select.value = "stored"
+    assert set(p.results.loc[p.results["grade"] == "bad", "path"]) == set(bad)
+
+
+def test_ms_inspector_summary_and_flags_match_the_truth(workspace, truth):
+    ms = truth["measurement_sets"][0]
+    p = MSInspector(workspace, ms["path"])
+    assert p.status.level in ("ok", "busy"), p.last_error
+    assert p.summary.n_rows == ms["n_rows"]
+    assert p.flags.flag_fraction == pytest.approx(ms["flag_fraction"], abs=1e-12)
+    assert list(p.flags.fully_flagged_antennas) == ms["antennas_fully_flagged"]
+    assert list(p.spw_table.data["flag_fraction"]) == pytest.approx(ms["flag_fraction_per_spw"])
+    assert f"{100 * ms['flag_fraction']:.2f}%" in p.summary_html.value
+    before = p.quicklook_plot.value
+    p.x_select.value = "frequency"
+    assert _png(p.quicklook_plot.value) and bytes(p.quicklook_plot.value) != bytes(before)
+
+
+def test_ms_inspector_lists_a_night_and_refuses_paths_outside_the_roots(workspace, truth):
+    p = MSInspector(workspace, night=truth["nights"][2])
+    night = [m["path"] for m in truth["measurement_sets"] if truth["nights"][2] in m["path"]]
+    assert list(p.path_box.options) == night and p.ms_path == night[0]
+    p.path_box.value = "/etc"
+    assert p.status.level == "error" and "/etc" in p.last_error
+
+
+def test_cal_inspector_finds_the_dead_antenna_and_the_coverage_gap(workspace, truth):
+    cal = truth["calibration"]
+    dead = next(c for c in cal["caltables"] if c["dead_antenna"] is not None)
+    p = CalInspector(workspace, dead["path"])
+    assert p.set_name == dead["set_name"] and p.caltable == dead["path"]
+    assert list(p.qa.dead_antennas) == [dead["dead_antenna"]]
+    assert p.qa.flag_fraction == pytest.approx(dead["flag_fraction"], abs=1e-12)
+    flagged = p.antenna_table.data.set_index("name")["dead"]
+    assert flagged[dead["dead_antenna"]] and flagged.sum() == 1
+    p.y_select.value = "phase"
+    p.antenna_select.value = p.antenna_select.options[1]
+    assert _png(p.plot.value) and p.status.level == "ok", p.last_error
+    gap = cal["coverage_gap_mjd"]
+    gaps = p.timeline.gaps
+    assert ((gaps["start_mjd"] - gap[0]).abs() < 1e-6).any()
+    assert ((gaps["end_mjd"] - gap[1]).abs() < 1e-6).any()
+    p.set_select.value = cal["active_sets"][-1]
+    assert set(p.tables["set_name"]) == {cal["active_sets"][-1]}
+    assert p.registry.set_name == cal["active_sets"][-1]
+
+
+@pytest.mark.parametrize("cls", [ImageBrowser, QAPanel, MSInspector, CalInspector])
+def test_product_panels_on_a_broken_database_path_show_a_status_line(cls, broken_workspace):
+    p = cls(broken_workspace)
+    assert p.status.level == "error" and "missing.sqlite3" in p.last_error
