@@ -59,6 +59,11 @@ def _cell(value: Any, status_cols: set[str], col: str) -> str:
     return html.escape(str(value))
 
 
+def _align(value: Any) -> str:
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return "right" if numeric or hasattr(value, "dtype") else "left"
+
+
 def table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
           status_columns: Iterable[str] = (), caption: str | None = None,
           max_rows: int = 200) -> HTMLBlock:
@@ -67,8 +72,9 @@ def table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
     status_cols = set(status_columns)
     shown = df.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(row[c], status_cols, c)}</td>" for c in cols)
-                   + "</tr>" for _, row in shown[cols].iterrows())
+    body = "".join("<tr>" + "".join(
+        f'<td style="text-align:{_align(row[c])}">{_cell(row[c], status_cols, c)}</td>'
+        for c in cols) + "</tr>" for _, row in shown[cols].iterrows())
     more = (f"<p><em>{len(df) - max_rows} more rows not shown.</em></p>"
             if len(df) > max_rows else "")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""

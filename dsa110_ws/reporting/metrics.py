@@ -65,13 +65,77 @@ def stats_metrics(w: Any, params: Any, *, current: dict[str, Any] | None = None,
     ]
 
 
+def _median(values: Any) -> float | None:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    return float(v.median()) if len(v) else None
+
+
 def nightly_qa_metrics(w: Any, params: Any, *, data: Any = None) -> list[Metric]:
     """Headline metrics of the nightly QA report for ``params`` (a ``NightlyQAParams``).
 
-    ``data`` is a :class:`~dsa110_ws.reporting.nightly.NightlyData` already gathered for
-    the same parameters (the template passes its own); by default it is gathered here.
+    ``data`` is the :class:`~dsa110_ws.reporting.nightly_data.NightlyData` already gathered
+    for the same parameters (the template passes its own, to read everything once); by
+    default it is gathered here.  A metric whose data source is unavailable is ``unknown``.
     """
-    from dsa110_ws.reporting.nightly import gather_nightly
+    from dsa110_ws.reporting.nightly_data import gather_nightly
 
+    p = params
     d = data if data is not None else gather_nightly(w, params)
-    return d.metrics(params)
+    out = []
+    if d.images is not None:
+        im = d.images
+        graded = im[im["grade"].isin(["good", "warning", "bad"])]
+        n_bad = int((graded["grade"] == "bad").sum())
+        rms = _median(graded["qa_rms_jy"])
+        out += [
+            Metric.graded("n_images", len(im), critical=0, higher_is_worse=False,
+                          description="images observed in the window (none is critical)"),
+            Metric.graded("n_images_bad", n_bad,
+                          description="images whose pixel QA grade is bad"),
+            Metric.graded("bad_image_fraction", n_bad / len(graded) if len(graded) else None,
+                          warning=p.bad_image_fraction_warning,
+                          critical=p.bad_image_fraction_critical,
+                          description="images whose pixel QA grade is bad / images graded"),
+            Metric.graded("median_noise_mjy", None if rms is None else rms * 1e3,
+                          unit="mJy/beam", warning=p.noise_warning_mjy,
+                          critical=p.noise_critical_mjy,
+                          description="median robust rms of the window's images"),
+            Metric.graded("median_dynamic_range", _median(graded["qa_dynamic_range"]),
+                          description="median peak / robust rms"),
+        ]
+    if d.ms is not None:
+        out += [Metric.graded("n_ms", len(d.ms), description="Measurement Sets observed"),
+                Metric.graded("median_ms_flag_fraction", _median(d.ms["flag_fraction"]),
+                              description="median flagged fraction of the window's MS")]
+    if d.caltables is not None:
+        ff = pd.to_numeric(d.caltables["flag_fraction"], errors="coerce").dropna()
+        out += [Metric.graded("max_cal_flag_fraction", float(ff.max()) if len(ff) else None,
+                              warning=p.cal_flag_fraction_warning,
+                              critical=p.cal_flag_fraction_critical,
+                              description="largest flagged fraction among the caltables of "
+                              "the sets valid in the window"),
+                Metric.graded("n_caltables_bad", int((d.caltables["grade"] == "bad").sum()),
+                              description="caltables graded bad")]
+    if d.timeline is not None:
+        out += [Metric.graded("cal_coverage_fraction", float(d.timeline.coverage_fraction),
+                              warning=p.cal_coverage_warning, critical=p.cal_coverage_critical,
+                              higher_is_worse=False,
+                              description="fraction of the window inside an active set's "
+                              "validity"),
+                Metric.graded("n_cal_gaps", len(d.timeline.gaps),
+                              description="calibration coverage gaps in the window")]
+    if d.failed_jobs is not None:
+        out.append(Metric.graded("n_failed_jobs", len(d.failed_jobs),
+                                 warning=p.failed_jobs_warning, critical=p.failed_jobs_critical,
+                                 description="jobs created in the window that failed"))
+    if d.candidates is not None:
+        out.append(Metric.graded("n_variable_candidates", len(d.candidates),
+                                 description=f"{p.candidate_preset} variability / ESE "
+                                 "candidates measured in the window"))
+    if d.alerts is not None:
+        out.append(Metric.graded("n_flux_alerts", len(d.alerts),
+                                 description="flux-monitoring alerts triggered in the window"))
+    for what in d.unavailable:
+        out.append(Metric("unavailable_" + what, None, status="unknown",
+                          description=d.unavailable[what]))
+    return out

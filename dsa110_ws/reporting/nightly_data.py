@@ -1,0 +1,198 @@
+"""What the nightly QA report reads, gathered once from the services.
+
+Each part comes from one service call per product (all cached by the products service's
+derived-product cache, so a second report over the same night reads no pixels):
+
+* images observed in the window (``w.images.find``) graded from their pixels (``w.qa.image``);
+* the window's Measurement Sets (``w.repos.ms_index.find``) and their flags
+  (``w.ms.flag_stats``);
+* the caltable sets valid during the window (``w.calhealth.sets``) and each table's QA
+  (``w.qa.cal``);
+* calibration coverage (``w.calhealth.timeline``), the nearest set at mid-window
+  (``w.calhealth.nearest``), flux monitoring and alerts (``w.calhealth.flux/alerts``);
+* variability candidates (``w.sources.variability`` up to the window's end, then
+  ``w.sources.ese_candidates``) measured during the window;
+* failed jobs (``w.jobs.failed``) and the job summary (``w.jobs.summary``).
+
+A product that cannot be read is recorded with its error and never stops the report; a
+part whose service or table is missing is recorded in ``unavailable`` and its section says
+so.  A missing database is not caught: the report fails, as it should.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.workspace import SERVICES
+
+__all__ = ["NightlyData", "gather_nightly", "GRADE_ORDER"]
+
+#: Pixel-QA grades from worst to best (the products service's vocabulary).
+GRADE_ORDER = {"bad": 0, "warning": 1, "good": 2}
+_MJD0 = dt.datetime(1858, 11, 17, tzinfo=dt.UTC)
+
+
+def _mjd(t: dt.datetime) -> float:
+    return (t - _MJD0).total_seconds() / 86400.0
+
+
+def mjd_to_utc(mjd: Any) -> pd.Series:
+    """MJD values as UTC timestamps."""
+    return pd.to_datetime((pd.to_numeric(mjd, errors="coerce") - 40587.0) * 86400.0, unit="s",
+                          utc=True)
+
+
+@dataclasses.dataclass
+class NightlyData:
+    """Everything the nightly QA sections and metrics read (see the module doc)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    images: pd.DataFrame
+    ms: pd.DataFrame
+    caltables: pd.DataFrame
+    timeline: Any = None
+    nearest: Any = None
+    flux: pd.DataFrame | None = None
+    alerts: pd.DataFrame | None = None
+    candidates: pd.DataFrame | None = None
+    failed_jobs: pd.DataFrame | None = None
+    job_summary: Any = None
+    unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def start_mjd(self) -> float:
+        return _mjd(self.start)
+
+    @property
+    def end_mjd(self) -> float:
+        return _mjd(self.end)
+
+
+def _has_service(name: str) -> bool:
+    module = SERVICES[name].partition(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+def _part(data: NightlyData, what: str, services: tuple[str, ...], fn: Callable[[], Any]) -> Any:
+    """``fn()``, or ``None`` with the reason in ``data.unavailable[what]``."""
+    missing = [s for s in services if not _has_service(s)]
+    if missing:
+        data.unavailable[what] = (f"not available in this installation (service "
+                                  f"{', '.join('w.' + s for s in missing)} missing)")
+        return None
+    try:
+        return fn()
+    except WorkspaceError as exc:
+        data.unavailable[what] = one_line(exc)
+        return None
+
+
+_IMAGE_COLS = ("grade", "qa_rms_jy", "qa_peak_jy", "qa_dynamic_range", "qa_n_islands",
+               "qa_blanked_fraction", "qa_beam_major_arcsec", "qa_beam_minor_arcsec", "reasons")
+_FLAG_COLS = ("flag_fraction", "flag_fraction_cross", "fully_flagged_antennas")
+_CAL_COLS = ("qa_type", "flag_fraction", "snr_median", "amp_median", "phase_scatter_deg",
+             "delay_std_ns", "dead_antennas", "grade", "reasons")
+
+
+def _per_product(paths: pd.Series, fn: Callable[[str], dict[str, Any]],
+                 columns: tuple[str, ...]) -> pd.DataFrame:
+    """One row of ``fn(path)`` per path (``columns`` plus ``error``); a product that cannot
+    be read gets its ``error`` and NaN values."""
+    rows = []
+    for path in paths:
+        try:
+            rows.append({**fn(path), "error": None})
+        except WorkspaceError as exc:
+            rows.append({"error": one_line(exc)})
+    return pd.DataFrame(rows, index=paths.index, columns=[*columns, "error"])
+
+
+def _image_qa(w: Any, path: str) -> dict[str, Any]:
+    r = w.qa.image(path)
+    # qa_* columns: measured from the pixels (the images table has its own stored values)
+    return {"grade": r.grade, "qa_rms_jy": r.rms_jy, "qa_peak_jy": r.peak_jy,
+            "qa_dynamic_range": r.dynamic_range, "qa_n_islands": r.n_islands,
+            "qa_blanked_fraction": r.blanked_fraction,
+            "qa_beam_major_arcsec": r.beam_major_arcsec,
+            "qa_beam_minor_arcsec": r.beam_minor_arcsec, "reasons": "; ".join(r.reasons)}
+
+
+def _images(w: Any, d: NightlyData) -> pd.DataFrame:
+    im = w.images.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
+    im = im[[c for c in im.columns if not c.endswith("_utc")]]
+    qa = _per_product(im["path"], lambda p: _image_qa(w, p), _IMAGE_COLS)
+    out = pd.concat([im, qa], axis=1)
+    out["obs_utc"] = mjd_to_utc(out["obs_mjd"])
+    out["grade"] = out["grade"].fillna("unreadable")
+    out["grade_rank"] = out["grade"].map(GRADE_ORDER).fillna(-1)
+    return out
+
+
+def _flags(w: Any, path: str) -> dict[str, Any]:
+    f = w.ms.flag_stats(path)
+    return {"flag_fraction": f.flag_fraction, "flag_fraction_cross": f.flag_fraction_cross,
+            "fully_flagged_antennas": ", ".join(f.fully_flagged_antennas)}
+
+
+def _ms(w: Any, d: NightlyData) -> pd.DataFrame:
+    ms = w.repos.ms_index.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
+    ms = ms[[c for c in ms.columns if not c.endswith("_utc")]]
+    out = pd.concat([ms, _per_product(ms["path"], lambda p: _flags(w, p), _FLAG_COLS)], axis=1)
+    out["obs_utc"] = mjd_to_utc(out["mid_mjd"])
+    return out
+
+
+def _cal_qa(w: Any, path: str) -> dict[str, Any]:
+    r = w.qa.cal(path)
+    return {"qa_type": r.table_type, "flag_fraction": r.flag_fraction,
+            "snr_median": r.snr_median, "amp_median": r.amp_median,
+            "phase_scatter_deg": r.phase_scatter_deg, "delay_std_ns": r.delay_std_ns,
+            "dead_antennas": ", ".join(r.dead_antennas), "grade": r.grade,
+            "reasons": "; ".join(r.reasons)}
+
+
+def _caltables(w: Any, d: NightlyData) -> pd.DataFrame:
+    sets = w.calhealth.sets(start=d.start, end=d.end)
+    names = sets["set_name"].tolist()
+    ct = w.repos.caltables.find(set_name=names, limit=None)  # [] matches nothing
+    ct = ct[[c for c in ct.columns if not c.endswith("_utc")]].sort_values(
+        ["set_name", "order_index"], kind="stable").reset_index(drop=True)
+    return pd.concat([ct, _per_product(ct["path"], lambda p: _cal_qa(w, p), _CAL_COLS)], axis=1)
+
+
+def _candidates(w: Any, d: NightlyData, preset: str) -> pd.DataFrame:
+    # the light-curve history up to the end of the window; a source measured during the
+    # window has its last (usable) epoch inside it
+    table = w.sources.variability(end=d.end, preset=None)
+    cands = w.sources.ese_candidates(preset=preset, table=table)
+    return cands[cands["last_mjd"] >= d.start_mjd].reset_index(drop=True)
+
+
+def gather_nightly(w: Any, params: Any) -> NightlyData:
+    """Read everything the nightly QA report shows for ``params``' window."""
+    start, end = params.window
+    empty = pd.DataFrame()
+    d = NightlyData(start=start, end=end, images=empty, ms=empty, caltables=empty)
+    d.images = _part(d, "images", ("qa",), lambda: _images(w, d))
+    d.ms = _part(d, "ms", ("ms",), lambda: _ms(w, d))
+    d.caltables = _part(d, "caltables", ("qa", "calhealth"), lambda: _caltables(w, d))
+    d.timeline = _part(d, "timeline", ("calhealth",),
+                       lambda: w.calhealth.timeline(start=start, end=end))
+    mid = start + (end - start) / 2
+    d.nearest = _part(d, "nearest", ("calhealth",), lambda: w.calhealth.nearest(mid))
+    d.flux = _part(d, "flux", ("calhealth",), lambda: w.calhealth.flux(start=start, end=end))
+    d.alerts = _part(d, "alerts", ("calhealth",),
+                     lambda: w.calhealth.alerts(start=start, end=end))
+    d.candidates = _part(d, "candidates", ("sources",),
+                         lambda: _candidates(w, d, params.candidate_preset))
+    d.failed_jobs = _part(d, "failed_jobs", ("jobs",), lambda: w.jobs.failed(start=start, end=end))
+    d.job_summary = _part(d, "job_summary", ("jobs",), lambda: w.jobs.summary(start=start, end=end))
+    return d
