@@ -132,7 +132,8 @@ def write_caltable(
     Parameters
     ----------
     path : str or os.PathLike
-        Table directory; written under a temporary sibling name, then renamed (replacing an old one).
+        Table directory; written under a temporary sibling name, then renamed (replacing any
+        old table).
     vis_cal : str
         CASA solve type, e.g. ``"K Jones"``, ``"B Jones"``, ``"G Jones"`` (keyword ``VisCal``).
     par_type : {"Float", "Complex"}
@@ -189,10 +190,17 @@ def write_caltable(
     dtype = np.complex64 if par_type == "Complex" else np.float32
     params, flags = np.asarray(params, dtype), np.asarray(flags, bool)
     snr = np.asarray(snr, np.float32)
-    if params.shape[0] != n_rows or not params.shape == flags.shape == snr.shape:
+    n_chan = {f.size for f in freqs}
+    if (
+        params.ndim != 3
+        or n_chan != {params.shape[1]}
+        or params.shape[0] != n_rows
+        or not (params.shape == flags.shape == snr.shape)
+    ):
         raise ValueError(
             f"write_caltable: params/flags/snr shapes {params.shape}/{flags.shape}/{snr.shape} "
             f"must all be ({n_rows}, n_chan, n_corr) for {n_t} times x {n_spw} spws x {n_ant} ants"
+            f" and every spw must have n_chan channels (got {sorted(n_chan)})"
         )
     if paramerr is None:
         paramerr = _default_paramerr(params, snr, par_type)

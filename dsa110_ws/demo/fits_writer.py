@@ -1,8 +1,8 @@
 """Write real FITS images with injected point sources, and measure them back.
 
 The demo pipeline state needs 5-minute snapshot images that look like the ones the DSA-110 pipeline
-writes with CASA ``exportfits``: a 4-axis cube (RA---SIN, DEC--SIN, FREQ, STOKES) in Jy/beam with the
-restoring beam in ``BMAJ``/``BMIN``/``BPA``. Sources are Gaussian beams placed at their exact
+writes with CASA ``exportfits``: a 4-axis cube (RA---SIN, DEC--SIN, FREQ, STOKES) in Jy/beam with
+the restoring beam in ``BMAJ``/``BMIN``/``BPA``. Sources are Gaussian beams placed at their exact
 sub-pixel positions, on top of white Gaussian noise, so that the workspace's image QA and forced
 photometry have a known truth to recover.
 
@@ -82,7 +82,8 @@ def _image_header(
     """Build the 4-axis WCS part of a CASA-like image header."""
     crpix = npix // 2 + 1  # CASA convention: reference pixel npix/2 (0-based), 1-based here
     cards = {
-        "CTYPE1": "RA---SIN", "CRVAL1": float(center_ra_deg) % 360.0, "CDELT1": -cell_arcsec / 3600.0,
+        "CTYPE1": "RA---SIN", "CRVAL1": float(center_ra_deg) % 360.0,
+        "CDELT1": -cell_arcsec / 3600.0,
         "CRPIX1": float(crpix), "CUNIT1": "deg",
         "CTYPE2": "DEC--SIN", "CRVAL2": float(center_dec_deg), "CDELT2": cell_arcsec / 3600.0,
         "CRPIX2": float(crpix), "CUNIT2": "deg",
@@ -184,7 +185,7 @@ def write_image(
     Returns
     -------
     dict
-        ``path``; ``header`` (summary: centre, crpix, cdelt, npix, frequency, bandwidth, date, beam);
+        ``path``; ``header`` (summary: centre, crpix, cdelt, npix, frequency, bandwidth, date);
         ``n_sources_injected``; ``injected_index`` (rows of ``sources`` that landed in the image);
         ``pixel_x``, ``pixel_y`` (0-based pixel positions of those sources);
         ``injected_flux_jy`` (``gain * flux``); ``noise_rms_jy`` (rms of the noise realisation);
