@@ -60,8 +60,10 @@ def main(settings: str) -> None:
         t = best_of(fn)
         total += t
         print(f"{name:<26}{1000 * t:>10.1f}")
-    print(f"{'refresh total (warm)':<26}{1000 * total:>10.1f}   target < 1000 ms: "
-          f"{'met' if total < 1.0 else 'MISSED'}")
+    print(
+        f"{'refresh total (warm)':<26}{1000 * total:>10.1f}   target < 1000 ms: "
+        f"{'met' if total < 1.0 else 'MISSED'}"
+    )
     print(f"{'refresh total (first)':<26}{1000 * cold:>10.1f}")
 
     con = sqlite3.connect(f"file:{w.db.path}?mode=ro", uri=True)
@@ -72,8 +74,9 @@ def main(settings: str) -> None:
         return df.groupby(["type", "status"]).size()
 
     def naive_photometry():
-        df = pd.read_sql_query("SELECT mjd FROM photometry WHERE mjd >= ? AND mjd < ?", con,
-                               params=(lo_mjd, hi_mjd))
+        df = pd.read_sql_query(
+            "SELECT mjd FROM photometry WHERE mjd >= ? AND mjd < ?", con, params=(lo_mjd, hi_mjd)
+        )
         return ((df["mjd"] - lo_mjd) * 24).astype(int).value_counts()
 
     def naive_stages():
@@ -81,10 +84,15 @@ def main(settings: str) -> None:
         df = df[(df["mid_mjd"] >= lo_mjd) & (df["mid_mjd"] < hi_mjd)]
         return df["stage"].value_counts()
 
-    pairs = [("jobs by type/status, 24 h", naive_jobs, lambda: w.jobs.summary()),
-             ("photometry per hour, 24 h", naive_photometry,
-              lambda: w.stats.throughput(what=("photometry",))),
-             ("MS by stage, 24 h", naive_stages, lambda: w.stats.counts())]
+    pairs = [
+        ("jobs by type/status, 24 h", naive_jobs, lambda: w.jobs.summary()),
+        (
+            "photometry per hour, 24 h",
+            naive_photometry,
+            lambda: w.stats.throughput(what=("photometry",)),
+        ),
+        ("MS by stage, 24 h", naive_stages, lambda: w.stats.counts()),
+    ]
     print(f"\n{'aggregate':<28}{'naive ms':>10}{'ours ms':>10}{'ratio':>8}")
     for name, naive, ours in pairs:
         a, b = best_of(naive, 2), best_of(ours)

@@ -66,17 +66,39 @@ def _table(df: Any, columns: list[str]) -> None:
 @click.option("--limit", default=100, show_default=True, help="Most recent jobs shown.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def jobs(ctx: click.Context, statuses: tuple[str, ...], jtype: str | None, since: str | None,
-         until: str | None, limit: int, as_json: bool) -> None:
+def jobs(
+    ctx: click.Context,
+    statuses: tuple[str, ...],
+    jtype: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """List pipeline jobs (newest first), or act on them (rerun, cancel, retry, show)."""
     if ctx.invoked_subcommand is not None:
         return
     w = workspace()
-    df = w.jobs.find(status=list(statuses) or None, type=jtype, start=_time(w, since),
-                     end=_time(w, until), limit=limit)
+    df = w.jobs.find(
+        status=list(statuses) or None,
+        type=jtype,
+        start=_time(w, since),
+        end=_time(w, until),
+        limit=limit,
+    )
     if as_json:
-        keep = ["id", "type", "status", "ms_path", "created_at", "started_at", "finished_at",
-                "duration_s", "failure_reason", "artifact_paths"]
+        keep = [
+            "id",
+            "type",
+            "status",
+            "ms_path",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "failure_reason",
+            "artifact_paths",
+        ]
         echo_json(df[keep])
         return
     df = df.assign(created=[_utc(x) for x in df["created_at"]])
@@ -105,8 +127,9 @@ def jobs_show(job_id: str, as_json: bool) -> None:
 @click.option("--ms", "ms_path", default=None, help="Rerun this MS instead of a job's.")
 @click.option("--reason", default=None, help="Why (kept in the job's params and the audit).")
 @click.option("--no-command", is_flag=True, help="Only queue the job; skip rerun_command.")
-def jobs_rerun(job_id: str | None, ms_path: str | None, reason: str | None,
-               no_command: bool) -> None:
+def jobs_rerun(
+    job_id: str | None, ms_path: str | None, reason: str | None, no_command: bool
+) -> None:
     """Queue a rerun (a pending 'pipeline_rerun' job) of JOB_ID's MS or of --ms PATH."""
     if (job_id is None) == (ms_path is None):
         raise click.UsageError("give either JOB_ID or --ms PATH")
@@ -117,12 +140,15 @@ def jobs_rerun(job_id: str | None, ms_path: str | None, reason: str | None,
         r = w.actions.rerun_job(job_id, reason=reason, run_command=not no_command)
     job = r.after.get("pending_rerun_job") or {}
     verb = "queued" if r.changed else "already pending:"
-    click.echo(f"{verb} rerun job {job.get('id')} for {job.get('ms_path')} "
-               f"(audit record {r.audit_id})")
+    click.echo(
+        f"{verb} rerun job {job.get('id')} for {job.get('ms_path')} (audit record {r.audit_id})"
+    )
     cmd = r.after.get("command")
     if cmd:
-        click.echo(f"ran: {cmd['command_line']} -> exit {cmd['returncode']}"
-                   + (f" ({cmd['error']})" if cmd.get("error") else ""))
+        click.echo(
+            f"ran: {cmd['command_line']} -> exit {cmd['returncode']}"
+            + (f" ({cmd['error']})" if cmd.get("error") else "")
+        )
 
 
 @jobs.command("cancel")
@@ -130,8 +156,10 @@ def jobs_rerun(job_id: str | None, ms_path: str | None, reason: str | None,
 def jobs_cancel(batch_id: str) -> None:
     """Cancel a pending or running batch job and its pending items."""
     r = workspace().actions.cancel_batch(batch_id)
-    click.echo(f"batch {batch_id}: {r.before['status']} -> {r.after['status']}"
-               f"{'' if r.changed else ' (nothing to change)'} (audit record {r.audit_id})")
+    click.echo(
+        f"batch {batch_id}: {r.before['status']} -> {r.after['status']}"
+        f"{'' if r.changed else ' (nothing to change)'} (audit record {r.audit_id})"
+    )
 
 
 @jobs.command("retry")
@@ -140,8 +168,10 @@ def jobs_retry(batch_id: str) -> None:
     """Re-queue the failed items of a batch job."""
     r = workspace().actions.retry_batch_failed(batch_id)
     n = r.before["items"].get("failed", 0) if r.changed else 0
-    click.echo(f"batch {batch_id}: {n} failed item(s) re-queued, status {r.after['status']} "
-               f"(audit record {r.audit_id})")
+    click.echo(
+        f"batch {batch_id}: {n} failed item(s) re-queued, status {r.after['status']} "
+        f"(audit record {r.audit_id})"
+    )
 
 
 @jobs.command("batches")
@@ -152,10 +182,25 @@ def jobs_batches(as_json: bool) -> None:
     if as_json:
         echo_json(df)
         return
-    df = df.assign(created=[_utc(x) for x in df["created_at"]],
-                   progress=[f"{100 * p:.0f}%" for p in df["progress"]])
-    _table(df, ["id", "type", "status", "created", "n_items", "n_done", "n_failed",
-                "n_pending", "n_cancelled", "progress"])
+    df = df.assign(
+        created=[_utc(x) for x in df["created_at"]],
+        progress=[f"{100 * p:.0f}%" for p in df["progress"]],
+    )
+    _table(
+        df,
+        [
+            "id",
+            "type",
+            "status",
+            "created",
+            "n_items",
+            "n_done",
+            "n_failed",
+            "n_pending",
+            "n_cancelled",
+            "progress",
+        ],
+    )
 
 
 # -- health ----------------------------------------------------------------------------------
@@ -191,9 +236,18 @@ def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bo
 @click.option("--interval", default=1.0, show_default=True, help="--follow poll interval, s.")
 @click.option("--max-seconds", default=None, type=float, help="Stop following after this.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
-def logs(run_id: str | None, level: str | None, pattern: str | None, since: str | None,
-         until: str | None, n_tail: int, follow: bool, interval: float,
-         max_seconds: float | None, as_json: bool) -> None:
+def logs(
+    run_id: str | None,
+    level: str | None,
+    pattern: str | None,
+    since: str | None,
+    until: str | None,
+    n_tail: int,
+    follow: bool,
+    interval: float,
+    max_seconds: float | None,
+    as_json: bool,
+) -> None:
     """Show a run's log (RUN_ID, e.g. calibrate-000026); without RUN_ID list the runs."""
     w = workspace()
     if run_id is None:
@@ -203,11 +257,27 @@ def logs(run_id: str | None, level: str | None, pattern: str | None, since: str 
         return
     emit = _emit_json if as_json else _emit_text
     if not follow:
-        emit(w.logs.read(run_id, level=level, pattern=pattern, start=_time(w, since),
-                         end=_time(w, until), tail=n_tail))
+        emit(
+            w.logs.read(
+                run_id,
+                level=level,
+                pattern=pattern,
+                start=_time(w, since),
+                end=_time(w, until),
+                tail=n_tail,
+            )
+        )
         return
-    _follow(w, run_id, level=level, pattern=pattern, n_tail=n_tail, interval=interval,
-            max_seconds=max_seconds, emit=emit)
+    _follow(
+        w,
+        run_id,
+        level=level,
+        pattern=pattern,
+        n_tail=n_tail,
+        interval=interval,
+        max_seconds=max_seconds,
+        emit=emit,
+    )
 
 
 def _emit_text(df: Any) -> None:
@@ -224,8 +294,17 @@ def _emit_json(df: Any) -> None:
         click.echo(json.dumps(to_jsonable(rec)))
 
 
-def _follow(w: Any, run_id: str, *, level: str | None, pattern: str | None, n_tail: int,
-            interval: float, max_seconds: float | None, emit: Any) -> None:
+def _follow(
+    w: Any,
+    run_id: str,
+    *,
+    level: str | None,
+    pattern: str | None,
+    n_tail: int,
+    interval: float,
+    max_seconds: float | None,
+    emit: Any,
+) -> None:
     import pandas as pd
 
     offset, backlog = 0, []
@@ -272,12 +351,24 @@ def cal_health(ctx: click.Context, at: str | None, as_json: bool, exit_status: b
         for r in rep.reasons:
             click.echo(f"  - {r}")
         if n.set_name:
-            click.echo(f"nearest set: {n.set_name} ({'valid' if n.valid else 'NOT valid'}, "
-                       f"{n.distance_h:.1f} h, {n.staleness}); types {', '.join(n.types)}")
+            click.echo(
+                f"nearest set: {n.set_name} ({'valid' if n.valid else 'NOT valid'}, "
+                f"{n.distance_h:.1f} h, {n.staleness}); types {', '.join(n.types)}"
+            )
         for i, p in enumerate(n.apply_list):
             click.echo(f"  apply {i}: {p}")
-        _table(rep.flux, ["calibrator_name", "n", "ratio_mean", "ratio_std",
-                          "drift_percent_per_day", "stability", "open_alerts"])
+        _table(
+            rep.flux,
+            [
+                "calibrator_name",
+                "n",
+                "ratio_mean",
+                "ratio_std",
+                "drift_percent_per_day",
+                "stability",
+                "open_alerts",
+            ],
+        )
     if exit_status:
         ctx.exit(rep.exit_code)
 
@@ -293,8 +384,10 @@ def cal_timeline(since: str | None, until: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(tl.to_dict())
         return
-    click.echo(f"coverage {100 * tl.coverage_fraction:.1f}% of MJD {tl.start_mjd:.3f}-"
-               f"{tl.end_mjd:.3f}; {len(tl.gaps)} gap(s)")
+    click.echo(
+        f"coverage {100 * tl.coverage_fraction:.1f}% of MJD {tl.start_mjd:.3f}-"
+        f"{tl.end_mjd:.3f}; {len(tl.gaps)} gap(s)"
+    )
     _table(tl.gaps, ["start_mjd", "end_mjd", "duration_h"])
 
 
@@ -318,8 +411,10 @@ def stats(since: str | None, until: str | None, per: str, as_json: bool) -> None
             click.echo(f"  {key:<20} " + ", ".join(f"{k}={v}" for k, v in value.items()))
     j = summary["jobs"]
     rate = "n/a" if j["success_rate"] is None else f"{100 * j['success_rate']:.1f}%"
-    click.echo(f"  jobs: {j['n_total']} total, {j['n_success']} ok, {j['n_failed']} failed "
-               f"(success {rate})")
+    click.echo(
+        f"  jobs: {j['n_total']} total, {j['n_success']} ok, {j['n_failed']} failed "
+        f"(success {rate})"
+    )
     click.echo("  throughput: " + ", ".join(f"{k}={v}" for k, v in summary["throughput"].items()))
     tp = w.stats.throughput(start=start, end=end, per=per)
     counts = [c for c in tp.columns if c.startswith("n_")]

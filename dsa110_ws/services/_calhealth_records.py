@@ -42,8 +42,12 @@ class NearestSet:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d.update(at_utc=_mjd_iso(self.at_mjd), types=list(self.types),
-                 missing_types=list(self.missing_types), apply_list=list(self.apply_list))
+        d.update(
+            at_utc=_mjd_iso(self.at_mjd),
+            types=list(self.types),
+            missing_types=list(self.missing_types),
+            apply_list=list(self.apply_list),
+        )
         return d
 
 
@@ -59,10 +63,13 @@ class CalTimeline:
     coverage_fraction: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start_mjd": self.start_mjd, "end_mjd": self.end_mjd,
-                "coverage_fraction": self.coverage_fraction,
-                "sets": self.sets.to_dict(orient="records"),
-                "gaps": self.gaps.to_dict(orient="records")}
+        return {
+            "start_mjd": self.start_mjd,
+            "end_mjd": self.end_mjd,
+            "coverage_fraction": self.coverage_fraction,
+            "sets": self.sets.to_dict(orient="records"),
+            "gaps": self.gaps.to_dict(orient="records"),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +90,27 @@ class CalHealthReport:
 
     def to_dict(self) -> dict[str, Any]:
         alerts = self.open_alerts
-        keep = [c for c in ("id", "alert_type", "severity", "calibrator_name",
-                            "flux_drift_percent", "message", "triggered_at", "acknowledged_at")
-                if c in alerts.columns]
-        return {"status": self.status, "at_mjd": self.at_mjd, "at_utc": _mjd_iso(self.at_mjd),
-                "reasons": list(self.reasons), "n_active_sets": self.n_active_sets,
-                "nearest": self.nearest.to_dict(),
-                "open_alerts": alerts[keep].to_dict(orient="records"),
-                "flux": self.flux.to_dict(orient="records")}
+        keep = [
+            c
+            for c in (
+                "id",
+                "alert_type",
+                "severity",
+                "calibrator_name",
+                "flux_drift_percent",
+                "message",
+                "triggered_at",
+                "acknowledged_at",
+            )
+            if c in alerts.columns
+        ]
+        return {
+            "status": self.status,
+            "at_mjd": self.at_mjd,
+            "at_utc": _mjd_iso(self.at_mjd),
+            "reasons": list(self.reasons),
+            "n_active_sets": self.n_active_sets,
+            "nearest": self.nearest.to_dict(),
+            "open_alerts": alerts[keep].to_dict(orient="records"),
+            "flux": self.flux.to_dict(orient="records"),
+        }

@@ -59,8 +59,11 @@ def check_http(spec: dict[str, Any], ctx: Any) -> Outcome:
         return "unknown", f"not an http(s) URL: {url!r}", {}
     # no proxies: a health check must reach the host itself, not an HTTP_PROXY
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    req = urllib.request.Request(url, method=str(spec.get("method", "GET")).upper(),
-                                 headers={"User-Agent": "dsa110-ws-health"})
+    req = urllib.request.Request(
+        url,
+        method=str(spec.get("method", "GET")).upper(),
+        headers={"User-Agent": "dsa110-ws-health"},
+    )
     try:
         with opener.open(req, timeout=float(spec["timeout_s"])) as resp:
             code = int(resp.status)
@@ -82,9 +85,14 @@ def check_systemd(spec: dict[str, Any], ctx: Any) -> Outcome:
     if exe is None:
         return "unknown", f"systemctl is not available here, so {unit} cannot be checked", {}
     try:
-        proc = subprocess.run([exe, "is-active", unit], capture_output=True, text=True,
-                              timeout=float(spec["timeout_s"]), check=False,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [exe, "is-active", unit],
+            capture_output=True,
+            text=True,
+            timeout=float(spec["timeout_s"]),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         return "unknown", f"systemctl is-active {unit} timed out", {}
     except OSError as exc:
@@ -133,10 +141,21 @@ def check_disk(spec: dict[str, Any], ctx: Any) -> Outcome:
     percent = 100.0 * usage.used / denom if denom else 0.0
     warn, crit = float(spec["warning_percent"]), float(spec["critical_percent"])
     status = "critical" if percent >= crit else "warning" if percent >= warn else "ok"
-    value = {"path": str(path), "used_percent": percent, "total_bytes": usage.total,
-             "used_bytes": usage.used, "free_bytes": usage.free}
-    return status, (f"{path}: {percent:.1f}% used, {usage.free / 1e9:.1f} GB free "
-                    f"(warning {warn:g}%, critical {crit:g}%)"), value
+    value = {
+        "path": str(path),
+        "used_percent": percent,
+        "total_bytes": usage.total,
+        "used_bytes": usage.used,
+        "free_bytes": usage.free,
+    }
+    return (
+        status,
+        (
+            f"{path}: {percent:.1f}% used, {usage.free / 1e9:.1f} GB free "
+            f"(warning {warn:g}%, critical {crit:g}%)"
+        ),
+        value,
+    )
 
 
 def check_database(spec: dict[str, Any], ctx: Any) -> Outcome:
@@ -151,7 +170,7 @@ def check_database(spec: dict[str, Any], ctx: Any) -> Outcome:
     last = max(mtimes)
     age_min = (time.time() - last) / 60.0  # file times are wall-clock times
     value.update(last_write_unix=last, minutes_since_write=age_min)
-    detail = (f"{db.path.name} answers ({query_ms:.0f} ms); last written {age_min:.0f} min ago")
+    detail = f"{db.path.name} answers ({query_ms:.0f} ms); last written {age_min:.0f} min ago"
     if ctx.frozen_clock:
         return "ok", detail + " (clock frozen: write age not graded)", value
     warn, crit = spec.get("write_warning_minutes"), spec.get("write_critical_minutes")
@@ -172,9 +191,14 @@ def check_freshness(spec: dict[str, Any], ctx: Any) -> Outcome:
     status = "critical" if age_min >= crit else "warning" if age_min >= warn else "ok"
     label = {"ms": "Measurement Set", "image": "image", "hdf5": "HDF5 file"}.get(what, what)
     stalled = " - pipeline stalled?" if status == "critical" else ""
-    return status, (f"newest {label} written {age_min:.0f} min ago (warning {warn:g}, "
-                    f"critical {crit:g} min){stalled}"), {"minutes_since_newest": age_min,
-                                                          "newest_unix": newest}
+    return (
+        status,
+        (
+            f"newest {label} written {age_min:.0f} min ago (warning {warn:g}, "
+            f"critical {crit:g} min){stalled}"
+        ),
+        {"minutes_since_newest": age_min, "newest_unix": newest},
+    )
 
 
 def check_stuck(spec: dict[str, Any], ctx: Any) -> Outcome:
@@ -182,11 +206,20 @@ def check_stuck(spec: dict[str, Any], ctx: Any) -> Outcome:
     if df.empty:
         return "ok", "no MS stuck in a processing state", {"n_stuck": 0}
     oldest = float(df["minutes_since_change"].max())
-    return (str(spec.get("severity", "warning")),
-            f"{len(df)} MS stuck (oldest unchanged for {oldest:.0f} min)",
-            {"n_stuck": len(df), "paths": df["path"].tolist()})
+    return (
+        str(spec.get("severity", "warning")),
+        f"{len(df)} MS stuck (oldest unchanged for {oldest:.0f} min)",
+        {"n_stuck": len(df), "paths": df["path"].tolist()},
+    )
 
 
-CHECKS = {"tcp": check_tcp, "http": check_http, "systemd": check_systemd,
-          "pidfile": check_pidfile, "disk": check_disk, "database": check_database,
-          "freshness": check_freshness, "stuck": check_stuck}
+CHECKS = {
+    "tcp": check_tcp,
+    "http": check_http,
+    "systemd": check_systemd,
+    "pidfile": check_pidfile,
+    "disk": check_disk,
+    "database": check_database,
+    "freshness": check_freshness,
+    "stuck": check_stuck,
+}

@@ -30,8 +30,9 @@ def resolve_selection(w: Any, selection: Any) -> tuple[pd.DataFrame, str]:
     """Images to QA as a DataFrame (path, ms_path) and a short description."""
     if isinstance(selection, pd.DataFrame):
         if "path" not in selection.columns:
-            raise InvalidQueryError("A selection DataFrame needs a 'path' column (use "
-                                    "w.images.find(...)).")
+            raise InvalidQueryError(
+                "A selection DataFrame needs a 'path' column (use w.images.find(...))."
+            )
         df, desc = selection, f"{len(selection)} images (DataFrame)"
     elif isinstance(selection, dict):
         df, desc = w.images.find(**selection, limit=None), f"images.find({selection})"
@@ -46,13 +47,19 @@ def resolve_selection(w: Any, selection: Any) -> tuple[pd.DataFrame, str]:
     else:
         raise InvalidQueryError(
             f"Cannot select images from {type(selection).__name__}; pass a DataFrame from "
-            "w.images.find, a list of image paths, a dict of find filters or a night.")
+            "w.images.find, a list of image paths, a dict of find filters or a night."
+        )
     if df.empty:
         raise InvalidQueryError(f"The selection ({desc}) matches no images; nothing to QA.")
     ms = df["ms_path"] if "ms_path" in df.columns else df["path"]
-    out = pd.DataFrame({"path": df["path"].astype(str).to_numpy(),
-                        "ms_path": [m if isinstance(m, str) else p
-                                    for m, p in zip(ms, df["path"], strict=True)]})
+    out = pd.DataFrame(
+        {
+            "path": df["path"].astype(str).to_numpy(),
+            "ms_path": [
+                m if isinstance(m, str) else p for m, p in zip(ms, df["path"], strict=True)
+            ],
+        }
+    )
     return out.drop_duplicates("path", ignore_index=True), desc
 
 
@@ -61,23 +68,44 @@ def create_batch(w: Any, selection: Any) -> ActionResult:
     images, desc = resolve_selection(w, selection)
     batches, items = w.repos.batch_jobs, w.repos.batch_job_items
     now, who = float(w.now().unix), w.settings.operator
-    params = json.dumps({"kind": "image_qa", "selection": desc, "requested_by": who,
-                         "source": "dsa110-ws"})
+    params = json.dumps(
+        {"kind": "image_qa", "selection": desc, "requested_by": who, "source": "dsa110-ws"}
+    )
 
     def apply(con):
-        bid = batches.insert(con, type=BATCH_TYPE, created_at=now, params=params,
-                             total_items=len(images))
-        items.insert_many(con, bid, [{"ms_path": m, "data_id": p, "status": "pending"}
-                                     for p, m in zip(images["path"], images["ms_path"],
-                                                     strict=True)])
-        return {"batch": None}, {"batch": {"id": bid, "type": BATCH_TYPE, "status": "pending",
-                                           "total_items": len(images), "selection": desc}}
+        bid = batches.insert(
+            con, type=BATCH_TYPE, created_at=now, params=params, total_items=len(images)
+        )
+        items.insert_many(
+            con,
+            bid,
+            [
+                {"ms_path": m, "data_id": p, "status": "pending"}
+                for p, m in zip(images["path"], images["ms_path"], strict=True)
+            ],
+        )
+        return {"batch": None}, {
+            "batch": {
+                "id": bid,
+                "type": BATCH_TYPE,
+                "status": "pending",
+                "total_items": len(images),
+                "selection": desc,
+            }
+        }
 
     return perform(w, action="create_batch_qa", target=desc, apply=apply)
 
 
-def run_batch(w: Any, batch_id: int, *, qa: Any = None, mode: str = "auto",
-              chunk: int | None = None, progress: bool = False) -> dict[str, Any]:
+def run_batch(
+    w: Any,
+    batch_id: int,
+    *,
+    qa: Any = None,
+    mode: str = "auto",
+    chunk: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Run the pending items of a batch; returns the final batch status and item counts.
 
     Items go in chunks (``chunk``, default ``[operations] batch_chunk`` = 16) through the
@@ -93,8 +121,10 @@ def run_batch(w: Any, batch_id: int, *, qa: Any = None, mode: str = "auto",
     except NotFoundError:
         raise NotFoundError(f"No batch job with id {batch_id}.") from None
     if status_class(rec.status) not in {"pending", "running"}:
-        raise InvalidQueryError(f"Batch {batch_id} is {rec.status!r}; only pending or running "
-                                "batches run (retry_batch_failed re-queues failed items).")
+        raise InvalidQueryError(
+            f"Batch {batch_id} is {rec.status!r}; only pending or running "
+            "batches run (retry_batch_failed re-queues failed items)."
+        )
     todo = items.find(batch_id=batch_id, status="pending", limit=None)
     paths = dict(zip(todo["id"].astype(int), todo["data_id"], strict=True))
     size = int(chunk or ops_setting(w, "batch_chunk", 16))
@@ -107,7 +137,7 @@ def run_batch(w: Any, batch_id: int, *, qa: Any = None, mode: str = "auto",
         if status_class(batches.get(batch_id).status) == "cancelled":
             break
         started = clock.now()
-        claimed = _claim(w, batch_id, ids[lo:lo + size], started)
+        claimed = _claim(w, batch_id, ids[lo : lo + size], started)
         if not claimed:
             continue
         outcomes = _execute(w, [paths[i] for i in claimed], qa=qa, mode=mode, progress=progress)
@@ -123,14 +153,20 @@ class _Clock:
         return self.base + (time.monotonic() - self.t0)
 
 
-def _execute(w: Any, paths: list[str], *, qa: Any, mode: str,
-             progress: bool) -> list[tuple[str, str | None, float]]:
+def _execute(
+    w: Any, paths: list[str], *, qa: Any, mode: str, progress: bool
+) -> list[tuple[str, str | None, float]]:
     """(status 'done'/'failed', error, seconds) per path, in order."""
     if qa is None:
         df = w.batch.run("image_qa", paths, mode=mode, progress=progress, desc="batch QA")
-        return [("done" if st == "ok" else "failed", err if st != "ok" else None,
-                 float(sec) if sec == sec else 0.0)
-                for st, err, sec in zip(df["status"], df["error"], df["seconds"], strict=True)]
+        return [
+            (
+                "done" if st == "ok" else "failed",
+                err if st != "ok" else None,
+                float(sec) if sec == sec else 0.0,
+            )
+            for st, err, sec in zip(df["status"], df["error"], df["seconds"], strict=True)
+        ]
     out = []
     for path in paths:
         t0 = time.perf_counter()
@@ -172,8 +208,7 @@ def _finish(w: Any, bid: int, item_ids: list[int], outcomes: list[tuple], starte
     def apply(con):
         after = {}
         for item_id, (status, error, seconds) in zip(item_ids, outcomes, strict=True):
-            items.update(con, item_id, status=status, error=error,
-                         completed_at=started + seconds)
+            items.update(con, item_id, status=status, error=error, completed_at=started + seconds)
             after[str(item_id)] = {"status": status, "error": error}
         batches.refresh_counts(con, bid)
         return {"running": list(item_ids)}, after
@@ -192,8 +227,11 @@ def _close(w: Any, bid: int) -> dict[str, Any]:
             c = status_class(it["status"])
             counts[c] = counts.get(c, 0) + 1
         status = row["status"]
-        if status_class(status) != "cancelled" and not counts.get("pending") \
-                and not counts.get("running"):
+        if (
+            status_class(status) != "cancelled"
+            and not counts.get("pending")
+            and not counts.get("running")
+        ):
             ok, bad = counts.get("success", 0), counts.get("failed", 0)
             status = "done" if bad == 0 else "failed" if ok == 0 else "partial"
             batches.set_status(con, bid, status)

@@ -39,9 +39,14 @@ class CommandResult:
         return self.returncode == 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"argv": list(self.argv), "command_line": self.command_line,
-                "returncode": self.returncode, "stdout": self.stdout, "stderr": self.stderr,
-                "error": self.error}
+        return {
+            "argv": list(self.argv),
+            "command_line": self.command_line,
+            "returncode": self.returncode,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "error": self.error,
+        }
 
 
 def render_command(template: str, fields: Mapping[str, Any], *, setting: str) -> list[str]:
@@ -49,8 +54,10 @@ def render_command(template: str, fields: Mapping[str, Any], *, setting: str) ->
     try:
         tokens = shlex.split(template)
     except ValueError as exc:
-        raise ConfigurationError(f"Setting {setting} = {template!r} cannot be split into "
-                                 f"arguments ({exc}); check its quotes.") from None
+        raise ConfigurationError(
+            f"Setting {setting} = {template!r} cannot be split into "
+            f"arguments ({exc}); check its quotes."
+        ) from None
     if not tokens:
         raise ConfigurationError(f"Setting {setting} is empty; give a command or remove it.")
     allowed = set(fields)
@@ -61,7 +68,8 @@ def render_command(template: str, fields: Mapping[str, Any], *, setting: str) ->
         if unknown:
             raise ConfigurationError(
                 f"Setting {setting} uses unknown placeholder(s) {sorted(unknown)}; available: "
-                f"{sorted(allowed)}.")
+                f"{sorted(allowed)}."
+            )
         argv.append(tok.format_map({k: str(v) for k, v in fields.items()}))
     return argv
 
@@ -70,15 +78,27 @@ def run_command(argv: list[str], *, timeout_s: float) -> CommandResult:
     """Run ``argv`` (no shell) with a timeout; output tails are kept, nothing raises."""
     line = shlex.join(argv)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                              shell=False, check=False, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            shell=False,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
-        return CommandResult(tuple(argv), line, None, _tail(exc.stdout), _tail(exc.stderr),
-                             error=f"timed out after {timeout_s:g} s")
+        return CommandResult(
+            tuple(argv),
+            line,
+            None,
+            _tail(exc.stdout),
+            _tail(exc.stderr),
+            error=f"timed out after {timeout_s:g} s",
+        )
     except OSError as exc:
         return CommandResult(tuple(argv), line, None, "", "", error=f"could not start: {exc}")
-    return CommandResult(tuple(argv), line, proc.returncode, _tail(proc.stdout),
-                         _tail(proc.stderr))
+    return CommandResult(tuple(argv), line, proc.returncode, _tail(proc.stdout), _tail(proc.stderr))
 
 
 def _tail(text: Any) -> str:

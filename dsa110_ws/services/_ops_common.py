@@ -11,9 +11,27 @@ from typing import Any
 from dsa110_ws._util.timeparse import TimeLike, to_time
 from dsa110_ws.errors import InvalidQueryError
 
-__all__ = ["SUCCESS", "FAILED", "ACTIVE", "PENDING", "CANCELLED", "MS_STAGES", "MS_TERMINAL",
-           "status_class", "window", "shift", "as_seconds", "duration_s", "parse_log_line", "failure_reason",
-           "json_list", "json_dict", "ops_setting", "LEVELS", "iso_utc"]
+__all__ = [
+    "SUCCESS",
+    "FAILED",
+    "ACTIVE",
+    "PENDING",
+    "CANCELLED",
+    "MS_STAGES",
+    "MS_TERMINAL",
+    "status_class",
+    "window",
+    "shift",
+    "as_seconds",
+    "duration_s",
+    "parse_log_line",
+    "failure_reason",
+    "json_list",
+    "json_dict",
+    "ops_setting",
+    "LEVELS",
+    "iso_utc",
+]
 
 #: Stored job/item statuses that mean success.  Batch jobs end in 'done', older jobs in
 #: 'completed': both count (the old backend counted only 'completed').
@@ -24,37 +42,66 @@ PENDING = frozenset({"pending", "queued"})
 CANCELLED = frozenset({"cancelled", "canceled"})
 
 #: The MS state machine in order (DESIGN.md section 3).
-MS_STAGES = ("pending", "converting", "converted", "flagging_rfi", "solving_cal", "applying_cal",
-             "imaging", "done")
+MS_STAGES = (
+    "pending",
+    "converting",
+    "converted",
+    "flagging_rfi",
+    "solving_cal",
+    "applying_cal",
+    "imaging",
+    "done",
+)
 #: States in which an MS is not expected to move on by itself.
 MS_TERMINAL = ("done", "completed", "failed", "error")
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50,
-          "FATAL": 50}
+LEVELS = {
+    "DEBUG": 10,
+    "INFO": 20,
+    "WARNING": 30,
+    "WARN": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+    "FATAL": 50,
+}
 
 
 def status_class(status: Any) -> str:
     """'success', 'failed', 'running', 'pending', 'cancelled' or 'other' for a stored status."""
     s = str(status).strip().lower() if status is not None else ""
-    for name, group in (("success", SUCCESS), ("failed", FAILED), ("running", ACTIVE),
-                        ("pending", PENDING), ("cancelled", CANCELLED)):
+    for name, group in (
+        ("success", SUCCESS),
+        ("failed", FAILED),
+        ("running", ACTIVE),
+        ("pending", PENDING),
+        ("cancelled", CANCELLED),
+    ):
         if s in group:
             return name
     return "other"
 
 
-def window(now: Any, start: TimeLike = None, end: TimeLike = None, *,
-           default: dt.timedelta = dt.timedelta(hours=24)) -> tuple[Any, Any]:
+def window(
+    now: Any,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    *,
+    default: dt.timedelta = dt.timedelta(hours=24),
+) -> tuple[Any, Any]:
     """Resolve [start, end) to astropy ``Time``; defaults: end = now, start = end - default.
 
     Relative words ('yesterday', 'now') are taken relative to ``now`` (the workspace clock).
     """
     hi = now if end is None else to_time(end, now=now, what="end")
-    lo = shift(hi, -default.total_seconds()) if start is None else to_time(start, now=now,
-                                                                            what="start")
+    lo = (
+        shift(hi, -default.total_seconds())
+        if start is None
+        else to_time(start, now=now, what="start")
+    )
     if hi < lo:
-        raise InvalidQueryError(f"The window end {hi.isot} is before its start {lo.isot}; "
-                                "swap them.")
+        raise InvalidQueryError(
+            f"The window end {hi.isot} is before its start {lo.isot}; swap them."
+        )
     return lo, hi
 
 
@@ -82,7 +129,8 @@ def as_seconds(value: Any, *, what: str) -> float:
             raise InvalidQueryError(f"{what} {value} is not a duration.") from None
     raise InvalidQueryError(
         f"{what}={value!r} has no unit: pass a datetime.timedelta or an astropy Quantity such "
-        "as 2 * u.hour.")
+        "as 2 * u.hour."
+    )
 
 
 def duration_s(started: Any, finished: Any) -> float | None:
@@ -97,7 +145,8 @@ def duration_s(started: Any, finished: Any) -> float | None:
 _LINE = re.compile(
     r"^(?P<time>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
     r"\s+(?:-\s+)?(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b\s*(?:-\s+)?"
-    r"(?P<rest>.*)$")
+    r"(?P<rest>.*)$"
+)
 # a logger name such as ``dsa110.pipeline[run-1]:`` (needs a dot or a bracket, so that a
 # message like ``bandpass: ...`` is not mistaken for one)
 _LOGGER = re.compile(r"^(?P<logger>[A-Za-z_][\w.-]*(?:\[[^\]]*\])?):\s+(?P<msg>.*)$")
@@ -114,9 +163,12 @@ def parse_log_line(line: str) -> dict[str, Any] | None:
     if lm and ("." in lm.group("logger") or "[" in lm.group("logger")):
         logger, rest = lm.group("logger"), lm.group("msg")
     level = m.group("level").upper()
-    return {"time": m.group("time").replace(" ", "T").replace(",", "."),
-            "level": "WARNING" if level == "WARN" else "CRITICAL" if level == "FATAL" else level,
-            "logger": logger, "message": rest}
+    return {
+        "time": m.group("time").replace(" ", "T").replace(",", "."),
+        "level": "WARNING" if level == "WARN" else "CRITICAL" if level == "FATAL" else level,
+        "logger": logger,
+        "message": rest,
+    }
 
 
 def failure_reason(logs: Any) -> str | None:

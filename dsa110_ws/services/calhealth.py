@@ -24,8 +24,13 @@ from dsa110_ws._util.timeparse import TimeLike, to_mjd
 from dsa110_ws.services._calhealth_records import CalHealthReport, CalTimeline, NearestSet
 from dsa110_ws.services._ops_common import as_seconds, window
 
-__all__ = ["CalibrationHealthService", "NearestSet", "CalTimeline", "CalHealthReport",
-           "staleness_class"]
+__all__ = [
+    "CalibrationHealthService",
+    "NearestSet",
+    "CalTimeline",
+    "CalHealthReport",
+    "staleness_class",
+]
 
 #: Registry types that also satisfy a required type (BA is an amplitude-only bandpass).
 _EQUIVALENT = {"BP": {"BP", "BA"}, "GA": {"GA", "2G"}, "GP": {"GP", "2G"}}
@@ -65,18 +70,28 @@ class CalibrationHealthService:
         return float(now.mjd) if at is None else to_mjd(at, now=now, what="time")
 
     # -- sets and windows ----------------------------------------------------------------
-    def sets(self, *, start: TimeLike = None, end: TimeLike = None,
-             status: str | list[str] | None = "active") -> pd.DataFrame:
+    def sets(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        status: str | list[str] | None = "active",
+    ) -> pd.DataFrame:
         """One row per caltable set whose validity overlaps [start, end) (all when not given).
 
         Adds ``types`` (list, in apply order), ``missing_types`` (of the required ones) and
         ``ref_mjd`` (the window midpoint: the set's calibration time, as the pipeline uses).
         """
         df = self._w.repos.caltables.set_windows(status=status, start=start, end=end)
-        types = [[t for t in str(x).split(",") if t] if isinstance(x, str) else []
-                 for x in df["table_types"]]
-        return df.assign(types=types, missing_types=[self._missing(t) for t in types],
-                         ref_mjd=(df["valid_start_mjd"] + df["valid_end_mjd"]) / 2.0)
+        types = [
+            [t for t in str(x).split(",") if t] if isinstance(x, str) else []
+            for x in df["table_types"]
+        ]
+        return df.assign(
+            types=types,
+            missing_types=[self._missing(t) for t in types],
+            ref_mjd=(df["valid_start_mjd"] + df["valid_end_mjd"]) / 2.0,
+        )
 
     def _missing(self, types: list[str]) -> list[str]:
         have = {t.upper() for t in types}
@@ -100,28 +115,44 @@ class CalibrationHealthService:
         if sets.empty:
             sets = self.sets()
         if sets.empty:
-            return NearestSet(at_mjd=t, set_name=None, valid=False, ref_mjd=None,
-                              distance_h=None, staleness="critical", valid_start_mjd=None,
-                              valid_end_mjd=None, types=(), missing_types=self.required_types,
-                              apply_list=())
+            return NearestSet(
+                at_mjd=t,
+                set_name=None,
+                valid=False,
+                ref_mjd=None,
+                distance_h=None,
+                staleness="critical",
+                valid_start_mjd=None,
+                valid_end_mjd=None,
+                types=(),
+                missing_types=self.required_types,
+                apply_list=(),
+            )
         inside = (sets["valid_start_mjd"] <= t) & (sets["valid_end_mjd"] >= t)
         dist_h = (sets["ref_mjd"] - t).abs() * 24.0
-        order = pd.DataFrame({"out": ~inside, "d": dist_h}).sort_values(["out", "d"],
-                                                                      kind="stable")
+        order = pd.DataFrame({"out": ~inside, "d": dist_h}).sort_values(["out", "d"], kind="stable")
         best = sets.loc[order.index[0]]
         valid = bool(inside.loc[order.index[0]])
         paths = ()
         if valid:
-            tabs = self._w.repos.caltables.find(set_name=best["set_name"], status="active",
-                                                limit=None).sort_values("order_index")
+            tabs = self._w.repos.caltables.find(
+                set_name=best["set_name"], status="active", limit=None
+            ).sort_values("order_index")
             paths = tuple(tabs["path"])
         d = float(dist_h.loc[order.index[0]])
-        return NearestSet(at_mjd=t, set_name=str(best["set_name"]), valid=valid,
-                          ref_mjd=float(best["ref_mjd"]), distance_h=d,
-                          staleness=staleness_class(d, self._limits()),
-                          valid_start_mjd=float(best["valid_start_mjd"]),
-                          valid_end_mjd=float(best["valid_end_mjd"]), types=tuple(best["types"]),
-                          missing_types=tuple(best["missing_types"]), apply_list=paths)
+        return NearestSet(
+            at_mjd=t,
+            set_name=str(best["set_name"]),
+            valid=valid,
+            ref_mjd=float(best["ref_mjd"]),
+            distance_h=d,
+            staleness=staleness_class(d, self._limits()),
+            valid_start_mjd=float(best["valid_start_mjd"]),
+            valid_end_mjd=float(best["valid_end_mjd"]),
+            types=tuple(best["types"]),
+            missing_types=tuple(best["missing_types"]),
+            apply_list=paths,
+        )
 
     def apply_list(self, at: TimeLike = None) -> list[str]:
         """Caltable paths to apply at ``at`` (the nearest valid set, in ``order_index``
@@ -137,9 +168,11 @@ class CalibrationHealthService:
         lo_t, hi_t = window(self._w.now(), start, end, default=dt.timedelta(days=7))
         lo, hi = float(lo_t.mjd), float(hi_t.mjd)
         sets = self.sets(start=lo_t, end=hi_t)
-        spans = sorted((max(a, lo), min(b, hi)) for a, b in
-                       zip(sets["valid_start_mjd"], sets["valid_end_mjd"], strict=True)
-                       if np.isfinite(a) and np.isfinite(b) and min(b, hi) > max(a, lo))
+        spans = sorted(
+            (max(a, lo), min(b, hi))
+            for a, b in zip(sets["valid_start_mjd"], sets["valid_end_mjd"], strict=True)
+            if np.isfinite(a) and np.isfinite(b) and min(b, hi) > max(a, lo)
+        )
         merged: list[list[float]] = []
         for a, b in spans:
             if merged and a <= merged[-1][1]:
@@ -156,14 +189,23 @@ class CalibrationHealthService:
         covered = sum(b - a for a, b in merged)
         gap_df = pd.DataFrame(gaps, columns=["start_mjd", "end_mjd"])
         gap_df["duration_h"] = (gap_df["end_mjd"] - gap_df["start_mjd"]) * 24.0
-        return CalTimeline(start_mjd=lo, end_mjd=hi,
-                           sets=sets[["set_name", "valid_start_mjd", "valid_end_mjd", "types"]],
-                           covered=pd.DataFrame(merged, columns=["start_mjd", "end_mjd"]),
-                           gaps=gap_df, coverage_fraction=covered / (hi - lo) if hi > lo else 0.0)
+        return CalTimeline(
+            start_mjd=lo,
+            end_mjd=hi,
+            sets=sets[["set_name", "valid_start_mjd", "valid_end_mjd", "types"]],
+            covered=pd.DataFrame(merged, columns=["start_mjd", "end_mjd"]),
+            gaps=gap_df,
+            coverage_fraction=covered / (hi - lo) if hi > lo else 0.0,
+        )
 
     # -- flux monitoring -----------------------------------------------------------------
-    def flux(self, *, start: TimeLike = None, end: TimeLike = None,
-             calibrator: str | list[str] | None = None) -> pd.DataFrame:
+    def flux(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        calibrator: str | list[str] | None = None,
+    ) -> pd.DataFrame:
         """Per-calibrator flux-ratio statistics over [start, end) (default: the last 14 days).
 
         Columns: calibrator_name, n, first_mjd, last_mjd, ratio_mean, ratio_std (ddof=1),
@@ -172,13 +214,26 @@ class CalibrationHealthService:
         span), stability ('stable', 'drifting', 'unstable', 'too few'), open_alerts.
         """
         lo, hi = window(self._w.now(), start, end, default=dt.timedelta(days=14))
-        df = self._w.repos.calibration_monitoring.find(calibrator_name=calibrator, start=lo,
-                                                       end=hi, limit=None)
+        df = self._w.repos.calibration_monitoring.find(
+            calibrator_name=calibrator, start=lo, end=hi, limit=None
+        )
         open_alerts = self.alerts(open_only=True)["calibrator_name"].value_counts()
         rows = [self._flux_row(name, g, open_alerts) for name, g in df.groupby("calibrator_name")]
-        cols = ["calibrator_name", "n", "first_mjd", "last_mjd", "ratio_mean", "ratio_std",
-                "ratio_min", "ratio_max", "drift_per_day", "drift_percent_per_day",
-                "drift_percent", "stability", "open_alerts"]
+        cols = [
+            "calibrator_name",
+            "n",
+            "first_mjd",
+            "last_mjd",
+            "ratio_mean",
+            "ratio_std",
+            "ratio_min",
+            "ratio_max",
+            "drift_per_day",
+            "drift_percent_per_day",
+            "drift_percent",
+            "stability",
+            "open_alerts",
+        ]
         return pd.DataFrame(rows, columns=cols)
 
     def _flux_row(self, name: str, g: pd.DataFrame, open_alerts: pd.Series) -> dict[str, Any]:
@@ -197,15 +252,31 @@ class CalibrationHealthService:
             stab = "unstable"
         else:
             stab = "stable"
-        return {"calibrator_name": name, "n": n, "first_mjd": x.min() if n else np.nan,
-                "last_mjd": x.max() if n else np.nan, "ratio_mean": y.mean() if n else np.nan,
-                "ratio_std": std, "ratio_min": y.min() if n else np.nan,
-                "ratio_max": y.max() if n else np.nan, "drift_per_day": slope,
-                "drift_percent_per_day": 100 * slope, "drift_percent": 100 * slope * span,
-                "stability": stab, "open_alerts": int(open_alerts.get(name, 0))}
+        return {
+            "calibrator_name": name,
+            "n": n,
+            "first_mjd": x.min() if n else np.nan,
+            "last_mjd": x.max() if n else np.nan,
+            "ratio_mean": y.mean() if n else np.nan,
+            "ratio_std": std,
+            "ratio_min": y.min() if n else np.nan,
+            "ratio_max": y.max() if n else np.nan,
+            "drift_per_day": slope,
+            "drift_percent_per_day": 100 * slope,
+            "drift_percent": 100 * slope * span,
+            "stability": stab,
+            "open_alerts": int(open_alerts.get(name, 0)),
+        }
 
-    def alerts(self, *, within: Any = None, open_only: bool = False, start: TimeLike = None,
-               end: TimeLike = None, calibrator: str | None = None) -> pd.DataFrame:
+    def alerts(
+        self,
+        *,
+        within: Any = None,
+        open_only: bool = False,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        calibrator: str | None = None,
+    ) -> pd.DataFrame:
         """Flux-monitoring alerts, newest first.
 
         ``within`` (a ``timedelta`` or time ``Quantity``) keeps alerts triggered in that
@@ -216,44 +287,66 @@ class CalibrationHealthService:
             seconds = as_seconds(within, what="within")
             start = float(self._w.now().unix) - seconds  # Unix seconds, as triggered_at
         return self._w.repos.flux_monitoring_alerts.find(
-            calibrator_name=calibrator, resolved=False if open_only else None, start=start,
-            end=end, limit=None)
+            calibrator_name=calibrator,
+            resolved=False if open_only else None,
+            start=start,
+            end=end,
+            limit=None,
+        )
 
     # -- overall -------------------------------------------------------------------------
     def health(self, at: TimeLike = None) -> CalHealthReport:
         """Calibration health at ``at`` (default now): ok, warning or critical, with reasons."""
         near = self.nearest(at)
         reasons: list[str] = []
-        status = {"fresh": "ok", "aging": "warning", "stale": "warning",
-                  "critical": "critical"}[near.staleness]
+        status = {"fresh": "ok", "aging": "warning", "stale": "warning", "critical": "critical"}[
+            near.staleness
+        ]
         if near.set_name is None:
             reasons.append("no active caltable set at all")
         else:
-            reasons.append(f"nearest set {near.set_name} is {near.distance_h:.1f} h from the "
-                           f"requested time ({near.staleness})")
+            reasons.append(
+                f"nearest set {near.set_name} is {near.distance_h:.1f} h from the "
+                f"requested time ({near.staleness})"
+            )
             if not near.valid:
                 status = "critical"
                 reasons.append("no active set is valid at that time (validity gap)")
         if near.missing_types and near.set_name is not None:
-            status = ("critical" if status != "ok" else "warning")
+            status = "critical" if status != "ok" else "warning"
             reasons.append(f"missing caltable types: {', '.join(near.missing_types)}")
         alerts = self.alerts(open_only=True)
         for sev in alerts["severity"].dropna().str.lower():
             if sev in _RANK and _RANK[sev] > _RANK[status]:
                 status = sev
         if len(alerts):
-            reasons.append(f"{len(alerts)} open flux alert(s): "
-                           + ", ".join(sorted(set(alerts["calibrator_name"].astype(str)))))
+            reasons.append(
+                f"{len(alerts)} open flux alert(s): "
+                + ", ".join(sorted(set(alerts["calibrator_name"].astype(str))))
+            )
         flux = self.flux(end=at)
         bad = flux[flux["stability"].isin(["drifting", "unstable"])]
         if len(bad):
             status = status if _RANK[status] >= 1 else "warning"
-            reasons.append("calibrator flux not stable: " + ", ".join(
-                f"{n} ({s}, {p:+.1f}%/day)" for n, s, p in
-                zip(bad["calibrator_name"], bad["stability"], bad["drift_percent_per_day"],
-                    strict=True)))
+            reasons.append(
+                "calibrator flux not stable: "
+                + ", ".join(
+                    f"{n} ({s}, {p:+.1f}%/day)"
+                    for n, s, p in zip(
+                        bad["calibrator_name"],
+                        bad["stability"],
+                        bad["drift_percent_per_day"],
+                        strict=True,
+                    )
+                )
+            )
         n_active = int(len(self.sets()))
-        return CalHealthReport(status=status, at_mjd=near.at_mjd, nearest=near,
-                               n_active_sets=n_active, open_alerts=alerts, flux=flux,
-                               reasons=tuple(reasons))
-
+        return CalHealthReport(
+            status=status,
+            at_mjd=near.at_mjd,
+            nearest=near,
+            n_active_sets=n_active,
+            open_alerts=alerts,
+            flux=flux,
+            reasons=tuple(reasons),
+        )

@@ -44,15 +44,31 @@ __all__ = ["HealthService", "CheckResult", "HealthReport", "DSA110_SERVICE_CHECK
 #: essential; the old REST API and its Redis cache are reported as warnings only.
 DSA110_SERVICE_CHECKS: tuple[dict[str, Any], ...] = (
     {"name": "streaming-converter", "kind": "systemd", "unit": "contimg-stream.service"},
-    {"name": "api-service", "kind": "systemd", "unit": "contimg-api.service",
-     "severity": "warning"},
-    {"name": "api-http", "kind": "http", "url": "http://127.0.0.1:8000/api/health",
-     "severity": "warning"},
+    {
+        "name": "api-service",
+        "kind": "systemd",
+        "unit": "contimg-api.service",
+        "severity": "warning",
+    },
+    {
+        "name": "api-http",
+        "kind": "http",
+        "url": "http://127.0.0.1:8000/api/health",
+        "severity": "warning",
+    },
     {"name": "redis", "kind": "tcp", "host": "127.0.0.1", "port": 6379, "severity": "warning"},
 )
 _FRESHNESS = {"ms": (60.0, 360.0), "image": (120.0, 360.0), "hdf5": (30.0, 120.0)}
-_REQUIRED = {"tcp": ("port",), "http": ("url",), "systemd": ("unit",), "pidfile": ("path",),
-             "disk": ("path",), "database": (), "freshness": ("what",), "stuck": ()}
+_REQUIRED = {
+    "tcp": ("port",),
+    "http": ("url",),
+    "systemd": ("unit",),
+    "pidfile": ("path",),
+    "disk": ("path",),
+    "database": (),
+    "freshness": ("what",),
+    "stuck": (),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +103,18 @@ class HealthReport:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([dataclasses.asdict(c) for c in self.checks],
-                            columns=["name", "kind", "status", "detail", "latency_ms", "value"])
+        return pd.DataFrame(
+            [dataclasses.asdict(c) for c in self.checks],
+            columns=["name", "kind", "status", "detail", "latency_ms", "value"],
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "at": self.at, "counts": self.counts(),
-                "checks": [dataclasses.asdict(c) for c in self.checks]}
+        return {
+            "status": self.status,
+            "at": self.at,
+            "counts": self.counts(),
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+        }
 
     def __getitem__(self, name: str) -> CheckResult:
         for c in self.checks:
@@ -119,8 +141,9 @@ class _Context:
                 out = dict(repos.ms_index.newest_created()) if repos.ms_index.available else {}
                 out.setdefault("ms", None)
                 out.setdefault("image", None)
-                out["hdf5"] = (repos.hdf5_files.newest()["indexed_at"]
-                               if repos.hdf5_files.available else None)
+                out["hdf5"] = (
+                    repos.hdf5_files.newest()["indexed_at"] if repos.hdf5_files.available else None
+                )
                 self._newest = out
             return self._newest
 
@@ -149,7 +172,8 @@ class HealthService:
         for s in cfg.get("checks", []) or []:
             if not isinstance(s, dict) or "name" not in s or "kind" not in s:
                 raise ConfigurationError(
-                    f"[health] checks entry {s!r} needs at least 'name' and 'kind'.")
+                    f"[health] checks entry {s!r} needs at least 'name' and 'kind'."
+                )
             specs[str(s["name"])] = dict(s)
         for name in cfg.get("disable", []) or []:
             specs.pop(str(name), None)
@@ -157,8 +181,10 @@ class HealthService:
         for s in specs.values():
             kind = str(s["kind"])
             if kind not in CHECKS:
-                raise ConfigurationError(f"[health] check {s['name']!r} has unknown kind {kind!r}; "
-                                         f"use one of {sorted(CHECKS)}.")
+                raise ConfigurationError(
+                    f"[health] check {s['name']!r} has unknown kind {kind!r}; "
+                    f"use one of {sorted(CHECKS)}."
+                )
             missing = [k for k in _REQUIRED[kind] if k not in s]
             if missing:
                 raise ConfigurationError(f"[health] {kind} check {s['name']!r} needs {missing}.")
@@ -168,53 +194,97 @@ class HealthService:
     def _data_checks(self, cfg: dict[str, Any]) -> list[dict[str, Any]]:
         warn = float(cfg.get("disk_warning_percent", 85.0))
         crit = float(cfg.get("disk_critical_percent", 95.0))
-        out: list[dict[str, Any]] = [{
-            "name": "database", "kind": "database",
-            "write_warning_minutes": cfg.get("db_write_warning_minutes", 30.0),
-            "write_critical_minutes": cfg.get("db_write_critical_minutes", 180.0)}]
+        out: list[dict[str, Any]] = [
+            {
+                "name": "database",
+                "kind": "database",
+                "write_warning_minutes": cfg.get("db_write_warning_minutes", 30.0),
+                "write_critical_minutes": cfg.get("db_write_critical_minutes", 180.0),
+            }
+        ]
         for root in self._w.settings.data_roots:
-            out.append({"name": f"disk:{root}", "kind": "disk", "path": str(root),
-                        "warning_percent": warn, "critical_percent": crit})
-        fresh = {**{k: list(v) for k, v in _FRESHNESS.items()},
-                 **dict(cfg.get("freshness_minutes", {}) or {})}
+            out.append(
+                {
+                    "name": f"disk:{root}",
+                    "kind": "disk",
+                    "path": str(root),
+                    "warning_percent": warn,
+                    "critical_percent": crit,
+                }
+            )
+        fresh = {
+            **{k: list(v) for k, v in _FRESHNESS.items()},
+            **dict(cfg.get("freshness_minutes", {}) or {}),
+        }
         for what, (w_min, c_min) in fresh.items():
-            out.append({"name": f"freshness:{what}", "kind": "freshness", "what": what,
-                        "warning_minutes": float(w_min), "critical_minutes": float(c_min)})
+            out.append(
+                {
+                    "name": f"freshness:{what}",
+                    "kind": "freshness",
+                    "what": what,
+                    "warning_minutes": float(w_min),
+                    "critical_minutes": float(c_min),
+                }
+            )
         out.append({"name": "stuck-ms", "kind": "stuck"})
         return out
 
-    def check(self, *, names: list[str] | None = None,
-              kinds: list[str] | None = None) -> HealthReport:
+    def check(
+        self, *, names: list[str] | None = None, kinds: list[str] | None = None
+    ) -> HealthReport:
         """Run the checks (optionally only some names/kinds) concurrently.
 
         Each check gets its ``timeout_s``; one that raises reports ``unknown`` with the
         reason (``critical`` for the database check: an unreadable database is an outage).
         """
-        specs = [s for s in self.checks()
-                 if (names is None or s["name"] in names) and (kinds is None or s["kind"] in kinds)]
+        specs = [
+            s
+            for s in self.checks()
+            if (names is None or s["name"] in names) and (kinds is None or s["kind"] in kinds)
+        ]
         ctx = _Context(self._w)
         results: list[CheckResult | None] = [None] * len(specs)
         if specs:
-            pool = cf.ThreadPoolExecutor(max_workers=min(16, len(specs)),
-                                         thread_name_prefix="dsa110-health")
+            pool = cf.ThreadPoolExecutor(
+                max_workers=min(16, len(specs)), thread_name_prefix="dsa110-health"
+            )
             futures = {pool.submit(_run_one, s, ctx): i for i, s in enumerate(specs)}
             deadline = max(float(s["timeout_s"]) for s in specs) + 2.0
             done, _ = cf.wait(futures, timeout=deadline)
             for fut, i in futures.items():
-                results[i] = fut.result() if fut in done else CheckResult(
-                    specs[i]["name"], specs[i]["kind"], "unknown",
-                    f"did not finish within {deadline:g} s", deadline * 1000.0)
+                results[i] = (
+                    fut.result()
+                    if fut in done
+                    else CheckResult(
+                        specs[i]["name"],
+                        specs[i]["kind"],
+                        "unknown",
+                        f"did not finish within {deadline:g} s",
+                        deadline * 1000.0,
+                    )
+                )
             pool.shutdown(wait=False, cancel_futures=True)
         final = tuple(r for r in results if r is not None)
-        return HealthReport(status=worst([r.status for r in final]), checks=final,
-                            at=self._w.now().isot)
+        return HealthReport(
+            status=worst([r.status for r in final]), checks=final, at=self._w.now().isot
+        )
 
     def disk_usage(self) -> pd.DataFrame:
         """Disk usage of each data root: path, used_percent, total/used/free bytes, status."""
         rep = self.check(kinds=["disk"])
         rows = [{**c.value, "status": c.status, "detail": c.detail} for c in rep.checks]
-        return pd.DataFrame(rows, columns=["path", "used_percent", "total_bytes", "used_bytes",
-                                           "free_bytes", "status", "detail"])
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "path",
+                "used_percent",
+                "total_bytes",
+                "used_bytes",
+                "free_bytes",
+                "status",
+                "detail",
+            ],
+        )
 
 
 def _run_one(spec: dict[str, Any], ctx: _Context) -> CheckResult:

@@ -46,7 +46,8 @@ def parse_job_id(job_id: Any, *, what: str = "job id") -> int:
         return int(text)
     raise InvalidQueryError(
         f"{what} {job_id!r} is not an integer id; look jobs up by id (see `dsa110-ws jobs` or "
-        "w.jobs.find(start=..., end=...) to search by time).")
+        "w.jobs.find(start=..., end=...) to search by time)."
+    )
 
 
 class JobService:
@@ -60,10 +61,16 @@ class JobService:
         return self._w.repos
 
     # -- jobs ----------------------------------------------------------------------------
-    def find(self, *, status: str | list[str] | None = None,
-             type: str | list[str] | None = None,  # noqa: A002 - the pipeline's column name
-             ms_path: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        type: str | list[str] | None = None,  # noqa: A002 - the pipeline's column name
+        ms_path: str | list[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Jobs (newest first) with ``duration_s``, ``failure_reason``, ``artifact_paths``.
 
         Parameters
@@ -75,8 +82,9 @@ class JobService:
         limit
             Row cap (``None`` for all).
         """
-        df = self._repos.jobs.find(status=status, type=type, ms_path=ms_path, start=start,
-                                   end=end, limit=limit)
+        df = self._repos.jobs.find(
+            status=status, type=type, ms_path=ms_path, start=start, end=end, limit=limit
+        )
         return _decorate_jobs(df)
 
     def get(self, job_id: int | str) -> JobInfo:
@@ -88,8 +96,9 @@ class JobService:
             raise NotFoundError(f"No job with id {jid} in {self._w.db.describe()}.") from None
         return _job_info(rec.to_dict())
 
-    def failed(self, *, start: TimeLike = None, end: TimeLike = None,
-               limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def failed(
+        self, *, start: TimeLike = None, end: TimeLike = None, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         """Failed jobs created in [start, end) (default: the last 24 h) with their reasons."""
         lo, hi = window(self._w.now(), start, end)
         return self.find(status=["failed", "error"], start=lo, end=hi, limit=limit)
@@ -105,17 +114,23 @@ class JobService:
         return _summarise(df, lo, hi)
 
     # -- batches -------------------------------------------------------------------------
-    def batches(self, *, status: str | list[str] | None = None,
-                type: str | list[str] | None = None,  # noqa: A002
-                start: TimeLike = None, end: TimeLike = None,
-                limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def batches(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        type: str | list[str] | None = None,  # noqa: A002
+        start: TimeLike = None,
+        end: TimeLike = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Batch jobs (newest first) with item counts by status and ``progress`` (0-1).
 
         Item columns: n_items, n_done (done or completed), n_failed, n_running, n_pending,
         n_cancelled; ``progress`` = finished items / total.
         """
-        df = self._repos.batch_jobs.find(status=status, type=type, start=start, end=end,
-                                         limit=limit)
+        df = self._repos.batch_jobs.find(
+            status=status, type=type, start=start, end=end, limit=limit
+        )
         counts = self._repos.batch_job_items.counts_by_batch(df["id"].tolist())
         return _with_progress(df, counts)
 
@@ -129,16 +144,29 @@ class JobService:
         items = self._repos.batch_job_items.find(batch_id=bid, limit=None)
         counts = {str(k): int(v) for k, v in items["status"].value_counts().items()}
         total = max(int(rec.get("total_items") or 0), len(items))
-        return BatchInfo(id=bid, type=rec.get("type"), status=rec.get("status"),
-                         created_at=rec.get("created_at"), total_items=rec.get("total_items"),
-                         completed_items=rec.get("completed_items"),
-                         failed_items=rec.get("failed_items"), params=rec.get("params"),
-                         counts=counts, progress=_progress(counts, total), items=items)
+        return BatchInfo(
+            id=bid,
+            type=rec.get("type"),
+            status=rec.get("status"),
+            created_at=rec.get("created_at"),
+            total_items=rec.get("total_items"),
+            completed_items=rec.get("completed_items"),
+            failed_items=rec.get("failed_items"),
+            params=rec.get("params"),
+            counts=counts,
+            progress=_progress(counts, total),
+            items=items,
+        )
 
     # -- MS pipeline progress ------------------------------------------------------------
-    def pipeline_progress(self, *, start: TimeLike = None, end: TimeLike = None,
-                          active_only: bool = False,
-                          limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def pipeline_progress(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        active_only: bool = False,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Per-MS position in the state machine (MS observed in [start, end), default 24 h).
 
         Columns: the ``ms_index`` path, mid_mjd, stage, status plus the ``ms_state``
@@ -178,23 +206,29 @@ class JobService:
     def _annotate_ms(self, df: pd.DataFrame) -> pd.DataFrame:
         now = float(self._w.now().unix)
         state = df["current_state"].where(df["current_state"].notna(), df["stage"])
-        changed = df["transition_time"].where(df["transition_time"].notna(),
-                                              df["stage_updated_at"])
+        changed = df["transition_time"].where(df["transition_time"].notna(), df["stage_updated_at"])
         order = {s: i for i, s in enumerate(MS_STAGES)}
         idx = df["stage"].map(order)
         limit_min = float(ops_setting(self._w, "stuck_after_minutes", DEFAULT_STUCK_MINUTES))
         minutes = (now - pd.to_numeric(changed, errors="coerce")) / 60.0
-        return df.assign(state=state, stage_index=idx, progress=idx / (len(MS_STAGES) - 1),
-                         minutes_since_change=minutes,
-                         stuck=(~state.isin(MS_TERMINAL)) & (minutes > limit_min))
+        return df.assign(
+            state=state,
+            stage_index=idx,
+            progress=idx / (len(MS_STAGES) - 1),
+            minutes_since_change=minutes,
+            stuck=(~state.isin(MS_TERMINAL)) & (minutes > limit_min),
+        )
 
 
 def _decorate_jobs(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["duration_s"] = pd.to_numeric(out["finished_at"], errors="coerce") - pd.to_numeric(
-        out["started_at"], errors="coerce")
-    out["failure_reason"] = [failure_reason(x) if status_class(s) == "failed" else None
-                             for x, s in zip(out["logs"], out["status"], strict=True)]
+        out["started_at"], errors="coerce"
+    )
+    out["failure_reason"] = [
+        failure_reason(x) if status_class(s) == "failed" else None
+        for x, s in zip(out["logs"], out["status"], strict=True)
+    ]
     out["artifact_paths"] = [json_list(x) for x in out["artifacts"]]
     out["status_class"] = [status_class(s) for s in out["status"]]
     return out
@@ -202,16 +236,24 @@ def _decorate_jobs(df: pd.DataFrame) -> pd.DataFrame:
 
 def _job_info(row: dict[str, Any]) -> JobInfo:
     return JobInfo(
-        id=int(row["id"]), type=row.get("type"), status=row.get("status"),
-        ms_path=row.get("ms_path"), params=row.get("params"), logs=row.get("logs"),
-        artifacts=row.get("artifacts"), created_at=row.get("created_at"),
-        started_at=row.get("started_at"), finished_at=row.get("finished_at"),
+        id=int(row["id"]),
+        type=row.get("type"),
+        status=row.get("status"),
+        ms_path=row.get("ms_path"),
+        params=row.get("params"),
+        logs=row.get("logs"),
+        artifacts=row.get("artifacts"),
+        created_at=row.get("created_at"),
+        started_at=row.get("started_at"),
+        finished_at=row.get("finished_at"),
         duration_s=duration_s(row.get("started_at"), row.get("finished_at")),
-        failure_reason=(failure_reason(row.get("logs"))
-                        if status_class(row.get("status")) == "failed" else None),
+        failure_reason=(
+            failure_reason(row.get("logs")) if status_class(row.get("status")) == "failed" else None
+        ),
         params_dict=json_dict(row.get("params")),
         artifact_paths=tuple(json_list(row.get("artifacts"))),
-        status_class=status_class(row.get("status")))
+        status_class=status_class(row.get("status")),
+    )
 
 
 def _summarise(df: pd.DataFrame, lo: Any, hi: Any) -> JobSummary:
@@ -219,48 +261,63 @@ def _summarise(df: pd.DataFrame, lo: Any, hi: Any) -> JobSummary:
     by_status = {str(s): int(n) for s, n in df.groupby("status", dropna=False)["n"].sum().items()}
     classes = ("success", "failed", "running", "pending", "cancelled", "other")
     if df.empty:
-        by_type = pd.DataFrame(columns=["n_total", *[f"n_{c}" for c in classes],
-                                        "success_rate", "mean_duration_s"])
+        by_type = pd.DataFrame(
+            columns=["n_total", *[f"n_{c}" for c in classes], "success_rate", "mean_duration_s"]
+        )
     else:
-        piv = df.pivot_table(index="type", columns="cls", values="n", aggfunc="sum",
-                             fill_value=0, dropna=False)
-        by_type = pd.DataFrame({f"n_{c}": piv.get(c, 0) for c in classes},
-                               index=piv.index).astype(int)
+        piv = df.pivot_table(
+            index="type", columns="cls", values="n", aggfunc="sum", fill_value=0, dropna=False
+        )
+        by_type = pd.DataFrame({f"n_{c}": piv.get(c, 0) for c in classes}, index=piv.index).astype(
+            int
+        )
         by_type.insert(0, "n_total", by_type.sum(axis=1))
         fin = by_type["n_success"] + by_type["n_failed"]
         by_type["success_rate"] = (by_type["n_success"] / fin).where(fin > 0)
         weights = df.dropna(subset=["mean_duration_s"])
-        dur = (weights["mean_duration_s"] * weights["n"]).groupby(weights["type"]).sum() / \
-            weights.groupby("type")["n"].sum()
+        dur = (weights["mean_duration_s"] * weights["n"]).groupby(
+            weights["type"]
+        ).sum() / weights.groupby("type")["n"].sum()
         by_type["mean_duration_s"] = dur.reindex(by_type.index)
     tot = {c: int(df.loc[df["cls"] == c, "n"].sum()) for c in classes}
     fin = tot["success"] + tot["failed"]
-    return JobSummary(start=lo, end=hi, by_status=by_status, by_type=by_type,
-                      n_total=int(df["n"].sum()), n_success=tot["success"],
-                      n_failed=tot["failed"], n_running=tot["running"],
-                      n_pending=tot["pending"], success_rate=(tot["success"] / fin) if fin else None)
+    return JobSummary(
+        start=lo,
+        end=hi,
+        by_status=by_status,
+        by_type=by_type,
+        n_total=int(df["n"].sum()),
+        n_success=tot["success"],
+        n_failed=tot["failed"],
+        n_running=tot["running"],
+        n_pending=tot["pending"],
+        success_rate=(tot["success"] / fin) if fin else None,
+    )
 
 
 def _progress(counts: dict[str, int], total: int) -> float:
-    finished = sum(n for s, n in counts.items()
-                   if status_class(s) in {"success", "failed", "cancelled"})
+    finished = sum(
+        n for s, n in counts.items() if status_class(s) in {"success", "failed", "cancelled"}
+    )
     return float(finished / total) if total else 0.0
 
 
 def _with_progress(df: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     cls = counts.assign(cls=[status_class(s) for s in counts["status"]])
-    names = {"success": "n_done", "failed": "n_failed", "running": "n_running",
-             "pending": "n_pending", "cancelled": "n_cancelled"}
+    names = {
+        "success": "n_done",
+        "failed": "n_failed",
+        "running": "n_running",
+        "pending": "n_pending",
+        "cancelled": "n_cancelled",
+    }
     ids = out["id"].astype(int)
     for c, col in names.items():
         per = cls[cls["cls"] == c].groupby("batch_id")["n"].sum()
         out[col] = ids.map(per).fillna(0).astype(int)
     out["n_items"] = ids.map(cls.groupby("batch_id")["n"].sum()).fillna(0).astype(int)
-    total = np.maximum(pd.to_numeric(out["total_items"], errors="coerce").fillna(0),
-                       out["n_items"])
+    total = np.maximum(pd.to_numeric(out["total_items"], errors="coerce").fillna(0), out["n_items"])
     finished = out["n_done"] + out["n_failed"] + out["n_cancelled"]
     out["progress"] = np.where(total > 0, finished / total.where(total > 0, 1), 0.0)
     return out
-
-

@@ -22,8 +22,17 @@ from dsa110_ws.services._ops_common import LEVELS, parse_log_line
 __all__ = ["LogService", "RUN_ID_PATTERN", "LOG_COLUMNS"]
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-LOG_COLUMNS = ["offset", "line_no", "time", "time_unix", "level", "logger", "message",
-               "continuation", "raw"]
+LOG_COLUMNS = [
+    "offset",
+    "line_no",
+    "time",
+    "time_unix",
+    "level",
+    "logger",
+    "message",
+    "continuation",
+    "raw",
+]
 #: At most this many bytes are read by one ``follow`` call (the rest on the next call).
 FOLLOW_CHUNK = 1 << 20
 
@@ -50,7 +59,8 @@ class LogService:
                 return self._w.open_log_path(candidate)
         raise DataUnavailableError(
             f"No log file for run {rid!r} under the log roots "
-            f"({os.pathsep.join(str(r) for r in roots)}); list them with w.logs.runs().")
+            f"({os.pathsep.join(str(r) for r in roots)}); list them with w.logs.runs()."
+        )
 
     def runs(self) -> pd.DataFrame:
         """Run ids with a log file (newest first): run_id, path, size_bytes, modified_at."""
@@ -67,16 +77,28 @@ class LogService:
                 except (OSError, ValueError):
                     continue  # a dangling link or one pointing outside the roots
                 st = p.stat()
-                rows.append({"run_id": rid, "path": str(p), "size_bytes": st.st_size,
-                             "modified_at": st.st_mtime})
+                rows.append(
+                    {
+                        "run_id": rid,
+                        "path": str(p),
+                        "size_bytes": st.st_size,
+                        "modified_at": st.st_mtime,
+                    }
+                )
         df = pd.DataFrame(rows, columns=["run_id", "path", "size_bytes", "modified_at"])
-        return df.sort_values(["modified_at", "run_id"], ascending=[False, True],
-                              ignore_index=True)
+        return df.sort_values(["modified_at", "run_id"], ascending=[False, True], ignore_index=True)
 
     # -- reading -------------------------------------------------------------------------
-    def read(self, run_id: str, *, level: str | None = None, pattern: str | None = None,
-             start: TimeLike = None, end: TimeLike = None,
-             tail: int | None = None) -> pd.DataFrame:
+    def read(
+        self,
+        run_id: str,
+        *,
+        level: str | None = None,
+        pattern: str | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        tail: int | None = None,
+    ) -> pd.DataFrame:
         """Parsed lines of a run's log, filtered.
 
         Parameters
@@ -98,8 +120,9 @@ class LogService:
         with open(path, "rb") as fh:
             data = fh.read()
         df = _parse(data, base_offset=0, first_line_no=1)
-        return _filter(df, level=level, pattern=pattern, start=start, end=end,
-                       now=self._w.now(), tail=tail)
+        return _filter(
+            df, level=level, pattern=pattern, start=start, end=end, now=self._w.now(), tail=tail
+        )
 
     def tail(self, run_id: str, n: int = 50, *, level: str | None = None) -> pd.DataFrame:
         """The last ``n`` lines (optionally of at least ``level``)."""
@@ -107,8 +130,9 @@ class LogService:
             raise InvalidQueryError(f"tail needs a non-negative integer line count, not {n!r}.")
         return self.read(run_id, level=level, tail=n)
 
-    def follow(self, run_id: str, offset: int = 0, *, level: str | None = None,
-               pattern: str | None = None) -> tuple[pd.DataFrame, int]:
+    def follow(
+        self, run_id: str, offset: int = 0, *, level: str | None = None, pattern: str | None = None
+    ) -> tuple[pd.DataFrame, int]:
         """New complete lines since byte ``offset``, and the offset to pass next time.
 
         A partial last line (no newline yet) is left for the next call.  When the file is
@@ -127,8 +151,9 @@ class LogService:
         end = data.rfind(b"\n") + 1
         data = data[:end]
         df = _parse(data, base_offset=offset, first_line_no=None)
-        df = _filter(df, level=level, pattern=pattern, start=None, end=None,
-                     now=self._w.now(), tail=None)
+        df = _filter(
+            df, level=level, pattern=pattern, start=None, end=None, now=self._w.now(), tail=None
+        )
         return df, offset + end
 
     def _roots(self) -> tuple[Path, ...]:
@@ -136,7 +161,8 @@ class LogService:
         if not roots:
             raise ConfigurationError(
                 "No log roots are configured, so run logs cannot be found; set "
-                "DSA110_WS_LOG_ROOTS (or log_roots in the settings file).")
+                "DSA110_WS_LOG_ROOTS (or log_roots in the settings file)."
+            )
         return roots
 
 
@@ -145,7 +171,8 @@ def check_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
         raise InvalidQueryError(
             f"Invalid run id {run_id!r}: use 1-128 letters, digits, '.', '_' or '-', starting "
-            "with a letter or digit (no path separators), e.g. 'calibrate-000026'.")
+            "with a letter or digit (no path separators), e.g. 'calibrate-000026'."
+        )
     return run_id
 
 
@@ -161,8 +188,11 @@ def _parse(data: bytes, *, base_offset: int, first_line_no: int | None) -> pd.Da
         else:
             prev = {"time": parsed["time"], "level": parsed["level"], "logger": parsed["logger"]}
             row = {**parsed, "continuation": False}
-        row.update(offset=base_offset + pos, raw=text,
-                   line_no=None if first_line_no is None else first_line_no + k)
+        row.update(
+            offset=base_offset + pos,
+            raw=text,
+            line_no=None if first_line_no is None else first_line_no + k,
+        )
         rows.append(row)
         pos += len(raw)
     df = pd.DataFrame(rows, columns=[c for c in LOG_COLUMNS if c != "time_unix"])
@@ -172,14 +202,23 @@ def _parse(data: bytes, *, base_offset: int, first_line_no: int | None) -> pd.Da
     return df
 
 
-def _filter(df: pd.DataFrame, *, level: str | None, pattern: str | None, start: TimeLike,
-            end: TimeLike, now: Any, tail: int | None) -> pd.DataFrame:
+def _filter(
+    df: pd.DataFrame,
+    *,
+    level: str | None,
+    pattern: str | None,
+    start: TimeLike,
+    end: TimeLike,
+    now: Any,
+    tail: int | None,
+) -> pd.DataFrame:
     keep = pd.Series(True, index=df.index)
     if level is not None:
         lv = str(level).upper()
         if lv not in LEVELS:
-            raise InvalidQueryError(f"Unknown log level {level!r}; use one of "
-                                    "DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+            raise InvalidQueryError(
+                f"Unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+            )
         keep &= df["level"].map(lambda x: LEVELS.get(str(x), -1)) >= LEVELS[lv]
     if pattern is not None:
         try:
@@ -193,5 +232,5 @@ def _filter(df: pd.DataFrame, *, level: str | None, pattern: str | None, start: 
         keep &= df["time_unix"] < to_unix(end, now=now, what="end")
     out = df[keep]
     if tail is not None:
-        out = out.iloc[max(len(out) - tail, 0):] if tail else out.iloc[:0]
+        out = out.iloc[max(len(out) - tail, 0) :] if tail else out.iloc[:0]
     return out.reset_index(drop=True)

@@ -29,11 +29,16 @@ class QueueService:
         df = self._w.repos.ingestion_groups.counts_by_state(start=start, end=end)
         return {str(s): int(n) for s, n in zip(df["state"], df["n"], strict=True)}
 
-    def groups(self, *, state: str | list[str] | None = None, start: TimeLike = None,
-               end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def groups(
+        self,
+        *,
+        state: str | list[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Group rows (oldest first), filtered by state and creation time."""
-        return self._w.repos.ingestion_groups.find(state=state, start=start, end=end,
-                                                   limit=limit)
+        return self._w.repos.ingestion_groups.find(state=state, start=start, end=end, limit=limit)
 
     def incomplete(self) -> pd.DataFrame:
         """Groups still waiting for subbands, with what is missing and how old they are.
@@ -49,8 +54,11 @@ class QueueService:
         missing = []
         for have, expected in zip(df["received"], df["expected_subbands"], strict=True):
             if have is None or (isinstance(have, float) and pd.isna(have)):
-                missing.append(None if "ingestion_subbands" not in self._tables() else
-                               list(range(int(expected))))
+                missing.append(
+                    None
+                    if "ingestion_subbands" not in self._tables()
+                    else list(range(int(expected)))
+                )
                 continue
             got = {int(x) for x in str(have).split(",") if x.strip() != ""}
             missing.append(sorted(set(range(int(expected))) - got))
@@ -58,9 +66,18 @@ class QueueService:
         out["age_minutes"] = (now - pd.to_numeric(out["created_at"], errors="coerce")) / 60.0
         last = pd.to_numeric(out["last_recorded_at"], errors="coerce")
         out["minutes_since_last_file"] = (now - last) / 60.0
-        cols = ["group_id", "state", "expected_subbands", "n_received", "missing_subbands",
-                "age_minutes", "minutes_since_last_file", "subband_count", "created_at",
-                "updated_at"]
+        cols = [
+            "group_id",
+            "state",
+            "expected_subbands",
+            "n_received",
+            "missing_subbands",
+            "age_minutes",
+            "minutes_since_last_file",
+            "subband_count",
+            "created_at",
+            "updated_at",
+        ]
         return out[cols].reset_index(drop=True)
 
     def failed(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
@@ -74,8 +91,12 @@ class QueueService:
     def summary(self) -> dict[str, Any]:
         """Counts by state and the incomplete groups, for panels and the CLI."""
         inc = self.incomplete()
-        return {"at": self._w.now().isot, "by_state": self.counts(),
-                "n_incomplete": len(inc), "incomplete": inc.to_dict(orient="records")}
+        return {
+            "at": self._w.now().isot,
+            "by_state": self.counts(),
+            "n_incomplete": len(inc),
+            "incomplete": inc.to_dict(orient="records"),
+        }
 
     def _tables(self) -> dict[str, tuple[str, ...]]:
         return self._w.db.tables()

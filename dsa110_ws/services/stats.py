@@ -36,8 +36,9 @@ class StatsService:
             return None, None
         return window(self._w.now(), start, end)
 
-    def counts(self, *, start: TimeLike = None, end: TimeLike = None,
-               all_time: bool = False) -> dict[str, Any]:
+    def counts(
+        self, *, start: TimeLike = None, end: TimeLike = None, all_time: bool = False
+    ) -> dict[str, Any]:
         """Counts by stage, status and type in the window (``all_time`` for everything).
 
         ms_by_stage / ms_by_status: MS observed in the window (``mid_mjd``);
@@ -46,26 +47,38 @@ class StatsService:
         """
         lo, hi = self._window(start, end, all_time)
         r = self._w.repos
-        out: dict[str, Any] = {"start": None if lo is None else lo.isot,
-                               "end": None if hi is None else hi.isot}
+        out: dict[str, Any] = {
+            "start": None if lo is None else lo.isot,
+            "end": None if hi is None else hi.isot,
+        }
         if r.ms_index.available:
             for col in ("stage", "status"):
                 df = r.ms_index.counts_by(col, start=lo, end=hi)
                 out[f"ms_by_{col}"] = _as_dict(df, col)
         if r.jobs.available:
             js = r.jobs.summary(start=lo, end=hi)
-            out["jobs_by_status"] = {str(k): int(v) for k, v in js.groupby("status")["n"].sum().items()}
+            out["jobs_by_status"] = {
+                str(k): int(v) for k, v in js.groupby("status")["n"].sum().items()
+            }
             out["jobs_by_type"] = {str(k): int(v) for k, v in js.groupby("type")["n"].sum().items()}
         if r.batch_jobs.available:
-            out["batches_by_status"] = _as_dict(r.batch_jobs.counts_by_status(start=lo, end=hi),
-                                                "status")
+            out["batches_by_status"] = _as_dict(
+                r.batch_jobs.counts_by_status(start=lo, end=hi), "status"
+            )
         if r.ingestion_groups.available:
             out["ingestion_by_state"] = _as_dict(
-                r.ingestion_groups.counts_by_state(start=lo, end=hi), "state")
+                r.ingestion_groups.counts_by_state(start=lo, end=hi), "state"
+            )
         return out
 
-    def throughput(self, *, start: TimeLike = None, end: TimeLike = None, per: str = "hour",
-                   what: tuple[str, ...] = _WHAT) -> pd.DataFrame:
+    def throughput(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        per: str = "hour",
+        what: tuple[str, ...] = _WHAT,
+    ) -> pd.DataFrame:
         """MS, images and photometry rows per hour or per night of observation time.
 
         Bins are whole UTC hours (or UTC days, the observing nights) covering the window;
@@ -85,12 +98,16 @@ class StatsService:
         hi = float(hi_t.mjd)
         n_bins = max(int(math.ceil((hi - lo) / width - 1e-9)), 1)
         edges = lo + width * np.arange(n_bins)
-        out = pd.DataFrame({"bin_start": pd.to_datetime((edges - 40587.0) * 86400.0, unit="s",
-                                                        utc=True).round("s"),
-                            "bin_start_mjd": edges})
+        out = pd.DataFrame(
+            {
+                "bin_start": pd.to_datetime((edges - 40587.0) * 86400.0, unit="s", utc=True).round(
+                    "s"
+                ),
+                "bin_start_mjd": edges,
+            }
+        )
         for kind in what:
-            df = self._w.repos.ms_index.binned_counts(kind, lo_mjd=lo, hi_mjd=hi,
-                                                      width_days=width)
+            df = self._w.repos.ms_index.binned_counts(kind, lo_mjd=lo, hi_mjd=hi, width_days=width)
             counts = np.zeros(n_bins, dtype=int)
             for b, n in zip(df["bin"].astype(int), df["n"].astype(int), strict=True):
                 if 0 <= b < n_bins:
@@ -109,8 +126,9 @@ class StatsService:
         df.loc["all", list(total)] = pd.Series(total)
         return df
 
-    def qa(self, *, start: TimeLike = None, end: TimeLike = None,
-           per: str = "night") -> pd.DataFrame:
+    def qa(
+        self, *, start: TimeLike = None, end: TimeLike = None, per: str = "night"
+    ) -> pd.DataFrame:
         """Stored image-QA grades, noise and dynamic range per bin of observation time.
 
         Columns: bin_start, bin_start_mjd, n, n_<grade> for each stored ``overall_quality``,
@@ -130,19 +148,24 @@ class StatsService:
                 row[f"n_{grade}"] = int(n)
             for col, key in (("rms_noise", "noise"), ("dynamic_range", "dr")):
                 vals = pd.to_numeric(g[col], errors="coerce").dropna().to_numpy(float)
-                p16, p50, p84 = (np.percentile(vals, [16, 50, 84]) if len(vals)
-                                 else (np.nan,) * 3)
+                p16, p50, p84 = np.percentile(vals, [16, 50, 84]) if len(vals) else (np.nan,) * 3
                 unit = "_jy" if key == "noise" else ""
-                row.update({f"{key}_median{unit}": p50, f"{key}_p16{unit}": p16,
-                            f"{key}_p84{unit}": p84})
+                row.update(
+                    {f"{key}_median{unit}": p50, f"{key}_p16{unit}": p16, f"{key}_p84{unit}": p84}
+                )
             rows.append(row)
         out = pd.DataFrame(rows)
         if out.empty:
             return pd.DataFrame(columns=["bin_start", "bin_start_mjd", "n"])
         grades = sorted(c for c in out.columns if c.startswith("n_"))
         out[grades] = out[grades].fillna(0).astype(int)
-        out.insert(0, "bin_start", pd.to_datetime((out["bin_start_mjd"] - 40587.0) * 86400.0,
-                                                  unit="s", utc=True).dt.round("s"))
+        out.insert(
+            0,
+            "bin_start",
+            pd.to_datetime((out["bin_start_mjd"] - 40587.0) * 86400.0, unit="s", utc=True).dt.round(
+                "s"
+            ),
+        )
         rest = [c for c in out.columns if c not in {"bin_start", "bin_start_mjd", "n", *grades}]
         return out[["bin_start", "bin_start_mjd", "n", *grades, *rest]]
 
@@ -157,14 +180,22 @@ class StatsService:
         tp = self.throughput(start=lo, end=hi, per="hour")
         qa = self.qa(start=lo, end=hi, per="night")
         grades = {c[2:]: int(qa[c].sum()) for c in qa.columns if c.startswith("n_")}
-        return {"start": lo.isot, "end": hi.isot, "counts": self.counts(start=lo, end=hi),
-                "jobs": {"n_total": jobs.n_total, "n_success": jobs.n_success,
-                         "n_failed": jobs.n_failed, "n_running": jobs.n_running,
-                         "n_pending": jobs.n_pending, "success_rate": jobs.success_rate},
-                "throughput": {c: int(tp[c].sum()) for c in tp.columns if c.startswith("n_")},
-                "qa_grades": grades,
-                "disk": self.disk_usage()[["path", "used_percent", "status"]].to_dict(
-                    orient="records")}
+        return {
+            "start": lo.isot,
+            "end": hi.isot,
+            "counts": self.counts(start=lo, end=hi),
+            "jobs": {
+                "n_total": jobs.n_total,
+                "n_success": jobs.n_success,
+                "n_failed": jobs.n_failed,
+                "n_running": jobs.n_running,
+                "n_pending": jobs.n_pending,
+                "success_rate": jobs.success_rate,
+            },
+            "throughput": {c: int(tp[c].sum()) for c in tp.columns if c.startswith("n_")},
+            "qa_grades": grades,
+            "disk": self.disk_usage()[["path", "used_percent", "status"]].to_dict(orient="records"),
+        }
 
 
 def _as_dict(df: pd.DataFrame, key: str) -> dict[str, int]:

@@ -19,14 +19,21 @@ from dsa110_ws.cli import main
 
 def run(*args, env=None, timeout=300):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture()
 def demo_env(demo_dir, tmp_path, monkeypatch):
-    env = {"DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
-           "DSA110_WS_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
+        "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return env
@@ -36,9 +43,11 @@ def _settings(base: Path, demo_dir: Path, extra: str, *, logs: Path | None = Non
     """A settings file for the demo data (absolute paths, the demo's clock) plus extra TOML."""
     now = json.loads((demo_dir / "truth.json").read_text())["now"]
     out = base / "settings.toml"
-    out.write_text(f'pipeline_db = "{demo_dir / "pipeline.sqlite3"}"\n'
-                   f'data_roots = ["{demo_dir / "data"}"]\n'
-                   f'log_roots = ["{logs or demo_dir / "logs"}"]\nnow = "{now}"\n' + extra)
+    out.write_text(
+        f'pipeline_db = "{demo_dir / "pipeline.sqlite3"}"\n'
+        f'data_roots = ["{demo_dir / "data"}"]\n'
+        f'log_roots = ["{logs or demo_dir / "logs"}"]\nnow = "{now}"\n' + extra
+    )
     return out
 
 
@@ -46,7 +55,8 @@ def test_jobs_failed_json(demo_env, truth, capsys):
     assert main(["jobs", "--status", "failed", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert {(j["id"], j["type"], j["failure_reason"]) for j in got} == {
-        (f["id"], f["type"], f["reason"]) for f in truth["failed_jobs"]}
+        (f["id"], f["type"], f["reason"]) for f in truth["failed_jobs"]
+    }
     assert {j["status"] for j in got} == {"failed"}
 
 
@@ -69,11 +79,13 @@ def test_health_exit_codes(demo_dir, tmp_path):
     closed.bind(("127.0.0.1", 0))
     closed_port = closed.getsockname()[1]
     closed.close()
-    base = '[health]\ninclude_defaults = false\ndata_checks = false\ntimeout_s = 2.0\n'
+    base = "[health]\ninclude_defaults = false\ndata_checks = false\ntimeout_s = 2.0\n"
     cases = {
         0: f'[[health.checks]]\nname = "up"\nkind = "tcp"\nport = {up.getsockname()[1]}\n',
-        1: (f'[[health.checks]]\nname = "optional"\nkind = "tcp"\nport = {closed_port}\n'
-            'severity = "warning"\n'),
+        1: (
+            f'[[health.checks]]\nname = "optional"\nkind = "tcp"\nport = {closed_port}\n'
+            'severity = "warning"\n'
+        ),
         2: f'[[health.checks]]\nname = "down"\nkind = "tcp"\nport = {closed_port}\n',
     }
     try:
@@ -81,8 +93,11 @@ def test_health_exit_codes(demo_dir, tmp_path):
             d = tmp_path / f"c{code}"
             d.mkdir()
             settings = _settings(d, demo_dir, base + checks)
-            out = run("health", "--json", env={"DSA110_WS_SETTINGS": str(settings),
-                                               "DSA110_WS_STATE_DIR": str(d / "state")})
+            out = run(
+                "health",
+                "--json",
+                env={"DSA110_WS_SETTINGS": str(settings), "DSA110_WS_STATE_DIR": str(d / "state")},
+            )
             assert out.returncode == code, out.stderr
             rep = json.loads(out.stdout)
             assert rep["status"] == {0: "ok", 1: "warning", 2: "critical"}[code]
@@ -115,14 +130,31 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
     log = logs / "live-run.log"
     log.write_text("2026-11-14T10:00:00.000 INFO    p.q[live-run]: first\n")
     settings = _settings(tmp_path, demo_dir, "", logs=logs)
-    env = {**os.environ, "DSA110_WS_SETTINGS": str(settings),
-           "DSA110_WS_STATE_DIR": str(tmp_path / "state")}
-    proc = subprocess.Popen([sys.executable, "-m", "dsa110_ws.cli", "logs", "live-run",
-                             "--follow", "--interval", "0.1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "DSA110_WS_SETTINGS": str(settings),
+        "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dsa110_ws.cli",
+            "logs",
+            "live-run",
+            "--follow",
+            "--interval",
+            "0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     seen: list[str] = []
-    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: seen.extend(iter(proc.stdout.readline, "")), daemon=True
+    )
     reader.start()
     try:
         deadline = time.monotonic() + 60
@@ -181,11 +213,18 @@ def test_write_commands(writable_demo, truth, tmp_path, monkeypatch, capsys):
     import sqlite3
 
     db = writable_demo / "pipeline.sqlite3"
-    bid = sqlite3.connect(db).execute(
-        "SELECT id FROM batch_jobs WHERE status = 'pending'").fetchone()[0]
+    bid = (
+        sqlite3.connect(db)
+        .execute("SELECT id FROM batch_jobs WHERE status = 'pending'")
+        .fetchone()[0]
+    )
     assert main(["jobs", "cancel", str(bid)]) == 0
     assert "pending -> cancelled" in capsys.readouterr().out
     assert main(["jobs", "rerun", str(truth["failed_jobs"][0]["id"]), "--reason", "test"]) == 0
     assert "queued rerun job" in capsys.readouterr().out
-    assert sqlite3.connect(db).execute(
-        "SELECT COUNT(*) FROM jobs WHERE type = 'pipeline_rerun'").fetchone()[0] == 1
+    assert (
+        sqlite3.connect(db)
+        .execute("SELECT COUNT(*) FROM jobs WHERE type = 'pipeline_rerun'")
+        .fetchone()[0]
+        == 1
+    )

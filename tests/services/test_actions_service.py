@@ -40,12 +40,16 @@ def test_every_action_refused_when_writes_are_off(writable_demo, state_dir, trut
     before = sha256(db)
     w = connect(writable_demo, state_dir)  # allow_writes defaults to False
     bid = _batch_id(db, "pending")
-    calls = [lambda: w.actions.cancel_batch(bid), lambda: w.actions.retry_batch_failed(bid),
-             lambda: w.actions.rerun_job(truth["failed_jobs"][0]["id"]),
-             lambda: w.actions.rerun_ms(truth["images"][0]["ms_path"]),
-             lambda: w.actions.acknowledge_alert(1), lambda: w.actions.resolve_alert(1),
-             lambda: w.actions.rate_image(1, 4),
-             lambda: w.actions.create_batch_qa(truth["nights"][0], run=False)]
+    calls = [
+        lambda: w.actions.cancel_batch(bid),
+        lambda: w.actions.retry_batch_failed(bid),
+        lambda: w.actions.rerun_job(truth["failed_jobs"][0]["id"]),
+        lambda: w.actions.rerun_ms(truth["images"][0]["ms_path"]),
+        lambda: w.actions.acknowledge_alert(1),
+        lambda: w.actions.resolve_alert(1),
+        lambda: w.actions.rate_image(1, 4),
+        lambda: w.actions.create_batch_qa(truth["nights"][0], run=False),
+    ]
     try:
         for call in calls:
             with pytest.raises(NotPermittedError, match="writes to the pipeline database are off"):
@@ -93,8 +97,9 @@ def _cancel_worker(settings_dir: str, state_dir: str, bid: int, barrier, out) ->
     sys.path.insert(0, str(Path(__file__).parent))
     import dsa110_ws
 
-    w = dsa110_ws.connect(Path(settings_dir) / "settings.toml", state_dir=state_dir,
-                          allow_writes=True)
+    w = dsa110_ws.connect(
+        Path(settings_dir) / "settings.toml", state_dir=state_dir, allow_writes=True
+    )
     try:
         barrier.wait(timeout=60)
         r = w.actions.cancel_batch(bid)
@@ -111,9 +116,13 @@ def test_two_processes_cancelling_one_batch_give_one_consistent_result(writable_
     n_items = sum(_items(db, bid).values())
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_cancel_worker,
-                         args=(str(writable_demo), str(tmp_path / f"s{i}"), bid, barrier, out))
-             for i in range(2)]
+    procs = [
+        ctx.Process(
+            target=_cancel_worker,
+            args=(str(writable_demo), str(tmp_path / f"s{i}"), bid, barrier, out),
+        )
+        for i in range(2)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=120) for _ in procs]
@@ -132,12 +141,16 @@ def test_retry_failed_items(ww, writable_demo):
     n_failed = _items(db, bid)["failed"]
     r = ww.actions.retry_batch_failed(bid)
     assert r.changed and r.before["items"]["failed"] == n_failed
-    items = rows(db, "SELECT status, error, started_at, completed_at FROM batch_job_items "
-                     "WHERE batch_id = ?", (bid,))
+    items = rows(
+        db,
+        "SELECT status, error, started_at, completed_at FROM batch_job_items WHERE batch_id = ?",
+        (bid,),
+    )
     assert sum(s == "pending" for s, *_ in items) == n_failed
     assert all(e is None and st is None and c is None for s, e, st, c in items if s == "pending")
-    status, failed_items = rows(db, "SELECT status, failed_items FROM batch_jobs WHERE id = ?",
-                                (bid,))[0]
+    status, failed_items = rows(
+        db, "SELECT status, failed_items FROM batch_jobs WHERE id = ?", (bid,)
+    )[0]
     assert status == "pending" and failed_items == 0
     assert not ww.actions.retry_batch_failed(bid).changed
     with pytest.raises(InvalidQueryError, match="cancelled"):
@@ -152,8 +165,9 @@ def test_rerun_job_adds_one_pending_pipeline_rerun(ww, writable_demo, truth):
     r = ww.actions.rerun_job(failed["id"], reason="bad RFI night")
     job = r.after["pending_rerun_job"]
     assert r.changed and job["type"] == "pipeline_rerun" and job["status"] == "pending"
-    row = rows(db, "SELECT type, status, ms_path, params, created_at FROM jobs WHERE id = ?",
-               (job["id"],))[0]
+    row = rows(
+        db, "SELECT type, status, ms_path, params, created_at FROM jobs WHERE id = ?", (job["id"],)
+    )[0]
     assert row[:3] == ("pipeline_rerun", "pending", ms_path)
     params = json.loads(row[3])
     assert params["rerun_of_job"] == failed["id"] and params["reason"] == "bad RFI night"
@@ -177,14 +191,19 @@ with open(sys.argv[1], "w") as fh:
 
 def test_rerun_command_gets_shell_safe_single_arguments(writable_demo, state_dir, tmp_path):
     db = _db(writable_demo)
-    evil = str(tmp_path / "odd dir" / "x'; touch PWNED; echo \"$(id)\".ms")
-    execute(db, ("INSERT INTO ms_index (path, stage, status) VALUES (?, 'failed', 'failed')",
-                 (evil,)))
+    evil = str(tmp_path / "odd dir" / 'x\'; touch PWNED; echo "$(id)".ms')
+    execute(
+        db, ("INSERT INTO ms_index (path, stage, status) VALUES (?, 'failed', 'failed')", (evil,))
+    )
     script, record = tmp_path / "rec.py", tmp_path / "argv.json"
     script.write_text(_RECORDER)
     template = f"{sys.executable} {script} {record} --ms {{ms_path}} --job {{job_id}}"
-    w = connect(writable_demo, state_dir, allow_writes=True,
-                sections={"operations": {"rerun_command": template}})
+    w = connect(
+        writable_demo,
+        state_dir,
+        allow_writes=True,
+        sections={"operations": {"rerun_command": template}},
+    )
     try:
         r = w.actions.rerun_ms(evil)
         job_id = r.after["pending_rerun_job"]["id"]
@@ -193,15 +212,21 @@ def test_rerun_command_gets_shell_safe_single_arguments(writable_demo, state_dir
         assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
         assert w.jobs.get(job_id).status == "pending"
         audit = w.actions.audit_log(action="rerun_command")
-        assert len(audit) == 1 and json.loads(audit.iloc[0]["before"])["command"]["argv"][-3] == evil
+        assert (
+            len(audit) == 1 and json.loads(audit.iloc[0]["before"])["command"]["argv"][-3] == evil
+        )
     finally:
         w.close()
 
 
 def test_failing_rerun_command_marks_the_job_failed(writable_demo, state_dir, tmp_path, truth):
     template = f"{sys.executable} -c \"import sys; sys.stderr.write('no queue'); sys.exit(3)\""
-    w = connect(writable_demo, state_dir, allow_writes=True,
-                sections={"operations": {"rerun_command": template + " {ms_path}"}})
+    w = connect(
+        writable_demo,
+        state_dir,
+        allow_writes=True,
+        sections={"operations": {"rerun_command": template + " {ms_path}"}},
+    )
     try:
         r = w.actions.rerun_ms(truth["images"][0]["ms_path"])
         info = w.jobs.get(r.after["pending_rerun_job"]["id"])
@@ -214,19 +239,27 @@ def test_failing_rerun_command_marks_the_job_failed(writable_demo, state_dir, tm
 
 def test_acknowledge_and_resolve_alert(ww, writable_demo, truth):
     db = _db(writable_demo)
-    aid = rows(db, "SELECT id FROM flux_monitoring_alerts WHERE calibrator_name = ? AND "
-                   "resolved_at IS NULL", (truth["calibration"]["drifting_calibrator"],))[0][0]
+    aid = rows(
+        db,
+        "SELECT id FROM flux_monitoring_alerts WHERE calibrator_name = ? AND resolved_at IS NULL",
+        (truth["calibration"]["drifting_calibrator"],),
+    )[0][0]
     r = ww.actions.acknowledge_alert(aid, by="oncall-test")
     assert r.changed and r.before["acknowledged_at"] is None
-    ack_at, ack_by = rows(db, "SELECT acknowledged_at, acknowledged_by FROM "
-                              "flux_monitoring_alerts WHERE id = ?", (aid,))[0]
+    ack_at, ack_by = rows(
+        db,
+        "SELECT acknowledged_at, acknowledged_by FROM flux_monitoring_alerts WHERE id = ?",
+        (aid,),
+    )[0]
     assert ack_by == "oncall-test" and ack_at == pytest.approx(truth["now_unix"], abs=1e-3)
     assert not ww.actions.acknowledge_alert(aid).changed
     r = ww.actions.resolve_alert(aid, note="3C48 model updated")
     assert r.changed and r.after["resolution_note"] == "3C48 model updated"
     assert not ww.actions.resolve_alert(aid, note="again").changed
-    assert rows(db, "SELECT resolution_note FROM flux_monitoring_alerts WHERE id = ?",
-                (aid,))[0][0] == "3C48 model updated"
+    assert (
+        rows(db, "SELECT resolution_note FROM flux_monitoring_alerts WHERE id = ?", (aid,))[0][0]
+        == "3C48 model updated"
+    )
     assert ww.calhealth.alerts(open_only=True).empty
 
 
@@ -234,8 +267,11 @@ def test_rate_image(ww, writable_demo):
     db = _db(writable_demo)
     n0 = rows(db, "SELECT COUNT(*) FROM image_ratings")[0][0]
     r = ww.actions.rate_image(3, 5, "sharp")
-    row = rows(db, "SELECT image_id, rating, comment, rater FROM image_ratings WHERE id = ?",
-               (r.after["rating_id"],))[0]
+    row = rows(
+        db,
+        "SELECT image_id, rating, comment, rater FROM image_ratings WHERE id = ?",
+        (r.after["rating_id"],),
+    )[0]
     assert row == ("3", 5, "sharp", ww.settings.operator)
     before = sha256(db)
     for bad in (0, 6, 2.5, True):
@@ -255,8 +291,9 @@ def test_create_batch_qa_and_run_it_recording_item_states(ww, writable_demo, tru
     r = ww.actions.create_batch_qa(night, run=False)
     bid = r.after["batch"]["id"]
     expected = sorted(t["path"] for t in truth["images"] if t["night"] == night)
-    items = rows(db, "SELECT data_id, ms_path, status FROM batch_job_items WHERE batch_id = ?",
-                 (bid,))
+    items = rows(
+        db, "SELECT data_id, ms_path, status FROM batch_job_items WHERE batch_id = ?", (bid,)
+    )
     assert sorted(i[0] for i in items) == expected and {i[2] for i in items} == {"pending"}
     by_image = {t["path"]: t["ms_path"] for t in truth["images"]}
     assert all(ms == by_image[p] for p, ms, _ in items)
@@ -264,21 +301,35 @@ def test_create_batch_qa_and_run_it_recording_item_states(ww, writable_demo, tru
     seen = []
 
     def fake_qa(path):  # the QA itself belongs to the products service; here: the recording
-        seen.append(rows(db, "SELECT status FROM batch_job_items WHERE data_id = ? AND "
-                             "batch_id = ?", (path, bid))[0][0])
+        seen.append(
+            rows(
+                db,
+                "SELECT status FROM batch_job_items WHERE data_id = ? AND batch_id = ?",
+                (path, bid),
+            )[0][0]
+        )
         if path == bad:
             raise ValueError("image all NaN")
 
     final = run_batch(ww, bid, qa=fake_qa)
     assert seen == ["running"] * len(expected)  # marked running before its QA ran
-    assert final["status"] == "partial" and final["counts"] == {"success": len(expected) - 1,
-                                                                "failed": 1}
-    st = dict(((p, (s, e)) for p, s, e in rows(
-        db, "SELECT data_id, status, error FROM batch_job_items WHERE batch_id = ?", (bid,))))
+    assert final["status"] == "partial" and final["counts"] == {
+        "success": len(expected) - 1,
+        "failed": 1,
+    }
+    st = dict(
+        (
+            (p, (s, e))
+            for p, s, e in rows(
+                db, "SELECT data_id, status, error FROM batch_job_items WHERE batch_id = ?", (bid,)
+            )
+        )
+    )
     assert st[bad] == ("failed", "ValueError: image all NaN")
     assert all(v == ("done", None) for k, v in st.items() if k != bad)
-    assert rows(db, "SELECT status, completed_items, failed_items FROM batch_jobs WHERE id = ?",
-                (bid,))[0] == ("partial", len(expected) - 1, 1)
+    assert rows(
+        db, "SELECT status, completed_items, failed_items FROM batch_jobs WHERE id = ?", (bid,)
+    )[0] == ("partial", len(expected) - 1, 1)
     with pytest.raises(InvalidQueryError, match="matches no images"):
         ww.actions.create_batch_qa({"start": "2020-01-01", "end": "2020-01-02"})
 
@@ -294,14 +345,20 @@ def test_batch_qa_through_the_batch_runner(ww, writable_demo, truth):
     bid = r.after["batch"]["id"]
     final = ww.actions.run_batch_qa(bid, mode="threads")
     assert final["status"] == "partial"
-    st = {p: (s, e) for p, s, e in rows(
-        db, "SELECT data_id, status, error FROM batch_job_items WHERE batch_id = ?", (bid,))}
+    st = {
+        p: (s, e)
+        for p, s, e in rows(
+            db, "SELECT data_id, status, error FROM batch_job_items WHERE batch_id = ?", (bid,)
+        )
+    }
     assert all(st[p] == ("done", None) for p in paths)
     assert st[missing][0] == "failed" and "gone.fits" in st[missing][1]
-    times = rows(db, "SELECT started_at, completed_at FROM batch_job_items WHERE batch_id = ?",
-                 (bid,))
+    times = rows(
+        db, "SELECT started_at, completed_at FROM batch_job_items WHERE batch_id = ?", (bid,)
+    )
     assert all(s is not None and c is not None and c >= s for s, c in times)
-    assert rows(db, "SELECT completed_items, failed_items, total_items FROM batch_jobs "
-                    "WHERE id = ?", (bid,))[0] == (len(paths), 1, len(paths) + 1)
+    assert rows(
+        db, "SELECT completed_items, failed_items, total_items FROM batch_jobs WHERE id = ?", (bid,)
+    )[0] == (len(paths), 1, len(paths) + 1)
     with pytest.raises(InvalidQueryError, match="only pending or running"):
         ww.actions.run_batch_qa(bid)

@@ -13,8 +13,9 @@ from dsa110_ws.services.calhealth import staleness_class
 
 def test_the_coverage_gap_is_found_exactly(workspace, demo_dir, truth):
     db = demo_dir / "pipeline.sqlite3"
-    lo, hi = rows(db, "SELECT MIN(valid_start_mjd), MAX(valid_end_mjd) FROM caltables "
-                      "WHERE status = 'active'")[0]
+    lo, hi = rows(
+        db, "SELECT MIN(valid_start_mjd), MAX(valid_end_mjd) FROM caltables WHERE status = 'active'"
+    )[0]
     tl = workspace.calhealth.timeline(start=lo, end=hi)
     gap = truth["calibration"]["coverage_gap_mjd"]
     assert len(tl.gaps) == 1
@@ -42,9 +43,19 @@ def test_nearest_set_and_staleness(workspace, truth):
     assert near.set_name != retired
 
 
-@pytest.mark.parametrize("hours,cls", [(0, "fresh"), (6, "fresh"), (6.01, "aging"),
-                                       (12, "aging"), (12.5, "stale"), (24, "stale"),
-                                       (24.01, "critical"), (100, "critical")])
+@pytest.mark.parametrize(
+    "hours,cls",
+    [
+        (0, "fresh"),
+        (6, "fresh"),
+        (6.01, "aging"),
+        (12, "aging"),
+        (12.5, "stale"),
+        (24, "stale"),
+        (24.01, "critical"),
+        (100, "critical"),
+    ],
+)
 def test_staleness_classes(hours, cls):
     assert staleness_class(hours) == cls
 
@@ -52,10 +63,14 @@ def test_staleness_classes(hours, cls):
 def test_apply_list_in_order(workspace, truth):
     img = truth["images"][-1]
     set_name = f"{img['night']}_3C286"
-    by_type = {t["table_type"]: t["path"] for t in truth["calibration"]["caltables"]
-               if t["set_name"] == set_name}
-    assert workspace.calhealth.apply_list(img["mid_mjd"]) == [by_type[k] for k in
-                                                               ("K", "BP", "GA", "GP")]
+    by_type = {
+        t["table_type"]: t["path"]
+        for t in truth["calibration"]["caltables"]
+        if t["set_name"] == set_name
+    }
+    assert workspace.calhealth.apply_list(img["mid_mjd"]) == [
+        by_type[k] for k in ("K", "BP", "GA", "GP")
+    ]
     now = workspace.calhealth.nearest()
     assert now.valid and now.missing_types == ()
 
@@ -81,18 +96,24 @@ def test_missing_type_degrades_health(writable_demo, state_dir, truth):
 def test_flux_drift_of_the_drifting_calibrator(workspace, demo_dir, truth):
     name = truth["calibration"]["drifting_calibrator"]
     df = workspace.calhealth.flux(start=truth["nights"][0], end=workspace.now()).set_index(
-        "calibrator_name")
-    mjd, ratio = np.array(rows(demo_dir / "pipeline.sqlite3",
-                               "SELECT mjd, flux_ratio FROM calibration_monitoring WHERE "
-                               "calibrator_name = ?", (name,))).T
+        "calibrator_name"
+    )
+    mjd, ratio = np.array(
+        rows(
+            demo_dir / "pipeline.sqlite3",
+            "SELECT mjd, flux_ratio FROM calibration_monitoring WHERE calibrator_name = ?",
+            (name,),
+        )
+    ).T
     slope = np.polyfit(mjd, ratio, 1)[0]
     assert df.loc[name, "drift_per_day"] == pytest.approx(slope, rel=1e-9)
     assert df.loc[name, "ratio_std"] == pytest.approx(np.std(ratio, ddof=1))
     assert -2.5 < df.loc[name, "drift_percent_per_day"] < -1.5  # generated at -2 % a night
     assert df.loc[name, "drift_percent"] == pytest.approx(100 * slope * np.ptp(mjd), rel=1e-9)
     # generated: -2 % a night over the nights (measurement noise 0.8 % a point)
-    assert df.loc[name, "drift_percent"] == pytest.approx(truth["calibration"]["drift_percent"],
-                                                          abs=5.0)
+    assert df.loc[name, "drift_percent"] == pytest.approx(
+        truth["calibration"]["drift_percent"], abs=5.0
+    )
     assert df.loc[name, "stability"] == "drifting" and df.loc[name, "open_alerts"] == 1
     others = df.drop(index=name)
     assert (others["stability"] == "stable").all() and (others["open_alerts"] == 0).all()
@@ -107,7 +128,9 @@ def test_alert_cutoff_compares_unix_with_unix(workspace, demo_dir, truth):
     name = truth["calibration"]["drifting_calibrator"]
     # one alert is recent (hours), the other days old
     assert now - trig[name] < 86400 < now - trig["3C286"] < 7 * 86400
-    assert list(workspace.calhealth.alerts(within=dt.timedelta(days=1))["calibrator_name"]) == [name]
+    assert list(workspace.calhealth.alerts(within=dt.timedelta(days=1))["calibrator_name"]) == [
+        name
+    ]
     assert list(workspace.calhealth.alerts(within=1 * u.day)["calibrator_name"]) == [name]
     assert len(workspace.calhealth.alerts(within=7 * u.day)) == 2
     assert workspace.calhealth.alerts(within=1 * u.min).empty

@@ -57,10 +57,16 @@ def services(tmp_path):
     stale, live = tmp_path / "stale.pid", tmp_path / "live.pid"
     stale.write_text(f"{child.pid}\n")
     live.write_text(str(os.getpid()))
-    yield {"tcp": listener.getsockname()[1], "silent": silent.getsockname()[1],
-           "closed": closed_port, "http_ok": f"http://127.0.0.1:{ok.server_address[1]}/health",
-           "http_500": f"http://127.0.0.1:{broken.server_address[1]}/health",
-           "stale": str(stale), "live": str(live), "missing": str(tmp_path / "none.pid")}
+    yield {
+        "tcp": listener.getsockname()[1],
+        "silent": silent.getsockname()[1],
+        "closed": closed_port,
+        "http_ok": f"http://127.0.0.1:{ok.server_address[1]}/health",
+        "http_500": f"http://127.0.0.1:{broken.server_address[1]}/health",
+        "stale": str(stale),
+        "live": str(live),
+        "missing": str(tmp_path / "none.pid"),
+    }
     for srv in (ok, broken):
         srv.shutdown()
         srv.server_close()
@@ -69,8 +75,13 @@ def services(tmp_path):
 
 
 def _ws(demo_dir, state_dir, checks, **health):
-    cfg = {"include_defaults": False, "data_checks": False, "timeout_s": 2.0, "checks": checks,
-           **health}
+    cfg = {
+        "include_defaults": False,
+        "data_checks": False,
+        "timeout_s": 2.0,
+        "checks": checks,
+        **health,
+    }
     return connect(demo_dir, state_dir, sections={"health": cfg})
 
 
@@ -81,8 +92,12 @@ def test_checks_against_real_loopback_services(demo_dir, state_dir, services, mo
         {"name": "tcp-closed", "kind": "tcp", "host": "127.0.0.1", "port": services["closed"]},
         {"name": "http-200", "kind": "http", "url": services["http_ok"]},
         {"name": "http-500", "kind": "http", "url": services["http_500"]},
-        {"name": "http-silent", "kind": "http", "url": f"http://127.0.0.1:{services['silent']}/",
-         "timeout_s": 0.5},
+        {
+            "name": "http-silent",
+            "kind": "http",
+            "url": f"http://127.0.0.1:{services['silent']}/",
+            "timeout_s": 0.5,
+        },
         {"name": "pid-live", "kind": "pidfile", "path": services["live"]},
         {"name": "pid-stale", "kind": "pidfile", "path": services["stale"]},
         {"name": "pid-missing", "kind": "pidfile", "path": services["missing"]},
@@ -93,22 +108,36 @@ def test_checks_against_real_loopback_services(demo_dir, state_dir, services, mo
     finally:
         w.close()
     status = {c.name: c.status for c in rep.checks}
-    assert status == {"tcp-up": "ok", "tcp-closed": "critical", "http-200": "ok",
-                      "http-500": "critical", "http-silent": "critical", "pid-live": "ok",
-                      "pid-stale": "critical", "pid-missing": "critical"}
+    assert status == {
+        "tcp-up": "ok",
+        "tcp-closed": "critical",
+        "http-200": "ok",
+        "http-500": "critical",
+        "http-silent": "critical",
+        "pid-live": "ok",
+        "pid-stale": "critical",
+        "pid-missing": "critical",
+    }
     assert rep["http-200"].value["http_status"] == 200
     assert rep["http-500"].value["http_status"] == 500 and "HTTP 500" in rep["http-500"].detail
     assert "stale pidfile" in rep["pid-stale"].detail
     assert rep.status == "critical" and rep.exit_code == 2
     assert all(c.latency_ms >= 0 for c in rep.checks)
-    assert list(rep.to_frame().columns) == ["name", "kind", "status", "detail", "latency_ms",
-                                            "value"]
+    assert list(rep.to_frame().columns) == [
+        "name",
+        "kind",
+        "status",
+        "detail",
+        "latency_ms",
+        "value",
+    ]
 
 
 def test_severity_warning_and_overall_status(demo_dir, state_dir, services):
-    checks = [{"name": "up", "kind": "tcp", "port": services["tcp"]},
-              {"name": "optional", "kind": "tcp", "port": services["closed"],
-               "severity": "warning"}]
+    checks = [
+        {"name": "up", "kind": "tcp", "port": services["tcp"]},
+        {"name": "optional", "kind": "tcp", "port": services["closed"], "severity": "warning"},
+    ]
     w = _ws(demo_dir, state_dir, checks)
     try:
         rep = w.health.check()
@@ -122,12 +151,15 @@ def test_severity_warning_and_overall_status(demo_dir, state_dir, services):
 def test_systemd_units_with_systemctl_and_without(demo_dir, state_dir, tmp_path, monkeypatch):
     fake = tmp_path / "bin" / "systemctl"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\ncase \"$2\" in\n good.service) echo active; exit 0;;\n"
-                    " starting.service) echo activating; exit 3;;\n"
-                    " *) echo failed; exit 3;;\nesac\n")
+    fake.write_text(
+        '#!/bin/sh\ncase "$2" in\n good.service) echo active; exit 0;;\n'
+        " starting.service) echo activating; exit 3;;\n"
+        " *) echo failed; exit 3;;\nesac\n"
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    checks = [{"name": u, "kind": "systemd", "unit": f"{u}.service"}
-              for u in ("good", "starting", "bad")]
+    checks = [
+        {"name": u, "kind": "systemd", "unit": f"{u}.service"} for u in ("good", "starting", "bad")
+    ]
     monkeypatch.setenv("PATH", str(fake.parent))
     w = _ws(demo_dir, state_dir, checks)
     try:
@@ -144,20 +176,40 @@ def test_disk_thresholds(demo_dir, state_dir):
     st = os.statvfs(demo_dir / "data")
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
     percent = 100.0 * used / (used + st.f_bavail * st.f_frsize)
-    checks = [{"name": n, "kind": "disk", "path": str(demo_dir / "data"),
-               "warning_percent": w_, "critical_percent": c_}
-              for n, w_, c_ in (("roomy", percent + 5, percent + 10),
-                                ("warn", percent - 5, percent + 10),
-                                ("crit", percent - 10, percent - 5))]
-    checks.append({"name": "gone", "kind": "disk", "path": str(demo_dir / "nope"),
-                   "warning_percent": 85, "critical_percent": 95})
+    checks = [
+        {
+            "name": n,
+            "kind": "disk",
+            "path": str(demo_dir / "data"),
+            "warning_percent": w_,
+            "critical_percent": c_,
+        }
+        for n, w_, c_ in (
+            ("roomy", percent + 5, percent + 10),
+            ("warn", percent - 5, percent + 10),
+            ("crit", percent - 10, percent - 5),
+        )
+    ]
+    checks.append(
+        {
+            "name": "gone",
+            "kind": "disk",
+            "path": str(demo_dir / "nope"),
+            "warning_percent": 85,
+            "critical_percent": 95,
+        }
+    )
     w = _ws(demo_dir, state_dir, checks)
     try:
         rep = w.health.check()
     finally:
         w.close()
-    assert {c.name: c.status for c in rep.checks} == {"roomy": "ok", "warn": "warning",
-                                                      "crit": "critical", "gone": "critical"}
+    assert {c.name: c.status for c in rep.checks} == {
+        "roomy": "ok",
+        "warn": "warning",
+        "crit": "critical",
+        "gone": "critical",
+    }
     assert rep["roomy"].value["used_percent"] == pytest.approx(percent, abs=0.5)
 
 
@@ -165,16 +217,24 @@ def test_default_data_checks_on_the_demo(workspace, demo_dir, truth):
     rep = workspace.health.check()
     names = {c.name for c in rep.checks}
     assert "streaming-converter" not in names  # the demo state has no services to check
-    assert {"database", "freshness:ms", "freshness:image", "freshness:hdf5", "stuck-ms",
-            f"disk:{demo_dir / 'data'}"} <= names
+    assert {
+        "database",
+        "freshness:ms",
+        "freshness:image",
+        "freshness:hdf5",
+        "stuck-ms",
+        f"disk:{demo_dir / 'data'}",
+    } <= names
     db = demo_dir / "pipeline.sqlite3"
     now = truth["now_unix"]
     newest_img = rows(db, "SELECT MAX(created_at) FROM images")[0][0]
     newest_ms = rows(db, "SELECT MAX(created_at) FROM ms_index")[0][0]
     newest_h5 = rows(db, "SELECT MAX(indexed_at) FROM hdf5_files")[0][0]
-    for name, newest, (warn, crit) in (("freshness:image", newest_img, (120, 360)),
-                                       ("freshness:ms", newest_ms, (60, 360)),
-                                       ("freshness:hdf5", newest_h5, (30, 120))):
+    for name, newest, (warn, crit) in (
+        ("freshness:image", newest_img, (120, 360)),
+        ("freshness:ms", newest_ms, (60, 360)),
+        ("freshness:hdf5", newest_h5, (30, 120)),
+    ):
         age = (now - newest) / 60.0
         c = rep[name]
         assert c.value["minutes_since_newest"] == pytest.approx(age, abs=1e-3)
@@ -199,8 +259,9 @@ def test_a_stalled_pipeline_is_critical(demo_dir, state_dir, truth):
 
 
 def test_defaults_and_configuration_errors(demo_dir, state_dir):
-    w = connect(demo_dir, state_dir, sections={"health": {"include_defaults": True,
-                                                          "disable": ["redis"]}})
+    w = connect(
+        demo_dir, state_dir, sections={"health": {"include_defaults": True, "disable": ["redis"]}}
+    )
     try:
         names = {s["name"] for s in w.health.checks()}
     finally:

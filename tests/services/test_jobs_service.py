@@ -16,8 +16,9 @@ ALL = "2026-01-01"  # a start before every demo row
 
 def test_failed_jobs_and_reasons_match_the_truth(workspace, truth):
     df = workspace.jobs.failed()  # default window: the 24 h before w.now()
-    got = {(int(i), t, r) for i, t, r in zip(df["id"], df["type"], df["failure_reason"],
-                                              strict=True)}
+    got = {
+        (int(i), t, r) for i, t, r in zip(df["id"], df["type"], df["failure_reason"], strict=True)
+    }
     assert got == {(f["id"], f["type"], f["reason"]) for f in truth["failed_jobs"]}
     assert set(df["status"]) == {"failed"}
 
@@ -47,13 +48,14 @@ def test_job_lookup_is_by_id_never_by_date_substring(workspace, truth):
 
 
 def test_durations_artifacts_and_params(workspace, demo_dir):
-    raw = rows(demo_dir / "pipeline.sqlite3",
-               "SELECT id, started_at, finished_at, artifacts FROM jobs")
+    raw = rows(
+        demo_dir / "pipeline.sqlite3", "SELECT id, started_at, finished_at, artifacts FROM jobs"
+    )
     df = workspace.jobs.find(start=ALL, limit=None).set_index("id")
     for jid, started, finished, artifacts in raw:
         expected = None if started is None or finished is None else finished - started
         got = df.loc[jid, "duration_s"]
-        assert (np.isnan(got) if expected is None else got == pytest.approx(expected))
+        assert np.isnan(got) if expected is None else got == pytest.approx(expected)
         assert df.loc[jid, "artifact_paths"] == json.loads(artifacts)
     image_job = df[(df["type"] == "image") & (df["status"] == "done")].index[0]
     info = workspace.jobs.get(int(image_job))
@@ -75,9 +77,11 @@ def test_summary_counts_done_and_completed_as_success(workspace, truth):
 
 def test_summary_default_window_is_the_last_24_hours(workspace, demo_dir, truth):
     now = truth["now_unix"]
-    expected = rows(demo_dir / "pipeline.sqlite3",
-                    "SELECT COUNT(*) FROM jobs WHERE created_at >= ? AND created_at < ?",
-                    (now - 86400.0, now))[0][0]
+    expected = rows(
+        demo_dir / "pipeline.sqlite3",
+        "SELECT COUNT(*) FROM jobs WHERE created_at >= ? AND created_at < ?",
+        (now - 86400.0, now),
+    )[0][0]
     s = workspace.jobs.summary()
     assert s.n_total == expected and 0 < expected < sum(truth["counts"]["jobs_by_status"].values())
     assert s.end.unix == pytest.approx(now, abs=1e-3)
@@ -112,7 +116,9 @@ def test_stuck_ms_is_exactly_the_truth(workspace, truth):
 
     # 30 min: the stuck one and the two in-progress MS older than 30 min; never failed/error
     got = set(workspace.jobs.stuck(older_than=30 * u.min)["path"])
-    expect = {m["path"] for m in truth["ms_states"]["in_progress"] if m["minutes_since_change"] > 30}
+    expect = {
+        m["path"] for m in truth["ms_states"]["in_progress"] if m["minutes_since_change"] > 30
+    }
     assert got == expect | {truth["ms_states"]["stuck"][0]["path"]}
     with pytest.raises(InvalidQueryError, match="no unit"):
         workspace.jobs.stuck(older_than=30)
@@ -124,7 +130,9 @@ def test_stuck_threshold_from_settings(demo_dir, state_dir, truth):
         got = set(w.jobs.stuck()["path"])
     finally:
         w.close()
-    expect = {m["path"] for m in truth["ms_states"]["in_progress"] if m["minutes_since_change"] > 45}
+    expect = {
+        m["path"] for m in truth["ms_states"]["in_progress"] if m["minutes_since_change"] > 45
+    }
     assert got == expect | {truth["ms_states"]["stuck"][0]["path"]}
 
 
@@ -135,7 +143,8 @@ def test_pipeline_progress_per_ms(workspace, truth):
     for m in truth["ms_states"]["failed"] + truth["ms_states"]["in_progress"]:
         assert df.loc[m["path"], "state"] == m["state"]
         assert df.loc[m["path"], "minutes_since_change"] == pytest.approx(
-            m["minutes_since_change"], abs=1e-3)
+            m["minutes_since_change"], abs=1e-3
+        )
     done = df[df["stage"] == "done"]
     assert len(done) > 0 and (done["progress"] == 1.0).all()
     assert df.loc[stuck, "progress"] == pytest.approx(6 / 7)  # imaging

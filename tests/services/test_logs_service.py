@@ -66,7 +66,9 @@ def test_follow_returns_only_new_complete_lines(own_logs):
     path = logs / f"{run_id}.log"
     path.write_text("2026-11-14T10:00:00.000 INFO    x.y[r]: one\n2026-11-14T10:00:01.000 INFO")
     first, offset = w.logs.follow(run_id, 0)
-    assert list(first["message"]) == ["one"] and offset == len(path.read_bytes().split(b"\n")[0]) + 1
+    assert (
+        list(first["message"]) == ["one"] and offset == len(path.read_bytes().split(b"\n")[0]) + 1
+    )
     again, same = w.logs.follow(run_id, offset)
     assert again.empty and same == offset  # the partial line waits for its newline
     with open(path, "a") as fh:
@@ -85,8 +87,9 @@ def test_follow_returns_only_new_complete_lines(own_logs):
         w.logs.follow(run_id, -1)
 
 
-@pytest.mark.parametrize("bad", ["../logs/x", "..", "/etc/passwd", "a/b", "", ".hidden",
-                                 "x" * 200, "run id", "a\x00b"])
+@pytest.mark.parametrize(
+    "bad", ["../logs/x", "..", "/etc/passwd", "a/b", "", ".hidden", "x" * 200, "run id", "a\x00b"]
+)
 def test_malformed_run_ids_are_refused(workspace, bad):
     with pytest.raises(InvalidQueryError, match="Invalid run id"):
         workspace.logs.read(bad)
@@ -103,8 +106,12 @@ def test_symlink_pointing_outside_the_log_roots_is_refused(own_logs, tmp_path):
     with pytest.raises(NotPermittedError):
         w.logs.follow("escape", 0)
     assert "escape" not in set(w.logs.runs()["run_id"])
-    os.symlink(logs / "calibrate-000026.log" if (logs / "calibrate-000026.log").exists()
-               else next(logs.glob("*.log")), logs / "inside.log")
+    os.symlink(
+        logs / "calibrate-000026.log"
+        if (logs / "calibrate-000026.log").exists()
+        else next(logs.glob("*.log")),
+        logs / "inside.log",
+    )
     assert len(w.logs.read("inside")) > 0  # a link inside the roots is fine
     with pytest.raises(DataUnavailableError, match="No log file"):
         w.logs.read("no-such-run")

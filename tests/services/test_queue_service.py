@@ -31,10 +31,17 @@ def test_a_complete_group_still_collecting_is_not_incomplete(writable_demo, stat
     db = writable_demo / "pipeline.sqlite3"
     gid = truth["incomplete_groups"][1]["group_id"]
     missing = truth["incomplete_groups"][1]["missing_subbands"]
-    execute(db, *[("INSERT INTO ingestion_subbands (group_id, subband_idx, file_path, "
-                   "recorded_at) VALUES (?, ?, ?, ?)", (gid, sb, f"/x/{gid}_{sb}.hdf5",
-                                                        truth["now_unix"]))
-                  for sb in missing])
+    execute(
+        db,
+        *[
+            (
+                "INSERT INTO ingestion_subbands (group_id, subband_idx, file_path, "
+                "recorded_at) VALUES (?, ?, ?, ?)",
+                (gid, sb, f"/x/{gid}_{sb}.hdf5", truth["now_unix"]),
+            )
+            for sb in missing
+        ],
+    )
     w = connect(writable_demo, state_dir)
     try:
         df = w.queue.incomplete()
@@ -45,8 +52,12 @@ def test_a_complete_group_still_collecting_is_not_incomplete(writable_demo, stat
 
 def test_hdf5_files_per_night(workspace, demo_dir, truth):
     df = workspace.queue.hdf5_per_night().set_index("obs_date")
-    raw = dict(rows(demo_dir / "pipeline.sqlite3",
-                    "SELECT obs_date, COUNT(*) FROM hdf5_files GROUP BY obs_date"))
+    raw = dict(
+        rows(
+            demo_dir / "pipeline.sqlite3",
+            "SELECT obs_date, COUNT(*) FROM hdf5_files GROUP BY obs_date",
+        )
+    )
     assert df["n_files"].to_dict() == raw
     assert set(df.index) == set(truth["nights"])
     first = truth["nights"][0]

@@ -25,11 +25,23 @@ def test_default_window_is_the_24_hours_before_now(workspace, demo_dir, truth):
     now = truth["now_unix"]
     db = demo_dir / "pipeline.sqlite3"
     lo_mjd, hi_mjd = (now - 86400) / 86400 + 40587, now / 86400 + 40587
-    expect = dict(rows(db, "SELECT stage, COUNT(*) FROM ms_index WHERE mid_mjd >= ? AND "
-                           "mid_mjd < ? GROUP BY stage", (lo_mjd, hi_mjd)))
+    expect = dict(
+        rows(
+            db,
+            "SELECT stage, COUNT(*) FROM ms_index WHERE mid_mjd >= ? AND "
+            "mid_mjd < ? GROUP BY stage",
+            (lo_mjd, hi_mjd),
+        )
+    )
     assert c["ms_by_stage"] == expect
-    jobs = dict(rows(db, "SELECT status, COUNT(*) FROM jobs WHERE created_at >= ? AND "
-                         "created_at < ? GROUP BY status", (now - 86400, now)))
+    jobs = dict(
+        rows(
+            db,
+            "SELECT status, COUNT(*) FROM jobs WHERE created_at >= ? AND "
+            "created_at < ? GROUP BY status",
+            (now - 86400, now),
+        )
+    )
     assert c["jobs_by_status"] == jobs
     assert c["end"] == truth["now"]
 
@@ -38,8 +50,9 @@ def test_throughput_per_night_by_observation_time(workspace, truth):
     tp = workspace.stats.throughput(start=truth["nights"][0], end=workspace.now(), per="night")
     assert len(tp) == len(truth["nights"])
     assert [str(d.date()) for d in tp["bin_start"]] == truth["nights"]
-    for night, n_img, n_phot in zip(truth["nights"], tp["n_images"], tp["n_photometry"],
-                                    strict=True):
+    for night, n_img, n_phot in zip(
+        truth["nights"], tp["n_images"], tp["n_photometry"], strict=True
+    ):
         imgs = [t for t in truth["images"] if t["night"] == night]
         assert n_img == len(imgs)
         assert n_phot == sum(t["n_sources"] for t in imgs)
@@ -54,9 +67,12 @@ def test_throughput_ignores_when_rows_were_written(writable_demo, state_dir, tru
     w = connect(writable_demo, state_dir)
     try:
         before = w.stats.throughput(start=truth["nights"][0], end=w.now(), per="hour")
-        execute(db, ("UPDATE images SET created_at = created_at + 5 * 86400", ()),
-                ("UPDATE ms_index SET created_at = created_at - 3 * 86400", ()),
-                ("UPDATE photometry SET measured_at = measured_at + 86400", ()))
+        execute(
+            db,
+            ("UPDATE images SET created_at = created_at + 5 * 86400", ()),
+            ("UPDATE ms_index SET created_at = created_at - 3 * 86400", ()),
+            ("UPDATE photometry SET measured_at = measured_at + 86400", ()),
+        )
         after = w.stats.throughput(start=truth["nights"][0], end=w.now(), per="hour")
     finally:
         w.close()
@@ -89,8 +105,11 @@ def test_success_rates(workspace, truth):
 def test_qa_distributions_per_night(workspace, demo_dir, truth):
     qa = workspace.stats.qa(start=truth["nights"][0], end=workspace.now()).set_index("bin_start")
     db = demo_dir / "pipeline.sqlite3"
-    stored = rows(db, "SELECT m.mid_mjd, q.rms_noise, q.dynamic_range, q.overall_quality "
-                      "FROM image_qa q JOIN ms_index m ON m.path = q.ms_path")
+    stored = rows(
+        db,
+        "SELECT m.mid_mjd, q.rms_noise, q.dynamic_range, q.overall_quality "
+        "FROM image_qa q JOIN ms_index m ON m.path = q.ms_path",
+    )
     bad_nights = {t["night"] for t in truth["images"] if t["bad_reason"]}
     for ts, row in qa.iterrows():
         night = str(ts.date())
@@ -114,7 +133,8 @@ def test_disk_usage_of_the_data_roots(workspace, demo_dir):
     st = os.statvfs(demo_dir / "data")
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
     assert df["used_percent"].iloc[0] == pytest.approx(
-        100 * used / (used + st.f_bavail * st.f_frsize), abs=0.5)
+        100 * used / (used + st.f_bavail * st.f_frsize), abs=0.5
+    )
 
 
 def test_summary_is_plain_data(workspace, truth):
