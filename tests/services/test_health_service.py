@@ -274,3 +274,52 @@ def test_defaults_and_configuration_errors(demo_dir, state_dir):
                 w.health.check()
         finally:
             w.close()
+
+
+def test_an_older_schema_degrades_to_not_available(tmp_path):
+    """Without ms_state, images, hdf5 files, caltables or batches: fallbacks or clear errors."""
+    import sqlite3
+
+    import dsa110_ws
+    from dsa110_ws.demo.schema import create_schema
+    from dsa110_ws.errors import SchemaMismatchError
+
+    db = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(db)
+    create_schema(con, tables=["ms_index", "jobs", "ingestion_groups"])
+    now = 1794678800.0
+    con.execute(
+        "INSERT INTO ms_index (path, mid_mjd, stage, status, stage_updated_at, "
+        "created_at) VALUES ('/a.ms', ?, 'imaging', 'running', ?, ?)",
+        (now / 86400 + 40587 - 0.01, now - 5 * 3600, now - 5 * 3600),
+    )
+    con.execute(
+        "INSERT INTO ingestion_groups (group_id, state, subband_count, "
+        "expected_subbands, created_at) VALUES ('g1', 'collecting', 12, 16, ?)",
+        (now - 600,),
+    )
+    con.commit()
+    con.close()
+    w = dsa110_ws.connect(
+        pipeline_db=str(db),
+        state_dir=str(tmp_path / "s"),
+        now="2026-11-14T17:53:20",
+        sections={"health": {"include_defaults": False}},
+    )
+    try:
+        stuck = w.jobs.stuck()  # from ms_index.stage_updated_at
+        assert list(stuck["path"]) == ["/a.ms"]
+        assert stuck["minutes_since_change"].iloc[0] == pytest.approx(300.0)
+        inc = w.queue.incomplete()  # from subband_count: which indices are missing is unknown
+        assert list(inc["group_id"]) == ["g1"] and inc["missing_subbands"].iloc[0] is None
+        rep = w.health.check()
+        assert rep["freshness:image"].status == "unknown"
+        assert rep["freshness:hdf5"].status == "unknown"
+        assert rep["freshness:ms"].status == "warning" and rep["database"].status == "ok"
+        assert w.stats.counts()["ms_by_stage"] == {"imaging": 1}
+        with pytest.raises(SchemaMismatchError, match="caltables"):
+            w.calhealth.health()
+        with pytest.raises(SchemaMismatchError, match="batch_jobs"):
+            w.jobs.batches()
+    finally:
+        w.close()
