@@ -12,6 +12,7 @@ import sqlite3
 import warnings
 
 import numpy as np
+import pandas as pd
 from _common import best_of, demo_state, report, scale_state
 
 import dsa110_ws
@@ -41,8 +42,11 @@ def repository_overhead(state) -> list[float]:
             n = len(call())
             t_repo = best_of(call, repeat=9, number=50)
             t_raw = best_of(lambda: con.execute(sql, params).fetchall(), repeat=9, number=50)  # noqa: B023
+            t_pd = best_of(lambda: pd.read_sql_query(sql, con, params=params), repeat=9,  # noqa: B023
+                           number=50)
             ratios.append(report(f"{name} [{n} rows]", t_repo, "raw sqlite3 fetchall", t_raw,
                                  target="(target <= 2x)"))
+            report("   same call", t_repo, "pandas.read_sql_query(raw sqlite3)", t_pd)
     con.close()
     w.close()
     return ratios
