@@ -44,6 +44,9 @@ class OperationsDashboard(Panel):
         of a closed page) or ``"thread"``.
     qa_night
         Night whose QA is shown (default ``"yesterday"``, relative to ``w.now()``).
+    qa_source
+        ``"stored"`` (the pipeline's image_qa grades; cheap at survey scale) or
+        ``"pixels"`` (graded from the FITS files by ``w.qa``, cached).
     """
 
     title = "DSA-110 operations"
@@ -57,9 +60,10 @@ class OperationsDashboard(Panel):
         auto_refresh: bool = False,
         timer: str = "browser",
         qa_night: str = "yesterday",
+        qa_source: str = "stored",
         **kwargs: Any,
     ):
-        self._qa_night = qa_night
+        self._qa = {"night": qa_night, "source": qa_source}
         self.parts: dict[str, Panel] = {}
         super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
         for part in self.parts.values():
@@ -71,6 +75,7 @@ class OperationsDashboard(Panel):
     def _build(self) -> list[widgets.Widget]:
         from dsa110_ws.panels.health import HealthPanel
         from dsa110_ws.panels.jobs import JobMonitor
+        from dsa110_ws.panels.qa import QAPanel
         from dsa110_ws.panels.queue import QueuePanel
         from dsa110_ws.panels.stats import ThroughputPanel
 
@@ -80,6 +85,7 @@ class OperationsDashboard(Panel):
             "throughput": ThroughputPanel(self.w, **bg),
             "queue": QueuePanel(self.w, **bg),
             "jobs": JobMonitor(self.w, status="failed", **bg),
+            "qa": QAPanel(self.w, **self._qa, **bg),
         }
         self.kpi_html = widgets.HTML()
         self.kpi_html.add_class("dsa-kpis")
@@ -91,7 +97,8 @@ class OperationsDashboard(Panel):
         top = widgets.GridBox(
             [p["health"], widgets.VBox([p["throughput"], p["queue"]])], layout=two
         )
-        return [self.now_html, self.kpi_html, top, p["jobs"]]
+        bottom = widgets.GridBox([p["jobs"], p["qa"]], layout=two)
+        return [self.now_html, self.kpi_html, top, bottom]
 
     def _update_kpis(self) -> None:
         p = self.parts
@@ -170,9 +177,56 @@ class OperationsDashboard(Panel):
 
 
 class ScienceDashboard(Panel):
-    """Image and source exploration in two tabs."""
+    """Image exploration (ImageBrowser, with its MS and caltable inspectors) and source
+    exploration (SourceExplorer) in two tabs.
+
+    Parameters
+    ----------
+    night
+        Night the image browser opens on (UTC day; ``"yesterday"`` is relative to ``w.now()``).
+    source_id
+        Source the explorer opens on (default: the best ESE candidate).
+    """
 
     title = "DSA-110 science"
 
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        night: str = "yesterday",
+        source_id: str | None = None,
+        **kwargs: Any,
+    ):
+        self._night, self._source_id = night, source_id
+        self.parts: dict[str, Panel] = {}
+        super().__init__(workspace, **kwargs)
+
     def _build(self) -> list[widgets.Widget]:
-        return [widgets.HTML("<i>coming</i>")]
+        from dsa110_ws.panels.images import ImageBrowser
+        from dsa110_ws.panels.sources import SourceExplorer
+
+        bg = {"background": self.background}
+        self.parts = {
+            "images": ImageBrowser(self.w, night=self._night, **bg),
+            "sources": SourceExplorer(self.w, self._source_id, **bg),
+        }
+        self.tabs = widgets.Tab(children=list(self.parts.values()))
+        for i, name in enumerate(("Images", "Sources")):
+            self.tabs.set_title(i, name)
+        self.tabs.add_class("dsa-science-tabs")
+        return [self.tabs]
+
+    def refresh(self) -> None:
+        """Reload both parts."""
+        for part in self.parts.values():
+            part.refresh()
+
+    def wait(self, timeout: float = 120.0) -> None:
+        for part in self.parts.values():
+            part.wait(timeout)
+
+    def close(self) -> None:
+        for part in self.parts.values():
+            part.close()
+        super().close()

@@ -136,7 +136,22 @@ class ImageBrowser(Panel):
             ]
         )
         inspect = widgets.HBox([self.preview, self.detail])
-        return [filters, self.table, self.thumbs, section("Selected image", inspect, self.cutout)]
+        self.open_ms_button = widgets.Button(
+            description="Inspect its MS", icon="table", disabled=True
+        )
+        self.open_cal_button = widgets.Button(
+            description="Inspect its caltables", icon="sliders", disabled=True
+        )
+        self.open_ms_button.on_click(self.guard(lambda _: self.open_linked("ms")))
+        self.open_cal_button.on_click(self.guard(lambda _: self.open_linked("cal")))
+        self.linked = widgets.VBox()
+        links = widgets.HBox([self.open_ms_button, self.open_cal_button])
+        return [
+            filters,
+            self.table,
+            self.thumbs,
+            section("Selected image", inspect, self.cutout, links, self.linked),
+        ]
 
     def _build_cutout_tool(self) -> widgets.Widget:
         self.cut_ra = widgets.FloatText(description="RA (deg)", layout=widgets.Layout(width="14em"))
@@ -280,6 +295,8 @@ class ImageBrowser(Panel):
 
     def _show_detail(self, d: dict[str, Any]) -> None:
         self.header, self.qa, self.applied = d["header"], d["qa"], d["applied"]
+        self.open_ms_button.disabled = not isinstance(d["row"].get("ms_path"), str)
+        self.open_cal_button.disabled = False
         h, row = self.header, d["row"]
         self.preview.value = d["preview"]
         centre = h.center
@@ -317,6 +334,22 @@ class ImageBrowser(Panel):
         if self.applied.empty:
             items.append("<li>no calibration_applied record for this MS</li>")
         return f"<b>Products</b><ul class='dsa-image-links'>{''.join(items)}</ul>"
+
+    def open_linked(self, what: str) -> None:
+        """Show an MSInspector (``"ms"``) or CalInspector (``"cal"``) for the selected image."""
+        row = self.images.set_index("id", drop=False).loc[self.table.selected]
+        for old in self.linked.children:
+            old.close()
+        if what == "ms":
+            from dsa110_ws.panels.ms import MSInspector
+
+            panel: Panel = MSInspector(self.w, str(row["ms_path"]), background=self.background)
+        else:
+            from dsa110_ws.panels.cal import CalInspector
+
+            first = self.applied["caltable_path"].iloc[0] if len(self.applied) else None
+            panel = CalInspector(self.w, first, background=self.background)
+        self.linked.children = [panel]
 
     def make_cutout(self) -> None:
         """Cut out ``size`` arcmin around (RA, Dec) of the selected image."""

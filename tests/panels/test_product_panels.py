@@ -46,6 +46,12 @@ def test_image_browser_selection_shows_header_qa_cutout_and_products(workspace, 
     assert p.cut_ra.value == pytest.approx(noisy["center_ra_deg"], abs=1e-3)
     p.cut_button.click()
     assert _png(p.cut_image.value) and p.status.level == "ok"
+    p.open_ms_button.click()
+    (inspector,) = p.linked.children
+    assert inspector.ms_path == noisy["ms_path"] and inspector.summary is not None
+    p.open_cal_button.click()
+    (cal,) = p.linked.children
+    assert cal.caltable == p.applied["caltable_path"].iloc[0] and cal.qa is not None
     p.cut_ra.value = noisy["center_ra_deg"] + 90.0
     p.cut_button.click()
     assert p.status.level == "error" and "outside" in p.last_error
