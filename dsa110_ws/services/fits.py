@@ -186,6 +186,14 @@ class FitsImageService:
                 f"Cannot cut out of {path}: its header has no celestial WCS."
             )
         _check_size(size)
+        outside = InvalidQueryError(
+            f"Position {position.to_string('hmsdms')} lies outside image {path}; pick a "
+            "position inside it (w.fits.header(path).center is its centre)."
+        )
+        with np.errstate(invalid="ignore"):
+            px = np.asarray(wcs.world_to_pixel(position), dtype=float)
+        if not np.all(np.isfinite(px)):
+            raise outside
         try:
             cut = Cutout2D(
                 data.astype(float, copy=False),
@@ -196,10 +204,7 @@ class FitsImageService:
                 fill_value=np.nan,
             )
         except NoOverlapError:
-            raise InvalidQueryError(
-                f"Position {position.to_string('hmsdms')} lies outside image {path}; pick a "
-                "position inside it (w.fits.header(path).center is its centre)."
-            ) from None
+            raise outside from None
         except ValueError as exc:
             raise InvalidQueryError(f"Cannot cut out of {path}: {exc}") from None
         return Cutout(cut.data, cut.wcs, position, self.header(path))
