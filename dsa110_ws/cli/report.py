@@ -71,6 +71,7 @@ def run(ctx: click.Context, kind: str, night: str | None, start: str | None, end
         echo_json({"kind": result.kind, "status": result.status, "exit_code": result.exit_code,
                    "label": result.label, "output_dir": result.output_dir,
                    "overall": result.overall, "error": result.error,
+                   "papermill_invoked": result.papermill_invoked,
                    "kernel_started": result.kernel_started, "timings": dict(result.timings),
                    "metrics": list(result.metrics)})
     elif not (quiet and result.exit_code == 0):
@@ -134,6 +135,13 @@ def schedule(print_: bool, kind: str, at: str | None, out_dir: Path | None,
     if not print_:
         raise click.UsageError("only --print is supported: install the printed lines yourself "
                                "(see reports/README.md).")
+    from dsa110_ws.reporting.params import ReportParameterError
+    from dsa110_ws.reporting.schedule import check_at
+
+    try:
+        check_at(at)
+    except ReportParameterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     root = _out_root(out_dir, settings)
     click.echo(render_schedule(kind, out_dir=root, settings=settings, fail_on=fail_on, at=at),
                nl=False)

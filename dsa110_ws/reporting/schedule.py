@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dsa110_ws.reporting.params import ReportParameterError
 
-__all__ = ["report_command", "crontab_line", "systemd_units", "render_schedule"]
+__all__ = ["report_command", "crontab_line", "systemd_units", "render_schedule", "check_at"]
 
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 #: default schedule per report kind: (systemd day-of-week prefix, cron day-of-week, UTC time)
@@ -32,6 +32,12 @@ def _parse_at(at: str) -> tuple[int, int]:
     if m is None:
         raise ReportParameterError(f"--at {at!r}: give a UTC time as HH:MM, e.g. 07:30.")
     return int(m.group(1)), int(m.group(2))
+
+
+def check_at(at: str | None) -> None:
+    """Raise :class:`ReportParameterError` unless ``at`` is ``None`` or a UTC ``HH:MM``."""
+    if at is not None:
+        _parse_at(at)
 
 
 def report_command(kind: str, *, out_dir: str | os.PathLike[str], settings: str | None = None,
