@@ -19,6 +19,8 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS idx_photometry_image ON photometry(image_path)",
     "CREATE INDEX IF NOT EXISTS idx_photometry_dec_ra ON photometry(dec_deg, ra_deg)",
     "CREATE INDEX IF NOT EXISTS idx_photometry_ra_dec ON photometry(ra_deg, dec_deg)",
+    "CREATE INDEX IF NOT EXISTS idx_image_qa_ms_path ON image_qa(ms_path)",
+    "CREATE INDEX IF NOT EXISTS idx_image_qa_image_path ON image_qa(image_path)",
     "CREATE INDEX IF NOT EXISTS idx_caltables_set ON caltables(set_name, order_index)",
     "CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status, created_at)",
     "CREATE INDEX IF NOT EXISTS idx_batch_items_batch ON batch_job_items(batch_id)",
