@@ -10,7 +10,9 @@ own baselines measures it.  Per image i and reference source k with raw flux f_i
    1.2533 x std(kept) / sqrt(n_kept) (the standard error of a median); images with fewer
    than ``min_refs`` kept references get no correction (NaN);
 3. references whose residual scatter (robust, of f_ik / (baseline_k c_i)) is more than
-   ``max_scatter_factor`` times the references' median scatter are dropped as variable;
+   ``max_scatter_factor`` times the references' median scatter, or with at least
+   max(2, 10 %) of their epochs off by more than ``clip_sigma`` times the expected scatter
+   (noise and that median scatter in quadrature), are dropped as variable;
    repeat from 1.  Steps 1-2 alternate until no correction moves by more than ``tol``
    (images that share references are tied together like the links of a chain, so a drift
    scan needs many cheap rounds); the overall scale is degenerate and fixed by setting the
@@ -191,7 +193,12 @@ def solve(src: np.ndarray, img: np.ndarray, f: np.ndarray, s: np.ndarray, n_src:
         med_q = seg_median(src[rows], q, n_src)
         scatter = MAD_TO_SIGMA * seg_median(src[rows], np.abs(q - med_q[src[rows]]), n_src)
         typical = np.nanmedian(scatter[is_ref]) if np.any(is_ref & np.isfinite(scatter)) else 0
-        variable = is_ref & (scatter > max_scatter_factor * typical)
+        # rare large excursions (a flare) hide from a robust scatter: count them instead
+        expect = np.sqrt((s[rows] / f[rows]) ** 2 + typical**2)
+        jumps = np.abs(q - med_q[src[rows]]) > clip_sigma * expect
+        n_jumps = np.bincount(src[rows][jumps], minlength=n_src)
+        variable = is_ref & ((scatter > max_scatter_factor * typical)
+                             | (n_jumps >= np.maximum(2, 0.1 * n_ep)))
         if not variable.any():
             break
         is_ref &= ~variable

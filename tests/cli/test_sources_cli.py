@@ -1,0 +1,63 @@
+"""`dsa110-ws sources variability | lightcurve | cone` as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def run(*args, env):
+    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", "sources", *args],
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+
+
+@pytest.fixture()
+def env(demo_dir, tmp_path):
+    return {"DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
+            "DSA110_WS_STATE_DIR": str(tmp_path / "state")}
+
+
+def test_variability_json_has_one_record_per_source(env, truth):
+    out = run("variability", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    assert len(records) == truth["sources"]["n_sources"]
+    need = {"source_id", "n_epochs", "mean_flux_jy", "v", "eta", "chi2_nu", "sigma_deviation",
+            "vs_max", "m_max", "is_candidate"}
+    assert need <= set(records[0])
+    flagged = {r["source_id"] for r in records if r["is_candidate"]}
+    assert flagged == {v["source_id"] for v in truth["sources"]["variables"]}
+    sens = json.loads(run("variability", "--json", "--candidates", "--preset", "sensitive",
+                          env=env).stdout)
+    assert len(sens) > len(flagged) and all(r["is_candidate"] for r in sens)
+
+
+def test_variability_text_and_csv(env):
+    text = run("variability", env=env)
+    assert text.returncode == 0 and "6 candidates at moderate (2 ESE-like)" in text.stdout
+    csv = run("variability", "--csv", "--candidates", env=env)
+    df = pd.read_csv(io.StringIO(csv.stdout))
+    assert len(df) == 6 and df["is_candidate"].all()
+
+
+def test_lightcurve_and_cone(env, truth):
+    sid = truth["sources"]["ese"][1]["source_id"]
+    out = run("lightcurve", sid, "--json", env=env)
+    points = json.loads(out.stdout)
+    assert {"mjd", "flux_jy", "flux_err_jy", "image_path"} <= set(points[0])
+    mjd = [p["mjd"] for p in points]
+    assert mjd == sorted(mjd) and len(points) == 2 * len(truth["nights"])
+    raw = pd.read_csv(io.StringIO(run("lightcurve", sid, "--csv", "--raw", env=env).stdout))
+    assert (raw["flux_column"] == "flux_jy").all()
+    assert raw["mjd"].to_numpy() == pytest.approx(mjd, abs=1e-9)
+    missing = run("lightcurve", "J000000.0+000000", env=env)
+    assert missing.returncode == 1 and "J000000.0+000000" in missing.stderr
+    cone = json.loads(run("cone", "153.0", "37.0", "0.3", "--json", env=env).stdout)
+    seps = [c["sep_arcsec"] for c in cone]
+    assert seps == sorted(seps) and max(seps) <= 0.3 * 3600 and len(cone) > 3
