@@ -358,7 +358,9 @@ def figure_png(fig: Any, *, dpi: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def png_widget(png: bytes = b"", *, width: str | None = None) -> widgets.Image:
-    """An ``Image`` widget holding PNG bytes."""
-    layout = widgets.Layout(width=width) if width else widgets.Layout()
+def png_widget(
+    png: bytes = b"", *, width: str | None = None, max_width: str | None = "760px"
+) -> widgets.Image:
+    """An ``Image`` widget holding PNG bytes (``width`` as CSS, never wider than ``max_width``)."""
+    layout = widgets.Layout(width=width, max_width=max_width) if width else widgets.Layout()
     return widgets.Image(value=png, format="png", layout=layout)

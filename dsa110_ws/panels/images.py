@@ -100,6 +100,7 @@ class ImageBrowser(Panel):
         ):
             widgets.link((w_, "value"), (self, name))
         self.grade_select.add_class("dsa-images-grade")
+        self.night_text.add_class("dsa-images-night")
         self.table = PagedTable(
             columns=[
                 "id",
@@ -225,6 +226,10 @@ class ImageBrowser(Panel):
         page = self.table.page_frame()
         paths, ids = list(page["path"]), list(page["id"])
         px = self._thumb_px
+        self.thumbs.children = [
+            widgets.HTML(f"<div style='width:{px}px;height:{px}px;background:#eee'></div>")
+            for _ in ids
+        ]
 
         def work() -> list[tuple[Any, bytes | None, str]]:
             out = []

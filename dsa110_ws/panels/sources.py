@@ -137,7 +137,7 @@ class SourceExplorer(Panel):
         self.metrics_html = widgets.HTML()
         self.metrics_html.add_class("dsa-source-metrics")
         self.lc_plot = png_widget(width="100%")
-        self.stamp_plot = png_widget(width="100%")
+        self.stamp_plot = png_widget(width="100%", max_width="1300px")
         cone = widgets.VBox(
             [
                 widgets.HBox([self.cone_ra, self.cone_dec, self.cone_radius, self.cone_button]),
@@ -214,6 +214,9 @@ class SourceExplorer(Panel):
             title=f"{sid}: {len(self.lightcurve)} measurements",
         )
         self.lc_plot.value, self.eta_v_plot.value = d["lc_png"], d["eta_v"]
+        if len(self.lightcurve) and self.cone_results.empty:  # centre the cone search here
+            self.cone_ra.value = round(float(self.lightcurve["ra_deg"].mean()), 5)
+            self.cone_dec.value = round(float(self.lightcurve["dec_deg"].mean()), 5)
         self.stamp_plot.value = d["stamps_png"]
         self.show_status(f"{sid}: {len(self.lightcurve)} measurements", "ok")
 

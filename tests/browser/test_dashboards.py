@@ -75,3 +75,38 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
     )
     assert_no_python_error(page)
     screenshot(page, "dashboard-operations.png")
+
+
+def test_science_dashboard_explores_images_and_sources(voila_server, page, truth):
+    page.goto(voila_server.url("science"), wait_until="domcontentloaded")
+    n_last = sum(1 for i in truth["images"] if i["night"] == truth["nights"][-2])
+    info = page.locator(".dsa-images-table .widget-label").first
+    info.wait_for()
+    page.wait_for_function(
+        "n => { const e = document.querySelector('.dsa-images-table .widget-label');"
+        " return e && e.textContent.includes(' of ' + n + ' '); }",
+        arg=str(n_last),
+    )
+    page.locator("img[src^='blob:'], img[src^='data:']").first.wait_for()
+    # a control: the night of the bad images, then only the bad ones
+    night = page.locator(".dsa-images-night input")
+    night.fill("2026-11-10")
+    night.press("Enter")
+    page.locator(".dsa-images-grade select").select_option("bad")
+    n_bad = sum(1 for i in truth["images"] if i["bad_reason"])
+    page.wait_for_function(
+        "n => { const e = document.querySelector('.dsa-images-table .widget-label');"
+        " return e && e.textContent.includes(' of ' + n + ' '); }",
+        arg=str(n_bad),
+    )
+    table = page.locator(".dsa-images-table").inner_text()
+    assert table.count("bad") >= n_bad and "good" not in table
+    assert_no_python_error(page)
+    screenshot(page, "dashboard-science-images.png")
+    page.get_by_role("tab", name="Sources").click()
+    cands = page.locator(".dsa-sources-candidates")
+    for e in truth["sources"]["ese"]:
+        cands.get_by_text(e["source_id"]).first.wait_for()
+    page.locator(".dsa-source-metrics").get_by_text("measurements").wait_for()
+    assert_no_python_error(page)
+    screenshot(page, "dashboard-science-sources.png")
