@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsa110_ws.services._normalise import seg_median
+from dsa110_ws.services._segments import seg_median
 
 __all__ = ["DIP_COLUMNS", "find_dips"]
 

@@ -30,26 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dsa110_ws.services._segments import seg_median
+
 __all__ = ["Normalisation", "solve_frame", "apply", "seg_median"]
 
 MAD_TO_SIGMA = 1.4826
 MEDIAN_SE = 1.2533  # sqrt(pi/2): standard error of a median / standard error of a mean
-
-
-def seg_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Median of ``values`` per ``group`` code (0..n_groups-1), NaN for empty groups."""
-    out = np.full(n_groups, np.nan)
-    if len(values) == 0:
-        return out
-    order = np.lexsort((values, group))
-    g, v = group[order], values[order]
-    n = np.bincount(g, minlength=n_groups)
-    has = np.flatnonzero(n)
-    starts = np.concatenate([[0], np.cumsum(n[has])[:-1]])
-    lo = starts + (n[has] - 1) // 2
-    hi = starts + n[has] // 2
-    out[has] = 0.5 * (v[lo] + v[hi])
-    return out
 
 
 def apply(f: np.ndarray, s: np.ndarray, c: np.ndarray, sc: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from dsa110_ws.services._dips import DIP_COLUMNS, find_dips
+from dsa110_ws.services._segments import group_order
 
 __all__ = ["FluxArrays", "compute_metrics", "METRIC_COLUMNS"]
 
@@ -68,10 +69,10 @@ def _usable(a: FluxArrays) -> np.ndarray:
 
 
 def _sorted_usable(a: FluxArrays) -> tuple[np.ndarray, ...]:
-    """Usable rows sorted by (source, time); the storage order breaks ties."""
+    """Usable rows sorted by (source, time)."""
     keep = _usable(a)
     code, mjd, f, s = a.code[keep], a.mjd[keep], a.flux[keep], a.err[keep]
-    order = np.lexsort((mjd, code))
+    order = group_order(code, mjd)
     return code[order], mjd[order], f[order], s[order], keep
 
 
