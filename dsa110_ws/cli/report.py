@@ -37,25 +37,56 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--start", help="Window start (ISO UTC); qa needs --end too.")
 @click.option("--end", help="Window end, exclusive (ISO UTC; stats default 'today').")
 @click.option("--days", type=int, help="stats: period length in days when --start is not given.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output root (default: [reports] out_dir in the settings, else "
-                   "<state_dir>/reports).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output root (default: [reports] out_dir in the settings, else <state_dir>/reports).",
+)
 @click.option("--settings", help="Settings TOML file naming the data source.")
-@click.option("--fail-on", type=click.Choice(["warning", "critical"]),
-              help="Exit 3 when the overall status is at least this bad.")
-@click.option("-p", "--param", "pairs", multiple=True, metavar="NAME=VALUE",
-              help="Any report parameter (thresholds ...); see reports/README.md.")
-@click.option("--template", type=click.Path(dir_okay=False, path_type=Path),
-              help="Another template notebook.")
-@click.option("--timeout", "timeout_s", type=float, default=1800.0, show_default=True,
-              help="Per-cell timeout, seconds.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "critical"]),
+    help="Exit 3 when the overall status is at least this bad.",
+)
+@click.option(
+    "-p",
+    "--param",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Any report parameter (thresholds ...); see reports/README.md.",
+)
+@click.option(
+    "--template", type=click.Path(dir_okay=False, path_type=Path), help="Another template notebook."
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=1800.0,
+    show_default=True,
+    help="Per-cell timeout, seconds.",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing on success (for cron mail).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def run(ctx: click.Context, kind: str, night: str | None, start: str | None, end: str | None,
-        days: int | None, out_dir: Path | None, settings: str | None, fail_on: str | None,
-        pairs: tuple[str, ...], template: Path | None, timeout_s: float, quiet: bool,
-        as_json: bool) -> None:
+def run(
+    ctx: click.Context,
+    kind: str,
+    night: str | None,
+    start: str | None,
+    end: str | None,
+    days: int | None,
+    out_dir: Path | None,
+    settings: str | None,
+    fail_on: str | None,
+    pairs: tuple[str, ...],
+    template: Path | None,
+    timeout_s: float,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Run report KIND (qa or stats) and publish it into the output root."""
     from dsa110_ws.reporting.runner import EXIT_INVALID, run_report
 
@@ -65,15 +96,25 @@ def run(ctx: click.Context, kind: str, night: str | None, start: str | None, end
     if kind == "qa" and night is not None and (start or end):
         click.echo("error: give either --night or --start/--end, not both", err=True)
         ctx.exit(EXIT_INVALID)
-    result = run_report(kind, params, out_dir=out_dir, fail_on=fail_on, template=template,
-                        timeout_s=timeout_s)
+    result = run_report(
+        kind, params, out_dir=out_dir, fail_on=fail_on, template=template, timeout_s=timeout_s
+    )
     if as_json:
-        echo_json({"kind": result.kind, "status": result.status, "exit_code": result.exit_code,
-                   "label": result.label, "output_dir": result.output_dir,
-                   "overall": result.overall, "error": result.error,
-                   "papermill_invoked": result.papermill_invoked,
-                   "kernel_started": result.kernel_started, "timings": dict(result.timings),
-                   "metrics": list(result.metrics)})
+        echo_json(
+            {
+                "kind": result.kind,
+                "status": result.status,
+                "exit_code": result.exit_code,
+                "label": result.label,
+                "output_dir": result.output_dir,
+                "overall": result.overall,
+                "error": result.error,
+                "papermill_invoked": result.papermill_invoked,
+                "kernel_started": result.kernel_started,
+                "timings": dict(result.timings),
+                "metrics": list(result.metrics),
+            }
+        )
     elif not (quiet and result.exit_code == 0):
         click.echo(result.summary(), err=result.exit_code in (1, 2))
         if result.exit_code == 3:
@@ -86,15 +127,19 @@ def run(ctx: click.Context, kind: str, night: str | None, start: str | None, end
 def _out_root(out_dir: Path | None, settings: str | None) -> Path:
     if out_dir is not None:
         return out_dir
-    from dsa110_ws.reporting.params import resolve_settings
     from dsa110_ws.reporting.runner import default_out_dir
+    from dsa110_ws.reporting.source import resolve_settings
 
     return default_out_dir(resolve_settings(settings))
 
 
 @report.command("list")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output root (default as for 'report run').")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output root (default as for 'report run').",
+)
 @click.option("--settings", help="Settings TOML file (for the default output root).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(out_dir: Path | None, settings: str | None, as_json: bool) -> None:
@@ -122,19 +167,31 @@ def _short(value: object) -> str:
 @click.option("--print", "print_", is_flag=True, help="Print the crontab line and systemd units.")
 @click.option("--kind", type=click.Choice(["qa", "stats"]), default="qa", show_default=True)
 @click.option("--at", help="UTC time HH:MM (default 07:30 daily for qa, Monday 08:00 for stats).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output root (default as for 'report run').")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output root (default as for 'report run').",
+)
 @click.option("--settings", help="Settings TOML file the scheduled run reads.")
-@click.option("--fail-on", type=click.Choice(["warning", "critical"]), default="critical",
-              show_default=True)
-def schedule(print_: bool, kind: str, at: str | None, out_dir: Path | None,
-             settings: str | None, fail_on: str) -> None:
+@click.option(
+    "--fail-on", type=click.Choice(["warning", "critical"]), default="critical", show_default=True
+)
+def schedule(
+    print_: bool,
+    kind: str,
+    at: str | None,
+    out_dir: Path | None,
+    settings: str | None,
+    fail_on: str,
+) -> None:
     """Print a crontab line and a systemd service/timer pair for a scheduled report."""
     from dsa110_ws.reporting.schedule import render_schedule
 
     if not print_:
-        raise click.UsageError("only --print is supported: install the printed lines yourself "
-                               "(see reports/README.md).")
+        raise click.UsageError(
+            "only --print is supported: install the printed lines yourself (see reports/README.md)."
+        )
     from dsa110_ws.reporting.params import ReportParameterError
     from dsa110_ws.reporting.schedule import check_at
 
@@ -143,5 +200,6 @@ def schedule(print_: bool, kind: str, at: str | None, out_dir: Path | None,
     except ReportParameterError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
     root = _out_root(out_dir, settings)
-    click.echo(render_schedule(kind, out_dir=root, settings=settings, fail_on=fail_on, at=at),
-               nl=False)
+    click.echo(
+        render_schedule(kind, out_dir=root, settings=settings, fail_on=fail_on, at=at), nl=False
+    )

@@ -17,16 +17,27 @@ from dsa110_ws.reporting.index import list_reports, write_index
 from dsa110_ws.reporting.params import ReportParameterError, ReportParams, validate_params
 from dsa110_ws.reporting.runner import ReportResult, run_report
 
-__all__ = ["run_report", "ReportResult", "validate_params", "ReportParams",
-           "ReportParameterError", "open_report", "list_reports", "write_index", "Metric",
-           "overall_status", "nightly_qa_metrics", "stats_metrics"]
+__all__ = [
+    "run_report",
+    "ReportResult",
+    "validate_params",
+    "ReportParams",
+    "ReportParameterError",
+    "open_report",
+    "list_reports",
+    "write_index",
+    "Metric",
+    "overall_status",
+    "nightly_qa_metrics",
+    "stats_metrics",
+]
 
 
 def open_report(kind: str, namespace: dict[str, Any]) -> Any:
     """Validate a template's parameters (read from ``namespace``), connect to the data
     source they name and return the report object whose methods are the sections."""
     import dsa110_ws
-    from dsa110_ws.reporting.params import params_from_namespace
+    from dsa110_ws.reporting.templates import params_from_namespace
 
     params = params_from_namespace(kind, namespace)
     w = dsa110_ws.connect(params.settings or None)

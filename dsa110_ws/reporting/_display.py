@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["HTMLBlock", "note", "table", "metrics_table", "thumbnail_grid", "join", "badge",
-           "figure_block"]
+__all__ = [
+    "HTMLBlock",
+    "note",
+    "table",
+    "metrics_table",
+    "thumbnail_grid",
+    "join",
+    "badge",
+    "figure_block",
+    "cached_figure",
+]
 
-_COLOURS = {"ok": "#2e7d32", "good": "#2e7d32", "pass": "#2e7d32", "warning": "#ef6c00",
-            "warn": "#ef6c00", "marginal": "#ef6c00", "critical": "#c62828", "bad": "#c62828",
-            "fail": "#c62828", "failed": "#c62828", "error": "#c62828", "unknown": "#616161"}
+_COLOURS = {
+    "ok": "#2e7d32",
+    "good": "#2e7d32",
+    "pass": "#2e7d32",
+    "warning": "#ef6c00",
+    "warn": "#ef6c00",
+    "marginal": "#ef6c00",
+    "critical": "#c62828",
+    "bad": "#c62828",
+    "fail": "#c62828",
+    "failed": "#c62828",
+    "error": "#c62828",
+    "unknown": "#616161",
+}
 
 
 class HTMLBlock:
@@ -36,15 +58,16 @@ def badge(status: Any) -> str:
     """A coloured status label."""
     s = str(status)
     colour = _COLOURS.get(s.lower(), "#616161")
-    return (f'<span style="background:{colour};color:#fff;padding:1px 6px;'
-            f'border-radius:3px">{html.escape(s)}</span>')
+    return (
+        f'<span style="background:{colour};color:#fff;padding:1px 6px;'
+        f'border-radius:3px">{html.escape(s)}</span>'
+    )
 
 
 def note(message: str, *, kind: str = "info") -> HTMLBlock:
     """One paragraph; ``kind="unavailable"`` for a section whose data source is missing."""
     colour = "#616161" if kind == "unavailable" else "#000"
-    return HTMLBlock(f'<p style="color:{colour}"><em>{html.escape(message)}</em></p>',
-                     text=message)
+    return HTMLBlock(f'<p style="color:{colour}"><em>{html.escape(message)}</em></p>', text=message)
 
 
 def _cell(value: Any, status_cols: set[str], col: str) -> str:
@@ -64,25 +87,39 @@ def _align(value: Any) -> str:
     return "right" if numeric or hasattr(value, "dtype") else "left"
 
 
-def table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
-          status_columns: Iterable[str] = (), caption: str | None = None,
-          max_rows: int = 200) -> HTMLBlock:
+def table(
+    df: pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    status_columns: Iterable[str] = (),
+    caption: str | None = None,
+    max_rows: int = 200,
+) -> HTMLBlock:
     """A plain HTML table of ``df`` (no index), status columns as coloured badges."""
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     status_cols = set(status_columns)
     shown = df.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(
-        f'<td style="text-align:{_align(row[c])}">{_cell(row[c], status_cols, c)}</td>'
-        for c in cols) + "</tr>" for _, row in shown[cols].iterrows())
-    more = (f"<p><em>{len(df) - max_rows} more rows not shown.</em></p>"
-            if len(df) > max_rows else "")
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="text-align:{_align(row[c])}">{_cell(row[c], status_cols, c)}</td>'
+            for c in cols
+        )
+        + "</tr>"
+        for _, row in shown[cols].iterrows()
+    )
+    more = (
+        f"<p><em>{len(df) - max_rows} more rows not shown.</em></p>" if len(df) > max_rows else ""
+    )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     if df.empty:
         return note(caption + ": none." if caption else "None.")
-    return HTMLBlock(f'<table class="dsa-report">{cap}<thead><tr>{head}</tr></thead>'
-                     f"<tbody>{body}</tbody></table>{more}",
-                     text=df[cols].head(max_rows).to_string(index=False))
+    return HTMLBlock(
+        f'<table class="dsa-report">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>{more}",
+        text=df[cols].head(max_rows).to_string(index=False),
+    )
 
 
 def metrics_table(metrics: Sequence[Any]) -> HTMLBlock:
@@ -91,11 +128,21 @@ def metrics_table(metrics: Sequence[Any]) -> HTMLBlock:
     for m in metrics:
         d = m if isinstance(m, dict) else m.to_dict()
         op = ">=" if d.get("higher_is_worse", True) else "<="
-        thr = " / ".join(f"{op} {_cell(d.get(k), set(), k)}" for k in ("warning", "critical")
-                         if d.get(k) is not None)
-        rows.append({"metric": d["name"], "value": d["value"], "unit": d.get("unit", ""),
-                     "warning / critical": thr, "status": d["status"],
-                     "description": d.get("description", "")})
+        thr = " / ".join(
+            f"{op} {_cell(d.get(k), set(), k)}"
+            for k in ("warning", "critical")
+            if d.get(k) is not None
+        )
+        rows.append(
+            {
+                "metric": d["name"],
+                "value": d["value"],
+                "unit": d.get("unit", ""),
+                "warning / critical": thr,
+                "status": d["status"],
+                "description": d.get("description", ""),
+            }
+        )
     return table(pd.DataFrame(rows), status_columns=["status"])
 
 
@@ -104,28 +151,65 @@ def thumbnail_grid(items: Sequence[dict[str, Any]]) -> HTMLBlock:
     ``lines`` (caption lines)."""
     figs = []
     for it in items:
-        img = ("<div style='width:200px;height:200px;background:#eee'>no thumbnail</div>"
-               if not it.get("png") else
-               f'<img src="data:image/png;base64,{base64.b64encode(it["png"]).decode()}" '
-               f'width="200" alt="{html.escape(it.get("title", ""))}">')
+        img = (
+            "<div style='width:200px;height:200px;background:#eee'>no thumbnail</div>"
+            if not it.get("png")
+            else f'<img src="data:image/png;base64,{base64.b64encode(it["png"]).decode()}" '
+            f'width="200" alt="{html.escape(it.get("title", ""))}">'
+        )
         lines = "".join(f"<br>{html.escape(str(x))}" for x in it.get("lines", []))
-        figs.append(f'<figure style="display:inline-block;margin:6px;vertical-align:top;'
-                    f'width:210px">{img}<figcaption style="font-size:85%">'
-                    f'<b>{html.escape(it.get("title", ""))}</b>{lines}</figcaption></figure>')
+        figs.append(
+            f'<figure style="display:inline-block;margin:6px;vertical-align:top;'
+            f'width:210px">{img}<figcaption style="font-size:85%">'
+            f"<b>{html.escape(it.get('title', ''))}</b>{lines}</figcaption></figure>"
+        )
     if not figs:
         return note("No images.")
-    return HTMLBlock("<div>" + "".join(figs) + "</div>",
-                     text="\n".join(it.get("title", "") for it in items))
+    return HTMLBlock(
+        "<div>" + "".join(figs) + "</div>", text="\n".join(it.get("title", "") for it in items)
+    )
 
 
-def figure_block(fig: Any) -> HTMLBlock:
-    """A matplotlib figure (``matplotlib.figure.Figure``, no pyplot state) as an embedded PNG."""
+def _png_block(data: str) -> HTMLBlock:
+    return HTMLBlock(f'<img src="data:image/png;base64,{data}" alt="figure">', text="(figure)")
+
+
+def _png_base64(fig: Any) -> str:
     import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    data = base64.b64encode(buf.getvalue()).decode()
-    return HTMLBlock(f'<img src="data:image/png;base64,{data}" alt="figure">', text="(figure)")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def figure_block(fig: Any) -> HTMLBlock:
+    """A matplotlib figure (``matplotlib.figure.Figure``, no pyplot state) as an embedded PNG."""
+    return _png_block(_png_base64(fig))
+
+
+def cached_figure(
+    w: Any, what: str, data: pd.DataFrame, extra: Any, make: Callable[[], Any]
+) -> HTMLBlock:
+    """A figure rendered by ``make()``, cached in the workspace's state database under the
+    hash of exactly what it plots (``data`` and ``extra``): a rerun over unchanged data
+    neither imports matplotlib nor renders again."""
+    payload = json.dumps(
+        {
+            "v": 1,
+            "what": what,
+            "extra": extra,
+            "data": data.to_json(orient="split", date_format="iso", double_precision=15),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    key = f"report.figure:{what}:{hashlib.sha256(payload.encode()).hexdigest()}"
+    hit = w.state.get_result(key)
+    if hit is not None:
+        return _png_block(hit["png_base64"])
+    png = _png_base64(make())
+    w.state.put_result(key, "report.figure", {"png_base64": png})
+    return _png_block(png)
 
 
 def join(*blocks: HTMLBlock | str) -> HTMLBlock:

@@ -16,8 +16,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["Metric", "STATUSES", "status_for", "overall_status", "metrics_document",
-           "write_metrics", "read_metrics", "status_rank"]
+__all__ = [
+    "Metric",
+    "STATUSES",
+    "status_for",
+    "overall_status",
+    "metrics_document",
+    "write_metrics",
+    "read_metrics",
+    "status_rank",
+]
 
 Status = Literal["ok", "warning", "critical", "unknown"]
 #: statuses from best to worst ("unknown" ranks with warning: it needs a look)
@@ -29,8 +37,13 @@ def status_rank(status: str) -> int:
     return STATUSES.index(status) if status in STATUSES else STATUSES.index("unknown")
 
 
-def status_for(value: float | None, warning: float | None, critical: float | None, *,
-               higher_is_worse: bool = True) -> Status:
+def status_for(
+    value: float | None,
+    warning: float | None,
+    critical: float | None,
+    *,
+    higher_is_worse: bool = True,
+) -> Status:
     """The status of ``value`` against its thresholds (a breach is at or beyond them).
 
     ``None`` or NaN values are ``unknown``; a metric without thresholds is ``ok``.
@@ -77,9 +90,17 @@ class Metric:
     description: str = ""
 
     @classmethod
-    def graded(cls, name: str, value: float | int | None, *, warning: float | None = None,
-               critical: float | None = None, higher_is_worse: bool = True, unit: str = "",
-               description: str = "") -> Metric:
+    def graded(
+        cls,
+        name: str,
+        value: float | int | None,
+        *,
+        warning: float | None = None,
+        critical: float | None = None,
+        higher_is_worse: bool = True,
+        unit: str = "",
+        description: str = "",
+    ) -> Metric:
         """A metric whose status follows from its value and thresholds."""
         if isinstance(value, float) and math.isnan(value):
             value = None
@@ -100,15 +121,27 @@ def overall_status(metrics: Iterable[Metric | dict[str, Any]]) -> str:
     return worst
 
 
-def metrics_document(metrics: Sequence[Metric], *, kind: str, label: str,
-                     window: dict[str, Any] | None = None) -> dict[str, Any]:
+def metrics_document(
+    metrics: Sequence[Metric], *, kind: str, label: str, window: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The JSON document of a report's metrics."""
-    return {"report": kind, "label": label, "status": overall_status(metrics),
-            "window": window or {}, "metrics": [m.to_dict() for m in metrics]}
+    return {
+        "report": kind,
+        "label": label,
+        "status": overall_status(metrics),
+        "window": window or {},
+        "metrics": [m.to_dict() for m in metrics],
+    }
 
 
-def write_metrics(metrics: Sequence[Metric], path: str | os.PathLike[str] | None, *, kind: str,
-                  label: str, window: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_metrics(
+    metrics: Sequence[Metric],
+    path: str | os.PathLike[str] | None,
+    *,
+    kind: str,
+    label: str,
+    window: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write ``metrics.json`` atomically (temp file + ``os.replace``); returns the document.
 
     With ``path`` empty or ``None`` (a template run by hand) nothing is written.

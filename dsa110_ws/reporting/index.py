@@ -11,8 +11,13 @@ from typing import Any
 
 __all__ = ["ReportEntry", "list_reports", "write_index", "render_index"]
 
-_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "critical": "#c62828", "unknown": "#616161",
-            "failed": "#6a1b9a"}
+_COLOURS = {
+    "ok": "#2e7d32",
+    "warning": "#ef6c00",
+    "critical": "#c62828",
+    "unknown": "#616161",
+    "failed": "#6a1b9a",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +53,16 @@ def _entry(root: Path, folder: Path) -> ReportEntry | None:
     kind = folder.parent.name
     failed = prov.get("status") != "ok"
     doc = {} if failed else _read(folder / "metrics.json")
-    return ReportEntry(kind=kind, label=prov.get("label", folder.name),
-                       status="failed" if failed else doc.get("status", "unknown"),
-                       path=folder.relative_to(root), finished_at=prov.get("finished_at"),
-                       window=prov.get("data_time_range", {}),
-                       metrics=tuple(doc.get("metrics", [])), error=prov.get("error"))
+    return ReportEntry(
+        kind=kind,
+        label=prov.get("label", folder.name),
+        status="failed" if failed else doc.get("status", "unknown"),
+        path=folder.relative_to(root),
+        finished_at=prov.get("finished_at"),
+        window=prov.get("data_time_range", {}),
+        metrics=tuple(doc.get("metrics", [])),
+        error=prov.get("error"),
+    )
 
 
 def list_reports(root: str | os.PathLike[str], *, include_failed: bool = True) -> list[ReportEntry]:
@@ -74,8 +84,9 @@ def list_reports(root: str | os.PathLike[str], *, include_failed: bool = True) -
             entry = _entry(root, folder)
             if entry is not None:
                 out.append(entry)
-    out.sort(key=lambda e: (e.kind, e.window.get("start_utc", ""), e.finished_at or ""),
-             reverse=True)
+    out.sort(
+        key=lambda e: (e.kind, e.window.get("start_utc", ""), e.finished_at or ""), reverse=True
+    )
     out.sort(key=lambda e: e.kind)
     return out
 
@@ -88,8 +99,10 @@ def _fmt(value: Any) -> str:
 
 def _badge(status: str) -> str:
     colour = _COLOURS.get(status, "#616161")
-    return (f'<span style="background:{colour};color:#fff;padding:1px 6px;border-radius:3px">'
-            f"{html.escape(status)}</span>")
+    return (
+        f'<span style="background:{colour};color:#fff;padding:1px 6px;border-radius:3px">'
+        f"{html.escape(status)}</span>"
+    )
 
 
 def _row(e: ReportEntry) -> str:
@@ -97,14 +110,18 @@ def _row(e: ReportEntry) -> str:
     headline = " · ".join(
         f'<span title="{html.escape(m.get("description", ""))}" style="color:'
         f'{_COLOURS.get(m.get("status"), "#000")}">{html.escape(m["name"])}='
-        f'{html.escape(_fmt(m.get("value")))}{html.escape(" " + m["unit"] if m.get("unit") else "")}'
-        f"</span>" for m in e.metrics)
+        f"{html.escape(_fmt(m.get('value')))}{html.escape(' ' + m['unit'] if m.get('unit') else '')}"
+        f"</span>"
+        for m in e.metrics
+    )
     if e.error:
         headline = html.escape(e.error)
-    return (f"<tr><td>{html.escape(e.kind)}</td>"
-            f'<td><a href="{html.escape(link.as_posix())}">{html.escape(e.label)}</a></td>'
-            f"<td>{_badge(e.status)}</td><td>{html.escape(e.finished_at or '')}</td>"
-            f"<td style='font-size:90%'>{headline}</td></tr>")
+    return (
+        f"<tr><td>{html.escape(e.kind)}</td>"
+        f'<td><a href="{html.escape(link.as_posix())}">{html.escape(e.label)}</a></td>'
+        f"<td>{_badge(e.status)}</td><td>{html.escape(e.finished_at or '')}</td>"
+        f"<td style='font-size:90%'>{headline}</td></tr>"
+    )
 
 
 def render_index(entries: list[ReportEntry]) -> str:

@@ -19,13 +19,25 @@ from dsa110_ws.reporting._metric import (
     write_metrics,
 )
 
-__all__ = ["Metric", "nightly_qa_metrics", "stats_metrics", "overall_status", "write_metrics",
-           "read_metrics", "status_for"]
+__all__ = [
+    "Metric",
+    "nightly_qa_metrics",
+    "stats_metrics",
+    "overall_status",
+    "write_metrics",
+    "read_metrics",
+    "status_for",
+]
 
 
-def stats_metrics(w: Any, params: Any, *, current: dict[str, Any] | None = None,
-                  previous: dict[str, Any] | None = None,
-                  disk: pd.DataFrame | None = None) -> list[Metric]:
+def stats_metrics(
+    w: Any,
+    params: Any,
+    *,
+    current: dict[str, Any] | None = None,
+    previous: dict[str, Any] | None = None,
+    disk: pd.DataFrame | None = None,
+) -> list[Metric]:
     """Headline metrics of the stats report for ``params`` (a ``StatsParams``).
 
     ``current``, ``previous`` and ``disk`` may be passed when already computed (the
@@ -42,26 +54,53 @@ def stats_metrics(w: Any, params: Any, *, current: dict[str, Any] | None = None,
     used = pd.to_numeric(disk["used_percent"], errors="coerce").dropna()
     return [
         Metric.graded("n_images", cur["n_images"], description="images observed in the period"),
-        Metric.graded("images_per_day", cur["images_per_day"], unit="1/d",
-                      description="images observed per day"),
-        Metric.graded("throughput_ratio", ratio, warning=p.throughput_ratio_warning,
-                      critical=p.throughput_ratio_critical, higher_is_worse=False,
-                      description="images per day relative to the previous period"),
-        Metric.graded("job_success_rate", cur["job_success_rate"],
-                      warning=p.success_rate_warning, critical=p.success_rate_critical,
-                      higher_is_worse=False,
-                      description="jobs done or completed / (those + failed), created in the period"),
-        Metric.graded("n_failed_jobs", cur["n_failed_jobs"],
-                      description="jobs created in the period that failed"),
-        Metric.graded("bad_image_fraction", cur["bad_image_fraction"],
-                      warning=p.bad_image_fraction_warning,
-                      critical=p.bad_image_fraction_critical,
-                      description="stored image QA graded bad / images with stored QA"),
-        Metric.graded("noise_median_mjy", cur["noise_median_mjy"], unit="mJy/beam",
-                      description="median stored image rms noise"),
-        Metric.graded("max_disk_used_fraction", float(used.max()) / 100.0 if len(used) else None,
-                      warning=p.disk_usage_warning, critical=p.disk_usage_critical,
-                      description="largest used fraction among the data roots' disks (now)"),
+        Metric.graded(
+            "images_per_day",
+            cur["images_per_day"],
+            unit="1/d",
+            description="images observed per day",
+        ),
+        Metric.graded(
+            "throughput_ratio",
+            ratio,
+            warning=p.throughput_ratio_warning,
+            critical=p.throughput_ratio_critical,
+            higher_is_worse=False,
+            description="images per day relative to the previous period",
+        ),
+        Metric.graded(
+            "job_success_rate",
+            cur["job_success_rate"],
+            warning=p.success_rate_warning,
+            critical=p.success_rate_critical,
+            higher_is_worse=False,
+            description="jobs done or completed / (those + failed), created in the period",
+        ),
+        Metric.graded(
+            "n_failed_jobs",
+            cur["n_failed_jobs"],
+            description="jobs created in the period that failed",
+        ),
+        Metric.graded(
+            "bad_image_fraction",
+            cur["bad_image_fraction"],
+            warning=p.bad_image_fraction_warning,
+            critical=p.bad_image_fraction_critical,
+            description="stored image QA graded bad / images with stored QA",
+        ),
+        Metric.graded(
+            "noise_median_mjy",
+            cur["noise_median_mjy"],
+            unit="mJy/beam",
+            description="median stored image rms noise",
+        ),
+        Metric.graded(
+            "max_disk_used_fraction",
+            float(used.max()) / 100.0 if len(used) else None,
+            warning=p.disk_usage_warning,
+            critical=p.disk_usage_critical,
+            description="largest used fraction among the data roots' disks (now)",
+        ),
     ]
 
 
@@ -88,54 +127,106 @@ def nightly_qa_metrics(w: Any, params: Any, *, data: Any = None) -> list[Metric]
         n_bad = int((graded["grade"] == "bad").sum())
         rms = _median(graded["qa_rms_jy"])
         out += [
-            Metric.graded("n_images", len(im), critical=0, higher_is_worse=False,
-                          description="images observed in the window (none is critical)"),
-            Metric.graded("n_images_bad", n_bad,
-                          description="images whose pixel QA grade is bad"),
-            Metric.graded("bad_image_fraction", n_bad / len(graded) if len(graded) else None,
-                          warning=p.bad_image_fraction_warning,
-                          critical=p.bad_image_fraction_critical,
-                          description="images whose pixel QA grade is bad / images graded"),
-            Metric.graded("median_noise_mjy", None if rms is None else rms * 1e3,
-                          unit="mJy/beam", warning=p.noise_warning_mjy,
-                          critical=p.noise_critical_mjy,
-                          description="median robust rms of the window's images"),
-            Metric.graded("median_dynamic_range", _median(graded["qa_dynamic_range"]),
-                          description="median peak / robust rms"),
+            Metric.graded(
+                "n_images",
+                len(im),
+                critical=0,
+                higher_is_worse=False,
+                description="images observed in the window (none is critical)",
+            ),
+            Metric.graded("n_images_bad", n_bad, description="images whose pixel QA grade is bad"),
+            Metric.graded(
+                "bad_image_fraction",
+                n_bad / len(graded) if len(graded) else None,
+                warning=p.bad_image_fraction_warning,
+                critical=p.bad_image_fraction_critical,
+                description="images whose pixel QA grade is bad / images graded",
+            ),
+            Metric.graded(
+                "median_noise_mjy",
+                None if rms is None else rms * 1e3,
+                unit="mJy/beam",
+                warning=p.noise_warning_mjy,
+                critical=p.noise_critical_mjy,
+                description="median robust rms of the window's images",
+            ),
+            Metric.graded(
+                "median_dynamic_range",
+                _median(graded["qa_dynamic_range"]),
+                description="median peak / robust rms",
+            ),
         ]
     if d.ms is not None:
-        out += [Metric.graded("n_ms", len(d.ms), description="Measurement Sets observed"),
-                Metric.graded("median_ms_flag_fraction", _median(d.ms["flag_fraction"]),
-                              description="median flagged fraction of the window's MS")]
+        out += [
+            Metric.graded("n_ms", len(d.ms), description="Measurement Sets observed"),
+            Metric.graded(
+                "median_ms_flag_fraction",
+                _median(d.ms["flag_fraction"]),
+                description="median flagged fraction of the window's MS",
+            ),
+        ]
     if d.caltables is not None:
         ff = pd.to_numeric(d.caltables["flag_fraction"], errors="coerce").dropna()
-        out += [Metric.graded("max_cal_flag_fraction", float(ff.max()) if len(ff) else None,
-                              warning=p.cal_flag_fraction_warning,
-                              critical=p.cal_flag_fraction_critical,
-                              description="largest flagged fraction among the caltables of "
-                              "the sets valid in the window"),
-                Metric.graded("n_caltables_bad", int((d.caltables["grade"] == "bad").sum()),
-                              description="caltables graded bad")]
+        out += [
+            Metric.graded(
+                "max_cal_flag_fraction",
+                float(ff.max()) if len(ff) else None,
+                warning=p.cal_flag_fraction_warning,
+                critical=p.cal_flag_fraction_critical,
+                description="largest flagged fraction among the caltables of "
+                "the sets valid in the window",
+            ),
+            Metric.graded(
+                "n_caltables_bad",
+                int((d.caltables["grade"] == "bad").sum()),
+                description="caltables graded bad",
+            ),
+        ]
     if d.timeline is not None:
-        out += [Metric.graded("cal_coverage_fraction", float(d.timeline.coverage_fraction),
-                              warning=p.cal_coverage_warning, critical=p.cal_coverage_critical,
-                              higher_is_worse=False,
-                              description="fraction of the window inside an active set's "
-                              "validity"),
-                Metric.graded("n_cal_gaps", len(d.timeline.gaps),
-                              description="calibration coverage gaps in the window")]
+        out += [
+            Metric.graded(
+                "cal_coverage_fraction",
+                float(d.timeline.coverage_fraction),
+                warning=p.cal_coverage_warning,
+                critical=p.cal_coverage_critical,
+                higher_is_worse=False,
+                description="fraction of the window inside an active set's validity",
+            ),
+            Metric.graded(
+                "n_cal_gaps",
+                len(d.timeline.gaps),
+                description="calibration coverage gaps in the window",
+            ),
+        ]
     if d.failed_jobs is not None:
-        out.append(Metric.graded("n_failed_jobs", len(d.failed_jobs),
-                                 warning=p.failed_jobs_warning, critical=p.failed_jobs_critical,
-                                 description="jobs created in the window that failed"))
+        out.append(
+            Metric.graded(
+                "n_failed_jobs",
+                len(d.failed_jobs),
+                warning=p.failed_jobs_warning,
+                critical=p.failed_jobs_critical,
+                description="jobs created in the window that failed",
+            )
+        )
     if d.candidates is not None:
-        out.append(Metric.graded("n_variable_candidates", len(d.candidates),
-                                 description=f"{p.candidate_preset} variability / ESE "
-                                 "candidates measured in the window"))
+        out.append(
+            Metric.graded(
+                "n_variable_candidates",
+                len(d.candidates),
+                description=f"{p.candidate_preset} variability / ESE "
+                "candidates measured in the window",
+            )
+        )
     if d.alerts is not None:
-        out.append(Metric.graded("n_flux_alerts", len(d.alerts),
-                                 description="flux-monitoring alerts triggered in the window"))
+        out.append(
+            Metric.graded(
+                "n_flux_alerts",
+                len(d.alerts),
+                description="flux-monitoring alerts triggered in the window",
+            )
+        )
     for what in d.unavailable:
-        out.append(Metric("unavailable_" + what, None, status="unknown",
-                          description=d.unavailable[what]))
+        out.append(
+            Metric("unavailable_" + what, None, status="unknown", description=d.unavailable[what])
+        )
     return out

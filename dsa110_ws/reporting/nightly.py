@@ -20,10 +20,16 @@ from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly, mjd_to
 __all__ = ["NightlyQAReport", "NIGHTLY_QA_SECTIONS"]
 
 #: Section headings of the nightly QA template, in order (the tests look for each).
-NIGHTLY_QA_SECTIONS = ("Headline metrics", "Summary", "Worst images",
-                       "Noise and dynamic range against time", "Calibration QA and flagging",
-                       "Calibration health and coverage gaps", "Variable-source candidates",
-                       "Failed jobs")
+NIGHTLY_QA_SECTIONS = (
+    "Headline metrics",
+    "Summary",
+    "Worst images",
+    "Noise and dynamic range against time",
+    "Calibration QA and flagging",
+    "Calibration health and coverage gaps",
+    "Variable-source candidates",
+    "Failed jobs",
+)
 THUMBNAIL_PX = 200
 
 
@@ -59,65 +65,99 @@ class NightlyQAReport:
 
     def _unavailable(self, *parts: str) -> D.HTMLBlock | None:
         reasons = [f"{p}: {self.data.unavailable[p]}" for p in parts if p in self.data.unavailable]
-        return D.note("Not available. " + " ".join(reasons), kind="unavailable") if reasons else None
+        return (
+            D.note("Not available. " + " ".join(reasons), kind="unavailable") if reasons else None
+        )
 
     # -- sections ------------------------------------------------------------------------
     def header(self) -> D.HTMLBlock:
         s = self.w.settings
-        what = (f"night {self.params.night} (UTC day)" if self.params.night
-                else "window")
-        return D.join(f"QA of the {what}: {self.start:%Y-%m-%d %H:%M} to "
-                      f"{self.end:%Y-%m-%d %H:%M} UTC.",
-                      f"Data source: {s.database_target}{' (demo state)' if s.is_demo else ''}; "
-                      f"workspace clock {self.w.now().isot[:19]} UTC.")
+        what = f"night {self.params.night} (UTC day)" if self.params.night else "window"
+        return D.join(
+            f"QA of the {what}: {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC.",
+            f"Data source: {s.database_target}{' (demo state)' if s.is_demo else ''}; "
+            f"workspace clock {self.w.now().isot[:19]} UTC.",
+        )
 
     def headline(self, metrics_path: str | None = None) -> D.HTMLBlock:
         """Metrics table; writes ``metrics.json`` to ``metrics_path`` when given."""
         from dsa110_ws.reporting._metric import overall_status, write_metrics
 
         ms = self.metrics()
-        write_metrics(ms, metrics_path, kind="qa", label=self.params.label,
-                      window=self.params.window_dict())
-        return D.join(D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
-                      D.metrics_table(ms))
+        write_metrics(
+            ms, metrics_path, kind="qa", label=self.params.label, window=self.params.window_dict()
+        )
+        return D.join(
+            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
+            D.metrics_table(ms),
+        )
 
     def summary(self) -> D.HTMLBlock:
         d, rows = self.data, []
         if d.images is not None:
             counts = d.images["grade"].value_counts()
-            rows.append({"what": "images", "n": len(d.images),
-                         "detail": ", ".join(f"{g}: {int(counts.get(g, 0))}" for g in
-                                             ("good", "warning", "bad", "unreadable")
-                                             if g in counts or g != "unreadable")})
+            rows.append(
+                {
+                    "what": "images",
+                    "n": len(d.images),
+                    "detail": ", ".join(
+                        f"{g}: {int(counts.get(g, 0))}"
+                        for g in ("good", "warning", "bad", "unreadable")
+                        if g in counts or g != "unreadable"
+                    ),
+                }
+            )
         if d.ms is not None:
             stages = d.ms["stage"].fillna("?").value_counts()
-            rows.append({"what": "Measurement Sets", "n": len(d.ms),
-                         "detail": ", ".join(f"{k}: {v}" for k, v in stages.items())})
+            rows.append(
+                {
+                    "what": "Measurement Sets",
+                    "n": len(d.ms),
+                    "detail": ", ".join(f"{k}: {v}" for k, v in stages.items()),
+                }
+            )
         if d.caltables is not None:
-            rows.append({"what": "caltable sets valid", "n": d.caltables["set_name"].nunique(),
-                         "detail": f"{len(d.caltables)} tables; grades: " + ", ".join(
-                             f"{k}: {v}" for k, v in d.caltables["grade"].value_counts().items())})
+            rows.append(
+                {
+                    "what": "caltable sets valid",
+                    "n": d.caltables["set_name"].nunique(),
+                    "detail": f"{len(d.caltables)} tables; grades: "
+                    + ", ".join(
+                        f"{k}: {v}" for k, v in d.caltables["grade"].value_counts().items()
+                    ),
+                }
+            )
         if d.job_summary is not None:
             js = d.job_summary
-            rows.append({"what": "jobs created", "n": js.n_total,
-                         "detail": f"success {js.n_success}, failed {js.n_failed}, running "
-                                   f"{js.n_running}, pending {js.n_pending}"})
+            rows.append(
+                {
+                    "what": "jobs created",
+                    "n": js.n_total,
+                    "detail": f"success {js.n_success}, failed {js.n_failed}, running "
+                    f"{js.n_running}, pending {js.n_pending}",
+                }
+            )
         note = self._unavailable("images", "ms", "caltables", "job_summary")
         return D.join(D.table(pd.DataFrame(rows)), *([note] if note else []))
 
     def worst_images(self) -> D.HTMLBlock:
         if self.data.images is None:
             return self._unavailable("images")
-        im = self.data.images.sort_values(["grade_rank", "qa_rms_jy"], ascending=[True, False],
-                                          kind="stable").head(self.params.worst_n)
+        im = self.data.images.sort_values(
+            ["grade_rank", "qa_rms_jy"], ascending=[True, False], kind="stable"
+        ).head(self.params.worst_n)
         items = []
         for _, r in im.iterrows():
-            lines = [f"{r['obs_utc']:%Y-%m-%d %H:%M} UTC · {r['grade']}",
-                     f"rms {r['qa_rms_jy'] * 1e3:.2f} mJy/beam · DR {r['qa_dynamic_range']:.0f}"
-                     if pd.notna(r["qa_rms_jy"]) else "no pixel QA"]
+            lines = [
+                f"{r['obs_utc']:%Y-%m-%d %H:%M} UTC · {r['grade']}",
+                f"rms {r['qa_rms_jy'] * 1e3:.2f} mJy/beam · DR {r['qa_dynamic_range']:.0f}"
+                if pd.notna(r["qa_rms_jy"])
+                else "no pixel QA",
+            ]
             lines += [x for x in str(r["reasons"] or r["error"] or "").split("; ") if x]
-            items.append({"png": self._thumbnail(r["path"]), "title": Path(r["path"]).name,
-                          "lines": lines})
+            items.append(
+                {"png": self._thumbnail(r["path"]), "title": Path(r["path"]).name, "lines": lines}
+            )
         return D.thumbnail_grid(items)
 
     def _thumbnail(self, path: str) -> bytes | None:
@@ -132,24 +172,56 @@ class NightlyQAReport:
         im = self.data.images.dropna(subset=["qa_rms_jy"])
         if im.empty:
             return D.note("No graded images in the window.")
-        return D.figure_block(_noise_figure(im, self.params))
+        plotted = im[["obs_mjd", "qa_rms_jy", "qa_dynamic_range", "grade"]]
+        return D.cached_figure(
+            self.w,
+            "qa.noise_vs_time",
+            plotted,
+            self.params.noise_warning_mjy,
+            lambda: _noise_figure(im, self.params),
+        )
 
     def calibration_qa(self) -> D.HTMLBlock:
         blocks: list[Any] = []
         if self.data.caltables is not None:
             ct = self.data.caltables
-            blocks.append(D.table(ct, columns=["set_name", "table_type", "status", "flag_fraction",
-                                               "snr_median", "amp_median", "phase_scatter_deg",
-                                               "delay_std_ns", "dead_antennas", "grade",
-                                               "reasons", "error"],
-                                  status_columns=["grade"],
-                                  caption="Caltables of the sets valid during the window"))
+            blocks.append(
+                D.table(
+                    ct,
+                    columns=[
+                        "set_name",
+                        "table_type",
+                        "status",
+                        "flag_fraction",
+                        "snr_median",
+                        "amp_median",
+                        "phase_scatter_deg",
+                        "delay_std_ns",
+                        "dead_antennas",
+                        "grade",
+                        "reasons",
+                        "error",
+                    ],
+                    status_columns=["grade"],
+                    caption="Caltables of the sets valid during the window",
+                )
+            )
         if self.data.ms is not None:
             ms = self.data.ms.assign(ms=[Path(p).name for p in self.data.ms["path"]])
-            blocks.append(D.table(ms, columns=["ms", "stage", "flag_fraction",
-                                               "flag_fraction_cross", "fully_flagged_antennas",
-                                               "error"],
-                                  caption="Flagging of the window's Measurement Sets"))
+            blocks.append(
+                D.table(
+                    ms,
+                    columns=[
+                        "ms",
+                        "stage",
+                        "flag_fraction",
+                        "flag_fraction_cross",
+                        "fully_flagged_antennas",
+                        "error",
+                    ],
+                    caption="Flagging of the window's Measurement Sets",
+                )
+            )
         note = self._unavailable("caltables", "ms")
         return D.join(*blocks, *([note] if note else []))
 
@@ -158,30 +230,58 @@ class NightlyQAReport:
         if d.timeline is None:
             return self._unavailable("timeline")
         tl, blocks = d.timeline, []
-        blocks.append(f"Active caltable sets cover {100 * tl.coverage_fraction:.1f}% of the window "
-                      f"({len(tl.gaps)} gap(s)).")
-        gaps = tl.gaps.assign(start_utc=_utc(mjd_to_utc(tl.gaps["start_mjd"])),
-                              end_utc=_utc(mjd_to_utc(tl.gaps["end_mjd"])))
-        blocks.append(D.table(gaps, columns=["start_utc", "end_utc", "duration_h"],
-                              caption="Coverage gaps"))
+        blocks.append(
+            f"Active caltable sets cover {100 * tl.coverage_fraction:.1f}% of the window "
+            f"({len(tl.gaps)} gap(s))."
+        )
+        gaps = tl.gaps.assign(
+            start_utc=_utc(mjd_to_utc(tl.gaps["start_mjd"])),
+            end_utc=_utc(mjd_to_utc(tl.gaps["end_mjd"])),
+        )
+        blocks.append(
+            D.table(gaps, columns=["start_utc", "end_utc", "duration_h"], caption="Coverage gaps")
+        )
         if d.nearest is not None:
             n = d.nearest
-            blocks.append(f"At mid-window the nearest set is {n.set_name} "
-                          f"({'valid' if n.valid else 'NOT valid'}, {n.distance_h or 0:.1f} h "
-                          f"from its calibration time: {n.staleness}"
-                          + (f"; missing {', '.join(n.missing_types)}" if n.missing_types else "")
-                          + ").")
+            blocks.append(
+                f"At mid-window the nearest set is {n.set_name} "
+                f"({'valid' if n.valid else 'NOT valid'}, {n.distance_h or 0:.1f} h "
+                f"from its calibration time: {n.staleness}"
+                + (f"; missing {', '.join(n.missing_types)}" if n.missing_types else "")
+                + ")."
+            )
         if d.flux is not None:
-            blocks.append(D.table(d.flux, columns=["calibrator_name", "n", "ratio_mean",
-                                                   "ratio_std", "drift_percent_per_day",
-                                                   "stability", "open_alerts"],
-                                  caption="Calibrator flux monitoring in the window"))
+            blocks.append(
+                D.table(
+                    d.flux,
+                    columns=[
+                        "calibrator_name",
+                        "n",
+                        "ratio_mean",
+                        "ratio_std",
+                        "drift_percent_per_day",
+                        "stability",
+                        "open_alerts",
+                    ],
+                    caption="Calibrator flux monitoring in the window",
+                )
+            )
         if d.alerts is not None:
-            blocks.append(D.table(d.alerts, columns=["id", "severity", "calibrator_name",
-                                                     "message", "triggered_at_utc",
-                                                     "acknowledged_at_utc"],
-                                  status_columns=["severity"],
-                                  caption="Flux alerts triggered in the window"))
+            blocks.append(
+                D.table(
+                    d.alerts,
+                    columns=[
+                        "id",
+                        "severity",
+                        "calibrator_name",
+                        "message",
+                        "triggered_at_utc",
+                        "acknowledged_at_utc",
+                    ],
+                    status_columns=["severity"],
+                    caption="Flux alerts triggered in the window",
+                )
+            )
         note = self._unavailable("nearest", "flux", "alerts")
         return D.join(*blocks, *([note] if note else []))
 
@@ -190,20 +290,42 @@ class NightlyQAReport:
         if c is None:
             return self._unavailable("candidates")
         c = c.assign(mean_flux_mjy=c["mean_flux_jy"] * 1e3)
-        return D.join(f"{len(c)} candidate(s) at the {self.params.candidate_preset} preset "
-                      "among sources measured in the window (light curves up to its end).",
-                      D.table(c, columns=["source_id", "ra_deg", "dec_deg", "n_epochs",
-                                          "mean_flux_mjy", "v", "eta", "chi2_nu", "vs_max",
-                                          "m_max", "ese_like", "score", "stored_status"]))
+        return D.join(
+            f"{len(c)} candidate(s) at the {self.params.candidate_preset} preset "
+            "among sources measured in the window (light curves up to its end).",
+            D.table(
+                c,
+                columns=[
+                    "source_id",
+                    "ra_deg",
+                    "dec_deg",
+                    "n_epochs",
+                    "mean_flux_mjy",
+                    "v",
+                    "eta",
+                    "chi2_nu",
+                    "vs_max",
+                    "m_max",
+                    "ese_like",
+                    "score",
+                    "stored_status",
+                ],
+            ),
+        )
 
     def failed_jobs(self) -> D.HTMLBlock:
         f = self.data.failed_jobs
         if f is None:
             return self._unavailable("failed_jobs")
-        f = f.assign(created_utc=_utc(f["created_at_utc"]),
-                     ms=[Path(p).name if isinstance(p, str) else "" for p in f["ms_path"]])
-        return D.table(f, columns=["id", "type", "status", "created_utc", "ms", "failure_reason"],
-                       caption="Failed jobs")
+        f = f.assign(
+            created_utc=_utc(f["created_at_utc"]),
+            ms=[Path(p).name if isinstance(p, str) else "" for p in f["ms_path"]],
+        )
+        return D.table(
+            f,
+            columns=["id", "type", "status", "created_utc", "ms", "failure_reason"],
+            caption="Failed jobs",
+        )
 
 
 def _noise_figure(im: pd.DataFrame, params: Any) -> Any:
@@ -225,4 +347,3 @@ def _noise_figure(im: pd.DataFrame, params: Any) -> Any:
         ax.set_xlabel("observation time (UTC)")
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     return fig
-

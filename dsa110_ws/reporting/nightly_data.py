@@ -45,8 +45,9 @@ def _mjd(t: dt.datetime) -> float:
 
 def mjd_to_utc(mjd: Any) -> pd.Series:
     """MJD values as UTC timestamps."""
-    return pd.to_datetime((pd.to_numeric(mjd, errors="coerce") - 40587.0) * 86400.0, unit="s",
-                          utc=True)
+    return pd.to_datetime(
+        (pd.to_numeric(mjd, errors="coerce") - 40587.0) * 86400.0, unit="s", utc=True
+    )
 
 
 @dataclasses.dataclass
@@ -85,8 +86,10 @@ def _part(data: NightlyData, what: str, services: tuple[str, ...], fn: Callable[
     """``fn()``, or ``None`` with the reason in ``data.unavailable[what]``."""
     missing = [s for s in services if not _has_service(s)]
     if missing:
-        data.unavailable[what] = (f"not available in this installation (service "
-                                  f"{', '.join('w.' + s for s in missing)} missing)")
+        data.unavailable[what] = (
+            f"not available in this installation (service "
+            f"{', '.join('w.' + s for s in missing)} missing)"
+        )
         return None
     try:
         return fn()
@@ -95,15 +98,34 @@ def _part(data: NightlyData, what: str, services: tuple[str, ...], fn: Callable[
         return None
 
 
-_IMAGE_COLS = ("grade", "qa_rms_jy", "qa_peak_jy", "qa_dynamic_range", "qa_n_islands",
-               "qa_blanked_fraction", "qa_beam_major_arcsec", "qa_beam_minor_arcsec", "reasons")
+_IMAGE_COLS = (
+    "grade",
+    "qa_rms_jy",
+    "qa_peak_jy",
+    "qa_dynamic_range",
+    "qa_n_islands",
+    "qa_blanked_fraction",
+    "qa_beam_major_arcsec",
+    "qa_beam_minor_arcsec",
+    "reasons",
+)
 _FLAG_COLS = ("flag_fraction", "flag_fraction_cross", "fully_flagged_antennas")
-_CAL_COLS = ("qa_type", "flag_fraction", "snr_median", "amp_median", "phase_scatter_deg",
-             "delay_std_ns", "dead_antennas", "grade", "reasons")
+_CAL_COLS = (
+    "qa_type",
+    "flag_fraction",
+    "snr_median",
+    "amp_median",
+    "phase_scatter_deg",
+    "delay_std_ns",
+    "dead_antennas",
+    "grade",
+    "reasons",
+)
 
 
-def _per_product(paths: pd.Series, fn: Callable[[str], dict[str, Any]],
-                 columns: tuple[str, ...]) -> pd.DataFrame:
+def _per_product(
+    paths: pd.Series, fn: Callable[[str], dict[str, Any]], columns: tuple[str, ...]
+) -> pd.DataFrame:
     """One row of ``fn(path)`` per path (``columns`` plus ``error``); a product that cannot
     be read gets its ``error`` and NaN values."""
     rows = []
@@ -118,11 +140,17 @@ def _per_product(paths: pd.Series, fn: Callable[[str], dict[str, Any]],
 def _image_qa(w: Any, path: str) -> dict[str, Any]:
     r = w.qa.image(path)
     # qa_* columns: measured from the pixels (the images table has its own stored values)
-    return {"grade": r.grade, "qa_rms_jy": r.rms_jy, "qa_peak_jy": r.peak_jy,
-            "qa_dynamic_range": r.dynamic_range, "qa_n_islands": r.n_islands,
-            "qa_blanked_fraction": r.blanked_fraction,
-            "qa_beam_major_arcsec": r.beam_major_arcsec,
-            "qa_beam_minor_arcsec": r.beam_minor_arcsec, "reasons": "; ".join(r.reasons)}
+    return {
+        "grade": r.grade,
+        "qa_rms_jy": r.rms_jy,
+        "qa_peak_jy": r.peak_jy,
+        "qa_dynamic_range": r.dynamic_range,
+        "qa_n_islands": r.n_islands,
+        "qa_blanked_fraction": r.blanked_fraction,
+        "qa_beam_major_arcsec": r.beam_major_arcsec,
+        "qa_beam_minor_arcsec": r.beam_minor_arcsec,
+        "reasons": "; ".join(r.reasons),
+    }
 
 
 def _images(w: Any, d: NightlyData) -> pd.DataFrame:
@@ -138,8 +166,11 @@ def _images(w: Any, d: NightlyData) -> pd.DataFrame:
 
 def _flags(w: Any, path: str) -> dict[str, Any]:
     f = w.ms.flag_stats(path)
-    return {"flag_fraction": f.flag_fraction, "flag_fraction_cross": f.flag_fraction_cross,
-            "fully_flagged_antennas": ", ".join(f.fully_flagged_antennas)}
+    return {
+        "flag_fraction": f.flag_fraction,
+        "flag_fraction_cross": f.flag_fraction_cross,
+        "fully_flagged_antennas": ", ".join(f.fully_flagged_antennas),
+    }
 
 
 def _ms(w: Any, d: NightlyData) -> pd.DataFrame:
@@ -152,19 +183,28 @@ def _ms(w: Any, d: NightlyData) -> pd.DataFrame:
 
 def _cal_qa(w: Any, path: str) -> dict[str, Any]:
     r = w.qa.cal(path)
-    return {"qa_type": r.table_type, "flag_fraction": r.flag_fraction,
-            "snr_median": r.snr_median, "amp_median": r.amp_median,
-            "phase_scatter_deg": r.phase_scatter_deg, "delay_std_ns": r.delay_std_ns,
-            "dead_antennas": ", ".join(r.dead_antennas), "grade": r.grade,
-            "reasons": "; ".join(r.reasons)}
+    return {
+        "qa_type": r.table_type,
+        "flag_fraction": r.flag_fraction,
+        "snr_median": r.snr_median,
+        "amp_median": r.amp_median,
+        "phase_scatter_deg": r.phase_scatter_deg,
+        "delay_std_ns": r.delay_std_ns,
+        "dead_antennas": ", ".join(r.dead_antennas),
+        "grade": r.grade,
+        "reasons": "; ".join(r.reasons),
+    }
 
 
 def _caltables(w: Any, d: NightlyData) -> pd.DataFrame:
     sets = w.calhealth.sets(start=d.start, end=d.end)
     names = sets["set_name"].tolist()
     ct = w.repos.caltables.find(set_name=names, limit=None)  # [] matches nothing
-    ct = ct[[c for c in ct.columns if not c.endswith("_utc")]].sort_values(
-        ["set_name", "order_index"], kind="stable").reset_index(drop=True)
+    ct = (
+        ct[[c for c in ct.columns if not c.endswith("_utc")]]
+        .sort_values(["set_name", "order_index"], kind="stable")
+        .reset_index(drop=True)
+    )
     return pd.concat([ct, _per_product(ct["path"], lambda p: _cal_qa(w, p), _CAL_COLS)], axis=1)
 
 
@@ -184,15 +224,16 @@ def gather_nightly(w: Any, params: Any) -> NightlyData:
     d.images = _part(d, "images", ("qa",), lambda: _images(w, d))
     d.ms = _part(d, "ms", ("ms",), lambda: _ms(w, d))
     d.caltables = _part(d, "caltables", ("qa", "calhealth"), lambda: _caltables(w, d))
-    d.timeline = _part(d, "timeline", ("calhealth",),
-                       lambda: w.calhealth.timeline(start=start, end=end))
+    d.timeline = _part(
+        d, "timeline", ("calhealth",), lambda: w.calhealth.timeline(start=start, end=end)
+    )
     mid = start + (end - start) / 2
     d.nearest = _part(d, "nearest", ("calhealth",), lambda: w.calhealth.nearest(mid))
     d.flux = _part(d, "flux", ("calhealth",), lambda: w.calhealth.flux(start=start, end=end))
-    d.alerts = _part(d, "alerts", ("calhealth",),
-                     lambda: w.calhealth.alerts(start=start, end=end))
-    d.candidates = _part(d, "candidates", ("sources",),
-                         lambda: _candidates(w, d, params.candidate_preset))
+    d.alerts = _part(d, "alerts", ("calhealth",), lambda: w.calhealth.alerts(start=start, end=end))
+    d.candidates = _part(
+        d, "candidates", ("sources",), lambda: _candidates(w, d, params.candidate_preset)
+    )
     d.failed_jobs = _part(d, "failed_jobs", ("jobs",), lambda: w.jobs.failed(start=start, end=end))
     d.job_summary = _part(d, "job_summary", ("jobs",), lambda: w.jobs.summary(start=start, end=end))
     return d

@@ -19,11 +19,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dsa110_ws.errors import InvalidQueryError, WorkspaceError, one_line
+from dsa110_ws.errors import InvalidQueryError
 
-__all__ = ["ReportParameterError", "ReportParams", "NightlyQAParams", "StatsParams",
-           "PARAM_MODELS", "RUNNER_PARAMETERS", "validate_params", "workspace_now",
-           "resolve_settings", "parameters_cell", "params_from_namespace"]
+__all__ = [
+    "ReportParameterError",
+    "ReportParams",
+    "NightlyQAParams",
+    "StatsParams",
+    "PARAM_MODELS",
+    "RUNNER_PARAMETERS",
+    "validate_params",
+    "parse_utc",
+]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RELATIVE_NIGHTS = {"today": 0, "yesterday": -1}
@@ -36,7 +43,7 @@ class ReportParameterError(InvalidQueryError):
     """A report parameter is unknown, malformed or inconsistent (nothing was run)."""
 
 
-def _utc(text: str, what: str, now: dt.datetime) -> dt.datetime:
+def parse_utc(text: str, what: str, now: dt.datetime) -> dt.datetime:
     """Parse an ISO date/time or ``today``/``yesterday`` into an aware UTC datetime."""
     low = text.strip().lower()
     if low in _RELATIVE_NIGHTS:
@@ -47,8 +54,10 @@ def _utc(text: str, what: str, now: dt.datetime) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip().replace(" ", "T"))
     except ValueError:
-        raise ValueError(f"{what}={text!r} is not an ISO date/time (e.g. 2026-11-13 or "
-                         "2026-11-13T06:00:00), 'today' or 'yesterday'") from None
+        raise ValueError(
+            f"{what}={text!r} is not an ISO date/time (e.g. 2026-11-13 or "
+            "2026-11-13T06:00:00), 'today' or 'yesterday'"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
@@ -64,8 +73,9 @@ def _stamp(t: dt.datetime) -> str:
 class ReportParams(BaseModel):
     """Common base: unknown parameters are errors; strings are stripped; "" means unset."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, validate_default=True
+    )
 
     kind: ClassVar[str]
     #: (warning, critical) field pairs where a larger value is worse.
@@ -76,8 +86,10 @@ class ReportParams(BaseModel):
     _window_fields: ClassVar[tuple[str, ...]] = ()
 
     settings: str | None = Field(
-        None, description="Settings TOML file naming the data source; empty means the "
-        "environment (PIPELINE_DB, DSA110_WS_SETTINGS) or the demo state.")
+        None,
+        description="Settings TOML file naming the data source; empty means the "
+        "environment (PIPELINE_DB, DSA110_WS_SETTINGS) or the demo state.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -94,12 +106,16 @@ class ReportParams(BaseModel):
     def _check_threshold_order(self) -> ReportParams:
         for warn, crit in self._higher_worse:
             if getattr(self, crit) < getattr(self, warn):
-                raise ValueError(f"{crit}={getattr(self, crit)} is below {warn}="
-                                 f"{getattr(self, warn)}; critical must be the worse level")
+                raise ValueError(
+                    f"{crit}={getattr(self, crit)} is below {warn}="
+                    f"{getattr(self, warn)}; critical must be the worse level"
+                )
         for warn, crit in self._lower_worse:
             if getattr(self, crit) > getattr(self, warn):
-                raise ValueError(f"{crit}={getattr(self, crit)} is above {warn}="
-                                 f"{getattr(self, warn)}; critical must be the worse level")
+                raise ValueError(
+                    f"{crit}={getattr(self, crit)} is above {warn}="
+                    f"{getattr(self, warn)}; critical must be the worse level"
+                )
         return self
 
     # -- derived -----------------------------------------------------------------
@@ -113,8 +129,11 @@ class ReportParams(BaseModel):
         """Folder name for this parameter set (window + a hash of non-default options)."""
         start, end = self.window
         base = self._window_label(start, end)
-        extra = {k: v for k, v in self.model_dump(exclude={"settings", *self._window_fields}).items()
-                 if v != type(self).model_fields[k].default}
+        extra = {
+            k: v
+            for k, v in self.model_dump(exclude={"settings", *self._window_fields}).items()
+            if v != type(self).model_fields[k].default
+        }
         if not extra:
             return base
         digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8]
@@ -131,8 +150,12 @@ class ReportParams(BaseModel):
         """The window as ISO UTC strings and MJDs, for provenance."""
         start, end = self.window
         mjd = lambda t: (t - dt.datetime(1858, 11, 17, tzinfo=dt.UTC)).total_seconds() / 86400  # noqa: E731
-        return {"start_utc": start.isoformat(), "end_utc": end.isoformat(),
-                "start_mjd": mjd(start), "end_mjd": mjd(end)}
+        return {
+            "start_utc": start.isoformat(),
+            "end_utc": end.isoformat(),
+            "start_mjd": mjd(start),
+            "end_mjd": mjd(end),
+        }
 
 
 def _now_from(info: Any) -> dt.datetime:
@@ -144,41 +167,60 @@ class NightlyQAParams(ReportParams):
     """Parameters of the nightly QA report (``kind = "qa"``)."""
 
     kind: ClassVar[str] = "qa"
-    _higher_worse = (("bad_image_fraction_warning", "bad_image_fraction_critical"),
-                     ("noise_warning_mjy", "noise_critical_mjy"),
-                     ("cal_flag_fraction_warning", "cal_flag_fraction_critical"),
-                     ("failed_jobs_warning", "failed_jobs_critical"))
+    _higher_worse = (
+        ("bad_image_fraction_warning", "bad_image_fraction_critical"),
+        ("noise_warning_mjy", "noise_critical_mjy"),
+        ("cal_flag_fraction_warning", "cal_flag_fraction_critical"),
+        ("failed_jobs_warning", "failed_jobs_critical"),
+    )
     _lower_worse = (("cal_coverage_warning", "cal_coverage_critical"),)
     _window_fields = ("night", "start", "end")
 
     night: str | None = Field(
-        "yesterday", description="Observing night (a UTC day): YYYY-MM-DD, 'yesterday' or "
-        "'today' on the workspace clock. Ignored when start and end are given.")
-    start: str | None = Field(None, description="Explicit window start (ISO, UTC); needs end. At most 31 days.")
+        "yesterday",
+        description="Observing night (a UTC day): YYYY-MM-DD, 'yesterday' or "
+        "'today' on the workspace clock. Ignored when start and end are given.",
+    )
+    start: str | None = Field(
+        None, description="Explicit window start (ISO, UTC); needs end. At most 31 days."
+    )
     end: str | None = Field(None, description="Explicit window end (ISO, UTC, exclusive).")
     worst_n: int = Field(6, ge=1, le=50, description="How many worst images to show (1-50).")
     candidate_preset: Literal["conservative", "moderate", "sensitive"] = Field(
-        "moderate", description="ESE / variability candidate preset: conservative, moderate or "
-        "sensitive.")
+        "moderate",
+        description="ESE / variability candidate preset: conservative, moderate or sensitive.",
+    )
     bad_image_fraction_warning: float = Field(
-        0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning.")
+        0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning."
+    )
     bad_image_fraction_critical: float = Field(
-        0.25, ge=0, le=1, description="Fraction of images graded bad that is critical.")
+        0.25, ge=0, le=1, description="Fraction of images graded bad that is critical."
+    )
     noise_warning_mjy: float = Field(
-        2.0, gt=0, description="Median image rms (mJy/beam) that is a warning.")
+        2.0, gt=0, description="Median image rms (mJy/beam) that is a warning."
+    )
     noise_critical_mjy: float = Field(
-        5.0, gt=0, description="Median image rms (mJy/beam) that is critical.")
+        5.0, gt=0, description="Median image rms (mJy/beam) that is critical."
+    )
     cal_flag_fraction_warning: float = Field(
-        0.3, ge=0, le=1, description="Largest caltable flagged fraction that is a warning.")
+        0.3, ge=0, le=1, description="Largest caltable flagged fraction that is a warning."
+    )
     cal_flag_fraction_critical: float = Field(
-        0.5, ge=0, le=1, description="Largest caltable flagged fraction that is critical.")
+        0.5, ge=0, le=1, description="Largest caltable flagged fraction that is critical."
+    )
     cal_coverage_warning: float = Field(
-        0.95, ge=0, le=1,
-        description="Fraction of the window covered by valid calibration below which to warn.")
+        0.95,
+        ge=0,
+        le=1,
+        description="Fraction of the window covered by valid calibration below which to warn.",
+    )
     cal_coverage_critical: float = Field(
-        0.8, ge=0, le=1,
+        0.8,
+        ge=0,
+        le=1,
         description="Fraction of the window covered by valid calibration below which it is "
-        "critical.")
+        "critical.",
+    )
     failed_jobs_warning: int = Field(1, ge=0, description="Failed jobs that are a warning.")
     failed_jobs_critical: int = Field(5, ge=0, description="Failed jobs that are critical.")
 
@@ -204,7 +246,7 @@ class NightlyQAParams(ReportParams):
     def _check_time(cls, value: str | None, info: Any) -> str | None:
         if value is None:
             return None
-        return _utc(value, info.field_name, _now_from(info)).isoformat()
+        return parse_utc(value, info.field_name, _now_from(info)).isoformat()
 
     @model_validator(mode="after")
     def _check_window(self) -> NightlyQAParams:
@@ -236,35 +278,51 @@ class StatsParams(ReportParams):
     """Parameters of the stats report over a period (``kind = "stats"``)."""
 
     kind: ClassVar[str] = "stats"
-    _lower_worse = (("success_rate_warning", "success_rate_critical"),
-                    ("throughput_ratio_warning", "throughput_ratio_critical"))
-    _higher_worse = (("disk_usage_warning", "disk_usage_critical"),
-                     ("bad_image_fraction_warning", "bad_image_fraction_critical"))
+    _lower_worse = (
+        ("success_rate_warning", "success_rate_critical"),
+        ("throughput_ratio_warning", "throughput_ratio_critical"),
+    )
+    _higher_worse = (
+        ("disk_usage_warning", "disk_usage_critical"),
+        ("bad_image_fraction_warning", "bad_image_fraction_critical"),
+    )
     _window_fields = ("start", "end", "days")
 
-    end: str | None = Field("today", description="Period end (exclusive): YYYY-MM-DD, ISO time, "
-                     "'today' (midnight at the start of today) or 'yesterday'.")
+    end: str | None = Field(
+        "today",
+        description="Period end (exclusive): YYYY-MM-DD, ISO time, "
+        "'today' (midnight at the start of today) or 'yesterday'.",
+    )
     start: str | None = Field(None, description="Period start; default end minus days.")
-    days: int = Field(7, ge=1, le=366,
-                      description="Period length in days (ignored when start is given).")
+    days: int = Field(
+        7, ge=1, le=366, description="Period length in days (ignored when start is given)."
+    )
     success_rate_warning: float = Field(
-        0.95, ge=0, le=1, description="Job success rate below which to warn.")
+        0.95, ge=0, le=1, description="Job success rate below which to warn."
+    )
     success_rate_critical: float = Field(
-        0.8, ge=0, le=1, description="Job success rate below which it is critical.")
+        0.8, ge=0, le=1, description="Job success rate below which it is critical."
+    )
     throughput_ratio_warning: float = Field(
-        0.8, ge=0, description="Images per day relative to the previous period below which "
-        "to warn.")
+        0.8, ge=0, description="Images per day relative to the previous period below which to warn."
+    )
     throughput_ratio_critical: float = Field(
-        0.5, ge=0, description="Images per day relative to the previous period below which "
-        "it is critical.")
+        0.5,
+        ge=0,
+        description="Images per day relative to the previous period below which it is critical.",
+    )
     bad_image_fraction_warning: float = Field(
-        0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning.")
+        0.10, ge=0, le=1, description="Fraction of images graded bad that is a warning."
+    )
     bad_image_fraction_critical: float = Field(
-        0.25, ge=0, le=1, description="Fraction of images graded bad that is critical.")
+        0.25, ge=0, le=1, description="Fraction of images graded bad that is critical."
+    )
     disk_usage_warning: float = Field(
-        0.85, ge=0, le=1, description="Used fraction of a data root's disk that is a warning.")
+        0.85, ge=0, le=1, description="Used fraction of a data root's disk that is a warning."
+    )
     disk_usage_critical: float = Field(
-        0.95, ge=0, le=1, description="Used fraction of a data root's disk that is critical.")
+        0.95, ge=0, le=1, description="Used fraction of a data root's disk that is critical."
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -273,7 +331,7 @@ class StatsParams(ReportParams):
             if info.field_name == "end":
                 raise ValueError("end must be set")
             return None
-        return _utc(value, info.field_name, _now_from(info)).isoformat()
+        return parse_utc(value, info.field_name, _now_from(info)).isoformat()
 
     @model_validator(mode="after")
     def _check_window(self) -> StatsParams:
@@ -305,40 +363,6 @@ class StatsParams(ReportParams):
 PARAM_MODELS: dict[str, type[ReportParams]] = {"qa": NightlyQAParams, "stats": StatsParams}
 
 
-def resolve_settings(settings: str | None = None) -> Any:
-    """The :class:`~dsa110_ws.config.Settings` a report will read, as ``connect`` finds them.
-
-    ``settings`` is a TOML file; without one, the environment; with no database configured
-    anywhere, the demo state's settings file (generated on first use, as ``connect`` does).
-    Raises :class:`ReportParameterError` when the settings file is missing or malformed.
-    """
-    from dsa110_ws.config import load_settings
-
-    try:
-        s = load_settings(settings) if settings else load_settings()
-        if s.pipeline_db is None and s.database_url is None:
-            from dsa110_ws.demo import ensure_demo
-
-            demo_dir, _ = ensure_demo(s.demo_dir)
-            s = load_settings(demo_dir / "settings.toml")
-    except WorkspaceError as exc:
-        raise ReportParameterError(f"invalid report parameters: settings: {one_line(exc)}"
-                                   ) from None
-    if s.settings_file is not None and (s.settings_file.parent / "truth.json").exists():
-        import dataclasses
-
-        s = dataclasses.replace(s, is_demo=True)  # as connect() marks a generated demo state
-    return s
-
-
-def workspace_now(settings: str | None = None) -> dt.datetime:
-    """The workspace clock for a settings file (frozen in the demo), as aware UTC."""
-    s = resolve_settings(settings)
-    if s.now:
-        return _utc(s.now, "now", dt.datetime.now(dt.UTC))
-    return dt.datetime.now(dt.UTC)
-
-
 def _format(exc: ValidationError, kind: str) -> str:
     parts = []
     for err in exc.errors():
@@ -352,8 +376,9 @@ def _format(exc: ValidationError, kind: str) -> str:
     return f"invalid {kind} report parameters: " + "; ".join(parts)
 
 
-def validate_params(kind: str, raw: dict[str, Any] | None = None, *,
-                    now: dt.datetime | None = None) -> ReportParams:
+def validate_params(
+    kind: str, raw: dict[str, Any] | None = None, *, now: dt.datetime | None = None
+) -> ReportParams:
     """Validate raw parameters of a report kind and resolve relative dates.
 
     Parameters
@@ -374,41 +399,15 @@ def validate_params(kind: str, raw: dict[str, Any] | None = None, *,
     model = PARAM_MODELS.get(kind)
     if model is None:
         raise ReportParameterError(
-            f"Unknown report kind {kind!r}; choose one of {sorted(PARAM_MODELS)}.")
+            f"Unknown report kind {kind!r}; choose one of {sorted(PARAM_MODELS)}."
+        )
     raw = dict(raw or {})
     if now is None:
+        from dsa110_ws.reporting.source import workspace_now
+
         settings = raw.get("settings")
         now = workspace_now(str(settings) if settings not in (None, "") else None)
     try:
         return model.model_validate(raw, context={"now": now})
     except ValidationError as exc:
         raise ReportParameterError(_format(exc, kind)) from None
-
-
-def _type_name(annotation: Any) -> str:
-    for name, typ in (("int", int), ("float", float), ("bool", bool)):
-        if annotation is typ:
-            return name
-    return "str"
-
-
-def parameters_cell(kind: str) -> str:
-    """Source of a template's ``parameters`` cell, generated from the model (one
-    ``name: type = value  # help`` line per parameter, then the runner's own)."""
-    model = PARAM_MODELS[kind]
-    lines = [f"# Parameters: validated by dsa110_ws.reporting.params.{model.__name__} "
-             "before the report runs (see reports/README.md)."]
-    for name, field in model.model_fields.items():
-        default = "" if field.default is None else field.default
-        value = json.dumps(default) if isinstance(default, str) else repr(default)
-        lines.append(f"{name}: {_type_name(field.annotation)} = {value}  # {field.description}")
-    lines.append('metrics_path: str = ""  # set by the runner: where metrics.json is written '
-                 "(empty: not written)")
-    return "\n".join(lines)
-
-
-def params_from_namespace(kind: str, namespace: dict[str, Any]) -> ReportParams:
-    """Validate the parameters a template's namespace holds (its ``parameters`` cell after
-    papermill's injection)."""
-    names = PARAM_MODELS[kind].model_fields
-    return validate_params(kind, {k: namespace[k] for k in names if k in namespace})

@@ -20,18 +20,27 @@ from dsa110_ws.reporting import _display as D
 __all__ = ["period_summary", "trends", "StatsReport", "STATS_SECTIONS", "BAD_GRADES"]
 
 #: Section headings of the stats template, in order (the tests look for each).
-STATS_SECTIONS = ("Headline metrics", "Throughput", "Success rates", "QA distributions",
-                  "Trends against the previous period", "Disk usage")
+STATS_SECTIONS = (
+    "Headline metrics",
+    "Throughput",
+    "Success rates",
+    "QA distributions",
+    "Trends against the previous period",
+    "Disk usage",
+)
 #: Stored ``overall_quality`` values that count as a bad image.
 BAD_GRADES = ("bad", "fail", "failed", "poor")
 
-_TREND_ROWS = (("ms_per_day", "MS per day", True), ("images_per_day", "images per day", True),
-               ("photometry_per_day", "photometry rows per day", True),
-               ("job_success_rate", "job success rate", True),
-               ("n_failed_jobs", "failed jobs", False),
-               ("noise_median_mjy", "median image noise (mJy/beam)", False),
-               ("dr_median", "median dynamic range", True),
-               ("bad_image_fraction", "bad image fraction", False))
+_TREND_ROWS = (
+    ("ms_per_day", "MS per day", True),
+    ("images_per_day", "images per day", True),
+    ("photometry_per_day", "photometry rows per day", True),
+    ("job_success_rate", "job success rate", True),
+    ("n_failed_jobs", "failed jobs", False),
+    ("noise_median_mjy", "median image noise (mJy/beam)", False),
+    ("dr_median", "median dynamic range", True),
+    ("bad_image_fraction", "bad image fraction", False),
+)
 
 
 def _mjd(t: dt.datetime) -> float:
@@ -65,12 +74,16 @@ def period_summary(w: Any, start: dt.datetime, end: dt.datetime) -> dict[str, An
     noise = pd.to_numeric(qa["rms_noise"], errors="coerce").dropna().to_numpy(float)
     dr = pd.to_numeric(qa["dynamic_range"], errors="coerce").dropna().to_numpy(float)
     return {
-        "start": start.isoformat(), "end": end.isoformat(), "days": days,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "days": days,
         **{f"n_{k}": v for k, v in totals.items()},
         **{f"{k}_per_day": v / days for k, v in totals.items()},
-        "n_jobs": int(jobs.n_total), "n_failed_jobs": int(jobs.n_failed),
+        "n_jobs": int(jobs.n_total),
+        "n_failed_jobs": int(jobs.n_failed),
         "job_success_rate": _num(jobs.success_rate),
-        "n_qa": int(len(qa)), "n_bad_images": n_bad,
+        "n_qa": int(len(qa)),
+        "n_bad_images": n_bad,
         "bad_image_fraction": (n_bad / len(qa)) if len(qa) else None,
         "noise_median_mjy": _num(np.median(noise) * 1e3) if len(noise) else None,
         "dr_median": _num(np.median(dr)) if len(dr) else None,
@@ -85,9 +98,15 @@ def trends(current: dict[str, Any], previous: dict[str, Any]) -> pd.DataFrame:
         a, b = current.get(key), previous.get(key)
         change = (a / b - 1.0) if a is not None and b not in (None, 0) else None
         better = None if change is None or change == 0 else (change > 0) == higher_better
-        rows.append({"metric": what, "this period": a, "previous period": b,
-                     "change": None if change is None else f"{100 * change:+.1f}%",
-                     "verdict": {True: "better", False: "worse", None: "–"}[better]})
+        rows.append(
+            {
+                "metric": what,
+                "this period": a,
+                "previous period": b,
+                "change": None if change is None else f"{100 * change:+.1f}%",
+                "verdict": {True: "better", False: "worse", None: "–"}[better],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -124,66 +143,106 @@ class StatsReport:
         """The headline metrics (:func:`dsa110_ws.reporting.metrics.stats_metrics`)."""
         from dsa110_ws.reporting.metrics import stats_metrics
 
-        return self._get("metrics", lambda: stats_metrics(
-            self.w, self.params, current=self.current, previous=self.previous, disk=self.disk))
+        return self._get(
+            "metrics",
+            lambda: stats_metrics(
+                self.w, self.params, current=self.current, previous=self.previous, disk=self.disk
+            ),
+        )
 
     def header(self) -> D.HTMLBlock:
         s = self.w.settings
-        return D.join(f"Period {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC "
-                      f"({self.current['days']:g} days); previous period for trends: "
-                      f"{self.params.previous_window[0]:%Y-%m-%d} to "
-                      f"{self.params.previous_window[1]:%Y-%m-%d}.",
-                      f"Data source: {s.database_target}"
-                      f"{' (demo state)' if s.is_demo else ''}; workspace clock "
-                      f"{self.w.now().isot[:19]} UTC.")
+        return D.join(
+            f"Period {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC "
+            f"({self.current['days']:g} days); previous period for trends: "
+            f"{self.params.previous_window[0]:%Y-%m-%d} to "
+            f"{self.params.previous_window[1]:%Y-%m-%d}.",
+            f"Data source: {s.database_target}"
+            f"{' (demo state)' if s.is_demo else ''}; workspace clock "
+            f"{self.w.now().isot[:19]} UTC.",
+        )
 
     def headline(self, metrics_path: str | None = None) -> D.HTMLBlock:
         """Metrics table; writes ``metrics.json`` to ``metrics_path`` when given."""
         from dsa110_ws.reporting._metric import overall_status, write_metrics
 
         ms = self.metrics()
-        write_metrics(ms, metrics_path, kind="stats", label=self.params.label,
-                      window=self.params.window_dict())
-        return D.join(D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
-                      D.metrics_table(ms))
+        write_metrics(
+            ms,
+            metrics_path,
+            kind="stats",
+            label=self.params.label,
+            window=self.params.window_dict(),
+        )
+        return D.join(
+            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
+            D.metrics_table(ms),
+        )
 
     def throughput(self) -> D.HTMLBlock:
         tp = self.w.stats.throughput(start=self.start, end=self.end, per="night")
-        fig = _bar_figure(tp, ["n_ms", "n_images"], "per observing night (UTC day)")
+        fig = D.cached_figure(
+            self.w,
+            "stats.throughput",
+            tp[["bin_start", "n_ms", "n_images"]],
+            None,
+            lambda: _bar_figure(tp, ["n_ms", "n_images"], "per observing night (UTC day)"),
+        )
         c = self.current
-        return D.join(f"{c['n_ms']} MS, {c['n_images']} images and {c['n_photometry']} "
-                      f"photometry rows observed in the period ({c['images_per_day']:.1f} "
-                      "images per day).",
-                      D.figure_block(fig),
-                      D.table(tp.assign(night=tp["bin_start"].dt.strftime("%Y-%m-%d")),
-                              columns=["night", "n_ms", "n_images", "n_photometry"]))
+        return D.join(
+            f"{c['n_ms']} MS, {c['n_images']} images and {c['n_photometry']} "
+            f"photometry rows observed in the period ({c['images_per_day']:.1f} "
+            "images per day).",
+            fig,
+            D.table(
+                tp.assign(night=tp["bin_start"].dt.strftime("%Y-%m-%d")),
+                columns=["night", "n_ms", "n_images", "n_photometry"],
+            ),
+        )
 
     def success_rates(self) -> D.HTMLBlock:
         df = self.w.stats.success_rates(start=self.start, end=self.end).reset_index()
         df = df.rename(columns={df.columns[0]: "type"})
-        cols = ["type", "n_total", "n_success", "n_failed", "n_running", "n_pending",
-                "success_rate", "mean_duration_s"]
+        cols = [
+            "type",
+            "n_total",
+            "n_success",
+            "n_failed",
+            "n_running",
+            "n_pending",
+            "success_rate",
+            "mean_duration_s",
+        ]
         return D.table(df, columns=cols)
 
     def qa_distributions(self) -> D.HTMLBlock:
         qa = self.w.stats.qa(start=self.start, end=self.end, per="night")
         if qa.empty:
             return D.note("No stored image QA for images observed in the period.")
-        fig = _qa_figure(qa)
-        show = qa.assign(night=qa["bin_start"].dt.strftime("%Y-%m-%d"),
-                         noise_median_mjy=qa["noise_median_jy"] * 1e3)
-        cols = ["night", "n", *[c for c in qa.columns if c.startswith("n_")],
-                "noise_median_mjy", "dr_median"]
-        return D.join(D.figure_block(fig), D.table(show, columns=cols))
+        fig = D.cached_figure(self.w, "stats.qa", qa, None, lambda: _qa_figure(qa))
+        show = qa.assign(
+            night=qa["bin_start"].dt.strftime("%Y-%m-%d"),
+            noise_median_mjy=qa["noise_median_jy"] * 1e3,
+        )
+        cols = [
+            "night",
+            "n",
+            *[c for c in qa.columns if c.startswith("n_")],
+            "noise_median_mjy",
+            "dr_median",
+        ]
+        return D.join(fig, D.table(show, columns=cols))
 
     def trends(self) -> D.HTMLBlock:
         return D.table(trends(self.current, self.previous), status_columns=())
 
     def disk_usage(self) -> D.HTMLBlock:
-        df = self.disk.assign(used_fraction=self.disk["used_percent"] / 100.0,
-                              free_gb=self.disk["free_bytes"] / 1e9)
-        return D.table(df, columns=["path", "used_fraction", "free_gb", "status"],
-                       status_columns=["status"])
+        df = self.disk.assign(
+            used_fraction=self.disk["used_percent"] / 100.0, free_gb=self.disk["free_bytes"] / 1e9
+        )
+        return D.table(
+            df, columns=["path", "used_fraction", "free_gb", "status"], status_columns=["status"]
+        )
 
 
 def _bar_figure(df: pd.DataFrame, cols: list[str], title: str):
@@ -208,13 +267,23 @@ def _qa_figure(qa: pd.DataFrame):
     fig = Figure(figsize=(9, 2.8), layout="constrained")
     a1, a2 = fig.subplots(1, 2)
     x = qa["bin_start"].dt.strftime("%m-%d")
-    a1.errorbar(x, qa["noise_median_jy"] * 1e3,
-                yerr=[(qa["noise_median_jy"] - qa["noise_p16_jy"]) * 1e3,
-                      (qa["noise_p84_jy"] - qa["noise_median_jy"]) * 1e3], fmt="o")
+    a1.errorbar(
+        x,
+        qa["noise_median_jy"] * 1e3,
+        yerr=[
+            (qa["noise_median_jy"] - qa["noise_p16_jy"]) * 1e3,
+            (qa["noise_p84_jy"] - qa["noise_median_jy"]) * 1e3,
+        ],
+        fmt="o",
+    )
     a1.set_ylabel("noise (mJy/beam)")
     a1.set_title("median, 16-84%")
-    a2.errorbar(x, qa["dr_median"], yerr=[qa["dr_median"] - qa["dr_p16"],
-                                          qa["dr_p84"] - qa["dr_median"]], fmt="o")
+    a2.errorbar(
+        x,
+        qa["dr_median"],
+        yerr=[qa["dr_median"] - qa["dr_p16"], qa["dr_p84"] - qa["dr_median"]],
+        fmt="o",
+    )
     a2.set_ylabel("dynamic range")
     for ax in (a1, a2):
         ax.tick_params(axis="x", labelrotation=45)

@@ -31,11 +31,20 @@ def git_revision(path: str | Path | None = None) -> dict[str, Any] | None:
     or ``None`` when it is not in a checkout or git is unavailable."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=5, check=True)
-        status = subprocess.run(["git", "-C", str(where), "status", "--porcelain",
-                                 "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=5, check=True)
+        head = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        status = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
@@ -43,8 +52,17 @@ def git_revision(path: str | Path | None = None) -> dict[str, Any] | None:
 
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("dsa110-ws", "papermill", "nbconvert", "nbclient", "nbformat", "pydantic",
-                 "numpy", "pandas", "astropy"):
+    for dist in (
+        "dsa110-ws",
+        "papermill",
+        "nbconvert",
+        "nbclient",
+        "nbformat",
+        "pydantic",
+        "numpy",
+        "pandas",
+        "astropy",
+    ):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -59,11 +77,21 @@ def _user() -> str:
         return "unknown"
 
 
-def build_provenance(*, kind: str, label: str, params: Any, requested: dict[str, Any],
-                     settings: Any, template: Path, status: str,
-                     started_at: dt.datetime, finished_at: dt.datetime,
-                     timings: dict[str, float], error: str | None = None,
-                     files: dict[str, str] | None = None) -> dict[str, Any]:
+def build_provenance(
+    *,
+    kind: str,
+    label: str,
+    params: Any,
+    requested: dict[str, Any],
+    settings: Any,
+    template: Path,
+    status: str,
+    started_at: dt.datetime,
+    finished_at: dt.datetime,
+    timings: dict[str, float],
+    error: str | None = None,
+    files: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The provenance document (``provenance.json``) of one report run.
 
     Parameters

@@ -10,9 +10,12 @@ __all__ = ["render_html", "has_error_output"]
 
 def has_error_output(nb) -> bool:
     """Whether any cell of an executed notebook holds an error (traceback) output."""
-    return any(out.get("output_type") == "error"
-               for cell in nb.cells if cell.get("cell_type") == "code"
-               for out in cell.get("outputs", []))
+    return any(
+        out.get("output_type") == "error"
+        for cell in nb.cells
+        if cell.get("cell_type") == "code"
+        for out in cell.get("outputs", [])
+    )
 
 
 def _strip_for_html(nb):
@@ -27,13 +30,17 @@ def _strip_for_html(nb):
         if tags & {"parameters", "injected-parameters"}:
             cell["outputs"] = []
             continue
-        cell["outputs"] = [o for o in cell.get("outputs", [])
-                           if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        cell["outputs"] = [
+            o
+            for o in cell.get("outputs", [])
+            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+        ]
     return nb
 
 
-def render_html(nb_path: str | os.PathLike[str], html_path: str | os.PathLike[str], *,
-                title: str) -> Path:
+def render_html(
+    nb_path: str | os.PathLike[str], html_path: str | os.PathLike[str], *, title: str
+) -> Path:
     """Render an executed notebook to HTML with nbconvert, inputs and prompts excluded.
 
     Images (matplotlib PNGs, thumbnails) are embedded, so the file stands alone.
@@ -43,9 +50,12 @@ def render_html(nb_path: str | os.PathLike[str], html_path: str | os.PathLike[st
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(nb_path), as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(_strip_for_html(nb), resources={"metadata": {"name": title}})
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True
+    )
+    body, _ = exporter.from_notebook_node(
+        _strip_for_html(nb), resources={"metadata": {"name": title}}
+    )
     html_path = Path(html_path)
     tmp = html_path.with_name(f".{html_path.name}.tmp-{os.getpid()}")
     tmp.write_text(body, encoding="utf-8")

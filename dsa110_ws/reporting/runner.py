@@ -16,33 +16,33 @@ old).  A failed run never touches the last good report.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
-import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dsa110_ws.errors import one_line
 from dsa110_ws.reporting._metric import overall_status, status_rank
-from dsa110_ws.reporting.params import (
-    ReportParameterError,
-    ReportParams,
-    resolve_settings,
-    validate_params,
-)
+from dsa110_ws.reporting.execute import cell_seconds, execute_notebook
+from dsa110_ws.reporting.params import ReportParameterError, ReportParams, validate_params
+from dsa110_ws.reporting.publish import locked, publish, write_json
+from dsa110_ws.reporting.source import resolve_settings
+from dsa110_ws.reporting.templates import TEMPLATES, TITLES, template_path
 
-__all__ = ["run_report", "ReportResult", "TEMPLATES", "template_path", "default_out_dir",
-           "EXIT_OK", "EXIT_FAILED", "EXIT_INVALID", "EXIT_THRESHOLD"]
-
-#: report kind -> template file name in ``reports/``
-TEMPLATES: dict[str, str] = {"qa": "nightly_qa.ipynb", "stats": "stats.ipynb"}
-TITLES: dict[str, str] = {"qa": "DSA-110 nightly QA", "stats": "DSA-110 pipeline statistics"}
+__all__ = [
+    "run_report",
+    "ReportResult",
+    "default_out_dir",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_INVALID",
+    "EXIT_THRESHOLD",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_THRESHOLD = 0, 1, 2, 3
 
@@ -91,21 +91,10 @@ class ReportResult:
             return f"error: {self.error}"
         if self.status == "failed":
             return f"report {self.kind} {self.label} FAILED: {self.error} (partial notebook in {self.output_dir})"
-        return (f"report {self.kind} {self.label}: {self.overall} -> {self.output_dir} "
-                f"({self.timings.get('total_s', 0):.1f} s)")
-
-
-def template_path(kind: str, template: str | os.PathLike[str] | None = None) -> Path:
-    """The template notebook of a report kind (``reports/`` next to the package)."""
-    if template is not None:
-        path = Path(template).expanduser().resolve()
-    else:
-        path = Path(__file__).resolve().parents[2] / "reports" / TEMPLATES[kind]
-    if not path.is_file():
-        raise ReportParameterError(
-            f"Report template {path} does not exist; run from a dsa110-ws checkout or pass "
-            "--template PATH.")
-    return path
+        return (
+            f"report {self.kind} {self.label}: {self.overall} -> {self.output_dir} "
+            f"({self.timings.get('total_s', 0):.1f} s)"
+        )
 
 
 def default_out_dir(settings: Any) -> Path:
@@ -123,109 +112,37 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """An exclusive lock on the output root while folders are swapped and the index written."""
-    import fcntl
-
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _kernel_manager_class() -> type:
-    """A kernel manager that starts ``python -m ipykernel`` with *this* interpreter (the
-    venv's), whatever ``python3`` kernelspec a user may have installed elsewhere."""
-    from ipykernel.kernelspec import get_kernel_dict
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-
-    class ReportKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any):
-            import zmq
-
-            if zmq.has("curve"):  # encrypt the loopback channels when libzmq can
-                kwargs.setdefault("transport_encryption", "auto")
-            super().__init__(**kwargs)
-
-        @property
-        def kernel_spec(self) -> KernelSpec:
-            if self._kernel_spec is None:  # ipykernel's own spec: argv[0] = sys.executable
-                self._kernel_spec = KernelSpec(**get_kernel_dict())
-            return self._kernel_spec
-
-    return ReportKernelManager
-
-
-def _execute(template: Path, nb_out: Path, parameters: dict[str, Any], *, cwd: Path,
-             timeout_s: float, start_timeout_s: float, marks: dict[str, float]) -> None:
-    """papermill with the venv kernel; ``marks['ready']`` is set when the kernel is up."""
-    import papermill
-
-    def _ready(**_: Any) -> None:
-        marks["ready"] = time.perf_counter()
-
-    papermill.execute_notebook(
-        str(template), str(nb_out), parameters=parameters, kernel_name="python3",
-        cwd=str(cwd), progress_bar=False, log_output=False, start_timeout=start_timeout_s,
-        execution_timeout=timeout_s, kernel_manager_class=_kernel_manager_class(),
-        shutdown_kernel="immediate", on_notebook_start=_ready)
-
-
-def _cell_seconds(nb_path: Path) -> float:
-    try:
-        nb = json.loads(nb_path.read_text())
-    except (OSError, ValueError):
-        return 0.0
-    return float(sum((c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0)
-                     for c in nb.get("cells", [])))
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp``: old aside, new in (rolled back on error), old deleted."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-    try:
-        os.replace(tmp, final)
-    except OSError:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def _prepare(kind: str, params: Mapping[str, Any] | None, template: Any,
-             now: dt.datetime | None) -> tuple[ReportParams, Any, Path]:
+def _prepare(
+    kind: str, params: Mapping[str, Any] | None, template: Any, now: dt.datetime | None
+) -> tuple[ReportParams, Any, Path]:
     if kind not in TEMPLATES:
         raise ReportParameterError(
-            f"Unknown report kind {kind!r}; choose one of {sorted(TEMPLATES)}.")
+            f"Unknown report kind {kind!r}; choose one of {sorted(TEMPLATES)}."
+        )
     raw = dict(params or {})
     settings = resolve_settings(raw.get("settings") or None)
     if settings.settings_file is not None and not raw.get("settings"):
         raw["settings"] = str(settings.settings_file)  # pin the data source the kernel reads
     if now is None:
-        now = (dt.datetime.fromisoformat(settings.now).replace(tzinfo=dt.UTC)
-               if settings.now else _utcnow())
+        now = (
+            dt.datetime.fromisoformat(settings.now).replace(tzinfo=dt.UTC)
+            if settings.now
+            else _utcnow()
+        )
     return validate_params(kind, raw, now=now), settings, template_path(kind, template)
 
 
-def run_report(kind: str, params: Mapping[str, Any] | None = None, *,
-               out_dir: str | os.PathLike[str] | None = None, fail_on: str | None = None,
-               template: str | os.PathLike[str] | None = None, timeout_s: float = 1800.0,
-               start_timeout_s: float = 120.0, now: dt.datetime | None = None) -> ReportResult:
+def run_report(
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    fail_on: str | None = None,
+    template: str | os.PathLike[str] | None = None,
+    timeout_s: float = 1800.0,
+    start_timeout_s: float = 120.0,
+    now: dt.datetime | None = None,
+) -> ReportResult:
     """Validate parameters, execute a report template and publish it atomically.
 
     Parameters
@@ -273,12 +190,21 @@ def run_report(kind: str, params: Mapping[str, Any] | None = None, *,
     error = None
     t_exec = time.perf_counter()
     try:
-        _execute(tpl, nb_path, injected, cwd=tmp, timeout_s=timeout_s,
-                 start_timeout_s=start_timeout_s, marks=marks)
+        execute_notebook(
+            tpl,
+            nb_path,
+            injected,
+            cwd=tmp,
+            timeout_s=timeout_s,
+            start_timeout_s=start_timeout_s,
+            marks=marks,
+        )
         t_cells = time.perf_counter()
         if not (tmp / "metrics.json").is_file():
-            raise RuntimeError("the template did not write metrics.json "
-                               "(it must call write_metrics(..., metrics_path))")
+            raise RuntimeError(
+                "the template did not write metrics.json "
+                "(it must call write_metrics(..., metrics_path))"
+            )
         from dsa110_ws.reporting.render import render_html
 
         render_html(nb_path, tmp / "report.html", title=f"{TITLES[kind]}: {label}")
@@ -287,8 +213,16 @@ def run_report(kind: str, params: Mapping[str, Any] | None = None, *,
         t_cells = time.perf_counter()
     t_end = time.perf_counter()
     timings = _timings(t0, t_exec, t_cells, t_end, marks, nb_path, failed=error is not None)
-    common = dict(kind=kind, label=label, params=p, requested=requested, settings=settings,
-                  template=tpl, started_at=started, timings=timings)
+    common = dict(
+        kind=kind,
+        label=label,
+        params=p,
+        requested=requested,
+        settings=settings,
+        template=tpl,
+        started_at=started,
+        timings=timings,
+    )
     if error is not None:
         return _fail(tmp, kind_dir, root, error=error, marks=marks, **common)
     return _succeed(tmp, kind_dir / label, root, fail_on=fail_on, marks=marks, **common)
@@ -302,59 +236,98 @@ def _describe(exc: BaseException) -> str:
     return one_line(exc)
 
 
-def _timings(t0: float, t_exec: float, t_cells: float, t_end: float, marks: dict[str, float],
-             nb_path: Path, *, failed: bool) -> dict[str, float]:
+def _timings(
+    t0: float,
+    t_exec: float,
+    t_cells: float,
+    t_end: float,
+    marks: dict[str, float],
+    nb_path: Path,
+    *,
+    failed: bool,
+) -> dict[str, float]:
     ready = marks.get("ready")
     kernel = (ready - t_exec) if ready else 0.0
-    data = _cell_seconds(nb_path)
-    return {"prepare_s": round(t_exec - t0, 4), "kernel_start_s": round(kernel, 4),
-            "data_s": round(data, 4),
-            "kernel_other_s": round(max(t_cells - t_exec - kernel - data, 0.0), 4) if not failed
-            else 0.0,
-            "render_s": round(t_end - t_cells, 4) if not failed else 0.0,
-            "total_s": round(t_end - t0, 4)}
+    data = cell_seconds(nb_path)
+    return {
+        "prepare_s": round(t_exec - t0, 4),
+        "kernel_start_s": round(kernel, 4),
+        "data_s": round(data, 4),
+        "kernel_other_s": round(max(t_cells - t_exec - kernel - data, 0.0), 4)
+        if not failed
+        else 0.0,
+        "render_s": round(t_end - t_cells, 4) if not failed else 0.0,
+        "total_s": round(t_end - t0, 4),
+    }
 
 
 def _provenance(status: str, error: str | None, files: dict[str, str], **common: Any):
     from dsa110_ws.reporting.provenance import build_provenance
 
-    return build_provenance(status=status, error=error, finished_at=_utcnow(), files=files,
-                            **common)
+    return build_provenance(
+        status=status, error=error, finished_at=_utcnow(), files=files, **common
+    )
 
 
-def _fail(tmp: Path, kind_dir: Path, root: Path, *, error: str, marks: dict[str, float],
-          **common: Any) -> ReportResult:
+def _fail(
+    tmp: Path, kind_dir: Path, root: Path, *, error: str, marks: dict[str, float], **common: Any
+) -> ReportResult:
     label = common["label"]
     if (tmp / "report.ipynb").exists():
         os.replace(tmp / "report.ipynb", tmp / "report.failed.ipynb")
     (tmp / "report.html").unlink(missing_ok=True)
     files = {"notebook": "report.failed.ipynb"} if (tmp / "report.failed.ipynb").exists() else {}
-    _write_json(tmp / "provenance.json", _provenance("failed", error, files, **common))
+    write_json(tmp / "provenance.json", _provenance("failed", error, files, **common))
     stamp = _utcnow().strftime("%Y%m%dT%H%M%SZ")
     failed = kind_dir / f"{label}.failed-{stamp}-{uuid.uuid4().hex[:4]}"
-    with _locked(root):
+    with locked(root):
         os.replace(tmp, failed)
         _rebuild_index(root)
-    return ReportResult(common["kind"], "failed", EXIT_FAILED, label=label, output_dir=failed,
-                        params=common["params"], error=error, papermill_invoked=True,
-                        kernel_started="ready" in marks, timings=common["timings"])
+    return ReportResult(
+        common["kind"],
+        "failed",
+        EXIT_FAILED,
+        label=label,
+        output_dir=failed,
+        params=common["params"],
+        error=error,
+        papermill_invoked=True,
+        kernel_started="ready" in marks,
+        timings=common["timings"],
+    )
 
 
-def _succeed(tmp: Path, final: Path, root: Path, *, fail_on: str | None,
-             marks: dict[str, float], **common: Any) -> ReportResult:
+def _succeed(
+    tmp: Path,
+    final: Path,
+    root: Path,
+    *,
+    fail_on: str | None,
+    marks: dict[str, float],
+    **common: Any,
+) -> ReportResult:
     doc = json.loads((tmp / "metrics.json").read_text())
     metrics = tuple(doc.get("metrics", []))
     overall = overall_status(metrics)
     files = {"notebook": "report.ipynb", "html": "report.html", "metrics": "metrics.json"}
-    _write_json(tmp / "provenance.json", _provenance("ok", None, files, **common))
-    with _locked(root):
-        _publish(tmp, final)
+    write_json(tmp / "provenance.json", _provenance("ok", None, files, **common))
+    with locked(root):
+        publish(tmp, final)
         _rebuild_index(root)
     breach = fail_on is not None and status_rank(overall) >= status_rank(fail_on)
-    return ReportResult(common["kind"], "ok", EXIT_THRESHOLD if breach else EXIT_OK,
-                        label=common["label"], output_dir=final, params=common["params"],
-                        papermill_invoked=True, kernel_started="ready" in marks,
-                        overall=overall, metrics=metrics, timings=common["timings"])
+    return ReportResult(
+        common["kind"],
+        "ok",
+        EXIT_THRESHOLD if breach else EXIT_OK,
+        label=common["label"],
+        output_dir=final,
+        params=common["params"],
+        papermill_invoked=True,
+        kernel_started="ready" in marks,
+        overall=overall,
+        metrics=metrics,
+        timings=common["timings"],
+    )
 
 
 def _rebuild_index(root: Path) -> None:

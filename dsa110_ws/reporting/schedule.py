@@ -40,8 +40,14 @@ def check_at(at: str | None) -> None:
         _parse_at(at)
 
 
-def report_command(kind: str, *, out_dir: str | os.PathLike[str], settings: str | None = None,
-                   fail_on: str | None = "critical", quiet: bool = True) -> list[str]:
+def report_command(
+    kind: str,
+    *,
+    out_dir: str | os.PathLike[str],
+    settings: str | None = None,
+    fail_on: str | None = "critical",
+    quiet: bool = True,
+) -> list[str]:
     """The command line a scheduler runs (absolute paths; nightly QA of ``yesterday``)."""
     cmd = [*shlex.split(_executable()), "report", "run", kind]
     if kind == "qa":
@@ -56,8 +62,14 @@ def report_command(kind: str, *, out_dir: str | os.PathLike[str], settings: str 
     return cmd
 
 
-def crontab_line(kind: str, *, out_dir: str | os.PathLike[str], settings: str | None = None,
-                 fail_on: str | None = "critical", at: str | None = None) -> str:
+def crontab_line(
+    kind: str,
+    *,
+    out_dir: str | os.PathLike[str],
+    settings: str | None = None,
+    fail_on: str | None = "critical",
+    at: str | None = None,
+) -> str:
     """One crontab line. Cron runs in the daemon's local time, so the UTC time ``at`` is
     converted with this machine's current UTC offset (recheck after DST changes).
     With ``--quiet`` the command prints only on failure or a threshold breach, and cron
@@ -72,37 +84,62 @@ def crontab_line(kind: str, *, out_dir: str | os.PathLike[str], settings: str | 
     return f"{local.minute} {local.hour} * * {dow} {cmd}"
 
 
-def systemd_units(kind: str, *, out_dir: str | os.PathLike[str], settings: str | None = None,
-                  fail_on: str | None = "critical", at: str | None = None) -> dict[str, str]:
+def systemd_units(
+    kind: str,
+    *,
+    out_dir: str | os.PathLike[str],
+    settings: str | None = None,
+    fail_on: str | None = "critical",
+    at: str | None = None,
+) -> dict[str, str]:
     """``{unit file name: text}`` for a oneshot service and the timer that starts it."""
     day, _, default_at = _DEFAULTS[kind]
     hour, minute = _parse_at(at or default_at)
     name = f"dsa110-ws-report-{kind}"
-    cmd = shlex.join(report_command(kind, out_dir=out_dir, settings=settings, fail_on=fail_on,
-                                    quiet=False))
+    cmd = shlex.join(
+        report_command(kind, out_dir=out_dir, settings=settings, fail_on=fail_on, quiet=False)
+    )
     what = "nightly QA" if kind == "qa" else "pipeline statistics"
-    service = (f"[Unit]\nDescription=DSA-110 workspace {what} report\n"
-               "# mail on failure or a --fail-on breach, e.g.:\n"
-               "# OnFailure=status-email@%n.service\n\n"
-               "[Service]\nType=oneshot\n"
-               f"ExecStart={cmd}\n"
-               "Nice=10\nTimeoutStartSec=2h\n")
-    timer = (f"[Unit]\nDescription=Run the DSA-110 {what} report\n\n"
-             f"[Timer]\nOnCalendar={day}*-*-* {hour:02d}:{minute:02d}:00 UTC\n"
-             "Persistent=true\nRandomizedDelaySec=60\n\n"
-             "[Install]\nWantedBy=timers.target\n")
+    service = (
+        f"[Unit]\nDescription=DSA-110 workspace {what} report\n"
+        "# mail on failure or a --fail-on breach, e.g.:\n"
+        "# OnFailure=status-email@%n.service\n\n"
+        "[Service]\nType=oneshot\n"
+        f"ExecStart={cmd}\n"
+        "Nice=10\nTimeoutStartSec=2h\n"
+    )
+    timer = (
+        f"[Unit]\nDescription=Run the DSA-110 {what} report\n\n"
+        f"[Timer]\nOnCalendar={day}*-*-* {hour:02d}:{minute:02d}:00 UTC\n"
+        "Persistent=true\nRandomizedDelaySec=60\n\n"
+        "[Install]\nWantedBy=timers.target\n"
+    )
     return {f"{name}.service": service, f"{name}.timer": timer}
 
 
-def render_schedule(kind: str, *, out_dir: str | os.PathLike[str], settings: str | None = None,
-                    fail_on: str | None = "critical", at: str | None = None) -> str:
+def render_schedule(
+    kind: str,
+    *,
+    out_dir: str | os.PathLike[str],
+    settings: str | None = None,
+    fail_on: str | None = "critical",
+    at: str | None = None,
+) -> str:
     """What ``dsa110-ws report schedule --print`` shows: the crontab line and both units."""
     kw = dict(out_dir=out_dir, settings=settings, fail_on=fail_on, at=at)
-    parts = ["# --- crontab (crontab -e; cron mails what a job prints: set MAILTO) ---",
-             crontab_line(kind, **kw), ""]
+    parts = [
+        "# --- crontab (crontab -e; cron mails what a job prints: set MAILTO) ---",
+        crontab_line(kind, **kw),
+        "",
+    ]
     for fname, text in systemd_units(kind, **kw).items():
-        parts += [f"# --- ~/.config/systemd/user/{fname} (or /etc/systemd/system/) ---",
-                  text.rstrip(), ""]
-    parts.append(f"# enable: systemctl --user daemon-reload && "
-                 f"systemctl --user enable --now dsa110-ws-report-{kind}.timer")
+        parts += [
+            f"# --- ~/.config/systemd/user/{fname} (or /etc/systemd/system/) ---",
+            text.rstrip(),
+            "",
+        ]
+    parts.append(
+        f"# enable: systemctl --user daemon-reload && "
+        f"systemctl --user enable --now dsa110-ws-report-{kind}.timer"
+    )
     return "\n".join(parts) + "\n"

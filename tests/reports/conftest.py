@@ -17,8 +17,13 @@ QA_NIGHT = "2026-11-10"
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``dsa110-ws`` as a user runs it (a real subprocess)."""
-    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +40,20 @@ def settings_file(demo_dir) -> str:
 @pytest.fixture(scope="session")
 def qa_run(report_root, settings_file) -> dict:
     """``dsa110-ws report run qa --night 2026-11-10 --fail-on critical --json`` (the CLI)."""
-    proc = run_cli("report", "run", "qa", "--night", QA_NIGHT, "--settings", settings_file,
-                   "--out", str(report_root), "--fail-on", "critical", "--json")
+    proc = run_cli(
+        "report",
+        "run",
+        "qa",
+        "--night",
+        QA_NIGHT,
+        "--settings",
+        settings_file,
+        "--out",
+        str(report_root),
+        "--fail-on",
+        "critical",
+        "--json",
+    )
     assert proc.stdout, proc.stderr
     out = json.loads(proc.stdout)
     out["returncode"] = proc.returncode

@@ -12,15 +12,18 @@ import nbformat
 import pytest
 
 from dsa110_ws.reporting import list_reports, run_report
-from dsa110_ws.reporting.runner import _publish
+from dsa110_ws.reporting.publish import publish
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 NIGHT = "2026-11-10"
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture()
@@ -29,8 +32,10 @@ def bad_settings(tmp_path, demo_dir) -> Path:
     d = tmp_path / "gone"
     d.mkdir()
     text = (demo_dir / "settings.toml").read_text()
-    text = text.replace('pipeline_db = "pipeline.sqlite3"',
-                        f'pipeline_db = "{tmp_path / "moved-away" / "pipeline.sqlite3"}"')
+    text = text.replace(
+        'pipeline_db = "pipeline.sqlite3"',
+        f'pipeline_db = "{tmp_path / "moved-away" / "pipeline.sqlite3"}"',
+    )
     text = text.replace('data_roots = ["data"]', f'data_roots = ["{demo_dir / "data"}"]')
     text = text.replace('log_roots = ["logs"]', f'log_roots = ["{demo_dir / "logs"}"]')
     (d / "settings.toml").write_text(text)
@@ -56,8 +61,13 @@ def test_missing_database_fails_safely(qa_run, report_root, tmp_path, bad_settin
     assert failed.parent == root / "qa" and failed.name.startswith(f"{NIGHT}.failed-")
     assert sorted(p.name for p in failed.iterdir()) == ["provenance.json", "report.failed.ipynb"]
     nb = nbformat.read(failed / "report.failed.ipynb", as_version=4)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert len(errors) == 1 and errors[0]["ename"] == "DataUnavailableError"
     prov = json.loads((failed / "provenance.json").read_text())
     assert prov["status"] == "failed" and "does not exist" in prov["error"]
@@ -81,12 +91,12 @@ def test_publish_replaces_a_folder_whole(tmp_path):
     new = tmp_path / "qa" / ".tmp-new"
     new.mkdir()
     (new / "report.html").write_text("new")
-    _publish(new, final)
+    publish(new, final)
     assert sorted(p.name for p in (tmp_path / "qa").iterdir()) == [NIGHT]
     assert [p.name for p in final.iterdir()] == ["report.html"]
     assert (final / "report.html").read_text() == "new"
     fresh = tmp_path / "qa" / "2026-11-11"
     other = tmp_path / "qa" / ".tmp-other"
     other.mkdir()
-    _publish(other, fresh)  # nothing to replace
+    publish(other, fresh)  # nothing to replace
     assert fresh.is_dir() and not other.exists()

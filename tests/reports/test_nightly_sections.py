@@ -35,8 +35,9 @@ def test_failed_jobs_of_today_with_their_reasons(ws_session, settings_file, trut
     assert len(missing) >= 1 and all("does not exist" in e for e in missing["error"])
 
 
-def test_caltable_qa_finds_the_flagged_gain_table_and_the_dead_antenna(ws_session,
-                                                                      settings_file, truth):
+def test_caltable_qa_finds_the_flagged_gain_table_and_the_dead_antenna(
+    ws_session, settings_file, truth
+):
     cal = {(c["set_name"], c["table_type"]): c for c in truth["calibration"]["caltables"]}
     d = gather_nightly(ws_session, params(settings_file, "2026-11-07"))
     ct = d.caltables.set_index(["set_name", "table_type"])
@@ -51,8 +52,7 @@ def test_caltable_qa_finds_the_flagged_gain_table_and_the_dead_antenna(ws_sessio
     assert m["max_cal_flag_fraction"].status == ("warning" if ga_flagged < 0.5 else "critical")
 
 
-def test_last_nights_candidates_include_every_injected_variable(ws_session, settings_file,
-                                                                truth):
+def test_last_nights_candidates_include_every_injected_variable(ws_session, settings_file, truth):
     d = gather_nightly(ws_session, params(settings_file, "yesterday"))
     ids = set(d.candidates["source_id"])
     assert {v["source_id"] for v in truth["sources"]["variables"]} <= ids
@@ -69,8 +69,16 @@ def test_an_empty_night_is_critical_and_every_section_renders(ws_session, settin
     assert m["n_images"].value == 0 and m["n_images"].status == "critical"
     assert m["bad_image_fraction"].value is None and m["bad_image_fraction"].status == "unknown"
     assert m["cal_coverage_fraction"].value == 0.0
-    for section in ("header", "summary", "worst_images", "noise_vs_time", "calibration_qa",
-                    "calibration_health", "variable_sources", "failed_jobs"):
+    for section in (
+        "header",
+        "summary",
+        "worst_images",
+        "noise_vs_time",
+        "calibration_qa",
+        "calibration_health",
+        "variable_sources",
+        "failed_jobs",
+    ):
         html = getattr(report, section)()._repr_html_()
         assert isinstance(html, str) and html
     assert "No graded images" in report.noise_vs_time()._repr_html_()
@@ -83,8 +91,9 @@ def test_a_database_without_the_jobs_table_degrades_to_unknown(writable_demo, tm
     con.close()
     w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=tmp_path / "state")
     try:
-        p = validate_params("qa", {"settings": str(writable_demo / "settings.toml"),
-                                   "night": "2026-11-10"})
+        p = validate_params(
+            "qa", {"settings": str(writable_demo / "settings.toml"), "night": "2026-11-10"}
+        )
         report = NightlyQAReport(w, p)
         m = by_name(report.metrics())
         assert "n_failed_jobs" not in m

@@ -37,7 +37,11 @@ def test_cli_result_and_fail_on(qa_run, folder, report_root):
     assert qa_run["kernel_started"] is True and qa_run["papermill_invoked"] is True
     assert folder == report_root / "qa" / QA_NIGHT
     assert sorted(p.name for p in folder.iterdir()) == [
-        "metrics.json", "provenance.json", "report.html", "report.ipynb"]
+        "metrics.json",
+        "provenance.json",
+        "report.html",
+        "report.ipynb",
+    ]
     t = qa_run["timings"]
     assert t["kernel_start_s"] > 0 and t["data_s"] > 0 and t["render_s"] > 0
 
@@ -60,7 +64,8 @@ def test_metrics_match_the_demo_truth(metrics, truth):
     assert metrics["bad_image_fraction"]["status"] == "critical"
     good_noise = sorted(i["noise_jy"] for i in images)
     assert metrics["median_noise_mjy"]["value"] == pytest.approx(
-        1e3 * (good_noise[3] + good_noise[4]) / 2, rel=0.1)
+        1e3 * (good_noise[3] + good_noise[4]) / 2, rel=0.1
+    )
     assert metrics["n_ms"]["value"] == 8
     # the coverage gap of the truth file ends 0.357 d into this night
     gap_lo, gap_hi = truth["calibration"]["coverage_gap_mjd"]
@@ -80,16 +85,19 @@ def test_html_sections_thumbnails_and_reasons(folder, truth):
     assert "hl-ipython3" not in html and 'class="jp-InputPrompt' not in html
     assert "Traceback" not in html
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
-    worst = html[html.index(">Worst images<"):html.index(">Noise and dynamic range")]
+    worst = html[html.index(">Worst images<") : html.index(">Noise and dynamic range")]
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', worst)) == 6  # worst_n
     # every bad image is among the worst, with the reason of its grade next to it
-    reason_words = {"high_noise": "robust rms", "nan_region": "blanked fraction",
-                    "missing_beam": "No restoring beam"}
+    reason_words = {
+        "high_noise": "robust rms",
+        "nan_region": "blanked fraction",
+        "missing_beam": "No restoring beam",
+    }
     for img in truth["images"]:
         if img["night"] == QA_NIGHT and img["bad_reason"]:
             name = Path(img["path"]).name
             at = worst.index(name)
-            caption = worst[at:worst.index("</figcaption>", at)]
+            caption = worst[at : worst.index("</figcaption>", at)]
             assert "bad" in caption and reason_words[img["bad_reason"]] in caption, caption
 
 
@@ -105,6 +113,6 @@ def test_executed_notebook_is_clean(folder):
 def test_index_lists_the_report(folder, report_root, qa_run):
     html = (report_root / "index.html").read_text()
     assert f'href="qa/{QA_NIGHT}/report.html"' in html
-    row = html[html.index(f"qa/{QA_NIGHT}/report.html"):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index(f"qa/{QA_NIGHT}/report.html") :]
+    row = row[: row.index("</tr>")]
     assert ">critical<" in row and "bad_image_fraction=0.375" in row

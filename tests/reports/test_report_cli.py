@@ -16,20 +16,29 @@ def run_cli(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", *args], capture_output=True,
-                          text=True, env=dict(os.environ), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--night", "2026-02-30"], "night='2026-02-30' is not a calendar date"),
-    (["--night", "last night"], "is not YYYY-MM-DD"),
-    (["--start", "2026-11-12", "--end", "2026-11-11"], "is not after start"),
-    (["-p", "colour=blue"], "unknown parameter 'colour'"),
-    (["-p", "worst_n=lots"], "worst_n"),
-    (["--night", "2026-11-10", "--start", "2026-11-10", "--end", "2026-11-11"], "not both"),
-])
-def test_bad_parameters_exit_2_with_one_line_and_start_nothing(args, needle, tmp_path,
-                                                               settings_file):
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--night", "2026-02-30"], "night='2026-02-30' is not a calendar date"),
+        (["--night", "last night"], "is not YYYY-MM-DD"),
+        (["--start", "2026-11-12", "--end", "2026-11-11"], "is not after start"),
+        (["-p", "colour=blue"], "unknown parameter 'colour'"),
+        (["-p", "worst_n=lots"], "worst_n"),
+        (["--night", "2026-11-10", "--start", "2026-11-10", "--end", "2026-11-11"], "not both"),
+    ],
+)
+def test_bad_parameters_exit_2_with_one_line_and_start_nothing(
+    args, needle, tmp_path, settings_file
+):
     out = tmp_path / "out"
     proc = run_cli("report", "run", "qa", "--settings", settings_file, "--out", str(out), *args)
     assert proc.returncode == 2, proc.stderr
@@ -39,8 +48,18 @@ def test_bad_parameters_exit_2_with_one_line_and_start_nothing(args, needle, tmp
 
 
 def test_json_of_an_invalid_run_says_nothing_was_started(tmp_path, settings_file):
-    proc = run_cli("report", "run", "stats", "--settings", settings_file, "--out",
-                   str(tmp_path / "o"), "--days", "0", "--json")
+    proc = run_cli(
+        "report",
+        "run",
+        "stats",
+        "--settings",
+        settings_file,
+        "--out",
+        str(tmp_path / "o"),
+        "--days",
+        "0",
+        "--json",
+    )
     doc = json.loads(proc.stdout)
     assert proc.returncode == 2 and doc["status"] == "invalid"
     assert doc["papermill_invoked"] is False and doc["kernel_started"] is False
@@ -59,19 +78,28 @@ def test_list_shows_both_reports(qa_run, stats_run, report_root):
 
 
 def test_schedule_print(tmp_path, settings_file):
-    proc = run_cli("report", "schedule", "--print", "--out", str(tmp_path / "r"), "--settings",
-                   settings_file)
+    proc = run_cli(
+        "report", "schedule", "--print", "--out", str(tmp_path / "r"), "--settings", settings_file
+    )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    cron = [ln for ln in text.splitlines() if ln and not ln.startswith("#")
-            and "report run qa" in ln and not ln.startswith("ExecStart")]
+    cron = [
+        ln
+        for ln in text.splitlines()
+        if ln
+        and not ln.startswith("#")
+        and "report run qa" in ln
+        and not ln.startswith("ExecStart")
+    ]
     assert len(cron) == 1
     fields = cron[0].split(None, 5)
     assert re.fullmatch(r"\d{1,2}", fields[0]) and re.fullmatch(r"\d{1,2}", fields[1])
     assert fields[2:5] == ["*", "*", "*"]
     cmd = shlex.split(fields[5])
     assert cmd[0].endswith("dsa110-ws") and cmd[1:5] == ["report", "run", "qa", "--night"]
-    assert cmd[5] == "yesterday" and "--quiet" in cmd and cmd[cmd.index("--fail-on") + 1] == "critical"
+    assert (
+        cmd[5] == "yesterday" and "--quiet" in cmd and cmd[cmd.index("--fail-on") + 1] == "critical"
+    )
     assert cmd[cmd.index("--out") + 1] == str((tmp_path / "r").resolve())
     assert "OnCalendar=*-*-* 07:30:00 UTC" in text and "Type=oneshot" in text
     assert "WantedBy=timers.target" in text and "Persistent=true" in text

@@ -28,7 +28,11 @@ def test_published_folder_holds_the_four_files(stats_run, folder, report_root):
     assert stats_run.exit_code == 0 and stats_run.kernel_started and stats_run.papermill_invoked
     assert stats_run.label == LABEL and folder == report_root / "stats" / LABEL
     assert sorted(p.name for p in folder.iterdir()) == [
-        "metrics.json", "provenance.json", "report.html", "report.ipynb"]
+        "metrics.json",
+        "provenance.json",
+        "report.html",
+        "report.ipynb",
+    ]
     # no temporary or aside folders are left behind
     assert [p.name for p in (report_root / "stats").iterdir()] == [LABEL]
 
@@ -55,7 +59,9 @@ def test_metrics_agree_with_an_independent_count(folder, demo_dir, truth):
     lo, hi = 1793923200.0, 1794528000.0  # 2026-11-07, 2026-11-14 (Unix s)
     ok, bad = con.execute(
         "SELECT SUM(status IN ('done','completed')), SUM(status IN ('failed','error')) "
-        "FROM jobs WHERE created_at >= ? AND created_at < ?", (lo, hi)).fetchone()
+        "FROM jobs WHERE created_at >= ? AND created_at < ?",
+        (lo, hi),
+    ).fetchone()
     con.close()
     assert doc["job_success_rate"]["value"] == pytest.approx(ok / (ok + bad))
     assert doc["n_failed_jobs"]["value"] == bad
@@ -91,8 +97,12 @@ def test_executed_notebook_has_the_injected_window_and_no_errors(folder):
     assert len(injected) == 1
     assert 'start = "2026-11-07T00:00:00+00:00"' in injected[0].source
     assert "metrics_path = " in injected[0].source
-    assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []))
+    assert not any(
+        o.get("output_type") == "error"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
 
 
 def test_provenance(folder, settings_file, demo_dir):
