@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,8 @@ def execute_notebook(
         cwd=str(cwd),
         progress_bar=False,
         log_output=False,
-        start_timeout=start_timeout_s,
-        execution_timeout=timeout_s,
+        start_timeout=max(1, math.ceil(start_timeout_s)),  # nbclient wants whole seconds
+        execution_timeout=max(1, math.ceil(timeout_s)),
         kernel_manager_class=_kernel_manager_class(),
         shutdown_kernel="immediate",
         on_notebook_start=_ready,

@@ -171,24 +171,75 @@ def run_report(
     """
     t0 = time.perf_counter()
     started = _utcnow()
-    requested = dict(params or {})
     try:
         if fail_on not in (None, "warning", "critical"):
             raise ReportParameterError(f"fail_on={fail_on!r}: use 'warning' or 'critical'.")
         p, settings, tpl = _prepare(kind, params, template, now)
         root = Path(out_dir) if out_dir is not None else default_out_dir(settings)
+        tmp = _workdir(root / kind, p.label)
     except ReportParameterError as exc:
         return ReportResult(kind, "invalid", EXIT_INVALID, error=one_line(exc))
-    label = p.label
-    kind_dir = root / kind
-    kind_dir.mkdir(parents=True, exist_ok=True)
-    tmp = kind_dir / f".tmp-{label}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    nb_path = tmp / "report.ipynb"
     marks: dict[str, float] = {}
-    injected = {**p.notebook_parameters(), "metrics_path": str(tmp / "metrics.json")}
-    error = None
     t_exec = time.perf_counter()
+    error, t_cells = _execute_and_render(
+        tpl,
+        tmp,
+        {**p.notebook_parameters(), "metrics_path": str(tmp / "metrics.json")},
+        title=f"{TITLES[kind]}: {p.label}",
+        timeout_s=timeout_s,
+        start_timeout_s=start_timeout_s,
+        marks=marks,
+    )
+    timings = _timings(
+        t0,
+        t_exec,
+        t_cells,
+        time.perf_counter(),
+        marks,
+        tmp / "report.ipynb",
+        failed=error is not None,
+    )
+    common = dict(
+        kind=kind,
+        label=p.label,
+        params=p,
+        requested=dict(params or {}),
+        settings=settings,
+        template=tpl,
+        started_at=started,
+        timings=timings,
+    )
+    if error is not None:
+        return _fail(tmp, root / kind, root, error=error, marks=marks, **common)
+    return _succeed(tmp, root / kind / p.label, root, fail_on=fail_on, marks=marks, **common)
+
+
+def _workdir(kind_dir: Path, label: str) -> Path:
+    """A fresh hidden folder next to the target (same file system: renames are atomic)."""
+    try:
+        kind_dir.mkdir(parents=True, exist_ok=True)
+        tmp = kind_dir / f".tmp-{label}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise ReportParameterError(
+            f"Cannot create the report folder under {kind_dir}: {exc.strerror or exc}; "
+            "choose a writable --out."
+        ) from None
+    return tmp
+
+
+def _execute_and_render(
+    tpl: Path,
+    tmp: Path,
+    injected: dict[str, Any],
+    *,
+    title: str,
+    timeout_s: float,
+    start_timeout_s: float,
+    marks: dict[str, float],
+) -> tuple[str | None, float]:
+    """Run the notebook in ``tmp`` and render its HTML; ``(error or None, time cells ended)``."""
+    nb_path = tmp / "report.ipynb"
     try:
         execute_notebook(
             tpl,
@@ -207,25 +258,10 @@ def run_report(
             )
         from dsa110_ws.reporting.render import render_html
 
-        render_html(nb_path, tmp / "report.html", title=f"{TITLES[kind]}: {label}")
+        render_html(nb_path, tmp / "report.html", title=title)
     except Exception as exc:  # noqa: BLE001 - any failure must keep the partial output
-        error = _describe(exc)
-        t_cells = time.perf_counter()
-    t_end = time.perf_counter()
-    timings = _timings(t0, t_exec, t_cells, t_end, marks, nb_path, failed=error is not None)
-    common = dict(
-        kind=kind,
-        label=label,
-        params=p,
-        requested=requested,
-        settings=settings,
-        template=tpl,
-        started_at=started,
-        timings=timings,
-    )
-    if error is not None:
-        return _fail(tmp, kind_dir, root, error=error, marks=marks, **common)
-    return _succeed(tmp, kind_dir / label, root, fail_on=fail_on, marks=marks, **common)
+        return _describe(exc), time.perf_counter()
+    return None, t_cells
 
 
 def _describe(exc: BaseException) -> str:

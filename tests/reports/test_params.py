@@ -179,3 +179,8 @@ def test_invalid_parameters_start_nothing(tmp_path, settings):
     assert result.status == "invalid" and "fail_on" in result.error and not out.exists()
     result = run_report("weekly", {}, out_dir=out)
     assert result.status == "invalid" and "Unknown report kind" in result.error
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_report("qa", {"settings": settings}, out_dir=blocker)
+    assert result.status == "invalid" and "Cannot create the report folder" in result.error
+    assert result.papermill_invoked is False
