@@ -106,6 +106,7 @@ def _badge(status: str) -> str:
 
 
 def _row(e: ReportEntry) -> str:
+    finished = (e.finished_at or "")[:16].replace("T", " ")
     link = e.path / ("report.html" if e.status != "failed" else "report.failed.ipynb")
     headline = " · ".join(
         f'<span title="{html.escape(m.get("description", ""))}" style="color:'
@@ -118,8 +119,10 @@ def _row(e: ReportEntry) -> str:
         headline = html.escape(e.error)
     return (
         f"<tr><td>{html.escape(e.kind)}</td>"
-        f'<td><a href="{html.escape(link.as_posix())}">{html.escape(e.label)}</a></td>'
-        f"<td>{_badge(e.status)}</td><td>{html.escape(e.finished_at or '')}</td>"
+        f'<td style="white-space:nowrap"><a href="{html.escape(link.as_posix())}">'
+        f"{html.escape(e.label)}</a></td>"
+        f"<td>{_badge(e.status)}</td>"
+        f'<td style="white-space:nowrap">{html.escape(finished)}</td>'
         f"<td style='font-size:90%'>{headline}</td></tr>"
     )
 

@@ -257,7 +257,7 @@ def _bar_figure(df: pd.DataFrame, cols: list[str], title: str):
     ax.set_xticks(x + 0.4 - width / 2, df["bin_start"].dt.strftime("%m-%d"))
     ax.set_ylabel("count")
     ax.set_title(title)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
