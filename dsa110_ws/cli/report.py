@@ -87,7 +87,13 @@ def run(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Run report KIND (qa or stats) and publish it into the output root."""
+    """Run report KIND (qa or stats) and publish it into the output root.
+
+    \b
+    Exit status: 0 published; 1 the report failed (partial notebook kept as
+    report.failed.ipynb, last good report untouched); 2 invalid parameters (nothing
+    started); 3 published, but the overall status reached --fail-on.
+    """
     from dsa110_ws.reporting.runner import EXIT_INVALID, run_report
 
     params = _parse_pairs(pairs)
