@@ -66,6 +66,8 @@ def test_json_of_an_invalid_run_says_nothing_was_started(tmp_path, settings_file
     assert doc["output_dir"] is None and "days" in doc["error"]
 
 
+@pytest.mark.notebook
+@pytest.mark.slow
 def test_list_shows_both_reports(qa_run, stats_run, report_root):
     proc = run_cli("report", "list", "--out", str(report_root), "--json")
     assert proc.returncode == 0, proc.stderr
