@@ -14,23 +14,20 @@ __all__ = ["plot_gains", "plot_bandpass", "plot_delays"]
 
 
 def _select(sol: CalSolutions, antennas: Any, spw: int | None) -> np.ndarray:
+    """Rows of the wanted spw and antennas (strings are antenna names, integers indices)."""
     sel = np.ones(sol.antenna.size, bool)
     if spw is not None:
         sel &= sol.spw == spw
     if antennas is not None:
-        wanted = {
-            str(a) for a in (antennas if isinstance(antennas, (list, tuple, set)) else [antennas])
-        }
-        names = np.array(
-            [
-                sol.antenna_names[a] if 0 <= a < len(sol.antenna_names) else str(a)
-                for a in sol.antenna
-            ]
-        )
-        sel &= np.isin(names, list(wanted)) | np.isin(sol.antenna.astype(str), list(wanted))
+        wanted = antennas if isinstance(antennas, (list, tuple, set)) else [antennas]
+        names = {str(a) for a in wanted if isinstance(a, str)}
+        indices = [int(a) for a in wanted if not isinstance(a, str)]
+        row_names = np.array([_name(sol, a) for a in sol.antenna])
+        sel &= np.isin(row_names, list(names)) | np.isin(sol.antenna, indices)
     if not sel.any():
         raise InvalidQueryError(
-            f"No solutions for antennas={antennas!r}, spw={spw!r} in {sol.path}."
+            f"No solutions for antennas={antennas!r}, spw={spw!r} in {sol.path}; antennas are "
+            f"names such as {list(sol.antenna_names[:3])} or integer indices."
         )
     return sel
 
@@ -58,21 +55,30 @@ def plot_gains(
     spw: int | None = None,
 ) -> Any:
     """Gain amplitude or phase against time (minutes from the first solution), one line per
-    antenna and correlation; flagged solutions are not drawn."""
+    antenna, spw and correlation (averaged over unflagged channels); flagged solutions are
+    gaps."""
     vals, label = _values(sol, y)
     sel = _select(sol, antennas, spw)
     ax = new_axes(ax)
     t0 = float(np.min(sol.time_mjd)) if sol.time_mjd.size else 0.0
     for ant in np.unique(sol.antenna[sel]):
-        rows = sel & (sol.antenna == ant)
-        order = np.argsort(sol.time_mjd[rows], kind="stable")
-        minutes = (sol.time_mjd[rows][order] - t0) * 1440.0
-        for corr in range(vals.shape[2]):
-            v = np.ma.masked_array(
-                vals[rows][order, :, corr].mean(axis=1),
-                mask=sol.flags[rows][order, :, corr].all(axis=1),
-            )
-            ax.plot(minutes, v, marker=".", lw=0.8, label=f"{_name(sol, ant)} c{corr}")
+        for s in np.unique(sol.spw[sel]):
+            rows = sel & (sol.antenna == ant) & (sol.spw == s)
+            if not rows.any():
+                continue
+            order = np.argsort(sol.time_mjd[rows], kind="stable")
+            minutes = (sol.time_mjd[rows][order] - t0) * 1440.0
+            for corr in range(vals.shape[2]):
+                v = np.ma.masked_array(
+                    vals[rows][order, :, corr], mask=sol.flags[rows][order, :, corr]
+                )
+                ax.plot(
+                    minutes,
+                    v.mean(axis=1),
+                    marker=".",
+                    lw=0.8,
+                    label=f"{_name(sol, ant)} spw{s} c{corr}",
+                )
     ax.set_xlabel("time since first solution (min)")
     ax.set_ylabel(label)
     ax.set_title(f"{sol.table_type or sol.vis_cal}: {sol.path.rsplit('/', 1)[-1]}")

@@ -64,6 +64,13 @@ class CalQAResult:
         )
         return [c.reason for c in bad]
 
+    def check(self, metric: str) -> Check:
+        """The check of one metric (``KeyError`` if it was not graded)."""
+        for c in self.checks:
+            if c.metric == metric:
+                return c
+        raise KeyError(f"No check {metric!r}; graded: {[c.metric for c in self.checks]}")
+
     def to_dict(self) -> dict[str, Any]:
         d = {
             f.name: getattr(self, f.name)
@@ -108,7 +115,7 @@ def circular_scatter_deg(phase_rad: np.ndarray) -> float:
     """Circular standard deviation ``sqrt(-2 ln R)`` in degrees (NaN for no phases)."""
     if phase_rad.size == 0:
         return _NAN
-    r = float(np.abs(np.mean(np.exp(1j * phase_rad))))
+    r = float(np.abs(np.mean(np.exp(1j * np.asarray(phase_rad, dtype=np.float64)))))
     return (
         math.degrees(math.sqrt(-2.0 * math.log(r)))
         if r > 0
@@ -128,17 +135,18 @@ def _within_group_phases(sol: CalSolutions, good: np.ndarray) -> np.ndarray:
     """Phases (rad) minus the circular mean of the unflagged phases of their (antenna, spw,
     correlation) group; same shape as the solutions."""
     n_rows, n_chan, n_corr = sol.values.shape
-    z = np.where(good, sol.values / np.where(np.abs(sol.values) > 0, np.abs(sol.values), 1), 0)
+    values = sol.values.astype(np.complex128)
+    z = np.where(good, np.exp(1j * np.angle(values)), 0)
     keys = sol.antenna * (int(sol.spw.max(initial=0)) + 1) + sol.spw
     uniq, inv = np.unique(keys, return_inverse=True)
     sums = np.zeros((uniq.size, n_corr), complex)
     np.add.at(sums, inv, z.sum(axis=1))
     mean_phase = np.angle(sums)[inv]  # (n_rows, n_corr)
-    return np.angle(sol.values) - mean_phase[:, None, :]
+    return np.angle(values) - mean_phase[:, None, :]
 
 
 def _stats(sol: CalSolutions, good: np.ndarray, resid: np.ndarray | None) -> dict[str, Any]:
-    v = sol.values[good]
+    v = sol.values[good].astype(np.complex128 if sol.is_complex else np.float64)
     snr = sol.snr[good]
     out: dict[str, Any] = {"snr_median": float(np.median(snr)) if snr.size else None}
     keys = (

@@ -23,6 +23,8 @@ from dsa110_ws.errors import InvalidQueryError, one_line
 __all__ = ["BatchRunner", "TASKS", "MODES"]
 
 MODES = ("auto", "processes", "threads", "serial", "dask")
+#: Seconds to wait for the dask scheduler before giving up.
+DASK_CONNECT_TIMEOUT_S = 10.0
 
 
 def _image_qa(w: Any, item: str, **kw: Any) -> Any:
@@ -284,7 +286,7 @@ def _run_dask(task, settings, items, kwargs, outcomes, bar) -> None:
         ) from None
     address = settings.dask_scheduler
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         from dsa110_ws.errors import DataUnavailableError
 

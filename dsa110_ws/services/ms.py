@@ -9,6 +9,7 @@ MS's identity (its files' total size and newest modification time).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,8 @@ class MSService:
             fs = self.flag_stats(p, use_cache=use_cache)
             return dataclasses.replace(
                 meta,
-                flag_fraction=fs.flag_fraction,
-                flag_fraction_cross=fs.flag_fraction_cross,
+                flag_fraction=_finite_or_none(fs.flag_fraction),
+                flag_fraction_cross=_finite_or_none(fs.flag_fraction_cross),
                 flag_fraction_per_antenna=fs.flag_fraction_per_antenna,
             )
 
@@ -160,3 +161,7 @@ class MSService:
         ax.set_ylabel("north (m)")
         ax.set_title(f"{Path(str(path)).name} ({df.attrs['reference']})")
         return ax
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
