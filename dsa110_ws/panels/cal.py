@@ -12,6 +12,7 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import mjd_text
 from dsa110_ws.panels._widgets import (
     PagedTable,
     figure_png,
@@ -202,7 +203,10 @@ class CalInspector(Panel):
                     ("type", r.table_type),
                     ("set", r.set_name),
                     ("status", r.status),
-                    ("validity (UTC)", f"{_utc(r.valid_start_mjd)} to {_utc(r.valid_end_mjd)}"),
+                    (
+                        "validity (UTC)",
+                        f"{mjd_text(r.valid_start_mjd)} to {mjd_text(r.valid_end_mjd)}",
+                    ),
                     ("source MS", r.source_ms_path),
                     ("refant", r.refant),
                     ("QA grade", q.grade),
@@ -263,7 +267,7 @@ class CalInspector(Panel):
         self.timeline, png = data
         gaps = self.timeline.gaps
         items = "".join(
-            f"<li>{_utc(a)} to {_utc(b)} ({h:.1f} h)</li>"
+            f"<li>{mjd_text(a)} to {mjd_text(b)} ({h:.1f} h)</li>"
             for a, b, h in zip(gaps["start_mjd"], gaps["end_mjd"], gaps["duration_h"], strict=True)
         )
         self.timeline_html.value = (
@@ -271,12 +275,6 @@ class CalInspector(Panel):
             f"</span>, {len(gaps)} gap(s)<ul class='dsa-cal-gaps'>{items}</ul>"
         )
         self.timeline_plot.value = png
-
-
-def _utc(mjd: Any) -> str:
-    if mjd is None or pd.isna(mjd):
-        return "?"
-    return pd.Timestamp((float(mjd) - 40587.0) * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
 
 
 def _timeline_png(tl: Any) -> bytes:
@@ -290,5 +288,5 @@ def _timeline_png(tl: Any) -> bytes:
         ax.axvspan(a - tl.start_mjd, b - tl.start_mjd, color="#cf222e", alpha=0.25, lw=0)
     ax.set_yticks(np.arange(len(tl.sets)), [str(s) for s in tl.sets["set_name"]], fontsize=7)
     ax.set_xlim(0, tl.end_mjd - tl.start_mjd)
-    ax.set_xlabel(f"days since {_utc(tl.start_mjd)} UTC (red: no valid set)")
+    ax.set_xlabel(f"days since {mjd_text(tl.start_mjd)} UTC (red: no valid set)")
     return figure_png(fig)

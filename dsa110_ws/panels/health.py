@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import short_path
 from dsa110_ws.panels._widgets import PagedTable, section
 
 __all__ = ["HealthPanel"]
@@ -30,10 +31,6 @@ def badge(status: str, text: str | None = None) -> str:
         f"background:{colour};border-radius:4px;padding:0 6px'>"
         f"{html.escape(text or status.upper())}</span>"
     )
-
-
-def _short(path: Any) -> str:
-    return "/".join(str(path).rstrip("/").split("/")[-2:]) if isinstance(path, str) else ""
 
 
 class HealthPanel(Panel):
@@ -128,7 +125,7 @@ class HealthPanel(Panel):
         )
         self.stuck_table.set_data(
             self.stuck.assign(
-                ms=[_short(p) for p in self.stuck["path"]],
+                ms=[short_path(p) for p in self.stuck["path"]],
                 minutes_since_change=self.stuck["minutes_since_change"].round(0),
             ),
             keep_page=True,

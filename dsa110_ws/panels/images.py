@@ -11,6 +11,7 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import beam_text, mjd_text, qa_checks_html
 from dsa110_ws.panels._widgets import PagedTable, kv_html, png_widget, section
 
 __all__ = ["ImageBrowser", "stored_grades"]
@@ -205,10 +206,10 @@ class ImageBrowser(Panel):
     def _show(self, df: pd.DataFrame) -> None:
         self.images = df
         shown = df.assign(
-            observed=[_mjd_text(x) for x in df["obs_mjd"]],
+            observed=[mjd_text(x) for x in df["obs_mjd"]],
             noise_mjy=pd.to_numeric(df["noise_jy"], errors="coerce") * 1e3,
             beam=[
-                _beam(a, b, p)
+                beam_text(a, b, p)
                 for a, b, p in zip(
                     df["beam_major_arcsec"], df["beam_minor_arcsec"], df["beam_pa_deg"], strict=True
                 )
@@ -316,7 +317,7 @@ class ImageBrowser(Panel):
                 ("date-obs", h.date_obs),
                 ("frequency (MHz)", (h.freq_hz or 0) / 1e6 or None),
                 ("bandwidth (MHz)", (h.bandwidth_hz or 0) / 1e6 or None),
-                ("beam", _beam(h.bmaj_arcsec, h.bmin_arcsec, h.bpa_deg)),
+                ("beam", beam_text(h.bmaj_arcsec, h.bmin_arcsec, h.bpa_deg)),
                 ("cell (arcsec)", h.cell_arcsec),
                 ("size", " x ".join(map(str, h.plane_shape))),
                 ("BUNIT", h.bunit),
@@ -325,7 +326,7 @@ class ImageBrowser(Panel):
             title=f"Image {row['id']}",
         )
         links = self._links_html(row)
-        self.detail.value = info + _qa_html(self.qa) + links
+        self.detail.value = info + qa_checks_html(self.qa) + links
         grade = getattr(self.qa, "grade", "not graded")
         self.show_status(f"image {row['id']}: QA {grade}", "ok")
 
@@ -383,33 +384,3 @@ def stored_grades(workspace: Any, df: pd.DataFrame) -> list[str]:
     latest = qa.drop_duplicates("image_path", keep="last").set_index("image_path")
     grades = df["path"].map(latest["overall_quality"])
     return [g if isinstance(g, str) else "no QA" for g in grades]
-
-
-def _mjd_text(mjd: Any) -> str:
-    if mjd is None or pd.isna(mjd):
-        return ""
-    return pd.Timestamp((float(mjd) - 40587.0) * 86400.0, unit="s").strftime("%Y-%m-%d %H:%M")
-
-
-def _beam(bmaj: Any, bmin: Any, bpa: Any) -> str:
-    if bmaj is None or bmin is None or pd.isna(bmaj) or pd.isna(bmin):
-        return "missing"
-    pa = "" if bpa is None or pd.isna(bpa) else f" PA {float(bpa):.0f}"
-    return f'{float(bmaj):.0f}"x{float(bmin):.0f}"{pa}'
-
-
-def _qa_html(qa: Any) -> str:
-    if qa is None:
-        return ""
-    if isinstance(qa, str):
-        return f"<p><b>QA</b>: not available ({html.escape(qa)})</p>"
-    rows = "".join(
-        f"<tr><td>{html.escape(c.metric)}</td><td>{html.escape(str(c.verdict))}</td>"
-        f"<td>{html.escape(c.reason)}</td></tr>"
-        for c in qa.checks
-    )
-    return (
-        f"<p><b>QA from the pixels</b>: <span class='dsa-qa-grade'>{html.escape(qa.grade)}"
-        f"</span> (rms {qa.rms_jy * 1e3:.3g} mJy/beam, peak {qa.peak_jy:.3g} Jy/beam, "
-        f"DR {qa.dynamic_range:.0f})</p><table class='dsa-table'>{rows}</table>"
-    )

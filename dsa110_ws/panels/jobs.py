@@ -10,6 +10,7 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import short_path, unix_text
 from dsa110_ws.panels._widgets import PagedTable, fmt_value, kv_html, section
 
 __all__ = ["JobMonitor"]
@@ -31,14 +32,6 @@ WINDOWS: dict[str, float | None] = {
     "all": None,
 }
 _FAILED_BG = "#ffebe9"
-
-
-def _utc(x: Any) -> str:
-    return (
-        ""
-        if x is None or pd.isna(x)
-        else pd.Timestamp(float(x), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
-    )
 
 
 class JobMonitor(Panel):
@@ -171,15 +164,15 @@ class JobMonitor(Panel):
             types.append(self.type_filter)
         self.type_select.options = types
         jobs = self.jobs.assign(
-            created=[_utc(x) for x in self.jobs["created_at"]],
-            ms=[_short(p) for p in self.jobs["ms_path"]],
+            created=[unix_text(x) for x in self.jobs["created_at"]],
+            ms=[short_path(p) for p in self.jobs["ms_path"]],
         )
         self.job_table.set_data(jobs.set_index("id", drop=False), keep_page=True)
         b = self.batches
         batches = b.assign(
             items=[f"{d}/{n}" for d, n in zip(b["n_done"], b["n_items"], strict=True)],
             progress_pct=[f"{100 * p:.0f}%" for p in b["progress"]],
-            created=[_utc(x) for x in b["created_at"]],
+            created=[unix_text(x) for x in b["created_at"]],
         )
         self.batch_table.set_data(batches.set_index("id", drop=False), keep_page=True)
         self.show_status(
@@ -202,9 +195,9 @@ class JobMonitor(Panel):
             ("type", info.type),
             ("status", info.status),
             ("MS", info.ms_path),
-            ("created", _utc(info.created_at)),
-            ("started", _utc(info.started_at)),
-            ("finished", _utc(info.finished_at)),
+            ("created", unix_text(info.created_at)),
+            ("started", unix_text(info.started_at)),
+            ("finished", unix_text(info.finished_at)),
             ("duration (s)", info.duration_s),
             ("failure reason", info.failure_reason),
             ("artifacts", ", ".join(map(str, info.artifact_paths))),
@@ -276,10 +269,3 @@ class JobMonitor(Panel):
             "ok",
         )
         self._show(self._load())
-
-
-def _short(path: Any) -> str:
-    if not isinstance(path, str):
-        return ""
-    parts = path.rstrip("/").split("/")
-    return "/".join(parts[-2:])

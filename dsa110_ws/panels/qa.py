@@ -14,6 +14,7 @@ import traitlets
 
 from dsa110_ws.errors import one_line
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import mjd_text
 from dsa110_ws.panels._widgets import PagedTable, figure_png, new_figure, png_widget, section
 
 __all__ = ["QAPanel"]
@@ -158,19 +159,15 @@ class QAPanel(Panel):
             f"Night <b>{label}</b>: {len(res)} images{cut} &middot; {parts or 'nothing to grade'}"
         )
         self.worst_table.set_data(
-            res.assign(observed=[_hm(x) for x in res["obs_mjd"]], rms_mjy=res["rms_jy"] * 1e3)
+            res.assign(
+                observed=[mjd_text(x, "%H:%M") for x in res["obs_mjd"]], rms_mjy=res["rms_jy"] * 1e3
+            )
         )
         self.plot.value = png
         self.show_status(
             f"{label}: {len(res)} images, {self.counts.get('bad', 0)} bad ({SOURCES[self.source]})",
             "ok",
         )
-
-
-def _hm(mjd: Any) -> str:
-    if mjd is None or pd.isna(mjd):
-        return ""
-    return pd.Timestamp((float(mjd) - 40587.0) * 86400.0, unit="s").strftime("%H:%M")
 
 
 def _plot(res: pd.DataFrame, label: str) -> bytes:

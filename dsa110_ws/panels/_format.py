@@ -1,0 +1,57 @@
+"""Short text for table cells and headers: times, paths, beams, QA checks."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["unix_text", "mjd_text", "short_path", "beam_text", "qa_checks_html"]
+
+_MJD_UNIX = 40587.0
+
+
+def _missing(x: Any) -> bool:
+    return x is None or bool(pd.isna(x))
+
+
+def unix_text(unix: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Unix seconds as UTC text ('' when missing)."""
+    return "" if _missing(unix) else pd.Timestamp(float(unix), unit="s").strftime(fmt)
+
+
+def mjd_text(mjd: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An MJD (UTC) as text ('' when missing)."""
+    return "" if _missing(mjd) else unix_text((float(mjd) - _MJD_UNIX) * 86400.0, fmt)
+
+
+def short_path(path: Any) -> str:
+    """The last two components of a path (night directory and name)."""
+    return "/".join(path.rstrip("/").split("/")[-2:]) if isinstance(path, str) else ""
+
+
+def beam_text(bmaj: Any, bmin: Any, bpa: Any) -> str:
+    """``60"x45" PA 30`` (arcsec, deg), or 'missing'."""
+    if _missing(bmaj) or _missing(bmin):
+        return "missing"
+    pa = "" if _missing(bpa) else f" PA {float(bpa):.0f}"
+    return f'{float(bmaj):.0f}"x{float(bmin):.0f}"{pa}'
+
+
+def qa_checks_html(qa: Any) -> str:
+    """An image QA result (grade, key metrics, every check) or why there is none."""
+    if qa is None:
+        return ""
+    if isinstance(qa, str):
+        return f"<p><b>QA</b>: not available ({html.escape(qa)})</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(c.metric)}</td><td>{html.escape(str(c.verdict))}</td>"
+        f"<td>{html.escape(c.reason)}</td></tr>"
+        for c in qa.checks
+    )
+    return (
+        f"<p><b>QA from the pixels</b>: <span class='dsa-qa-grade'>{html.escape(qa.grade)}"
+        f"</span> (rms {qa.rms_jy * 1e3:.3g} mJy/beam, peak {qa.peak_jy:.3g} Jy/beam, "
+        f"DR {qa.dynamic_range:.0f})</p><table class='dsa-table'>{rows}</table>"
+    )
