@@ -1,9 +1,12 @@
 """Measurement Set metadata from its subtables and light main-table columns (no visibilities).
 
 Fields, spectral windows, antennas, correlations and the telescope come from the FIELD,
-SPECTRAL_WINDOW, ANTENNA, POLARIZATION, DATA_DESCRIPTION and OBSERVATION subtables; the
-time range, integration, scans, row count and which antennas have data from the TIME,
-INTERVAL, SCAN_NUMBER, ANTENNA1 and ANTENNA2 columns, read in row chunks.  Times are converted
+SPECTRAL_WINDOW, ANTENNA, POLARIZATION, DATA_DESCRIPTION and OBSERVATION subtables, and the
+row count from the main table: a cost independent of the number of rows.  The time range is
+the TIME of the first and last rows when a strided sample of ~64 rows confirms time order (the
+MS standard's order), else a full read of TIME; the integration is the first row's INTERVAL.
+Scans and antennas with data are per-row properties: they are filled (with the exact time range
+and integration) by the chunked flag pass, ``w.ms.summary(path, flags=True)``.  Times are converted
 to UTC from the TIME column's own measure reference (the VLA writes TAI); phase centres to
 J2000 from the PHASE_DIR reference (old VLA data use B1950).  Anything missing or empty is
 reported in ``warnings`` rather than guessed silently.
@@ -28,10 +31,8 @@ from dsa110_ws.services._casatables import (
     read_column,
 )
 
-__all__ = ["MSSummary", "read_summary", "SCALAR_CHUNK_ROWS"]
+__all__ = ["MSSummary", "read_summary", "time_fields"]
 
-#: Rows per chunk when scanning the main table's scalar columns (8 MB per float column).
-SCALAR_CHUNK_ROWS = 1 << 20
 _DATA_COLUMNS = ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLOAT_DATA", "LAG_DATA")
 
 
@@ -43,8 +44,10 @@ class MSSummary:
     dicts ``spw_id, n_channels, freq_min_hz, freq_max_hz`` (lowest and highest channel centres),
     ``ref_frequency_hz, chan_width_hz, total_bandwidth_hz``; ``time_start_mjd`` and
     ``time_end_mjd`` are the first and last TIME stamps (UTC, ``time_scale`` says what the file
-    used).  The flag fractions are filled when the summary was made with flags (the default of
-    ``w.ms.summary``); ``flag_fraction`` counts every visibility, autocorrelations included.
+    used).  ``scans``, ``n_antennas_with_data``, the flag fractions (``flag_fraction`` counts
+    every visibility, autocorrelations included) and an exact time range and integration come
+    from the chunked pass over the rows made by ``w.ms.summary(path, flags=True)`` (the
+    default); with ``flags=False`` the per-row fields are ``None``.
     ``to_dict()`` is the JSON of ``dsa110-ws ms summary --json``.
     """
 
@@ -53,7 +56,7 @@ class MSSummary:
     observer: str | None
     n_rows: int
     n_antennas: int
-    n_antennas_with_data: int
+    n_antennas_with_data: int | None
     antenna_names: tuple[str, ...]
     antennas: tuple[dict[str, Any], ...]
     fields: tuple[dict[str, Any], ...]
@@ -65,7 +68,7 @@ class MSSummary:
     time_end_utc: str | None
     time_scale: str
     integration_s: float | None
-    scans: tuple[int, ...]
+    scans: tuple[int, ...] | None
     data_columns: tuple[str, ...]
     size_bytes: int
     flag_fraction: float | None = None
@@ -75,17 +78,10 @@ class MSSummary:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for key in (
-            "antenna_names",
-            "antennas",
-            "fields",
-            "spws",
-            "scans",
-            "data_columns",
-            "warnings",
-        ):
+        for key in ("antenna_names", "antennas", "fields", "spws", "data_columns", "warnings"):
             d[key] = list(d[key])
-        d["correlations"] = None if self.correlations is None else list(self.correlations)
+        for key in ("correlations", "scans"):
+            d[key] = None if d[key] is None else list(d[key])
         for k, v in list(d.items()):
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None
@@ -94,40 +90,30 @@ class MSSummary:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MSSummary:
         kw = {f.name: d.get(f.name) for f in dataclasses.fields(cls) if f.name in d}
-        for key in (
-            "antenna_names",
-            "antennas",
-            "fields",
-            "spws",
-            "scans",
-            "data_columns",
-            "warnings",
-        ):
+        for key in ("antenna_names", "antennas", "fields", "spws", "data_columns", "warnings"):
             kw[key] = tuple(kw.get(key) or ())
+        if kw.get("scans") is not None:
+            kw["scans"] = tuple(kw["scans"])
         if kw.get("correlations") is not None:
             kw["correlations"] = tuple(kw["correlations"])
         return cls(**kw)
 
 
 def read_summary(path: Path, size_bytes: int) -> MSSummary:
-    """Read the metadata of the MS at ``path`` (see :class:`MSSummary`)."""
+    """Read the metadata of the MS at ``path`` (see :class:`MSSummary`), in a time independent
+    of its number of rows."""
     warn: list[str] = []
     with open_table(path, what="Measurement Set") as ms:
         cols = ms.colnames()
         n_rows = ms.nrows()
-        main = _scan_scalars(ms, n_rows, warn)
+        t_min, t_max = _time_range(ms, n_rows)
+        integration = _first(read_column(ms, "INTERVAL", start=0, nrow=1)) if n_rows else None
         time_ref = measure_ref(ms, "TIME", "UTC")
     names, antennas = _antennas(path)
     spws = _spws(path, warn)
     corrs = _correlations(path, warn)
     if corrs is None or not spws:
         _shape_fallback(path, n_rows, spws, warn)
-    t0 = t1 = iso0 = iso1 = None
-    scale = "UTC"
-    if main["t_min"] is not None:
-        mjd, scale = mjd_seconds_to_utc_mjd(np.array([main["t_min"], main["t_max"]]), time_ref)
-        t0, t1 = float(mjd[0]), float(mjd[1])
-        iso0, iso1 = _iso(t0), _iso(t1)
     if n_rows == 0:
         warn.append("The main table has no rows: the MS holds no visibilities.")
     with open_subtable(path, "OBSERVATION") as obs:
@@ -139,58 +125,54 @@ def read_summary(path: Path, size_bytes: int) -> MSSummary:
         observer=observer,
         n_rows=n_rows,
         n_antennas=len(names),
-        n_antennas_with_data=len(main["antennas"]),
+        n_antennas_with_data=None,
         antenna_names=names,
         antennas=antennas,
         fields=_fields(path, warn),
         spws=tuple(spws),
         correlations=corrs,
-        time_start_mjd=t0,
-        time_end_mjd=t1,
-        time_start_utc=iso0,
-        time_end_utc=iso1,
-        time_scale=scale,
-        integration_s=main["integration_s"],
-        scans=main["scans"],
+        **time_fields(t_min, t_max, time_ref),
+        integration_s=None if integration is None else float(integration),
+        scans=None,
         data_columns=tuple(c for c in _DATA_COLUMNS if c in cols),
         size_bytes=int(size_bytes),
         warnings=tuple(warn),
     )
 
 
-def _scan_scalars(ms: Any, n_rows: int, warn: list[str]) -> dict[str, Any]:
-    t_min, t_max = math.inf, -math.inf
-    scans: set[int] = set()
-    ants: set[int] = set()
-    intervals: list[np.ndarray] = []
-    for start in range(0, n_rows, SCALAR_CHUNK_ROWS):
-        n = min(SCALAR_CHUNK_ROWS, n_rows - start)
-        t = np.asarray(read_column(ms, "TIME", start=start, nrow=n, default=np.empty(0)))
-        if t.size:
-            t_min, t_max = min(t_min, float(t.min())), max(t_max, float(t.max()))
-        scans.update(
-            np.unique(read_column(ms, "SCAN_NUMBER", start=start, nrow=n, default=[])).tolist()
-        )
-        for col in ("ANTENNA1", "ANTENNA2"):
-            ants.update(np.unique(read_column(ms, col, start=start, nrow=n, default=[])).tolist())
-        iv = read_column(ms, "INTERVAL", start=start, nrow=n, default=None)
-        if iv is not None and len(iv):
-            intervals.append(np.unique(np.asarray(iv, dtype=float)))
-    integration = None
-    if intervals:
-        values = np.concatenate(intervals)
-        integration = float(np.median(values))
-        if values.size > 1 and np.ptp(values) > 1e-3 * max(integration, 1e-9):
-            warn.append(
-                f"INTERVAL varies ({values.min():g}-{values.max():g} s); integration_s is the median."
-            )
+def time_fields(t_min: float | None, t_max: float | None, ref: str | None) -> dict[str, Any]:
+    """``time_start_mjd, time_end_mjd, time_start_utc, time_end_utc, time_scale`` from TIME
+    values (MJD seconds in the scale ``ref``)."""
+    if t_min is None or t_max is None:
+        return {
+            "time_start_mjd": None,
+            "time_end_mjd": None,
+            "time_start_utc": None,
+            "time_end_utc": None,
+            "time_scale": "UTC",
+        }
+    mjd, scale = mjd_seconds_to_utc_mjd(np.array([t_min, t_max]), ref)
     return {
-        "t_min": t_min if math.isfinite(t_min) else None,
-        "t_max": t_max if math.isfinite(t_max) else None,
-        "scans": tuple(int(s) for s in sorted(scans)),
-        "antennas": {int(a) for a in ants},
-        "integration_s": integration,
+        "time_start_mjd": float(mjd[0]),
+        "time_end_mjd": float(mjd[1]),
+        "time_start_utc": _iso(float(mjd[0])),
+        "time_end_utc": _iso(float(mjd[1])),
+        "time_scale": scale,
     }
+
+
+def _time_range(ms: Any, n_rows: int) -> tuple[float | None, float | None]:
+    """First and last TIME, from the first and last rows when a strided sample shows the rows
+    in time order, else from the whole column."""
+    if n_rows == 0 or "TIME" not in ms.colnames():
+        return None, None
+    step = max(1, n_rows // 64)
+    sample = np.asarray(ms.getcol("TIME", 0, -1, step), dtype=float)
+    last = float(np.asarray(ms.getcol("TIME", n_rows - 1, 1))[0])
+    if np.all(np.diff(sample) >= 0) and last >= sample[-1]:
+        return float(sample[0]), last
+    times = np.asarray(ms.getcol("TIME"), dtype=float)
+    return float(times.min()), float(times.max())
 
 
 def _antennas(path: Path) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:

@@ -41,9 +41,10 @@ class MSService:
         Parameters
         ----------
         flags
-            Also fill the flag fractions (overall, cross-correlations, per antenna) by streaming
-            FLAG in chunks; ``False`` reads only metadata, in a time independent of the number
-            of visibilities.
+            Make one chunked pass over the rows (FLAG and the per-row columns) to fill the flag
+            fractions (overall, cross-correlations, per antenna), the scans, the antennas with
+            data and the exact time range and integration.  ``False`` reads only metadata, in
+            a time independent of the number of rows (the per-row fields are then ``None``).
         use_cache
             ``False`` recomputes (and refreshes the cache entry).
         """
@@ -55,11 +56,19 @@ class MSService:
             if not flags:
                 return meta
             fs = self.flag_stats(p, use_cache=use_cache)
+            warnings = list(meta.warnings)
+            if fs.integration_varies:
+                warnings.append("INTERVAL varies between rows; integration_s is its median.")
             return dataclasses.replace(
                 meta,
+                n_antennas_with_data=fs.n_antennas_with_data,
+                scans=fs.scans,
+                integration_s=fs.integration_s,
+                **time_fields_from(fs),
                 flag_fraction=_finite_or_none(fs.flag_fraction),
                 flag_fraction_cross=_finite_or_none(fs.flag_fraction_cross),
                 flag_fraction_per_antenna=fs.flag_fraction_per_antenna,
+                warnings=tuple(warnings),
             )
 
         return self._w.cache.get_or_compute(
@@ -161,6 +170,21 @@ class MSService:
         ax.set_ylabel("north (m)")
         ax.set_title(f"{Path(str(path)).name} ({df.attrs['reference']})")
         return ax
+
+
+def time_fields_from(fs: FlagStats) -> dict[str, Any]:
+    """The summary's time fields from the exact range found by the flag pass."""
+    from dsa110_ws.services._products_mssummary import _iso
+
+    if fs.time_start_mjd is None:
+        return {}
+    return {
+        "time_start_mjd": fs.time_start_mjd,
+        "time_end_mjd": fs.time_end_mjd,
+        "time_start_utc": _iso(fs.time_start_mjd),
+        "time_end_utc": _iso(fs.time_end_mjd),
+        "time_scale": fs.time_scale,
+    }
 
 
 def _finite_or_none(x: float | None) -> float | None:

@@ -220,6 +220,26 @@ def test_summary_is_cached_and_a_changed_ms_recomputed(scratch_ws, scratch_root,
     assert meta.flag_fraction is None and meta.n_rows == first.n_rows
 
 
+def test_metadata_only_summary_and_its_time_range(scratch_ws, scratch_root, truth):
+    ms = truth["measurement_sets"][2]
+    meta = scratch_ws.ms.summary(ms["path"], flags=False)
+    assert meta.scans is None and meta.n_antennas_with_data is None and meta.flag_fraction is None
+    assert (meta.time_start_mjd, meta.time_end_mjd) == (ms["time_start_mjd"], ms["time_end_mjd"])
+    assert meta.integration_s == ms["integration_s"] and meta.n_rows == ms["n_rows"]
+    assert meta.to_dict()["scans"] is None
+    # rows out of time order: the sampled order check falls back to reading all of TIME
+    path = _copy(ms["path"], scratch_root, "shuffled.ms")
+    with tables.table(str(path), readonly=False, ack=False) as t:
+        time = t.getcol("TIME")
+        order = np.random.default_rng(0).permutation(time.size)
+        t.putcol("TIME", time[order])
+    shuffled = scratch_ws.ms.summary(path, flags=False)
+    assert (shuffled.time_start_mjd, shuffled.time_end_mjd) == (
+        ms["time_start_mjd"],
+        ms["time_end_mjd"],
+    )
+
+
 def test_zero_row_ms_is_summarised_with_a_warning(scratch_ws, scratch_root, truth):
     path = scratch_root / "zero.ms"
     # a deep copy of no rows, subtables included
