@@ -18,7 +18,6 @@ import numpy as np
 
 from dsa110_ws.errors import InvalidQueryError
 from dsa110_ws.services._casatables import (
-    STOKES_NAMES,
     measure_ref,
     mjd_seconds_to_utc_mjd,
     open_subtable,
@@ -116,95 +115,109 @@ def quicklook(
     ddid_spw, freqs, corr_names = _layout(path)
     with open_table(path, what="Measurement Set") as ms:
         if column not in ms.colnames():
-            raise InvalidQueryError(
-                f"{path} has no {column} column; it has "
-                f"{[c for c in ms.colnames() if c.endswith('DATA')]}."
-            )
+            have = [c for c in ms.colnames() if c.endswith("DATA")]
+            raise InvalidQueryError(f"{path} has no {column} column; it has {have}.")
         n_rows = ms.nrows()
         stride = max(1, math.ceil(n_rows / max_rows))
-        cell = (
-            max(
-                1,
-                np.prod(
-                    [int(s) for s in ms.getcolshapestring(column, 0, 1)[0].strip("[]").split(",")]
-                ),
-            )
-            if n_rows
-            else 1
-        )
-        chunk = max(1, _CHUNK_BYTES // (8 * cell)) * stride
-        acc = _Accumulator(x, y, ddid_spw, freqs, corr_names, spw, correlation)
+        chunk = max(1, _CHUNK_BYTES // (8 * _cell(ms, column, n_rows))) * stride
+        acc = _Accumulator(x, y, ddid_spw, spw, correlation, corr_names)
         time_ref = measure_ref(ms, "TIME", "UTC")
         for start in range(0, n_rows, chunk):
-            n = min(chunk, n_rows - start)
-            rows = _read_rows(ms, column, start, n, stride)
+            rows = _read_rows(ms, column, start, min(chunk, n_rows - start), stride)
             if not include_autos:
                 rows = {k: v[rows["ANTENNA1"] != rows["ANTENNA2"]] for k, v in rows.items()}
             acc.add(rows)
-    return acc.result(path, column, time_ref, n_rows_read=acc.n_rows)
+    points = acc.spectrum(freqs) if x == "frequency" else acc.points()
+    xs, ys, mask, corr, spws = points
+    if x == "time" and xs.size:
+        xs, _ = mjd_seconds_to_utc_mjd(xs, time_ref)
+    if y == "phase":
+        ys = (np.asarray(ys, float) + 180.0) % 360.0 - 180.0
+    ys = np.asarray(ys, float)
+    return QuickLook(
+        str(path),
+        x,
+        y,
+        column,
+        np.asarray(xs, float),
+        np.ma.masked_array(ys, mask=np.asarray(mask, bool) | ~np.isfinite(ys)),
+        np.array([acc.label(c) for c in corr], dtype=object),
+        np.asarray(spws, int),
+        acc.n_rows,
+    )
+
+
+def _cell(ms: Any, column: str, n_rows: int) -> int:
+    if n_rows == 0:
+        return 1
+    shape = ms.getcolshapestring(column, 0, 1)[0].strip("[]").split(",")
+    return max(1, int(np.prod([int(v) for v in shape])))
 
 
 def _read_rows(ms: Any, column: str, start: int, n: int, stride: int) -> dict[str, np.ndarray]:
+    """Every ``stride``-th row of ``[start, start + n)``: visibilities, flags (FLAG_ROW applied),
+    antennas, data description, time and UVW."""
     out = {
         "vis": np.asarray(ms.getcol(column, start, n, stride)),
         "flag": np.asarray(ms.getcol("FLAG", start, n, stride), bool),
     }
     for col in ("ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "TIME"):
         out[col] = np.asarray(ms.getcol(col, start, n, stride))
-    out["UVW"] = np.asarray(read_column_strided(ms, "UVW", start, n, stride))
-    frow = (
-        np.asarray(ms.getcol("FLAG_ROW", start, n, stride), bool)
-        if "FLAG_ROW" in ms.colnames()
-        else None
-    )
-    if frow is not None and frow.any():
-        out["flag"] = out["flag"] | frow[:, None, None]
+    try:
+        out["UVW"] = np.asarray(ms.getcol("UVW", start, n, stride), float)
+    except RuntimeError:
+        out["UVW"] = np.full((out["TIME"].size, 3), np.nan)
+    if "FLAG_ROW" in ms.colnames():
+        frow = np.asarray(ms.getcol("FLAG_ROW", start, n, stride), bool)
+        if frow.any():
+            out["flag"] = out["flag"] | frow[:, None, None]
     return out
 
 
-def read_column_strided(ms: Any, column: str, start: int, n: int, stride: int) -> np.ndarray:
-    try:
-        return ms.getcol(column, start, n, stride)
-    except RuntimeError:
-        return np.full((len(range(start, start + n, stride)), 3), np.nan)
-
-
 class _Accumulator:
-    def __init__(self, x, y, ddid_spw, freqs, corr_names, spw, correlation):
-        self.x, self.y, self.ddid_spw, self.freqs = x, y, ddid_spw, freqs
-        self.corr_names, self.spw, self.correlation = corr_names, spw, correlation
-        self.points: list[tuple[np.ndarray, ...]] = []
+    """Collects per-row channel averages (time, baseline) or per-channel sums (frequency)."""
+
+    def __init__(self, x, y, ddid_spw, spw, correlation, corr_names):
+        self.x, self.y, self.ddid_spw, self.spw = x, y, ddid_spw, spw
+        self.correlation, self.names = correlation, list(corr_names or [])
+        self.corrs: list[int] | None = None
+        self.rows: list[tuple[np.ndarray, ...]] = []
         self.spec: dict[int, list[np.ndarray]] = {}
         self.n_rows = 0
 
-    def _corr_index(self, n_corr: int) -> list[int]:
-        names = (
-            self.corr_names
-            if self.corr_names and len(self.corr_names) == n_corr
-            else [str(i) for i in range(n_corr)]
-        )
+    def label(self, corr: int) -> str:
+        return self.names[int(corr)] if int(corr) < len(self.names) else str(int(corr))
+
+    def _select_corrs(self, n_corr: int) -> list[int]:
         if self.correlation is None:
             return list(range(n_corr))
         key = str(self.correlation).upper()
-        for i, name in enumerate(names):
-            if name.upper() == key or str(i) == key:
+        for i in range(n_corr):
+            if self.label(i).upper() == key or str(i) == key:
                 return [i]
-        raise InvalidQueryError(f"No correlation {self.correlation!r}; this MS has {names}.")
+        have = [self.label(i) for i in range(n_corr)]
+        raise InvalidQueryError(f"No correlation {self.correlation!r}; this MS has {have}.")
 
     def add(self, r: dict[str, np.ndarray]) -> None:
         spws = np.array([self.ddid_spw.get(int(d), int(d)) for d in r["DATA_DESC_ID"]], int)
         keep = np.ones(spws.size, bool) if self.spw is None else spws == self.spw
         if not keep.any():
             return
-        vis, good = r["vis"][keep], ~r["flag"][keep]
+        self.corrs = self._select_corrs(r["vis"].shape[2])
+        vis, good, spws = (
+            r["vis"][keep][..., self.corrs],
+            ~r["flag"][keep][..., self.corrs],
+            spws[keep],
+        )
         self.n_rows += int(keep.sum())
-        corrs = self._corr_index(vis.shape[2])
-        vis, good = vis[:, :, corrs], good[:, :, corrs]
         if self.x == "frequency":
-            for s in np.unique(spws[keep]):
-                m = spws[keep] == s
-                v, g = vis[m], good[m]
-                sums = [np.where(g, np.abs(v), 0).sum(0), np.where(g, v, 0).sum(0), g.sum(0)]
+            for s in np.unique(spws):
+                m = spws == s
+                sums = [
+                    np.where(good[m], np.abs(vis[m]), 0).sum(0),
+                    np.where(good[m], vis[m], 0).sum(0),
+                    good[m].sum(0),
+                ]
                 prev = self.spec.get(int(s))
                 self.spec[int(s)] = (
                     sums if prev is None else [a + b for a, b in zip(prev, sums, strict=True)]
@@ -215,68 +228,53 @@ class _Accumulator:
             amp = np.where(good, np.abs(vis), 0).sum(axis=1) / count
             vec = np.where(good, vis, 0).sum(axis=1) / np.maximum(count, 1)
         value = amp if self.y == "amp" else np.angle(vec, deg=True)
-        xval = (
-            r["TIME"][keep]
-            if self.x == "time"
-            else np.hypot(r["UVW"][keep][:, 0], r["UVW"][keep][:, 1])
-        )
-        self.points.append(
+        uvw = r["UVW"][keep]
+        xval = r["TIME"][keep] if self.x == "time" else np.hypot(uvw[:, 0], uvw[:, 1])
+        k = len(self.corrs)
+        self.rows.append(
             (
-                np.repeat(xval, len(corrs)),
+                np.repeat(xval, k),
                 value.reshape(-1),
                 (count == 0).reshape(-1),
-                np.tile(np.array(corrs), xval.size),
-                np.repeat(spws[keep], len(corrs)),
+                np.tile(np.array(self.corrs), xval.size),
+                np.repeat(spws, k),
             )
         )
 
-    def result(self, path: Path, column: str, time_ref: str | None, n_rows_read: int) -> QuickLook:
-        n_corr = None
-        names = self.corr_names or []
-        if self.x == "frequency":
-            xs, ys, masks, cs, ss = [], [], [], [], []
-            for s, (amp_sum, vec_sum, count) in sorted(self.spec.items()):
-                f = self.freqs.get(s, np.arange(amp_sum.shape[0], dtype=float))
-                order = np.argsort(f, kind="stable")
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    val = amp_sum / count if self.y == "amp" else np.angle(vec_sum, deg=True)
-                n_corr = val.shape[1]
-                for k in range(n_corr):
+    def points(self) -> list[np.ndarray]:
+        return [
+            np.concatenate([p[i] for p in self.rows]) if self.rows else np.empty(0)
+            for i in range(5)
+        ]
+
+    def spectrum(self, freqs: dict[int, np.ndarray]) -> list[np.ndarray]:
+        """Per (spw, channel, correlation), channels sorted by frequency (the channel index when
+        the MS has no frequencies for the spw)."""
+        parts: list[list[np.ndarray]] = [[], [], [], [], []]
+        for s, (amp_sum, vec_sum, count) in sorted(self.spec.items()):
+            f = freqs.get(s)
+            f = (
+                np.arange(amp_sum.shape[0], dtype=float)
+                if f is None or f.size != amp_sum.shape[0]
+                else f
+            )
+            order = np.argsort(f, kind="stable")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                val = amp_sum / count if self.y == "amp" else np.angle(vec_sum, deg=True)
+            for j, corr in enumerate(self.corrs or []):
+                for part, values in zip(
+                    parts,
                     (
-                        xs.append(f[order]),
-                        ys.append(val[order, k]),
-                        masks.append(count[order, k] == 0),
-                    )
-                    cs.append(np.full(order.size, k)), ss.append(np.full(order.size, s))
-            parts = (xs, ys, masks, cs, ss)
-            arrays = [np.concatenate(p) if p else np.empty(0) for p in parts]
-        else:
-            arrays = [
-                np.concatenate([p[i] for p in self.points]) if self.points else np.empty(0)
-                for i in range(5)
-            ]
-        x, y, mask, corr, spw = arrays
-        if self.x == "time" and x.size:
-            x, _ = mjd_seconds_to_utc_mjd(x, time_ref)
-        if self.y == "phase":
-            y = (np.asarray(y, float) + 180.0) % 360.0 - 180.0
-        labels = np.array(
-            [names[int(c)] if int(c) < len(names) else str(int(c)) for c in corr], dtype=object
-        )
-        return QuickLook(
-            str(path),
-            self.x,
-            self.y,
-            column,
-            np.asarray(x, float),
-            np.ma.masked_array(
-                np.asarray(y, float),
-                mask=np.asarray(mask, bool) | ~np.isfinite(np.asarray(y, float)),
-            ),
-            labels,
-            np.asarray(spw, int),
-            n_rows_read,
-        )
+                        f[order],
+                        val[order, j],
+                        count[order, j] == 0,
+                        np.full(order.size, corr),
+                        np.full(order.size, s),
+                    ),
+                    strict=True,
+                ):
+                    part.append(values)
+        return [np.concatenate(p) if p else np.empty(0) for p in parts]
 
 
 def antenna_layout(path: Path, *, reference: Any = None) -> Any:
@@ -338,7 +336,3 @@ def antenna_layout(path: Path, *, reference: Any = None) -> Any:
         math.degrees(lon),
     )
     return df
-
-
-def corr_name(code: int) -> str:
-    return STOKES_NAMES.get(int(code), str(code))

@@ -119,7 +119,8 @@ class BatchRunner:
             ``w.<service>(item, **kwargs)`` in the worker, or a callable ``task(item, **kwargs)``
             (module-level, so it can be pickled, for processes and dask).
         items
-            Product paths (or any picklable items for a callable).
+            Product paths (or any picklable items for a callable), or a DataFrame with a
+            ``path`` column such as ``w.images.find(night)``.
         mode
             ``"auto"`` (dask when ``settings.dask_scheduler`` is set, else processes for more
             than one item), ``"processes"``, ``"threads"``, ``"serial"`` or ``"dask"``.
@@ -133,6 +134,8 @@ class BatchRunner:
         pandas.DataFrame
             ``item, status, error, result, seconds``.
         """
+        if hasattr(items, "columns") and "path" in items.columns:  # e.g. w.images.find(...)
+            items = items["path"]
         items = list(items)
         if isinstance(task, str) and task not in TASKS:
             raise InvalidQueryError(f"Unknown batch task {task!r}; known: {sorted(TASKS)}.")

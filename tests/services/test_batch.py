@@ -40,6 +40,13 @@ def test_image_qa_over_a_night_with_bad_products(scratch_ws, scratch_root, truth
     assert serial["result"].tolist() == df["result"].iloc[:8].tolist()
 
 
+def test_a_repository_frame_is_a_selection(workspace, truth):
+    night = workspace.images.find(start="2026-11-10", end="2026-11-11")
+    df = workspace.batch.image_qa(night, progress=False, mode="serial")
+    assert df["item"].tolist() == night["path"].tolist() == _night(truth)
+    assert (df["grade"] == "bad").sum() == 3
+
+
 def test_default_mode_uses_worker_processes(workspace):
     df = workspace.batch.run(os.readlink, ["/proc/self"] * 3, progress=False)
     assert (df["status"] == "ok").all()

@@ -117,3 +117,32 @@ def test_results_are_cached_and_equal(workspace, truth):
     again = workspace.qa.image(path)
     assert again == first
     assert workspace.qa.image(path, use_cache=False) == first
+
+
+@pytest.mark.parametrize(
+    ("beam", "metric"),
+    [((25.0, 20.0, 0.0), "beam_minor_pixels"), ((160.0, 40.0, 10.0), "beam_axis_ratio")],
+)
+def test_undersampled_and_elongated_beams_are_bad(scratch_ws, scratch_root, beam, metric):
+    import numpy as np
+
+    from dsa110_ws.demo.fits_writer import write_image
+
+    path = scratch_root / "beam.fits"
+    write_image(
+        path,
+        center_ra_deg=150.0,
+        center_dec_deg=37.0,
+        npix=96,
+        cell_arcsec=20.0,
+        freq_hz=1.4e9,
+        bandwidth_hz=1e8,
+        date_obs="2026-11-05T00:00:00",
+        noise_jy=1e-3,
+        sources=np.array([[150.0, 37.0, 0.5]]),
+        rng=np.random.default_rng(0),
+        beam=beam,
+    )
+    r = scratch_ws.qa.image(path)
+    assert r.grade == "bad"
+    assert {c.metric for c in r.checks if c.verdict == "fail"} == {metric}

@@ -149,6 +149,19 @@ def test_quicklook_frequency_is_ascending_and_flag_masked(scratch_ws, scratch_ro
     assert set(df["correlation"]) == {"XX", "YY"}
     good = df.loc[~df["flagged"], "y"]
     assert good.between(0.8, 1.2).all()  # |g_i g_j| S with 2 % gain scatter, S = 1 Jy
+    yy = scratch_ws.ms.quicklook(path, x="frequency", correlation="YY").to_frame()
+    assert set(yy["correlation"]) == {"YY"}
+    both = df[df["correlation"] == "YY"].reset_index(drop=True)
+    np.testing.assert_allclose(yy["y"], both["y"])  # the YY spectrum, labelled YY
+    # independent check of one channel: scalar mean of |V| over unflagged cross rows
+    with tables.table(str(path), ack=False) as t:
+        vis, flag = t.getcol("DATA"), t.getcol("FLAG")
+        cross = t.getcol("ANTENNA1") != t.getcol("ANTENNA2")
+        spw0 = t.getcol("DATA_DESC_ID") == 0
+    sel = cross & spw0 & ~flag[:, 5, 1]
+    want = np.abs(vis[sel, 5, 1]).mean()
+    got = yy[(yy["spw_id"] == 0) & (yy["x"] == lsb[0][5])]["y"].item()
+    assert got == pytest.approx(want, rel=1e-6)
 
 
 def test_quicklook_time_and_baseline(workspace, truth):
