@@ -8,11 +8,12 @@ with matplotlib's object API (no pyplot state, safe in a worker thread).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -30,6 +31,8 @@ __all__ = [
     "table_html",
     "fmt_value",
     "section",
+    "plotting",
+    "plot_locked",
 ]
 
 _LEVEL_COLOURS = {
@@ -339,6 +342,29 @@ class AutoRefresh(widgets.HBox):
         if self.driver == "browser":
             return bool(self.play.playing)
         return self._thread is not None and self._thread.is_alive()
+
+
+_PLOT_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def plotting() -> Iterator[None]:
+    """Hold the panels' plotting lock: matplotlib is not thread-safe (shared font caches),
+    and panels draw in worker threads, so every figure is made and rendered under it."""
+    with _PLOT_LOCK:
+        yield
+
+
+def plot_locked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a function that makes a figure so that it runs under :func:`plotting`."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _PLOT_LOCK:
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def new_figure(width_in: float = 6.0, height_in: float = 3.0) -> Any:

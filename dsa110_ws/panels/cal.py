@@ -18,6 +18,7 @@ from dsa110_ws.panels._widgets import (
     figure_png,
     kv_html,
     new_figure,
+    plot_locked,
     png_widget,
     section,
 )
@@ -234,6 +235,7 @@ class CalInspector(Panel):
         path, kind, y = self.caltable, str(self.registry.table_type or ""), self.y_axis
         ants = None if self.antenna == "all" else [self.antenna]
 
+        @plot_locked
         def work() -> bytes:
             fig = new_figure(7.0, 3.2)
             ax = fig.add_subplot()
@@ -277,6 +279,7 @@ class CalInspector(Panel):
         self.timeline_plot.value = png
 
 
+@plot_locked
 def _timeline_png(tl: Any) -> bytes:
     fig = new_figure(7.0, 0.6 + 0.22 * max(1, len(tl.sets)))
     ax = fig.add_subplot()

@@ -16,6 +16,7 @@ from dsa110_ws.panels._widgets import (
     figure_png,
     kv_html,
     new_figure,
+    plot_locked,
     png_widget,
     section,
 )
@@ -164,6 +165,7 @@ class MSInspector(Panel):
             return
         path, x, y = self.ms_path, self.x_axis, self.y_axis
 
+        @plot_locked
         def work() -> bytes:
             fig = new_figure(7.0, 3.0)
             self.w.ms.plot_quicklook(path, ax=fig.add_subplot(), x=x, y=y)
@@ -177,6 +179,7 @@ class MSInspector(Panel):
         )
 
 
+@plot_locked
 def _antenna_png(flags: Any) -> bytes:
     per = flags.per_antenna
     fig = new_figure(7.0, 2.4)

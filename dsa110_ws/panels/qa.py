@@ -15,7 +15,14 @@ import traitlets
 from dsa110_ws.errors import one_line
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import mjd_text
-from dsa110_ws.panels._widgets import PagedTable, figure_png, new_figure, png_widget, section
+from dsa110_ws.panels._widgets import (
+    PagedTable,
+    figure_png,
+    new_figure,
+    plot_locked,
+    png_widget,
+    section,
+)
 
 __all__ = ["QAPanel"]
 
@@ -170,6 +177,7 @@ class QAPanel(Panel):
         )
 
 
+@plot_locked
 def _plot(res: pd.DataFrame, label: str) -> bytes:
     fig = new_figure(7.0, 3.2)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)

@@ -15,6 +15,7 @@ from dsa110_ws.panels._widgets import (
     figure_png,
     kv_html,
     new_figure,
+    plot_locked,
     png_widget,
     section,
 )
@@ -194,9 +195,11 @@ class SourceExplorer(Panel):
         def work() -> dict[str, Any]:
             self.report_progress(0, 3, f"light curve of {sid}")
             lc = self.w.sources.lightcurve(sid)
-            fig = new_figure(7.0, 2.6)
-            self.w.sources.plot_lightcurve(sid, ax=fig.add_subplot())
-            out = {"lc": lc, "lc_png": figure_png(fig), "eta_v": _eta_v_png(self.w, table, sid)}
+            out = {
+                "lc": lc,
+                "lc_png": _lightcurve_png(self.w, sid),
+                "eta_v": _eta_v_png(self.w, table, sid),
+            }
             self.report_progress(1, 3, f"postage stamps of {sid}")
             out["stamps_png"] = _stamps_png(self.w, sid) if with_stamps else b""
             return out
@@ -242,6 +245,14 @@ class SourceExplorer(Panel):
         )
 
 
+@plot_locked
+def _lightcurve_png(w: Any, sid: str) -> bytes:
+    fig = new_figure(7.0, 2.6)
+    w.sources.plot_lightcurve(sid, ax=fig.add_subplot())
+    return figure_png(fig)
+
+
+@plot_locked
 def _eta_v_png(w: Any, table: pd.DataFrame, sid: str) -> bytes:
     fig = new_figure(4.6, 4.2)
     ax = fig.add_subplot()
@@ -255,6 +266,7 @@ def _eta_v_png(w: Any, table: pd.DataFrame, sid: str) -> bytes:
     return figure_png(fig)
 
 
+@plot_locked
 def _stamps_png(w: Any, sid: str) -> bytes:
     strip = w.sources.stamps(sid, max_epochs=8)
     n = max(len(strip.mjd), 1)

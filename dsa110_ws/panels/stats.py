@@ -9,7 +9,7 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
-from dsa110_ws.panels._widgets import figure_png, new_figure, png_widget
+from dsa110_ws.panels._widgets import figure_png, new_figure, plot_locked, png_widget
 
 __all__ = ["ThroughputPanel"]
 
@@ -58,6 +58,7 @@ class ThroughputPanel(Panel):
         self.show_status(f"{self.window}: {totals.get('images', 0)} images", "ok")
 
 
+@plot_locked
 def _plot(df: pd.DataFrame, per: str) -> bytes:
     import numpy as np
 

@@ -87,14 +87,31 @@ def browser() -> Iterator[object]:
             b.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.browser_failed = report.failed
+
+
 @pytest.fixture()
-def page(browser) -> Iterator[object]:
+def page(browser, request) -> Iterator[object]:
+    """A fresh page; on failure its screenshot and the Voila log go to artifacts/."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     pg = context.new_page()
     pg.set_default_timeout(90_000)
     try:
         yield pg
     finally:
+        if getattr(request.node, "browser_failed", False):
+            ARTIFACTS.mkdir(exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
+            server = request.getfixturevalue("voila_server")
+            print(
+                f"--- Voila log ({server.log_path}), last lines:\n"
+                + "\n".join(server.log().splitlines()[-40:])
+            )
         context.close()
 
 
