@@ -89,9 +89,10 @@ class ImageHeader:
 
 
 def unit_scale_to_jy(bunit: str | None) -> float | None:
-    """Factor converting pixel values in ``bunit`` to Jy(/beam); ``None`` if not a flux unit."""
-    if not bunit:
-        return None
+    """Factor converting pixel values in ``bunit`` to Jy(/beam); ``None`` if not a flux unit.
+    A missing BUNIT is taken as Jy/beam (factor 1), the radio-imaging default."""
+    if not bunit or not str(bunit).strip():
+        return 1.0
     return _JY_UNITS.get(bunit.strip().lower().replace(" ", "").replace("µ", "u"))
 
 
@@ -104,25 +105,19 @@ def open_image(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
     :class:`DataUnavailableError` for a directory, an empty, non-FITS or truncated file, a file
     without image data, and arrays that are not 2- to 4-dimensional.
     """
-    from astropy.io import fits
-
     if path.is_dir():
         raise DataUnavailableError(f"{path} is a directory; expected a FITS image file.")
     if path.stat().st_size == 0:
         raise DataUnavailableError(
             f"FITS image {path} is empty (0 bytes); was the write interrupted?"
         )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
-        except (OSError, ValueError, TypeError, IndexError) as exc:
-            raise DataUnavailableError(
-                f"Cannot read {path} as FITS: {exc}. Is it a FITS image?"
-            ) from None
+    hdul = _open_hdul(path, memmap=True)
     try:
-        _raise_if_damaged(path, caught)
         index, hdu = _first_image_hdu(path, hdul)
+        if any(k in hdu.header for k in ("BSCALE", "BZERO", "BLANK")):  # scaled: no memory map
+            hdul.close()
+            hdul = _open_hdul(path, memmap=False)
+            hdu = hdul[index]
         data = _load_data(path, hdu)
         beams = None
         if "BEAMS" in hdul:
@@ -133,6 +128,25 @@ def open_image(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hdul.close()
+
+
+def _open_hdul(path: Path, *, memmap: bool) -> Any:
+    from astropy.io import fits
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdul = fits.open(path, memmap=memmap, lazy_load_hdus=False)
+        except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+            raise DataUnavailableError(
+                f"Cannot read {path} as FITS: {exc}. Is it a FITS image?"
+            ) from None
+    try:
+        _raise_if_damaged(path, caught)
+    except DataUnavailableError:
+        hdul.close()
+        raise
+    return hdul
 
 
 def _raise_if_damaged(path: Path, caught: list) -> None:

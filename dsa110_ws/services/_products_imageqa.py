@@ -113,6 +113,18 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
                 "The image is constant (zero rms): nothing was imaged.",
             )
         )
+    elif stats.jy_per_unit is None:
+        checks.append(
+            Check(
+                "rms_jy",
+                rms,
+                None,
+                "<=",
+                "warn",
+                f"The rms ({rms:.3g} {header.bunit}) is not graded: BUNIT is not a "
+                "flux density unit.",
+            )
+        )
     else:
         checks.append(
             upper("rms_jy", rms, t["rms_warn_jy"], t["rms_max_jy"], "The robust rms", " Jy/beam")
@@ -227,6 +239,15 @@ def _beam_checks(header: Any, t: dict[str, float]) -> list[Check]:
 def _unit_check(header: Any) -> Check:
     from dsa110_ws.services._products_fitsio import unit_scale_to_jy
 
+    if not header.bunit:
+        return Check(
+            "bunit",
+            None,
+            "Jy/beam",
+            "flux unit",
+            "warn",
+            "No BUNIT in the header: pixel values are taken to be Jy/beam.",
+        )
     if unit_scale_to_jy(header.bunit) is None:
         return Check(
             "bunit",

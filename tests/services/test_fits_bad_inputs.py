@@ -176,3 +176,21 @@ def test_every_error_is_a_workspace_error(scratch_ws, scratch_root):
         for call in _calls(scratch_ws, scratch_root / name):
             with pytest.raises(WorkspaceError):
                 call()
+
+
+def test_scaled_integer_and_non_flux_unit_images(scratch_ws, scratch_root):
+    rng = np.random.default_rng(2)
+    raw = rng.normal(0, 10, (64, 64)).round().astype(np.int16)
+    hdu = fits.PrimaryHDU(raw)
+    hdu.header.update({"BSCALE": 1e-4, "BZERO": 0.0, "BUNIT": "Jy/beam"})
+    hdu.writeto(scratch_root / "scaled.fits")  # BSCALE: no memory map possible
+    plane, _ = scratch_ws.fits.plane(scratch_root / "scaled.fits")
+    np.testing.assert_allclose(plane, raw * 1e-4, rtol=1e-6)
+    s = scratch_ws.fits.stats(scratch_root / "scaled.fits")
+    assert s.rms_jy == pytest.approx(10e-4, rel=0.05)
+    kelvin = fits.PrimaryHDU(rng.normal(0, 5.0, (64, 64)).astype(np.float32))
+    kelvin.header["BUNIT"] = "K"
+    kelvin.writeto(scratch_root / "kelvin.fits")
+    r = scratch_ws.qa.image(scratch_root / "kelvin.fits")
+    assert r.check("rms_jy").verdict == "warn" and "not graded" in r.check("rms_jy").reason
+    assert r.check("bunit").verdict == "warn"
