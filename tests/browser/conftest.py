@@ -100,7 +100,7 @@ def page(browser, request) -> Iterator[object]:
     """A fresh page; on failure its screenshot and the Voila log go to artifacts/."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     pg = context.new_page()
-    pg.set_default_timeout(90_000)
+    pg.set_default_timeout(180_000)  # generous: the shared CI machine can be slow
     try:
         yield pg
     finally:

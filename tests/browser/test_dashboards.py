@@ -95,12 +95,13 @@ def test_science_dashboard_explores_images_and_sources(voila_server, page, truth
     page.locator(".dsa-images-grade select").select_option("bad")
     n_bad = sum(1 for i in truth["images"] if i["bad_reason"])
     page.wait_for_function(
-        "n => { const e = document.querySelector('.dsa-images-table .widget-label');"
-        " return e && e.textContent.includes(' of ' + n + ' '); }",
+        "n => { const e = document.querySelector('.dsa-images-table');"
+        " return e && e.innerText.includes(' of ' + n + ' ') && !e.innerText.includes('good')"
+        " && e.querySelectorAll('option').length == n; }",
         arg=str(n_bad),
     )
     table = page.locator(".dsa-images-table").inner_text()
-    assert table.count("bad") >= n_bad and "good" not in table
+    assert table.count("(bad)") == n_bad and "2026-11-10" in table
     assert_no_python_error(page)
     screenshot(page, "dashboard-science-images.png")
     page.get_by_role("tab", name="Sources").click()
