@@ -387,6 +387,14 @@ def figure_png(fig: Any, *, dpi: int = 90) -> bytes:
 def png_widget(
     png: bytes = b"", *, width: str | None = None, max_width: str | None = "760px"
 ) -> widgets.Image:
-    """An ``Image`` widget holding PNG bytes (``width`` as CSS, never wider than ``max_width``)."""
+    """An ``Image`` widget holding PNG bytes (``width`` as CSS, never wider than
+    ``max_width``), hidden while it is empty."""
     layout = widgets.Layout(width=width, max_width=max_width) if width else widgets.Layout()
-    return widgets.Image(value=png, format="png", layout=layout)
+    img = widgets.Image(value=png, format="png", layout=layout)
+
+    def show(change: dict) -> None:
+        img.layout.display = None if len(change["new"]) else "none"
+
+    img.observe(show, "value")
+    show({"new": img.value})
+    return img
