@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import sys
 from pathlib import Path
 
 import click
@@ -77,6 +79,8 @@ def dashboard(
         f"server log: {log_path}; Ctrl-C to stop)"
     )
     proc = voila.start_voila(nb_dir, port=port, ip=ip, env=env, log_path=log_path)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # stop Voila too when we are told to stop
+        signal.signal(sig, _exit_on_signal)
     try:
         voila.wait_for_port(port, host="127.0.0.1" if host != ip else ip, proc=proc)
         if not no_browser:
@@ -90,3 +94,7 @@ def dashboard(
         voila.stop_process(proc)
     if proc.returncode not in (0, -15, None):
         raise click.ClickException(f"Voila exited with status {proc.returncode}; see {log_path}.")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)  # unwinds through the ``finally`` that stops Voila

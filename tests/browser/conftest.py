@@ -96,7 +96,7 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture()
-def page(browser, request) -> Iterator[object]:
+def page(browser, voila_server, request) -> Iterator[object]:
     """A fresh page; on failure its screenshot and the Voila log go to artifacts/."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     pg = context.new_page()

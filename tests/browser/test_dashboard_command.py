@@ -3,13 +3,16 @@ and fails with one clear line when it cannot serve."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+import psutil
 import pytest
 
 from dsa110_ws._util import voila
@@ -33,6 +36,7 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
         text=True,
         start_new_session=True,
     )
+    children: list = []
     try:
         url = voila.dashboard_url(port, "operations")
         lines = []
@@ -43,11 +47,19 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
         lines.append(proc.stdout.readline())
         assert voila.dashboard_url(port, "science") in "".join(lines)
         voila.wait_for_port(port, timeout_s=60)
+        children = psutil.Process(proc.pid).children(recursive=True)
         page = urllib.request.urlopen(url, timeout=120).read().decode()
         assert "qa_source" not in page  # the parameters cell; present without --strip_sources
         assert "Traceback" not in page
+        proc.send_signal(signal.SIGTERM)  # what `systemctl stop` or `kill` does
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"Voila outlived the command: {alive}"
     finally:
         voila.stop_process(proc)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         proc.stdout.close()
     log = (tmp_path / "state" / "voila.log").read_text()
     assert "--strip_sources" not in log  # the log is Voila's own, not our command line
