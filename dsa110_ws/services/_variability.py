@@ -15,8 +15,8 @@ Definitions (DESIGN.md section 4), for the N usable epochs f_i +- s_i of one sou
 * ``sigma_deviation`` = max(|max - mean|, |min - mean|)/std (NaN when std = 0);
 * over consecutive epoch pairs (a earlier, b later): Vs = (f_a - f_b)/sqrt(s_a^2 + s_b^2)
   and m = 2 (f_a - f_b)/(f_a + f_b); ``vs_max`` / ``m_max`` are the largest absolute values,
-  with the pair's times (``vs_mjd_a``, ``vs_mjd_b``...).  m is undefined (skipped) for a pair
-  whose flux sum is <= 0.
+  with the pair's times (``vs_mjd_a``, ``vs_mjd_b``..., and as tuples ``vs_pair``,
+  ``m_pair``).  m is undefined (skipped) for a pair whose flux sum is <= 0.
 
 A usable epoch has a finite flux, a finite error > 0 and an observation time; other rows
 are dropped and counted.  Sources with fewer than ``min_epochs`` usable epochs keep their
@@ -99,6 +99,10 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
         out[k][few] = np.nan
     df = pd.DataFrame({"source_id": a.source_ids, "n_epochs": n, "n_rejected": rejected,
                        **out, "flux_column": a.flux_column}, columns=list(METRIC_COLUMNS))
+    for name in ("vs", "m"):  # the pair as one (mjd_a, mjd_b) value, None when undefined
+        pa, pb = out[f"{name}_mjd_a"], out[f"{name}_mjd_b"]
+        df[f"{name}_pair"] = [None if x != x else (x, y)
+                              for x, y in zip(pa.tolist(), pb.tolist(), strict=True)]
     df.attrs.update(a.counts)
     df.attrs.update(n_sources=int(n_src), n_with_metrics=int(np.sum(~few)),
                     n_too_few_epochs=int(np.sum(few)), min_epochs=int(max(min_epochs, 2)),

@@ -82,6 +82,7 @@ def test_every_source_has_a_row_and_counts_add_up(table, truth):
     assert a["n_sources_normalised"] == len(table) and a["n_sources_raw"] == 0
     assert table["source_id"].is_monotonic_increasing
     assert (table["vs_mjd_a"] < table["vs_mjd_b"]).all()
+    assert table["vs_pair"].tolist() == list(zip(table["vs_mjd_a"], table["vs_mjd_b"], strict=True))
 
 
 def test_pairs_are_consecutive_in_observation_time(ws, table, truth):
