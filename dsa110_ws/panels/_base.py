@@ -105,6 +105,10 @@ class Panel(widgets.VBox):
         if self.auto is not None and auto_refresh:
             self.auto.enabled = True
 
+    def __repr__(self) -> str:  # short text instead of the widget tree (plain-text outputs)
+        state = self.status.message or "loading"
+        return f"<{type(self).__name__} {self.title!r}: {state}>"
+
     # -- to override -------------------------------------------------------------------
     def _build(self) -> list[widgets.Widget]:
         """Create the panel's widgets (no database access here)."""

@@ -288,6 +288,10 @@ class AutoRefresh(widgets.HBox):
             interval=int(interval_s * 1000),
             layout=widgets.Layout(display="none"),
         )
+        # The page's Play model starts its timer only when it sees ``playing`` go from False
+        # to True, not when it is created playing; count its views to restart it once shown.
+        self.play._view_count = 0
+        self.play.observe(self._viewed, "_view_count")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         super().__init__(children=[self.checkbox, self.every, self.play])
@@ -301,7 +305,7 @@ class AutoRefresh(widgets.HBox):
     def _changed(self, change: dict) -> None:
         self.play.interval = int(self.interval_s * 1000)
         if self.driver == "browser":
-            self.play.playing = self.enabled
+            self._restart_play()
             return
         self._halt_thread()
         if self.enabled:
@@ -310,6 +314,16 @@ class AutoRefresh(widgets.HBox):
                 target=self._loop, args=(self._stop,), name="dsa110-ws-autorefresh", daemon=True
             )
             self._thread.start()
+
+    def _restart_play(self) -> None:
+        """(Re)start the page's timer with the current interval (pause, then play)."""
+        self.play.playing = False
+        if self.enabled:
+            self.play.playing = True
+
+    def _viewed(self, change: dict) -> None:
+        if self.driver == "browser" and (change["new"] or 0) > (change["old"] or 0):
+            self._restart_play()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval_s):

@@ -7,6 +7,7 @@ panels already loaded, and one auto-refresh that refreshes every part.
 from __future__ import annotations
 
 import html
+import time
 from typing import Any
 
 import ipywidgets as widgets
@@ -118,7 +119,7 @@ class OperationsDashboard(Panel):
         if tp is not None and tp.refreshed_at and "n_images" in tp.data:
             k.update(images=int(tp.data["n_images"].sum()))
         self.kpis = k
-        self.now_html.value = f"<span style='color:#555'>as of {self.w.now().isot[:19]} UTC</span>"
+        self._update_clock()
         lvl = {"ok": "ok", "warning": "warning", "critical": "error"}
 
         def count(v: Any, bad: str) -> str:
@@ -161,10 +162,20 @@ class OperationsDashboard(Panel):
             ]
         )
 
+    def _update_clock(self) -> None:
+        ticks = self.auto.ticks if self.auto is not None else 0
+        wall = time.strftime("%H:%M:%S")
+        self.now_html.value = (
+            f"<span style='color:#555'>pipeline state as of {self.w.now().isot[:19]} UTC; "
+            f"<span class='dsa-refreshes' data-ticks='{ticks}'>{ticks} automatic refreshes"
+            f"</span>, page updated {wall} (local time)</span>"
+        )
+
     def refresh(self) -> None:
         """Refresh every part (each in its own worker)."""
         for part in self.parts.values():
             part.refresh()
+        self._update_clock()
 
     def wait(self, timeout: float = 120.0) -> None:
         for part in self.parts.values():

@@ -73,6 +73,15 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
     assert kpi(page, "images") == str(
         sum(1 for i in truth["images"] if now_mjd - 1 <= i["mid_mjd"] < now_mjd)
     )
+    # auto-refresh: the page's own timer ticks; at 1 s the count of refreshes goes up
+    every = page.locator(".dsa-panel .widget-inline-hbox:has-text('every (s)') input").first
+    every.fill("1")
+    every.press("Enter")
+    page.wait_for_function(
+        "() => { const e = document.querySelector('.dsa-refreshes');"
+        " return e && Number(e.dataset.ticks) >= 2; }"
+    )
+    assert kpi(page, "failed_jobs") == "4"
     assert_no_python_error(page)
     screenshot(page, "dashboard-operations.png")
 

@@ -117,6 +117,11 @@ def test_browser_timer_ticks_only_while_enabled(workspace):
     assert calls == [] and not a.play.playing
     a.checkbox.value = True
     assert a.enabled and a.play.playing and a.play.interval == 30_000
+    seen = []
+    a.play.observe(lambda ch: seen.append(ch["new"]), "playing")
+    a.play._view_count = 1  # the page shows the timer: it is restarted (False, then True)
+    a.every.value = 5  # a new interval restarts it too
+    assert seen == [False, True, False, True] and a.play.interval == 5_000
     a.play.value += 1
     a.play.value += 1
     assert len(calls) == 2 and a.ticks == 2
