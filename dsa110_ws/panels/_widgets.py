@@ -68,6 +68,7 @@ class StatusLine(widgets.HTML):
 
 _TABLE_CSS = (
     "<style>.dsa-table td,.dsa-table th{padding:2px 8px;text-align:left;vertical-align:top}"
+    ".dsa-table td.dsa-nowrap{white-space:nowrap}"
     ".dsa-kv th,.dsa-kv td{padding:1px 8px 1px 0;text-align:left;vertical-align:top}</style>"
 )
 
@@ -110,8 +111,9 @@ def table_html(
     rows = []
     for _, row in df[cols].iterrows():
         style = highlight(row) if highlight else None
+        texts = [fm[c](row[c]) if c in fm else fmt_value(row[c]) for c in cols]
         cells = "".join(
-            f"<td>{html.escape(fm[c](row[c]) if c in fm else fmt_value(row[c]))}</td>" for c in cols
+            f"<td{' class=dsa-nowrap' if len(t) <= 24 else ''}>{html.escape(t)}</td>" for t in texts
         )
         attr = f' style="background:{style}"' if style else ""
         rows.append(f"<tr{attr}>{cells}</tr>")
