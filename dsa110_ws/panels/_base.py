@@ -11,12 +11,14 @@ status line, unexpected ones too (and are logged); nothing raises into the kerne
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import functools
 import html
 import logging
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import ipywidgets as widgets
@@ -25,10 +27,27 @@ import traitlets
 from dsa110_ws.errors import WorkspaceError, one_line
 from dsa110_ws.panels._widgets import AutoRefresh, StatusLine
 
-__all__ = ["Panel", "in_kernel"]
+__all__ = ["Panel", "in_kernel", "truncation_allowed"]
 
 log = logging.getLogger("dsa110_ws.panels")
 log.addHandler(logging.NullHandler())
+
+
+_WARNINGS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def truncation_allowed() -> Iterator[None]:
+    """Silence the repositories' ``TruncatedResultWarning`` (the panel reads
+    ``df.attrs["truncated"]`` and says so on its status line instead).
+
+    ``warnings.catch_warnings`` is process-global, so panel threads take turns.
+    """
+    from dsa110_ws.repositories import TruncatedResultWarning
+
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedResultWarning)
+        yield
 
 
 def in_kernel() -> bool:

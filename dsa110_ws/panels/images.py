@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import html
-import warnings
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._format import beam_text, mjd_text, qa_checks_html
 from dsa110_ws.panels._widgets import PagedTable, kv_html, png_widget, section
 
@@ -187,7 +186,7 @@ class ImageBrowser(Panel):
         lo, _ = night_bounds(self.night, now=self.w.settings.now)
         hi = lo + 86400.0 * max(1, int(self.n_nights))
         dec_lo, dec_hi = self.dec_range
-        with warnings.catch_warnings(record=True):
+        with truncation_allowed():
             df = self.w.images.find(
                 start=lo,
                 end=hi,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import html
-import warnings
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._widgets import (
     PagedTable,
     figure_png,
@@ -102,7 +101,7 @@ class MSInspector(Panel):
         lo, hi = night_bounds(self.night, now=self.w.settings.now)
 
         def work() -> list[str]:
-            with warnings.catch_warnings(record=True):
+            with truncation_allowed():
                 return list(self.w.repos.ms_index.find(start=lo, end=hi, limit=2000)["path"])
 
         def done(paths: list[str]) -> None:

@@ -4,7 +4,6 @@ dynamic range against observation time."""
 from __future__ import annotations
 
 import html
-import warnings
 from typing import Any
 
 import ipywidgets as widgets
@@ -13,7 +12,7 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.errors import one_line
-from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._format import mjd_text
 from dsa110_ws.panels._widgets import (
     PagedTable,
@@ -103,7 +102,7 @@ class QAPanel(Panel):
 
         lo, hi = night_bounds(self.night, now=self.w.settings.now)
         label = pd.Timestamp(lo, unit="s").strftime("%Y-%m-%d")
-        with warnings.catch_warnings(record=True):
+        with truncation_allowed():
             images = self.w.images.find(start=lo, end=hi, limit=self.max_images)
         truncated = bool(images.attrs.get("truncated"))
         res = self._pixels(images) if self.source == "pixels" else self._stored(images)

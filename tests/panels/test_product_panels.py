@@ -127,3 +127,11 @@ def test_cal_inspector_finds_the_dead_antenna_and_the_coverage_gap(workspace, tr
 def test_product_panels_on_a_broken_database_path_show_a_status_line(cls, broken_workspace):
     p = cls(broken_workspace)
     assert p.status.level == "error" and "missing.sqlite3" in p.last_error
+
+
+def test_image_browser_says_when_the_rows_were_cut(workspace, truth, monkeypatch):
+    import dsa110_ws.panels.images as images_panel
+
+    monkeypatch.setattr(images_panel, "MAX_ROWS", 3)  # under -W error an escaped warning fails
+    p = ImageBrowser(workspace, night=truth["nights"][0])
+    assert len(p.images) == 3 and p.status.level == "warning" and "truncated" in p.status.message
