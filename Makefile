@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 browser:  ## Debian's chromium for the Voila browser test (installed when missing)
 	bash .ci/ensure-chromium
 
-run: setup  ## main job: the operations view over the demo state
+run: setup  ## main job: serve the operations dashboard over the demo state (Ctrl-C stops it)
 	$(VENV)/bin/dsa110-ws info
+	$(VENV)/bin/dsa110-ws dashboard --port $(PORT) --no-browser
 
 test: setup browser  ## the whole test suite (what CI runs)
 	$(PY) -m pytest
