@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dsa110_ws.services._products_calsol import CalSolutions, wrap_deg
-from dsa110_ws.services._products_checks import Check, grade_of, lower, upper
+from dsa110_ws.services._products_checks import Check, GradedMixin, grade_of, lower, upper
 
 __all__ = ["CalQAResult", "grade_caltable", "circular_scatter_deg", "phase_median_deg"]
 
@@ -25,7 +25,7 @@ _NAN = math.nan
 
 
 @dataclasses.dataclass(frozen=True)
-class CalQAResult:
+class CalQAResult(GradedMixin):
     """QA of one calibration table; ``to_dict()`` is the JSON of ``dsa110-ws qa cal --json``.
 
     ``per_antenna`` and ``per_spw`` are DataFrames (flag fraction, amplitude median, phase
@@ -55,21 +55,6 @@ class CalQAResult:
     checks: tuple[Check, ...]
     per_antenna: Any = dataclasses.field(repr=False, compare=False, default=None)
     per_spw: Any = dataclasses.field(repr=False, compare=False, default=None)
-
-    @property
-    def reasons(self) -> list[str]:
-        order = {"fail": 0, "warn": 1}
-        bad = sorted(
-            (c for c in self.checks if c.verdict != "pass"), key=lambda c: order[c.verdict]
-        )
-        return [c.reason for c in bad]
-
-    def check(self, metric: str) -> Check:
-        """The check of one metric (``KeyError`` if it was not graded)."""
-        for c in self.checks:
-            if c.metric == metric:
-                return c
-        raise KeyError(f"No check {metric!r}; graded: {[c.metric for c in self.checks]}")
 
     def to_dict(self) -> dict[str, Any]:
         d = {

@@ -85,6 +85,28 @@ class Check:
         return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
 
 
+class GradedMixin:
+    """``reasons`` and ``check(metric)`` for results holding a ``checks`` tuple."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Reasons of the checks that did not pass (worst first)."""
+        order = {"fail": 0, "warn": 1}
+        bad = sorted(
+            (c for c in self.checks if c.verdict != "pass"), key=lambda c: order[c.verdict]
+        )
+        return [c.reason for c in bad]
+
+    def check(self, metric: str) -> Check:
+        """The check of one metric (``KeyError`` if it was not graded)."""
+        for c in self.checks:
+            if c.metric == metric:
+                return c
+        raise KeyError(f"No check {metric!r}; graded: {[c.metric for c in self.checks]}")
+
+
 def grade_of(checks: list[Check] | tuple[Check, ...]) -> str:
     """``'bad'`` if any check failed, ``'warning'`` if any warned, else ``'good'``."""
     verdicts = {c.verdict for c in checks}

@@ -6,13 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
-from dsa110_ws.services._products_checks import Check, grade_of, lower, upper
+from dsa110_ws.services._products_checks import Check, GradedMixin, grade_of, lower, upper
 
 __all__ = ["ImageQAResult", "grade_image"]
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageQAResult:
+class ImageQAResult(GradedMixin):
     """QA of one image, computed from its pixels (Jy/beam, arcsec, degrees).
 
     ``rms_jy`` is the clipped robust rms, ``peak_jy`` the brightest component's sub-pixel peak,
@@ -39,22 +39,6 @@ class ImageQAResult:
     n_pixels: int
     grade: str
     checks: tuple[Check, ...]
-
-    @property
-    def reasons(self) -> list[str]:
-        """Reasons of the checks that did not pass (worst first)."""
-        order = {"fail": 0, "warn": 1}
-        bad = sorted(
-            (c for c in self.checks if c.verdict != "pass"), key=lambda c: order[c.verdict]
-        )
-        return [c.reason for c in bad]
-
-    def check(self, metric: str) -> Check:
-        """The check of one metric (``KeyError`` if it was not graded)."""
-        for c in self.checks:
-            if c.metric == metric:
-                return c
-        raise KeyError(f"No check {metric!r}; graded: {[c.metric for c in self.checks]}")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "checks"}

@@ -67,9 +67,9 @@ def test_the_workspace_never_modifies_the_database_file(tmp_path, demo_dir):
         getattr(w.repos, name).find(limit=None)
     w.repos.photometry.cone(153.0, 37.0, 1.0, limit=None)
     w.repos.sources.find(limit=None)
-    with pytest.raises(NotPermittedError, match="DSA110_WS_ALLOW_WRITES"):
-        with w.db.transaction("test a write"):
-            pass
+    with pytest.raises(NotPermittedError, match="DSA110_WS_ALLOW_WRITES"), \
+            w.db.transaction("test a write"):
+        pass
     with pytest.raises(sqlite3.OperationalError):  # even a raw write on the reader is refused
         w.db._reader().execute("DELETE FROM jobs")
     w.close()
