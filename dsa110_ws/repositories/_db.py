@@ -223,6 +223,14 @@ class Database:
         _, rows = self.fetch(sql, params)
         return rows[0][0] if rows else None
 
+    def ping(self) -> float:
+        """Seconds one trivial query takes (raises the usual typed errors if it fails)."""
+        import time
+
+        t0 = time.perf_counter()
+        self.scalar("SELECT 1")
+        return time.perf_counter() - t0
+
     def raw_connection(self) -> Any:
         """A pooled DB-API connection (for streaming large column reads); close it after use."""
         return self.engine.raw_connection()
