@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
+from casacore import tables  # a missing casacore must fail, not skip
 
 from dsa110_ws.demo.cal_writer import (
     make_bandpass_solutions,
@@ -22,8 +23,6 @@ from dsa110_ws.demo.cal_writer import (
 )
 from dsa110_ws.demo.fits_writer import beam_psf, forced_photometry, write_image
 from dsa110_ws.demo.ms_writer import dsa110_layout, write_ms
-
-tables = pytest.importorskip("casacore.tables")
 
 WIDTH_HZ = 0.244140625e6 * 8
 SPWS = [1.311e9 + WIDTH_HZ * np.arange(16), 1.405e9 + WIDTH_HZ * np.arange(16)]

@@ -9,6 +9,7 @@ import shutil
 import matplotlib
 import numpy as np
 import pytest
+from casacore import tables  # a missing casacore must fail, not skip
 
 import dsa110_ws
 from dsa110_ws.demo.array_geometry import dsa110_layout
@@ -21,7 +22,6 @@ from dsa110_ws.demo.cal_writer import (
 from dsa110_ws.errors import DataUnavailableError, NotFoundError, NotPermittedError
 from dsa110_ws.services.caltables import REGISTRY_TYPES
 
-tables = pytest.importorskip("casacore.tables")
 matplotlib.use("Agg")
 
 WIDTH = 0.244140625e6 * 8

@@ -10,12 +10,12 @@ import shutil
 import matplotlib
 import numpy as np
 import pytest
+from casacore import tables  # a missing casacore must fail, not skip
 
 from dsa110_ws.demo.array_geometry import OVRO_HEIGHT_M, OVRO_LAT_DEG, OVRO_LON_DEG, dsa110_layout
 from dsa110_ws.demo.ms_writer import write_ms
 from dsa110_ws.errors import DataUnavailableError, InvalidQueryError, NotPermittedError
 
-tables = pytest.importorskip("casacore.tables")
 matplotlib.use("Agg")
 
 EXACT_KEYS = (

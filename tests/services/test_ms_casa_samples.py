@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
+from casacore import tables  # a missing casacore must fail, not skip
 
 import dsa110_ws
-
-tables = pytest.importorskip("casacore.tables")
 
 MS = "vla_3c273_xband.ms"
 #: 3C273 in the ICRF (J2000), for checking the B1950 -> J2000 conversion.
