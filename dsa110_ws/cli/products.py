@@ -32,22 +32,27 @@ def _echo_checks(result) -> None:
         click.echo(f"  [{mark}] {c.metric:<20} {c.reason}")
 
 
+def _qa_options(func):
+    """The argument and options shared by ``qa image`` and ``qa cal``."""
+    for option in reversed([
+        click.argument("path", type=click.Path(path_type=Path)),
+        click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON."),
+        click.option("--no-cache", is_flag=True,
+                     help="Recompute even if a cached result exists."),
+        click.option("--fail-on", type=_FAIL_ON, default="never", show_default=True,
+                     help="Exit with status 3 when the grade is this bad."),
+    ]):
+        func = option(func)
+    return func
+
+
 @click.group()
 def qa() -> None:
     """Quality assessment of images and calibration tables, from the files."""
 
 
 @qa.command("image")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON.")
-@click.option("--no-cache", is_flag=True, help="Recompute even if a cached result exists.")
-@click.option(
-    "--fail-on",
-    type=_FAIL_ON,
-    default="never",
-    show_default=True,
-    help="Exit with status 3 when the grade is this bad.",
-)
+@_qa_options
 def qa_image(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     """QA of the FITS image PATH: robust rms, peak, dynamic range, beam, islands, grade.
 
@@ -70,16 +75,7 @@ def qa_image(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
 
 
 @qa.command("cal")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON.")
-@click.option("--no-cache", is_flag=True, help="Recompute even if a cached result exists.")
-@click.option(
-    "--fail-on",
-    type=_FAIL_ON,
-    default="never",
-    show_default=True,
-    help="Exit with status 3 when the grade is this bad.",
-)
+@_qa_options
 def qa_cal(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     """QA of the calibration table PATH: flags, amplitudes, phases, SNR, dead antennas.
 
