@@ -204,10 +204,3 @@ class Repository:
         if self.spec.key is None:
             raise InvalidQueryError(f"Table {self.table!r} has no primary key; use find().")
         return self._get_one(self.spec.key, key)
-
-    def find_all(self, *, limit: int | None = DEFAULT_LIMIT, **equals: Any) -> pd.DataFrame:
-        """Rows whose columns equal the given values (lists mean IN)."""
-        w = self.where()
-        for col, value in equals.items():
-            w.eq(col, value)
-        return self._select(w, limit=limit)

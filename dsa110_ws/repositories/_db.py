@@ -23,7 +23,6 @@ from dsa110_ws.errors import (
     ConfigurationError,
     DatabaseBusyError,
     DataUnavailableError,
-    InvalidQueryError,
     NotPermittedError,
     SchemaMismatchError,
 )
@@ -280,20 +279,3 @@ def frame(cols: list[str], rows: list[tuple], *,
             a = np.array([np.nan if v is None else v for v in data[c]], dtype="float64")
             data[f"{c}_utc"] = (a * 1e3).astype("datetime64[ms]")
     return pd.DataFrame(data)
-
-
-def require_columns(db: Database, table: str, needed: tuple[str, ...]) -> None:
-    """Raise :class:`SchemaMismatchError` naming the first column ``table`` lacks."""
-    have = set(db.columns(table))
-    for col in needed:
-        if col not in have:
-            raise SchemaMismatchError(
-                f"Table {table!r} in {db.describe()} has no column {col!r} (an older schema); "
-                "this view is not available.", table=table, column=col)
-
-
-def check_identifier(name: str, allowed: tuple[str, ...], what: str = "column") -> str:
-    """Validate a user-supplied column name against the known ones."""
-    if name not in allowed:
-        raise InvalidQueryError(f"Unknown {what} {name!r}; choose one of {sorted(allowed)}.")
-    return name

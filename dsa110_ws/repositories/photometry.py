@@ -38,23 +38,6 @@ class PhotometryRepository(Repository):
         """
         return cone_select(self, ra_deg, dec_deg, radius_deg, limit=limit)
 
-    def read_columns(self, columns: Sequence[str], *, chunk_rows: int = 500_000) -> pd.DataFrame:
-        """Only ``columns`` of every row, read in chunks (for survey-wide vectorised work)."""
-        have = self.columns()
-        for c in columns:
-            if c not in have:
-                raise InvalidQueryError(f"photometry has no column {c!r}.")
-        con = self.db.raw_connection()
-        try:
-            cur = con.cursor()
-            cur.execute(f"SELECT {', '.join(columns)} FROM photometry")
-            parts = []
-            while rows := cur.fetchmany(chunk_rows):
-                parts.append(pd.DataFrame.from_records(rows, columns=list(columns)))
-        finally:
-            con.close()
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(columns))
-
     def scan(self, columns: Sequence[str], *, start_mjd: float | None = None,
              end_mjd: float | None = None, source_id: Sequence[str] | None = None,
              chunk_rows: int = 200_000) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from dsa110_ws.errors import NotPermittedError, WorkspaceError, one_line
+from dsa110_ws.errors import WorkspaceError, one_line
 
 __all__ = ["ActionResult", "perform"]
 
@@ -41,11 +41,7 @@ def perform(workspace: Any, *, action: str, target: str,
     try:
         with db.transaction(f"{action} {target}") as con:
             before, after = apply(con)
-    except NotPermittedError as exc:
-        workspace.state.audit(who=who, action=action, target=target, database=db.describe(),
-                              before=None, after=None, ok=False, message=one_line(exc))
-        raise
-    except WorkspaceError as exc:
+    except WorkspaceError as exc:  # refused (NotPermittedError) or failed: audited, rolled back
         workspace.state.audit(who=who, action=action, target=target, database=db.describe(),
                               before=None, after=None, ok=False, message=one_line(exc))
         raise

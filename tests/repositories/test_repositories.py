@@ -117,7 +117,7 @@ def test_photometry_by_source_image_and_time_order(workspace, truth):
 
 
 def test_photometry_cone_search_is_exact(workspace):
-    all_rows = workspace.repos.photometry.read_columns(["id", "ra_deg", "dec_deg"])
+    all_rows = workspace.repos.photometry.scan(["id", "ra_deg", "dec_deg"])
     ra0, dec0, r = 153.0, 37.2, 0.4
     from astropy.coordinates import SkyCoord
 
