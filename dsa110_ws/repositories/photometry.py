@@ -60,6 +60,16 @@ class PhotometryRepository(Repository):
         chunk_rows
             Rows converted at a time (bounds the transient memory).
         """
+        data = self.scan_columns(columns, start_mjd=start_mjd, end_mjd=end_mjd,
+                                 source_id=source_id, chunk_rows=chunk_rows)
+        df = pd.DataFrame(data, columns=list(columns))
+        df.attrs.update(table="photometry", n_rows=len(df))
+        return df
+
+    def scan_columns(self, columns: Sequence[str], *, start_mjd: float | None = None,
+                     end_mjd: float | None = None, source_id: Sequence[str] | None = None,
+                     chunk_rows: int = 200_000) -> dict[str, np.ndarray | pd.Categorical]:
+        """:meth:`scan` as a dict of column arrays (no DataFrame, so no consolidation copy)."""
         kinds = [_kind(self.spec, c) for c in columns]
         ids = None if source_id is None else list(dict.fromkeys(str(s) for s in source_id))
         batches = ([None] if ids is None
@@ -89,9 +99,13 @@ class PhotometryRepository(Repository):
                 data[c] = (np.concatenate(parts[j]) if parts[j]
                            else np.array([], dtype=np.int64 if kind == "int" else float))
             parts[j] = []  # free this column's chunks before the next is joined
-        df = pd.DataFrame(data, columns=list(columns))
-        df.attrs.update(table="photometry", n_rows=len(df))
-        return df
+        return data
+
+    def approx_rows(self) -> int:
+        """A cheap row count: the largest ``id`` (index-served), else ``COUNT(*)``."""
+        sql = ("SELECT MAX(id) FROM photometry" if "id" in self.columns()
+               else "SELECT COUNT(*) FROM photometry")
+        return int(self.db.scalar(sql) or 0)
 
     def find_lightcurve(self, source_id: str, *, start_mjd: float | None = None,
                         end_mjd: float | None = None) -> pd.DataFrame:

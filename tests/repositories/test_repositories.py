@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import dsa110_ws
 from dsa110_ws.errors import InvalidQueryError, NotFoundError
 from dsa110_ws.models import ImageRecord, MSRecord
 from dsa110_ws.repositories import TruncatedResultWarning
@@ -114,6 +117,20 @@ def test_photometry_by_source_image_and_time_order(workspace, truth):
     assert not lc["id"].is_monotonic_increasing  # inserted out of order, returned in time order
     img = truth["images"][0]["path"]
     assert len(workspace.repos.photometry.find(image_path=img, limit=None)) == truth["images"][0]["n_sources"]
+
+
+def test_photometry_approx_rows_without_and_with_an_id_column(workspace, tmp_path):
+    repo = workspace.repos.photometry
+    assert repo.approx_rows() == repo.count() > 0  # the demo's ids run 1..N
+    db = tmp_path / "noid.sqlite3"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE photometry (source_id TEXT, mjd REAL, flux_jy REAL)")
+    con.executemany("INSERT INTO photometry VALUES (?, ?, ?)", [("a", 1.0, 1.0)] * 7)
+    con.commit()
+    con.close()
+    w = dsa110_ws.connect(pipeline_db=str(db), state_dir=str(tmp_path / "st"))
+    assert w.repos.photometry.approx_rows() == 7
+    w.close()
 
 
 def test_photometry_cone_search_is_exact(workspace):
