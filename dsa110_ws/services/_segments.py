@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["group_order", "seg_median"]
+__all__ = ["group_order", "is_grouped_sorted", "seg_median"]
 
 
 def group_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -23,17 +23,47 @@ def group_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.argsort(group.astype(np.int64) * n + rank)
 
 
+def is_grouped_sorted(group: np.ndarray, values: np.ndarray) -> bool:
+    """Whether rows are already in :func:`group_order` order (NaN values count as unsorted)."""
+    if len(values) < 2:
+        return True
+    step = np.diff(group)
+    if np.any(step < 0):
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all((step > 0) | (values[1:] >= values[:-1])))
+
+
 def seg_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Median of ``values`` per ``group`` code (0..n_groups-1), NaN for empty groups."""
+    """Median of ``values`` per ``group`` code (0..n_groups-1), NaN for empty groups.
+
+    NaN values sort last within their group (as :func:`group_order` puts them).  When the
+    groups are of similar size (a survey: every source about once a night) the values are
+    laid out as one row per group, NaN-padded, and the rows sorted at once: several times
+    faster than ordering every row by (group, value).
+    """
     out = np.full(n_groups, np.nan)
     if len(values) == 0:
         return out
-    order = group_order(group, values)
-    g, v = group[order], values[order]
-    n = np.bincount(g, minlength=n_groups)
-    has = np.flatnonzero(n)
-    starts = np.concatenate([[0], np.cumsum(n[has])[:-1]])
-    lo = starts + (n[has] - 1) // 2
-    hi = starts + n[has] // 2
-    out[has] = 0.5 * (v[lo] + v[hi])
+    counts = np.bincount(group, minlength=n_groups)
+    width = int(counts.max())
+    if n_groups * width > 2 * len(values) + 4096:  # very uneven groups: sort by (group, value)
+        order = group_order(group, values)
+        g, v = group[order], values[order]
+        has = np.flatnonzero(counts)
+        starts = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
+        lo = starts + (counts[has] - 1) // 2
+        hi = starts + counts[has] // 2
+        out[has] = 0.5 * (v[lo] + v[hi])
+        return out
+    if np.any(np.diff(group) < 0):
+        order = np.argsort(group, kind="stable")
+        group, values = group[order], values[order]
+    first = np.cumsum(counts) - counts
+    grid = np.full((n_groups, width), np.nan)
+    grid[group, np.arange(len(group)) - first[group]] = values
+    grid.sort(axis=1)
+    has = np.flatnonzero(counts)
+    c = counts[has]
+    out[has] = 0.5 * (grid[has, (c - 1) // 2] + grid[has, c // 2])
     return out

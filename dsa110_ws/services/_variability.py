@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from dsa110_ws.services._dips import DIP_COLUMNS, find_dips
-from dsa110_ws.services._segments import group_order
+from dsa110_ws.services._segments import group_order, is_grouped_sorted
 
 __all__ = ["FluxArrays", "compute_metrics", "METRIC_COLUMNS"]
 
@@ -69,9 +69,12 @@ def _usable(a: FluxArrays) -> np.ndarray:
 
 
 def _sorted_usable(a: FluxArrays) -> tuple[np.ndarray, ...]:
-    """Usable rows sorted by (source, time)."""
+    """Usable rows sorted by (source, time); rows that come sorted (as from the photometry
+    snapshot) are checked in one pass and not sorted again."""
     keep = _usable(a)
     code, mjd, f, s = a.code[keep], a.mjd[keep], a.flux[keep], a.err[keep]
+    if is_grouped_sorted(code, mjd):
+        return code, mjd, f, s, keep
     order = group_order(code, mjd)
     return code[order], mjd[order], f[order], s[order], keep
 

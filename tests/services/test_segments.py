@@ -1,0 +1,48 @@
+"""Segment medians against a plain per-group reference, on both of their layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsa110_ws.services._segments import group_order, is_grouped_sorted, seg_median
+
+
+def reference_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.full(n_groups, np.nan)
+    for k in range(n_groups):
+        v = np.sort(values[group == k])  # NaN last, as group_order puts it
+        if len(v):
+            out[k] = 0.5 * (v[(len(v) - 1) // 2] + v[len(v) // 2])
+    return out
+
+
+@pytest.mark.parametrize("layout", ["even", "uneven"])
+def test_seg_median_equals_a_per_group_reference(layout):
+    rng = np.random.default_rng(7 if layout == "even" else 8)
+    for trial in range(60):
+        n_groups, n = int(rng.integers(1, 40)), int(rng.integers(0, 600))
+        group = rng.integers(0, n_groups, n)
+        if layout == "uneven" and n:
+            group[: n * 3 // 4] = 0  # one group holds most rows: the (group, value) sort path
+        if trial % 2:
+            group = np.sort(group)
+        values = rng.normal(size=n)
+        if trial % 3 == 0 and n:
+            values[rng.integers(0, n, max(1, n // 8))] = np.nan
+        if trial % 5 == 0:
+            values = np.round(values, 1)  # ties
+        got = seg_median(group, values, n_groups)
+        assert np.array_equal(got, reference_median(group, values, n_groups), equal_nan=True)
+    assert np.isnan(seg_median(np.zeros(0, int), np.zeros(0), 3)).all()
+
+
+def test_group_order_and_sorted_check_agree():
+    rng = np.random.default_rng(2)
+    group, values = rng.integers(0, 20, 500), rng.uniform(0, 1, 500)
+    order = group_order(group, values)
+    g, v = group[order], values[order]
+    assert np.all(np.diff(g) >= 0)
+    assert all(np.all(np.diff(v[g == k]) >= 0) for k in range(20))
+    assert is_grouped_sorted(g, v) and not is_grouped_sorted(group, values)
+    assert not is_grouped_sorted(g[::-1], v[::-1])
