@@ -1,4 +1,4 @@
-"""``dsa110-ws sources variability | lightcurve | cone``: a thin layer over ``w.sources``."""
+"""``dsa110-ws sources variability | lightcurve | cone | snapshot``: a thin layer over ``w.sources``."""
 
 from __future__ import annotations
 
@@ -119,3 +119,24 @@ def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool,
     _emit(df, CONE_FIELDS, as_json, as_csv, None)
     if caught and not (as_json or as_csv):
         click.echo(f"(truncated at --limit {limit})", err=True)
+
+
+@sources.command()
+@click.option("--status", "status_only", is_flag=True, help="Only report; build nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record.")
+def snapshot(status_only: bool, as_json: bool) -> None:
+    """Build the columnar photometry snapshot now if missing or stale (run it from cron
+    after the night's photometry is written), then report it."""
+    w = workspace()
+    out = w.sources.snapshot(refresh=not status_only)
+    if as_json:
+        echo_json(out)
+        return
+    if "action" in out:
+        click.echo(f"action: {out['action']}")
+    click.echo(f"database: {out['database']}")
+    if not out["valid"]:
+        click.echo("snapshot: none valid for the database as it is now")
+        return
+    click.echo(f"snapshot: valid, {out['n_rows']:,} rows, {out['n_sources']:,} sources, "
+               f"{out['bytes'] / 1e6:.1f} MB at {out['path']}")

@@ -10,6 +10,9 @@ Which flux a source's series uses (``flux=``):
 * ``"normalized"`` / ``"raw"``: that pair of columns only;
 * ``"reference"``: raw flux divided by the per-image correction from bright stable
   reference sources (:mod:`dsa110_ws.services._normalise`), errors propagated.
+
+The rows come from the photometry snapshot when one matches the database
+(:mod:`dsa110_ws.services._snapshot`), else from SQLite; ``attrs["snapshot"]`` says which.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dsa110_ws._util.timeparse import TimeLike, to_mjd
 from dsa110_ws.errors import InvalidQueryError
+from dsa110_ws.services import _snapshot
 from dsa110_ws.services._variability import FluxArrays
 
 __all__ = ["FLUX_MODES", "load_flux_arrays", "mjd_bounds", "read_rows"]
@@ -61,8 +66,11 @@ def read_rows(workspace: Any, *, start: TimeLike = None, end: TimeLike = None,
     cols += list(NORM) if flux in ("auto", "normalized") else []
     cols += list(RAW) if flux in ("auto", "raw", "reference") else []
     cols += ["image_path"] if (image or flux == "reference") else []
-    df = repo.scan(cols, start_mjd=lo, end_mjd=hi, source_id=source_ids)
-    df.attrs.update(start_mjd=lo, end_mjd=hi)
+    data, how = _snapshot.read(workspace, cols, start_mjd=lo, end_mjd=hi, source_ids=source_ids)
+    if data is None:
+        data = repo.scan_columns(cols, start_mjd=lo, end_mjd=hi, source_id=source_ids)
+    df = pd.DataFrame(data, columns=cols, copy=False)  # the arrays are fresh: no second copy
+    df.attrs.update(table="photometry", n_rows=len(df), start_mjd=lo, end_mjd=hi, snapshot=how)
     return flux, df
 
 
@@ -78,7 +86,8 @@ def load_flux_arrays(workspace: Any, *, start: TimeLike = None, end: TimeLike = 
     mjd = df["obs_mjd"].to_numpy(float)
     counts = {"n_rows_read": len(df), "n_rows_no_source": int(np.sum(code < 0)),
               "n_rows_no_time": int(np.sum(~np.isfinite(mjd))), "flux": flux,
-              "start_mjd": df.attrs.get("start_mjd"), "end_mjd": df.attrs.get("end_mjd")}
+              "start_mjd": df.attrs.get("start_mjd"), "end_mjd": df.attrs.get("end_mjd"),
+              "snapshot": df.attrs.get("snapshot")}
     if flux == "auto":
         f, s, column = _auto(df, code, n_src, counts)
     elif flux == "reference":

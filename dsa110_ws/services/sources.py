@@ -34,7 +34,7 @@ class SourceService:
         return ("<SourceService: catalog, get, cone, crossmatch, lightcurve, plot_lightcurve, "
                 "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
                 "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
-                "export>")
+                "snapshot, export>")
 
     # -- catalogue -----------------------------------------------------------------------
     def catalog(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
@@ -232,6 +232,14 @@ class SourceService:
 
         _, rows = _fluxdata.read_rows(self._w, start=start, end=end, flux="raw", image=True)
         return _normalise.solve_frame(rows, **params)
+
+    def snapshot(self, *, refresh: bool = False) -> dict[str, Any]:
+        """The columnar photometry snapshot survey-wide reads use (see
+        :mod:`dsa110_ws.services._snapshot`): its status, or with ``refresh=True`` built
+        and kept now if missing or stale (``"action"`` says which)."""
+        from dsa110_ws.services import _snapshot
+
+        return _snapshot.refresh(self._w) if refresh else _snapshot.status(self._w)
 
     def export(self, df: pd.DataFrame, path: str | os.PathLike[str], *,
                format: str | None = None, overwrite: bool = False) -> Path:  # noqa: A002

@@ -1,4 +1,4 @@
-"""`dsa110-ws sources variability | lightcurve | cone` as a user runs them."""
+"""`dsa110-ws sources variability | lightcurve | cone | snapshot` as a user runs them."""
 
 from __future__ import annotations
 
@@ -61,3 +61,26 @@ def test_lightcurve_and_cone(env, truth):
     cone = json.loads(run("cone", "153.0", "37.0", "0.3", "--json", env=env).stdout)
     seps = [c["sep_arcsec"] for c in cone]
     assert seps == sorted(seps) and max(seps) <= 0.3 * 3600 and len(cone) > 3
+
+
+def test_snapshot_builds_then_reports(writable_demo, tmp_path):
+    import time
+
+    db = writable_demo / "pipeline.sqlite3"
+    old = time.time() - 3600  # settled: a snapshot of a database written just now is not kept
+    os.utime(db, (old, old))
+    env = {"DSA110_WS_SETTINGS": str(writable_demo / "settings.toml"),
+           "DSA110_WS_STATE_DIR": str(tmp_path / "state")}
+    before = json.loads(run("snapshot", "--status", "--json", env=env).stdout)
+    assert before["valid"] is False and "action" not in before
+    built = run("snapshot", "--json", env=env)
+    assert built.returncode == 0, built.stderr
+    out = json.loads(built.stdout)
+    assert out["valid"] is True and out["action"] == "built"
+    assert out["path"].startswith(str(tmp_path / "state"))
+    text = run("snapshot", "--status", env=env)
+    assert text.returncode == 0, text.stderr
+    assert "snapshot: valid" in text.stdout
+    assert f"{out['n_rows']:,} rows, {out['n_sources']:,} sources" in text.stdout
+    again = json.loads(run("snapshot", "--json", env=env).stdout)
+    assert again["action"] == "used" and again["path"] == out["path"]
