@@ -49,7 +49,7 @@ def seg_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarr
     width = int(counts.max())
     if n_groups * width > 2 * len(values) + 4096:  # very uneven groups: sort by (group, value)
         order = group_order(group, values)
-        g, v = group[order], values[order]
+        v = values[order]
         has = np.flatnonzero(counts)
         starts = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
         lo = starts + (counts[has] - 1) // 2
