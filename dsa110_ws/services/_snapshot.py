@@ -202,11 +202,32 @@ def _write(root: Path, snap: Snapshot) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             if not final.is_dir():  # not a concurrent writer's win: a real failure
                 raise
-    for old in root.iterdir():  # one snapshot per database: drop the superseded ones
-        stale_tmp = old.name.startswith(".build-") and time.time() - old.stat().st_mtime > 3600
-        if old != final and (stale_tmp or not old.name.startswith(".")):
-            shutil.rmtree(old, ignore_errors=True)
+    _prune(root, final, snap.meta["identity"])
     return final
+
+
+def _prune(root: Path, keep: Path, identity: dict[str, Any]) -> None:
+    """One snapshot per database: drop those of older database states (a slower writer
+    of an older state must not remove a newer one) and abandoned temporary directories."""
+    ours = _newest_mtime(identity)
+    for other in root.iterdir():
+        if other == keep:
+            continue
+        if other.name.startswith("."):
+            with contextlib.suppress(OSError):
+                if other.name.startswith(".build-") and time.time() - other.stat().st_mtime > 3600:
+                    shutil.rmtree(other, ignore_errors=True)
+            continue
+        try:
+            theirs = _newest_mtime(json.loads((other / "meta.json").read_text())["identity"])
+        except (OSError, ValueError, KeyError, TypeError):
+            theirs = -1  # unreadable: not worth keeping
+        if theirs <= ours:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _newest_mtime(identity: dict[str, Any]) -> int:
+    return max((v[3] for v in (identity.get("db"), identity.get("wal")) if v), default=0)
 
 
 def _load(where: Path, identity: dict[str, Any]) -> Snapshot | None:
@@ -261,7 +282,7 @@ def _build(workspace: Any, identity: dict[str, Any], root: Path) -> tuple[Snapsh
     snap = _from_columns(data, identity)
     del data
     snap.meta["build_seconds"] = time.time() - started
-    newest = max((v[3] for v in (identity["db"], identity["wal"]) if v), default=0) / 1e9
+    newest = _newest_mtime(identity) / 1e9
     if db_identity(workspace.db.path) != identity:
         return snap, "built, not kept: the database changed during the read"
     if started - newest <= SETTLE_S:

@@ -227,3 +227,46 @@ def test_presorted_rows_skip_the_sort_and_give_the_same_metrics():
     shuffled = compute_metrics(FluxArrays(ids, code, mjd, flux, err, col))
     ordered = compute_metrics(FluxArrays(ids, code[order], mjd[order], flux[order], err[order], col))
     assert_frame_equal(shuffled, ordered, check_exact=False, rtol=1e-12)
+
+
+def _variability_in_child(settings: str, state: str) -> str:
+    w = dsa110_ws.connect(settings, state_dir=state, sections=ON)
+    table = w.sources.variability(preset=None)
+    return table[["source_id", "n_epochs", "eta"]].to_json()
+
+
+def test_two_processes_building_at_once_agree_and_leave_one_snapshot(db, writable_demo, tmp_path):
+    import concurrent.futures
+    import multiprocessing
+
+    state = tmp_path / "st"
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        jobs = [pool.submit(_variability_in_child, str(writable_demo / "settings.toml"), str(state))
+                for _ in range(2)]
+        a, b = (j.result(timeout=300) for j in jobs)
+    assert a == b
+    [only] = snapshot_dirs(state)
+    assert not [p for p in only.parent.iterdir() if p.name.startswith(".")]  # no leftovers
+    w = connect(writable_demo, state)
+    again = w.sources.variability(preset=None)
+    assert again.attrs["snapshot"] == "used"
+    assert again[["source_id", "n_epochs", "eta"]].to_json() == a
+
+
+def test_a_snapshot_of_a_newer_database_state_is_not_pruned_by_an_older_one(db, writable_demo, tmp_path):
+    w = connect(writable_demo, tmp_path / "st")
+    w.sources.variability(preset=None)
+    [first] = snapshot_dirs(tmp_path / "st")
+    meta = json.loads((first / "meta.json").read_text())
+    newer = first.parent / "from-a-newer-state"
+    newer.mkdir()
+    future = json.loads(json.dumps(meta["identity"]))
+    future["db"][3] += 10**13  # written 10,000 s after ours: newer than any state below
+    (newer / "meta.json").write_text(json.dumps({**meta, "identity": future}))
+    junk = first.parent / "unreadable"
+    junk.mkdir()
+    age(db, 900)  # our database changes: the next read writes a new snapshot and prunes
+    assert w.sources.variability(preset=None).attrs["snapshot"] == "built"
+    left = {p.name for p in first.parent.iterdir()}
+    assert "from-a-newer-state" in left and first.name not in left and "unreadable" not in left
