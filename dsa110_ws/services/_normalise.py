@@ -5,9 +5,10 @@ measured in the same image share that error, so the median of their flux ratios 
 own baselines measures it.  Per image i and reference source k with raw flux f_ik:
 
 1. baseline_k from a weighted least-squares fit of log f_ik = log c_i + log b_k over the
-   references (one sparse solve: images that share references are tied together like the
-   links of a chain in a drift scan, which alternating medians would need hundreds of
-   rounds to propagate);
+   references (one sparse solve, multigrid-preconditioned: images that share references
+   are tied together like the links of a chain in a drift scan, which alternating medians
+   would need hundreds of rounds to propagate); each group of images not linked to the
+   others by shared references keeps its own scale (its median image term is fixed);
 2. r_ik = f_ik / baseline_k; reject r_ik farther than ``clip_sigma`` x 1.4826 MAD from the
    image's median ratio; c_i = median of the kept ratios, with error
    1.2533 x std(kept) / sqrt(n_kept) (the standard error of a median); images with fewer
@@ -26,6 +27,7 @@ A corrected flux is f / c_i with error sqrt((s/c_i)^2 + (f s_c / c_i^2)^2).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -55,11 +57,14 @@ class Normalisation:
     ``correction_err``, ``n_refs``, ``n_rejected``, ``ok``), in observation order.
     ``references``: one row per reference source finally used (``source_id``,
     ``baseline_flux_jy``, ``n_epochs``, ``median_snr``, ``scatter``).
+    ``diagnostics``: how each round's least-squares solve went (``solves``: iterations,
+    relative residual, converged, number of unlinked image groups) and ``converged``.
     """
 
     corrections: pd.DataFrame
     references: pd.DataFrame
     params: dict[str, Any]
+    diagnostics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def per_image(self, image_paths: Any) -> dict[str, np.ndarray]:
         """``correction`` and ``correction_err`` aligned with ``image_paths`` (NaN if unknown)."""
@@ -114,31 +119,57 @@ def _candidates(src, f, s, n_src, snr_min, min_epochs) -> tuple[np.ndarray, ...]
     return (snr >= snr_min) & (n >= min_epochs), snr, n
 
 
-def _baselines(src, img, f, s, n_src, n_img, x0, iter_lim) -> tuple[np.ndarray, np.ndarray]:
+def _baselines(src, img, f, s, n_src, n_img, iter_lim) -> tuple[np.ndarray, dict]:
     """Least squares of log f = log c_image + log b_source (weights: S/N with a 0.3 % floor).
 
     Sources seen by only a few overlapping images (a drift scan) tie neighbouring images
-    together like the links of a chain; one sparse solve carries the scale along the whole
-    chain, where alternating medians would need hundreds of rounds.  Returns the baselines
-    (Jy) and the solution vector (a warm start for the next round).
+    together like the links of a chain, so the scale must travel along the whole chain:
+    the normal equations (a weighted graph Laplacian over images and sources, grounded at
+    one image per linked group) are solved at once by conjugate gradients preconditioned
+    with smoothed-aggregation algebraic multigrid (pyamg), to a relative residual of 1e-10.  Plain LSQR needed over 2,000
+    iterations (260 s) for ten million rows.  A group of images and sources not linked to
+    the rest has its own free scale: each group's median image term is set to 0.
+    Returns the baselines (Jy) and how the solve went (``iterations``,
+    ``relative_residual``, ``converged``, ``n_groups``).
     """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.linalg import lsqr
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
 
+    n = n_img + n_src
     if len(f) == 0:
-        return np.full(n_src, np.nan), np.zeros(n_img + n_src)
+        return np.full(n_src, np.nan), {"iterations": 0, "relative_residual": 0.0,
+                                        "converged": True, "n_groups": 0}
     wt = 1.0 / np.sqrt((s / f) ** 2 + 0.003**2)
-    m = len(f)
+    rows = np.repeat(np.arange(len(f)), 2)
     cols = np.column_stack([img, n_img + src]).ravel()
-    # unit column norms (a Jacobi preconditioner): several times fewer iterations
-    norm = np.sqrt(np.bincount(cols, weights=np.repeat(wt * wt, 2), minlength=n_img + n_src))
-    norm[norm == 0] = 1.0
-    a = csr_matrix((np.repeat(wt, 2) / norm[cols], (np.repeat(np.arange(m), 2), cols)),
-                   shape=(m, n_img + n_src))
-    y0 = None if x0 is None else x0 * norm
-    x = lsqr(a, np.log(f) * wt, atol=1e-8, btol=1e-8, iter_lim=iter_lim, x0=y0)[0] / norm
+    a = sp.csr_matrix((np.repeat(wt, 2), (rows, cols)), shape=(len(f), n))
+    normal, rhs = (a.T @ a).tocsr(), a.T @ (np.log(f) * wt)
+    used = np.flatnonzero(normal.diagonal() > 0)
+    sub = normal[used][:, used].tocsr()
+    n_groups, group = connected_components(sub, directed=False)
+    is_img = used < n_img
+    # ground each group at one of its images: the singular Laplacian becomes positive definite
+    free = np.ones(len(used), dtype=bool)
+    free[np.unique(np.where(is_img, group, n_groups), return_index=True)[1][:n_groups]] = False
+    x = np.zeros(len(used))
+    x[free], info = _amg_cg(sub[free][:, free].tocsr(), rhs[used][free], iter_lim)
+    shift = seg_median(group[is_img], x[is_img], n_groups)  # each group's median image term
+    x = x - np.where(is_img, 1.0, -1.0) * np.nan_to_num(shift)[group]
+    full = np.zeros(n)
+    full[used] = x
     seen = np.bincount(src, minlength=n_src) > 0
-    return np.where(seen, np.exp(x[n_img:]), np.nan), x
+    return np.where(seen, np.exp(full[n_img:]), np.nan), {**info, "n_groups": int(n_groups)}
+
+
+def _amg_cg(matrix, rhs: np.ndarray, iter_lim: int) -> tuple[np.ndarray, dict]:
+    import pyamg
+
+    ml = pyamg.smoothed_aggregation_solver(matrix, symmetry="hermitian")
+    residuals: list[float] = []
+    x = ml.solve(rhs, tol=1e-10, accel="cg", maxiter=int(iter_lim), residuals=residuals)
+    rel = float(residuals[-1] / residuals[0]) if residuals and residuals[0] > 0 else 0.0
+    return x, {"iterations": max(len(residuals) - 1, 0), "relative_residual": rel,
+               "converged": bool(rel <= 1e-8)}
 
 
 def _variable_refs(src, img, f, s, is_ref, baseline, c, n_src, n_ep, clip, factor):
@@ -165,18 +196,20 @@ def _variable_refs(src, img, f, s, is_ref, baseline, c, n_src, n_ep, clip, facto
 def solve(src: np.ndarray, img: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int,
           n_img: int, *, snr_min: float = 30.0, min_refs: int = 3, clip_sigma: float = 3.0,
           min_epochs: int = 3, max_scatter_factor: float = 3.0, max_rounds: int = 3,
-          lsq_iter: int = 1000) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The per-image corrections (and reference-source table) from flat arrays."""
+          lsq_iter: int = 300) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """The per-image corrections, the reference-source table and how the least-squares
+    solves went (``lsq_iter`` caps each solve's iterations), from flat arrays."""
     with np.errstate(invalid="ignore"):
         good = (src >= 0) & (img >= 0) & np.isfinite(f) & np.isfinite(s) & (s > 0) & (f > 0)
     src, img, f, s = src[good], img[good], f[good], s[good]
     is_ref, snr, n_ep = _candidates(src, f, s, n_src, snr_min, min_epochs)
     inlier = np.ones(len(f), dtype=bool)
-    x = None
+    solves: list[dict] = []
     for _ in range(max(int(max_rounds), 1)):
         rows = is_ref[src] & inlier
-        baseline, x = _baselines(src[rows], img[rows], f[rows], s[rows], n_src, n_img, x,
-                                 lsq_iter)
+        baseline, info = _baselines(src[rows], img[rows], f[rows], s[rows], n_src, n_img,
+                                    lsq_iter)
+        solves.append(info)
         rows = is_ref[src] & np.isfinite(baseline[src])
         sol, keep = _image_solve(img[rows], f[rows] / baseline[src[rows]], n_img, clip_sigma,
                                  min_refs)
@@ -193,7 +226,7 @@ def solve(src: np.ndarray, img: np.ndarray, f: np.ndarray, s: np.ndarray, n_src:
         is_ref &= ~variable
     refs = {"code": np.flatnonzero(is_ref), "baseline_flux_jy": baseline[is_ref],
             "n_epochs": n_ep[is_ref], "median_snr": snr[is_ref], "scatter": scatter[is_ref]}
-    return sol, refs
+    return sol, refs, {"solves": solves, "converged": all(i["converged"] for i in solves)}
 
 
 def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
@@ -202,8 +235,13 @@ def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
     sc, ic = df["source_id"].cat, df["image_path"].cat
     src, img = sc.codes.to_numpy().astype(np.int64), ic.codes.to_numpy().astype(np.int64)
     n_src, n_img = len(sc.categories), len(ic.categories)
-    sol, refs = solve(src, img, df["flux_jy"].to_numpy(float), df["flux_err_jy"].to_numpy(float),
-                      n_src, n_img, **params)
+    sol, refs, diagnostics = solve(src, img, df["flux_jy"].to_numpy(float),
+                                   df["flux_err_jy"].to_numpy(float), n_src, n_img, **params)
+    if not diagnostics["converged"]:
+        worst = max(i["relative_residual"] for i in diagnostics["solves"])
+        warnings.warn(f"The reference-source least-squares solve stopped at its iteration limit "
+                      f"(relative residual {worst:.1e} > 1e-8): baselines may be off by more "
+                      "than rounding. Raise lsq_iter.", RuntimeWarning, stacklevel=3)
     ok_img = img >= 0
     mjd = seg_median(img[ok_img], df["obs_mjd"].to_numpy(float)[ok_img], n_img)
     corr = pd.DataFrame({"image_path": ic.categories.to_numpy().astype(object), "mjd": mjd,
@@ -216,5 +254,5 @@ def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
     ref = pd.DataFrame({"source_id": sc.categories.to_numpy().astype(object)[refs["code"]],
                         **{k: v for k, v in refs.items() if k != "code"}})
     defaults = {"snr_min": 30.0, "min_refs": 3, "clip_sigma": 3.0, "min_epochs": 3,
-                "max_scatter_factor": 3.0, "max_rounds": 3, "lsq_iter": 1000}
-    return Normalisation(corr, ref, {**defaults, **params})
+                "max_scatter_factor": 3.0, "max_rounds": 3, "lsq_iter": 300}
+    return Normalisation(corr, ref, {**defaults, **params}, diagnostics)
