@@ -59,7 +59,7 @@ __all__ = ["COLUMNS", "SETTLE_S", "Snapshot", "SnapshotWarning", "db_identity", 
 COLUMNS = ("source_id", "image_path", "obs_mjd", "flux_jy", "flux_err_jy",
            "normalized_flux_jy", "normalized_flux_err_jy")
 TEXT = ("source_id", "image_path")
-VERSION = 1
+VERSION = 2
 #: Seconds the database must have been unmodified before a read for its snapshot to be kept.
 SETTLE_S = 2.0
 DEFAULT_MIN_ROWS = 1_000_000
@@ -177,7 +177,7 @@ def _from_columns(data: dict[str, Any], identity: dict[str, Any]) -> Snapshot:
     offsets = np.searchsorted(key[order], np.arange(n_src + 1)).astype(np.int64)
     meta = {"version": VERSION, "identity": identity, "key": _digest(identity),
             "n_rows": int(len(order)), "n_sources": int(n_src), "columns": list(data),
-            "built_at": time.time()}
+            "n_categories": {c: len(v) for c, v in cats.items()}, "built_at": time.time()}
     return Snapshot(arrays, cats, offsets, meta)
 
 
@@ -242,8 +242,10 @@ def _load(where: Path, identity: dict[str, Any]) -> Snapshot | None:
         offsets = np.load(where / "offsets.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, truncated or removed meanwhile: read SQLite instead
-    if any(len(a) != meta["n_rows"] for a in arrays.values()) or len(offsets) != meta["n_sources"] + 1:
-        return None
+    if (any(len(a) != meta["n_rows"] for a in arrays.values())
+            or len(offsets) != meta["n_sources"] + 1
+            or any(len(v) != meta["n_categories"].get(c) for c, v in cats.items())):
+        return None  # written by something else, or damaged: do not trust its codes
     files = {p: (st.st_size, st.st_mtime_ns) for p in where.iterdir() for st in [p.stat()]}
     return Snapshot(arrays, cats, offsets, meta, files)
 
