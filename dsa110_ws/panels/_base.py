@@ -128,6 +128,11 @@ class Panel(widgets.VBox):
         state = self.status.message or "loading"
         return f"<{type(self).__name__} {self.title!r}: {state}>"
 
+    def link_values(self, *pairs: tuple[widgets.Widget, str]) -> None:
+        """Two-way link each control's ``value`` to the panel trait of that name."""
+        for control, name in pairs:
+            widgets.link((control, "value"), (self, name))
+
     # -- to override -------------------------------------------------------------------
     def _build(self) -> list[widgets.Widget]:
         """Create the panel's widgets (no database access here)."""

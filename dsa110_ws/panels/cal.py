@@ -88,14 +88,13 @@ class CalInspector(Panel):
             value=self.timeline_window,
             layout=widgets.Layout(width="16em"),
         )
-        for w_, name in (
+        self.link_values(
             (self.set_select, "set_name"),
             (self.table_select, "caltable"),
             (self.y_select, "y_axis"),
             (self.antenna_select, "antenna"),
             (self.window_select, "timeline_window"),
-        ):
-            widgets.link((w_, "value"), (self, name))
+        )
         self.info_html = widgets.HTML()
         self.info_html.add_class("dsa-cal-info")
         self.antenna_table = PagedTable(

@@ -91,14 +91,13 @@ class ImageBrowser(Panel):
             description="Dec (deg)",
             continuous_update=False,
         )
-        for w_, name in (
+        self.link_values(
             (self.night_text, "night"),
             (self.nights_int, "n_nights"),
             (self.type_select, "image_type"),
             (self.grade_select, "grade"),
             (self.dec_slider, "dec_range"),
-        ):
-            widgets.link((w_, "value"), (self, name))
+        )
         self.grade_select.add_class("dsa-images-grade")
         self.night_text.add_class("dsa-images-night")
         self.table = PagedTable(

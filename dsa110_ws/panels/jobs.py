@@ -74,12 +74,11 @@ class JobMonitor(Panel):
         self.status_select = widgets.Dropdown(options=list(STATUS_CHOICES), description="status")
         self.type_select = widgets.Dropdown(options=["any"], description="type")
         self.window_select = widgets.Dropdown(options=list(WINDOWS), description="created")
-        for w_, name in (
+        self.link_values(
             (self.status_select, "status_filter"),
             (self.type_select, "type_filter"),
             (self.window_select, "window"),
-        ):
-            widgets.link((w_, "value"), (self, name))
+        )
         self.summary_html = widgets.HTML()
         self.status_select.add_class("dsa-jobs-status")
         self.job_table = PagedTable(

@@ -67,9 +67,8 @@ class LogViewer(Panel):
         self.pattern_text = widgets.Text(
             placeholder="regular expression", description="grep", continuous_update=False
         )
-        widgets.link((self.run_box, "value"), (self, "run_id"))
-        widgets.link((self.level_select, "value"), (self, "level"))
-        widgets.link((self.pattern_text, "value"), (self, "pattern"))
+        self.link_values((self.run_box, "run_id"), (self.level_select, "level"),
+                         (self.pattern_text, "pattern"))
         self.text = widgets.HTML()
         self.info = widgets.Label()
         return [

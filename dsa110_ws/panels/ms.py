@@ -72,13 +72,12 @@ class MSInspector(Panel):
             description="y",
             layout=widgets.Layout(width="14em"),
         )
-        for w_, name in (
+        self.link_values(
             (self.night_text, "night"),
             (self.path_box, "ms_path"),
             (self.x_select, "x_axis"),
             (self.y_select, "y_axis"),
-        ):
-            widgets.link((w_, "value"), (self, name))
+        )
         self.summary_html = widgets.HTML()
         self.summary_html.add_class("dsa-ms-summary")
         self.antenna_plot = png_widget(width="100%")

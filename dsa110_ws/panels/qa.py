@@ -75,8 +75,7 @@ class QAPanel(Panel):
             description="grades",
             layout=widgets.Layout(width="24em"),
         )
-        widgets.link((self.night_text, "value"), (self, "night"))
-        widgets.link((self.source_select, "value"), (self, "source"))
+        self.link_values((self.night_text, "night"), (self.source_select, "source"))
         self.night_text.add_class("dsa-qa-night")
         self.counts_html = widgets.HTML()
         self.worst_table = PagedTable(

@@ -88,8 +88,7 @@ class SourceExplorer(Panel):
         self.preset_select = widgets.Dropdown(
             options=PRESETS, description="ESE preset", layout=widgets.Layout(width="18em")
         )
-        widgets.link((self.source_box, "value"), (self, "source_id"))
-        widgets.link((self.preset_select, "value"), (self, "preset"))
+        self.link_values((self.source_box, "source_id"), (self.preset_select, "preset"))
         self.preset_select.add_class("dsa-sources-preset")
         self.cone_ra = widgets.FloatText(
             description="RA (deg)", layout=widgets.Layout(width="14em")

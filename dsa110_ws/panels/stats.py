@@ -36,7 +36,7 @@ class ThroughputPanel(Panel):
 
     def _build(self) -> list[widgets.Widget]:
         self.window_select = widgets.Dropdown(options=list(WINDOWS), description="window")
-        widgets.link((self.window_select, "value"), (self, "window"))
+        self.link_values((self.window_select, "window"))
         self.totals_html = widgets.HTML()
         self.totals_html.add_class("dsa-throughput-totals")
         self.plot = png_widget(width="100%")
