@@ -27,3 +27,13 @@ def scratch_ws(demo_dir, scratch_root, state_dir):
     )
     yield w
     w.close()
+
+
+@pytest.fixture(scope="module")
+def ws(demo_dir, tmp_path_factory):
+    """One read-only workspace over the demo per test module (its own state dir)."""
+    import dsa110_ws
+
+    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path_factory.mktemp("st"))
+    yield w
+    w.close()

@@ -9,15 +9,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-import dsa110_ws
 from dsa110_ws.errors import InvalidQueryError
-
-
-@pytest.fixture(scope="module")
-def ws(demo_dir, tmp_path_factory):
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path_factory.mktemp("st"))
-    yield w
-    w.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,6 @@ from dsa110_ws.errors import InvalidQueryError
 
 
 @pytest.fixture(scope="module")
-def ws(demo_dir, tmp_path_factory):
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path_factory.mktemp("st"))
-    yield w
-    w.close()
-
-
-@pytest.fixture(scope="module")
 def table(ws):
     return ws.sources.variability(preset=None)
 

@@ -7,15 +7,7 @@ import pandas as pd
 import pytest
 from astropy.time import Time
 
-import dsa110_ws
 from dsa110_ws.errors import InvalidQueryError, NotFoundError, NotPermittedError
-
-
-@pytest.fixture(scope="module")
-def ws(demo_dir, tmp_path_factory):
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path_factory.mktemp("st"))
-    yield w
-    w.close()
 
 
 @pytest.fixture(scope="module")
