@@ -341,6 +341,8 @@ def cal() -> None:
 @click.pass_context
 def cal_health(ctx: click.Context, at: str | None, as_json: bool, exit_status: bool) -> None:
     """Nearest valid caltable set, staleness, missing types, apply list, flux alerts."""
+    from dsa110_ws.services.calhealth import FLUX_SUMMARY_COLUMNS
+
     w = workspace()
     rep = w.calhealth.health(_time(w, at))
     if as_json:
@@ -357,18 +359,7 @@ def cal_health(ctx: click.Context, at: str | None, as_json: bool, exit_status: b
             )
         for i, p in enumerate(n.apply_list):
             click.echo(f"  apply {i}: {p}")
-        _table(
-            rep.flux,
-            [
-                "calibrator_name",
-                "n",
-                "ratio_mean",
-                "ratio_std",
-                "drift_percent_per_day",
-                "stability",
-                "open_alerts",
-            ],
-        )
+        _table(rep.flux, FLUX_SUMMARY_COLUMNS)
     if exit_status:
         ctx.exit(rep.exit_code)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
 from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly, mjd_to_utc
+from dsa110_ws.services.calhealth import FLUX_SUMMARY_COLUMNS
 
 __all__ = ["NightlyQAReport", "NIGHTLY_QA_SECTIONS"]
 
@@ -254,15 +255,7 @@ class NightlyQAReport:
             blocks.append(
                 D.table(
                     d.flux,
-                    columns=[
-                        "calibrator_name",
-                        "n",
-                        "ratio_mean",
-                        "ratio_std",
-                        "drift_percent_per_day",
-                        "stability",
-                        "open_alerts",
-                    ],
+                    columns=FLUX_SUMMARY_COLUMNS,
                     caption="Calibrator flux monitoring in the window",
                 )
             )

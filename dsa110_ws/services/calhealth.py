@@ -29,8 +29,13 @@ __all__ = [
     "NearestSet",
     "CalTimeline",
     "CalHealthReport",
+    "FLUX_SUMMARY_COLUMNS",
     "staleness_class",
 ]
+
+#: The columns of ``flux_summary()`` a text or report view shows.
+FLUX_SUMMARY_COLUMNS = ["calibrator_name", "n", "ratio_mean", "ratio_std",
+                        "drift_percent_per_day", "stability", "open_alerts"]
 
 #: Registry types that also satisfy a required type (BA is an amplitude-only bandpass).
 _EQUIVALENT = {"BP": {"BP", "BA"}, "GA": {"GA", "2G"}, "GP": {"GP", "2G"}}
