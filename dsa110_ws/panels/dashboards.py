@@ -29,7 +29,30 @@ def _kpi(name: str, label: str, value: Any, level: str = "info") -> str:
     )
 
 
-class OperationsDashboard(Panel):
+class _Composite(Panel):
+    """A panel made of other panels (``self.parts``, filled by ``_build``): refreshing,
+    waiting for and closing it does so for every part."""
+
+    def __init__(self, workspace: Any, **kwargs: Any):
+        self.parts: dict[str, Panel] = {}
+        super().__init__(workspace, **kwargs)
+
+    def refresh(self) -> None:
+        """Refresh every part (each in its own worker)."""
+        for part in self.parts.values():
+            part.refresh()
+
+    def wait(self, timeout: float = 120.0) -> None:
+        for part in self.parts.values():
+            part.wait(timeout)
+
+    def close(self) -> None:
+        for part in self.parts.values():
+            part.close()
+        super().close()
+
+
+class OperationsDashboard(_Composite):
     """Health, throughput, queue, failed jobs, calibration health and last night's QA.
 
     Parameters
@@ -65,7 +88,6 @@ class OperationsDashboard(Panel):
         **kwargs: Any,
     ):
         self._qa = {"night": qa_night, "source": qa_source}
-        self.parts: dict[str, Panel] = {}
         super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
         for part in self.parts.values():
             part.observe(self.guard(lambda _: self._update_kpis()), "refreshed_at")
@@ -172,22 +194,12 @@ class OperationsDashboard(Panel):
         )
 
     def refresh(self) -> None:
-        """Refresh every part (each in its own worker)."""
-        for part in self.parts.values():
-            part.refresh()
+        """Refresh every part (each in its own worker), then the clock line."""
+        super().refresh()
         self._update_clock()
 
-    def wait(self, timeout: float = 120.0) -> None:
-        for part in self.parts.values():
-            part.wait(timeout)
 
-    def close(self) -> None:
-        for part in self.parts.values():
-            part.close()
-        super().close()
-
-
-class ScienceDashboard(Panel):
+class ScienceDashboard(_Composite):
     """Image exploration (ImageBrowser, with its MS and caltable inspectors) and source
     exploration (SourceExplorer) in two tabs.
 
@@ -210,7 +222,6 @@ class ScienceDashboard(Panel):
         **kwargs: Any,
     ):
         self._night, self._source_id = night, source_id
-        self.parts: dict[str, Panel] = {}
         super().__init__(workspace, **kwargs)
 
     def _build(self) -> list[widgets.Widget]:
@@ -227,17 +238,3 @@ class ScienceDashboard(Panel):
             self.tabs.set_title(i, name)
         self.tabs.add_class("dsa-science-tabs")
         return [self.tabs]
-
-    def refresh(self) -> None:
-        """Reload both parts."""
-        for part in self.parts.values():
-            part.refresh()
-
-    def wait(self, timeout: float = 120.0) -> None:
-        for part in self.parts.values():
-            part.wait(timeout)
-
-    def close(self) -> None:
-        for part in self.parts.values():
-            part.close()
-        super().close()
