@@ -343,12 +343,13 @@ def status(workspace: Any) -> dict[str, Any]:
     if path is None:
         return out
     identity = db_identity(path)
-    where = _root(workspace.settings, path) / _digest(identity)
-    snap = _load(where, identity)
+    root = _root(workspace.settings, path)
+    where = root / _digest(identity)
+    snap = _open(root, identity)  # the one refresh() or a read just opened, if any
     if snap is not None:
-        size = sum(f.stat().st_size for f in where.iterdir())
         out.update(valid=True, path=str(where), n_rows=snap.meta["n_rows"],
-                   n_sources=snap.meta["n_sources"], bytes=size,
+                   n_sources=snap.meta["n_sources"],
+                   bytes=sum(size for size, _ in snap.files.values()),
                    built_at=snap.meta["built_at"], build_seconds=snap.meta.get("build_seconds"))
     with contextlib.suppress(OSError):
         others = [p for p in where.parent.iterdir() if p != where and not p.name.startswith(".")]
