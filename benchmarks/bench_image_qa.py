@@ -57,7 +57,7 @@ def main() -> None:
     from astropy.utils.exceptions import AstropyUserWarning
 
     from dsa110_ws.config import load_settings
-    from dsa110_ws.services._imagestats import robust_stats
+    from dsa110_ws.services.products._imagestats import robust_stats
     from dsa110_ws.workspace import Workspace
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-image-qa-"))

@@ -27,7 +27,7 @@ from _common import report, scale_state
 from scipy.sparse.linalg import lsqr
 
 import dsa110_ws
-from dsa110_ws.services import _fluxdata, _normalise
+from dsa110_ws.services.sources import _fluxdata, _normalise
 
 
 def reference_rows(w):

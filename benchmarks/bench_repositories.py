@@ -16,7 +16,7 @@ import pandas as pd
 from _common import best_of, demo_state, report, scale_state
 
 import dsa110_ws
-from dsa110_ws._util.skymath import angular_sep_deg
+from dsa110_ws.core.skymath import angular_sep_deg
 
 
 def repository_overhead(state) -> list[float]:

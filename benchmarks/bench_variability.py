@@ -38,7 +38,7 @@ import pandas as pd
 from _common import report, scale_state
 
 import dsa110_ws
-from dsa110_ws.services._variability import FluxArrays, compute_metrics
+from dsa110_ws.services.sources._variability import FluxArrays, compute_metrics
 
 COLS = "mjd, flux_jy, flux_err_jy, normalized_flux_jy, normalized_flux_err_jy"
 
@@ -117,7 +117,7 @@ def check_agreement(old: list[dict], ids: list[str], new: pd.DataFrame) -> float
 
 def statistics_only(w, ids: list[str]) -> tuple[float, float]:
     """Both approaches on the same rows, already in memory (no database in the timing)."""
-    from dsa110_ws.services._fluxdata import load_flux_arrays
+    from dsa110_ws.services.sources._fluxdata import load_flux_arrays
 
     arrays = load_flux_arrays(w, source_ids=ids)
     frames = []
@@ -141,7 +141,7 @@ def full_table_child(settings: str, state_dir: str, normalisation: bool) -> None
     out = {"seconds": t, "n_sources": len(table), "n_rows": table.attrs["n_rows_read"],
            "snapshot": table.attrs["snapshot"],
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
-    from dsa110_ws.services import _ese
+    from dsa110_ws.services.sources import _ese
 
     out["candidates"] = {p: int(_ese.classify(table, p)["is_candidate"].sum())
                          for p in _ese.PRESETS}

@@ -30,7 +30,7 @@ class TableSpec:
 
     @property
     def unix_time_columns(self) -> tuple[str, ...]:
-        """REAL columns holding Unix seconds (DESIGN.md section 3)."""
+        """REAL columns holding Unix seconds (docs/pipeline-data.md)."""
         names = {"processed_at", "stage_updated_at", "created_at", "started_at", "finished_at",
                  "completed_at", "applied_at", "measured_at", "timestamp", "flagged_at",
                  "investigated_at", "dismissed_at", "triggered_at", "acknowledged_at",
@@ -108,7 +108,7 @@ _T = [
      None, "IngestionSubbandRecord"),
 ]
 
-#: Every table of the unified pipeline schema (DESIGN.md section 3), by name.
+#: Every table of the unified pipeline schema (docs/pipeline-data.md), by name.
 PIPELINE_TABLES: dict[str, TableSpec] = {
     name: TableSpec(name, _cols(cols), key, rec) for name, cols, key, rec in _T
 }

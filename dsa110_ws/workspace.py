@@ -1,125 +1,319 @@
-"""The Workspace: settings, the pipeline database, repositories and services, wired once."""
+"""The Workspace: settings, databases, repositories and services, wired once and explicitly.
+
+Every service is a typed lazy property built from the narrow things it needs (the
+repositories it reads, its settings section, the clock, the named peer services it
+calls), so a reader, a type checker and a test see the same dependency graph.  Nothing
+touches a database or imports a heavy library until a property is first used.  See
+``docs/architecture.md`` for the layers.
+"""
 
 from __future__ import annotations
 
-import functools
-import importlib
+import dataclasses
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from dsa110_ws._util.paths import confine
 from dsa110_ws.config import Settings, load_settings
 
-__all__ = ["Workspace", "connect", "SERVICES"]
+if TYPE_CHECKING:
+    from astropy.time import Time
 
-#: Service attribute -> "module:Class".  Each class is built lazily as ``Class(workspace)``.
-SERVICES: dict[str, str] = {
-    "fits": "dsa110_ws.services.fits:FitsImageService",
-    "qa": "dsa110_ws.services.qa:QAService",
-    "ms": "dsa110_ws.services.ms:MSService",
-    "cal": "dsa110_ws.services.caltables:CaltableService",
-    "batch": "dsa110_ws.services.batch:BatchRunner",
-    "cache": "dsa110_ws.services.cache:ProductCache",
-    "sources": "dsa110_ws.services.sources:SourceService",
-    "jobs": "dsa110_ws.services.jobs:JobService",
-    "actions": "dsa110_ws.services.actions:OperatorActions",
-    "queue": "dsa110_ws.services.queue:QueueService",
-    "logs": "dsa110_ws.services.logs:LogService",
-    "health": "dsa110_ws.services.health:HealthService",
-    "calhealth": "dsa110_ws.services.calhealth:CalibrationHealthService",
-    "stats": "dsa110_ws.services.stats:StatsService",
-}
+    from dsa110_ws.core.paths import PathPolicy
+    from dsa110_ws.core.time import Clock
+    from dsa110_ws.repositories import Database, Repositories
+    from dsa110_ws.repositories.state import StateDB
+    from dsa110_ws.services.audit import AuditTrail
+    from dsa110_ws.services.operations import (
+        CalibrationHealthService,
+        HealthService,
+        JobService,
+        LogService,
+        OperatorActions,
+        QueueService,
+        StatsService,
+    )
+    from dsa110_ws.services.products import (
+        BatchRunner,
+        CaltableService,
+        FitsImageService,
+        ImageService,
+        MSService,
+        ProductCache,
+        QAService,
+    )
+    from dsa110_ws.services.results import ResultCache
+    from dsa110_ws.services.sources import PhotometrySnapshot, SourceService
+
+__all__ = ["Workspace", "connect"]
+
+T = TypeVar("T")
+
+
+class lazy(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cached_property
+    """A property built on first use, once per workspace, under the workspace's lock."""
+
+    def __init__(self, build: Callable[[Any], T]):
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> lazy[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+
+    def __get__(self, obj: Any, owner: type) -> T | lazy[T]:
+        if obj is None:
+            return self
+        cache = obj.__dict__
+        if self.name not in cache:
+            with obj._lock:
+                if self.name not in cache:
+                    cache[self.name] = self.build(obj)
+        return cache[self.name]  # type: ignore[no-any-return]
 
 
 class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
-    ``w.repos.<table>`` are the repositories (``w.images`` is a shortcut for the images
-    repository); ``w.qa``, ``w.sources``, ``w.health`` ... are services, built on first use.
-    Nothing touches the database until it is needed.
+    Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
+    ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.  Operations: ``w.jobs``,
+    ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
+    Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
+    ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
     """
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings if settings is not None else load_settings()
         self._lock = threading.RLock()
-        self._services: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         kind = "demo" if self.settings.is_demo else "pipeline"
         return f"<Workspace {kind} state {self.settings.database_target}>"
 
     def __dir__(self) -> list[str]:
-        return sorted({"settings", "db", "repos", "images", "state", "now", "open_path",
-                       "open_log_path", *SERVICES})
+        names = {n for n, v in vars(type(self)).items() if isinstance(v, lazy)}
+        return sorted(names | {"settings", "now", "open_path", "open_log_path", "close"})
 
     # -- infrastructure --------------------------------------------------------------
-    @functools.cached_property
-    def db(self):  # -> Database
-        """The pipeline database (one engine per workspace)."""
+    @lazy
+    def clock(self) -> Clock:
+        """The workspace clock (frozen at ``settings.now`` in the demo)."""
+        from dsa110_ws.core.time import Clock
+
+        return Clock(self.settings.now)
+
+    @lazy
+    def db(self) -> Database:
+        """The pipeline database (SQLite, opened read-only; one engine per workspace)."""
+        from dsa110_ws.errors import ConfigurationError
         from dsa110_ws.repositories import Database
 
         s = self.settings
-        if s.database_url:
-            return Database(s.database_url, busy_timeout_s=s.busy_timeout_s,
-                            allow_writes=s.allow_writes, variable="DSA110_WS_DATABASE_URL")
         if s.pipeline_db is None:
-            from dsa110_ws.errors import ConfigurationError
-
             raise ConfigurationError(
-                "No pipeline database configured: set PIPELINE_DB (or DSA110_WS_DATABASE_URL), "
-                "or use dsa110_ws.connect() for the demo state.")
+                "No pipeline database configured: set PIPELINE_DB, or use dsa110_ws.connect() "
+                "for the demo state.")
         return Database(s.pipeline_db, busy_timeout_s=s.busy_timeout_s,
                         allow_writes=s.allow_writes)
 
-    @functools.cached_property
-    def repos(self):  # -> Repositories
+    @lazy
+    def repos(self) -> Repositories:
         """One repository per pipeline table."""
         from dsa110_ws.repositories import Repositories
 
-        return Repositories(self.db, now=self.settings.now)
+        return Repositories(self.db, clock=self.clock)
 
-    @property
-    def images(self):  # -> ImageRepository
-        """Shortcut for ``w.repos.images``."""
-        return self.repos.images
-
-    @functools.cached_property
-    def state(self):  # -> StateDB
+    @lazy
+    def state(self) -> StateDB:
         """The workspace's own database (audit records, cached results)."""
         from dsa110_ws.repositories.state import StateDB
 
         return StateDB(self.settings.state_dir)
 
-    def now(self):  # -> astropy.time.Time
-        """The workspace clock: ``settings.now`` when frozen (the demo), else the real time."""
-        from astropy.time import Time
+    @lazy
+    def paths(self) -> PathPolicy:
+        """Where the workspace may read (the roots) and write (never among the pipeline's)."""
+        from dsa110_ws.core.paths import PathPolicy
 
-        from dsa110_ws._util.timeparse import to_time
+        s = self.settings
+        protected = [] if s.pipeline_db is None else [Path(s.pipeline_db).parent]
+        return PathPolicy(s.data_roots, s.log_roots, protected=protected)
 
-        return to_time(self.settings.now) if self.settings.now else Time.now()
+    @lazy
+    def audit(self) -> AuditTrail:
+        """The one path of every operator write: one transaction, audited."""
+        from dsa110_ws.services.audit import AuditTrail
+
+        return AuditTrail(self.db, self.state, operator=self.settings.operator)
+
+    @lazy
+    def results(self) -> ResultCache:
+        """Derived results (report figures...) in the workspace's own database."""
+        from dsa110_ws.services.results import ResultCache
+
+        return ResultCache(self.state)
+
+    # -- products ----------------------------------------------------------------------
+    @lazy
+    def cache(self) -> ProductCache:
+        """Derived products (thumbnails, QA, MS summaries) keyed by file identity."""
+        from dsa110_ws.services.products import ProductCache
+
+        return ProductCache(Path(self.settings.state_dir) / "products")
+
+    @lazy
+    def images(self) -> ImageService:
+        """The pipeline's image catalogue: find, get, types, stored QA grades."""
+        from dsa110_ws.services.products import ImageService
+
+        r = self.repos
+        return ImageService(r.images, r.image_qa, r.calibration_applied)
+
+    @lazy
+    def fits(self) -> FitsImageService:
+        """FITS images: header, plane, statistics, thumbnails, cutouts, plots."""
+        from dsa110_ws.services.products import FitsImageService
+
+        return FitsImageService(self.paths, self.cache)
+
+    @lazy
+    def cal(self) -> CaltableService:
+        """Calibration tables: solutions, solve type, plots, the registry."""
+        from dsa110_ws.services.products import CaltableService
+
+        return CaltableService(self.paths, self.repos.caltables)
+
+    @lazy
+    def qa(self) -> QAService:
+        """Image and caltable QA graded from the files."""
+        from dsa110_ws.services.products import QAService
+
+        sec = self.settings.sections
+        return QAService(self.paths, self.fits, self.cal, self.cache,
+                         image_settings=sec.qa_image, cal_settings=sec.qa_cal)
+
+    @lazy
+    def ms(self) -> MSService:
+        """Measurement Sets: summary, flags, quick-looks, the index."""
+        from dsa110_ws.services.products import MSService
+
+        return MSService(self.paths, self.cache, self.repos.ms_index)
+
+    @lazy
+    def batch(self) -> BatchRunner:
+        """Batch work over many products (process pool or Dask)."""
+        from dsa110_ws.services.products import BatchRunner
+
+        return BatchRunner(self.settings, Workspace)
+
+    # -- sources -------------------------------------------------------------------------
+    @lazy
+    def snapshot(self) -> PhotometrySnapshot:
+        """The columnar photometry snapshot survey-wide reads use."""
+        from dsa110_ws.services.sources import PhotometrySnapshot
+
+        return PhotometrySnapshot(self.repos.photometry, self.db, self.settings.state_dir,
+                                  self.settings.sections.sources)
+
+    @lazy
+    def sources(self) -> SourceService:
+        """Sources, light curves, variability, ESE candidates, normalisation, export."""
+        from dsa110_ws.services.sources import SourceService
+
+        r = self.repos
+        return SourceService(
+            photometry=r.photometry, catalogue=r.sources, stored_stats=r.variability_stats,
+            candidates=r.ese_candidates, snapshot=self.snapshot, fits=self.fits,
+            audit=self.audit, paths=self.paths, clock=self.clock)
+
+    # -- operations ----------------------------------------------------------------------
+    @lazy
+    def jobs(self) -> JobService:
+        """Jobs, batches and per-MS progress, as the pipeline stored them."""
+        from dsa110_ws.services.operations import JobService
+
+        r = self.repos
+        return JobService(r.jobs, r.batch_jobs, r.batch_job_items, r.ms_index, r.ms_state,
+                          clock=self.clock, settings=self.settings.sections.operations)
+
+    @lazy
+    def actions(self) -> OperatorActions:
+        """Operator actions (writes; only with writes allowed, audited)."""
+        from dsa110_ws.services.operations import OperatorActions
+
+        r = self.repos
+        return OperatorActions(
+            self.audit, jobs=r.jobs, ms_index=r.ms_index, batch_jobs=r.batch_jobs,
+            batch_job_items=r.batch_job_items, alerts=r.flux_monitoring_alerts,
+            ratings=r.image_ratings, images=self.images, batch=self.batch, clock=self.clock,
+            settings=self.settings.sections.operations)
+
+    @lazy
+    def queue(self) -> QueueService:
+        """The ingestion queue: subband groups and the UVH5 file index."""
+        from dsa110_ws.services.operations import QueueService
+
+        r = self.repos
+        return QueueService(r.ingestion_groups, r.ingestion_subbands, r.hdf5_files,
+                            clock=self.clock)
+
+    @lazy
+    def logs(self) -> LogService:
+        """Per-run pipeline log files under the log roots."""
+        from dsa110_ws.services.operations import LogService
+
+        return LogService(self.paths, clock=self.clock)
+
+    @lazy
+    def calhealth(self) -> CalibrationHealthService:
+        """Calibration health: validity, staleness, gaps, calibrator flux monitoring."""
+        from dsa110_ws.services.operations import CalibrationHealthService
+
+        r = self.repos
+        return CalibrationHealthService(r.caltables, r.calibration_monitoring,
+                                        r.flux_monitoring_alerts, clock=self.clock,
+                                        settings=self.settings.sections.calibration)
+
+    @lazy
+    def health(self) -> HealthService:
+        """Service and data health checks."""
+        from dsa110_ws.services.operations import HealthService
+
+        r = self.repos
+        return HealthService(self.db, r.ms_index, r.hdf5_files, jobs=self.jobs,
+                             clock=self.clock, settings=self.settings.sections.health,
+                             data_roots=self.settings.data_roots, is_demo=self.settings.is_demo)
+
+    @lazy
+    def stats(self) -> StatsService:
+        """Counts, throughput, success rates, QA distributions and period summaries."""
+        from dsa110_ws.services.operations import StatsService
+
+        r = self.repos
+        return StatsService(r.ms_index, r.jobs, r.batch_jobs, r.ingestion_groups, r.image_qa,
+                            jobs=self.jobs, health=self.health, clock=self.clock)
+
+    # -- conveniences ---------------------------------------------------------------------
+    def now(self) -> Time:
+        """The workspace clock's time (``settings.now`` when frozen, else the real time)."""
+        return self.clock.now()
 
     def open_path(self, path: str | Path, *, what: str = "product file",
                   must_exist: bool = True) -> Path:
         """Resolve a product path and check it lies inside the data roots."""
-        return confine(path, self.settings.data_roots, what=what, must_exist=must_exist)
+        return self.paths.product(path, what=what, must_exist=must_exist)
 
     def open_log_path(self, path: str | Path, *, must_exist: bool = True) -> Path:
         """Resolve a log path and check it lies inside the log roots."""
-        return confine(path, self.settings.log_roots, what="log file",
-                       variable="DSA110_WS_LOG_ROOTS", must_exist=must_exist)
-
-    # -- services --------------------------------------------------------------------
-    def __getattr__(self, name: str) -> Any:
-        target = SERVICES.get(name)
-        if target is None:
-            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
-        with self._lock:
-            if name not in self._services:
-                module, _, cls = target.partition(":")
-                self._services[name] = getattr(importlib.import_module(module), cls)(self)
-            return self._services[name]
+        return self.paths.log(path, must_exist=must_exist)
 
     def close(self) -> None:
         """Release database connections."""
@@ -143,27 +337,27 @@ def connect(settings_file: str | Path | None = None, **overrides: Any) -> Worksp
     **overrides
         Settings fields (see ``dsa110_ws.config.FIELDS``) that win over everything else.
     """
-    global _announced
-    settings = load_settings(settings_file, **overrides)
-    if settings.pipeline_db is None and settings.database_url is None:
-        from dsa110_ws.demo import ensure_demo
-
-        demo_dir, generated = ensure_demo(settings.demo_dir)
-        if not _announced or generated:
-            verb = "Generated" if generated else "Using"
-            print(f"dsa110_ws: no PIPELINE_DB configured; {verb.lower()} the demo state in "
-                  f"{demo_dir}", file=sys.stderr)
-            _announced = True
-        settings = load_settings(demo_dir / "settings.toml", **overrides)
-        settings = _as_demo(settings)
-    elif settings.settings_file and (settings.settings_file.parent / "truth.json").exists():
-        settings = _as_demo(settings)  # a generated demo state opened through its settings file
-    w = Workspace(settings)
+    w = Workspace(resolve_settings(settings_file, **overrides))
     w.db  # noqa: B018 - fail early, with the path named, when the database is unusable
     return w
 
 
-def _as_demo(settings: Settings) -> Settings:
-    import dataclasses
+def resolve_settings(settings_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """The settings :func:`connect` uses: as given, else the demo state's (generated on
+    first use); a generated demo state is marked ``is_demo``."""
+    global _announced
+    settings = load_settings(settings_file, **overrides)
+    if settings.pipeline_db is None:
+        from dsa110_ws.demo import ensure_demo
 
-    return dataclasses.replace(settings, is_demo=True)
+        demo_dir, generated = ensure_demo(settings.demo_dir)
+        if not _announced or generated:
+            verb = "generated" if generated else "using"
+            print(f"dsa110_ws: no PIPELINE_DB configured; {verb} the demo state in "
+                  f"{demo_dir}", file=sys.stderr)
+            _announced = True
+        settings = load_settings(demo_dir / "settings.toml", **overrides)
+        return dataclasses.replace(settings, is_demo=True)
+    if settings.settings_file and (settings.settings_file.parent / "truth.json").exists():
+        return dataclasses.replace(settings, is_demo=True)  # a demo state opened by its file
+    return settings

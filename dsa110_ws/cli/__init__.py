@@ -9,6 +9,7 @@ line and exits with status 1. A command may return an int: it becomes the exit s
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click

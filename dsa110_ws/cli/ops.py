@@ -7,40 +7,46 @@ Thin wrappers over ``w.jobs``, ``w.actions``, ``w.health``, ``w.logs``, ``w.calh
 
 from __future__ import annotations
 
-import re
+import contextlib
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dsa110_ws.cli._common import echo_json, workspace
 
+if TYPE_CHECKING:
+    from astropy.time import Time
+
+    from dsa110_ws.workspace import Workspace
+
 __all__ = ["jobs", "health", "logs", "cal", "stats"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+def _time(w: Workspace, text: str | None) -> Time | None:
+    """TIME (ISO, MJD, 'yesterday') or a duration before now ('6h', '2d'); None stays None.
 
-
-def _time(w: Any, text: str | None) -> Any:
-    """TIME (ISO, MJD, 'yesterday') or a duration before now ('6h', '2d'); None stays None."""
+    Read on the workspace clock by the one parser (:func:`dsa110_ws.core.time.to_time`).
+    """
     if text is None:
         return None
-    m = _DURATION.match(text)
-    if m:
-        from dsa110_ws.services._ops_common import shift
+    from dsa110_ws.core.time import parse_duration, to_time
+    from dsa110_ws.errors import InvalidQueryError
 
-        return shift(w.now(), -float(m.group(1)) * _UNIT_S[m.group(2)])
     try:
-        return float(text)
-    except ValueError:
-        return text
+        ago = parse_duration(text)
+    except InvalidQueryError:
+        value: Any = text
+        with contextlib.suppress(ValueError):
+            value = float(text)
+        return to_time(value, now=w.now(), what="time")
+    return to_time(f"{ago.total_seconds()}s ago", now=w.now())
 
 
 def _utc(unix: Any) -> str:
     import math
 
-    from dsa110_ws.services._ops_common import iso_utc
+    from dsa110_ws.core.time import iso_utc
 
     try:
         x = float(unix)
@@ -341,7 +347,7 @@ def cal() -> None:
 @click.pass_context
 def cal_health(ctx: click.Context, at: str | None, as_json: bool, exit_status: bool) -> None:
     """Nearest valid caltable set, staleness, missing types, apply list, flux alerts."""
-    from dsa110_ws.services.calhealth import FLUX_SUMMARY_COLUMNS
+    from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
 
     w = workspace()
     rep = w.calhealth.health(_time(w, at))

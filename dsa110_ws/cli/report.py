@@ -133,10 +133,10 @@ def run(
 def _out_root(out_dir: Path | None, settings: str | None) -> Path:
     if out_dir is not None:
         return out_dir
+    from dsa110_ws.reporting.params import report_settings
     from dsa110_ws.reporting.runner import default_out_dir
-    from dsa110_ws.reporting.source import resolve_settings
 
-    return default_out_dir(resolve_settings(settings))
+    return default_out_dir(report_settings(settings))
 
 
 @report.command("list")

@@ -54,7 +54,7 @@ def plan_images(snaps: list[Snapshot], root: Path, rng: np.random.Generator) -> 
 
 def _photometry_rows(plan: ImagePlan, sky: SkyModel, data: np.ndarray, wcs: Any,
                      inside: np.ndarray, flux_now: np.ndarray) -> list[dict[str, Any]]:
-    from dsa110_ws._util.skymath import angular_sep_deg
+    from dsa110_ws.core.skymath import angular_sep_deg
     from dsa110_ws.demo.fits_writer import forced_photometry
 
     bmaj, bmin, bpa = BEAM  # the pipeline measures with the nominal beam

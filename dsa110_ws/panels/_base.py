@@ -19,13 +19,16 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets as widgets
 import traitlets
 
 from dsa110_ws.errors import WorkspaceError, one_line
 from dsa110_ws.panels._widgets import AutoRefresh, StatusLine
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["Panel", "in_kernel", "truncation_allowed"]
 
@@ -86,7 +89,7 @@ class Panel(widgets.VBox):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         background: bool | None = None,
         refresh_s: float | None = None,

@@ -20,6 +20,8 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.severity import Severity
+
 __all__ = [
     "StatusLine",
     "PagedTable",
@@ -37,9 +39,9 @@ __all__ = [
 
 _LEVEL_COLOURS = {
     "info": "#555",
-    "ok": "#1a7f37",
-    "warning": "#9a6700",
-    "error": "#cf222e",
+    "ok": Severity.OK.colour,
+    "warning": Severity.WARNING.colour,
+    "error": Severity.CRITICAL.colour,
     "busy": "#0969da",
 }
 

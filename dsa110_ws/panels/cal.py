@@ -4,7 +4,7 @@ bandpass / delay plots per antenna, and the validity timeline of the active sets
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -23,6 +23,9 @@ from dsa110_ws.panels._widgets import (
     section,
 )
 
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
+
 __all__ = ["CalInspector"]
 
 TIMELINE_DAYS = {"last 7 days": 7.0, "last 14 days": 14.0, "last 30 days": 30.0}
@@ -30,7 +33,7 @@ _BAD = "#ffebe9"
 
 
 class CalInspector(Panel):
-    """Caltables from the registry (``w.repos.caltables``) inspected with ``w.cal`` and
+    """Caltables from the registry (``w.cal.find``) inspected with ``w.cal`` and
     ``w.qa.cal``; the validity timeline from ``w.calhealth.timeline``.
 
     Traits: ``set_name``, ``caltable`` (path), ``y_axis`` (amp/phase), ``antenna``
@@ -47,7 +50,7 @@ class CalInspector(Panel):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         caltable: str | None = None,
         *,
         set_name: str | None = None,
@@ -140,7 +143,7 @@ class CalInspector(Panel):
 
     # -- sets and tables ------------------------------------------------------------------
     def _load_sets(self) -> tuple[pd.DataFrame, str | None]:
-        sets = self.w.repos.caltables.sets()
+        sets = self.w.cal.sets()
         want = self._wanted[0]
         if want is None and self._wanted[1]:
             want = self.w.cal.registry_row(self._wanted[1]).set_name
@@ -158,7 +161,7 @@ class CalInspector(Panel):
     def _list_tables(self) -> None:
         name = self.set_name
         self.run(
-            lambda: self.w.repos.caltables.find(set_name=name, limit=None),
+            lambda: self.w.cal.find(set_name=name, limit=None),
             self._show_tables,
             what=f"reading set {name}",
             channel="tables",

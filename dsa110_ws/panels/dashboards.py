@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["OperationsDashboard", "ScienceDashboard"]
 
@@ -33,7 +36,7 @@ class _Composite(Panel):
     """A panel made of other panels (``self.parts``, filled by ``_build``): refreshing,
     waiting for and closing it does so for every part."""
 
-    def __init__(self, workspace: Any, **kwargs: Any):
+    def __init__(self, workspace: Workspace, **kwargs: Any):
         self.parts: dict[str, Panel] = {}
         super().__init__(workspace, **kwargs)
 
@@ -78,7 +81,7 @@ class OperationsDashboard(_Composite):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         refresh_s: float = 60.0,
         auto_refresh: bool = False,
@@ -215,7 +218,7 @@ class ScienceDashboard(_Composite):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         night: str = "yesterday",
         source_id: str | None = None,

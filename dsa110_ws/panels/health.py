@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 
+from dsa110_ws.core.severity import Severity, badge_html
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import short_path
 from dsa110_ws.panels._widgets import PagedTable, section
 
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
+
 __all__ = ["HealthPanel"]
 
-STATUS_COLOURS = {
-    "ok": "#1a7f37",
-    "warning": "#9a6700",
-    "critical": "#cf222e",
-    "unknown": "#57606a",
-}
-_ROW_BG = {"warning": "#fff8c5", "critical": "#ffebe9"}
-
-
-def badge(status: str, text: str | None = None) -> str:
-    """A coloured status word (ok, warning, critical, unknown)."""
-    colour = STATUS_COLOURS.get(status, "#57606a")
-    return (
-        f"<span class='dsa-badge dsa-badge-{html.escape(status)}' style='color:white;"
-        f"background:{colour};border-radius:4px;padding:0 6px'>"
-        f"{html.escape(text or status.upper())}</span>"
-    )
+_ROW_BG = {"warning": Severity.WARNING.background, "critical": Severity.CRITICAL.background}
+badge = badge_html
 
 
 class HealthPanel(Panel):
@@ -42,7 +31,7 @@ class HealthPanel(Panel):
 
     title = "Health"
 
-    def __init__(self, workspace: Any, **kwargs: Any):
+    def __init__(self, workspace: Workspace, **kwargs: Any):
         self.report: Any = None
         self.cal: Any = None
         self.stuck = pd.DataFrame()

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._format import beam_text, mjd_text, qa_checks_html
 from dsa110_ws.panels._widgets import PagedTable, kv_html, png_widget, section
 
-__all__ = ["ImageBrowser", "stored_grades"]
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
+
+__all__ = ["ImageBrowser"]
 
 #: At most this many rows are read for one filter (the table says when it was cut).
 MAX_ROWS = 20_000
 GRADES = ["any", "good", "warning", "bad", "no QA"]
-_GRADE_BG = {"bad": "#ffebe9", "warning": "#fff8c5"}
+_GRADE_BG = {"bad": Severity.CRITICAL.background, "warning": Severity.WARNING.background}
 
 
 class ImageBrowser(Panel):
@@ -40,7 +44,7 @@ class ImageBrowser(Panel):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         night: str = "yesterday",
         n_nights: int = 1,
@@ -180,9 +184,9 @@ class ImageBrowser(Panel):
 
     # -- data -----------------------------------------------------------------------------
     def _load(self) -> pd.DataFrame:
-        from dsa110_ws._util.timeparse import night_bounds
+        from dsa110_ws.core.time import night_bounds
 
-        lo, _ = night_bounds(self.night, now=self.w.settings.now)
+        lo, _ = night_bounds(self.night, now=self.w.now())
         hi = lo + 86400.0 * max(1, int(self.n_nights))
         dec_lo, dec_hi = self.dec_range
         with truncation_allowed():
@@ -195,7 +199,7 @@ class ImageBrowser(Panel):
                 limit=MAX_ROWS,
             )
         truncated = bool(df.attrs.get("truncated"))
-        df = df.assign(qa_grade=stored_grades(self.w, df))
+        df = df.assign(qa_grade=self.w.images.stored_grades(df["path"]))
         if self.grade != "any":
             df = df[df["qa_grade"] == self.grade]
         df.attrs["truncated"] = truncated
@@ -289,12 +293,7 @@ class ImageBrowser(Panel):
             from dsa110_ws.errors import one_line
 
             out["qa"] = one_line(exc)
-        ms = row.get("ms_path")
-        out["applied"] = (
-            self.w.repos.calibration_applied.find(ms_path=str(ms), limit=None)
-            if isinstance(ms, str) and self.w.repos.calibration_applied.available
-            else pd.DataFrame()
-        )
+        out["applied"] = self.w.images.applied_caltables(row.get("ms_path"))
         return out
 
     def _show_detail(self, d: dict[str, Any]) -> None:
@@ -370,15 +369,3 @@ class ImageBrowser(Panel):
             what="cutout",
             channel="cutout",
         )
-
-
-def stored_grades(workspace: Any, df: pd.DataFrame) -> list[str]:
-    """The pipeline's stored QA grade of each image (latest ``image_qa.overall_quality``;
-    ``"no QA"`` when there is none)."""
-    qa_repo = workspace.repos.image_qa
-    if df.empty or not qa_repo.available:
-        return ["no QA"] * len(df)
-    qa = qa_repo.find(image_path=list(df["path"]), limit=None)
-    latest = qa.drop_duplicates("image_path", keep="last").set_index("image_path")
-    grades = df["path"].map(latest["overall_quality"])
-    return [g if isinstance(g, str) else "no QA" for g in grades]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -12,6 +12,9 @@ import traitlets
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import short_path, unix_text
 from dsa110_ws.panels._widgets import PagedTable, fmt_value, kv_html, section
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["JobMonitor"]
 
@@ -50,7 +53,7 @@ class JobMonitor(Panel):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         status: str = "any",
         window: str = "last 24 h",

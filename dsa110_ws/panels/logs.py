@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["LogViewer"]
 
@@ -32,7 +35,7 @@ class LogViewer(Panel):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         run_id: str | None = None,
         *,
         follow: bool = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -19,6 +19,9 @@ from dsa110_ws.panels._widgets import (
     png_widget,
     section,
 )
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["MSInspector"]
 
@@ -38,7 +41,7 @@ class MSInspector(Panel):
     y_axis = traitlets.Unicode("amp")
 
     def __init__(
-        self, workspace: Any, ms_path: str | None = None, *, night: str = "yesterday", **kwargs: Any
+        self, workspace: Workspace, ms_path: str | None = None, *, night: str = "yesterday", **kwargs: Any
     ):
         self.summary: Any = None
         self.flags: Any = None
@@ -95,13 +98,13 @@ class MSInspector(Panel):
         ]
 
     def _list_night(self) -> None:
-        from dsa110_ws._util.timeparse import night_bounds
+        from dsa110_ws.core.time import night_bounds
 
-        lo, hi = night_bounds(self.night, now=self.w.settings.now)
+        lo, hi = night_bounds(self.night, now=self.w.now())
 
         def work() -> list[str]:
             with truncation_allowed():
-                return list(self.w.repos.ms_index.find(start=lo, end=hi, limit=2000)["path"])
+                return list(self.w.ms.find(start=lo, end=hi, limit=2000)["path"])
 
         def done(paths: list[str]) -> None:
             self.path_box.options = paths

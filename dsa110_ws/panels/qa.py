@@ -4,13 +4,14 @@ dynamic range against observation time."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.severity import Severity
 from dsa110_ws.errors import one_line
 from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._format import mjd_text
@@ -23,16 +24,19 @@ from dsa110_ws.panels._widgets import (
     section,
 )
 
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
+
 __all__ = ["QAPanel"]
 
 SOURCES = {"pixels": "QA from the pixels (w.qa)", "stored": "the pipeline's stored QA"}
 _ORDER = {"bad": 0, "error": 1, "warning": 2, "no QA": 3, "good": 4}
 _COLOURS = {
-    "good": "#1a7f37",
-    "warning": "#bf8700",
-    "bad": "#cf222e",
-    "error": "#8250df",
-    "no QA": "#57606a",
+    "good": Severity.OK.colour,
+    "warning": Severity.WARNING.colour,
+    "bad": Severity.CRITICAL.colour,
+    "error": "#8250df",  # the grade could not be computed
+    "no QA": Severity.UNKNOWN.colour,
 }
 
 
@@ -51,7 +55,7 @@ class QAPanel(Panel):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         *,
         night: str = "yesterday",
         source: str = "pixels",
@@ -81,7 +85,9 @@ class QAPanel(Panel):
         self.worst_table = PagedTable(
             columns=["id", "observed", "grade", "rms_mjy", "dynamic_range", "reasons"],
             page_size=6,
-            highlight=lambda r: {"bad": "#ffebe9", "warning": "#fff8c5", "error": "#fbefff"}.get(
+            highlight=lambda r: {"bad": Severity.CRITICAL.background,
+                                 "warning": Severity.WARNING.background,
+                                 "error": "#fbefff"}.get(
                 str(r["grade"])
             ),
             empty_text="No images observed that night.",
@@ -97,9 +103,9 @@ class QAPanel(Panel):
 
     # -- data -----------------------------------------------------------------------------
     def _load(self) -> tuple[str, pd.DataFrame, bytes]:
-        from dsa110_ws._util.timeparse import night_bounds
+        from dsa110_ws.core.time import night_bounds
 
-        lo, hi = night_bounds(self.night, now=self.w.settings.now)
+        lo, hi = night_bounds(self.night, now=self.w.now())
         label = pd.Timestamp(lo, unit="s").strftime("%Y-%m-%d")
         with truncation_allowed():
             images = self.w.images.find(start=lo, end=hi, limit=self.max_images)
@@ -135,9 +141,7 @@ class QAPanel(Panel):
         )
 
     def _stored(self, images: pd.DataFrame) -> pd.DataFrame:
-        from dsa110_ws.panels.images import stored_grades
-
-        grades = stored_grades(self.w, images)
+        grades = self.w.images.stored_grades(images["path"])
         return pd.DataFrame(
             {
                 "id": images["id"],

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._widgets import PagedTable, section
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["QueuePanel"]
 
@@ -32,7 +35,7 @@ class QueuePanel(Panel):
 
     title = "Ingestion queue"
 
-    def __init__(self, workspace: Any, **kwargs: Any):
+    def __init__(self, workspace: Workspace, **kwargs: Any):
         self.counts: dict[str, int] = {}
         self.incomplete = pd.DataFrame()
         self.failed = pd.DataFrame()

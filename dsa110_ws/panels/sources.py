@@ -3,7 +3,7 @@ metrics and postage stamps, and the eta-V diagnostic with the ESE candidates."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -19,6 +19,9 @@ from dsa110_ws.panels._widgets import (
     png_widget,
     section,
 )
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["SourceExplorer"]
 
@@ -58,7 +61,7 @@ class SourceExplorer(Panel):
 
     def __init__(
         self,
-        workspace: Any,
+        workspace: Workspace,
         source_id: str | None = None,
         *,
         preset: str = "moderate",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -10,6 +10,9 @@ import traitlets
 
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._widgets import figure_png, new_figure, plot_locked, png_widget
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["ThroughputPanel"]
 
@@ -27,7 +30,7 @@ class ThroughputPanel(Panel):
     title = "Throughput"
     window = traitlets.Unicode("last 24 h")
 
-    def __init__(self, workspace: Any, *, window: str = "last 24 h", **kwargs: Any):
+    def __init__(self, workspace: Workspace, *, window: str = "last 24 h", **kwargs: Any):
         self.data = pd.DataFrame()
         super().__init__(workspace, **kwargs)
         self.window_select.value = window

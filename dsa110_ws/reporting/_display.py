@@ -8,9 +8,12 @@ import html
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = [
     "HTMLBlock",
@@ -188,7 +191,7 @@ def figure_block(fig: Any) -> HTMLBlock:
 
 
 def cached_figure(
-    w: Any, what: str, data: pd.DataFrame, extra: Any, make: Callable[[], Any]
+    w: Workspace, what: str, data: pd.DataFrame, extra: Any, make: Callable[[], Any]
 ) -> HTMLBlock:
     """A figure rendered by ``make()``, cached in the workspace's state database under the
     hash of exactly what it plots (``data`` and ``extra``): a rerun over unchanged data
@@ -204,12 +207,9 @@ def cached_figure(
         default=str,
     )
     key = f"report.figure:{what}:{hashlib.sha256(payload.encode()).hexdigest()}"
-    hit = w.state.get_result(key)
-    if hit is not None:
-        return _png_block(hit["png_base64"])
-    png = _png_base64(make())
-    w.state.put_result(key, "report.figure", {"png_base64": png})
-    return _png_block(png)
+    hit = w.results.get_or_compute(key, "report.figure",
+                                   lambda: {"png_base64": _png_base64(make())})
+    return _png_block(hit["png_base64"])
 
 
 def join(*blocks: HTMLBlock | str) -> HTMLBlock:

@@ -7,7 +7,7 @@ test (or anyone) can recompute the JSON from the services for the same parameter
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -18,6 +18,9 @@ from dsa110_ws.reporting._metric import (
     status_for,
     write_metrics,
 )
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = [
     "Metric",
@@ -31,7 +34,7 @@ __all__ = [
 
 
 def stats_metrics(
-    w: Any,
+    w: Workspace,
     params: Any,
     *,
     current: dict[str, Any] | None = None,
@@ -42,13 +45,12 @@ def stats_metrics(
 
     ``current``, ``previous`` and ``disk`` may be passed when already computed (the
     template does, to read the database once); they are exactly what
-    :func:`~dsa110_ws.reporting.period.period_summary` and ``w.stats.disk_usage()`` return.
+    ``w.stats.period_summary(...).to_dict()`` and ``w.stats.disk_usage()`` return.
     """
-    from dsa110_ws.reporting.period import period_summary
-
     p = params
-    cur = current if current is not None else period_summary(w, *p.window)
-    prev = previous if previous is not None else period_summary(w, *p.previous_window)
+    cur = current if current is not None else w.stats.period_summary(*p.window).to_dict()
+    prev = (previous if previous is not None
+            else w.stats.period_summary(*p.previous_window).to_dict())
     disk = disk if disk is not None else w.stats.disk_usage()
     ratio = (cur["images_per_day"] / prev["images_per_day"]) if prev["images_per_day"] else None
     used = pd.to_numeric(disk["used_percent"], errors="coerce").dropna()
@@ -109,7 +111,7 @@ def _median(values: Any) -> float | None:
     return float(v.median()) if len(v) else None
 
 
-def nightly_qa_metrics(w: Any, params: Any, *, data: Any = None) -> list[Metric]:
+def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[Metric]:
     """Headline metrics of the nightly QA report for ``params`` (a ``NightlyQAParams``).
 
     ``data`` is the :class:`~dsa110_ws.reporting.nightly_data.NightlyData` already gathered

@@ -9,14 +9,18 @@ read once per report, and the headline metrics from
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dsa110_ws.core.time import mjd_to_utc
 from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
-from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly, mjd_to_utc
-from dsa110_ws.services.calhealth import FLUX_SUMMARY_COLUMNS
+from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly
+from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["NightlyQAReport", "NIGHTLY_QA_SECTIONS"]
 
@@ -43,7 +47,7 @@ class NightlyQAReport:
 
     sections = NIGHTLY_QA_SECTIONS
 
-    def __init__(self, w: Any, params: Any):
+    def __init__(self, w: Workspace, params: Any):
         self.w = w
         self.params = params
         self.start, self.end = params.window

@@ -4,7 +4,7 @@ Each part comes from one service call per product (all cached by the products se
 derived-product cache, so a second report over the same night reads no pixels):
 
 * images observed in the window (``w.images.find``) graded from their pixels (``w.qa.image``);
-* the window's Measurement Sets (``w.repos.ms_index.find``) and their flags
+* the window's Measurement Sets (``w.ms.find``) and their flags
   (``w.ms.flag_stats``);
 * the caltable sets valid during the window (``w.calhealth.sets``) and each table's QA
   (``w.qa.cal``);
@@ -23,31 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dsa110_ws.core.time import datetime_to_mjd, mjd_to_utc
 from dsa110_ws.errors import WorkspaceError, one_line
-from dsa110_ws.workspace import SERVICES
+
+if TYPE_CHECKING:
+    from dsa110_ws.workspace import Workspace
 
 __all__ = ["NightlyData", "gather_nightly", "GRADE_ORDER"]
 
 #: Pixel-QA grades from worst to best (the products service's vocabulary).
 GRADE_ORDER = {"bad": 0, "warning": 1, "good": 2}
-_MJD0 = dt.datetime(1858, 11, 17, tzinfo=dt.UTC)
-
-
-def _mjd(t: dt.datetime) -> float:
-    return (t - _MJD0).total_seconds() / 86400.0
-
-
-def mjd_to_utc(mjd: Any) -> pd.Series:
-    """MJD values as UTC timestamps."""
-    return pd.to_datetime(
-        (pd.to_numeric(mjd, errors="coerce") - 40587.0) * 86400.0, unit="s", utc=True
-    )
+_mjd = datetime_to_mjd
 
 
 @dataclasses.dataclass
@@ -77,20 +68,8 @@ class NightlyData:
         return _mjd(self.end)
 
 
-def _has_service(name: str) -> bool:
-    module = SERVICES[name].partition(":")[0]
-    return importlib.util.find_spec(module) is not None
-
-
-def _part(data: NightlyData, what: str, services: tuple[str, ...], fn: Callable[[], Any]) -> Any:
+def _part(data: NightlyData, what: str, fn: Callable[[], Any]) -> Any:
     """``fn()``, or ``None`` with the reason in ``data.unavailable[what]``."""
-    missing = [s for s in services if not _has_service(s)]
-    if missing:
-        data.unavailable[what] = (
-            f"not available in this installation (service "
-            f"{', '.join('w.' + s for s in missing)} missing)"
-        )
-        return None
     try:
         return fn()
     except WorkspaceError as exc:
@@ -137,7 +116,7 @@ def _per_product(
     return pd.DataFrame(rows, index=paths.index, columns=[*columns, "error"])
 
 
-def _image_qa(w: Any, path: str) -> dict[str, Any]:
+def _image_qa(w: Workspace, path: str) -> dict[str, Any]:
     r = w.qa.image(path)
     # qa_* columns: measured from the pixels (the images table has its own stored values)
     return {
@@ -153,7 +132,7 @@ def _image_qa(w: Any, path: str) -> dict[str, Any]:
     }
 
 
-def _images(w: Any, d: NightlyData) -> pd.DataFrame:
+def _images(w: Workspace, d: NightlyData) -> pd.DataFrame:
     im = w.images.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
     im = im[[c for c in im.columns if not c.endswith("_utc")]]
     qa = _per_product(im["path"], lambda p: _image_qa(w, p), _IMAGE_COLS)
@@ -164,7 +143,7 @@ def _images(w: Any, d: NightlyData) -> pd.DataFrame:
     return out
 
 
-def _flags(w: Any, path: str) -> dict[str, Any]:
+def _flags(w: Workspace, path: str) -> dict[str, Any]:
     f = w.ms.flag_stats(path)
     return {
         "flag_fraction": f.flag_fraction,
@@ -173,15 +152,15 @@ def _flags(w: Any, path: str) -> dict[str, Any]:
     }
 
 
-def _ms(w: Any, d: NightlyData) -> pd.DataFrame:
-    ms = w.repos.ms_index.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
+def _ms(w: Workspace, d: NightlyData) -> pd.DataFrame:
+    ms = w.ms.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
     ms = ms[[c for c in ms.columns if not c.endswith("_utc")]]
     out = pd.concat([ms, _per_product(ms["path"], lambda p: _flags(w, p), _FLAG_COLS)], axis=1)
     out["obs_utc"] = mjd_to_utc(out["mid_mjd"])
     return out
 
 
-def _cal_qa(w: Any, path: str) -> dict[str, Any]:
+def _cal_qa(w: Workspace, path: str) -> dict[str, Any]:
     r = w.qa.cal(path)
     return {
         "qa_type": r.table_type,
@@ -196,10 +175,10 @@ def _cal_qa(w: Any, path: str) -> dict[str, Any]:
     }
 
 
-def _caltables(w: Any, d: NightlyData) -> pd.DataFrame:
+def _caltables(w: Workspace, d: NightlyData) -> pd.DataFrame:
     sets = w.calhealth.sets(start=d.start, end=d.end)
     names = sets["set_name"].tolist()
-    ct = w.repos.caltables.find(set_name=names, limit=None)  # [] matches nothing
+    ct = w.cal.find(set_name=names, limit=None)  # [] matches nothing
     ct = (
         ct[[c for c in ct.columns if not c.endswith("_utc")]]
         .sort_values(["set_name", "order_index"], kind="stable")
@@ -208,7 +187,7 @@ def _caltables(w: Any, d: NightlyData) -> pd.DataFrame:
     return pd.concat([ct, _per_product(ct["path"], lambda p: _cal_qa(w, p), _CAL_COLS)], axis=1)
 
 
-def _candidates(w: Any, d: NightlyData, preset: str) -> pd.DataFrame:
+def _candidates(w: Workspace, d: NightlyData, preset: str) -> pd.DataFrame:
     # the light-curve history up to the end of the window; a source measured during the
     # window has its last (usable) epoch inside it
     table = w.sources.variability(end=d.end, preset=None)
@@ -216,24 +195,22 @@ def _candidates(w: Any, d: NightlyData, preset: str) -> pd.DataFrame:
     return cands[cands["last_mjd"] >= d.start_mjd].reset_index(drop=True)
 
 
-def gather_nightly(w: Any, params: Any) -> NightlyData:
+def gather_nightly(w: Workspace, params: Any) -> NightlyData:
     """Read everything the nightly QA report shows for ``params``' window."""
     start, end = params.window
     empty = pd.DataFrame()
     d = NightlyData(start=start, end=end, images=empty, ms=empty, caltables=empty)
-    d.images = _part(d, "images", ("qa",), lambda: _images(w, d))
-    d.ms = _part(d, "ms", ("ms",), lambda: _ms(w, d))
-    d.caltables = _part(d, "caltables", ("qa", "calhealth"), lambda: _caltables(w, d))
-    d.timeline = _part(
-        d, "timeline", ("calhealth",), lambda: w.calhealth.timeline(start=start, end=end)
+    d.images = _part(d, "images", lambda: _images(w, d))
+    d.ms = _part(d, "ms", lambda: _ms(w, d))
+    d.caltables = _part(d, "caltables", lambda: _caltables(w, d))
+    d.timeline = _part(d, "timeline", lambda: w.calhealth.timeline(start=start, end=end)
     )
     mid = start + (end - start) / 2
-    d.nearest = _part(d, "nearest", ("calhealth",), lambda: w.calhealth.nearest(mid))
-    d.flux = _part(d, "flux", ("calhealth",), lambda: w.calhealth.flux(start=start, end=end))
-    d.alerts = _part(d, "alerts", ("calhealth",), lambda: w.calhealth.alerts(start=start, end=end))
-    d.candidates = _part(
-        d, "candidates", ("sources",), lambda: _candidates(w, d, params.candidate_preset)
+    d.nearest = _part(d, "nearest", lambda: w.calhealth.nearest(mid))
+    d.flux = _part(d, "flux", lambda: w.calhealth.flux(start=start, end=end))
+    d.alerts = _part(d, "alerts", lambda: w.calhealth.alerts(start=start, end=end))
+    d.candidates = _part(d, "candidates", lambda: _candidates(w, d, params.candidate_preset)
     )
-    d.failed_jobs = _part(d, "failed_jobs", ("jobs",), lambda: w.jobs.failed(start=start, end=end))
-    d.job_summary = _part(d, "job_summary", ("jobs",), lambda: w.jobs.summary(start=start, end=end))
+    d.failed_jobs = _part(d, "failed_jobs", lambda: w.jobs.failed(start=start, end=end))
+    d.job_summary = _part(d, "job_summary", lambda: w.jobs.summary(start=start, end=end))
     return d

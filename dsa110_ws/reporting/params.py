@@ -15,11 +15,15 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dsa110_ws.errors import InvalidQueryError
+from dsa110_ws.core.time import datetime_to_mjd, to_unix, unix_to_datetime
+from dsa110_ws.errors import InvalidQueryError, WorkspaceError, one_line
+
+if TYPE_CHECKING:
+    from dsa110_ws.config import Settings
 
 __all__ = [
     "ReportParameterError",
@@ -30,6 +34,8 @@ __all__ = [
     "RUNNER_PARAMETERS",
     "validate_params",
     "parse_utc",
+    "report_settings",
+    "workspace_now",
 ]
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -44,23 +50,29 @@ class ReportParameterError(InvalidQueryError):
 
 
 def parse_utc(text: str, what: str, now: dt.datetime) -> dt.datetime:
-    """Parse an ISO date/time or ``today``/``yesterday`` into an aware UTC datetime."""
-    low = text.strip().lower()
-    if low in _RELATIVE_NIGHTS:
-        day = now.date() + dt.timedelta(days=_RELATIVE_NIGHTS[low])
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    if low == "now":
-        return now
+    """An ISO date/time, ``today``/``yesterday``/``now`` (relative to ``now``) as an aware
+    UTC datetime (:func:`dsa110_ws.core.time.to_time`, the one parser)."""
+    unix = to_unix(text, now=now, what=what)
+    return unix_to_datetime(round(unix, 6))
+
+
+def report_settings(settings: str | None = None) -> Settings:
+    """The settings a report reads, as :func:`dsa110_ws.connect` resolves them (the demo
+    state when nothing is configured); a bad settings file is a :class:`ReportParameterError`."""
+    from dsa110_ws.workspace import resolve_settings
+
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace(" ", "T"))
-    except ValueError:
-        raise ValueError(
-            f"{what}={text!r} is not an ISO date/time (e.g. 2026-11-13 or "
-            "2026-11-13T06:00:00), 'today' or 'yesterday'"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+        return resolve_settings(settings) if settings else resolve_settings()
+    except WorkspaceError as exc:
+        raise ReportParameterError(
+            f"invalid report parameters: settings: {one_line(exc)}") from None
+
+
+def workspace_now(settings: str | None = None) -> dt.datetime:
+    """The workspace clock of a report's settings (frozen in the demo), as aware UTC."""
+    from dsa110_ws.core.time import Clock
+
+    return unix_to_datetime(Clock(report_settings(settings).now).now_unix())
 
 
 def _stamp(t: dt.datetime) -> str:
@@ -149,12 +161,11 @@ class ReportParams(BaseModel):
     def window_dict(self) -> dict[str, Any]:
         """The window as ISO UTC strings and MJDs, for provenance."""
         start, end = self.window
-        mjd = lambda t: (t - dt.datetime(1858, 11, 17, tzinfo=dt.UTC)).total_seconds() / 86400  # noqa: E731
         return {
             "start_utc": start.isoformat(),
             "end_utc": end.isoformat(),
-            "start_mjd": mjd(start),
-            "end_mjd": mjd(end),
+            "start_mjd": datetime_to_mjd(start),
+            "end_mjd": datetime_to_mjd(end),
         }
 
 
@@ -403,8 +414,6 @@ def validate_params(
         )
     raw = dict(raw or {})
     if now is None:
-        from dsa110_ws.reporting.source import workspace_now
-
         settings = raw.get("settings")
         now = workspace_now(str(settings) if settings not in (None, "") else None)
     try:

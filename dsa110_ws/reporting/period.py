@@ -1,23 +1,26 @@
 """The stats report over a period: data from ``w.stats`` / ``w.jobs``, sections, trends.
 
-Every number here comes from the operations services (``w.stats.throughput``,
-``w.stats.success_rates``, ``w.stats.qa``, ``w.stats.disk_usage``, ``w.jobs.summary``) or
-from the stored per-image QA the stats service reads (``w.repos.image_qa``); the template
-only calls these functions.
+Every number here comes from the operations services (``w.stats.period_summary``,
+``w.stats.throughput``, ``w.stats.success_rates``, ``w.stats.qa``, ``w.stats.disk_usage``);
+the template only calls these functions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting.metrics import stats_metrics
 
-__all__ = ["period_summary", "trends", "StatsReport", "STATS_SECTIONS", "BAD_GRADES"]
+if TYPE_CHECKING:
+    from dsa110_ws.reporting.params import StatsParams
+    from dsa110_ws.workspace import Workspace
+
+__all__ = ["period_summary", "trends", "StatsReport", "STATS_SECTIONS"]
 
 #: Section headings of the stats template, in order (the tests look for each).
 STATS_SECTIONS = (
@@ -28,8 +31,6 @@ STATS_SECTIONS = (
     "Trends against the previous period",
     "Disk usage",
 )
-#: Stored ``overall_quality`` values that count as a bad image.
-BAD_GRADES = ("bad", "fail", "failed", "poor")
 
 _TREND_ROWS = (
     ("ms_per_day", "MS per day", True),
@@ -43,51 +44,10 @@ _TREND_ROWS = (
 )
 
 
-def _mjd(t: dt.datetime) -> float:
-    return (t - dt.datetime(1858, 11, 17, tzinfo=dt.UTC)).total_seconds() / 86400.0
-
-
-def _num(x: Any) -> float | None:
-    """A JSON-safe float (NaN -> None)."""
-    if x is None:
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
-
-
-def period_summary(w: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    """Headline numbers of one period [start, end) (plain, JSON-safe values).
-
-    Keys: days, n_ms, n_images, n_photometry, ms_per_day, images_per_day,
-    photometry_per_day (observation time, per ``w.stats.throughput``); n_jobs,
-    n_failed_jobs, job_success_rate (``w.jobs.summary``: done and completed both count);
-    n_qa, n_bad_images, bad_image_fraction, noise_median_mjy, dr_median (stored image QA
-    of images observed in the period, as ``w.stats.qa`` reads it).
-    """
-    days = (end - start).total_seconds() / 86400.0
-    tp = w.stats.throughput(start=start, end=end, per="night")
-    totals = {k: int(tp[f"n_{k}"].sum()) for k in ("ms", "images", "photometry")}
-    jobs = w.jobs.summary(start=start, end=end)
-    qa = w.repos.image_qa.metrics_by_observation(lo_mjd=_mjd(start), hi_mjd=_mjd(end))
-    grades = qa["overall_quality"].astype("string").str.lower()
-    n_bad = int(grades.isin(BAD_GRADES).sum())
-    noise = pd.to_numeric(qa["rms_noise"], errors="coerce").dropna().to_numpy(float)
-    dr = pd.to_numeric(qa["dynamic_range"], errors="coerce").dropna().to_numpy(float)
-    return {
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "days": days,
-        **{f"n_{k}": v for k, v in totals.items()},
-        **{f"{k}_per_day": v / days for k, v in totals.items()},
-        "n_jobs": int(jobs.n_total),
-        "n_failed_jobs": int(jobs.n_failed),
-        "job_success_rate": _num(jobs.success_rate),
-        "n_qa": int(len(qa)),
-        "n_bad_images": n_bad,
-        "bad_image_fraction": (n_bad / len(qa)) if len(qa) else None,
-        "noise_median_mjy": _num(np.median(noise) * 1e3) if len(noise) else None,
-        "dr_median": _num(np.median(dr)) if len(dr) else None,
-    }
+def period_summary(w: Workspace, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """Headline numbers of one period [start, end): ``w.stats.period_summary`` (the one
+    definition the CLI and the dashboards use too), as plain JSON-safe values."""
+    return w.stats.period_summary(start, end).to_dict()
 
 
 def trends(current: dict[str, Any], previous: dict[str, Any]) -> pd.DataFrame:
@@ -115,7 +75,7 @@ class StatsReport:
 
     sections = STATS_SECTIONS
 
-    def __init__(self, w: Any, params: Any):
+    def __init__(self, w: Workspace, params: StatsParams):
         self.w = w
         self.params = params
         self.start, self.end = params.window
@@ -141,8 +101,6 @@ class StatsReport:
 
     def metrics(self) -> list[Any]:
         """The headline metrics (:func:`dsa110_ws.reporting.metrics.stats_metrics`)."""
-        from dsa110_ws.reporting.metrics import stats_metrics
-
         return self._get(
             "metrics",
             lambda: stats_metrics(

@@ -24,15 +24,22 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.errors import one_line
 from dsa110_ws.reporting._metric import overall_status, status_rank
 from dsa110_ws.reporting.execute import cell_seconds, execute_notebook
-from dsa110_ws.reporting.params import ReportParameterError, ReportParams, validate_params
+from dsa110_ws.reporting.params import (
+    ReportParameterError,
+    ReportParams,
+    report_settings,
+    validate_params,
+)
 from dsa110_ws.reporting.publish import locked, publish, write_json
-from dsa110_ws.reporting.source import resolve_settings
 from dsa110_ws.reporting.templates import TEMPLATES, TITLES, template_path
+
+if TYPE_CHECKING:
+    from dsa110_ws.config import Settings
 
 __all__ = [
     "run_report",
@@ -97,9 +104,9 @@ class ReportResult:
         )
 
 
-def default_out_dir(settings: Any) -> Path:
+def default_out_dir(settings: Settings) -> Path:
     """``[reports] out_dir`` from the settings file, else ``<state_dir>/reports``."""
-    configured = settings.section("reports").get("out_dir")
+    configured = settings.sections.reports.out_dir
     if configured:
         path = Path(os.path.expanduser(str(configured)))
         if not path.is_absolute() and settings.settings_file is not None:
@@ -120,7 +127,7 @@ def _prepare(
             f"Unknown report kind {kind!r}; choose one of {sorted(TEMPLATES)}."
         )
     raw = dict(params or {})
-    settings = resolve_settings(raw.get("settings") or None)
+    settings = report_settings(raw.get("settings") or None)
     if settings.settings_file is not None and not raw.get("settings"):
         raw["settings"] = str(settings.settings_file)  # pin the data source the kernel reads
     if now is None:

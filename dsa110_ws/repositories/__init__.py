@@ -3,7 +3,7 @@ pipeline's own column names, or frozen records for single rows."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedResultWarning
 from dsa110_ws.repositories._db import Database
@@ -21,6 +21,9 @@ from dsa110_ws.repositories.photometry import PhotometryRepository
 from dsa110_ws.repositories.qa import CalibrationQARepository, ImageQARepository
 from dsa110_ws.repositories.sources import SourceRepository
 from dsa110_ws.repositories.variability import ESECandidateRepository, VariabilityStatsRepository
+
+if TYPE_CHECKING:
+    from dsa110_ws.core.time import Clock
 
 __all__ = ["Database", "Repositories", "Repository", "TruncatedResultWarning", "DEFAULT_LIMIT"]
 
@@ -52,10 +55,31 @@ REPOSITORY_CLASSES: dict[str, type[Repository]] = {
 class Repositories:
     """One repository per pipeline table, named after the table (``repos.images``...)."""
 
-    def __init__(self, db: Database, *, now: Any = None):
+    ms_index: MSIndexRepository
+    images: ImageRepository
+    photometry: PhotometryRepository
+    sources: SourceRepository
+    caltables: CaltableRepository
+    calibration_applied: CalibrationAppliedRepository
+    jobs: JobRepository
+    batch_jobs: BatchJobRepository
+    batch_job_items: BatchJobItemRepository
+    image_qa: ImageQARepository
+    calibration_qa: CalibrationQARepository
+    variability_stats: VariabilityStatsRepository
+    ese_candidates: ESECandidateRepository
+    calibration_monitoring: CalibrationMonitoringRepository
+    flux_monitoring_alerts: FluxAlertRepository
+    image_ratings: ImageRatingRepository
+    hdf5_files: HDF5FileRepository
+    ms_state: MSStateRepository
+    ingestion_groups: IngestionGroupRepository
+    ingestion_subbands: IngestionSubbandRepository
+
+    def __init__(self, db: Database, *, clock: Clock | None = None):
         self.db = db
         for name, cls in REPOSITORY_CLASSES.items():
-            setattr(self, name, cls(db, now=now))
+            setattr(self, name, cls(db, clock=clock))
 
     def __dir__(self) -> list[str]:
         return sorted(REPOSITORY_CLASSES)

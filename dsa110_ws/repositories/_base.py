@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from dsa110_ws._util.timeparse import TimeLike, to_mjd, to_unix
+from dsa110_ws.core.time import TimeLike, to_mjd, to_unix
 from dsa110_ws.errors import InvalidQueryError, NotFoundError, SchemaMismatchError
 from dsa110_ws.models import PIPELINE_TABLES, RECORD_TYPES, Record
 from dsa110_ws.repositories._db import Database, frame
+
+if TYPE_CHECKING:
+    from dsa110_ws.core.time import Clock
 
 __all__ = ["Repository", "Where", "TruncatedResultWarning", "DEFAULT_LIMIT"]
 
@@ -144,10 +147,12 @@ class Repository:
     table: ClassVar[str]
     order: ClassVar[str] = ""
 
-    def __init__(self, db: Database, *, now: Any = None):
+    def __init__(self, db: Database, *, clock: Clock | None = None):
         self.db = db
         self.spec = PIPELINE_TABLES[self.table]
-        self._now = now  # frozen clock (settings.now) for relative dates
+        self._clock = clock
+        # relative dates ("yesterday") are read on a frozen clock; else on the real time
+        self._now = clock.now() if clock is not None and clock.frozen else None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} table={self.table!r} available={self.available}>"

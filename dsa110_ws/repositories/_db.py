@@ -1,4 +1,4 @@
-"""Database access: one SQLAlchemy engine per workspace, read-only SQLite by default.
+"""Database access: the pipeline's SQLite database, read-only unless an operator writes.
 
 SQLite is opened through a ``file:...?mode=ro`` URI with a busy timeout, so a live
 pipeline writing in WAL mode is neither blocked nor modified.  Writes (operator actions)
@@ -20,7 +20,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from dsa110_ws.errors import (
-    ConfigurationError,
     DatabaseBusyError,
     DataUnavailableError,
     NotPermittedError,
@@ -65,7 +64,7 @@ class Database:
     Parameters
     ----------
     target
-        Path of an SQLite file or an SQLAlchemy URL.
+        Path of the SQLite file (``pipeline.sqlite3``).
     busy_timeout_s
         Seconds SQLite waits on a lock before :class:`DatabaseBusyError`.
     allow_writes
@@ -78,26 +77,15 @@ class Database:
         self.allow_writes = bool(allow_writes)
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._tables: dict[str, tuple[str, ...]] | None = None
         self._write_engine: sa.Engine | None = None
-        text = str(target)
-        if "://" in text and not text.startswith("file:"):
-            self.path: Path | None = None
-            self.url = text
-            try:
-                self.engine = sa.create_engine(text, pool_pre_ping=True)
-            except (sa.exc.ArgumentError, ImportError) as exc:
-                raise ConfigurationError(
-                    f"Database URL {text!r} (DSA110_WS_DATABASE_URL) is unusable: {exc}"
-                ) from None
-        else:
-            self.path = check_sqlite_file(Path(text), variable=variable).resolve()
-            self.url = f"sqlite:///{self.path}"
-            self.engine = self._sqlite_engine(readonly=True)
+        self.path: Path = check_sqlite_file(Path(target), variable=variable).resolve()
+        self.url = f"sqlite:///{self.path}"
+        self.engine = self._sqlite_engine(readonly=True)
 
     # -- engines -------------------------------------------------------------------
     def _sqlite_engine(self, *, readonly: bool) -> sa.Engine:
-        assert self.path is not None
         uri = f"file:{quote(str(self.path))}" + ("?mode=ro" if readonly else "")
         timeout = self.busy_timeout_s
 
@@ -118,19 +106,18 @@ class Database:
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's read-only SQLite connection (the fast path for small queries)."""
-        con = getattr(self._local, "con", None)
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            assert self.path is not None
             con = self._sqlite_connect(f"file:{quote(str(self.path))}?mode=ro",
                                        self.busy_timeout_s, True)
             self._local.con = con
             with self._lock:
-                self._readers = [*getattr(self, "_readers", []), con]
+                self._readers.append(con)
         return con
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        for con in getattr(self, "_readers", []):
+        for con in self._readers:
             with contextlib.suppress(sqlite3.Error):
                 con.close()
         self._readers = []
@@ -167,7 +154,8 @@ class Database:
         return cols
 
     def describe(self) -> str:
-        return str(self.path) if self.path else self.engine.url.render_as_string(hide_password=True)
+        """The database's path, for messages."""
+        return str(self.path)
 
     # -- reading -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -194,23 +182,20 @@ class Database:
               ) -> tuple[list[str], list[tuple]]:
         """Run one parameterised SELECT (``:name`` parameters); return (columns, rows).
 
-        SQLite goes through a per-thread read-only DB-API connection (no per-call engine
-        overhead); other databases through the SQLAlchemy engine.
+        Runs on a per-thread read-only DB-API connection (no per-call engine overhead).
         """
-        if self.path is not None:
-            try:
-                cur = self._reader().execute(sql, dict(params or {}))
-                rows = cur.fetchall()
-            except sqlite3.OperationalError as exc:
-                with self._errors("running a query"):
-                    raise sa.exc.OperationalError(sql, params, exc) from None
-            except sqlite3.DatabaseError as exc:
-                with self._errors("running a query"):
-                    raise sa.exc.DatabaseError(sql, params, exc) from None
-            return [d[0] for d in cur.description], rows
-        with self._errors("running a query"), self.engine.connect() as con:
-            result = con.execute(sa.text(sql), dict(params or {}))
-            return list(result.keys()), [tuple(r) for r in result.fetchall()]
+        try:
+            cur = self._reader().execute(sql, dict(params or {}))
+            rows = cur.fetchall()
+        except sqlite3.OperationalError as exc:
+            with self._errors("running a query"):
+                raise sa.exc.OperationalError(sql, params, exc) from None
+            raise  # pragma: no cover - _errors always raises
+        except sqlite3.DatabaseError as exc:
+            with self._errors("running a query"):
+                raise sa.exc.DatabaseError(sql, params, exc) from None
+            raise  # pragma: no cover
+        return [d[0] for d in cur.description], rows
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run one parameterised SELECT and return a DataFrame (columns as the SQL names them)."""
@@ -247,21 +232,17 @@ class Database:
                 f"Refusing to {what}: writes to the pipeline database are off. Set "
                 "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions.")
         if self._write_engine is None:
-            self._write_engine = (self._sqlite_engine(readonly=False) if self.path
-                                  else self.engine)
+            self._write_engine = self._sqlite_engine(readonly=False)
         with self._errors(what), self._write_engine.connect() as con:
-            if self.path:  # take the write lock up front: one consistent result under races
-                con.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield con
-                except BaseException:
-                    con.exec_driver_sql("ROLLBACK")
-                    raise
-                else:
-                    con.exec_driver_sql("COMMIT")
+            # take the write lock up front: one consistent result under races
+            con.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.exec_driver_sql("ROLLBACK")
+                raise
             else:
-                with con.begin():
-                    yield con
+                con.exec_driver_sql("COMMIT")
 
 
 def frame(cols: list[str], rows: list[tuple], *,

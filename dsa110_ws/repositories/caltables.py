@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dsa110_ws._util.timeparse import TimeLike, to_mjd
+from dsa110_ws.core.time import TimeLike, to_mjd
 from dsa110_ws.models import Record
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository
 
@@ -19,7 +19,7 @@ class CaltableRepository(Repository):
 
     def find(self, *, set_name: str | list[str] | None = None,
              table_type: str | list[str] | None = None, status: str | list[str] | None = None,
-             valid_at: TimeLike = None, start: TimeLike = None, end: TimeLike = None,
+             valid_at: TimeLike | None = None, start: TimeLike | None = None, end: TimeLike | None = None,
              source_ms_path: str | None = None, path: str | list[str] | None = None,
              limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """Caltables by set, type, status, validity at a time, or validity overlapping a range.
@@ -52,8 +52,8 @@ class CaltableRepository(Repository):
             "FROM (SELECT * FROM caltables ORDER BY set_name, order_index) "
             "GROUP BY set_name ORDER BY valid_start_mjd")
 
-    def set_windows(self, *, status: str | list[str] | None = "active", start: TimeLike = None,
-                    end: TimeLike = None) -> pd.DataFrame:
+    def set_windows(self, *, status: str | list[str] | None = "active", start: TimeLike | None = None,
+                    end: TimeLike | None = None) -> pd.DataFrame:
         """One row per set (of tables with ``status``) whose validity overlaps [start, end).
 
         Columns: set_name, valid_start_mjd (earliest), valid_end_mjd (latest), table_types

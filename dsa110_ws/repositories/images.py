@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from dsa110_ws._util.timeparse import TimeLike, to_mjd
+from dsa110_ws.core.time import TimeLike, to_mjd
 from dsa110_ws.errors import NotFoundError
 from dsa110_ws.models import Record
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, _check_order
@@ -24,8 +24,8 @@ class ImageRepository(Repository):
     def find(
         self,
         *,
-        start: TimeLike = None,
-        end: TimeLike = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
         type: str | list[str] | None = None,  # noqa: A002 - the pipeline's column name
         field_name: str | list[str] | None = None,
         dec_min_deg: float | None = None,
@@ -34,8 +34,8 @@ class ImageRepository(Repository):
         noise_min_jy: float | None = None,
         ms_path: str | list[str] | None = None,
         path: str | list[str] | None = None,
-        created_start: TimeLike = None,
-        created_end: TimeLike = None,
+        created_start: TimeLike | None = None,
+        created_end: TimeLike | None = None,
         limit: int | None = DEFAULT_LIMIT,
         order: str = "obs",
     ) -> pd.DataFrame:

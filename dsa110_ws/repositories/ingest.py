@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from dsa110_ws._util.timeparse import TimeLike
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository
 
 __all__ = ["HDF5FileRepository", "IngestionGroupRepository", "IngestionSubbandRepository"]
@@ -19,14 +19,14 @@ class HDF5FileRepository(Repository):
     order = "timestamp_mjd, path"
 
     def find(self, *, group_id: str | list[str] | None = None, obs_date: str | None = None,
-             start: TimeLike = None, end: TimeLike = None, stored: bool | None = None,
+             start: TimeLike | None = None, end: TimeLike | None = None, stored: bool | None = None,
              limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         w = self.where().eq("group_id", group_id).eq("obs_date", obs_date)
         w.eq("stored", None if stored is None else int(stored))
         w.mjd_range("timestamp_mjd", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def per_night(self, *, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+    def per_night(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
         """Files, groups and bytes per ``obs_date`` (optionally ``timestamp_mjd`` in [start, end))."""
         w = self.where().mjd_range("timestamp_mjd", start, end, now=self._now)
         return self.db.query(
@@ -52,13 +52,13 @@ class IngestionGroupRepository(Repository):
     order = "created_at, group_id"
 
     def find(self, *, state: str | list[str] | None = None,
-             group_id: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+             group_id: str | list[str] | None = None, start: TimeLike | None = None,
+             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         w = self.where().eq("state", state).eq("group_id", group_id)
         w.unix_range("created_at", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def counts_by_state(self, *, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+    def counts_by_state(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
         """Groups per state (optionally created in [start, end)): columns state, n."""
         w = self.where().unix_range("created_at", start, end, now=self._now)
         return self.db.query(

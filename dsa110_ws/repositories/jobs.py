@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from dsa110_ws._util.timeparse import TimeLike
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository
 
 __all__ = ["JobRepository", "BatchJobRepository", "BatchJobItemRepository"]
@@ -37,14 +37,14 @@ class JobRepository(Repository):
     order = "created_at DESC, id DESC"
 
     def find(self, *, status: str | list[str] | None = None, type: str | list[str] | None = None,  # noqa: A002
-             ms_path: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+             ms_path: str | list[str] | None = None, start: TimeLike | None = None,
+             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """Jobs by status, type, MS, or creation time in [start, end)."""
         w = self.where().eq("status", status).eq("type", type).eq("ms_path", ms_path)
         w.unix_range("created_at", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def summary(self, *, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+    def summary(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
         """Jobs created in [start, end) grouped by ``type`` and stored ``status``.
 
         Columns: type, status, n, mean_duration_s, max_duration_s (finished - started,
@@ -97,7 +97,7 @@ class BatchJobRepository(Repository):
     order = "created_at DESC, id DESC"
 
     def find(self, *, status: str | list[str] | None = None, type: str | list[str] | None = None,  # noqa: A002
-             start: TimeLike = None, end: TimeLike = None,
+             start: TimeLike | None = None, end: TimeLike | None = None,
              limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         w = self.where().eq("status", status).eq("type", type)
         w.unix_range("created_at", start, end, now=self._now)
@@ -106,10 +106,10 @@ class BatchJobRepository(Repository):
     def items(self, batch_id: int, *, status: str | list[str] | None = None,
               limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """The items of one batch."""
-        return BatchJobItemRepository(self.db, now=self._now).find(
+        return BatchJobItemRepository(self.db, clock=self._clock).find(
             batch_id=batch_id, status=status, limit=limit)
 
-    def counts_by_status(self, *, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+    def counts_by_status(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
         """Batches created in [start, end) per stored status: columns status, n."""
         w = self.where().unix_range("created_at", start, end, now=self._now)
         return self.db.query(

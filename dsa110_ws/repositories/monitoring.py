@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from dsa110_ws._util.timeparse import TimeLike
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository
 
 __all__ = ["CalibrationMonitoringRepository", "FluxAlertRepository"]
@@ -23,8 +23,8 @@ class CalibrationMonitoringRepository(Repository):
     table = "calibration_monitoring"
     order = "calibrator_name, mjd"
 
-    def find(self, *, calibrator_name: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(self, *, calibrator_name: str | list[str] | None = None, start: TimeLike | None = None,
+             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         w = self.where().eq("calibrator_name", calibrator_name)
         w.mjd_range("mjd", start, end, now=self._now)
         return self._select(w, limit=limit)
@@ -45,7 +45,7 @@ class FluxAlertRepository(Repository):
 
     def find(self, *, calibrator_name: str | list[str] | None = None,
              severity: str | list[str] | None = None, acknowledged: bool | None = None,
-             resolved: bool | None = None, start: TimeLike = None, end: TimeLike = None,
+             resolved: bool | None = None, start: TimeLike | None = None, end: TimeLike | None = None,
              limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """Alerts; ``acknowledged``/``resolved`` False keeps the open ones.
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from dsa110_ws._util.timeparse import TimeLike
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.errors import InvalidQueryError
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, check_limit, finish
 
@@ -35,7 +35,7 @@ class MSIndexRepository(Repository):
     table = "ms_index"
     order = "mid_mjd, path"
 
-    def find(self, *, start: TimeLike = None, end: TimeLike = None,
+    def find(self, *, start: TimeLike | None = None, end: TimeLike | None = None,
              stage: str | list[str] | None = None, status: str | list[str] | None = None,
              group_id: str | list[str] | None = None, field_name: str | list[str] | None = None,
              path: str | list[str] | None = None,
@@ -46,8 +46,8 @@ class MSIndexRepository(Repository):
         w.eq("field_name", field_name).eq("path", path)
         return self._select(w, limit=limit)
 
-    def counts_by(self, column: str, *, start: TimeLike = None,
-                  end: TimeLike = None) -> pd.DataFrame:
+    def counts_by(self, column: str, *, start: TimeLike | None = None,
+                  end: TimeLike | None = None) -> pd.DataFrame:
         """MS observed in [start, end) per ``stage`` or ``status``: columns <column>, n."""
         if column not in {"stage", "status"}:
             raise InvalidQueryError(f"Cannot count MS by {column!r}; use 'stage' or 'status'.")
@@ -56,7 +56,7 @@ class MSIndexRepository(Repository):
         return self.db.query(f"SELECT {column}, COUNT(*) AS n FROM ms_index{w.sql()} "
                              f"GROUP BY {column} ORDER BY n DESC", w.params)
 
-    def with_state(self, *, start: TimeLike = None, end: TimeLike = None,
+    def with_state(self, *, start: TimeLike | None = None, end: TimeLike | None = None,
                    path: str | list[str] | None = None,
                    limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """MS rows (observed in [start, end)) joined with their ``ms_state`` row.
@@ -146,7 +146,7 @@ class MSStateRepository(Repository):
     order = "transition_time DESC"
 
     def find(self, *, current_state: str | list[str] | None = None,
-             ms_path: str | list[str] | None = None, changed_before: TimeLike = None,
+             ms_path: str | list[str] | None = None, changed_before: TimeLike | None = None,
              limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """State rows; ``changed_before`` keeps those whose last transition is older."""
         w = self.where().eq("current_state", current_state).eq("ms_path", ms_path)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from dsa110_ws._util.skymath import angular_sep_deg, radec_box
-from dsa110_ws._util.timeparse import TimeLike
+from dsa110_ws.core.skymath import angular_sep_deg, radec_box
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.errors import InvalidQueryError
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, finish
 
@@ -22,8 +22,8 @@ class PhotometryRepository(Repository):
     order = "mjd, id"
 
     def find(self, *, source_id: str | list[str] | None = None,
-             image_path: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+             image_path: str | list[str] | None = None, start: TimeLike | None = None,
+             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """Rows by source, image, or observation time (``mjd`` in [start, end)), in time order."""
         w = self.where().eq("source_id", source_id).eq("image_path", image_path)
         w.mjd_range("mjd", start, end, now=self._now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dsa110_ws._util.timeparse import TimeLike
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository
 
 __all__ = ["ImageQARepository", "CalibrationQARepository"]
@@ -18,8 +18,8 @@ class ImageQARepository(Repository):
 
     def find(self, *, image_path: str | list[str] | None = None,
              ms_path: str | list[str] | None = None,
-             overall_quality: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+             overall_quality: str | list[str] | None = None, start: TimeLike | None = None,
+             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         w = self.where().eq("image_path", image_path).eq("ms_path", ms_path)
         w.eq("overall_quality", overall_quality)
         w.unix_range("timestamp", start, end, now=self._now)
@@ -57,8 +57,8 @@ class CalibrationQARepository(Repository):
     order = "timestamp, id"
 
     def find(self, *, ms_path: str | list[str] | None = None,
-             overall_quality: str | list[str] | None = None, start: TimeLike = None,
-             end: TimeLike = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+             overall_quality: str | list[str] | None = None, start: TimeLike | None = None,
+             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         w = self.where().eq("ms_path", ms_path).eq("overall_quality", overall_quality)
         w.unix_range("timestamp", start, end, now=self._now)
         return self._select(w, limit=limit)

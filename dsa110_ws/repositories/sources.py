@@ -83,14 +83,14 @@ class SourceRepository(Repository):
             return cone_select(self, ra_deg, dec_deg, radius_deg, limit=limit)
         from dsa110_ws.repositories.photometry import PhotometryRepository
 
-        near = PhotometryRepository(self.db, now=self._now).cone(
+        near = PhotometryRepository(self.db, clock=self._clock).cone(
             ra_deg, dec_deg, radius_deg * 1.05 + 1e-3, limit=None)
         ids = sorted(set(near["source_id"].dropna()))
         if not ids:
             return finish(self._derived_query(" AND 0", limit=None).assign(sep_deg=[]),
                           table="sources", limit=limit)
         df = self.find(source_id=ids, limit=None)
-        from dsa110_ws._util.skymath import angular_sep_deg
+        from dsa110_ws.core.skymath import angular_sep_deg
 
         df["sep_deg"] = angular_sep_deg(ra_deg, dec_deg, df["ra_deg"], df["dec_deg"])
         df = df[df["sep_deg"] <= radius_deg].sort_values("sep_deg").reset_index(drop=True)

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS audit (
     before TEXT,                 -- JSON
     after TEXT,                  -- JSON
     ok INTEGER NOT NULL DEFAULT 1,
-    message TEXT
+    message TEXT,
+    outcome TEXT                 -- pending (intent recorded), done, failed, refused
 );
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,        -- kind + file identity + parameters
@@ -59,26 +60,64 @@ class StateDB:
                 "DSA110_WS_STATE_DIR to a writable directory.") from None
         if not self._ready:
             with self._lock:
-                con.executescript(_DDL)
+                try:
+                    con.executescript(_DDL)
+                    cols = {r[1] for r in con.execute("PRAGMA table_info(audit)")}
+                    if "outcome" not in cols:  # a state database from before outcomes
+                        con.execute("ALTER TABLE audit ADD COLUMN outcome TEXT")
+                except sqlite3.Error as exc:
+                    con.close()
+                    raise DataUnavailableError(
+                        f"The workspace state database {self.path} is unusable ({exc}); set "
+                        "DSA110_WS_STATE_DIR to a writable directory or move the file aside."
+                    ) from None
                 self._ready = True
         return con
 
     # -- audit ---------------------------------------------------------------------
-    def audit(self, *, who: str, action: str, target: str | None, database: str | None,
-              before: Any, after: Any, ok: bool = True, message: str | None = None) -> int:
-        """Append one audit record; returns its id."""
+    def _write(self, sql: str, params: tuple) -> int:
         con = self._connect()
         try:
             with con:
-                cur = con.execute(
-                    "INSERT INTO audit (at, who, action, target, database, before, after, ok, message)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (time.time(), who, action, target, database,
-                     json.dumps(before, default=str), json.dumps(after, default=str), int(ok),
-                     message))
-                return int(cur.lastrowid)
+                cur = con.execute(sql, params)
+                return int(cur.lastrowid or 0) if sql.startswith("INSERT") else cur.rowcount
+        except sqlite3.Error as exc:
+            raise DataUnavailableError(
+                f"Cannot write the audit record to {self.path} ({exc}); nothing was done. Set "
+                "DSA110_WS_STATE_DIR to a writable directory.") from None
         finally:
             con.close()
+
+    def audit(self, *, who: str, action: str, target: str | None, database: str | None,
+              before: Any, after: Any, ok: bool = True, message: str | None = None) -> int:
+        """Append one complete audit record; returns its id."""
+        return self._write(
+            "INSERT INTO audit (at, who, action, target, database, before, after, ok, message, "
+            "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), who, action, target, database, json.dumps(before, default=str),
+             json.dumps(after, default=str), int(ok), message,
+             "done" if ok else "refused"))
+
+    def begin_audit(self, *, who: str, action: str, target: str | None,
+                    database: str | None) -> int:
+        """Record the intent of an action (outcome 'pending'); returns the record's id.
+
+        Raises :class:`DataUnavailableError` when it cannot be written: the caller must
+        then not act.
+        """
+        return self._write(
+            "INSERT INTO audit (at, who, action, target, database, ok, outcome) "
+            "VALUES (?, ?, ?, ?, ?, 0, 'pending')",
+            (time.time(), who, action, target, database))
+
+    def finish_audit(self, audit_id: int, *, before: Any = None, after: Any = None,
+                     ok: bool, message: str | None = None) -> None:
+        """Record the outcome of an action whose intent :meth:`begin_audit` recorded."""
+        self._write(
+            "UPDATE audit SET before = ?, after = ?, ok = ?, message = ?, outcome = ? "
+            "WHERE id = ?",
+            (json.dumps(before, default=str), json.dumps(after, default=str), int(ok), message,
+             "done" if ok else "failed", int(audit_id)))
 
     def audit_log(self, *, action: str | None = None, limit: int = 1000) -> pd.DataFrame:
         """Audit records, newest first."""

@@ -84,7 +84,7 @@ def test_injected_parameters_reproduce_the_same_report(kind, settings):
         ({"night": "last tuesday"}, "is not YYYY-MM-DD"),
         ({"start": "2026-11-11", "end": "2026-11-10"}, "is not after start"),
         ({"start": "2026-11-10"}, "give both start and end"),
-        ({"start": "soon", "end": "2026-11-10"}, "start='soon' is not an ISO date"),
+        ({"start": "soon", "end": "2026-11-10"}, "Cannot read start 'soon'"),
         ({"start": "2026-10-01", "end": "2026-11-10"}, "longer than 31 days"),
         ({"bogus": 1}, "unknown parameter 'bogus'"),
         ({"worst_n": 0}, "worst_n"),

@@ -13,7 +13,12 @@ import pytest
 
 import dsa110_ws
 from dsa110_ws.demo.schema import create_schema
-from dsa110_ws.errors import DatabaseBusyError, NotPermittedError, SchemaMismatchError
+from dsa110_ws.errors import (
+    ConfigurationError,
+    DatabaseBusyError,
+    NotPermittedError,
+    SchemaMismatchError,
+)
 from dsa110_ws.repositories import Database
 
 
@@ -117,14 +122,19 @@ def test_a_locked_database_raises_database_busy_after_the_timeout(tmp_path):
     assert Database(db, busy_timeout_s=0.2).scalar("SELECT COUNT(*) FROM jobs") == 0
 
 
-def test_a_database_url_goes_through_the_sqlalchemy_engine(tmp_path, demo_dir, truth):
-    """The non-SQLite-path route (used for PostgreSQL sites) runs the same repositories."""
+def test_a_sqlite_url_is_opened_read_only_as_its_path(tmp_path, demo_dir, truth):
+    """PIPELINE_DB may be a sqlite:/// URL (as the pipeline's own settings write it): it is
+    the same read-only file route; any other database URL is refused at start-up."""
     db = tmp_path / "pipeline.sqlite3"
     shutil.copy2(demo_dir / "pipeline.sqlite3", db)
-    w = dsa110_ws.connect(database_url=f"sqlite:///{db}", state_dir=tmp_path / "st")
-    assert w.db.path is None and w.settings.database_target.startswith("sqlite:///")
-    failed = w.repos.jobs.find(status="failed")
-    assert sorted(failed["id"]) == sorted(f["id"] for f in truth["failed_jobs"])
-    assert "created_at_utc" in failed.columns
-    assert w.repos.photometry.cone(153.0, 37.2, 0.3, limit=None)["sep_deg"].max() <= 0.3
-    w.close()
+    w = dsa110_ws.connect(pipeline_db=f"sqlite:///{db}", state_dir=tmp_path / "st")
+    try:
+        assert w.db.path == db.resolve()
+        failed = w.repos.jobs.find(status="failed")
+        assert sorted(failed["id"]) == sorted(f["id"] for f in truth["failed_jobs"])
+        with pytest.raises(NotPermittedError), w.db.transaction("probe"):
+            pass
+    finally:
+        w.close()
+    with pytest.raises(ConfigurationError, match="postgresql:// URLs are not supported"):
+        dsa110_ws.connect(pipeline_db="postgresql://u@localhost/db", state_dir=tmp_path / "s")

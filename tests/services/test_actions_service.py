@@ -284,8 +284,6 @@ def test_rate_image(ww, writable_demo):
 
 
 def test_create_batch_qa_and_run_it_recording_item_states(ww, writable_demo, truth):
-    from dsa110_ws.services._ops_batchqa import run_batch
-
     db = _db(writable_demo)
     night = truth["nights"][4]
     r = ww.actions.create_batch_qa(night, run=False)
@@ -311,7 +309,7 @@ def test_create_batch_qa_and_run_it_recording_item_states(ww, writable_demo, tru
         if path == bad:
             raise ValueError("image all NaN")
 
-    final = run_batch(ww, bid, qa=fake_qa)
+    final = ww.actions.run_batch_qa(bid, qa=fake_qa)
     assert seen == ["running"] * len(expected)  # marked running before its QA ran
     assert final["status"] == "partial" and final["counts"] == {
         "success": len(expected) - 1,

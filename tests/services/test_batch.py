@@ -121,7 +121,7 @@ def test_dask_cluster_from_settings(demo_dir, truth, tmp_path):
 
 def test_unreachable_scheduler_is_a_clear_error(demo_dir, tmp_path, monkeypatch):
     from dsa110_ws.errors import DataUnavailableError
-    from dsa110_ws.services import batch
+    from dsa110_ws.services.products import batch
 
     monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT_S", 2.0)
     w = dsa110_ws.connect(

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from dsa110_ws.errors import InvalidQueryError
-from dsa110_ws.services.cache import ProductCache, file_identity
+from dsa110_ws.services.products.cache import ProductCache, file_identity
 
 
 def _bump(path, ns=10**9):
@@ -114,5 +114,5 @@ def test_cache_from_settings_is_picklable_and_shared(workspace, tmp_path):
     src = tmp_path / "p.dat"
     src.write_text("x")
     workspace.cache.put("k", src, {}, b"shared")
-    other = pickle.loads(pickle.dumps(ProductCache(workspace.settings)))
+    other = pickle.loads(pickle.dumps(ProductCache(workspace.settings.state_dir / "products")))
     assert other.get("k", src, {}) == b"shared"

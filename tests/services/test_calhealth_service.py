@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _ops_helpers import connect, execute, rows
 
-from dsa110_ws.services.calhealth import staleness_class
+from dsa110_ws.services.operations.calhealth import staleness_class
 
 
 def test_the_coverage_gap_is_found_exactly(workspace, demo_dir, truth):

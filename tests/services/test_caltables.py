@@ -20,7 +20,7 @@ from dsa110_ws.demo.cal_writer import (
     write_caltable,
 )
 from dsa110_ws.errors import DataUnavailableError, NotFoundError, NotPermittedError
-from dsa110_ws.services.caltables import REGISTRY_TYPES
+from dsa110_ws.services.products.caltables import REGISTRY_TYPES
 
 matplotlib.use("Agg")
 

@@ -8,7 +8,7 @@ from astropy.stats import mad_std, sigma_clipped_stats
 from scipy import ndimage
 
 from dsa110_ws.demo.fits_writer import beam_psf
-from dsa110_ws.services._imagestats import (
+from dsa110_ws.services.products._imagestats import (
     SAMPLE_SIZE,
     find_islands,
     refine_peak,

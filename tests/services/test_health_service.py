@@ -246,7 +246,7 @@ def test_default_data_checks_on_the_demo(workspace, demo_dir, truth):
 
 def test_a_stalled_pipeline_is_critical(demo_dir, state_dir, truth):
     # the same data seen 8 hours later: nothing new was written since
-    from dsa110_ws._util.timeparse import to_time
+    from dsa110_ws.core.time import to_time
 
     later = to_time(truth["now_unix"] + 8 * 3600).isot
     w = connect(demo_dir, state_dir, now=later)
@@ -267,13 +267,16 @@ def test_defaults_and_configuration_errors(demo_dir, state_dir):
     finally:
         w.close()
     assert {"streaming-converter", "api-service", "api-http"} <= names and "redis" not in names
-    for bad in ([{"name": "x", "kind": "ping"}], [{"name": "x", "kind": "tcp"}], [{"kind": "tcp"}]):
-        w = _ws(demo_dir, state_dir, bad)
-        try:
-            with pytest.raises(ConfigurationError):
-                w.health.check()
-        finally:
-            w.close()
+    cases = [
+        ([{"name": "x", "kind": "ping"}], "checks.0.kind = 'ping'"),
+        ([{"name": "x", "kind": "tcp"}], "a tcp check needs port"),
+        ([{"kind": "tcp"}], "checks.0.name"),
+        ([{"name": "x", "kind": "tcp", "port": 7, "prot": 7}], "unknown key 'checks.0.prot'"),
+    ]
+    for bad, needle in cases:  # refused when the settings load, before any check runs
+        with pytest.raises(ConfigurationError, match="table \\[health\\]") as err:
+            _ws(demo_dir, state_dir, bad)
+        assert needle in str(err.value)
 
 
 def test_an_older_schema_degrades_to_not_available(tmp_path):

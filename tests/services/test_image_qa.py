@@ -9,7 +9,7 @@ import pytest
 
 import dsa110_ws
 from dsa110_ws.errors import ConfigurationError
-from dsa110_ws.services.qa import IMAGE_QA_DEFAULTS
+from dsa110_ws.services.products.qa import IMAGE_QA_DEFAULTS
 
 #: bad_reason in the truth file -> the one check that must fail.
 EXPECTED_FAILURE = {
@@ -93,21 +93,23 @@ def test_thresholds_come_from_settings(demo_dir, truth, tmp_path):
     finally:
         w.close()
     (tmp_path / "typo.toml").write_text(settings + "\n[qa.image]\nrms_max = 0.001\n")
-    w = dsa110_ws.connect(tmp_path / "typo.toml", state_dir=tmp_path / "state2")
+    with pytest.raises(ConfigurationError, match="unknown key 'rms_max'"):  # at start-up
+        dsa110_ws.connect(tmp_path / "typo.toml", state_dir=tmp_path / "state2")
+    w = dsa110_ws.connect(tmp_path / "strict.toml", state_dir=tmp_path / "state3")
     try:
-        with pytest.raises(ConfigurationError, match="rms_max"):
-            w.qa.image(truth["images"][0]["path"])
+        with pytest.raises(ConfigurationError, match="rms_max"):  # a per-call typo too
+            w.qa.image(truth["images"][0]["path"], thresholds={"rms_max": 0.01})
     finally:
         w.close()
 
 
 def test_every_default_threshold_is_documented(workspace):
-    from dsa110_ws.services.qa import CAL_QA_DEFAULTS
+    from dsa110_ws.services.products.qa import CAL_QA_DEFAULTS
 
     for table in (IMAGE_QA_DEFAULTS, CAL_QA_DEFAULTS):
         for name, (value, doc) in table.items():
             assert isinstance(value, float) and len(doc) > 20, name
-    assert workspace.qa.thresholds("cal")["flag_fraction_max"] == 0.5  # DESIGN section 4
+    assert workspace.qa.thresholds("cal")["flag_fraction_max"] == 0.5  # docs/science.md
 
 
 def test_results_are_cached_and_equal(workspace, truth):

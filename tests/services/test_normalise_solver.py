@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dsa110_ws.services import _normalise
+from dsa110_ws.services.sources import _normalise
 
 
 def drift_chain(rng, n_img: int, per_src: int, noise: float, offset: int = 0):

@@ -18,9 +18,9 @@ from pandas.testing import assert_frame_equal
 
 import dsa110_ws
 from dsa110_ws.errors import ConfigurationError
-from dsa110_ws.services import _snapshot
-from dsa110_ws.services._segments import is_grouped_sorted
-from dsa110_ws.services._variability import FluxArrays, compute_metrics
+from dsa110_ws.services.sources import _snapshot
+from dsa110_ws.services.sources._segments import is_grouped_sorted
+from dsa110_ws.services.sources._variability import FluxArrays, compute_metrics
 
 ON = {"sources": {"snapshot_min_rows": 0}}
 OFF = {"sources": {"snapshot_min_rows": -1}}
@@ -196,19 +196,18 @@ def test_below_threshold_and_bad_setting(db, writable_demo, tmp_path):
     assert small.sources.variability(preset=None).attrs["snapshot"].startswith(
         "none: photometry is below")
     assert snapshot_dirs(tmp_path / "st") == []
-    bad = connect(writable_demo, tmp_path / "st", {"sources": {"snapshot_min_rows": "lots"}})
-    with pytest.raises(ConfigurationError, match="snapshot_min_rows"):
-        bad.sources.variability(preset=None)
+    with pytest.raises(ConfigurationError, match="snapshot_min_rows = 'lots'"):  # at start-up
+        connect(writable_demo, tmp_path / "st", {"sources": {"snapshot_min_rows": "lots"}})
 
 
 def test_refresh_and_status(db, writable_demo, tmp_path):
     w = connect(writable_demo, tmp_path / "st", {"sources": {"snapshot_min_rows": 10**9}})
-    assert _snapshot.status(w)["valid"] is False
-    out = _snapshot.refresh(w)  # explicit: whatever the threshold says
+    assert w.snapshot.status()["valid"] is False
+    out = w.snapshot.refresh()  # explicit: whatever the threshold says
     assert out["action"] == "built" and out["valid"] is True
     assert out["n_rows"] == w.repos.photometry.count()
     assert out["bytes"] > 8 * out["n_rows"]
-    assert _snapshot.refresh(w)["action"] == "used"
+    assert w.sources.snapshot(refresh=True)["action"] == "used"
 
 
 def test_presorted_rows_skip_the_sort_and_give_the_same_metrics():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsa110_ws.services._segments import group_order, is_grouped_sorted, seg_median
+from dsa110_ws.services.sources._segments import group_order, is_grouped_sorted, seg_median
 
 
 def reference_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:

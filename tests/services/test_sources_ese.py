@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dsa110_ws
-from dsa110_ws._util.timeparse import night_bounds, to_mjd
+from dsa110_ws.core.time import night_bounds, to_mjd
 from dsa110_ws.errors import InvalidQueryError
 
 

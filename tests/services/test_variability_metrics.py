@@ -21,7 +21,7 @@ def table(ws):
 
 
 def reference_metrics(f: list[float], s: list[float], t: list[float]) -> dict[str, float]:
-    """DESIGN.md section 4, literally, one source at a time (exact rational arithmetic for
+    """docs/science.md, literally, one source at a time (exact rational arithmetic for
     the sums, so the reference itself has no rounding to speak of)."""
     order = sorted(range(len(t)), key=lambda i: t[i])
     f, s, t = [f[i] for i in order], [s[i] for i in order], [t[i] for i in order]
@@ -92,7 +92,7 @@ def test_time_range_limits_the_epochs(ws, truth):
     sub = ws.sources.variability(start=nights[2], end=nights[5], preset=None)
     assert 0 < sub["n_epochs"].max() <= 6  # two snapshots a night, three nights
     assert sub["first_mjd"].min() >= ws.sources.lightcurve(sub.source_id[0]).mjd.min()
-    mjd_lo = dsa110_ws._util.timeparse.to_mjd(nights[2])
+    mjd_lo = dsa110_ws.core.time.to_mjd(nights[2])
     assert (sub["first_mjd"].dropna() >= mjd_lo).all()
 
 

@@ -1,0 +1,100 @@
+"""Paths: confining reads to the configured roots, and refusing writes into the pipeline's.
+
+:class:`PathPolicy` is the one place that decides which files the workspace may open
+(product files inside the data roots, logs inside the log roots) and where it may write
+(anywhere except the data roots, the log roots and the pipeline database's directory).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dsa110_ws.errors import DataUnavailableError, InvalidQueryError, NotPermittedError
+
+__all__ = ["confine", "is_inside", "PathPolicy"]
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether resolved ``path`` is ``root`` or lies below it (both already resolved)."""
+    return path == root or root in path.parents
+
+
+def _usable(path: object, what: str) -> Path:
+    if path is None or str(path).strip() == "" or "\x00" in str(path):
+        raise InvalidQueryError(f"No usable {what} path was given ({path!r}).")
+    return Path(os.path.expanduser(str(path)))
+
+
+def confine(path: str | os.PathLike[str], roots: Sequence[Path], *, what: str = "product file",
+            variable: str = "DSA110_WS_DATA_ROOTS", must_exist: bool = True) -> Path:
+    """Resolve ``path`` (following symlinks) and check it lies inside one of ``roots``.
+
+    With no roots configured every path is allowed.  Raises :class:`NotPermittedError`
+    for a path outside the roots (a symlink that escapes them included) and
+    :class:`DataUnavailableError` for a missing path when ``must_exist``.
+    """
+    raw = _usable(path, what)
+    resolved = raw.resolve()
+    if roots:
+        resolved_roots = [Path(r).resolve() for r in roots]
+        if not any(is_inside(resolved, r) for r in resolved_roots):
+            shown = os.pathsep.join(str(r) for r in roots)
+            raise NotPermittedError(
+                f"Refusing to open {what} {raw}: it resolves to {resolved}, outside the data "
+                f"roots ({shown}). Add its directory to {variable} if it should be readable.")
+    if must_exist and not resolved.exists():
+        raise DataUnavailableError(f"The {what} {raw} does not exist (moved or deleted?).")
+    return resolved
+
+
+class PathPolicy:
+    """Where the workspace may read and write.
+
+    Parameters
+    ----------
+    data_roots
+        Product files (MS, caltables, FITS) must resolve inside one of these (none: any).
+    log_roots
+        Per-run log files must resolve inside one of these.
+    protected
+        Further paths owned by the pipeline that are never written (the pipeline
+        database's file and directory).
+    """
+
+    def __init__(self, data_roots: Sequence[Path] = (), log_roots: Sequence[Path] = (),
+                 protected: Sequence[Path] = ()):
+        self.data_roots = tuple(Path(r) for r in data_roots)
+        self.log_roots = tuple(Path(r) for r in log_roots)
+        self.protected = tuple(Path(p) for p in protected)
+
+    def __repr__(self) -> str:
+        return f"<PathPolicy data_roots={len(self.data_roots)} log_roots={len(self.log_roots)}>"
+
+    def product(self, path: str | os.PathLike[str], *, what: str = "product file",
+                must_exist: bool = True) -> Path:
+        """A product path, resolved and confined to the data roots."""
+        return confine(path, self.data_roots, what=what, must_exist=must_exist)
+
+    def log(self, path: str | os.PathLike[str], *, must_exist: bool = True) -> Path:
+        """A log path, resolved and confined to the log roots."""
+        return confine(path, self.log_roots, what="log file", variable="DSA110_WS_LOG_ROOTS",
+                       must_exist=must_exist)
+
+    def output(self, path: str | os.PathLike[str], *, what: str = "output file") -> Path:
+        """Where the workspace may write ``path``: resolved, refused
+        (:class:`NotPermittedError`) inside a data root, a log root or a protected path
+        of the pipeline's; parent directories are created."""
+        target = _usable(path, what).resolve()
+        for kind, roots in (("data root", self.data_roots), ("log root", self.log_roots),
+                            ("pipeline path", self.protected)):
+            for root in roots:
+                r = Path(root).resolve()
+                if is_inside(target, r):
+                    raise NotPermittedError(
+                        f"Refusing to write {what} {target}: it lies inside the {kind} {root}, "
+                        "and the workspace never writes among the pipeline's files. Choose "
+                        "another directory.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target

@@ -1,0 +1,55 @@
+"""Sources: the catalogue, light curves, variability, ESE candidates, normalisation, export.
+
+The public surface of the sources domain (``w.sources`` is a :class:`SourceService`;
+``w.snapshot`` the :class:`PhotometrySnapshot` its survey-wide reads use); everything
+else in this package is private to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dsa110_ws.services.sources._ese import PRESETS, Preset
+    from dsa110_ws.services.sources._normalise import Normalisation
+    from dsa110_ws.services.sources._snapshot import PhotometrySnapshot, SnapshotWarning
+    from dsa110_ws.services.sources._stamps import StampStrip
+    from dsa110_ws.services.sources._variability import FluxArrays
+    from dsa110_ws.services.sources.service import SourceService
+
+__all__ = [
+    "SourceService",
+    "PhotometrySnapshot",
+    "SnapshotWarning",
+    "Normalisation",
+    "StampStrip",
+    "FluxArrays",
+    "Preset",
+    "PRESETS",
+]
+
+#: Public name -> the module of this package defining it (imported on first use).
+_DEFINED_IN: dict[str, str] = {
+    "SourceService": "service",
+    "PhotometrySnapshot": "_snapshot",
+    "SnapshotWarning": "_snapshot",
+    "Normalisation": "_normalise",
+    "StampStrip": "_stamps",
+    "FluxArrays": "_variability",
+    "Preset": "_ese",
+    "PRESETS": "_ese",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _DEFINED_IN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
