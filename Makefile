@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[all]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(PY) -m ipykernel install --sys-prefix --name dsa110-ws --display-name "DSA-110 workspace" >/dev/null
+	mkdir -p $(VENV)/etc/jupyter && cp notebooks/dashboards/voila.json $(VENV)/etc/jupyter/  # what the wheel installs
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -25,7 +27,9 @@ run: setup  ## main job: serve the operations dashboard over the demo state (Ctr
 	$(VENV)/bin/dsa110-ws info
 	$(VENV)/bin/dsa110-ws dashboard --port $(PORT) --no-browser
 
-test: setup browser  ## the whole test suite (what CI runs)
+test: setup browser  ## the whole test suite (what CI runs): types, lint, then pytest
+	$(PY) -m mypy
+	$(VENV)/bin/ruff check dsa110_ws tests benchmarks
 	$(PY) -m pytest
 
 lint: setup

@@ -41,7 +41,7 @@ def cold_start(settings: Path, runs: int = 2) -> list[tuple[float, float, float]
     """(listening, first widget, first number) seconds after starting Voila, per run."""
     from playwright.sync_api import sync_playwright
 
-    from dsa110_ws._util import voila
+    from dsa110_ws.cli import voila
 
     out = []
     with sync_playwright() as pw:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 __all__ = ["TableSpec", "PIPELINE_TABLES", "Record", "RECORD_TYPES", "record_type"]
 
@@ -119,6 +119,10 @@ class Record:
 
     table: ClassVar[str]
 
+    if TYPE_CHECKING:  # the columns are made per table at run time (see record_type)
+
+        def __getattr__(self, name: str) -> Any: ...
+
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Record:
         """Build a record from a row mapping; columns an older schema lacks become ``None``."""
@@ -150,7 +154,8 @@ def _plain(value: Any) -> Any:
 
 def record_type(spec: TableSpec) -> type[Record]:
     """Make the frozen dataclass for one table."""
-    fields = [(c, Any, dataclasses.field(default=None)) for c in spec.column_names]
+    fields: list[tuple[str, Any, Any]] = [
+        (c, Any, dataclasses.field(default=None)) for c in spec.column_names]
     fields.append(("extra", dict, dataclasses.field(default_factory=dict, compare=False, repr=False)))
     cls = dataclasses.make_dataclass(
         spec.record, fields, bases=(Record,), frozen=True, namespace={"table": spec.name},

@@ -77,7 +77,7 @@ class lazy(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cach
             with obj._lock:
                 if self.name not in cache:
                     cache[self.name] = self.build(obj)
-        return cache[self.name]  # type: ignore[no-any-return]
+        return cache[self.name]
 
 
 class Workspace:

@@ -51,7 +51,7 @@ def dashboard(
     are shut down.  The dashboards read the same state as every other command
     (PIPELINE_DB / DSA110_WS_SETTINGS, else the demo state).
     """
-    from dsa110_ws._util import voila
+    from dsa110_ws.cli import voila
     from dsa110_ws.errors import ConfigurationError
 
     nb_dir = voila.dashboards_dir(notebooks_dir)

@@ -8,6 +8,7 @@ started); 3 published but the overall status reached ``--fail-on``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -96,7 +97,7 @@ def run(
     """
     from dsa110_ws.reporting.runner import EXIT_INVALID, run_report
 
-    params = _parse_pairs(pairs)
+    params: dict[str, Any] = dict(_parse_pairs(pairs))
     given = {"night": night, "start": start, "end": end, "days": days, "settings": settings}
     params.update({k: v for k, v in given.items() if v is not None})
     if kind == "qa" and night is not None and (start or end):

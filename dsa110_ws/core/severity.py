@@ -77,19 +77,19 @@ class Severity(enum.StrEnum):
 
     def _cmp(self, other: object) -> int:
         if not isinstance(other, Severity):
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented
         return self.rank - other.rank
 
-    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+    def __lt__(self, other: object) -> bool:
         return self._cmp(other) < 0
 
-    def __le__(self, other: object) -> bool:  # type: ignore[override]
+    def __le__(self, other: object) -> bool:
         return self._cmp(other) <= 0
 
-    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+    def __gt__(self, other: object) -> bool:
         return self._cmp(other) > 0
 
-    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+    def __ge__(self, other: object) -> bool:
         return self._cmp(other) >= 0
 
 

@@ -158,7 +158,8 @@ def batch_rows(plans: list[ImagePlan], now_unix: float) -> tuple[list, list, dic
         it["id"] = i + 1
     counts: dict[str, int] = {}
     for bt in batches:
-        counts[bt["status"]] = counts.get(bt["status"], 0) + 1
+        status = str(bt["status"])
+        counts[status] = counts.get(status, 0) + 1
     return batches, items, {"batch_status_counts": counts}
 
 

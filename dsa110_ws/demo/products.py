@@ -66,15 +66,15 @@ def _photometry_rows(plan: ImagePlan, sky: SkyModel, data: np.ndarray, wcs: Any,
     rows = []
     for k, i in enumerate(np.flatnonzero(inside)):
         ok = bool(np.isfinite(flux[k]))
-        f, e = (float(flux[k]), float(err[k])) if ok else (None, None)
+        f, e = float(flux[k]), float(err[k])
         rows.append({
             "source_id": str(sky.source_id[i]), "image_path": str(plan.image_path),
             "ra_deg": float(sky.ra_deg[i]), "dec_deg": float(sky.dec_deg[i]),
             "nvss_flux_mjy": float(sky.nvss_flux_mjy[i]),
             "peak_jyb": float(peak[k]) if np.isfinite(peak[k]) else None,
             "peak_err_jyb": plan.noise_jy, "measured_at": plan.snap.mid_unix + 900.0,
-            "snr": (f / e) if ok else None, "mjd": plan.snap.mid_mjd, "flux_jy": f,
-            "flux_err_jy": e,
+            "snr": (f / e) if ok else None, "mjd": plan.snap.mid_mjd,
+            "flux_jy": f if ok else None, "flux_err_jy": e if ok else None,
             "normalized_flux_jy": (f / plan.gain) if ok else None,
             "normalized_flux_err_jy": (e / plan.gain) if ok else None,
             "mosaic_path": None, "sep_from_center_deg": float(sep[k]), "local_rms": plan.noise_jy,

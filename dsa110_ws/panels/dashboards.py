@@ -105,13 +105,14 @@ class OperationsDashboard(_Composite):
         from dsa110_ws.panels.queue import QueuePanel
         from dsa110_ws.panels.stats import ThroughputPanel
 
-        bg = {"background": self.background}
+        bg = self.background
         self.parts = {
-            "health": HealthPanel(self.w, **bg),
-            "throughput": ThroughputPanel(self.w, **bg),
-            "queue": QueuePanel(self.w, **bg),
-            "jobs": JobMonitor(self.w, status="failed", **bg),
-            "qa": QAPanel(self.w, **self._qa, **bg),
+            "health": HealthPanel(self.w, background=bg),
+            "throughput": ThroughputPanel(self.w, background=bg),
+            "queue": QueuePanel(self.w, background=bg),
+            "jobs": JobMonitor(self.w, status="failed", background=bg),
+            "qa": QAPanel(self.w, night=self._qa["night"], source=self._qa["source"],
+                          background=bg),
         }
         self.kpi_html = widgets.HTML()
         self.kpi_html.add_class("dsa-kpis")
@@ -153,13 +154,13 @@ class OperationsDashboard(_Composite):
         self.kpi_html.value = "".join(
             [
                 _kpi(
-                    "health", "pipeline health", k.get("health"), lvl.get(k.get("health"), "info")
+                    "health", "pipeline health", k.get("health"), lvl.get(str(k.get("health")), "info")
                 ),
                 _kpi(
                     "calibration",
                     "calibration",
                     k.get("calibration"),
-                    lvl.get(k.get("calibration"), "info"),
+                    lvl.get(str(k.get("calibration")), "info"),
                 ),
                 _kpi(
                     "failed_jobs",
@@ -231,10 +232,10 @@ class ScienceDashboard(_Composite):
         from dsa110_ws.panels.images import ImageBrowser
         from dsa110_ws.panels.sources import SourceExplorer
 
-        bg = {"background": self.background}
+        bg = self.background
         self.parts = {
-            "images": ImageBrowser(self.w, night=self._night, **bg),
-            "sources": SourceExplorer(self.w, self._source_id, **bg),
+            "images": ImageBrowser(self.w, night=self._night, background=bg),
+            "sources": SourceExplorer(self.w, self._source_id, background=bg),
         }
         self.tabs = widgets.Tab(children=list(self.parts.values()))
         for i, name in enumerate(("Images", "Sources")):

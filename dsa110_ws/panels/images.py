@@ -235,7 +235,7 @@ class ImageBrowser(Panel):
         ]
 
         def work() -> list[tuple[Any, bytes | None, str]]:
-            out = []
+            out: list[tuple[Any, bytes | None, str]] = []
             for k, (iid, path) in enumerate(zip(ids, paths, strict=True)):
                 self.report_progress(k, len(paths), f"thumbnails {k + 1}/{len(paths)}")
                 try:

@@ -45,8 +45,10 @@ def open_report(kind: str, namespace: dict[str, Any]) -> Any:
         from dsa110_ws.reporting.nightly import NightlyQAReport
 
         return NightlyQAReport(w, params)
+    from dsa110_ws.reporting.params import StatsParams
     from dsa110_ws.reporting.period import StatsReport
 
+    assert isinstance(params, StatsParams)
     return StatsReport(w, params)
 
 

@@ -110,7 +110,7 @@ def _row(e: ReportEntry) -> str:
     link = e.path / ("report.html" if e.status != "failed" else "report.failed.ipynb")
     headline = " · ".join(
         f'<span title="{html.escape(m.get("description", ""))}" style="color:'
-        f'{_COLOURS.get(m.get("status"), "#000")}">{html.escape(m["name"])}='
+        f'{_COLOURS.get(str(m.get("status")), "#000")}">{html.escape(m["name"])}='
         f"{html.escape(_fmt(m.get('value')))}{html.escape(' ' + m['unit'] if m.get('unit') else '')}"
         f"</span>"
         for m in e.metrics

@@ -69,10 +69,15 @@ class NightlyQAReport:
         return self._metrics
 
     def _unavailable(self, *parts: str) -> D.HTMLBlock | None:
+        """A note of why these parts are missing (``None`` when none of them is)."""
         reasons = [f"{p}: {self.data.unavailable[p]}" for p in parts if p in self.data.unavailable]
         return (
             D.note("Not available. " + " ".join(reasons), kind="unavailable") if reasons else None
         )
+
+    def _missing(self, part: str) -> D.HTMLBlock:
+        """The note for a part that is missing (every section shows something)."""
+        return self._unavailable(part) or D.note(f"Not available: {part}.", kind="unavailable")
 
     # -- sections ------------------------------------------------------------------------
     def header(self) -> D.HTMLBlock:
@@ -147,7 +152,7 @@ class NightlyQAReport:
 
     def worst_images(self) -> D.HTMLBlock:
         if self.data.images is None:
-            return self._unavailable("images")
+            return self._missing("images")
         im = self.data.images.sort_values(
             ["grade_rank", "qa_rms_jy"], ascending=[True, False], kind="stable"
         ).head(self.params.worst_n)
@@ -173,7 +178,7 @@ class NightlyQAReport:
 
     def noise_vs_time(self) -> D.HTMLBlock:
         if self.data.images is None:
-            return self._unavailable("images")
+            return self._missing("images")
         im = self.data.images.dropna(subset=["qa_rms_jy"])
         if im.empty:
             return D.note("No graded images in the window.")
@@ -233,8 +238,9 @@ class NightlyQAReport:
     def calibration_health(self) -> D.HTMLBlock:
         d = self.data
         if d.timeline is None:
-            return self._unavailable("timeline")
-        tl, blocks = d.timeline, []
+            return self._missing("timeline")
+        tl = d.timeline
+        blocks: list[D.HTMLBlock | str] = []
         blocks.append(
             f"Active caltable sets cover {100 * tl.coverage_fraction:.1f}% of the window "
             f"({len(tl.gaps)} gap(s))."
@@ -285,7 +291,7 @@ class NightlyQAReport:
     def variable_sources(self) -> D.HTMLBlock:
         c = self.data.candidates
         if c is None:
-            return self._unavailable("candidates")
+            return self._missing("candidates")
         c = c.assign(mean_flux_mjy=c["mean_flux_jy"] * 1e3)
         return D.join(
             f"{len(c)} candidate(s) at the {self.params.candidate_preset} preset "
@@ -313,7 +319,7 @@ class NightlyQAReport:
     def failed_jobs(self) -> D.HTMLBlock:
         f = self.data.failed_jobs
         if f is None:
-            return self._unavailable("failed_jobs")
+            return self._missing("failed_jobs")
         f = f.assign(
             created_utc=_utc(f["created_at_utc"]),
             ms=[Path(p).name if isinstance(p, str) else "" for p in f["ms_path"]],

@@ -265,7 +265,7 @@ class NightlyQAParams(ReportParams):
             raise ValueError("give both start and end, or neither (then night is used)")
         if self.start is not None:
             object.__setattr__(self, "night", None)  # start/end win over night
-            if self.end <= self.start:
+            if self.end is None or self.end <= self.start:
                 raise ValueError(f"end={self.end} is not after start={self.start}")
             if (self.window[1] - self.window[0]) > dt.timedelta(days=31):
                 raise ValueError("the window is longer than 31 days; use the stats report")
@@ -279,6 +279,7 @@ class NightlyQAParams(ReportParams):
             day = dt.date.fromisoformat(self.night)
             start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             return start, start + dt.timedelta(days=1)
+        assert self.start is not None and self.end is not None  # the validator ensures it
         return dt.datetime.fromisoformat(self.start), dt.datetime.fromisoformat(self.end)
 
     def _window_label(self, start: dt.datetime, end: dt.datetime) -> str:
@@ -346,12 +347,13 @@ class StatsParams(ReportParams):
 
     @model_validator(mode="after")
     def _check_window(self) -> StatsParams:
-        if self.start is not None and self.end <= self.start:
+        if self.start is not None and (self.end is None or self.end <= self.start):
             raise ValueError(f"end={self.end} is not after start={self.start}")
         return self
 
     @property
     def window(self) -> tuple[dt.datetime, dt.datetime]:
+        assert self.end is not None  # the validator ensures it
         end = dt.datetime.fromisoformat(self.end)
         if self.start is not None:
             return dt.datetime.fromisoformat(self.start), end

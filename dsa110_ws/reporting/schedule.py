@@ -126,13 +126,13 @@ def render_schedule(
     at: str | None = None,
 ) -> str:
     """What ``dsa110-ws report schedule --print`` shows: the crontab line and both units."""
-    kw = dict(out_dir=out_dir, settings=settings, fail_on=fail_on, at=at)
     parts = [
         "# --- crontab (crontab -e; cron mails what a job prints: set MAILTO) ---",
-        crontab_line(kind, **kw),
+        crontab_line(kind, out_dir=out_dir, settings=settings, fail_on=fail_on, at=at),
         "",
     ]
-    for fname, text in systemd_units(kind, **kw).items():
+    units = systemd_units(kind, out_dir=out_dir, settings=settings, fail_on=fail_on, at=at)
+    for fname, text in units.items():
         parts += [
             f"# --- ~/.config/systemd/user/{fname} (or /etc/systemd/system/) ---",
             text.rstrip(),

@@ -22,16 +22,19 @@ TITLES: dict[str, str] = {"qa": "DSA-110 nightly QA", "stats": "DSA-110 pipeline
 
 
 def template_path(kind: str, template: str | os.PathLike[str] | None = None) -> Path:
-    """The template notebook of a report kind (``reports/`` next to the package)."""
+    """The template notebook of a report kind: ``template`` when given, else the one
+    shipped with the package (``dsa110_ws.report_templates``: ``reports/`` of the
+    repository, installed into the wheel), found with :mod:`importlib.resources`."""
     if template is not None:
         path = Path(template).expanduser().resolve()
+        hint = "check --template"
     else:
-        path = Path(__file__).resolve().parents[2] / "reports" / TEMPLATES[kind]
+        import importlib.resources
+
+        path = Path(str(importlib.resources.files("dsa110_ws.report_templates"))) / TEMPLATES[kind]
+        hint = "the installation is incomplete: reinstall dsa110-ws, or pass --template PATH"
     if not path.is_file():
-        raise ReportParameterError(
-            f"Report template {path} does not exist; run from a dsa110-ws checkout or pass "
-            "--template PATH."
-        )
+        raise ReportParameterError(f"Report template {path} does not exist; {hint}.")
     return path
 
 

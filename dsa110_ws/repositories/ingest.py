@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -76,7 +77,7 @@ class IngestionGroupRepository(Repository):
         is null.
         """
         marks = ", ".join(f":x{i}" for i in range(len(exclude_states))) or "NULL"
-        params = {f"x{i}": s for i, s in enumerate(exclude_states)}
+        params: dict[str, Any] = {f"x{i}": s for i, s in enumerate(exclude_states)}
         params["exp"] = int(default_expected)
         self.columns()
         if self.db.has_table("ingestion_subbands"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,9 +74,10 @@ class PhotometryRepository(Repository):
         """:meth:`scan` as a dict of column arrays (no DataFrame, so no consolidation copy)."""
         kinds = [_kind(self.spec, c) for c in columns]
         ids = None if source_id is None else list(dict.fromkeys(str(s) for s in source_id))
-        batches = ([None] if ids is None
-                   else [ids[i:i + 30_000] for i in range(0, len(ids), 30_000)] or [[]])
-        parts: list[list[object]] = [[] for _ in columns]
+        batches: list[list[str] | None] = (
+            [None] if ids is None
+            else [ids[i:i + 30_000] for i in range(0, len(ids), 30_000)] or [[]])
+        parts: list[list[Any]] = [[] for _ in columns]
         con = self.db.raw_connection()
         try:
             cur = con.cursor()
@@ -87,14 +90,14 @@ class PhotometryRepository(Repository):
                         parts[j].append(arr)
                     del rows
             cur.execute("COMMIT")
-        except self.db.engine.dialect.dbapi.Error as exc:
+        except sqlite3.Error as exc:
             raise _db_error(self.db, exc) from None
         finally:
             con.close()
-        data = {}
+        data: dict[str, np.ndarray | pd.Categorical] = {}
         for j, (c, kind) in enumerate(zip(columns, kinds, strict=True)):
             if kind == "text":
-                data[c] = _merge_text(parts[j])  # type: ignore[arg-type]
+                data[c] = _merge_text(parts[j])
             else:
                 data[c] = (np.concatenate(parts[j]) if parts[j]
                            else np.array([], dtype=np.int64 if kind == "int" else float))
@@ -237,7 +240,8 @@ def _scan_sql(repo: PhotometryRepository, columns: Sequence[str], start_mjd: flo
             exprs.append(f"p.{c}")
         else:
             raise InvalidQueryError(f"photometry has no column {c!r} (an older schema?).")
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if start_mjd is not None:
         clauses.append(f"{obs} >= {mark}")
         params.append(float(start_mjd))

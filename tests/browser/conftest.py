@@ -36,7 +36,7 @@ class VoilaServer:
     log_path: Path
 
     def url(self, dashboard: str) -> str:
-        from dsa110_ws._util.voila import dashboard_url
+        from dsa110_ws.cli.voila import dashboard_url
 
         return dashboard_url(self.port, dashboard)
 
@@ -47,7 +47,7 @@ class VoilaServer:
 @pytest.fixture(scope="module")
 def voila_server(demo_dir, tmp_path_factory, request) -> Iterator[VoilaServer]:
     """Voila serving notebooks/dashboards over the demo state, stopped at module end."""
-    from dsa110_ws._util import voila
+    from dsa110_ws.cli import voila
 
     state = tmp_path_factory.mktemp("voila-state")
     env = dict(os.environ)

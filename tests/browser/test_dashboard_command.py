@@ -4,6 +4,7 @@ and fails with one clear line when it cannot serve."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -11,12 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
 
-from dsa110_ws._util import voila
-from dsa110_ws.cli import main
+from dsa110_ws.cli import main, voila
 
 
 @pytest.mark.slow
@@ -61,12 +62,33 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
         proc.stdout.close()
-    log = (tmp_path / "state" / "voila.log").read_text()
-    assert "--strip_sources" not in log  # the log is Voila's own, not our command line
     cmd = voila.voila_command(voila.dashboards_dir(), port=port)
-    assert "--strip_sources=True" in cmd and "--show_tracebacks=False" in cmd
-    assert any(a.startswith("--MappingKernelManager.cull_idle_timeout=") for a in cmd)
-    assert cmd[0] == sys.executable
+    assert cmd[0] == sys.executable and not any("strip_sources" in a for a in cmd)  # voila.json
+
+
+@pytest.mark.slow
+def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(demo_dir,
+                                                                             tmp_path):
+    """Not our command line, not the dashboards' folder: the voila.json the installation put
+    in <prefix>/etc/jupyter still strips the sources and hides tracebacks."""
+    config = json.loads((voila.dashboards_dir() / "voila.json").read_text())
+    assert config["VoilaConfiguration"] == {"strip_sources": True, "show_tracebacks": False}
+    installed = Path(sys.prefix) / "etc" / "jupyter" / "voila.json"
+    assert json.loads(installed.read_text()) == config
+    port = voila.free_port()
+    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+               DSA110_WS_STATE_DIR=str(tmp_path / "state"))
+    nb = voila.dashboards_dir() / "operations.ipynb"
+    proc = subprocess.Popen([sys.executable, "-m", "voila", str(nb), f"--port={port}",
+                             "--no-browser", "--Voila.ip=127.0.0.1"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        voila.wait_for_port(port, timeout_s=60, proc=proc)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120).read().decode()
+    finally:
+        voila.stop_process(proc)
+    assert "<html" in page.lower() and "qa_source" not in page and "Traceback" not in page
 
 
 def test_dashboard_command_refuses_a_busy_port(demo_dir, tmp_path, monkeypatch, capsys):

@@ -158,7 +158,7 @@ class BatchQA:
             rec = self._batches.get(batch_id)
         except NotFoundError:
             raise NotFoundError(f"No batch job with id {batch_id}.") from None
-        status = rec.status  # type: ignore[attr-defined]
+        status = rec.status
         if status_class(status) not in {"pending", "running"}:
             raise InvalidQueryError(
                 f"Batch {batch_id} is {status!r}; only pending or running "
@@ -173,7 +173,7 @@ class BatchQA:
         self._set_batch(batch_id, "running")
         ids = list(paths)
         for lo in range(0, len(ids), size):
-            if status_class(self._batches.get(batch_id).status) == "cancelled":  # type: ignore[attr-defined]
+            if status_class(self._batches.get(batch_id).status) == "cancelled":
                 break
             started = clock.now()
             claimed = self._claim(batch_id, ids[lo : lo + size], started)
@@ -198,7 +198,7 @@ class BatchQA:
                 )
                 for st, err, sec in zip(df["status"], df["error"], df["seconds"], strict=True)
             ]
-        out = []
+        out: list[tuple[str, str | None, float]] = []
         for path in paths:
             t0 = time.perf_counter()
             try:

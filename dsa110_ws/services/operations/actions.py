@@ -114,7 +114,7 @@ class OperatorActions:
         self, ms_path: str | None, *, reason: str | None, rerun_of: dict | None, run: bool
     ) -> ActionResult:
         jobs, now, who = self._jobs, self._now_unix(), self._audit.operator
-        target = ms_path if ms_path is not None else f"job {rerun_of['id']}"
+        target = ms_path if ms_path is not None else f"job {(rerun_of or {}).get('id')}"
         template = self._settings.rerun_command
         if run and template:  # a malformed template is refused before anything is written
             render_command(template, {"ms_path": ms_path or "", "job_id": 0},

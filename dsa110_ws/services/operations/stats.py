@@ -156,7 +156,7 @@ class StatsService:
         failed, and success_rate = success / (success + failed); plus an 'all' row."""
         s = self._jobs.summary(start=start, end=end)
         df = s.by_type.copy()
-        total = {c: int(df[c].sum()) for c in df.columns if c.startswith("n_")}
+        total: dict[str, float] = {c: int(df[c].sum()) for c in df.columns if c.startswith("n_")}
         fin = total.get("n_success", 0) + total.get("n_failed", 0)
         total["success_rate"] = total.get("n_success", 0) / fin if fin else np.nan
         df.loc["all", list(total)] = pd.Series(total)

@@ -148,7 +148,7 @@ def _stats(sol: CalSolutions, good: np.ndarray, resid: np.ndarray | None) -> dic
     out.update(dict.fromkeys(keys))
     if v.size == 0:
         return out
-    if sol.is_complex:
+    if sol.is_complex and resid is not None:
         amp = np.abs(v).astype(float)
         med = float(np.median(amp))
         out.update(
@@ -192,7 +192,7 @@ def _breakdown(
             flag_fraction=float(flags.mean()) if flags.size else _NAN,
         )
         v, snr = sol.values[sel][good], sol.snr[sel][good]
-        if sol.is_complex:
+        if sol.is_complex and resid is not None:
             row["amp_median"] = float(np.median(np.abs(v))) if v.size else _NAN
             row["phase_scatter_deg"] = circular_scatter_deg(resid[sel][good]) if v.size else _NAN
         else:

@@ -50,7 +50,8 @@ class Check:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Check:
-        return cls(**{f.name: d.get(f.name) for f in dataclasses.fields(cls)})
+        kw: dict[str, Any] = {f.name: d.get(f.name) for f in dataclasses.fields(cls)}
+        return cls(**kw)
 
 
 class GradedMixin:

@@ -58,13 +58,12 @@ class ImageStats:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageStats:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(
-            **{
+        kw: dict[str, Any] = {
                 k: (math.nan if v is None and k.endswith("_jy") else v)
                 for k, v in d.items()
                 if k in names
-            }
-        )
+        }
+        return cls(**kw)
 
 
 def measure_plane(
@@ -81,8 +80,9 @@ def measure_plane(
     scale = jy_per_unit if jy_per_unit is not None else 1.0
     nan = math.nan
     peak, px, py, n_islands = nan, None, None, 0
-    if st.n_finite:
-        peak, px, py = float(st.maximum), float(st.max_xy[0]), float(st.max_xy[1])
+    if st.n_finite and st.max_xy is not None:
+        mx, my = st.max_xy
+        peak, px, py = float(st.maximum), float(mx), float(my)
         if st.rms > 0:
             n_islands, peaks = find_islands(plane, st.median + island_sigma * st.rms)
             candidates = (
@@ -95,7 +95,7 @@ def measure_plane(
                 if value > peak or px is None:
                     peak, px, py = value, fx, fy
             if not len(peaks):
-                peak, px, py = refine_peak(plane, int(st.max_xy[0]), int(st.max_xy[1]))
+                peak, px, py = refine_peak(plane, int(mx), int(my))
     ra = dec = None
     if wcs is not None and px is not None:
         with np.errstate(all="ignore"):

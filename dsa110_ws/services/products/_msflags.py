@@ -273,7 +273,7 @@ def _frame(ids: np.ndarray, acc: _Acc, label: str, names: list[str] | None = Non
     vis, flag = np.pad(acc.vis, (0, pad))[ids], np.pad(acc.flag, (0, pad))[ids]
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(vis > 0, flag / np.maximum(vis, 1), np.nan)
-    out = {label: ids}
+    out: dict[str, Any] = {label: ids}
     if names is not None:
         out["name"] = names
     out.update(n_visibilities=vis, n_flagged=flag, flag_fraction=frac)

@@ -90,7 +90,7 @@ class MSSummary:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MSSummary:
-        kw = {f.name: d.get(f.name) for f in dataclasses.fields(cls) if f.name in d}
+        kw: dict[str, Any] = {f.name: d.get(f.name) for f in dataclasses.fields(cls) if f.name in d}
         for key in ("antenna_names", "antennas", "fields", "spws", "data_columns", "warnings"):
             kw[key] = tuple(kw.get(key) or ())
         if kw.get("scans") is not None:

@@ -92,7 +92,7 @@ def _worker_services(build: ServiceFactory, settings: Settings) -> ProductServic
     """One set of services per worker process, rebuilt only when the settings change."""
     if _WORKER_STATE.get("settings") != settings:
         _WORKER_STATE.update(settings=settings, services=build(settings))
-    return _WORKER_STATE["services"]  # type: ignore[no-any-return]
+    return _WORKER_STATE["services"]
 
 
 Worker = tuple["ServiceFactory", "Settings"]
@@ -161,7 +161,7 @@ class BatchRunner:
             ``item, status, error, result, seconds``.
         """
         if hasattr(items, "columns") and "path" in items.columns:  # e.g. w.images.find(...)
-            items = items["path"]
+            items = items["path"]  # type: ignore[index]
         items = list(items)
         if isinstance(task, str) and task not in TASKS:
             raise InvalidQueryError(f"Unknown batch task {task!r}; known: {sorted(TASKS)}.")

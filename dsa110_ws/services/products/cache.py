@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dsa110_ws.core.atomic import atomic_write
 from dsa110_ws.errors import DataUnavailableError, InvalidQueryError
@@ -168,7 +168,7 @@ class ProductCache:
         if use_cache:
             hit = self.get(kind, path, params)
             if hit is not None:
-                return decode(hit) if decode else hit
+                return decode(hit) if decode else cast(T, hit)
         ident = file_identity(path)
         value = compute()
         with contextlib.suppress(OSError):  # a read-only cache must not break the computation

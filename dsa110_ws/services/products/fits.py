@@ -52,7 +52,7 @@ class Cutout:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.data.shape  # type: ignore[return-value]
+        return (int(self.data.shape[0]), int(self.data.shape[1]))
 
 
 class FitsImageService:
@@ -159,9 +159,9 @@ class FitsImageService:
             stretch=stretch,
             vlim_sigma=float(vlim_sigma),
             softening_sigma=float(softening_sigma),
-            percentiles=tuple(percentiles),
+            percentiles=(float(percentiles[0]), float(percentiles[1])),
             cmap=cmap,
-        )  # type: ignore[arg-type]
+        )
         p = self._path(path)
         return self._cache.get_or_compute(
             "thumbnail", p, params.key(), lambda: self._render(p, params), use_cache=use_cache

@@ -193,7 +193,7 @@ def time_fields_from(fs: FlagStats) -> dict[str, Any]:
     """The summary's time fields from the exact range found by the flag pass."""
     from dsa110_ws.services.products._mssummary import _iso
 
-    if fs.time_start_mjd is None:
+    if fs.time_start_mjd is None or fs.time_end_mjd is None:
         return {}
     return {
         "time_start_mjd": fs.time_start_mjd,

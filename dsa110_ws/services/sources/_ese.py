@@ -116,7 +116,8 @@ def eta_v_fit(table: pd.DataFrame, *, sigma: float | tuple[float, float] = 3.0,
     """
     if method not in ("robust", "mle"):
         raise InvalidQueryError(f"method={method!r} is not 'robust' or 'mle'.")
-    s_eta, s_v = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)  # type: ignore[misc]
+    s_eta, s_v = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else (
+        float(sigma[0]), float(sigma[1]))
     eta, v = table["eta"].to_numpy(float), table["v"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         ok = np.isfinite(eta) & np.isfinite(v) & (eta > 0) & (v > 0)

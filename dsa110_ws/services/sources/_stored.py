@@ -96,8 +96,10 @@ def _candidates(repo: ESECandidateRepository, out: pd.DataFrame, m: pd.DataFrame
     out["is_candidate"] = fresh
     stored_active = (out["stored_status"] == "active").fillna(False).to_numpy(bool)
     never = out["stored_status"].isna().to_numpy(bool)
-    out["candidate_disagreement"] = np.where(stored_active & ~fresh, "stored only",
-                                             np.where(fresh & never, "fresh only", None))
+    labels = np.full(len(out), None, dtype=object)
+    labels[fresh & never] = "fresh only"
+    labels[stored_active & ~fresh] = "stored only"
+    out["candidate_disagreement"] = labels
 
 
 def triage(repo: ESECandidateRepository, catalogue: SourceRepository, audit: AuditTrail,

@@ -155,7 +155,7 @@ class SourceService:
 
         lc = self.lightcurve(source_id, start=start, end=end, normalised=False)
         rec = self.get(source_id)
-        position = SkyCoord(float(rec.ra_deg), float(rec.dec_deg), unit="deg")  # type: ignore[attr-defined]
+        position = SkyCoord(float(rec.ra_deg), float(rec.dec_deg), unit="deg")
         return _stamps.make_stamps(str(source_id), lc, position, self._fits.cutout, size=size,
                                    max_epochs=max_epochs)
 

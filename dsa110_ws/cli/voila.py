@@ -1,8 +1,12 @@
 """Serving the dashboard notebooks with Voila: where they are, the command line, start/stop.
 
 Used by ``dsa110-ws dashboard``, the browser test and the dashboard benchmark, so all
-three serve the dashboards the same way: sources stripped, tracebacks hidden, idle
-kernels culled, the kernel running this interpreter (the project's environment).
+three serve the dashboards the same way.  What Voila shows (sources stripped, tracebacks
+hidden) and how it culls idle kernels is configured in one place, the ``voila.json``
+beside the dashboards: Voila reads it from its working directory (the dashboards'
+folder here) and, where the wheel installed it, from ``<prefix>/etc/jupyter``, so the
+same settings hold for ``dsa110-ws dashboard``, a plain ``voila`` and JupyterLab's Voila
+preview alike.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dsa110_ws.errors import ConfigurationError, DataUnavailableError
 
@@ -33,31 +38,26 @@ __all__ = [
 #: Dashboard name -> notebook file in ``notebooks/dashboards``.
 DASHBOARDS: dict[str, str] = {"operations": "operations.ipynb", "science": "science.ipynb"}
 
-#: Seconds an idle kernel whose page is gone is kept before Voila shuts it down.
-CULL_IDLE_TIMEOUT_S = 600
-CULL_INTERVAL_S = 60
+#: The configuration file beside the dashboards.
+CONFIG_FILE = "voila.json"
 
 
 def dashboards_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The directory holding the dashboard notebooks.
+    """The directory holding the dashboard notebooks (and their ``voila.json``).
 
-    ``explicit`` (the ``--notebooks-dir`` option) wins; otherwise the repository checkout
-    the package was imported from (``<repo>/notebooks/dashboards``).  A non-editable
-    install does not carry the notebooks: that is a :class:`ConfigurationError` saying so.
+    ``explicit`` (the ``--notebooks-dir`` option) wins; otherwise the dashboards shipped
+    with the package (``dsa110_ws.dashboards``: ``notebooks/dashboards/`` of the
+    repository, installed into the wheel), found with :mod:`importlib.resources`.
     """
     if explicit is not None:
         where = Path(explicit).expanduser().resolve()
         hint = "check --notebooks-dir"
     else:
-        import dsa110_ws
+        import importlib.resources
 
-        where = Path(dsa110_ws.__file__).resolve().parent.parent / "notebooks" / "dashboards"
-        hint = (
-            "the dashboards ship with the source checkout: install the package from a "
-            "checkout with `pip install -e .` or pass --notebooks-dir "
-            "PATH/TO/notebooks/dashboards"
-        )
-    missing = [n for n in DASHBOARDS.values() if not (where / n).is_file()]
+        where = Path(str(importlib.resources.files("dsa110_ws.dashboards")))
+        hint = "the installation is incomplete: reinstall dsa110-ws"
+    missing = [n for n in (*DASHBOARDS.values(), CONFIG_FILE) if not (where / n).is_file()]
     if missing:
         raise ConfigurationError(f"Dashboard notebooks {missing} not found in {where}; {hint}.")
     return where
@@ -70,34 +70,22 @@ def dashboard_url(port: int, name: str = "operations", *, host: str = "127.0.0.1
     return f"http://{host}:{port}/voila/render/{DASHBOARDS[name]}"
 
 
-def voila_command(
-    notebook_dir: Path,
-    *,
-    port: int,
-    ip: str = "127.0.0.1",
-    cull_idle_timeout_s: int = CULL_IDLE_TIMEOUT_S,
-) -> list[str]:
-    """The ``python -m voila ...`` argument list serving every dashboard in ``notebook_dir``.
+def voila_command(notebook_dir: Path, *, port: int, ip: str = "127.0.0.1") -> list[str]:
+    """The ``python -m voila ...`` argument list serving every dashboard in ``notebook_dir``
+    (run it in the folder holding ``voila.json``: :func:`start_voila` does).
 
     Voila never opens a browser itself (the caller does, once the server listens).
     """
-    argv = [
+    return [
         sys.executable,
         "-m",
         "voila",
-        str(notebook_dir),
+        str(Path(notebook_dir).resolve()),
         f"--port={int(port)}",
         f"--Voila.ip={ip}",
         "--Voila.port_retries=0",
-        "--strip_sources=True",
-        "--show_tracebacks=False",
-        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout_s)}",
-        f"--MappingKernelManager.cull_interval={CULL_INTERVAL_S}",
-        "--MappingKernelManager.cull_connected=False",
-        "--MappingKernelManager.cull_busy=False",
         "--no-browser",
     ]
-    return argv
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -136,9 +124,12 @@ def start_voila(
     log_path: Path | None = None,
     **kwargs,
 ) -> subprocess.Popen:
-    """Start Voila in its own process group (stop it with :func:`stop_process`)."""
-    out = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
-    try:
+    """Start Voila in its own process group, in the folder of the shipped ``voila.json``
+    (stop it with :func:`stop_process`)."""
+    with contextlib.ExitStack() as stack:
+        out: Any = subprocess.DEVNULL
+        if log_path is not None:
+            out = stack.enter_context(open(log_path, "ab"))  # noqa: SIM115
         return subprocess.Popen(
             voila_command(notebook_dir, port=port, **kwargs),
             env=dict(os.environ if env is None else env),
@@ -146,10 +137,8 @@ def start_voila(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=dashboards_dir(),
         )
-    finally:
-        if out is not subprocess.DEVNULL:
-            out.close()
 
 
 def stop_process(proc: subprocess.Popen, *, timeout_s: float = 15.0) -> None:
