@@ -212,14 +212,15 @@ def jobs_batches(as_json: bool) -> None:
 # -- health ----------------------------------------------------------------------------------
 @click.command()
 @click.option("--check", "names", multiple=True, help="Only this check (repeatable).")
-@click.option("--strict", is_flag=True, help="Treat 'unknown' results as warnings.")
+@click.option("--strict", is_flag=True,
+              help="Treat an overall 'unknown' (a check that could not run) as a warning (exit 1).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bool) -> None:
-    """Service and data health; exit status 2 critical, 1 warning, 0 ok."""
+    """Service and data health; exit status 0 ok, 1 warning, 2 critical, 3 unknown."""
     rep = workspace().health.check(names=list(names) or None)
     code = rep.exit_code
-    if strict and code == 0 and rep.counts()["unknown"]:
+    if strict and rep.status == "unknown":
         code = 1
     if as_json:
         echo_json({**rep.to_dict(), "exit_code": code})

@@ -156,9 +156,14 @@ def mjd_to_utc(mjd: Any) -> pd.Series:
     return pd.to_datetime((_numeric_series(mjd) - MJD_UNIX_EPOCH) * _DAY_S, unit="s", utc=True)
 
 
+_DIGITS = {"seconds": 0, "milliseconds": 3, "microseconds": 6}
+
+
 def iso_utc(unix: float, *, timespec: str = "milliseconds") -> str:
-    """Unix seconds as ISO UTC without offset (``2026-11-14T03:00:00.000``)."""
-    return unix_to_datetime(unix).replace(tzinfo=None).isoformat(timespec=timespec)
+    """Unix seconds as ISO UTC without offset (``2026-11-14T03:00:00.000``), rounded (as
+    astropy rounds) to ``timespec``."""
+    value = round(float(unix), _DIGITS[timespec]) if timespec in _DIGITS else float(unix)
+    return unix_to_datetime(value).replace(tzinfo=None).isoformat(timespec=timespec)
 
 
 def mjd_to_iso(mjd: float | None, *, timespec: str = "seconds") -> str | None:
@@ -203,12 +208,15 @@ def _parse(value: Any, now: Any, what: str) -> Time:
     if _is_missing(value):
         raise InvalidQueryError(f"No {what} given ({value!r}); pass a date, an MJD or a word "
                                 "such as 'yesterday'.")
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date):
+        if not _EARLIEST.year <= value.year < _LATEST.year:
+            raise InvalidQueryError(
+                f"The {what} {value.isoformat()} is outside 1900-2200; check the value.")
+        if not isinstance(value, dt.datetime):
+            return Time(dt.datetime(value.year, value.month, value.day), scale="utc")
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return Time(value, scale="utc")
-    if isinstance(value, dt.date):
-        return Time(dt.datetime(value.year, value.month, value.day), scale="utc")
     if hasattr(value, "to_pydatetime"):
         return _parse(value.to_pydatetime(), now, what)
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):

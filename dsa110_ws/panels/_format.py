@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["unix_text", "mjd_text", "short_path", "beam_text", "qa_checks_html"]
+from dsa110_ws.core.time import mjd_to_unix
 
-_MJD_UNIX = 40587.0
+__all__ = ["unix_text", "mjd_text", "short_path", "beam_text", "qa_checks_html"]
 
 
 def _missing(x: Any) -> bool:
@@ -23,7 +23,7 @@ def unix_text(unix: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def mjd_text(mjd: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An MJD (UTC) as text ('' when missing)."""
-    return "" if _missing(mjd) else unix_text((float(mjd) - _MJD_UNIX) * 86400.0, fmt)
+    return "" if _missing(mjd) else unix_text(mjd_to_unix(float(mjd)), fmt)
 
 
 def short_path(path: Any) -> str:

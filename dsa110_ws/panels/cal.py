@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import mjd_text
 from dsa110_ws.panels._widgets import (
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["CalInspector"]
 
 TIMELINE_DAYS = {"last 7 days": 7.0, "last 14 days": 14.0, "last 30 days": 30.0}
-_BAD = "#ffebe9"
+_BAD = Severity.CRITICAL.background
 
 
 class CalInspector(Panel):

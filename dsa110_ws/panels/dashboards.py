@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
+from dsa110_ws.core.severity import NEUTRAL_COLOUR, Severity
 from dsa110_ws.panels._base import Panel
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ __all__ = ["OperationsDashboard", "ScienceDashboard"]
 
 
 def _kpi(name: str, label: str, value: Any, level: str = "info") -> str:
-    colour = {"ok": "#1a7f37", "warning": "#9a6700", "error": "#cf222e"}.get(level, "#24292f")
+    """A headline number; ``level`` is a severity ("info": shown, not judged)."""
+    colour = NEUTRAL_COLOUR if level == "info" else Severity.parse(level).colour
     shown = "…" if value is None else html.escape(str(value))
     return (
         f"<div class='dsa-kpi' data-kpi='{name}' style='display:inline-block;margin:0 1.5em "
@@ -146,7 +148,7 @@ class OperationsDashboard(_Composite):
             k.update(images=int(tp.data["n_images"].sum()))
         self.kpis = k
         self._update_clock()
-        lvl = {"ok": "ok", "warning": "warning", "critical": "error"}
+        lvl = {"ok": "ok", "warning": "warning", "critical": "critical", "unknown": "unknown"}
 
         def count(v: Any, bad: str) -> str:
             return "info" if v is None else (bad if v else "ok")
@@ -166,7 +168,7 @@ class OperationsDashboard(_Composite):
                     "failed_jobs",
                     "failed jobs (24 h)",
                     k.get("failed_jobs"),
-                    count(k.get("failed_jobs"), "error"),
+                    count(k.get("failed_jobs"), "critical"),
                 ),
                 _kpi("running_jobs", "running jobs", k.get("running_jobs")),
                 _kpi(

@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from dsa110_ws.core.severity import Severity, badge_html
+from dsa110_ws.core.time import unix_to_utc
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import short_path
 from dsa110_ws.panels._widgets import PagedTable, section
@@ -143,9 +144,7 @@ class HealthPanel(Panel):
         a = cal.open_alerts
         self.alerts_table.set_data(
             a.assign(
-                triggered=pd.to_datetime(
-                    pd.to_numeric(a["triggered_at"], errors="coerce"), unit="s", utc=True
-                )
+                triggered=unix_to_utc(a["triggered_at"])
             ),
             keep_page=True,
         )

@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import short_path, unix_text
 from dsa110_ws.panels._widgets import PagedTable, fmt_value, kv_html, section
@@ -34,7 +35,7 @@ WINDOWS: dict[str, float | None] = {
     "last 30 days": 30.0,
     "all": None,
 }
-_FAILED_BG = "#ffebe9"
+_FAILED_BG = Severity.CRITICAL.background
 
 
 class JobMonitor(Panel):

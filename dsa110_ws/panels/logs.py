@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
 
 if TYPE_CHECKING:
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["LogViewer"]
 
 LEVEL_CHOICES = ["any", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-_COLOURS = {"WARNING": "#9a6700", "ERROR": "#cf222e", "CRITICAL": "#cf222e", "DEBUG": "#777"}
+#: Log levels on the severity ladder's colours.
+_COLOURS = {"WARNING": Severity.WARNING.colour, "ERROR": Severity.CRITICAL.colour,
+            "CRITICAL": Severity.CRITICAL.colour, "DEBUG": Severity.UNKNOWN.colour}
 #: Lines kept in the kernel; only the last ``max_lines`` go to the browser.
 KEEP_LINES = 20_000
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import pandas as pd
 
+from dsa110_ws.core.severity import Severity
+from dsa110_ws.core.time import unix_to_utc
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._widgets import PagedTable, section
 
@@ -16,11 +18,12 @@ if TYPE_CHECKING:
 
 __all__ = ["QueuePanel"]
 
+#: Ingestion states on the severity ladder's colours (waiting is a warning until done).
 _STATE_COLOURS = {
-    "failed": "#cf222e",
-    "collecting": "#9a6700",
-    "pending": "#9a6700",
-    "completed": "#1a7f37",
+    "failed": Severity.CRITICAL.colour,
+    "collecting": Severity.WARNING.colour,
+    "pending": Severity.WARNING.colour,
+    "completed": Severity.OK.colour,
 }
 
 
@@ -101,9 +104,7 @@ class QueuePanel(Panel):
         f = self.failed
         self.failed_table.set_data(
             f.assign(
-                created=pd.to_datetime(
-                    pd.to_numeric(f["created_at"], errors="coerce"), unit="s", utc=True
-                )
+                created=unix_to_utc(f["created_at"])
             ),
             keep_page=True,
         )
@@ -111,9 +112,7 @@ class QueuePanel(Panel):
         self.nights_table.set_data(
             pn.assign(
                 total_gb=pd.to_numeric(pn["total_bytes"], errors="coerce") / 1e9,
-                last_indexed=pd.to_datetime(
-                    pd.to_numeric(pn["last_indexed_at"], errors="coerce"), unit="s", utc=True
-                ),
+                last_indexed=unix_to_utc(pn["last_indexed_at"]),
             ),
             keep_page=True,
         )

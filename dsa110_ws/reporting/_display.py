@@ -15,6 +15,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
 
+from dsa110_ws.core.severity import NEUTRAL_COLOUR, Severity, badge_html
+
 __all__ = [
     "HTMLBlock",
     "note",
@@ -27,20 +29,6 @@ __all__ = [
     "cached_figure",
 ]
 
-_COLOURS = {
-    "ok": "#2e7d32",
-    "good": "#2e7d32",
-    "pass": "#2e7d32",
-    "warning": "#ef6c00",
-    "warn": "#ef6c00",
-    "marginal": "#ef6c00",
-    "critical": "#c62828",
-    "bad": "#c62828",
-    "fail": "#c62828",
-    "failed": "#c62828",
-    "error": "#c62828",
-    "unknown": "#616161",
-}
 
 
 class HTMLBlock:
@@ -58,18 +46,13 @@ class HTMLBlock:
 
 
 def badge(status: Any) -> str:
-    """A coloured status label."""
-    s = str(status)
-    colour = _COLOURS.get(s.lower(), "#616161")
-    return (
-        f'<span style="background:{colour};color:#fff;padding:1px 6px;'
-        f'border-radius:3px">{html.escape(s)}</span>'
-    )
+    """A status word (or QA grade, verdict...) on its severity's colour."""
+    return badge_html(str(status), str(status))
 
 
 def note(message: str, *, kind: str = "info") -> HTMLBlock:
     """One paragraph; ``kind="unavailable"`` for a section whose data source is missing."""
-    colour = "#616161" if kind == "unavailable" else "#000"
+    colour = Severity.UNKNOWN.colour if kind == "unavailable" else NEUTRAL_COLOUR
     return HTMLBlock(f'<p style="color:{colour}"><em>{html.escape(message)}</em></p>', text=message)
 
 

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from dsa110_ws.core.atomic import atomic_write
+from dsa110_ws.core.severity import Severity, worst
+
 __all__ = [
     "Metric",
     "STATUSES",
@@ -28,13 +31,13 @@ __all__ = [
 ]
 
 Status = Literal["ok", "warning", "critical", "unknown"]
-#: statuses from best to worst ("unknown" ranks with warning: it needs a look)
-STATUSES: tuple[str, ...] = ("ok", "unknown", "warning", "critical")
+#: statuses from best to worst: the one severity ladder (:mod:`dsa110_ws.core.severity`)
+STATUSES: tuple[str, ...] = tuple(s.value for s in sorted(Severity, key=lambda s: s.rank))
 
 
 def status_rank(status: str) -> int:
-    """Order of a status, best (0) to worst."""
-    return STATUSES.index(status) if status in STATUSES else STATUSES.index("unknown")
+    """Order of a status, best (0) to worst (the severity ladder's rank)."""
+    return Severity.parse(status).rank
 
 
 def status_for(
@@ -113,12 +116,7 @@ class Metric:
 
 def overall_status(metrics: Iterable[Metric | dict[str, Any]]) -> str:
     """The worst status among ``metrics`` (``ok`` when there are none)."""
-    worst = "ok"
-    for m in metrics:
-        s = m["status"] if isinstance(m, dict) else m.status
-        if status_rank(s) > status_rank(worst):
-            worst = s
-    return worst
+    return worst(m["status"] if isinstance(m, dict) else m.status for m in metrics).value
 
 
 def metrics_document(
@@ -148,10 +146,7 @@ def write_metrics(
     """
     doc = metrics_document(metrics, kind=kind, label=label, window=window)
     if path:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return doc
 
 

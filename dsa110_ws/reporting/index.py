@@ -9,15 +9,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dsa110_ws.core.atomic import atomic_write
+from dsa110_ws.core.severity import Severity
+
 __all__ = ["ReportEntry", "list_reports", "write_index", "render_index"]
 
-_COLOURS = {
-    "ok": "#2e7d32",
-    "warning": "#ef6c00",
-    "critical": "#c62828",
-    "unknown": "#616161",
-    "failed": "#6a1b9a",
-}
+#: A report that failed to run is shown apart from the severities of published ones.
+_FAILED_COLOUR = "#6a1b9a"
+
+
+def _colour(status: str) -> str:
+    return _FAILED_COLOUR if status == "failed" else Severity.parse(status).colour
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _fmt(value: Any) -> str:
 
 
 def _badge(status: str) -> str:
-    colour = _COLOURS.get(status, "#616161")
+    colour = _colour(status)
     return (
         f'<span style="background:{colour};color:#fff;padding:1px 6px;border-radius:3px">'
         f"{html.escape(status)}</span>"
@@ -110,7 +112,7 @@ def _row(e: ReportEntry) -> str:
     link = e.path / ("report.html" if e.status != "failed" else "report.failed.ipynb")
     headline = " · ".join(
         f'<span title="{html.escape(m.get("description", ""))}" style="color:'
-        f'{_COLOURS.get(str(m.get("status")), "#000")}">{html.escape(m["name"])}='
+        f'{_colour(str(m.get("status")))}">{html.escape(m["name"])}='
         f"{html.escape(_fmt(m.get('value')))}{html.escape(' ' + m['unit'] if m.get('unit') else '')}"
         f"</span>"
         for m in e.metrics
@@ -146,8 +148,4 @@ def write_index(root: str | os.PathLike[str]) -> Path:
     """Rebuild ``<root>/index.html`` from the folders present (atomic replace)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    target = root / "index.html"
-    tmp = root / f".index.html.tmp-{os.getpid()}"
-    tmp.write_text(render_index(list_reports(root)), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return atomic_write(root / "index.html", render_index(list_reports(root)))

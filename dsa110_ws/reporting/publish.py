@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dsa110_ws.core.atomic import atomic_write
+
 __all__ = ["publish", "locked", "write_json"]
 
 
@@ -45,6 +47,5 @@ def publish(tmp: Path, final: Path) -> None:
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """``doc`` as indented JSON, written atomically."""
+    atomic_write(path, json.dumps(doc, indent=2, default=str) + "\n")

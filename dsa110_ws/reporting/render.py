@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dsa110_ws.core.atomic import atomic_write
+
 __all__ = ["render_html", "has_error_output"]
 
 
@@ -56,8 +58,4 @@ def render_html(
     body, _ = exporter.from_notebook_node(
         _strip_for_html(nb), resources={"metadata": {"name": title}}
     )
-    html_path = Path(html_path)
-    tmp = html_path.with_name(f".{html_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, html_path)
-    return html_path
+    return atomic_write(html_path, body)

@@ -7,15 +7,14 @@ from typing import Any
 
 import pandas as pd
 
+from dsa110_ws.core.severity import Severity
+from dsa110_ws.core.time import mjd_to_iso
+
 __all__ = ["NearestSet", "CalTimeline", "CalHealthReport"]
 
 
 def _mjd_iso(mjd: float | None) -> str | None:
-    if mjd is None:
-        return None
-    from astropy.time import Time
-
-    return Time(mjd, format="mjd", scale="utc").isot
+    return mjd_to_iso(mjd, timespec="milliseconds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +85,8 @@ class CalHealthReport:
 
     @property
     def exit_code(self) -> int:
-        return {"critical": 2, "warning": 1}.get(self.status, 0)
+        """0 ok, 1 warning, 2 critical, 3 unknown (the severity ladder's exit codes)."""
+        return Severity.parse(self.status).exit_code
 
     def to_dict(self) -> dict[str, Any]:
         alerts = self.open_alerts

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dsa110_ws.core.settings import CalibrationSettings
+from dsa110_ws.core.severity import Severity, from_staleness, worst
 from dsa110_ws.core.time import TimeLike, parse_duration, to_mjd
 from dsa110_ws.services.operations._calrecords import CalHealthReport, CalTimeline, NearestSet
 
@@ -47,7 +48,6 @@ FLUX_SUMMARY_COLUMNS = ["calibrator_name", "n", "ratio_mean", "ratio_std",
 
 #: Registry types that also satisfy a required type (BA is an amplitude-only bandpass).
 _EQUIVALENT = {"BP": {"BP", "BA"}, "GA": {"GA", "2G"}, "GP": {"GP", "2G"}}
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def staleness_class(hours: float, limits: tuple[float, float, float] = (6.0, 12.0, 24.0)) -> str:
@@ -319,9 +319,7 @@ class CalibrationHealthService:
         """Calibration health at ``at`` (default now): ok, warning or critical, with reasons."""
         near = self.nearest(at)
         reasons: list[str] = []
-        status = {"fresh": "ok", "aging": "warning", "stale": "warning", "critical": "critical"}[
-            near.staleness
-        ]
+        status = from_staleness(near.staleness)
         if near.set_name is None:
             reasons.append("no active caltable set at all")
         else:
@@ -330,15 +328,14 @@ class CalibrationHealthService:
                 f"requested time ({near.staleness})"
             )
             if not near.valid:
-                status = "critical"
+                status = Severity.CRITICAL
                 reasons.append("no active set is valid at that time (validity gap)")
         if near.missing_types and near.set_name is not None:
-            status = "critical" if status != "ok" else "warning"
+            status = Severity.CRITICAL if status > Severity.OK else Severity.WARNING
             reasons.append(f"missing caltable types: {', '.join(near.missing_types)}")
         alerts = self.alerts(open_only=True)
-        for sev in alerts["severity"].dropna().str.lower():
-            if sev in _RANK and _RANK[sev] > _RANK[status]:
-                status = sev
+        known = [s for s in alerts["severity"].dropna().str.lower() if s in ("warning", "critical")]
+        status = worst([status, *known])
         if len(alerts):
             reasons.append(
                 f"{len(alerts)} open flux alert(s): "
@@ -347,7 +344,7 @@ class CalibrationHealthService:
         flux = self.flux(end=at)
         bad = flux[flux["stability"].isin(["drifting", "unstable"])]
         if len(bad):
-            status = status if _RANK[status] >= 1 else "warning"
+            status = worst([status, Severity.WARNING])
             reasons.append(
                 "calibrator flux not stable: "
                 + ", ".join(
@@ -362,7 +359,7 @@ class CalibrationHealthService:
             )
         n_active = int(len(self.sets()))
         return CalHealthReport(
-            status=status,
+            status=status.value,
             at_mjd=near.at_mjd,
             nearest=near,
             n_active_sets=n_active,
