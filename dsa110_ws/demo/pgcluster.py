@@ -25,11 +25,12 @@ import hashlib
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,7 +153,8 @@ def socket_dir_for(data_dir: str | Path) -> Path:
 
 
 def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout_s: float = 30.0,
-                  bin_dir: str | Path | None = None) -> PgCluster:
+                  bin_dir: str | Path | None = None,
+                  settings: Mapping[str, str] | None = None) -> PgCluster:
     """Start (or attach to) the embedded server in ``data_dir`` and make sure ``dbname`` exists.
 
     Parameters
@@ -166,6 +168,9 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
         Seconds to wait for the directory lock, for the server to start and to stop.
     bin_dir
         Use the PostgreSQL programs in this directory instead of looking for them.
+    settings
+        Server settings for this start, e.g. ``{"fsync": "off"}`` for a throw-away test server
+        (no effect when the server is already running).
 
     Returns
     -------
@@ -180,7 +185,7 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
     account = _service_account()
     with _dir_lock(data_dir, timeout_s):
         _ensure_initialised(binaries, data_dir, account)
-        info, started = _ensure_running(binaries, data_dir, account, timeout_s)
+        info, started = _ensure_running(binaries, data_dir, account, timeout_s, settings or {})
         _create_database(info, dbname)
         _handles_update(data_dir, add=os.getpid())
     cluster = PgCluster(data_dir, dbname, Path(info["socket_dir"]), info["port"], info["pid"],
@@ -307,7 +312,7 @@ def _ensure_initialised(binaries: PgBinaries, data_dir: Path,
 
 
 def _ensure_running(binaries: PgBinaries, data_dir: Path, account: tuple[int, int] | None,
-                    timeout_s: float) -> tuple[dict, bool]:
+                    timeout_s: float, settings: Mapping[str, str]) -> tuple[dict, bool]:
     """Postmaster info of the ready server, starting it if needed; (info, we_started_it)."""
     pgdata = data_dir / "pgdata"
     deadline = time.monotonic() + timeout_s
@@ -318,7 +323,7 @@ def _ensure_running(binaries: PgBinaries, data_dir: Path, account: tuple[int, in
             if info["status"] == "ready" and info["socket_dir"]:
                 return info, started
         else:  # not running, or a stale postmaster.pid left by a killed server
-            problem = _start_once(binaries, data_dir, account, timeout_s)
+            problem = _start_once(binaries, data_dir, account, timeout_s, settings)
             # Backends of a killed postmaster can outlive it briefly and hold its shared memory.
             if problem is not None and ("still in use" not in problem
                                         or time.monotonic() > deadline):
@@ -333,12 +338,13 @@ def _ensure_running(binaries: PgBinaries, data_dir: Path, account: tuple[int, in
 
 
 def _start_once(binaries: PgBinaries, data_dir: Path, account: tuple[int, int] | None,
-                timeout_s: float) -> str | None:
+                timeout_s: float, settings: Mapping[str, str]) -> str | None:
     """One ``pg_ctl start -w``; None on success, else the last line of the log."""
     sockets = _prepare_socket_dir(data_dir, account)
     _clear_stale(data_dir / "pgdata", sockets)
     log = data_dir / "postgres.log"
-    options = f"-c listen_addresses='' -k {sockets} -p {PORT}"
+    extra = "".join(f" -c {k}={shlex.quote(str(v))}" for k, v in settings.items())
+    options = f"-c listen_addresses='' -k {sockets} -p {PORT}{extra}"
     res = _run(binaries, account, ["pg_ctl", "start", "-w", "-s", "-t", str(int(timeout_s)),
                                    "-D", str(data_dir / "pgdata"), "-l", str(log), "-o", options],
                timeout_s)

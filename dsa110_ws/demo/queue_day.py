@@ -47,8 +47,8 @@ def fill_queue(url: str, *, seed: int = 42, day: QueueDay | None = None,
     Parameters
     ----------
     url
-        Database with schema ``absurd`` (see ``queue_db.ensure_database``); its queues must be
-        empty.
+        Database with schema ``absurd`` (see ``queue_db.ensure_database``) and no tasks,
+        schedules or ingestion groups yet.
     seed
         Fixes every time, worker and outcome.
     day
@@ -67,13 +67,13 @@ def fill_queue(url: str, *, seed: int = 42, day: QueueDay | None = None,
     from psycopg.types.json import Jsonb
 
     t0 = time.perf_counter()
-    plan = plan_day(day or QueueDay.for_demo(), seed=seed)
-    dlq = f"{queue}-dlq"
     with connect(url) as con:
-        if con.execute("SELECT count(*) FROM absurd.tasks WHERE queue_name IN (%s, %s)",
-                       (queue, dlq)).fetchone()[0]:
-            raise NotPermittedError(f"The queues {queue} and {dlq} in {url} are not empty; fill a "
-                                    "fresh database (make_queue_state recreates one).")
+        if con.execute("SELECT EXISTS (SELECT 1 FROM absurd.tasks) OR EXISTS (SELECT 1 FROM "
+                       "absurd.scheduled_tasks) OR EXISTS (SELECT 1 FROM absurd.ingestion_groups)"
+                       ).fetchone()[0]:
+            raise NotPermittedError(f"The task-queue database {url} already holds queue data; "
+                                    "fill a fresh database (make_queue_state recreates one).")
+        plan = plan_day(day or QueueDay.for_demo(), seed=seed)
         run = _Replay(con, plan, queue, Jsonb)
         run.tasks()
         _move_onto_timeline(con, plan, run)
