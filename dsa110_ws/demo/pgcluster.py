@@ -44,7 +44,7 @@ PORT = 5432
 SERVICE_USER = "pgserver"
 SOCKET_ROOT = Path("/tmp")
 _SOCKET_PATH_MAX = 100  # bytes; sun_path is 108 on Linux, 104 on macOS
-_USERS_HERE: dict[Path, int] = {}  # open PgCluster handles per directory in this process
+_USERS_HERE: dict[tuple[Path, int], int] = {}  # open handles per (directory, server pid) here
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,23 @@ class PgCluster:
         return info is not None and _is_our_postmaster(info["pid"], self.pgdata)
 
     def stop(self, *, force: bool = False) -> None:
-        """Leave the server; shut it down if no other live process uses it (or ``force``)."""
+        """Leave the server; shut it down if no other live handle or process uses it.
+
+        ``force`` shuts it down regardless.  A handle whose server has died (and maybe been
+        restarted since) only lets go of it.
+        """
         if self._stopped and not force:
             return
         self._stopped = True
         atexit.unregister(self.stop)
-        _USERS_HERE[self.data_dir] = max(_USERS_HERE.get(self.data_dir, 1) - 1, 0)
-        if not self.data_dir.exists() or (_USERS_HERE[self.data_dir] and not force):
-            return  # directory gone, or another handle in this process still uses the server
+        key = (self.data_dir, self.pid)
+        _USERS_HERE[key] = max(_USERS_HERE.get(key, 1) - 1, 0)
+        info = _read_postmaster(self.pgdata) if self.data_dir.exists() else None
+        current = info["pid"] if info and _is_our_postmaster(info["pid"], self.pgdata) else None
+        if current is None or (not force and (current != self.pid or _USERS_HERE[key])):
+            return
         with _dir_lock(self.data_dir, self._timeout_s):
-            others = _handles_update(self.data_dir, remove=os.getpid())
+            others = _handles_update(self.data_dir, current, add=False)
             if force or not others:
                 _pg_ctl_stop(self.binaries, self.pgdata, self._timeout_s)
 
@@ -187,10 +194,10 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
         _ensure_initialised(binaries, data_dir, account)
         info, started = _ensure_running(binaries, data_dir, account, timeout_s, settings or {})
         _create_database(info, dbname)
-        _handles_update(data_dir, add=os.getpid())
+        _handles_update(data_dir, info["pid"], add=True)
     cluster = PgCluster(data_dir, dbname, Path(info["socket_dir"]), info["port"], info["pid"],
                         binaries, started, time.perf_counter() - t0, timeout_s)
-    _USERS_HERE[data_dir] = _USERS_HERE.get(data_dir, 0) + 1
+    _USERS_HERE[(data_dir, cluster.pid)] = _USERS_HERE.get((data_dir, cluster.pid), 0) + 1
     atexit.register(cluster.stop)
     return cluster
 
@@ -432,21 +439,20 @@ def _create_database(info: dict, dbname: str) -> None:
         con.execute(f'CREATE DATABASE "{dbname}"')
 
 
-def _handles_update(data_dir: Path, *, add: int | None = None, remove: int | None = None
-                    ) -> list[int]:
-    """Record which live processes use the server; returns the others still alive."""
+def _handles_update(data_dir: Path, server_pid: int, *, add: bool) -> list[int]:
+    """Record whether this process uses server ``server_pid`` (entries of dead processes and
+    of earlier servers are dropped); returns the other processes still using it."""
     import psutil
 
     path = data_dir / "handles.json"
     try:
-        pids = json.loads(path.read_text())
-    except (OSError, ValueError):
-        pids = []
-    pids = [p for p in pids if p != remove and psutil.pid_exists(p)]
-    if add is not None and add not in pids:
-        pids.append(add)
-    path.write_text(json.dumps(pids))
-    return [p for p in pids if p != os.getpid()]
+        entries = [tuple(e) for e in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        entries = []
+    me = (os.getpid(), server_pid)
+    entries = [e for e in entries if e[1] == server_pid and e != me and psutil.pid_exists(e[0])]
+    path.write_text(json.dumps(entries + [me] if add else entries))
+    return [pid for pid, _ in entries]
 
 
 def _log_tail(path: Path, n: int = 4000) -> str:

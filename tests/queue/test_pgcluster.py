@@ -27,8 +27,18 @@ from dsa110_ws.errors import (
 
 @pytest.fixture()
 def scratch():
-    """A private cluster directory (short, under /tmp), removed afterwards."""
+    """A private, empty cluster directory (short, under /tmp), removed afterwards."""
     base = Path(tempfile.mkdtemp(prefix="dsa110-pgc-", dir="/tmp"))
+    yield base / "cluster"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def made():
+    """A cluster directory initialised once (server stopped) for tests that start it again;
+    each of them leaves it stopped."""
+    base = Path(tempfile.mkdtemp(prefix="dsa110-pgm-", dir="/tmp"))
+    start_cluster(base / "cluster", settings=FAST).stop(force=True)
     yield base / "cluster"
     shutil.rmtree(base, ignore_errors=True)
 
@@ -47,7 +57,8 @@ def _wait_gone(pid: int) -> None:
         time.sleep(0.05)
 
 
-def test_a_killed_server_restarts_in_the_same_directory(scratch):
+def test_a_killed_server_restarts_in_the_same_directory(made):
+    scratch = made
     first = start_cluster(scratch, settings=FAST)
     ensure_database(first.url)
     with connect(first.url, autocommit=True) as con:
@@ -67,9 +78,8 @@ def test_a_killed_server_restarts_in_the_same_directory(scratch):
     assert not second.is_running()
 
 
-def test_a_stale_pid_file_naming_a_live_other_process_is_cleared(scratch):
-    cluster = start_cluster(scratch, settings=FAST)
-    cluster.stop(force=True)
+def test_a_stale_pid_file_naming_a_live_other_process_is_cleared(made):
+    scratch = made
     pid_file = scratch / "pgdata" / "postmaster.pid"
     assert not pid_file.exists()
     # a crashed server's pid file whose pid now belongs to another program (here: us)
@@ -104,9 +114,9 @@ def test_two_processes_starting_one_directory_share_one_server(scratch):
     assert not (scratch / "pgdata" / "postmaster.pid").exists()
 
 
-def test_stop_leaves_the_server_to_its_other_users(scratch):
-    a = start_cluster(scratch, settings=FAST)
-    b = start_cluster(scratch)  # a second handle in this process
+def test_stop_leaves_the_server_to_its_other_users(made):
+    a = start_cluster(made, settings=FAST)
+    b = start_cluster(made)  # a second handle in this process
     assert not b.started and b.pid == a.pid
     a.stop()
     assert b.is_running()
