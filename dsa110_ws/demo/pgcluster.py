@@ -19,21 +19,31 @@ missing); its directories are handed to that user and their ancestors made trave
 from __future__ import annotations
 
 import atexit
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
-import json
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dsa110_ws.demo.pgstate import (
+    Account,
+    clear_stale,
+    dir_lock,
+    hand_over,
+    is_our_postmaster,
+    last_line,
+    log_tail,
+    make_traversable,
+    read_postmaster,
+    run_program,
+    service_account,
+    update_handles,
+)
 from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError, OptionalDependencyError
 
 __all__ = ["PgCluster", "PgBinaries", "start_cluster", "find_binaries", "socket_dir_for",
@@ -41,7 +51,6 @@ __all__ = ["PgCluster", "PgBinaries", "start_cluster", "find_binaries", "socket_
 
 DEFAULT_DBNAME = "dsa110_absurd"
 PORT = 5432
-SERVICE_USER = "pgserver"
 SOCKET_ROOT = Path("/tmp")
 _SOCKET_PATH_MAX = 100  # bytes; sun_path is 108 on Linux, 104 on macOS
 _USERS_HERE: dict[tuple[Path, int], int] = {}  # open handles per (directory, server pid) here
@@ -93,8 +102,8 @@ class PgCluster:
         return self.conninfo.replace("postgresql://", "postgresql+psycopg://", 1)
 
     def is_running(self) -> bool:
-        info = _read_postmaster(self.pgdata)
-        return info is not None and _is_our_postmaster(info["pid"], self.pgdata)
+        info = read_postmaster(self.pgdata)
+        return info is not None and is_our_postmaster(info["pid"], self.pgdata)
 
     def stop(self, *, force: bool = False) -> None:
         """Leave the server; shut it down if no other live handle or process uses it.
@@ -108,12 +117,12 @@ class PgCluster:
         atexit.unregister(self.stop)
         key = (self.data_dir, self.pid)
         _USERS_HERE[key] = max(_USERS_HERE.get(key, 1) - 1, 0)
-        info = _read_postmaster(self.pgdata) if self.data_dir.exists() else None
-        current = info["pid"] if info and _is_our_postmaster(info["pid"], self.pgdata) else None
+        info = read_postmaster(self.pgdata) if self.data_dir.exists() else None
+        current = info["pid"] if info and is_our_postmaster(info["pid"], self.pgdata) else None
         if current is None or (not force and (current != self.pid or _USERS_HERE[key])):
             return
-        with _dir_lock(self.data_dir, self._timeout_s):
-            others = _handles_update(self.data_dir, current, add=False)
+        with dir_lock(self.data_dir, self._timeout_s):
+            others = update_handles(self.data_dir, current, add=False)
             if force or not others:
                 _pg_ctl_stop(self.binaries, self.pgdata, self._timeout_s)
 
@@ -189,12 +198,12 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
     binaries = find_binaries(bin_dir)
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    account = _service_account()
-    with _dir_lock(data_dir, timeout_s):
+    account = service_account()
+    with dir_lock(data_dir, timeout_s):
         _ensure_initialised(binaries, data_dir, account)
         info, started = _ensure_running(binaries, data_dir, account, timeout_s, settings or {})
         _create_database(info, dbname)
-        _handles_update(data_dir, info["pid"], add=True)
+        update_handles(data_dir, info["pid"], add=True)
     cluster = PgCluster(data_dir, dbname, Path(info["socket_dir"]), info["port"], info["pid"],
                         binaries, started, time.perf_counter() - t0, timeout_s)
     _USERS_HERE[(data_dir, cluster.pid)] = _USERS_HERE.get((data_dir, cluster.pid), 0) + 1
@@ -202,92 +211,18 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
     return cluster
 
 
-# -- directories, users, locks ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _dir_lock(data_dir: Path, timeout_s: float) -> Iterator[None]:
-    """Exclusive inter-process lock on ``data_dir/.lock`` (flock; released if we die)."""
-    with open(data_dir / ".lock", "a+") as fh:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise DatabaseBusyError(
-                        f"Another process held the lock on {data_dir} for over {timeout_s:.0f} s; "
-                        "wait for it to finish, or raise timeout_s.") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _service_account() -> tuple[int, int] | None:
-    """(uid, gid) to run PostgreSQL as when we are root, else None (run as ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        cmd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-               SERVICE_USER]
-        try:
-            subprocess.run(cmd, check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            raise DataUnavailableError(
-                f"PostgreSQL cannot run as root and creating the user {SERVICE_USER!r} failed "
-                f"({exc}); create that user, or run as an ordinary user.") from exc
-        entry = pwd.getpwnam(SERVICE_USER)
-    return entry.pw_uid, entry.pw_gid
-
-
-def _hand_over(path: Path, account: tuple[int, int] | None, mode: int) -> None:
-    """Give ``path`` to the service account (as root) with ``mode``."""
-    if account is not None:
-        os.chown(path, *account)
-    path.chmod(mode)
-
-
-def _make_traversable(path: Path, account: tuple[int, int] | None) -> None:
-    """Add o+x to ``path`` and its ancestors where the service account could not pass."""
-    if account is None:
-        return
-    for p in [path, *path.parents]:
-        st = p.stat()
-        if st.st_uid != account[0] and not st.st_mode & stat.S_IXOTH:
-            p.chmod(st.st_mode | stat.S_IXOTH)
-
-
-def _run(binaries: PgBinaries, account: tuple[int, int] | None, args: list[str],
-         timeout_s: float) -> subprocess.CompletedProcess:
-    """Run a PostgreSQL program (as the service account when root); never raises on failure."""
-    kwargs = {"user": account[0], "group": account[1], "extra_groups": []} if account else {}
-    try:
-        return subprocess.run([binaries.exe(args[0]), *args[1:]], capture_output=True, text=True,
-                              cwd="/", timeout=timeout_s + 5, check=False, **kwargs)
-    except subprocess.TimeoutExpired as exc:
-        raise DatabaseBusyError(f"{args[0]} did not finish within {timeout_s + 5:.0f} s; see the "
-                                "postgres.log in the cluster directory.") from exc
-
-
 # -- initdb, start, stop ---------------------------------------------------------------------
 
 
 def _ensure_initialised(binaries: PgBinaries, data_dir: Path,
-                        account: tuple[int, int] | None) -> None:
+                        account: Account) -> None:
     """initdb into a scratch directory renamed into place, so a killed initdb leaves no half
     cluster; check the major version of an existing one."""
     pgdata = data_dir / "pgdata"
-    _make_traversable(data_dir, account)
+    make_traversable(data_dir, account)
     log = data_dir / "postgres.log"
     log.touch()
-    _hand_over(log, account, 0o644)
+    hand_over(log, account, 0o644)
     if (pgdata / "PG_VERSION").exists():
         found = int((pgdata / "PG_VERSION").read_text().strip())
         if found != binaries.major:
@@ -303,30 +238,30 @@ def _ensure_initialised(binaries: PgBinaries, data_dir: Path,
         shutil.rmtree(old, ignore_errors=True)
     scratch = data_dir / f"pgdata.init-{os.getpid()}"
     scratch.mkdir()
-    _hand_over(scratch, account, 0o700)
+    hand_over(scratch, account, 0o700)
     # --no-sync: 1 s instead of 4; an OS crash in the next seconds could corrupt the new cluster
     # (regenerable demo data). The running server fsyncs as usual.
-    res = _run(binaries, account, ["initdb", "-D", str(scratch), "-U", "postgres", "--auth=trust",
-                                   "--encoding=UTF8", "--locale=C", "--no-instructions",
-                                   "--no-sync"], 120)
+    res = run_program(binaries.exe("initdb"), ["-D", str(scratch), "-U", "postgres",
+                                                "--auth=trust", "--encoding=UTF8", "--locale=C",
+                                                "--no-instructions", "--no-sync"], account, 120)
     if res.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise DataUnavailableError(f"initdb failed in {data_dir}: {_last_line(res.stderr)}; "
+        raise DataUnavailableError(f"initdb failed in {data_dir}: {last_line(res.stderr)}; "
                                    "check free disk space and permissions.")
     if pgdata.exists():
         pgdata.rmdir()
     scratch.rename(pgdata)
 
 
-def _ensure_running(binaries: PgBinaries, data_dir: Path, account: tuple[int, int] | None,
+def _ensure_running(binaries: PgBinaries, data_dir: Path, account: Account,
                     timeout_s: float, settings: Mapping[str, str]) -> tuple[dict, bool]:
     """Postmaster info of the ready server, starting it if needed; (info, we_started_it)."""
     pgdata = data_dir / "pgdata"
     deadline = time.monotonic() + timeout_s
     started = False
     while True:
-        info = _read_postmaster(pgdata)
-        if info is not None and _is_our_postmaster(info["pid"], pgdata):
+        info = read_postmaster(pgdata)
+        if info is not None and is_our_postmaster(info["pid"], pgdata):
             if info["status"] == "ready" and info["socket_dir"]:
                 return info, started
         else:  # not running, or a stale postmaster.pid left by a killed server
@@ -344,23 +279,23 @@ def _ensure_running(binaries: PgBinaries, data_dir: Path, account: tuple[int, in
         time.sleep(0.1)
 
 
-def _start_once(binaries: PgBinaries, data_dir: Path, account: tuple[int, int] | None,
+def _start_once(binaries: PgBinaries, data_dir: Path, account: Account,
                 timeout_s: float, settings: Mapping[str, str]) -> str | None:
     """One ``pg_ctl start -w``; None on success, else the last line of the log."""
     sockets = _prepare_socket_dir(data_dir, account)
-    _clear_stale(data_dir / "pgdata", sockets)
+    clear_stale(data_dir / "pgdata", sockets, PORT)
     log = data_dir / "postgres.log"
     extra = "".join(f" -c {k}={shlex.quote(str(v))}" for k, v in settings.items())
     options = f"-c listen_addresses='' -k {sockets} -p {PORT}{extra}"
-    res = _run(binaries, account, ["pg_ctl", "start", "-w", "-s", "-t", str(int(timeout_s)),
-                                   "-D", str(data_dir / "pgdata"), "-l", str(log), "-o", options],
-               timeout_s)
+    res = run_program(binaries.exe("pg_ctl"), ["start", "-w", "-s", "-t", str(int(timeout_s)),
+                                                "-D", str(data_dir / "pgdata"), "-l", str(log),
+                                                "-o", options], account, timeout_s)
     if res.returncode == 0:
         return None
-    return _last_line(_log_tail(log) or res.stderr)
+    return last_line(log_tail(log) or res.stderr)
 
 
-def _prepare_socket_dir(data_dir: Path, account: tuple[int, int] | None) -> Path:
+def _prepare_socket_dir(data_dir: Path, account: Account) -> Path:
     sockets = socket_dir_for(data_dir)
     if len(str(sockets / f".s.PGSQL.{PORT}")) > _SOCKET_PATH_MAX:
         raise DataUnavailableError(f"Socket path under {sockets} is too long for a Unix socket; "
@@ -368,100 +303,29 @@ def _prepare_socket_dir(data_dir: Path, account: tuple[int, int] | None) -> Path
     sockets.mkdir(mode=0o700, exist_ok=True)
     if sockets.stat().st_uid not in (os.geteuid(), account[0] if account else -1):
         raise DataUnavailableError(f"{sockets} belongs to another user; remove it and retry.")
-    _hand_over(sockets, account, 0o700)
+    hand_over(sockets, account, 0o700)
     return sockets
 
 
 def _pg_ctl_stop(binaries: PgBinaries, pgdata: Path, timeout_s: float) -> None:
-    info = _read_postmaster(pgdata)
-    if info is None or not _is_our_postmaster(info["pid"], pgdata):
+    info = read_postmaster(pgdata)
+    if info is None or not is_our_postmaster(info["pid"], pgdata):
         return
-    account = _service_account()
-    res = _run(binaries, account, ["pg_ctl", "stop", "-w", "-s", "-m", "fast", "-t",
-                                   str(int(timeout_s)), "-D", str(pgdata)], timeout_s)
-    if res.returncode != 0 and _is_our_postmaster(info["pid"], pgdata):
+    account = service_account()
+    res = run_program(binaries.exe("pg_ctl"), ["stop", "-w", "-s", "-m", "fast", "-t",
+                                                str(int(timeout_s)), "-D", str(pgdata)], account,
+                      timeout_s)
+    if res.returncode != 0 and is_our_postmaster(info["pid"], pgdata):
         raise DatabaseBusyError(f"PostgreSQL in {pgdata} did not stop: "
-                                f"{_last_line(res.stderr)}; stop it with pg_ctl -m immediate.")
-
-
-def _clear_stale(pgdata: Path, sockets: Path) -> None:
-    """Remove postmaster.pid and socket lock files whose owner is not a live postmaster."""
-    pid_file = pgdata / "postmaster.pid"
-    if pid_file.exists():
-        pid_file.unlink()
-    lock = sockets / f".s.PGSQL.{PORT}.lock"
-    if lock.exists():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if _is_our_postmaster(int(lock.read_text().split()[0]), pgdata):
-                return
-        lock.unlink(missing_ok=True)
-        (sockets / f".s.PGSQL.{PORT}").unlink(missing_ok=True)
-
-
-def _read_postmaster(pgdata: Path) -> dict | None:
-    try:
-        lines = (pgdata / "postmaster.pid").read_text().splitlines()
-        return {"pid": int(lines[0]), "port": int(lines[3]), "socket_dir": lines[4].strip(),
-                "status": lines[7].strip() if len(lines) > 7 else ""}
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _is_postgres(pid: int) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        return proc.name() in ("postgres", "postmaster") and proc.status() != "zombie"
-    except psutil.Error:
-        return False
-
-
-def _is_our_postmaster(pid: int, pgdata: Path) -> bool:
-    """A live postgres process for this data directory (not a recycled pid)."""
-    import psutil
-
-    if not _is_postgres(pid):
-        return False
-    try:
-        return str(pgdata) in psutil.Process(pid).cmdline()
-    except psutil.Error:
-        return False
+                                f"{last_line(res.stderr)}; stop it with pg_ctl -m immediate.")
 
 
 def _create_database(info: dict, dbname: str) -> None:
     import psycopg
+    from psycopg import sql
 
     conninfo = f"postgresql://postgres@/postgres?host={info['socket_dir']}&port={info['port']}"
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as con:
         if con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
             return
-        con.execute(f'CREATE DATABASE "{dbname}"')
-
-
-def _handles_update(data_dir: Path, server_pid: int, *, add: bool) -> list[int]:
-    """Record whether this process uses server ``server_pid`` (entries of dead processes and
-    of earlier servers are dropped); returns the other processes still using it."""
-    import psutil
-
-    path = data_dir / "handles.json"
-    try:
-        entries = [tuple(e) for e in json.loads(path.read_text())]
-    except (OSError, ValueError, TypeError):
-        entries = []
-    me = (os.getpid(), server_pid)
-    entries = [e for e in entries if e[1] == server_pid and e != me and psutil.pid_exists(e[0])]
-    path.write_text(json.dumps(entries + [me] if add else entries))
-    return [pid for pid, _ in entries]
-
-
-def _log_tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return ""
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no message"
+        con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
