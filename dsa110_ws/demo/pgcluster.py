@@ -19,6 +19,7 @@ missing); its directories are handed to that user and their ancestors made trave
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -125,6 +126,8 @@ class PgCluster:
             others = update_handles(self.data_dir, current, add=False)
             if force or not others:
                 _pg_ctl_stop(self.binaries, self.pgdata, self._timeout_s)
+                with contextlib.suppress(OSError):
+                    self.socket_dir.rmdir()  # empty once the server is down
 
     def __enter__(self) -> PgCluster:
         return self
