@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import FAST, spawn_helper
+from _queue_helpers import FAST, spawn_helper
 
 from dsa110_ws.demo.pgcluster import find_binaries, socket_dir_for, start_cluster
 from dsa110_ws.demo.queue_db import connect, ensure_database, to_conninfo, to_sqlalchemy_url

@@ -7,7 +7,7 @@ import json
 import time
 
 import psycopg
-from conftest import spawn_helper
+from _queue_helpers import spawn_helper
 from psycopg.types.json import Jsonb
 
 Q = "dsa110-pipeline"

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from conftest import new_database
+from _queue_helpers import new_database
 
 from dsa110_ws.demo.queue_bulk import bulk_load_tasks
 from dsa110_ws.demo.queue_day import fill_queue, queue_url_for
