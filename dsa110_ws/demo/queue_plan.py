@@ -89,6 +89,11 @@ class QueueDay:
     @classmethod
     def from_truth(cls, truth: Mapping) -> QueueDay:
         """From a demo state's truth dict (``load_truth(demo_dir)``)."""
+        missing = {"nights", "now_unix", "measurement_sets", "ms_states", "incomplete_groups",
+                   "failed_groups"} - set(truth)
+        if missing:
+            raise InvalidQueryError(f"The demo truth lacks {sorted(missing)}; regenerate the demo "
+                                    "state (dsa110-ws demo DIR --overwrite).")
         nights = list(truth["nights"])
         by_night: dict[str, list[str]] = {}
         for m in truth["measurement_sets"]:
