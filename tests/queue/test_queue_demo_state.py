@@ -1,0 +1,80 @@
+"""make_queue_state over a real (small) SQLite demo state: the two databases agree, and the
+server can be started again later from the demo directory alone."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dsa110_ws.demo.queue.day import make_queue_state, queue_url_for, start_queue_server
+from dsa110_ws.demo.queue.db import connect
+from dsa110_ws.demo.queue.plan import QueueDay
+
+PER_NIGHT = 2
+
+
+@pytest.fixture(scope="module")
+def small_demo():
+    from dsa110_ws.demo import make_demo_state
+
+    base = Path(tempfile.mkdtemp(prefix="dsa110-qdemo-", dir="/tmp"))
+    truth = make_demo_state(base / "demo", nights=4, per_night=PER_NIGHT, n_sources=30)
+    queue = make_queue_state(base / "demo")
+    yield base / "demo", truth, queue
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_queue_day_is_computed_exactly_as_the_demo_wrote_it(small_demo):
+    demo, truth, _ = small_demo
+    from_truth = QueueDay.from_truth(truth)
+    assert from_truth == QueueDay.for_demo(demo / "data", night=truth["nights"][-1],
+                                           per_night=PER_NIGHT)
+    assert from_truth.data_root == demo / "data"
+
+
+def test_make_queue_state_leaves_a_stopped_server_that_starts_again(small_demo):
+    demo, _, queue = small_demo
+    assert queue["url"] == queue_url_for(demo)
+    assert not (demo / "queue-pg" / "pgdata" / "postmaster.pid").exists()
+    cluster = start_queue_server(demo)
+    try:
+        assert cluster.conninfo == queue_url_for(demo)
+        with connect(cluster.url) as con:
+            got = dict(con.execute("SELECT status, count(*) FROM absurd.tasks WHERE queue_name = "
+                                   "'dsa110-pipeline' GROUP BY 1").fetchall())
+        assert got == queue["counts"]["dsa110-pipeline"]
+    finally:
+        cluster.stop()
+
+
+def test_both_databases_tell_the_same_story(small_demo):
+    demo, truth, queue = small_demo
+    lite = sqlite3.connect(f"file:{demo / 'pipeline.sqlite3'}?mode=ro", uri=True)
+    try:
+        night_ms = {r[0] for r in lite.execute("SELECT path FROM ms_index WHERE stage = 'done' "
+                                               "AND path LIKE ?", (f"%/{truth['nights'][-1]}/%",))}
+        failed = {r[0]: r[1] for r in lite.execute("SELECT group_id, error_message FROM "
+                                                   "ingestion_groups WHERE state = 'failed'")}
+        missing = {g["group_id"]: g["missing_subbands"] for g in truth["incomplete_groups"]}
+        stuck_ms = truth["ms_states"]["stuck"][0]["path"]
+    finally:
+        lite.close()
+    cluster = start_queue_server(demo)
+    try:
+        with connect(cluster.url) as con:
+            pg_ms = {r[0] for r in con.execute("SELECT ms_path FROM absurd.ingestion_groups "
+                                               "WHERE state = 'completed'")}
+            pg_failed = dict(con.execute("SELECT group_id, error_message FROM "
+                                         "absurd.ingestion_groups WHERE state = 'failed'"))
+            stuck = con.execute("SELECT params->'inputs'->>'ms_path' FROM absurd.tasks WHERE "
+                                "task_id = %s", (queue["stuck"][0]["task_id"],)).fetchone()[0]
+    finally:
+        cluster.stop()
+    assert night_ms and night_ms <= pg_ms
+    assert pg_failed == failed
+    assert queue["ingestion"]["missing_subbands"] == missing
+    assert stuck == stuck_ms
