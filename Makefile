@@ -30,10 +30,13 @@ run: setup  ## main job: serve the operations dashboard over the demo state (Ctr
 test: setup browser  ## the whole test suite (what CI runs): types, lint, then pytest
 	$(PY) -m mypy
 	$(VENV)/bin/ruff check dsa110_ws tests benchmarks
+	$(VENV)/bin/ruff format --check dsa110_ws
 	$(PY) -m pytest
 
-lint: setup
+lint: setup  ## types, lint and format (part of make test)
+	$(PY) -m mypy
 	$(VENV)/bin/ruff check dsa110_ws tests benchmarks
+	$(VENV)/bin/ruff format --check dsa110_ws
 
 bench: setup  ## speed benchmarks (ratios against baselines measured in the same run)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -28,8 +28,14 @@ from dsa110_ws.errors import ConfigurationError
 if TYPE_CHECKING:
     from dsa110_ws.core.settings import Sections
 
-__all__ = ["Settings", "FIELDS", "load_settings", "default_demo_dir", "default_state_dir",
-           "mask_url"]
+__all__ = [
+    "Settings",
+    "FIELDS",
+    "load_settings",
+    "default_demo_dir",
+    "default_state_dir",
+    "mask_url",
+]
 
 DEFAULT_QUEUE = "dsa110-pipeline"
 
@@ -60,52 +66,77 @@ class FieldDoc:
 #: Every settings field: its environment variables, kind and meaning.
 FIELDS: dict[str, FieldDoc] = {
     "pipeline_db": FieldDoc(
-        ("PIPELINE_DB", "DSA110_DB_SQLITE_PATH", "PIPELINE_PRODUCTS_DB"), "path",
+        ("PIPELINE_DB", "DSA110_DB_SQLITE_PATH", "PIPELINE_PRODUCTS_DB"),
+        "path",
         "Path of the pipeline's SQLite database (pipeline.sqlite3), or a sqlite:/// URL; "
-        "the variables the pipeline itself uses. Always opened read-only."),
+        "the variables the pipeline itself uses. Always opened read-only.",
+    ),
     "data_roots": FieldDoc(
-        ("DSA110_WS_DATA_ROOTS",), "paths",
+        ("DSA110_WS_DATA_ROOTS",),
+        "paths",
         "Directories product files must resolve inside (after symlinks); os.pathsep-separated. "
-        "Empty means unconfined."),
+        "Empty means unconfined.",
+    ),
     "log_roots": FieldDoc(
-        ("DSA110_WS_LOG_ROOTS",), "paths",
-        "Directories holding per-run pipeline log files; os.pathsep-separated."),
+        ("DSA110_WS_LOG_ROOTS",),
+        "paths",
+        "Directories holding per-run pipeline log files; os.pathsep-separated.",
+    ),
     "state_dir": FieldDoc(
-        ("DSA110_WS_STATE_DIR",), "path",
+        ("DSA110_WS_STATE_DIR",),
+        "path",
         "The workspace's own directory: derived-product cache and its small database "
-        "(audit records, cached results). Never inside the pipeline's data."),
+        "(audit records, cached results). Never inside the pipeline's data.",
+    ),
     "allow_writes": FieldDoc(
-        ("DSA110_WS_ALLOW_WRITES",), "bool",
+        ("DSA110_WS_ALLOW_WRITES",),
+        "bool",
         "Allow operator actions that write to the pipeline database or task queue "
-        "(off by default)."),
+        "(off by default).",
+    ),
     "dask_scheduler": FieldDoc(
-        ("DSA110_WS_DASK_SCHEDULER",), "str",
-        "Address of a dask.distributed scheduler for batch work; empty means a local process pool."),
+        ("DSA110_WS_DASK_SCHEDULER",),
+        "str",
+        "Address of a dask.distributed scheduler for batch work; empty means a local process pool.",
+    ),
     "busy_timeout_s": FieldDoc(
-        ("DSA110_WS_BUSY_TIMEOUT",), "float",
-        "Seconds to wait for a locked SQLite database before raising DatabaseBusyError."),
+        ("DSA110_WS_BUSY_TIMEOUT",),
+        "float",
+        "Seconds to wait for a locked SQLite database before raising DatabaseBusyError.",
+    ),
     "queue_url": FieldDoc(
-        ("DSA110_WS_QUEUE_URL", "ABSURD_DATABASE_URL"), "url",
+        ("DSA110_WS_QUEUE_URL", "ABSURD_DATABASE_URL"),
+        "url",
         "PostgreSQL URL of the pipeline's task queue (Absurd); the pipeline's own "
-        "ABSURD_DATABASE_URL is honoured. Unset: the queue views say it is not configured."),
-    "queue_name": FieldDoc(
-        ("ABSURD_QUEUE_NAME",), "str", "The pipeline's task queue name."),
+        "ABSURD_DATABASE_URL is honoured. Unset: the queue views say it is not configured.",
+    ),
+    "queue_name": FieldDoc(("ABSURD_QUEUE_NAME",), "str", "The pipeline's task queue name."),
     "dlq_name": FieldDoc(
-        ("ABSURD_DLQ_QUEUE_NAME",), "str",
-        "The dead-letter queue's name (default: <queue_name>-dlq)."),
+        ("ABSURD_DLQ_QUEUE_NAME",),
+        "str",
+        "The dead-letter queue's name (default: <queue_name>-dlq).",
+    ),
     "now": FieldDoc(
-        ("DSA110_WS_NOW",), "str",
+        ("DSA110_WS_NOW",),
+        "str",
         "Freeze the workspace clock at this UTC time (ISO). The demo state sets it to the moment "
-        "it represents, so 'last night' and 'last 24 hours' mean the same every day."),
+        "it represents, so 'last night' and 'last 24 hours' mean the same every day.",
+    ),
     "operator": FieldDoc(
-        ("DSA110_WS_OPERATOR",), "str",
-        "Name recorded in audit records for operator actions (default: the login name)."),
+        ("DSA110_WS_OPERATOR",),
+        "str",
+        "Name recorded in audit records for operator actions (default: the login name).",
+    ),
     "demo_dir": FieldDoc(
-        ("DSA110_WS_DEMO_DIR",), "path",
-        "Where the demo state is generated on first use when no database is configured."),
+        ("DSA110_WS_DEMO_DIR",),
+        "path",
+        "Where the demo state is generated on first use when no database is configured.",
+    ),
     "settings_file": FieldDoc(
-        ("DSA110_WS_SETTINGS",), "path",
-        "Optional TOML settings file (this list's keys, plus tables)."),
+        ("DSA110_WS_SETTINGS",),
+        "path",
+        "Optional TOML settings file (this list's keys, plus tables).",
+    ),
 }
 
 
@@ -196,8 +227,10 @@ def _sqlite_path(value: str) -> str:
         return value
     parts = urlsplit(value)
     if not parts.scheme.startswith("sqlite"):
-        raise ValueError(f"the pipeline database is SQLite; {parts.scheme}:// URLs are not "
-                         "supported (give the path of pipeline.sqlite3)")
+        raise ValueError(
+            f"the pipeline database is SQLite; {parts.scheme}:// URLs are not "
+            "supported (give the path of pipeline.sqlite3)"
+        )
     path = parts.path
     if not path or path == "/":
         raise ValueError("the sqlite:/// URL names no file")
@@ -254,11 +287,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"Settings file {path} does not exist; fix DSA110_WS_SETTINGS or create the file."
         ) from None
     except IsADirectoryError:
-        raise ConfigurationError(f"Settings file {path} is a directory; point "
-                                 "DSA110_WS_SETTINGS at a TOML file.") from None
+        raise ConfigurationError(
+            f"Settings file {path} is a directory; point DSA110_WS_SETTINGS at a TOML file."
+        ) from None
     except UnicodeDecodeError:
-        raise ConfigurationError(f"Settings file {path} is not UTF-8 text; save it as UTF-8 "
-                                 "TOML.") from None
+        raise ConfigurationError(
+            f"Settings file {path} is not UTF-8 text; save it as UTF-8 TOML."
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"Settings file {path} cannot be read: {exc}") from None
 
@@ -291,7 +326,8 @@ def _build_sections(tables: Mapping[str, Any], where: Mapping[str, str]) -> Sect
         if dotted not in SECTION_MODELS:
             raise ConfigurationError(
                 f"{source}: unknown table [{dotted}]; known tables: "
-                f"{', '.join(f'[{t}]' for t in SECTION_MODELS)}.")
+                f"{', '.join(f'[{t}]' for t in SECTION_MODELS)}."
+            )
         attr, model = SECTION_MODELS[dotted]
         if not isinstance(table, Mapping):
             raise ConfigurationError(f"{source}: [{dotted}] must be a table, not {table!r}.")

@@ -120,9 +120,9 @@ class Workspace:
         if s.pipeline_db is None:
             raise ConfigurationError(
                 "No pipeline database configured: set PIPELINE_DB, or use dsa110_ws.connect() "
-                "for the demo state.")
-        return Database(s.pipeline_db, busy_timeout_s=s.busy_timeout_s,
-                        allow_writes=s.allow_writes)
+                "for the demo state."
+            )
+        return Database(s.pipeline_db, busy_timeout_s=s.busy_timeout_s, allow_writes=s.allow_writes)
 
     @lazy
     def repos(self) -> Repositories:
@@ -197,8 +197,14 @@ class Workspace:
         from dsa110_ws.services.products import QAService
 
         sec = self.settings.sections
-        return QAService(self.paths, self.fits, self.cal, self.cache,
-                         image_settings=sec.qa_image, cal_settings=sec.qa_cal)
+        return QAService(
+            self.paths,
+            self.fits,
+            self.cal,
+            self.cache,
+            image_settings=sec.qa_image,
+            cal_settings=sec.qa_cal,
+        )
 
     @lazy
     def ms(self) -> MSService:
@@ -220,8 +226,9 @@ class Workspace:
         """The columnar photometry snapshot survey-wide reads use."""
         from dsa110_ws.services.sources import PhotometrySnapshot
 
-        return PhotometrySnapshot(self.repos.photometry, self.db, self.settings.state_dir,
-                                  self.settings.sections.sources)
+        return PhotometrySnapshot(
+            self.repos.photometry, self.db, self.settings.state_dir, self.settings.sections.sources
+        )
 
     @lazy
     def sources(self) -> SourceService:
@@ -230,9 +237,16 @@ class Workspace:
 
         r = self.repos
         return SourceService(
-            photometry=r.photometry, catalogue=r.sources, stored_stats=r.variability_stats,
-            candidates=r.ese_candidates, snapshot=self.snapshot, fits=self.fits,
-            audit=self.audit, paths=self.paths, clock=self.clock)
+            photometry=r.photometry,
+            catalogue=r.sources,
+            stored_stats=r.variability_stats,
+            candidates=r.ese_candidates,
+            snapshot=self.snapshot,
+            fits=self.fits,
+            audit=self.audit,
+            paths=self.paths,
+            clock=self.clock,
+        )
 
     # -- operations ----------------------------------------------------------------------
     @lazy
@@ -241,8 +255,15 @@ class Workspace:
         from dsa110_ws.services.operations import JobService
 
         r = self.repos
-        return JobService(r.jobs, r.batch_jobs, r.batch_job_items, r.ms_index, r.ms_state,
-                          clock=self.clock, settings=self.settings.sections.operations)
+        return JobService(
+            r.jobs,
+            r.batch_jobs,
+            r.batch_job_items,
+            r.ms_index,
+            r.ms_state,
+            clock=self.clock,
+            settings=self.settings.sections.operations,
+        )
 
     @lazy
     def actions(self) -> OperatorActions:
@@ -251,10 +272,18 @@ class Workspace:
 
         r = self.repos
         return OperatorActions(
-            self.audit, jobs=r.jobs, ms_index=r.ms_index, batch_jobs=r.batch_jobs,
-            batch_job_items=r.batch_job_items, alerts=r.flux_monitoring_alerts,
-            ratings=r.image_ratings, images=self.images, batch=self.batch, clock=self.clock,
-            settings=self.settings.sections.operations)
+            self.audit,
+            jobs=r.jobs,
+            ms_index=r.ms_index,
+            batch_jobs=r.batch_jobs,
+            batch_job_items=r.batch_job_items,
+            alerts=r.flux_monitoring_alerts,
+            ratings=r.image_ratings,
+            images=self.images,
+            batch=self.batch,
+            clock=self.clock,
+            settings=self.settings.sections.operations,
+        )
 
     @lazy
     def queue(self) -> QueueService:
@@ -262,8 +291,9 @@ class Workspace:
         from dsa110_ws.services.operations import QueueService
 
         r = self.repos
-        return QueueService(r.ingestion_groups, r.ingestion_subbands, r.hdf5_files,
-                            clock=self.clock)
+        return QueueService(
+            r.ingestion_groups, r.ingestion_subbands, r.hdf5_files, clock=self.clock
+        )
 
     @lazy
     def logs(self) -> LogService:
@@ -278,9 +308,13 @@ class Workspace:
         from dsa110_ws.services.operations import CalibrationHealthService
 
         r = self.repos
-        return CalibrationHealthService(r.caltables, r.calibration_monitoring,
-                                        r.flux_monitoring_alerts, clock=self.clock,
-                                        settings=self.settings.sections.calibration)
+        return CalibrationHealthService(
+            r.caltables,
+            r.calibration_monitoring,
+            r.flux_monitoring_alerts,
+            clock=self.clock,
+            settings=self.settings.sections.calibration,
+        )
 
     @lazy
     def health(self) -> HealthService:
@@ -288,9 +322,16 @@ class Workspace:
         from dsa110_ws.services.operations import HealthService
 
         r = self.repos
-        return HealthService(self.db, r.ms_index, r.hdf5_files, jobs=self.jobs,
-                             clock=self.clock, settings=self.settings.sections.health,
-                             data_roots=self.settings.data_roots, is_demo=self.settings.is_demo)
+        return HealthService(
+            self.db,
+            r.ms_index,
+            r.hdf5_files,
+            jobs=self.jobs,
+            clock=self.clock,
+            settings=self.settings.sections.health,
+            data_roots=self.settings.data_roots,
+            is_demo=self.settings.is_demo,
+        )
 
     @lazy
     def stats(self) -> StatsService:
@@ -298,16 +339,25 @@ class Workspace:
         from dsa110_ws.services.operations import StatsService
 
         r = self.repos
-        return StatsService(r.ms_index, r.jobs, r.batch_jobs, r.ingestion_groups, r.image_qa,
-                            jobs=self.jobs, health=self.health, clock=self.clock)
+        return StatsService(
+            r.ms_index,
+            r.jobs,
+            r.batch_jobs,
+            r.ingestion_groups,
+            r.image_qa,
+            jobs=self.jobs,
+            health=self.health,
+            clock=self.clock,
+        )
 
     # -- conveniences ---------------------------------------------------------------------
     def now(self) -> Time:
         """The workspace clock's time (``settings.now`` when frozen, else the real time)."""
         return self.clock.now()
 
-    def open_path(self, path: str | Path, *, what: str = "product file",
-                  must_exist: bool = True) -> Path:
+    def open_path(
+        self, path: str | Path, *, what: str = "product file", must_exist: bool = True
+    ) -> Path:
         """Resolve a product path and check it lies inside the data roots."""
         return self.paths.product(path, what=what, must_exist=must_exist)
 
@@ -353,8 +403,10 @@ def resolve_settings(settings_file: str | Path | None = None, **overrides: Any) 
         demo_dir, generated = ensure_demo(settings.demo_dir)
         if not _announced or generated:
             verb = "generated" if generated else "using"
-            print(f"dsa110_ws: no PIPELINE_DB configured; {verb} the demo state in "
-                  f"{demo_dir}", file=sys.stderr)
+            print(
+                f"dsa110_ws: no PIPELINE_DB configured; {verb} the demo state in {demo_dir}",
+                file=sys.stderr,
+            )
             _announced = True
         settings = load_settings(demo_dir / "settings.toml", **overrides)
         return dataclasses.replace(settings, is_demo=True)

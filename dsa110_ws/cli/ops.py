@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["jobs", "health", "logs", "cal", "stats"]
 
+
 def _time(w: Workspace, text: str | None) -> Time | None:
     """TIME (ISO, MJD, 'yesterday') or a duration before now ('6h', '2d'); None stays None.
 
@@ -212,8 +213,11 @@ def jobs_batches(as_json: bool) -> None:
 # -- health ----------------------------------------------------------------------------------
 @click.command()
 @click.option("--check", "names", multiple=True, help="Only this check (repeatable).")
-@click.option("--strict", is_flag=True,
-              help="Treat an overall 'unknown' (a check that could not run) as a warning (exit 1).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat an overall 'unknown' (a check that could not run) as a warning (exit 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bool) -> None:

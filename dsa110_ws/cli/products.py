@@ -34,14 +34,22 @@ def _echo_checks(result) -> None:
 
 def _qa_options(func):
     """The argument and options shared by ``qa image`` and ``qa cal``."""
-    for option in reversed([
-        click.argument("path", type=click.Path(path_type=Path)),
-        click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON."),
-        click.option("--no-cache", is_flag=True,
-                     help="Recompute even if a cached result exists."),
-        click.option("--fail-on", type=_FAIL_ON, default="never", show_default=True,
-                     help="Exit with status 3 when the grade is this bad."),
-    ]):
+    for option in reversed(
+        [
+            click.argument("path", type=click.Path(path_type=Path)),
+            click.option("--json", "as_json", is_flag=True, help="Print the QA record as JSON."),
+            click.option(
+                "--no-cache", is_flag=True, help="Recompute even if a cached result exists."
+            ),
+            click.option(
+                "--fail-on",
+                type=_FAIL_ON,
+                default="never",
+                show_default=True,
+                help="Exit with status 3 when the grade is this bad.",
+            ),
+        ]
+    ):
         func = option(func)
     return func
 

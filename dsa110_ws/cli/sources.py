@@ -11,14 +11,52 @@ from dsa110_ws.cli._common import echo_json, workspace
 
 __all__ = ["sources"]
 
-VARIABILITY_FIELDS = ["source_id", "n_epochs", "mean_flux_jy", "std_flux_jy", "v", "eta",
-                      "chi2_nu", "sigma_deviation", "vs_max", "vs_mjd_a", "vs_mjd_b", "m_max",
-                      "m_mjd_a", "m_mjd_b", "dip_start_mjd", "dip_end_mjd", "dip_depth",
-                      "flux_column", "score", "ese_like", "is_candidate"]
-LIGHTCURVE_FIELDS = ["mjd", "time_utc", "flux_jy", "flux_err_jy", "flux_column", "image_path",
-                     "raw_flux_jy", "raw_flux_err_jy", "snr", "quality_flag"]
-CONE_FIELDS = ["id", "ra_deg", "dec_deg", "sep_arcsec", "detection_count",
-               "first_detected_mjd", "last_detected_mjd", "mean_flux_jy", "nvss_flux_mjy"]
+VARIABILITY_FIELDS = [
+    "source_id",
+    "n_epochs",
+    "mean_flux_jy",
+    "std_flux_jy",
+    "v",
+    "eta",
+    "chi2_nu",
+    "sigma_deviation",
+    "vs_max",
+    "vs_mjd_a",
+    "vs_mjd_b",
+    "m_max",
+    "m_mjd_a",
+    "m_mjd_b",
+    "dip_start_mjd",
+    "dip_end_mjd",
+    "dip_depth",
+    "flux_column",
+    "score",
+    "ese_like",
+    "is_candidate",
+]
+LIGHTCURVE_FIELDS = [
+    "mjd",
+    "time_utc",
+    "flux_jy",
+    "flux_err_jy",
+    "flux_column",
+    "image_path",
+    "raw_flux_jy",
+    "raw_flux_err_jy",
+    "snr",
+    "quality_flag",
+]
+CONE_FIELDS = [
+    "id",
+    "ra_deg",
+    "dec_deg",
+    "sep_arcsec",
+    "detection_count",
+    "first_detected_mjd",
+    "last_detected_mjd",
+    "mean_flux_jy",
+    "nvss_flux_mjy",
+]
 
 
 def _number(text: str | None) -> Any:
@@ -56,17 +94,33 @@ def sources() -> None:
 
 
 @sources.command()
-@click.option("--preset", default="moderate", show_default=True,
-              type=click.Choice(["conservative", "moderate", "sensitive"]))
+@click.option(
+    "--preset",
+    default="moderate",
+    show_default=True,
+    type=click.Choice(["conservative", "moderate", "sensitive"]),
+)
 @click.option("--start", default=None, help="From this observation time (ISO date or MJD).")
 @click.option("--end", default=None, help="Before this observation time.")
-@click.option("--flux", default="auto", show_default=True,
-              type=click.Choice(["auto", "normalized", "raw", "reference"]))
+@click.option(
+    "--flux",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "normalized", "raw", "reference"]),
+)
 @click.option("--candidates", "only_candidates", is_flag=True, help="Only candidates.")
 @click.option("--all", "show_all", is_flag=True, help="Text output: every row, not the top 30.")
 @_output_options
-def variability(preset: str, start: str | None, end: str | None, flux: str,
-                only_candidates: bool, show_all: bool, as_json: bool, as_csv: bool) -> None:
+def variability(
+    preset: str,
+    start: str | None,
+    end: str | None,
+    flux: str,
+    only_candidates: bool,
+    show_all: bool,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
     """One record per source (best score first) with is_candidate at PRESET."""
     w = workspace()
     df = w.sources.variability(start=_number(start), end=_number(end), flux=flux, preset=preset)
@@ -75,10 +129,12 @@ def variability(preset: str, start: str | None, end: str | None, flux: str,
     df = df.sort_values(["is_candidate", "score"], ascending=False, kind="stable")
     if not (as_json or as_csv):
         a = df.attrs
-        click.echo(f"{a['n_sources']} sources, {a['n_with_metrics']} with metrics, "
-                   f"{a['n_candidates']} candidates at {preset} ({a['n_ese_like']} ESE-like); "
-                   f"skipped rows: {a['n_rows_rejected']} (NaN flux {a['n_rows_nan_flux']}, "
-                   f"bad error {a['n_rows_bad_error']})")
+        click.echo(
+            f"{a['n_sources']} sources, {a['n_with_metrics']} with metrics, "
+            f"{a['n_candidates']} candidates at {preset} ({a['n_ese_like']} ESE-like); "
+            f"skipped rows: {a['n_rows_rejected']} (NaN flux {a['n_rows_nan_flux']}, "
+            f"bad error {a['n_rows_bad_error']})"
+        )
     _emit(df, VARIABILITY_FIELDS, as_json, as_csv, None if show_all else 30)
 
 
@@ -88,12 +144,12 @@ def variability(preset: str, start: str | None, end: str | None, flux: str,
 @click.option("--end", default=None, help="Before this observation time.")
 @click.option("--raw", is_flag=True, help="Raw flux instead of the normalised flux.")
 @_output_options
-def lightcurve(source_id: str, start: str | None, end: str | None, raw: bool, as_json: bool,
-               as_csv: bool) -> None:
+def lightcurve(
+    source_id: str, start: str | None, end: str | None, raw: bool, as_json: bool, as_csv: bool
+) -> None:
     """The light curve of SOURCE_ID in observation order."""
     w = workspace()
-    lc = w.sources.lightcurve(source_id, start=_number(start), end=_number(end),
-                              normalised=not raw)
+    lc = w.sources.lightcurve(source_id, start=_number(start), end=_number(end), normalised=not raw)
     if not (as_json or as_csv):
         click.echo(f"{source_id}: {len(lc)} points, flux from {lc.attrs['flux_column']}")
     _emit(lc, LIGHTCURVE_FIELDS, as_json, as_csv, None)
@@ -105,8 +161,7 @@ def lightcurve(source_id: str, start: str | None, end: str | None, raw: bool, as
 @click.argument("radius_deg", type=float)
 @click.option("--limit", default=1000, show_default=True, help="Nearest sources returned.")
 @_output_options
-def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool,
-         as_csv: bool) -> None:
+def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool, as_csv: bool) -> None:
     """Sources within RADIUS_DEG of (RA, DEC) (degrees), nearest first."""
     import warnings
 
@@ -138,5 +193,7 @@ def snapshot(status_only: bool, as_json: bool) -> None:
     if not out["valid"]:
         click.echo("snapshot: none valid for the database as it is now")
         return
-    click.echo(f"snapshot: valid, {out['n_rows']:,} rows, {out['n_sources']:,} sources, "
-               f"{out['bytes'] / 1e6:.1f} MB at {out['path']}")
+    click.echo(
+        f"snapshot: valid, {out['n_rows']:,} rows, {out['n_sources']:,} sources, "
+        f"{out['bytes'] / 1e6:.1f} MB at {out['path']}"
+    )

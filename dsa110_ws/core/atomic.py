@@ -27,8 +27,13 @@ def temp_sibling(path: Path, tag: str = "tmp") -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *,
-                encoding: str | None = None, fsync: bool = False) -> Iterator[IO]:
+def atomic_open(
+    path: str | os.PathLike[str],
+    mode: str = "wb",
+    *,
+    encoding: str | None = None,
+    fsync: bool = False,
+) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path``.
 
     ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` default UTF-8).  On an error the
@@ -51,8 +56,9 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *,
             tmp.unlink()
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str, *,
-                 encoding: str = "utf-8", fsync: bool = False) -> Path:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes | str, *, encoding: str = "utf-8", fsync: bool = False
+) -> Path:
     """Write ``data`` (bytes, or text in ``encoding``) to ``path`` atomically."""
     with atomic_open(path, "wb", fsync=fsync) as fh:
         fh.write(data.encode(encoding) if isinstance(data, str) else data)

@@ -27,8 +27,14 @@ def _usable(path: object, what: str) -> Path:
     return Path(os.path.expanduser(str(path)))
 
 
-def confine(path: str | os.PathLike[str], roots: Sequence[Path], *, what: str = "product file",
-            variable: str = "DSA110_WS_DATA_ROOTS", must_exist: bool = True) -> Path:
+def confine(
+    path: str | os.PathLike[str],
+    roots: Sequence[Path],
+    *,
+    what: str = "product file",
+    variable: str = "DSA110_WS_DATA_ROOTS",
+    must_exist: bool = True,
+) -> Path:
     """Resolve ``path`` (following symlinks) and check it lies inside one of ``roots``.
 
     With no roots configured every path is allowed.  Raises :class:`NotPermittedError`
@@ -43,7 +49,8 @@ def confine(path: str | os.PathLike[str], roots: Sequence[Path], *, what: str = 
             shown = os.pathsep.join(str(r) for r in roots)
             raise NotPermittedError(
                 f"Refusing to open {what} {raw}: it resolves to {resolved}, outside the data "
-                f"roots ({shown}). Add its directory to {variable} if it should be readable.")
+                f"roots ({shown}). Add its directory to {variable} if it should be readable."
+            )
     if must_exist and not resolved.exists():
         raise DataUnavailableError(f"The {what} {raw} does not exist (moved or deleted?).")
     return resolved
@@ -63,8 +70,12 @@ class PathPolicy:
         database's file and directory).
     """
 
-    def __init__(self, data_roots: Sequence[Path] = (), log_roots: Sequence[Path] = (),
-                 protected: Sequence[Path] = ()):
+    def __init__(
+        self,
+        data_roots: Sequence[Path] = (),
+        log_roots: Sequence[Path] = (),
+        protected: Sequence[Path] = (),
+    ):
         self.data_roots = tuple(Path(r) for r in data_roots)
         self.log_roots = tuple(Path(r) for r in log_roots)
         self.protected = tuple(Path(p) for p in protected)
@@ -72,29 +83,39 @@ class PathPolicy:
     def __repr__(self) -> str:
         return f"<PathPolicy data_roots={len(self.data_roots)} log_roots={len(self.log_roots)}>"
 
-    def product(self, path: str | os.PathLike[str], *, what: str = "product file",
-                must_exist: bool = True) -> Path:
+    def product(
+        self, path: str | os.PathLike[str], *, what: str = "product file", must_exist: bool = True
+    ) -> Path:
         """A product path, resolved and confined to the data roots."""
         return confine(path, self.data_roots, what=what, must_exist=must_exist)
 
     def log(self, path: str | os.PathLike[str], *, must_exist: bool = True) -> Path:
         """A log path, resolved and confined to the log roots."""
-        return confine(path, self.log_roots, what="log file", variable="DSA110_WS_LOG_ROOTS",
-                       must_exist=must_exist)
+        return confine(
+            path,
+            self.log_roots,
+            what="log file",
+            variable="DSA110_WS_LOG_ROOTS",
+            must_exist=must_exist,
+        )
 
     def output(self, path: str | os.PathLike[str], *, what: str = "output file") -> Path:
         """Where the workspace may write ``path``: resolved, refused
         (:class:`NotPermittedError`) inside a data root, a log root or a protected path
         of the pipeline's; parent directories are created."""
         target = _usable(path, what).resolve()
-        for kind, roots in (("data root", self.data_roots), ("log root", self.log_roots),
-                            ("pipeline path", self.protected)):
+        for kind, roots in (
+            ("data root", self.data_roots),
+            ("log root", self.log_roots),
+            ("pipeline path", self.protected),
+        ):
             for root in roots:
                 r = Path(root).resolve()
                 if is_inside(target, r):
                     raise NotPermittedError(
                         f"Refusing to write {what} {target}: it lies inside the {kind} {root}, "
                         "and the workspace never writes among the pipeline's files. Choose "
-                        "another directory.")
+                        "another directory."
+                    )
         target.parent.mkdir(parents=True, exist_ok=True)
         return target

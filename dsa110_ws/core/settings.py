@@ -32,71 +32,113 @@ __all__ = [
 class Section(BaseModel):
     """Base of every settings section: frozen, unknown keys refused, finite numbers only."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
-                              validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, validate_default=True
+    )
 
 
 class QAImageSettings(Section):
     """``[qa.image]``: thresholds of image QA (a DSA-110 5-minute snapshot reaches about
     1 mJy/beam)."""
 
-    rms_warn_jy: float = Field(0.002, gt=0, description="Warn when the robust rms exceeds "
-                               "this, Jy/beam.")
-    rms_max_jy: float = Field(0.005, gt=0, description="Grade bad when the robust rms "
-                              "exceeds this, Jy/beam.")
-    dynamic_range_min: float = Field(50.0, ge=0, description="Warn when peak / rms is below "
-                                     "this.")
-    blanked_fraction_max: float = Field(0.05, ge=0, le=1, description="Grade bad when more "
-                                        "than this fraction of the plane is blank (NaN/inf); "
-                                        "raise it for primary-beam-corrected images.")
-    beam_min_pixels: float = Field(2.0, ge=0, description="Grade bad when the beam minor "
-                                   "axis (FWHM) spans fewer pixels.")
-    beam_axis_ratio_max: float = Field(3.0, ge=1, description="Grade bad when BMAJ / BMIN "
-                                       "exceeds this (a very elongated beam).")
-    island_sigma: float = Field(5.0, gt=0, description="Islands are counted above median + "
-                                "island_sigma x rms.")
-    n_islands_min: float = Field(1.0, ge=0, description="Warn when fewer islands are found "
-                                 "(an empty field, or failed calibration).")
+    rms_warn_jy: float = Field(
+        0.002, gt=0, description="Warn when the robust rms exceeds this, Jy/beam."
+    )
+    rms_max_jy: float = Field(
+        0.005, gt=0, description="Grade bad when the robust rms exceeds this, Jy/beam."
+    )
+    dynamic_range_min: float = Field(50.0, ge=0, description="Warn when peak / rms is below this.")
+    blanked_fraction_max: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Grade bad when more "
+        "than this fraction of the plane is blank (NaN/inf); "
+        "raise it for primary-beam-corrected images.",
+    )
+    beam_min_pixels: float = Field(
+        2.0, ge=0, description="Grade bad when the beam minor axis (FWHM) spans fewer pixels."
+    )
+    beam_axis_ratio_max: float = Field(
+        3.0, ge=1, description="Grade bad when BMAJ / BMIN exceeds this (a very elongated beam)."
+    )
+    island_sigma: float = Field(
+        5.0, gt=0, description="Islands are counted above median + island_sigma x rms."
+    )
+    n_islands_min: float = Field(
+        1.0,
+        ge=0,
+        description="Warn when fewer islands are found (an empty field, or failed calibration).",
+    )
 
 
 class QACalSettings(Section):
     """``[qa.cal]``: thresholds of calibration-table QA."""
 
-    snr_min: float = Field(3.0, ge=0, description="Grade bad when the median SNR of the "
-                           "unflagged solutions is below this.")
-    flag_fraction_warn: float = Field(0.3, ge=0, le=1, description="Warn when more than "
-                                      "this fraction of solutions is flagged.")
-    flag_fraction_max: float = Field(0.5, ge=0, le=1, description="Grade bad when more "
-                                     "than this fraction is flagged.")
-    amp_min: float = Field(0.1, ge=0, description="Grade bad when the median gain amplitude "
-                           "is below this (B and G tables).")
-    amp_max: float = Field(10.0, gt=0, description="Grade bad when the median gain "
-                           "amplitude is above this (B and G tables).")
-    phase_scatter_max_deg: float = Field(30.0, gt=0, description="Warn when the phase "
-                                         "scatter about each antenna's mean phase exceeds "
-                                         "this, degrees (B and G tables).")
-    dead_antennas_max: float = Field(0.0, ge=0, description="Warn when more antennas than "
-                                     "this have every solution flagged.")
+    snr_min: float = Field(
+        3.0,
+        ge=0,
+        description="Grade bad when the median SNR of the unflagged solutions is below this.",
+    )
+    flag_fraction_warn: float = Field(
+        0.3, ge=0, le=1, description="Warn when more than this fraction of solutions is flagged."
+    )
+    flag_fraction_max: float = Field(
+        0.5, ge=0, le=1, description="Grade bad when more than this fraction is flagged."
+    )
+    amp_min: float = Field(
+        0.1,
+        ge=0,
+        description="Grade bad when the median gain amplitude is below this (B and G tables).",
+    )
+    amp_max: float = Field(
+        10.0,
+        gt=0,
+        description="Grade bad when the median gain amplitude is above this (B and G tables).",
+    )
+    phase_scatter_max_deg: float = Field(
+        30.0,
+        gt=0,
+        description="Warn when the phase "
+        "scatter about each antenna's mean phase exceeds "
+        "this, degrees (B and G tables).",
+    )
+    dead_antennas_max: float = Field(
+        0.0, ge=0, description="Warn when more antennas than this have every solution flagged."
+    )
 
 
 class OperationsSettings(Section):
     """``[operations]``: operator actions and stuck-MS detection."""
 
-    rerun_command: str | None = Field(None, description="Command run after a rerun is "
-                                      "queued, e.g. 'dsa110-rerun --ms {ms_path} --job "
-                                      "{job_id}' (no shell; one argument per placeholder).")
-    rerun_timeout_s: float = Field(60.0, gt=0, le=86400, description="Seconds the rerun "
-                                   "command may run.")
-    stuck_after_minutes: float = Field(120.0, ge=0, description="An MS whose state has not "
-                                       "changed for this long is stuck.")
-    batch_chunk: int = Field(16, ge=1, le=10000, description="Items a batch QA run claims "
-                             "at a time.")
+    rerun_command: str | None = Field(
+        None,
+        description="Command run after a rerun is "
+        "queued, e.g. 'dsa110-rerun --ms {ms_path} --job "
+        "{job_id}' (no shell; one argument per placeholder).",
+    )
+    rerun_timeout_s: float = Field(
+        60.0, gt=0, le=86400, description="Seconds the rerun command may run."
+    )
+    stuck_after_minutes: float = Field(
+        120.0, ge=0, description="An MS whose state has not changed for this long is stuck."
+    )
+    batch_chunk: int = Field(
+        16, ge=1, le=10000, description="Items a batch QA run claims at a time."
+    )
 
 
-_CHECK_KINDS = Literal["tcp", "http", "systemd", "pidfile", "disk", "database", "freshness",
-                       "stuck", "queue"]
-_REQUIRED = {"tcp": ("port",), "http": ("url",), "systemd": ("unit",), "pidfile": ("path",),
-             "disk": ("path",), "freshness": ("what",)}
+_CHECK_KINDS = Literal[
+    "tcp", "http", "systemd", "pidfile", "disk", "database", "freshness", "stuck", "queue"
+]
+_REQUIRED = {
+    "tcp": ("port",),
+    "http": ("url",),
+    "systemd": ("unit",),
+    "pidfile": ("path",),
+    "disk": ("path",),
+    "freshness": ("what",),
+}
 
 
 class HealthCheckSpec(Section):
@@ -136,68 +178,89 @@ class HealthCheckSpec(Section):
 class HealthSettings(Section):
     """``[health]``: which checks run and their thresholds."""
 
-    include_defaults: bool | None = Field(None, description="Run DSA-110's service checks "
-                                          "(default: yes, except in the demo state).")
-    data_checks: bool = Field(True, description="Database, disk of the data roots, "
-                              "freshness, stuck MS.")
-    timeout_s: float = Field(3.0, gt=0, le=600, description="Seconds per check unless the "
-                             "check says otherwise.")
+    include_defaults: bool | None = Field(
+        None, description="Run DSA-110's service checks (default: yes, except in the demo state)."
+    )
+    data_checks: bool = Field(
+        True, description="Database, disk of the data roots, freshness, stuck MS."
+    )
+    timeout_s: float = Field(
+        3.0, gt=0, le=600, description="Seconds per check unless the check says otherwise."
+    )
     disk_warning_percent: float = Field(85.0, ge=0, le=100)
     disk_critical_percent: float = Field(95.0, ge=0, le=100)
-    db_write_warning_minutes: float = Field(30.0, ge=0, description="Only graded when the "
-                                            "clock is not frozen.")
+    db_write_warning_minutes: float = Field(
+        30.0, ge=0, description="Only graded when the clock is not frozen."
+    )
     db_write_critical_minutes: float = Field(180.0, ge=0)
     disable: list[str] = Field(default_factory=list, description="Checks dropped by name.")
     freshness_minutes: dict[str, tuple[float, float]] = Field(
-        default_factory=dict, description="[warning, critical] minutes since the newest row, "
-        "per kind (ms, image, hdf5).")
+        default_factory=dict,
+        description="[warning, critical] minutes since the newest row, per kind (ms, image, hdf5).",
+    )
     checks: list[HealthCheckSpec] = Field(default_factory=list)
 
 
 class CalibrationSettings(Section):
     """``[calibration]``: calibration health."""
 
-    required_types: list[str] = Field(default_factory=lambda: ["BP", "GA", "GP"],
-                                      description="Caltable types a usable set must have.")
+    required_types: list[str] = Field(
+        default_factory=lambda: ["BP", "GA", "GP"],
+        description="Caltable types a usable set must have.",
+    )
     staleness_hours: tuple[float, float, float] = Field(
-        (6.0, 12.0, 24.0), description="fresh / aging / stale limits, hours.")
-    drift_percent_per_day: float = Field(1.0, gt=0, description="Calibrator flux drift that "
-                                         "counts as drifting, % per day.")
-    ratio_std_max: float = Field(0.05, gt=0, description="Scatter of the flux ratio that "
-                                 "counts as unstable.")
+        (6.0, 12.0, 24.0), description="fresh / aging / stale limits, hours."
+    )
+    drift_percent_per_day: float = Field(
+        1.0, gt=0, description="Calibrator flux drift that counts as drifting, % per day."
+    )
+    ratio_std_max: float = Field(
+        0.05, gt=0, description="Scatter of the flux ratio that counts as unstable."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CalibrationSettings:
         a, b, c = self.staleness_hours
         if not 0 <= a <= b <= c:
-            raise ValueError("staleness_hours must be three increasing hours [fresh, aging, "
-                             f"stale], not {list(self.staleness_hours)}")
+            raise ValueError(
+                "staleness_hours must be three increasing hours [fresh, aging, "
+                f"stale], not {list(self.staleness_hours)}"
+            )
         return self
 
 
 class SourcesSettings(Section):
     """``[sources]``: survey-wide photometry reads."""
 
-    snapshot_min_rows: int = Field(1_000_000, ge=-1, description="Photometry rows before "
-                                   "survey-wide reads are snapshotted (-1: never).")
+    snapshot_min_rows: int = Field(
+        1_000_000,
+        ge=-1,
+        description="Photometry rows before survey-wide reads are snapshotted (-1: never).",
+    )
 
 
 class ReportsSettings(Section):
     """``[reports]``: where reports are published."""
 
-    out_dir: Path | None = Field(None, description="Output root of `report run` (default "
-                                 "<state_dir>/reports).")
+    out_dir: Path | None = Field(
+        None, description="Output root of `report run` (default <state_dir>/reports)."
+    )
 
 
 class QueueSettings(Section):
     """``[queue]``: the task-queue views."""
 
-    stuck_after_s: float = Field(3600.0, gt=0, description="A claimed task without its own "
-                                 "timeout_sec is stuck after this many seconds.")
-    statement_timeout_s: float = Field(10.0, gt=0, le=600, description="Statement timeout "
-                                       "of every queue read.")
-    connect_timeout_s: float = Field(5.0, gt=0, le=60, description="Seconds to reach the "
-                                     "queue's PostgreSQL server.")
+    stuck_after_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A claimed task without its own timeout_sec is stuck after this many seconds.",
+    )
+    statement_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Statement timeout of every queue read."
+    )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Seconds to reach the queue's PostgreSQL server."
+    )
 
 
 #: TOML table name (dotted) -> (attribute of :class:`Sections`, model).

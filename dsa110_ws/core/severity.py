@@ -101,10 +101,18 @@ _VERDICTS = {"pass": Severity.OK, "warn": Severity.WARNING, "fail": Severity.CRI
 _STALENESS = {"fresh": Severity.OK, "aging": Severity.WARNING, "stale": Severity.WARNING}
 #: The pipeline's own ``overall_quality`` words (image_qa, calibration_qa).
 _QUALITY = {
-    "excellent": Severity.OK, "good": Severity.OK, "ok": Severity.OK, "pass": Severity.OK,
-    "fair": Severity.WARNING, "marginal": Severity.WARNING, "warn": Severity.WARNING,
-    "poor": Severity.CRITICAL, "bad": Severity.CRITICAL, "fail": Severity.CRITICAL,
-    "failed": Severity.CRITICAL, "error": Severity.CRITICAL,
+    "excellent": Severity.OK,
+    "good": Severity.OK,
+    "ok": Severity.OK,
+    "pass": Severity.OK,
+    "fair": Severity.WARNING,
+    "marginal": Severity.WARNING,
+    "warn": Severity.WARNING,
+    "poor": Severity.CRITICAL,
+    "bad": Severity.CRITICAL,
+    "fail": Severity.CRITICAL,
+    "failed": Severity.CRITICAL,
+    "error": Severity.CRITICAL,
 }
 
 #: Foreground colours (WCAG AA on white), one per severity.
@@ -145,13 +153,18 @@ def from_staleness(staleness: str | None) -> Severity:
 
 def from_quality(quality: str | None) -> Severity:
     """The pipeline's stored ``overall_quality`` word to severity (unknown words: unknown)."""
-    return _QUALITY.get(str(quality).strip().lower(), Severity.UNKNOWN) if quality else (
-        Severity.UNKNOWN)
+    return (
+        _QUALITY.get(str(quality).strip().lower(), Severity.UNKNOWN)
+        if quality
+        else (Severity.UNKNOWN)
+    )
 
 
 def badge_html(severity: str | Severity | None, text: str | None = None) -> str:
     """A coloured badge (white text on the severity's colour) for panels and reports."""
     sev = Severity.parse(severity)
     label = html.escape(text if text is not None else sev.value.upper())
-    return (f"<span class='dsa-badge dsa-badge-{sev.value}' style='color:white;"
-            f"background:{sev.colour};border-radius:4px;padding:0 6px'>{label}</span>")
+    return (
+        f"<span class='dsa-badge dsa-badge-{sev.value}' style='color:white;"
+        f"background:{sev.colour};border-radius:4px;padding:0 6px'>{label}</span>"
+    )

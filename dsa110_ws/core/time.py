@@ -73,9 +73,21 @@ _RELATIVE = {"now": 0, "today": 0, "yesterday": -1, "tomorrow": 1}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)\s*$")
 _AGO = re.compile(r"^\s*(.+?)\s+ago\s*$")
-_UNIT_S = {"s": 1.0, "sec": 1.0, "secs": 1.0, "m": 60.0, "min": 60.0, "mins": 60.0,
-           "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "d": _DAY_S, "day": _DAY_S,
-           "days": _DAY_S, "w": 7 * _DAY_S}
+_UNIT_S = {
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hrs": 3600.0,
+    "d": _DAY_S,
+    "day": _DAY_S,
+    "days": _DAY_S,
+    "w": 7 * _DAY_S,
+}
 #: Times outside these bounds are refused as input mistakes (MJD 15020 and 124592).
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 _LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
@@ -192,7 +204,8 @@ def to_time(value: TimeLike, *, now: TimeLike | None = None, what: str = "time")
     if not _EARLIEST.timestamp() <= float(t.unix) < _LATEST.timestamp():
         raise InvalidQueryError(
             f"The {what} {value!r} ({t.utc.isot[:10]}) is outside 1900-2200; check the value "
-            "(an MJD is 40000-100000, Unix seconds are >= 1e8).")
+            "(an MJD is 40000-100000, Unix seconds are >= 1e8)."
+        )
     return t if isinstance(t, Time) else Time(t)
 
 
@@ -206,12 +219,14 @@ def _parse(value: Any, now: Any, what: str) -> Time:
     if isinstance(value, str):
         return _parse_text(value, now, what)
     if _is_missing(value):
-        raise InvalidQueryError(f"No {what} given ({value!r}); pass a date, an MJD or a word "
-                                "such as 'yesterday'.")
+        raise InvalidQueryError(
+            f"No {what} given ({value!r}); pass a date, an MJD or a word such as 'yesterday'."
+        )
     if isinstance(value, dt.date):
         if not _EARLIEST.year <= value.year < _LATEST.year:
             raise InvalidQueryError(
-                f"The {what} {value.isoformat()} is outside 1900-2200; check the value.")
+                f"The {what} {value.isoformat()} is outside 1900-2200; check the value."
+            )
         if not isinstance(value, dt.datetime):
             return Time(dt.datetime(value.year, value.month, value.day), scale="utc")
         if value.tzinfo is not None:
@@ -227,7 +242,8 @@ def _parse(value: Any, now: Any, what: str) -> Time:
             return Time(x, format="unix", scale="utc")
         raise InvalidQueryError(
             f"Cannot tell what {what} {value!r} means: give an MJD (40000-100000), Unix "
-            "seconds (1e8-1e10) or an ISO date string.")
+            "seconds (1e8-1e10) or an ISO date string."
+        )
     raise InvalidQueryError(f"Cannot read {what} {value!r} of type {type(value).__name__}.")
 
 
@@ -249,7 +265,8 @@ def _parse_text(value: str, now: Any, what: str) -> Time:
     except ValueError:
         raise InvalidQueryError(
             f"Cannot read {what} {value!r}: use an ISO date such as 2026-11-14 or "
-            "2026-11-14T03:00:00, an MJD, 'yesterday'/'today'/'now' or '6h ago'.") from None
+            "2026-11-14T03:00:00, an MJD, 'yesterday'/'today'/'now' or '6h ago'."
+        ) from None
     return _parse(parsed, now, what)
 
 
@@ -284,7 +301,8 @@ def parse_duration(value: DurationLike, *, what: str = "duration") -> dt.timedel
         m = _DURATION.match(value.strip().lower())
         if m is None:
             raise InvalidQueryError(
-                f"{what} {value!r} is not a duration; write it as 90s, 30m, 6h, 2d or 1w.")
+                f"{what} {value!r} is not a duration; write it as 90s, 30m, 6h, 2d or 1w."
+            )
         seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
     elif hasattr(value, "unit") and hasattr(value, "to_value"):
         from astropy import units as u
@@ -296,7 +314,8 @@ def parse_duration(value: DurationLike, *, what: str = "duration") -> dt.timedel
     else:
         raise InvalidQueryError(
             f"{what}={value!r} has no unit: pass '6h', a datetime.timedelta or an astropy "
-            "Quantity such as 2 * u.hour.")
+            "Quantity such as 2 * u.hour."
+        )
     if not math.isfinite(seconds) or seconds < 0 or seconds > 200 * 365.25 * _DAY_S:
         raise InvalidQueryError(f"{what} {value!r} must be a finite, non-negative duration.")
     return dt.timedelta(seconds=seconds)
@@ -319,19 +338,28 @@ def shift(t: Time, seconds: float) -> Time:
     return Time(float(t.unix) + float(seconds), format="unix", scale="utc")
 
 
-def window(now: Time, start: TimeLike | None = None, end: TimeLike | None = None, *,
-           default: dt.timedelta = dt.timedelta(hours=24)) -> tuple[Time, Time]:
+def window(
+    now: Time,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    *,
+    default: dt.timedelta = dt.timedelta(hours=24),
+) -> tuple[Time, Time]:
     """Resolve [start, end) to ``Time``; defaults: end = now, start = end - ``default``.
 
     Relative words ('yesterday', '6h ago') are taken relative to ``now`` (the workspace
     clock).
     """
     hi = now if end is None else to_time(end, now=now, what="end")
-    lo = shift(hi, -default.total_seconds()) if start is None else to_time(start, now=now,
-                                                                           what="start")
+    lo = (
+        shift(hi, -default.total_seconds())
+        if start is None
+        else to_time(start, now=now, what="start")
+    )
     if hi < lo:
-        raise InvalidQueryError(f"The window end {hi.isot} is before its start {lo.isot}; "
-                                "swap them.")
+        raise InvalidQueryError(
+            f"The window end {hi.isot} is before its start {lo.isot}; swap them."
+        )
     return lo, hi
 
 
@@ -384,8 +412,13 @@ class Clock:
     def now_mjd(self) -> float:
         return unix_to_mjd(self.now_unix())
 
-    def window(self, start: TimeLike | None = None, end: TimeLike | None = None, *,
-               default: dt.timedelta = dt.timedelta(hours=24)) -> tuple[Time, Time]:
+    def window(
+        self,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        default: dt.timedelta = dt.timedelta(hours=24),
+    ) -> tuple[Time, Time]:
         """:func:`window` relative to this clock."""
         return window(self.now(), start, end, default=default)
 

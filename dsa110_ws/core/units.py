@@ -23,8 +23,14 @@ __all__ = ["QuantityLike", "to_quantity", "to_value"]
 QuantityLike: TypeAlias = "Quantity | str | float | int"
 
 
-def to_quantity(value: QuantityLike, unit: str | UnitBase, *, what: str = "value",
-                positive: bool = True, maximum: Quantity | None = None) -> Quantity:
+def to_quantity(
+    value: QuantityLike,
+    unit: str | UnitBase,
+    *,
+    what: str = "value",
+    positive: bool = True,
+    maximum: Quantity | None = None,
+) -> Quantity:
     """``value`` as a scalar ``Quantity`` convertible to ``unit``.
 
     Parameters
@@ -56,18 +62,22 @@ def to_quantity(value: QuantityLike, unit: str | UnitBase, *, what: str = "value
             q = float(value) * target
     except (u.UnitsError, TypeError, ValueError):
         raise InvalidQueryError(
-            f"{what} {value!r} is not a {target.physical_type} (e.g. 2 {target}).") from None
+            f"{what} {value!r} is not a {target.physical_type} (e.g. 2 {target})."
+        ) from None
     if not q.isscalar:
         raise InvalidQueryError(f"{what} {value!r} must be one value, not an array.")
     if not math.isfinite(q.value) or (positive and q.value <= 0):
-        raise InvalidQueryError(f"{what} {value!r} must be a finite"
-                                f"{' positive' if positive else ''} {target.physical_type}.")
+        raise InvalidQueryError(
+            f"{what} {value!r} must be a finite"
+            f"{' positive' if positive else ''} {target.physical_type}."
+        )
     if maximum is not None and q > maximum:
         raise InvalidQueryError(f"{what} {value!r} is larger than the maximum {maximum}.")
     return q
 
 
-def to_value(value: QuantityLike, unit: str | UnitBase, *, what: str = "value",
-             positive: bool = True) -> float:
+def to_value(
+    value: QuantityLike, unit: str | UnitBase, *, what: str = "value", positive: bool = True
+) -> float:
     """:func:`to_quantity` as a float in ``unit``."""
     return float(to_quantity(value, unit, what=what, positive=positive).to_value(unit))

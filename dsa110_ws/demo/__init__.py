@@ -47,7 +47,9 @@ def ensure_demo(demo_dir: str | Path) -> tuple[Path, bool]:
             pass
     import sys
 
-    print(f"dsa110_ws: generating the demo state in {demo_dir} (first use; about 20 s) ...",
-          file=sys.stderr)
+    print(
+        f"dsa110_ws: generating the demo state in {demo_dir} (first use; about 20 s) ...",
+        file=sys.stderr,
+    )
     make_demo_state(demo_dir, overwrite=True)
     return demo_dir, True

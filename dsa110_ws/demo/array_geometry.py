@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OVRO_LAT_DEG", "OVRO_LON_DEG", "OVRO_HEIGHT_M", "dsa110_layout", "enu_to_itrf",
-           "gmst_rad", "baseline_uvw"]
+__all__ = [
+    "OVRO_LAT_DEG",
+    "OVRO_LON_DEG",
+    "OVRO_HEIGHT_M",
+    "dsa110_layout",
+    "enu_to_itrf",
+    "gmst_rad",
+    "baseline_uvw",
+]
 
 #: OVRO / DSA-110 array reference: geodetic latitude, longitude (deg) and height (m).
 OVRO_LAT_DEG, OVRO_LON_DEG, OVRO_HEIGHT_M = 37.2339, -118.2825, 1222.0

@@ -52,26 +52,58 @@ def variability_rows(phot: list[dict], now_unix: float) -> tuple[list, list]:
         mean, std = f.mean(), f.std(ddof=1) if n > 1 else 0.0
         chi2 = float(np.sum(((f - mean) / e) ** 2) / (n - 1)) if n > 1 else None
         w = 1 / e**2
-        eta = float(n / (n - 1) * (np.mean(w * f**2) - np.mean(w * f) ** 2 / np.mean(w))) if n > 1 else None
+        eta = (
+            float(n / (n - 1) * (np.mean(w * f**2) - np.mean(w * f) ** 2 / np.mean(w)))
+            if n > 1
+            else None
+        )
         sdev = float(max(f.max() - mean, mean - f.min()) / std) if std > 0 else None
-        stats.append({"source_id": sid, "ra_deg": rs[0]["ra_deg"], "dec_deg": rs[0]["dec_deg"],
-                      "nvss_flux_mjy": rs[0]["nvss_flux_mjy"], "n_obs": n, "mean_flux_mjy": mean,
-                      "std_flux_mjy": std, "min_flux_mjy": f.min(), "max_flux_mjy": f.max(),
-                      "chi2_nu": chi2, "sigma_deviation": sdev,
-                      "last_measured_at": max(r["measured_at"] for r in rs),
-                      "last_mjd": max(r["mjd"] for r in rs), "updated_at": now_unix - 3600,
-                      "eta_metric": eta})
+        stats.append(
+            {
+                "source_id": sid,
+                "ra_deg": rs[0]["ra_deg"],
+                "dec_deg": rs[0]["dec_deg"],
+                "nvss_flux_mjy": rs[0]["nvss_flux_mjy"],
+                "n_obs": n,
+                "mean_flux_mjy": mean,
+                "std_flux_mjy": std,
+                "min_flux_mjy": f.min(),
+                "max_flux_mjy": f.max(),
+                "chi2_nu": chi2,
+                "sigma_deviation": sdev,
+                "last_measured_at": max(r["measured_at"] for r in rs),
+                "last_mjd": max(r["mjd"] for r in rs),
+                "updated_at": now_unix - 3600,
+                "eta_metric": eta,
+            }
+        )
         if chi2 is not None and chi2 > 50 and sdev is not None and sdev > 2.5:
-            cands.append({"source_id": sid, "flagged_at": now_unix - 3000, "flagged_by": "pipeline",
-                          "significance": sdev, "flag_type": "sigma_deviation",
-                          "notes": None, "status": "active", "investigated_at": None,
-                          "dismissed_at": None})
+            cands.append(
+                {
+                    "source_id": sid,
+                    "flagged_at": now_unix - 3000,
+                    "flagged_by": "pipeline",
+                    "significance": sdev,
+                    "flag_type": "sigma_deviation",
+                    "notes": None,
+                    "status": "active",
+                    "investigated_at": None,
+                    "dismissed_at": None,
+                }
+            )
     return stats, cands
 
 
-def make_demo_state(out_dir: str | Path, *, seed: int = 42, nights: int = 10,
-                    end_night: str = DEFAULT_END_NIGHT, per_night: int = 8,
-                    n_sources: int = 300, overwrite: bool = False) -> dict[str, Any]:
+def make_demo_state(
+    out_dir: str | Path,
+    *,
+    seed: int = 42,
+    nights: int = 10,
+    end_night: str = DEFAULT_END_NIGHT,
+    per_night: int = 8,
+    n_sources: int = 300,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Write a complete demo pipeline state into ``out_dir``; returns the truth dict.
 
     Deterministic for ``(seed, nights, end_night, per_night, n_sources)``.  Layout:
@@ -85,7 +117,9 @@ def make_demo_state(out_dir: str | Path, *, seed: int = 42, nights: int = 10,
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty; pass overwrite=True (--overwrite) to replace it.")
+            raise FileExistsError(
+                f"{out} is not empty; pass overwrite=True (--overwrite) to replace it."
+            )
         shutil.rmtree(out)
     t_begin = time.perf_counter()
     root, logs = out / "data", out / "logs"
@@ -93,8 +127,13 @@ def make_demo_state(out_dir: str | Path, *, seed: int = 42, nights: int = 10,
     snaps = plan_snapshots(end_night, nights, per_night)
     now_unix = snaps[-1].mid_unix + 3 * 3600.0  # the state is frozen 3 h after the last snapshot
     ra_end = RA0_DEG + (per_night - 1) * SNAPSHOT_S * SIDEREAL_DEG_PER_S
-    sky = make_sky(rng, n_sources=n_sources, nights=nights, ra_span=(RA0_DEG - 0.5, ra_end + 0.5),
-                   dec_half_width=0.85)
+    sky = make_sky(
+        rng,
+        n_sources=n_sources,
+        nights=nights,
+        ra_span=(RA0_DEG - 0.5, ra_end + 0.5),
+        dec_half_width=0.85,
+    )
     plans = products.plan_images(snaps, root, rng)
     img_truth, phot = products.write_images_and_photometry(plans, sky, rng)
     from dsa110_ws.demo.ms_writer import dsa110_layout
@@ -104,8 +143,9 @@ def make_demo_state(out_dir: str | Path, *, seed: int = 42, nights: int = 10,
     night_names = sorted({s.night for s in snaps})
     transits = [min(s.mid_mjd for s in snaps if s.night == n) for n in night_names]
     first_ms = [str(next(p.ms_path for p in plans if p.snap.night == n)) for n in night_names]
-    cal_reg, cal_qa, cal_truth = calibration.write_cal_sets(root, transits, night_names, first_ms,
-                                                            layout, rng)
+    cal_reg, cal_qa, cal_truth = calibration.write_cal_sets(
+        root, transits, night_names, first_ms, layout, rng
+    )
     mon_rows, alerts, mon_truth = calibration.monitoring_rows(transits, rng)
     ms_rows, img_rows, state_rows = ops.ms_and_image_rows(plans, img_truth)
     x_ms, x_state, x_truth = ops.extra_ms_rows(root, now_unix, DEC0_DEG)
@@ -126,14 +166,26 @@ def make_demo_state(out_dir: str | Path, *, seed: int = 42, nights: int = 10,
         create_schema(con)
         with con:
             for table, rows in [
-                ("ms_index", ms_rows + x_ms), ("images", img_rows), ("photometry", phot),
-                ("caltables", cal_reg), ("calibration_applied", applied), ("jobs", jobs),
-                ("batch_jobs", batches), ("batch_job_items", items), ("image_qa", qa_rows),
-                ("calibration_qa", cal_qa), ("variability_stats", var_rows),
-                ("ese_candidates", ese_rows), ("calibration_monitoring", mon_rows),
-                ("flux_monitoring_alerts", alerts), ("image_ratings", _ratings(img_rows, now_unix)),
-                ("hdf5_files", files), ("ms_state", state_rows + x_state),
-                ("ingestion_groups", groups), ("ingestion_subbands", subbands)]:
+                ("ms_index", ms_rows + x_ms),
+                ("images", img_rows),
+                ("photometry", phot),
+                ("caltables", cal_reg),
+                ("calibration_applied", applied),
+                ("jobs", jobs),
+                ("batch_jobs", batches),
+                ("batch_job_items", items),
+                ("image_qa", qa_rows),
+                ("calibration_qa", cal_qa),
+                ("variability_stats", var_rows),
+                ("ese_candidates", ese_rows),
+                ("calibration_monitoring", mon_rows),
+                ("flux_monitoring_alerts", alerts),
+                ("image_ratings", _ratings(img_rows, now_unix)),
+                ("hdf5_files", files),
+                ("ms_state", state_rows + x_state),
+                ("ingestion_groups", groups),
+                ("ingestion_subbands", subbands),
+            ]:
                 insert_rows(con, table, rows)
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.execute("PRAGMA journal_mode = DELETE")
@@ -142,29 +194,52 @@ def make_demo_state(out_dir: str | Path, *, seed: int = 42, nights: int = 10,
 
     now_iso = ops.iso(now_unix)
     truth = {
-        "demo_version": DEMO_VERSION, "seed": seed, "nights": night_names, "now": now_iso,
-        "now_unix": now_unix, "images": img_truth, "measurement_sets": ms_truth,
-        "sources": {"n_sources": n_sources, "n_photometry_rows": len(phot),
-                    "variables": [{"source_id": str(sky.source_id[i]), "kind": str(sky.kind[i]),
-                                   "flux_jy": float(sky.flux_jy[i]),
-                                   "night_factor": sky.night_factor[i].tolist()}
-                                  for i in np.flatnonzero(sky.kind != "constant")],
-                    "ese": [{"source_id": sid, "dip_nights": [night_names[a], night_names[b]]}
-                            for sid, (a, b) in sky.ese_windows.items()],
-                    "n_constant": int(np.sum(sky.kind == "constant"))},
-        "calibration": {**cal_truth, **mon_truth}, "ms_states": x_truth, **job_truth,
-        **batch_truth, **ingest_truth, "logs": log_truth,
-        "counts": {"ms_index": len(ms_rows) + len(x_ms), "images": len(img_rows),
-                   "jobs_by_status": _count(jobs, "status"),
-                   "ms_by_stage": _count(ms_rows + x_ms, "stage"),
-                   "ingestion_by_state": _count(groups, "state")},
+        "demo_version": DEMO_VERSION,
+        "seed": seed,
+        "nights": night_names,
+        "now": now_iso,
+        "now_unix": now_unix,
+        "images": img_truth,
+        "measurement_sets": ms_truth,
+        "sources": {
+            "n_sources": n_sources,
+            "n_photometry_rows": len(phot),
+            "variables": [
+                {
+                    "source_id": str(sky.source_id[i]),
+                    "kind": str(sky.kind[i]),
+                    "flux_jy": float(sky.flux_jy[i]),
+                    "night_factor": sky.night_factor[i].tolist(),
+                }
+                for i in np.flatnonzero(sky.kind != "constant")
+            ],
+            "ese": [
+                {"source_id": sid, "dip_nights": [night_names[a], night_names[b]]}
+                for sid, (a, b) in sky.ese_windows.items()
+            ],
+            "n_constant": int(np.sum(sky.kind == "constant")),
+        },
+        "calibration": {**cal_truth, **mon_truth},
+        "ms_states": x_truth,
+        **job_truth,
+        **batch_truth,
+        **ingest_truth,
+        "logs": log_truth,
+        "counts": {
+            "ms_index": len(ms_rows) + len(x_ms),
+            "images": len(img_rows),
+            "jobs_by_status": _count(jobs, "status"),
+            "ms_by_stage": _count(ms_rows + x_ms, "stage"),
+            "ingestion_by_state": _count(groups, "state"),
+        },
         "generation_seconds": round(time.perf_counter() - t_begin, 2),
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=1, default=str))
     (out / "settings.toml").write_text(
         "# Settings for this generated demo state (paths relative to this file).\n"
         'pipeline_db = "pipeline.sqlite3"\ndata_roots = ["data"]\nlog_roots = ["logs"]\n'
-        f'now = "{now_iso}"\n')
+        f'now = "{now_iso}"\n'
+    )
     return truth
 
 
@@ -179,14 +254,32 @@ def _applied_rows(plans, registry, x_truth) -> list[dict]:
     rows = []
     for p in plans:
         for r in registry:
-            if (r["status"] == "active" and r["valid_start_mjd"] <= p.snap.mid_mjd <= r["valid_end_mjd"]):
-                rows.append({"ms_path": str(p.ms_path), "caltable_path": r["path"],
-                             "applied_at": p.snap.mid_unix + 900, "quality": 1.0, "success": 1,
-                             "error_message": None})
+            if (
+                r["status"] == "active"
+                and r["valid_start_mjd"] <= p.snap.mid_mjd <= r["valid_end_mjd"]
+            ):
+                rows.append(
+                    {
+                        "ms_path": str(p.ms_path),
+                        "caltable_path": r["path"],
+                        "applied_at": p.snap.mid_unix + 900,
+                        "quality": 1.0,
+                        "success": 1,
+                        "error_message": None,
+                    }
+                )
     for f in x_truth["failed"]:
         if f["error"] and "calibration" in f["error"]:
-            rows.append({"ms_path": f["path"], "caltable_path": None, "applied_at": None,
-                         "quality": None, "success": 0, "error_message": f["error"]})
+            rows.append(
+                {
+                    "ms_path": f["path"],
+                    "caltable_path": None,
+                    "applied_at": None,
+                    "quality": None,
+                    "success": 0,
+                    "error_message": f["error"],
+                }
+            )
     return rows
 
 
@@ -194,19 +287,37 @@ def _image_qa_rows(plans, img_rows, img_truth) -> list[dict]:
     rows = []
     for p, r, t in list(zip(plans, img_rows, img_truth, strict=True))[:-2]:  # last two not yet QA'd
         grade = "bad" if p.bad_reason else "good"
-        rows.append({"ms_path": r["ms_path"], "job_id": None, "image_path": r["path"],
-                     "rms_noise": r["noise_jy"], "peak_flux": t["brightest_peak_jy"],
-                     "dynamic_range": r["dynamic_range"], "beam_major": r["beam_major_arcsec"],
-                     "beam_minor": r["beam_minor_arcsec"], "beam_pa": r["beam_pa_deg"],
-                     "num_sources": t["n_sources"], "thumbnail_path": None,
-                     "overall_quality": grade, "timestamp": r["created_at"] + 120})
+        rows.append(
+            {
+                "ms_path": r["ms_path"],
+                "job_id": None,
+                "image_path": r["path"],
+                "rms_noise": r["noise_jy"],
+                "peak_flux": t["brightest_peak_jy"],
+                "dynamic_range": r["dynamic_range"],
+                "beam_major": r["beam_major_arcsec"],
+                "beam_minor": r["beam_minor_arcsec"],
+                "beam_pa": r["beam_pa_deg"],
+                "num_sources": t["n_sources"],
+                "thumbnail_path": None,
+                "overall_quality": grade,
+                "timestamp": r["created_at"] + 120,
+            }
+        )
     return rows
 
 
 def _ratings(img_rows, now_unix) -> list[dict]:
-    return [{"image_id": str(r["id"]), "rating": 1 + (r["id"] * 7) % 5, "comment": "demo rating",
-             "rater": "astronomer", "rated_at": ops.iso(now_unix - 86400 + r["id"])}
-            for r in img_rows[::9]]
+    return [
+        {
+            "image_id": str(r["id"]),
+            "rating": 1 + (r["id"] * 7) % 5,
+            "comment": "demo rating",
+            "rater": "astronomer",
+            "rated_at": ops.iso(now_unix - 86400 + r["id"]),
+        }
+        for r in img_rows[::9]
+    ]
 
 
 def _write_logs(logs: Path, jobs: list[dict]) -> dict:
@@ -215,8 +326,11 @@ def _write_logs(logs: Path, jobs: list[dict]) -> dict:
         if j["status"] != "failed" and j["id"] % 25:
             continue
         run_id = f"{j['type']}-{j['id']:06d}"
-        lines = [("INFO", f"starting {j['type']} for {j['ms_path']}"),
-                 ("INFO", "reading inputs"), ("WARNING", "2 antennas have no data; continuing")]
+        lines = [
+            ("INFO", f"starting {j['type']} for {j['ms_path']}"),
+            ("INFO", "reading inputs"),
+            ("WARNING", "2 antennas have no data; continuing"),
+        ]
         if j["status"] == "failed":
             reason = j["logs"].strip().splitlines()[-1].split(" ERROR ", 1)[-1]
             lines += [("ERROR", reason), ("INFO", "job finished with status failed")]
@@ -224,6 +338,10 @@ def _write_logs(logs: Path, jobs: list[dict]) -> dict:
             lines += [("INFO", "job finished with status done")]
         start = j["started_at"] or j["created_at"]
         ops.write_log(logs / f"{run_id}.log", run_id, start, lines)
-        runs[run_id] = {"job_id": j["id"], "status": j["status"], "n_lines": len(lines),
-                        "n_error": sum(1 for lv, _ in lines if lv == "ERROR")}
+        runs[run_id] = {
+            "job_id": j["id"],
+            "status": j["status"],
+            "n_lines": len(lines),
+            "n_error": sum(1 for lv, _ in lines if lv == "ERROR"),
+        }
     return runs

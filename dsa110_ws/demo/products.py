@@ -39,11 +39,18 @@ def plan_images(snaps: list[Snapshot], root: Path, rng: np.random.Generator) -> 
     plans = []
     for s in snaps:
         day = root / "images" / s.night
-        plans.append(ImagePlan(
-            snap=s, image_path=day / f"{s.stamp}.img-image.fits",
-            ms_path=root / "ms" / s.night / f"{s.stamp}.ms",
-            noise_jy=NOISE_JY * float(rng.uniform(0.9, 1.2)),
-            gain=float(rng.normal(1.0, 0.02)), beam=BEAM, nan_box=None, bad_reason=None))
+        plans.append(
+            ImagePlan(
+                snap=s,
+                image_path=day / f"{s.stamp}.img-image.fits",
+                ms_path=root / "ms" / s.night / f"{s.stamp}.ms",
+                noise_jy=NOISE_JY * float(rng.uniform(0.9, 1.2)),
+                gain=float(rng.normal(1.0, 0.02)),
+                beam=BEAM,
+                nan_box=None,
+                bad_reason=None,
+            )
+        )
     mid = [p for p in plans if p.snap.night_index == len({p.snap.night for p in plans}) // 2]
     if len(mid) >= 3:
         mid[1].noise_jy, mid[1].bad_reason = NOISE_JY * 8.0, "high_noise"
@@ -52,41 +59,68 @@ def plan_images(snaps: list[Snapshot], root: Path, rng: np.random.Generator) -> 
     return plans
 
 
-def _photometry_rows(plan: ImagePlan, sky: SkyModel, data: np.ndarray, wcs: Any,
-                     inside: np.ndarray, flux_now: np.ndarray) -> list[dict[str, Any]]:
+def _photometry_rows(
+    plan: ImagePlan,
+    sky: SkyModel,
+    data: np.ndarray,
+    wcs: Any,
+    inside: np.ndarray,
+    flux_now: np.ndarray,
+) -> list[dict[str, Any]]:
     from dsa110_ws.core.skymath import angular_sep_deg
     from dsa110_ws.demo.fits_writer import forced_photometry
 
     bmaj, bmin, bpa = BEAM  # the pipeline measures with the nominal beam
     flux, err, peak = forced_photometry(
-        data, wcs, sky.ra_deg[inside], sky.dec_deg[inside], bmaj_arcsec=bmaj, bmin_arcsec=bmin,
-        bpa_deg=bpa, cell_arcsec=CELL_ARCSEC, noise_jy=plan.noise_jy)
-    sep = angular_sep_deg(plan.snap.ra_deg, plan.snap.dec_deg, sky.ra_deg[inside],
-                          sky.dec_deg[inside])
+        data,
+        wcs,
+        sky.ra_deg[inside],
+        sky.dec_deg[inside],
+        bmaj_arcsec=bmaj,
+        bmin_arcsec=bmin,
+        bpa_deg=bpa,
+        cell_arcsec=CELL_ARCSEC,
+        noise_jy=plan.noise_jy,
+    )
+    sep = angular_sep_deg(
+        plan.snap.ra_deg, plan.snap.dec_deg, sky.ra_deg[inside], sky.dec_deg[inside]
+    )
     rows = []
     for k, i in enumerate(np.flatnonzero(inside)):
         ok = bool(np.isfinite(flux[k]))
         f, e = float(flux[k]), float(err[k])
-        rows.append({
-            "source_id": str(sky.source_id[i]), "image_path": str(plan.image_path),
-            "ra_deg": float(sky.ra_deg[i]), "dec_deg": float(sky.dec_deg[i]),
-            "nvss_flux_mjy": float(sky.nvss_flux_mjy[i]),
-            "peak_jyb": float(peak[k]) if np.isfinite(peak[k]) else None,
-            "peak_err_jyb": plan.noise_jy, "measured_at": plan.snap.mid_unix + 900.0,
-            "snr": (f / e) if ok else None, "mjd": plan.snap.mid_mjd,
-            "flux_jy": f if ok else None, "flux_err_jy": e if ok else None,
-            "normalized_flux_jy": (f / plan.gain) if ok else None,
-            "normalized_flux_err_jy": (e / plan.gain) if ok else None,
-            "mosaic_path": None, "sep_from_center_deg": float(sep[k]), "local_rms": plan.noise_jy,
-            "rms_jy": plan.noise_jy, "peak_flux_jy": float(peak[k]) if np.isfinite(peak[k]) else None,
-            "quality_flag": "good" if ok else "blanked", "flags": 0 if ok else 1,
-            "_true_flux_jy": float(flux_now[i]),
-        })
+        rows.append(
+            {
+                "source_id": str(sky.source_id[i]),
+                "image_path": str(plan.image_path),
+                "ra_deg": float(sky.ra_deg[i]),
+                "dec_deg": float(sky.dec_deg[i]),
+                "nvss_flux_mjy": float(sky.nvss_flux_mjy[i]),
+                "peak_jyb": float(peak[k]) if np.isfinite(peak[k]) else None,
+                "peak_err_jyb": plan.noise_jy,
+                "measured_at": plan.snap.mid_unix + 900.0,
+                "snr": (f / e) if ok else None,
+                "mjd": plan.snap.mid_mjd,
+                "flux_jy": f if ok else None,
+                "flux_err_jy": e if ok else None,
+                "normalized_flux_jy": (f / plan.gain) if ok else None,
+                "normalized_flux_err_jy": (e / plan.gain) if ok else None,
+                "mosaic_path": None,
+                "sep_from_center_deg": float(sep[k]),
+                "local_rms": plan.noise_jy,
+                "rms_jy": plan.noise_jy,
+                "peak_flux_jy": float(peak[k]) if np.isfinite(peak[k]) else None,
+                "quality_flag": "good" if ok else "blanked",
+                "flags": 0 if ok else 1,
+                "_true_flux_jy": float(flux_now[i]),
+            }
+        )
     return rows
 
 
-def write_images_and_photometry(plans: list[ImagePlan], sky: SkyModel,
-                                rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
+def write_images_and_photometry(
+    plans: list[ImagePlan], sky: SkyModel, rng: np.random.Generator
+) -> tuple[list[dict], list[dict]]:
     """Write every FITS image and measure photometry on it; returns (image truths, rows)."""
     from astropy.io import fits
     from astropy.wcs import WCS
@@ -102,24 +136,46 @@ def write_images_and_photometry(plans: list[ImagePlan], sky: SkyModel,
         srcs = np.column_stack([sky.ra_deg[inside], sky.dec_deg[inside], flux_now[inside]])
         p.image_path.parent.mkdir(parents=True, exist_ok=True)
         info = write_image(
-            p.image_path, center_ra_deg=s.ra_deg, center_dec_deg=s.dec_deg, npix=NPIX,
-            cell_arcsec=CELL_ARCSEC, freq_hz=FREQ_HZ, bandwidth_hz=BANDWIDTH_HZ,
-            date_obs=s.stamp, noise_jy=p.noise_jy, sources=srcs, rng=rng, beam=p.beam,
-            injection_beam=BEAM, gain=p.gain, nan_box=p.nan_box,
-            object_name=f"drift_{s.night}_{s.index:02d}")
+            p.image_path,
+            center_ra_deg=s.ra_deg,
+            center_dec_deg=s.dec_deg,
+            npix=NPIX,
+            cell_arcsec=CELL_ARCSEC,
+            freq_hz=FREQ_HZ,
+            bandwidth_hz=BANDWIDTH_HZ,
+            date_obs=s.stamp,
+            noise_jy=p.noise_jy,
+            sources=srcs,
+            rng=rng,
+            beam=p.beam,
+            injection_beam=BEAM,
+            gain=p.gain,
+            nan_box=p.nan_box,
+            object_name=f"drift_{s.night}_{s.index:02d}",
+        )
         with fits.open(p.image_path) as hdul:
             data = np.asarray(hdul[0].data[0, 0], dtype=float)
             wcs = WCS(hdul[0].header).celestial
         phot.extend(_photometry_rows(p, sky, data, wcs, inside, flux_now))
         brightest = float(np.max(srcs[:, 2]) * p.gain) if len(srcs) else 0.0
-        truths.append({
-            "path": str(p.image_path), "ms_path": str(p.ms_path), "night": s.night,
-            "mid_mjd": s.mid_mjd, "noise_jy": p.noise_jy, "gain": p.gain,
-            "beam": None if p.beam is None else list(p.beam), "bad_reason": p.bad_reason,
-            "n_sources": int(inside.sum()), "brightest_peak_jy": brightest,
-            "nan_box": p.nan_box, "center_ra_deg": s.ra_deg, "center_dec_deg": s.dec_deg,
-            "n_injected": int(info.get("n_sources_injected", len(srcs))),
-        })
+        truths.append(
+            {
+                "path": str(p.image_path),
+                "ms_path": str(p.ms_path),
+                "night": s.night,
+                "mid_mjd": s.mid_mjd,
+                "noise_jy": p.noise_jy,
+                "gain": p.gain,
+                "beam": None if p.beam is None else list(p.beam),
+                "bad_reason": p.bad_reason,
+                "n_sources": int(inside.sum()),
+                "brightest_peak_jy": brightest,
+                "nan_box": p.nan_box,
+                "center_ra_deg": s.ra_deg,
+                "center_dec_deg": s.dec_deg,
+                "n_injected": int(info.get("n_sources_injected", len(srcs))),
+            }
+        )
     return truths, phot
 
 
@@ -130,8 +186,14 @@ def ms_times(snap: Snapshot, n_int: int) -> tuple[np.ndarray, float]:
     return t0 * 86400.0 + integration * (np.arange(n_int) + 0.5), integration
 
 
-def write_measurement_sets(plans: list[ImagePlan], layout: tuple, rng: np.random.Generator, *,
-                           n_int: int = 12, bad_antenna: int = 7) -> list[dict]:
+def write_measurement_sets(
+    plans: list[ImagePlan],
+    layout: tuple,
+    rng: np.random.Generator,
+    *,
+    n_int: int = 12,
+    bad_antenna: int = 7,
+) -> list[dict]:
     """One small MS per image (DSA-110-like layout subset, 2 spws x 16 channels)."""
     from dsa110_ws.demo.ms_writer import write_ms
 
@@ -141,12 +203,21 @@ def write_measurement_sets(plans: list[ImagePlan], layout: tuple, rng: np.random
     for p in plans:
         times, integration = ms_times(p.snap, n_int)
         p.ms_path.parent.mkdir(parents=True, exist_ok=True)
-        t = write_ms(p.ms_path, antenna_names=names, antenna_itrf_m=itrf, times_mjd_s=times,
-                     integration_s=integration, spw_freqs_hz=spws,
-                     field_name=f"drift_{p.snap.night}_{p.snap.index:02d}",
-                     field_ra_deg=p.snap.ra_deg, field_dec_deg=p.snap.dec_deg,
-                     bad_antenna=bad_antenna, bad_channels=slice(10, 13),
-                     scan_length_integrations=n_int // 2, rng=rng)
+        t = write_ms(
+            p.ms_path,
+            antenna_names=names,
+            antenna_itrf_m=itrf,
+            times_mjd_s=times,
+            integration_s=integration,
+            spw_freqs_hz=spws,
+            field_name=f"drift_{p.snap.night}_{p.snap.index:02d}",
+            field_ra_deg=p.snap.ra_deg,
+            field_dec_deg=p.snap.dec_deg,
+            bad_antenna=bad_antenna,
+            bad_channels=slice(10, 13),
+            scan_length_integrations=n_int // 2,
+            rng=rng,
+        )
         truths.append(_jsonable({"path": str(p.ms_path), **t}))
     return truths
 

@@ -24,13 +24,21 @@ T0_UNIX = 1_763_000_000.0  # 2025-11-13
 
 def _insert(con: sqlite3.Connection, table: str, cols: list[str], columns: list[Any]) -> None:
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    con.executemany(sql, zip(*[c.tolist() if isinstance(c, np.ndarray) else c for c in columns],
-                             strict=True))
+    con.executemany(
+        sql, zip(*[c.tolist() if isinstance(c, np.ndarray) else c for c in columns], strict=True)
+    )
 
 
-def make_scale_state(out_dir: str | Path, *, seed: int = 7, n_images: int = 100_000,
-                     n_photometry: int = 10_000_000, n_sources: int | None = None,
-                     overwrite: bool = False, chunk: int = 1_000_000) -> dict[str, Any]:
+def make_scale_state(
+    out_dir: str | Path,
+    *,
+    seed: int = 7,
+    n_images: int = 100_000,
+    n_photometry: int = 10_000_000,
+    n_sources: int | None = None,
+    overwrite: bool = False,
+    chunk: int = 1_000_000,
+) -> dict[str, Any]:
     """Write ``pipeline.sqlite3`` and ``settings.toml`` with survey-scale row counts."""
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
@@ -54,42 +62,172 @@ def make_scale_state(out_dir: str | Path, *, seed: int = 7, n_images: int = 100_
     dec_c = np.full(n_images, 37.0)
     noise = rng.lognormal(np.log(1e-3), 0.3, n_images)
     with con:
-        _insert(con, "ms_index", ["path", "start_mjd", "end_mjd", "mid_mjd", "processed_at",
-                                  "status", "stage", "stage_updated_at", "cal_applied", "ra_deg",
-                                  "dec_deg", "group_id", "created_at"],
-                [ms_path, mid_mjd - 150 / 86400, mid_mjd + 150 / 86400, mid_mjd, start + 1800,
-                 ["done"] * n_images, ["done"] * n_images, start + 1800, [1] * n_images, ra_c,
-                 dec_c, idx.astype(str).astype(object), start + 400])
-        _insert(con, "ms_state", ["ms_path", "current_state", "previous_state",
-                                  "transition_time", "retry_count", "created_at"],
-                [ms_path, ["done"] * n_images, ["imaging"] * n_images, start + 1800,
-                 [0] * n_images, start + 400])
-        _insert(con, "images", ["id", "path", "ms_path", "created_at", "type", "format",
-                                "beam_major_arcsec", "beam_minor_arcsec", "beam_pa_deg", "noise_jy",
-                                "dynamic_range", "pbcor", "center_ra_deg", "center_dec_deg",
-                                "imsize_x", "imsize_y", "cellsize_arcsec", "freq_ghz"],
-                [idx + 1, img_path, ms_path, start + 1500, ["5min"] * n_images,
-                 ["fits"] * n_images, [15.0] * n_images, [10.0] * n_images, [0.0] * n_images,
-                 noise, rng.uniform(50, 2000, n_images), [0] * n_images, ra_c, dec_c,
-                 [2048] * n_images, [2048] * n_images, [6.0] * n_images, [1.405] * n_images])
-        status = rng.choice(np.array(["done", "completed", "failed"], dtype=object), n_images,
-                            p=[0.6, 0.38, 0.02])
-        _insert(con, "jobs", ["type", "status", "ms_path", "created_at", "started_at",
-                              "finished_at", "logs"],
-                [["image"] * n_images, status, ms_path, start + 600, start + 620,
-                 start + 620 + rng.uniform(60, 600, n_images),
-                 np.where(status == "failed", "ERROR tclean failed", "").astype(object)])
-        grade = rng.choice(np.array(["good", "warning", "bad"], dtype=object), n_images,
-                           p=[0.85, 0.1, 0.05])
-        _insert(con, "image_qa", ["ms_path", "image_path", "rms_noise", "peak_flux",
-                                  "dynamic_range", "overall_quality", "timestamp"],
-                [ms_path, img_path, noise, noise * 500, rng.uniform(50, 2000, n_images), grade,
-                 start + 1700])
-        _insert(con, "ingestion_groups", ["group_id", "state", "subband_count",
-                                          "expected_subbands", "dec_deg", "created_at",
-                                          "updated_at", "completed_at", "ms_path"],
-                [idx.astype(str).astype(object), ["completed"] * n_images, [16] * n_images,
-                 [16] * n_images, dec_c, start, start + 300, start + 400, ms_path])
+        _insert(
+            con,
+            "ms_index",
+            [
+                "path",
+                "start_mjd",
+                "end_mjd",
+                "mid_mjd",
+                "processed_at",
+                "status",
+                "stage",
+                "stage_updated_at",
+                "cal_applied",
+                "ra_deg",
+                "dec_deg",
+                "group_id",
+                "created_at",
+            ],
+            [
+                ms_path,
+                mid_mjd - 150 / 86400,
+                mid_mjd + 150 / 86400,
+                mid_mjd,
+                start + 1800,
+                ["done"] * n_images,
+                ["done"] * n_images,
+                start + 1800,
+                [1] * n_images,
+                ra_c,
+                dec_c,
+                idx.astype(str).astype(object),
+                start + 400,
+            ],
+        )
+        _insert(
+            con,
+            "ms_state",
+            [
+                "ms_path",
+                "current_state",
+                "previous_state",
+                "transition_time",
+                "retry_count",
+                "created_at",
+            ],
+            [
+                ms_path,
+                ["done"] * n_images,
+                ["imaging"] * n_images,
+                start + 1800,
+                [0] * n_images,
+                start + 400,
+            ],
+        )
+        _insert(
+            con,
+            "images",
+            [
+                "id",
+                "path",
+                "ms_path",
+                "created_at",
+                "type",
+                "format",
+                "beam_major_arcsec",
+                "beam_minor_arcsec",
+                "beam_pa_deg",
+                "noise_jy",
+                "dynamic_range",
+                "pbcor",
+                "center_ra_deg",
+                "center_dec_deg",
+                "imsize_x",
+                "imsize_y",
+                "cellsize_arcsec",
+                "freq_ghz",
+            ],
+            [
+                idx + 1,
+                img_path,
+                ms_path,
+                start + 1500,
+                ["5min"] * n_images,
+                ["fits"] * n_images,
+                [15.0] * n_images,
+                [10.0] * n_images,
+                [0.0] * n_images,
+                noise,
+                rng.uniform(50, 2000, n_images),
+                [0] * n_images,
+                ra_c,
+                dec_c,
+                [2048] * n_images,
+                [2048] * n_images,
+                [6.0] * n_images,
+                [1.405] * n_images,
+            ],
+        )
+        status = rng.choice(
+            np.array(["done", "completed", "failed"], dtype=object), n_images, p=[0.6, 0.38, 0.02]
+        )
+        _insert(
+            con,
+            "jobs",
+            ["type", "status", "ms_path", "created_at", "started_at", "finished_at", "logs"],
+            [
+                ["image"] * n_images,
+                status,
+                ms_path,
+                start + 600,
+                start + 620,
+                start + 620 + rng.uniform(60, 600, n_images),
+                np.where(status == "failed", "ERROR tclean failed", "").astype(object),
+            ],
+        )
+        grade = rng.choice(
+            np.array(["good", "warning", "bad"], dtype=object), n_images, p=[0.85, 0.1, 0.05]
+        )
+        _insert(
+            con,
+            "image_qa",
+            [
+                "ms_path",
+                "image_path",
+                "rms_noise",
+                "peak_flux",
+                "dynamic_range",
+                "overall_quality",
+                "timestamp",
+            ],
+            [
+                ms_path,
+                img_path,
+                noise,
+                noise * 500,
+                rng.uniform(50, 2000, n_images),
+                grade,
+                start + 1700,
+            ],
+        )
+        _insert(
+            con,
+            "ingestion_groups",
+            [
+                "group_id",
+                "state",
+                "subband_count",
+                "expected_subbands",
+                "dec_deg",
+                "created_at",
+                "updated_at",
+                "completed_at",
+                "ms_path",
+            ],
+            [
+                idx.astype(str).astype(object),
+                ["completed"] * n_images,
+                [16] * n_images,
+                [16] * n_images,
+                dec_c,
+                start,
+                start + 300,
+                start + 400,
+                ms_path,
+            ],
+        )
     _photometry(con, rng, n_sources, n_photometry, n_images, mid_mjd, img_path, chunk)
     for stmt in INDEXES:
         con.execute(stmt)
@@ -100,8 +238,13 @@ def make_scale_state(out_dir: str | Path, *, seed: int = 7, n_images: int = 100_
 
     now_iso = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()[:19]
     (out / "settings.toml").write_text(f'pipeline_db = "pipeline.sqlite3"\nnow = "{now_iso}"\n')
-    return {"n_images": n_images, "n_photometry": n_photometry, "n_sources": n_sources,
-            "seconds": time.perf_counter() - t_begin, "path": str(out / "pipeline.sqlite3")}
+    return {
+        "n_images": n_images,
+        "n_photometry": n_photometry,
+        "n_sources": n_sources,
+        "seconds": time.perf_counter() - t_begin,
+        "path": str(out / "pipeline.sqlite3"),
+    }
 
 
 def _photometry(con, rng, n_sources, n_rows, n_images, mid_mjd, img_path, chunk) -> None:
@@ -111,8 +254,20 @@ def _photometry(con, rng, n_sources, n_rows, n_images, mid_mjd, img_path, chunk)
     ra = rng.uniform(0, 360, n_sources)
     flux = 10 ** rng.uniform(-2.2, 0, n_sources)
     sid = np.char.add("S", np.arange(n_sources).astype(str)).astype(object)
-    cols = ["source_id", "image_path", "ra_deg", "dec_deg", "nvss_flux_mjy", "mjd", "flux_jy",
-            "flux_err_jy", "normalized_flux_jy", "normalized_flux_err_jy", "snr", "measured_at"]
+    cols = [
+        "source_id",
+        "image_path",
+        "ra_deg",
+        "dec_deg",
+        "nvss_flux_mjy",
+        "mjd",
+        "flux_jy",
+        "flux_err_jy",
+        "normalized_flux_jy",
+        "normalized_flux_err_jy",
+        "snr",
+        "measured_at",
+    ]
     for lo in range(0, n_rows, chunk):
         k = np.arange(lo, min(lo + chunk, n_rows))
         s = k % n_sources
@@ -121,6 +276,22 @@ def _photometry(con, rng, n_sources, n_rows, n_images, mid_mjd, img_path, chunk)
         err = np.full(len(k), 1e-3)
         f = flux[s] + rng.normal(0, 1e-3, len(k))
         with con:
-            _insert(con, "photometry", cols,
-                    [sid[s], img_path[img], ra[s], dec[s], flux[s] * 1000, mid_mjd[img], f, err,
-                     f, err, f / err, (mid_mjd[img] - 40587.0) * 86400 + 900])
+            _insert(
+                con,
+                "photometry",
+                cols,
+                [
+                    sid[s],
+                    img_path[img],
+                    ra[s],
+                    dec[s],
+                    flux[s] * 1000,
+                    mid_mjd[img],
+                    f,
+                    err,
+                    f,
+                    err,
+                    f / err,
+                    (mid_mjd[img] - 40587.0) * 86400 + 900,
+                ],
+            )

@@ -44,8 +44,9 @@ def table_ddl(name: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {name} (\n    " + ",\n    ".join(cols) + "\n)"
 
 
-def create_schema(con: sqlite3.Connection, *, tables: Iterable[str] | None = None,
-                  indexes: bool = True) -> None:
+def create_schema(
+    con: sqlite3.Connection, *, tables: Iterable[str] | None = None, indexes: bool = True
+) -> None:
     """Create the pipeline tables (all, or only ``tables``) and the demo's indexes."""
     names = list(PIPELINE_TABLES) if tables is None else list(tables)
     for name in names:

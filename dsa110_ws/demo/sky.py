@@ -90,8 +90,14 @@ def _name(ra: float, dec: float) -> str:
     return f"J{hh:02d}{mm:02d}{ss:04.1f}{sign}{dd:02d}{dm:02d}{ds:02d}"
 
 
-def make_sky(rng: np.random.Generator, *, n_sources: int, nights: int, ra_span: tuple[float, float],
-             dec_half_width: float) -> SkyModel:
+def make_sky(
+    rng: np.random.Generator,
+    *,
+    n_sources: int,
+    nights: int,
+    ra_span: tuple[float, float],
+    dec_half_width: float,
+) -> SkyModel:
     """Sources uniformly over the strip, fluxes log-uniform 8 mJy - 1 Jy, six variables."""
     ra = rng.uniform(*ra_span, n_sources)
     dec = DEC0_DEG + rng.uniform(-dec_half_width, dec_half_width, n_sources)

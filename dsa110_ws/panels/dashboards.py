@@ -113,8 +113,9 @@ class OperationsDashboard(_Composite):
             "throughput": ThroughputPanel(self.w, background=bg),
             "queue": QueuePanel(self.w, background=bg),
             "jobs": JobMonitor(self.w, status="failed", background=bg),
-            "qa": QAPanel(self.w, night=self._qa["night"], source=self._qa["source"],
-                          background=bg),
+            "qa": QAPanel(
+                self.w, night=self._qa["night"], source=self._qa["source"], background=bg
+            ),
         }
         self.kpi_html = widgets.HTML()
         self.kpi_html.add_class("dsa-kpis")
@@ -156,7 +157,10 @@ class OperationsDashboard(_Composite):
         self.kpi_html.value = "".join(
             [
                 _kpi(
-                    "health", "pipeline health", k.get("health"), lvl.get(str(k.get("health")), "info")
+                    "health",
+                    "pipeline health",
+                    k.get("health"),
+                    lvl.get(str(k.get("health")), "info"),
                 ),
                 _kpi(
                     "calibration",

@@ -143,8 +143,6 @@ class HealthPanel(Panel):
         self.flux_table.set_data(cal.flux, keep_page=True)
         a = cal.open_alerts
         self.alerts_table.set_data(
-            a.assign(
-                triggered=unix_to_utc(a["triggered_at"])
-            ),
+            a.assign(triggered=unix_to_utc(a["triggered_at"])),
             keep_page=True,
         )

@@ -19,8 +19,12 @@ __all__ = ["LogViewer"]
 
 LEVEL_CHOICES = ["any", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 #: Log levels on the severity ladder's colours.
-_COLOURS = {"WARNING": Severity.WARNING.colour, "ERROR": Severity.CRITICAL.colour,
-            "CRITICAL": Severity.CRITICAL.colour, "DEBUG": Severity.UNKNOWN.colour}
+_COLOURS = {
+    "WARNING": Severity.WARNING.colour,
+    "ERROR": Severity.CRITICAL.colour,
+    "CRITICAL": Severity.CRITICAL.colour,
+    "DEBUG": Severity.UNKNOWN.colour,
+}
 #: Lines kept in the kernel; only the last ``max_lines`` go to the browser.
 KEEP_LINES = 20_000
 
@@ -73,8 +77,9 @@ class LogViewer(Panel):
         self.pattern_text = widgets.Text(
             placeholder="regular expression", description="grep", continuous_update=False
         )
-        self.link_values((self.run_box, "run_id"), (self.level_select, "level"),
-                         (self.pattern_text, "pattern"))
+        self.link_values(
+            (self.run_box, "run_id"), (self.level_select, "level"), (self.pattern_text, "pattern")
+        )
         self.text = widgets.HTML()
         self.info = widgets.Label()
         return [

@@ -41,7 +41,12 @@ class MSInspector(Panel):
     y_axis = traitlets.Unicode("amp")
 
     def __init__(
-        self, workspace: Workspace, ms_path: str | None = None, *, night: str = "yesterday", **kwargs: Any
+        self,
+        workspace: Workspace,
+        ms_path: str | None = None,
+        *,
+        night: str = "yesterday",
+        **kwargs: Any,
     ):
         self.summary: Any = None
         self.flags: Any = None

@@ -85,11 +85,11 @@ class QAPanel(Panel):
         self.worst_table = PagedTable(
             columns=["id", "observed", "grade", "rms_mjy", "dynamic_range", "reasons"],
             page_size=6,
-            highlight=lambda r: {"bad": Severity.CRITICAL.background,
-                                 "warning": Severity.WARNING.background,
-                                 "error": "#fbefff"}.get(
-                str(r["grade"])
-            ),
+            highlight=lambda r: {
+                "bad": Severity.CRITICAL.background,
+                "warning": Severity.WARNING.background,
+                "error": "#fbefff",
+            }.get(str(r["grade"])),
             empty_text="No images observed that night.",
         )
         self.worst_table.add_class("dsa-qa-worst")

@@ -103,9 +103,7 @@ class QueuePanel(Panel):
         )
         f = self.failed
         self.failed_table.set_data(
-            f.assign(
-                created=unix_to_utc(f["created_at"])
-            ),
+            f.assign(created=unix_to_utc(f["created_at"])),
             keep_page=True,
         )
         pn = self.per_night

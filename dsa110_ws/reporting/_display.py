@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 
-
 class HTMLBlock:
     """A piece of HTML that displays itself in a notebook (and in nbconvert's HTML)."""
 
@@ -190,8 +189,9 @@ def cached_figure(
         default=str,
     )
     key = f"report.figure:{what}:{hashlib.sha256(payload.encode()).hexdigest()}"
-    hit = w.results.get_or_compute(key, "report.figure",
-                                   lambda: {"png_base64": _png_base64(make())})
+    hit = w.results.get_or_compute(
+        key, "report.figure", lambda: {"png_base64": _png_base64(make())}
+    )
     return _png_block(hit["png_base64"])
 
 

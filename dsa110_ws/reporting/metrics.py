@@ -49,8 +49,9 @@ def stats_metrics(
     """
     p = params
     cur = current if current is not None else w.stats.period_summary(*p.window).to_dict()
-    prev = (previous if previous is not None
-            else w.stats.period_summary(*p.previous_window).to_dict())
+    prev = (
+        previous if previous is not None else w.stats.period_summary(*p.previous_window).to_dict()
+    )
     disk = disk if disk is not None else w.stats.disk_usage()
     ratio = (cur["images_per_day"] / prev["images_per_day"]) if prev["images_per_day"] else None
     used = pd.to_numeric(disk["used_percent"], errors="coerce").dropna()

@@ -203,14 +203,12 @@ def gather_nightly(w: Workspace, params: Any) -> NightlyData:
     d.images = _part(d, "images", lambda: _images(w, d))
     d.ms = _part(d, "ms", lambda: _ms(w, d))
     d.caltables = _part(d, "caltables", lambda: _caltables(w, d))
-    d.timeline = _part(d, "timeline", lambda: w.calhealth.timeline(start=start, end=end)
-    )
+    d.timeline = _part(d, "timeline", lambda: w.calhealth.timeline(start=start, end=end))
     mid = start + (end - start) / 2
     d.nearest = _part(d, "nearest", lambda: w.calhealth.nearest(mid))
     d.flux = _part(d, "flux", lambda: w.calhealth.flux(start=start, end=end))
     d.alerts = _part(d, "alerts", lambda: w.calhealth.alerts(start=start, end=end))
-    d.candidates = _part(d, "candidates", lambda: _candidates(w, d, params.candidate_preset)
-    )
+    d.candidates = _part(d, "candidates", lambda: _candidates(w, d, params.candidate_preset))
     d.failed_jobs = _part(d, "failed_jobs", lambda: w.jobs.failed(start=start, end=end))
     d.job_summary = _part(d, "job_summary", lambda: w.jobs.summary(start=start, end=end))
     return d

@@ -65,7 +65,8 @@ def report_settings(settings: str | None = None) -> Settings:
         return resolve_settings(settings) if settings else resolve_settings()
     except WorkspaceError as exc:
         raise ReportParameterError(
-            f"invalid report parameters: settings: {one_line(exc)}") from None
+            f"invalid report parameters: settings: {one_line(exc)}"
+        ) from None
 
 
 def workspace_now(settings: str | None = None) -> dt.datetime:

@@ -90,5 +90,7 @@ class Repositories:
     def row_counts(self) -> dict[str, int | None]:
         """Rows per pipeline table (``None`` for tables this database lacks)."""
         have = self.db.tables()
-        return {t: (int(self.db.scalar(f"SELECT COUNT(*) FROM {t}")) if t in have else None)
-                for t in REPOSITORY_CLASSES}
+        return {
+            t: (int(self.db.scalar(f"SELECT COUNT(*) FROM {t}")) if t in have else None)
+            for t in REPOSITORY_CLASSES
+        }

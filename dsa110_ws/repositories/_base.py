@@ -40,7 +40,10 @@ class Where:
         if col not in self.columns:
             raise SchemaMismatchError(
                 f"Table {self.table!r} has no column {col!r} (an older schema?), so it cannot be "
-                "filtered on.", table=self.table, column=col)
+                "filtered on.",
+                table=self.table,
+                column=col,
+            )
         return self.prefix + col
 
     def _param(self, value: Any) -> str:
@@ -109,8 +112,9 @@ def _check_order(lo: float | None, hi: float | None) -> None:
         raise InvalidQueryError("The end of the time range is before its start; swap them.")
 
 
-def finish(df: pd.DataFrame, *, table: str, limit: int | None,
-           truncated: bool | None = None) -> pd.DataFrame:
+def finish(
+    df: pd.DataFrame, *, table: str, limit: int | None, truncated: bool | None = None
+) -> pd.DataFrame:
     """Cut ``df`` (fetched with ``limit + 1`` rows) to ``limit`` and record truncation.
 
     A truncated result sets ``df.attrs["truncated"]`` and warns with
@@ -123,7 +127,10 @@ def finish(df: pd.DataFrame, *, table: str, limit: int | None,
     if truncated:
         warnings.warn(
             f"{table}: more rows match than limit={limit}; the result is truncated "
-            "(pass a larger limit= or narrow the filters).", TruncatedResultWarning, stacklevel=4)
+            "(pass a larger limit= or narrow the filters).",
+            TruncatedResultWarning,
+            stacklevel=4,
+        )
     df.attrs.update(table=table, limit=limit, truncated=truncated)
     return df
 
@@ -173,8 +180,15 @@ class Repository:
     def where(self, alias: str | None = None) -> Where:
         return Where(self.table, self.columns(), alias=alias)
 
-    def _select(self, where: Where | None = None, *, limit: int | None = DEFAULT_LIMIT,
-                order: str | None = None, select: str = "*", from_: str | None = None) -> pd.DataFrame:
+    def _select(
+        self,
+        where: Where | None = None,
+        *,
+        limit: int | None = DEFAULT_LIMIT,
+        order: str | None = None,
+        select: str = "*",
+        from_: str | None = None,
+    ) -> pd.DataFrame:
         limit = check_limit(limit)
         where = where or self.where()
         order = self.order if order is None else order

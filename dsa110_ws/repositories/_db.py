@@ -49,7 +49,9 @@ def check_sqlite_file(path: Path, *, variable: str = "PIPELINE_DB") -> Path:
         with open(path, "rb") as fh:
             head = fh.read(16)
     except OSError as exc:
-        raise DataUnavailableError(f"Pipeline database {path} {hint} cannot be read: {exc}") from None
+        raise DataUnavailableError(
+            f"Pipeline database {path} {hint} cannot be read: {exc}"
+        ) from None
     if head != _SQLITE_MAGIC:
         raise DataUnavailableError(
             f"Pipeline database {path} {hint} is not an SQLite database; point {variable} at "
@@ -71,8 +73,14 @@ class Database:
         Whether :meth:`transaction` may open a writable connection.
     """
 
-    def __init__(self, target: str | Path, *, busy_timeout_s: float = 5.0,
-                 allow_writes: bool = False, variable: str = "PIPELINE_DB"):
+    def __init__(
+        self,
+        target: str | Path,
+        *,
+        busy_timeout_s: float = 5.0,
+        allow_writes: bool = False,
+        variable: str = "PIPELINE_DB",
+    ):
         self.busy_timeout_s = float(busy_timeout_s)
         self.allow_writes = bool(allow_writes)
         self._lock = threading.Lock()
@@ -92,13 +100,15 @@ class Database:
         def creator() -> sqlite3.Connection:
             return self._sqlite_connect(uri, timeout, readonly)
 
-        return sa.create_engine("sqlite://", creator=creator, poolclass=sa.pool.QueuePool,
-                                pool_size=4, max_overflow=4)
+        return sa.create_engine(
+            "sqlite://", creator=creator, poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=4
+        )
 
     @staticmethod
     def _sqlite_connect(uri: str, timeout: float, readonly: bool) -> sqlite3.Connection:
-        con = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False,
-                              isolation_level=None)
+        con = sqlite3.connect(
+            uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None
+        )
         con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if readonly:
             con.execute("PRAGMA query_only = 1")
@@ -108,8 +118,9 @@ class Database:
         """This thread's read-only SQLite connection (the fast path for small queries)."""
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = self._sqlite_connect(f"file:{quote(str(self.path))}?mode=ro",
-                                       self.busy_timeout_s, True)
+            con = self._sqlite_connect(
+                f"file:{quote(str(self.path))}?mode=ro", self.busy_timeout_s, True
+            )
             self._local.con = con
             with self._lock:
                 self._readers.append(con)
@@ -150,7 +161,9 @@ class Database:
         if cols is None:
             raise SchemaMismatchError(
                 f"The pipeline database {self.describe()} has no table {table!r}; this database "
-                "predates it, so this view is not available.", table=table)
+                "predates it, so this view is not available.",
+                table=table,
+            )
         return cols
 
     def describe(self) -> str:
@@ -168,18 +181,23 @@ class Database:
                 raise DatabaseBusyError(
                     f"The pipeline database {self.describe()} stayed locked for more than "
                     f"{self.busy_timeout_s:g} s while {what}; retry, or raise "
-                    "DSA110_WS_BUSY_TIMEOUT.") from None
+                    "DSA110_WS_BUSY_TIMEOUT."
+                ) from None
             if "no such column" in msg or "no such table" in msg:
                 raise SchemaMismatchError(
-                    f"The pipeline database {self.describe()} lacks what {what} needs ({msg}).") from None
+                    f"The pipeline database {self.describe()} lacks what {what} needs ({msg})."
+                ) from None
             raise DataUnavailableError(
-                f"The pipeline database {self.describe()} failed while {what}: {msg}") from None
+                f"The pipeline database {self.describe()} failed while {what}: {msg}"
+            ) from None
         except sa.exc.DatabaseError as exc:
             raise DataUnavailableError(
-                f"The pipeline database {self.describe()} failed while {what}: {exc.orig}") from None
+                f"The pipeline database {self.describe()} failed while {what}: {exc.orig}"
+            ) from None
 
-    def fetch(self, sql: str, params: Mapping[str, Any] | None = None
-              ) -> tuple[list[str], list[tuple]]:
+    def fetch(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple]]:
         """Run one parameterised SELECT (``:name`` parameters); return (columns, rows).
 
         Runs on a per-thread read-only DB-API connection (no per-call engine overhead).
@@ -230,7 +248,8 @@ class Database:
         if not self.allow_writes:
             raise NotPermittedError(
                 f"Refusing to {what}: writes to the pipeline database are off. Set "
-                "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions.")
+                "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions."
+            )
         if self._write_engine is None:
             self._write_engine = self._sqlite_engine(readonly=False)
         with self._errors(what), self._write_engine.connect() as con:
@@ -245,8 +264,9 @@ class Database:
                 con.exec_driver_sql("COMMIT")
 
 
-def frame(cols: list[str], rows: list[tuple], *,
-          unix_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def frame(
+    cols: list[str], rows: list[tuple], *, unix_columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Rows to a DataFrame, adding ``<col>_utc`` (naive datetime64, UTC) for Unix-second columns."""
     if not rows:
         df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})

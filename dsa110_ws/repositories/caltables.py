@@ -17,11 +17,19 @@ class CaltableRepository(Repository):
     table = "caltables"
     order = "valid_start_mjd, set_name, order_index"
 
-    def find(self, *, set_name: str | list[str] | None = None,
-             table_type: str | list[str] | None = None, status: str | list[str] | None = None,
-             valid_at: TimeLike | None = None, start: TimeLike | None = None, end: TimeLike | None = None,
-             source_ms_path: str | None = None, path: str | list[str] | None = None,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        set_name: str | list[str] | None = None,
+        table_type: str | list[str] | None = None,
+        status: str | list[str] | None = None,
+        valid_at: TimeLike | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        source_ms_path: str | None = None,
+        path: str | list[str] | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Caltables by set, type, status, validity at a time, or validity overlapping a range.
 
         ``valid_at`` keeps tables whose window [valid_start_mjd, valid_end_mjd] contains that
@@ -50,10 +58,16 @@ class CaltableRepository(Repository):
             "MIN(valid_start_mjd) AS valid_start_mjd, MAX(valid_end_mjd) AS valid_end_mjd, "
             "MAX(status) AS status, COUNT(*) AS n_tables, MIN(created_at) AS created_at "
             "FROM (SELECT * FROM caltables ORDER BY set_name, order_index) "
-            "GROUP BY set_name ORDER BY valid_start_mjd")
+            "GROUP BY set_name ORDER BY valid_start_mjd"
+        )
 
-    def set_windows(self, *, status: str | list[str] | None = "active", start: TimeLike | None = None,
-                    end: TimeLike | None = None) -> pd.DataFrame:
+    def set_windows(
+        self,
+        *,
+        status: str | list[str] | None = "active",
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> pd.DataFrame:
         """One row per set (of tables with ``status``) whose validity overlaps [start, end).
 
         Columns: set_name, valid_start_mjd (earliest), valid_end_mjd (latest), table_types
@@ -69,7 +83,9 @@ class CaltableRepository(Repository):
             "MAX(valid_end_mjd) AS valid_end_mjd, GROUP_CONCAT(table_type, ',') AS table_types, "
             "COUNT(*) AS n_tables, MIN(created_at) AS created_at, MAX(cal_field) AS cal_field "
             f"FROM (SELECT * FROM caltables{w.sql()} ORDER BY set_name, order_index) "
-            "GROUP BY set_name ORDER BY valid_start_mjd, set_name", w.params)
+            "GROUP BY set_name ORDER BY valid_start_mjd, set_name",
+            w.params,
+        )
 
 
 class CalibrationAppliedRepository(Repository):
@@ -78,9 +94,14 @@ class CalibrationAppliedRepository(Repository):
     table = "calibration_applied"
     order = "applied_at, id"
 
-    def find(self, *, ms_path: str | list[str] | None = None,
-             caltable_path: str | list[str] | None = None, success: bool | None = None,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        ms_path: str | list[str] | None = None,
+        caltable_path: str | list[str] | None = None,
+        success: bool | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         w = self.where().eq("ms_path", ms_path).eq("caltable_path", caltable_path)
         w.eq("success", None if success is None else int(success))
         return self._select(w, limit=limit)

@@ -76,11 +76,19 @@ class ImageRepository(Repository):
                 w.raw(f"{expr} >= :obs_lo", obs_lo=lo)
             if hi is not None:
                 w.raw(f"{expr} < :obs_hi", obs_hi=hi)
-        orders = {"obs": f"{obs} IS NULL, {obs}, i.id", "id": "i.id",
-                  "noise": "i.noise_jy IS NULL, i.noise_jy DESC"}
+        orders = {
+            "obs": f"{obs} IS NULL, {obs}, i.id",
+            "id": "i.id",
+            "noise": "i.noise_jy IS NULL, i.noise_jy DESC",
+        }
         frm = "images AS i" + (" LEFT JOIN ms_index AS m ON m.path = i.ms_path" if joined else "")
-        return self._select(w, limit=limit, order=orders.get(order, orders["obs"]),
-                            select=f"i.*, {obs} AS obs_mjd", from_=frm)
+        return self._select(
+            w,
+            limit=limit,
+            order=orders.get(order, orders["obs"]),
+            select=f"i.*, {obs} AS obs_mjd",
+            from_=frm,
+        )
 
     def get_by_path(self, path: str) -> Record:
         """One image by its file path; :class:`NotFoundError` if not registered."""
@@ -107,20 +115,43 @@ class ImageRatingRepository(Repository):
     table = "image_ratings"
     order = "id"
 
-    def find(self, *, image_id: str | list[str] | None = None, rater: str | None = None,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        image_id: str | list[str] | None = None,
+        rater: str | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Ratings, optionally of given image ids or by one rater."""
         if image_id is not None and not isinstance(image_id, list):
             image_id = str(image_id)
         return self._select(self.where().eq("image_id", image_id).eq("rater", rater), limit=limit)
 
-    def insert(self, con: Any, *, image_id: str, rating: int, comment: str | None, rater: str,
-               rated_at: str) -> int:
+    def insert(
+        self,
+        con: Any,
+        *,
+        image_id: str,
+        rating: int,
+        comment: str | None,
+        rater: str,
+        rated_at: str,
+    ) -> int:
         """Add one rating inside an operator transaction (``con``); returns its id."""
         import sqlalchemy as sa
 
-        return int(con.execute(sa.text(
-            "INSERT INTO image_ratings (image_id, rating, comment, rater, rated_at) "
-            "VALUES (:image_id, :rating, :comment, :rater, :rated_at) RETURNING id"),
-            {"image_id": str(image_id), "rating": int(rating), "comment": comment,
-             "rater": rater, "rated_at": rated_at}).scalar_one())
+        return int(
+            con.execute(
+                sa.text(
+                    "INSERT INTO image_ratings (image_id, rating, comment, rater, rated_at) "
+                    "VALUES (:image_id, :rating, :comment, :rater, :rated_at) RETURNING id"
+                ),
+                {
+                    "image_id": str(image_id),
+                    "rating": int(rating),
+                    "comment": comment,
+                    "rater": rater,
+                    "rated_at": rated_at,
+                },
+            ).scalar_one()
+        )

@@ -19,28 +19,41 @@ class HDF5FileRepository(Repository):
     table = "hdf5_files"
     order = "timestamp_mjd, path"
 
-    def find(self, *, group_id: str | list[str] | None = None, obs_date: str | None = None,
-             start: TimeLike | None = None, end: TimeLike | None = None, stored: bool | None = None,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        group_id: str | list[str] | None = None,
+        obs_date: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        stored: bool | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         w = self.where().eq("group_id", group_id).eq("obs_date", obs_date)
         w.eq("stored", None if stored is None else int(stored))
         w.mjd_range("timestamp_mjd", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def per_night(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
+    def per_night(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> pd.DataFrame:
         """Files, groups and bytes per ``obs_date`` (optionally ``timestamp_mjd`` in [start, end))."""
         w = self.where().mjd_range("timestamp_mjd", start, end, now=self._now)
         return self.db.query(
             "SELECT obs_date, COUNT(*) AS n_files, COUNT(DISTINCT group_id) AS n_groups, "
             "SUM(file_size_bytes) AS total_bytes, MIN(timestamp_mjd) AS first_mjd, "
             "MAX(timestamp_mjd) AS last_mjd, MAX(indexed_at) AS last_indexed_at "
-            f"FROM hdf5_files{w.sql()} GROUP BY obs_date ORDER BY obs_date", w.params)
+            f"FROM hdf5_files{w.sql()} GROUP BY obs_date ORDER BY obs_date",
+            w.params,
+        )
 
     def newest(self) -> dict[str, float | None]:
         """Newest file: ``indexed_at`` (Unix s) and ``timestamp_mjd`` (None when empty)."""
         self.columns()
-        df = self.db.query("SELECT MAX(indexed_at) AS indexed_at, "
-                           "MAX(timestamp_mjd) AS timestamp_mjd FROM hdf5_files")
+        df = self.db.query(
+            "SELECT MAX(indexed_at) AS indexed_at, "
+            "MAX(timestamp_mjd) AS timestamp_mjd FROM hdf5_files"
+        )
         row = df.iloc[0]
         return {k: (None if pd.isna(row[k]) else float(row[k])) for k in df.columns}
 
@@ -52,22 +65,33 @@ class IngestionGroupRepository(Repository):
     table = "ingestion_groups"
     order = "created_at, group_id"
 
-    def find(self, *, state: str | list[str] | None = None,
-             group_id: str | list[str] | None = None, start: TimeLike | None = None,
-             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        state: str | list[str] | None = None,
+        group_id: str | list[str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         w = self.where().eq("state", state).eq("group_id", group_id)
         w.unix_range("created_at", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def counts_by_state(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
+    def counts_by_state(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> pd.DataFrame:
         """Groups per state (optionally created in [start, end)): columns state, n."""
         w = self.where().unix_range("created_at", start, end, now=self._now)
         return self.db.query(
             f"SELECT state, COUNT(*) AS n FROM ingestion_groups{w.sql()} GROUP BY state "
-            "ORDER BY state", w.params)
+            "ORDER BY state",
+            w.params,
+        )
 
-    def incomplete(self, *, exclude_states: Sequence[str] = ("completed", "failed"),
-                   default_expected: int = 16) -> pd.DataFrame:
+    def incomplete(
+        self, *, exclude_states: Sequence[str] = ("completed", "failed"), default_expected: int = 16
+    ) -> pd.DataFrame:
         """Groups not in ``exclude_states`` that have fewer distinct subbands than expected.
 
         Columns: group_id, state, expected_subbands, subband_count (as stored), n_received
@@ -90,7 +114,8 @@ class IngestionGroupRepository(Repository):
                 "LEFT JOIN ingestion_subbands AS s ON s.group_id = g.group_id "
                 f"WHERE g.state IS NULL OR g.state NOT IN ({marks}) GROUP BY g.group_id "
                 "HAVING COUNT(DISTINCT s.subband_idx) < COALESCE(g.expected_subbands, :exp) "
-                "ORDER BY g.created_at")
+                "ORDER BY g.created_at"
+            )
         else:
             sql = (
                 "SELECT group_id, state, COALESCE(expected_subbands, :exp) AS expected_subbands, "
@@ -98,7 +123,8 @@ class IngestionGroupRepository(Repository):
                 "NULL AS first_recorded_at, NULL AS last_recorded_at, created_at, updated_at "
                 f"FROM ingestion_groups WHERE (state IS NULL OR state NOT IN ({marks})) AND "
                 "COALESCE(subband_count, 0) < COALESCE(expected_subbands, :exp) "
-                "ORDER BY created_at")
+                "ORDER BY created_at"
+            )
         return self.db.query(sql, params)
 
 
@@ -108,6 +134,7 @@ class IngestionSubbandRepository(Repository):
     table = "ingestion_subbands"
     order = "group_id, subband_idx"
 
-    def find(self, *, group_id: str | list[str] | None = None,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self, *, group_id: str | list[str] | None = None, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         return self._select(self.where().eq("group_id", group_id), limit=limit)

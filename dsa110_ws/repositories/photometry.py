@@ -23,16 +23,23 @@ class PhotometryRepository(Repository):
     table = "photometry"
     order = "mjd, id"
 
-    def find(self, *, source_id: str | list[str] | None = None,
-             image_path: str | list[str] | None = None, start: TimeLike | None = None,
-             end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        source_id: str | list[str] | None = None,
+        image_path: str | list[str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> pd.DataFrame:
         """Rows by source, image, or observation time (``mjd`` in [start, end)), in time order."""
         w = self.where().eq("source_id", source_id).eq("image_path", image_path)
         w.mjd_range("mjd", start, end, now=self._now)
         return self._select(w, limit=limit)
 
-    def cone(self, ra_deg: float, dec_deg: float, radius_deg: float, *,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def cone(
+        self, ra_deg: float, dec_deg: float, radius_deg: float, *, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         """Rows within ``radius_deg`` of (ra, dec), nearest first, with exact ``sep_deg``.
 
         An RA/Dec box that an index on ``dec_deg`` (or ``(dec_deg, ra_deg)``) can serve
@@ -40,9 +47,15 @@ class PhotometryRepository(Repository):
         """
         return cone_select(self, ra_deg, dec_deg, radius_deg, limit=limit)
 
-    def scan(self, columns: Sequence[str], *, start_mjd: float | None = None,
-             end_mjd: float | None = None, source_id: Sequence[str] | None = None,
-             chunk_rows: int = 200_000) -> pd.DataFrame:
+    def scan(
+        self,
+        columns: Sequence[str],
+        *,
+        start_mjd: float | None = None,
+        end_mjd: float | None = None,
+        source_id: Sequence[str] | None = None,
+        chunk_rows: int = 200_000,
+    ) -> pd.DataFrame:
         """Only ``columns`` of every matching row, compactly typed, for survey-wide work.
 
         REAL columns come back as float64 (NULL -> NaN), ``id``/``flags`` as int64 (float
@@ -62,21 +75,34 @@ class PhotometryRepository(Repository):
         chunk_rows
             Rows converted at a time (bounds the transient memory).
         """
-        data = self.scan_columns(columns, start_mjd=start_mjd, end_mjd=end_mjd,
-                                 source_id=source_id, chunk_rows=chunk_rows)
+        data = self.scan_columns(
+            columns,
+            start_mjd=start_mjd,
+            end_mjd=end_mjd,
+            source_id=source_id,
+            chunk_rows=chunk_rows,
+        )
         df = pd.DataFrame(data, columns=list(columns))
         df.attrs.update(table="photometry", n_rows=len(df))
         return df
 
-    def scan_columns(self, columns: Sequence[str], *, start_mjd: float | None = None,
-                     end_mjd: float | None = None, source_id: Sequence[str] | None = None,
-                     chunk_rows: int = 200_000) -> dict[str, np.ndarray | pd.Categorical]:
+    def scan_columns(
+        self,
+        columns: Sequence[str],
+        *,
+        start_mjd: float | None = None,
+        end_mjd: float | None = None,
+        source_id: Sequence[str] | None = None,
+        chunk_rows: int = 200_000,
+    ) -> dict[str, np.ndarray | pd.Categorical]:
         """:meth:`scan` as a dict of column arrays (no DataFrame, so no consolidation copy)."""
         kinds = [_kind(self.spec, c) for c in columns]
         ids = None if source_id is None else list(dict.fromkeys(str(s) for s in source_id))
         batches: list[list[str] | None] = (
-            [None] if ids is None
-            else [ids[i:i + 30_000] for i in range(0, len(ids), 30_000)] or [[]])
+            [None]
+            if ids is None
+            else [ids[i : i + 30_000] for i in range(0, len(ids), 30_000)] or [[]]
+        )
         parts: list[list[Any]] = [[] for _ in columns]
         con = self.db.raw_connection()
         try:
@@ -99,19 +125,26 @@ class PhotometryRepository(Repository):
             if kind == "text":
                 data[c] = _merge_text(parts[j])
             else:
-                data[c] = (np.concatenate(parts[j]) if parts[j]
-                           else np.array([], dtype=np.int64 if kind == "int" else float))
+                data[c] = (
+                    np.concatenate(parts[j])
+                    if parts[j]
+                    else np.array([], dtype=np.int64 if kind == "int" else float)
+                )
             parts[j] = []  # free this column's chunks before the next is joined
         return data
 
     def approx_rows(self) -> int:
         """A cheap row count: the largest ``id`` (index-served), else ``COUNT(*)``."""
-        sql = ("SELECT MAX(id) FROM photometry" if "id" in self.columns()
-               else "SELECT COUNT(*) FROM photometry")
+        sql = (
+            "SELECT MAX(id) FROM photometry"
+            if "id" in self.columns()
+            else "SELECT COUNT(*) FROM photometry"
+        )
         return int(self.db.scalar(sql) or 0)
 
-    def find_lightcurve(self, source_id: str, *, start_mjd: float | None = None,
-                        end_mjd: float | None = None) -> pd.DataFrame:
+    def find_lightcurve(
+        self, source_id: str, *, start_mjd: float | None = None, end_mjd: float | None = None
+    ) -> pd.DataFrame:
         """Every row of one source with its observation time ``obs_mjd``, in observation order.
 
         ``obs_mjd`` is ``photometry.mjd``, else the image's MS mid time (never when the
@@ -131,12 +164,22 @@ class PhotometryRepository(Repository):
         return df
 
 
-def cone_select(repo: Repository, ra_deg: float, dec_deg: float, radius_deg: float, *,
-                limit: int | None, ra_col: str = "ra_deg", dec_col: str = "dec_deg") -> pd.DataFrame:
+def cone_select(
+    repo: Repository,
+    ra_deg: float,
+    dec_deg: float,
+    radius_deg: float,
+    *,
+    limit: int | None,
+    ra_col: str = "ra_deg",
+    dec_col: str = "dec_deg",
+) -> pd.DataFrame:
     """Shared cone search over any table with RA/Dec columns in degrees."""
     ra, dec, radius = float(ra_deg), float(dec_deg), float(radius_deg)
     if not (np.isfinite(ra) and np.isfinite(dec) and -90 <= dec <= 90):
-        raise InvalidQueryError(f"Cone centre ({ra_deg}, {dec_deg}) is not a valid RA/Dec in degrees.")
+        raise InvalidQueryError(
+            f"Cone centre ({ra_deg}, {dec_deg}) is not a valid RA/Dec in degrees."
+        )
     if not (0 < radius <= 180):
         raise InvalidQueryError(f"Cone radius {radius_deg} deg must be in (0, 180].")
     box = radec_box(ra % 360.0, dec, radius)
@@ -158,8 +201,10 @@ def cone_select(repo: Repository, ra_deg: float, dec_deg: float, radius_deg: flo
 # -- survey-scale columnar reads and light curves (sources issue) ------------------------
 
 #: Observation time of a row: photometry.mjd, else the mid time of its image's MS.
-_OBS_MJD = ("COALESCE(p.mjd, (SELECT m.mid_mjd FROM images AS i JOIN ms_index AS m "
-            "ON m.path = i.ms_path WHERE i.path = p.image_path LIMIT 1))")
+_OBS_MJD = (
+    "COALESCE(p.mjd, (SELECT m.mid_mjd FROM images AS i JOIN ms_index AS m "
+    "ON m.path = i.ms_path WHERE i.path = p.image_path LIMIT 1))"
+)
 
 
 def _obs_mjd_expr(db) -> str:
@@ -180,11 +225,14 @@ def _db_error(db, exc: Exception) -> Exception:
 
     msg = str(exc)
     if "locked" in msg or "busy" in msg:
-        return DatabaseBusyError(f"The pipeline database {db.describe()} stayed locked while "
-                                 "reading photometry; retry, or raise DSA110_WS_BUSY_TIMEOUT.")
+        return DatabaseBusyError(
+            f"The pipeline database {db.describe()} stayed locked while "
+            "reading photometry; retry, or raise DSA110_WS_BUSY_TIMEOUT."
+        )
     if "no such" in msg:
-        return SchemaMismatchError(f"The pipeline database {db.describe()} lacks what the "
-                                   f"photometry read needs ({msg}).")
+        return SchemaMismatchError(
+            f"The pipeline database {db.describe()} lacks what the photometry read needs ({msg})."
+        )
     return DataUnavailableError(f"Reading photometry from {db.describe()} failed: {msg}")
 
 
@@ -220,15 +268,21 @@ def _merge_text(parts: list[tuple[np.ndarray, np.ndarray]]) -> pd.Categorical:
     lut_all = rank[second][first]
     codes, offset = [], 0
     for c, u in parts:
-        lut = lut_all[offset: offset + len(u)]
+        lut = lut_all[offset : offset + len(u)]
         offset += len(u)
         codes.append(np.where(c >= 0, lut[np.maximum(c, 0)] if len(lut) else -1, -1))
-    return pd.Categorical.from_codes(np.concatenate(codes).astype(np.int32),
-                                     categories=np.asarray(cats, dtype=object)[order])
+    return pd.Categorical.from_codes(
+        np.concatenate(codes).astype(np.int32), categories=np.asarray(cats, dtype=object)[order]
+    )
 
 
-def _scan_sql(repo: PhotometryRepository, columns: Sequence[str], start_mjd: float | None,
-              end_mjd: float | None, source_id: Sequence[str] | None) -> tuple[str, list]:
+def _scan_sql(
+    repo: PhotometryRepository,
+    columns: Sequence[str],
+    start_mjd: float | None,
+    end_mjd: float | None,
+    source_id: Sequence[str] | None,
+) -> tuple[str, list]:
     have = set(repo.columns())
     obs = _obs_mjd_expr(repo.db)
     mark = "?" if repo.db.engine.dialect.paramstyle == "qmark" else "%s"

@@ -44,8 +44,9 @@ class SourceRepository(Repository):
             return True
         return self.db.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM sources LIMIT 1)") == 0
 
-    def _derived_query(self, extra: str = "", params: dict | None = None,
-                       limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def _derived_query(
+        self, extra: str = "", params: dict | None = None, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         self.db.columns("photometry")
         sql = _DERIVED.format(extra=extra) + " ORDER BY source_id"
         p = dict(params or {})
@@ -56,16 +57,18 @@ class SourceRepository(Repository):
         df.attrs["derived"] = True
         return df
 
-    def find(self, *, source_id: str | list[str] | None = None,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def find(
+        self, *, source_id: str | list[str] | None = None, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         """The catalogue (optionally only some ids)."""
         if self.derived:
             if source_id is None:
                 return self._derived_query(limit=limit)
             ids = [source_id] if isinstance(source_id, str) else list(source_id)
             marks = ", ".join(f":s{i}" for i in range(len(ids))) or "NULL"
-            return self._derived_query(f" AND source_id IN ({marks})",
-                                       {f"s{i}": v for i, v in enumerate(ids)}, limit=limit)
+            return self._derived_query(
+                f" AND source_id IN ({marks})", {f"s{i}": v for i, v in enumerate(ids)}, limit=limit
+            )
         df = self._select(self.where().eq("id", source_id), limit=limit)
         df.attrs["derived"] = False
         return df
@@ -73,22 +76,29 @@ class SourceRepository(Repository):
     def get(self, key: str) -> Record:
         df = self.find(source_id=str(key), limit=1)
         if df.empty:
-            raise NotFoundError(f"No source with id {key!r} (neither in sources nor in photometry).")
+            raise NotFoundError(
+                f"No source with id {key!r} (neither in sources nor in photometry)."
+            )
         return self.record_type.from_row(df.iloc[0].to_dict())
 
-    def cone(self, ra_deg: float, dec_deg: float, radius_deg: float, *,
-             limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def cone(
+        self, ra_deg: float, dec_deg: float, radius_deg: float, *, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         """Sources within ``radius_deg``, nearest first, with exact ``sep_deg``."""
         if not self.derived:
             return cone_select(self, ra_deg, dec_deg, radius_deg, limit=limit)
         from dsa110_ws.repositories.photometry import PhotometryRepository
 
         near = PhotometryRepository(self.db, clock=self._clock).cone(
-            ra_deg, dec_deg, radius_deg * 1.05 + 1e-3, limit=None)
+            ra_deg, dec_deg, radius_deg * 1.05 + 1e-3, limit=None
+        )
         ids = sorted(set(near["source_id"].dropna()))
         if not ids:
-            return finish(self._derived_query(" AND 0", limit=None).assign(sep_deg=[]),
-                          table="sources", limit=limit)
+            return finish(
+                self._derived_query(" AND 0", limit=None).assign(sep_deg=[]),
+                table="sources",
+                limit=limit,
+            )
         df = self.find(source_id=ids, limit=None)
         from dsa110_ws.core.skymath import angular_sep_deg
 

@@ -57,7 +57,8 @@ class StateDB:
         except (OSError, sqlite3.Error) as exc:
             raise DataUnavailableError(
                 f"Cannot open the workspace state database {self.path}: {exc}; set "
-                "DSA110_WS_STATE_DIR to a writable directory.") from None
+                "DSA110_WS_STATE_DIR to a writable directory."
+            ) from None
         if not self._ready:
             with self._lock:
                 try:
@@ -84,22 +85,44 @@ class StateDB:
         except sqlite3.Error as exc:
             raise DataUnavailableError(
                 f"Cannot write the audit record to {self.path} ({exc}); nothing was done. Set "
-                "DSA110_WS_STATE_DIR to a writable directory.") from None
+                "DSA110_WS_STATE_DIR to a writable directory."
+            ) from None
         finally:
             con.close()
 
-    def audit(self, *, who: str, action: str, target: str | None, database: str | None,
-              before: Any, after: Any, ok: bool = True, message: str | None = None) -> int:
+    def audit(
+        self,
+        *,
+        who: str,
+        action: str,
+        target: str | None,
+        database: str | None,
+        before: Any,
+        after: Any,
+        ok: bool = True,
+        message: str | None = None,
+    ) -> int:
         """Append one complete audit record; returns its id."""
         return self._write(
             "INSERT INTO audit (at, who, action, target, database, before, after, ok, message, "
             "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), who, action, target, database, json.dumps(before, default=str),
-             json.dumps(after, default=str), int(ok), message,
-             "done" if ok else "refused"))
+            (
+                time.time(),
+                who,
+                action,
+                target,
+                database,
+                json.dumps(before, default=str),
+                json.dumps(after, default=str),
+                int(ok),
+                message,
+                "done" if ok else "refused",
+            ),
+        )
 
-    def begin_audit(self, *, who: str, action: str, target: str | None,
-                    database: str | None) -> int:
+    def begin_audit(
+        self, *, who: str, action: str, target: str | None, database: str | None
+    ) -> int:
         """Record the intent of an action (outcome 'pending'); returns the record's id.
 
         Raises :class:`DataUnavailableError` when it cannot be written: the caller must
@@ -108,16 +131,30 @@ class StateDB:
         return self._write(
             "INSERT INTO audit (at, who, action, target, database, ok, outcome) "
             "VALUES (?, ?, ?, ?, ?, 0, 'pending')",
-            (time.time(), who, action, target, database))
+            (time.time(), who, action, target, database),
+        )
 
-    def finish_audit(self, audit_id: int, *, before: Any = None, after: Any = None,
-                     ok: bool, message: str | None = None) -> None:
+    def finish_audit(
+        self,
+        audit_id: int,
+        *,
+        before: Any = None,
+        after: Any = None,
+        ok: bool,
+        message: str | None = None,
+    ) -> None:
         """Record the outcome of an action whose intent :meth:`begin_audit` recorded."""
         self._write(
-            "UPDATE audit SET before = ?, after = ?, ok = ?, message = ?, outcome = ? "
-            "WHERE id = ?",
-            (json.dumps(before, default=str), json.dumps(after, default=str), int(ok), message,
-             "done" if ok else "failed", int(audit_id)))
+            "UPDATE audit SET before = ?, after = ?, ok = ?, message = ?, outcome = ? WHERE id = ?",
+            (
+                json.dumps(before, default=str),
+                json.dumps(after, default=str),
+                int(ok),
+                message,
+                "done" if ok else "failed",
+                int(audit_id),
+            ),
+        )
 
     def audit_log(self, *, action: str | None = None, limit: int = 1000) -> pd.DataFrame:
         """Audit records, newest first."""
@@ -145,9 +182,11 @@ class StateDB:
         con = self._connect()
         try:
             with con:
-                con.execute("INSERT OR REPLACE INTO results (key, kind, value, created_at) "
-                            "VALUES (?, ?, ?, ?)", (key, kind, json.dumps(value, default=str),
-                                                    time.time()))
+                con.execute(
+                    "INSERT OR REPLACE INTO results (key, kind, value, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (key, kind, json.dumps(value, default=str), time.time()),
+                )
         finally:
             con.close()
 

@@ -60,10 +60,12 @@ class AuditTrail:
         if not self.db.allow_writes:
             raise NotPermittedError(
                 f"Refusing to {what}: writes to the pipeline database are off. Set "
-                "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions.")
+                "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions."
+            )
 
-    def perform(self, *, action: str, target: str,
-                apply: Callable[[Any], tuple[Any, Any]]) -> ActionResult:
+    def perform(
+        self, *, action: str, target: str, apply: Callable[[Any], tuple[Any, Any]]
+    ) -> ActionResult:
         """Run ``apply(connection) -> (before, after)`` as one audited write transaction.
 
         The intent is recorded first (a :class:`DataUnavailableError` from the state
@@ -74,11 +76,20 @@ class AuditTrail:
         try:
             self.check_allowed(f"{action} {target}")
         except NotPermittedError as exc:
-            self.state.audit(who=self.operator, action=action, target=target, database=where,
-                             before=None, after=None, ok=False, message=one_line(exc))
+            self.state.audit(
+                who=self.operator,
+                action=action,
+                target=target,
+                database=where,
+                before=None,
+                after=None,
+                ok=False,
+                message=one_line(exc),
+            )
             raise
-        audit_id = self.state.begin_audit(who=self.operator, action=action, target=target,
-                                          database=where)
+        audit_id = self.state.begin_audit(
+            who=self.operator, action=action, target=target, database=where
+        )
         try:
             with self.db.transaction(f"{action} {target}") as con:
                 before, after = apply(con)
@@ -91,9 +102,25 @@ class AuditTrail:
         self.state.finish_audit(audit_id, before=before, after=after, ok=True)
         return ActionResult(action, target, before, after, before != after, audit_id)
 
-    def record(self, *, action: str, target: str, before: Any, after: Any, ok: bool,
-               message: str | None = None, database: str | None = None) -> int:
+    def record(
+        self,
+        *,
+        action: str,
+        target: str,
+        before: Any,
+        after: Any,
+        ok: bool,
+        message: str | None = None,
+        database: str | None = None,
+    ) -> int:
         """Record an action done elsewhere (e.g. on the task queue) in the audit log."""
-        return self.state.audit(who=self.operator, action=action, target=target,
-                                database=database or self.db.describe(), before=before,
-                                after=after, ok=ok, message=message)
+        return self.state.audit(
+            who=self.operator,
+            action=action,
+            target=target,
+            database=database or self.db.describe(),
+            before=before,
+            after=after,
+            ok=ok,
+            message=message,
+        )

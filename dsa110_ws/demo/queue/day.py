@@ -25,8 +25,7 @@ from dsa110_ws.demo.queue.db import QUEUE, connect, ensure_database, to_conninfo
 from dsa110_ws.demo.queue.plan import DayPlan, QueueDay, TaskPlan, plan_day
 from dsa110_ws.errors import NotPermittedError, SchemaMismatchError
 
-__all__ = ["fill_queue", "make_queue_state", "queue_url_for", "start_queue_server",
-           "QUEUE_DIRNAME"]
+__all__ = ["fill_queue", "make_queue_state", "queue_url_for", "start_queue_server", "QUEUE_DIRNAME"]
 
 #: The embedded server's directory inside a demo state.
 QUEUE_DIRNAME = "queue-pg"
@@ -40,8 +39,9 @@ def _iso(unix: float | None) -> str | None:
     return None if unix is None else datetime.fromtimestamp(unix, UTC).isoformat()
 
 
-def fill_queue(url: str, *, seed: int = 42, day: QueueDay | None = None,
-               queue: str = QUEUE) -> dict:
+def fill_queue(
+    url: str, *, seed: int = 42, day: QueueDay | None = None, queue: str = QUEUE
+) -> dict:
     """Fill an empty task-queue database with a realistic day; returns what was made.
 
     Parameters
@@ -68,11 +68,14 @@ def fill_queue(url: str, *, seed: int = 42, day: QueueDay | None = None,
 
     t0 = time.perf_counter()
     with connect(url) as con:
-        if con.execute("SELECT EXISTS (SELECT 1 FROM absurd.tasks) OR EXISTS (SELECT 1 FROM "
-                       "absurd.scheduled_tasks) OR EXISTS (SELECT 1 FROM absurd.ingestion_groups)"
-                       ).fetchone()[0]:
-            raise NotPermittedError(f"The task-queue database {url} already holds queue data; "
-                                    "fill a fresh database (make_queue_state recreates one).")
+        if con.execute(
+            "SELECT EXISTS (SELECT 1 FROM absurd.tasks) OR EXISTS (SELECT 1 FROM "
+            "absurd.scheduled_tasks) OR EXISTS (SELECT 1 FROM absurd.ingestion_groups)"
+        ).fetchone()[0]:
+            raise NotPermittedError(
+                f"The task-queue database {url} already holds queue data; "
+                "fill a fresh database (make_queue_state recreates one)."
+            )
         plan = plan_day(day or QueueDay.for_demo(), seed=seed)
         run = _Replay(con, plan, queue, Jsonb)
         run.tasks()
@@ -97,27 +100,33 @@ class _Replay:
         self.con, self.plan, self.queue, self.jsonb = con, plan, queue, jsonb
         self.ids: list[str | None] = [None] * len(plan.tasks)
         self.dead: dict[int, tuple[str, float]] = {}  # task index -> (dlq task id, created)
-        self.workflow_id = self._one("INSERT INTO absurd.workflows (name, description, metadata) "
-                                     "VALUES (%s, %s, %s) RETURNING workflow_id",
-                                     (plan.workflow["name"], plan.workflow["description"],
-                                      jsonb(plan.workflow["metadata"])))
+        self.workflow_id = self._one(
+            "INSERT INTO absurd.workflows (name, description, metadata) "
+            "VALUES (%s, %s, %s) RETURNING workflow_id",
+            (plan.workflow["name"], plan.workflow["description"], jsonb(plan.workflow["metadata"])),
+        )
 
     def _one(self, sql: str, args: tuple):
         return self.con.execute(sql, args).fetchone()[0]
 
     def _expect(self, ok: bool, what: str, task: TaskPlan) -> None:
         if not ok:
-            raise SchemaMismatchError(f"absurd.{what} refused the {task.name} task of the demo "
-                                      "plan; the database's absurd functions differ from "
-                                      "absurd.sql: recreate the database.", table="tasks")
+            raise SchemaMismatchError(
+                f"absurd.{what} refused the {task.name} task of the demo "
+                "plan; the database's absurd functions differ from "
+                "absurd.sql: recreate the database.",
+                table="tasks",
+            )
 
     def spawn(self, i: int) -> str:
         t = self.plan.tasks[i]
         args = (self.queue, t.name, self.jsonb(t.params), t.priority, t.timeout_sec, t.max_retries)
         if t.in_workflow:
             deps = [self.ids[d] for d in t.deps]
-            tid = self._one("SELECT absurd.spawn_task_with_deps(%s, %s, %s, %s::uuid[], %s, %s, "
-                            "%s, %s)", (*args[:3], deps, self.workflow_id, *args[3:]))
+            tid = self._one(
+                "SELECT absurd.spawn_task_with_deps(%s, %s, %s, %s::uuid[], %s, %s, %s, %s)",
+                (*args[:3], deps, self.workflow_id, *args[3:]),
+            )
         else:
             tid = self._one("SELECT absurd.spawn_task(%s, %s, %s, %s, %s, %s)", args)
         self.ids[i] = str(tid)
@@ -140,15 +149,19 @@ class _Replay:
             if self.ids[i] is None:
                 self.spawn(i)
             else:
-                self._expect(self._one("SELECT absurd.retry_task(%s)", (self.ids[i],)),
-                             "retry_task", self.plan.tasks[i])
+                self._expect(
+                    self._one("SELECT absurd.retry_task(%s)", (self.ids[i],)),
+                    "retry_task",
+                    self.plan.tasks[i],
+                )
 
     def _attempts(self, i: int, t: TaskPlan, tid: str) -> None:
         for k, a in enumerate(t.attempts):
             if k:
                 self._expect(self._one("SELECT absurd.retry_task(%s)", (tid,)), "retry_task", t)
-            row = self.con.execute("SELECT task_id FROM absurd.claim_task(%s, %s)",
-                                   (self.queue, a.worker)).fetchone()
+            row = self.con.execute(
+                "SELECT task_id FROM absurd.claim_task(%s, %s)", (self.queue, a.worker)
+            ).fetchone()
             self._expect(row is not None and str(row[0]) == tid, "claim_task", t)
             if a.finished is None:
                 continue
@@ -168,14 +181,20 @@ class _Replay:
         last = t.attempts[-1]
         assert last.finished is not None  # an exhausted task's last attempt has finished
         when = last.finished + 0.4
-        payload = {"original_task_id": tid, "original_task_name": t.name,
-                   "original_queue": self.queue, "params": t.params, "error": last.error,
-                   "retry_count": len(t.attempts),
-                   "dead_lettered_at": datetime.fromtimestamp(when, UTC).strftime(
-                       "%Y-%m-%dT%H:%M:%S.%fZ"),
-                   "worker_id": last.worker}
-        dlq_id = self._one("SELECT absurd.spawn_task(%s, 'dead-letter', %s, 0)",
-                           (f"{self.queue}-dlq", self.jsonb(payload)))
+        payload = {
+            "original_task_id": tid,
+            "original_task_name": t.name,
+            "original_queue": self.queue,
+            "params": t.params,
+            "error": last.error,
+            "retry_count": len(t.attempts),
+            "dead_lettered_at": datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "worker_id": last.worker,
+        }
+        dlq_id = self._one(
+            "SELECT absurd.spawn_task(%s, 'dead-letter', %s, 0)",
+            (f"{self.queue}-dlq", self.jsonb(payload)),
+        )
         self.dead[i] = (str(dlq_id), when)
 
 
@@ -197,26 +216,41 @@ def _move_onto_timeline(con, plan: DayPlan, run: _Replay) -> None:
         rows.append((_ts(created), _ts(claimed), _ts(completed), wait, execution, run.ids[i]))
     rows += [(_ts(when), None, None, None, None, dlq_id) for dlq_id, when in run.dead.values()]
     with con.cursor() as cur:
-        cur.executemany("UPDATE absurd.tasks SET created_at = %s, claimed_at = %s, "
-                        "completed_at = %s, wait_time_sec = %s, execution_time_sec = %s "
-                        "WHERE task_id = %s", rows)
+        cur.executemany(
+            "UPDATE absurd.tasks SET created_at = %s, claimed_at = %s, "
+            "completed_at = %s, wait_time_sec = %s, execution_time_sec = %s "
+            "WHERE task_id = %s",
+            rows,
+        )
 
 
 def _verify(con, plan: DayPlan, run: _Replay) -> None:
     """The rows must say what the plan says (status, attempt, worker, error)."""
-    got = {str(r[0]): r[1:] for r in con.execute(
-        "SELECT task_id, status, attempt, worker_id, error FROM absurd.tasks "
-        "WHERE task_id = ANY(%s::uuid[])", ([i for i in run.ids if i],))}
+    got = {
+        str(r[0]): r[1:]
+        for r in con.execute(
+            "SELECT task_id, status, attempt, worker_id, error FROM absurd.tasks "
+            "WHERE task_id = ANY(%s::uuid[])",
+            ([i for i in run.ids if i],),
+        )
+    }
     for i, t in enumerate(plan.tasks):
         last = t.attempts[-1] if t.attempts else None
         keep = last is not None and not t.retried_at_end
-        want = (t.status, len(t.attempts), last.worker if keep and last else None,
-                last.error if keep and last else None)
+        want = (
+            t.status,
+            len(t.attempts),
+            last.worker if keep and last else None,
+            last.error if keep and last else None,
+        )
         tid = run.ids[i] or ""
         if got.get(tid) != want:
-            raise SchemaMismatchError(f"The {t.name} task reads {got.get(tid)}, expected "
-                                      f"{want}; the absurd functions differ from absurd.sql: "
-                                      "recreate the database.", table="tasks")
+            raise SchemaMismatchError(
+                f"The {t.name} task reads {got.get(tid)}, expected "
+                f"{want}; the absurd functions differ from absurd.sql: "
+                "recreate the database.",
+                table="tasks",
+            )
 
 
 def _truth(con, plan: DayPlan, run: _Replay, queue: str) -> dict:
@@ -227,35 +261,66 @@ def _truth(con, plan: DayPlan, run: _Replay, queue: str) -> dict:
     counts[f"{queue}-dlq"] = {"pending": len(run.dead)} if run.dead else {}
 
     def entry(i: int, t: TaskPlan) -> dict:
-        return {"task_id": run.ids[i], "task_name": t.name, "status": t.status,
-                "attempt": len(t.attempts), "ms_path": t.params.get("inputs", {}).get("ms_path"),
-                "error": t.attempts[-1].error if t.status == "failed" else None}
+        return {
+            "task_id": run.ids[i],
+            "task_name": t.name,
+            "status": t.status,
+            "attempt": len(t.attempts),
+            "ms_path": t.params.get("inputs", {}).get("ms_path"),
+            "error": t.attempts[-1].error if t.status == "failed" else None,
+        }
 
-    stuck = [{**entry(i, t), "claimed_at": _iso(t.attempts[-1].claimed), "timeout_sec":
-              t.timeout_sec, "age_s": now - t.attempts[-1].claimed}
-             for i, t in enumerate(plan.tasks) if t.tag == "stuck"]
+    stuck = [
+        {
+            **entry(i, t),
+            "claimed_at": _iso(t.attempts[-1].claimed),
+            "timeout_sec": t.timeout_sec,
+            "age_s": now - t.attempts[-1].claimed,
+        }
+        for i, t in enumerate(plan.tasks)
+        if t.tag == "stuck"
+    ]
     wf = [plan.tasks[i] for i in plan.workflow["task_indices"]]
     return {
-        "queue": queue, "dlq_queue": f"{queue}-dlq", "now": _iso(now), "night": plan.day.night,
+        "queue": queue,
+        "dlq_queue": f"{queue}-dlq",
+        "now": _iso(now),
+        "night": plan.day.night,
         "workers": sorted({a.worker for t in plan.tasks for a in t.attempts}),
-        "n_tasks": len(plan.tasks) + len(run.dead), "counts": counts,
-        "task_names": sorted({t.name for t in plan.tasks}), "stuck": stuck,
+        "n_tasks": len(plan.tasks) + len(run.dead),
+        "counts": counts,
+        "task_names": sorted({t.name for t in plan.tasks}),
+        "stuck": stuck,
         "claimed": [entry(i, t) for i, t in enumerate(plan.tasks) if t.status == "claimed"],
-        "failed": [{**entry(i, t), "exhausted": t.exhausted} for i, t in enumerate(plan.tasks)
-                   if t.status == "failed"],
-        "retried": [entry(i, t) for i, t in enumerate(plan.tasks)
-                    if len(t.attempts) > 1 or t.retried_at_end],
+        "failed": [
+            {**entry(i, t), "exhausted": t.exhausted}
+            for i, t in enumerate(plan.tasks)
+            if t.status == "failed"
+        ],
+        "retried": [
+            entry(i, t) for i, t in enumerate(plan.tasks) if len(t.attempts) > 1 or t.retried_at_end
+        ],
         "cancelled": [entry(i, t) for i, t in enumerate(plan.tasks) if t.status == "cancelled"],
-        "dead_letter": [{"task_id": d, "original_task_id": run.ids[i],
-                         "original_task_name": plan.tasks[i].name,
-                         "error": plan.tasks[i].attempts[-1].error}
-                        for i, (d, _) in run.dead.items()],
-        "workflow": {"workflow_id": str(run.workflow_id), "name": plan.workflow["name"],
-                     "status": "running", "total_tasks": len(wf),
-                     "completed_tasks": sum(t.status == "completed" for t in wf),
-                     "task_ids": [run.ids[i] for i in plan.workflow["task_indices"]],
-                     "statuses": [t.status for t in wf]},
-        "schedules": schedule_truth(plan, _iso), "ingestion": ingestion_truth(plan),
+        "dead_letter": [
+            {
+                "task_id": d,
+                "original_task_id": run.ids[i],
+                "original_task_name": plan.tasks[i].name,
+                "error": plan.tasks[i].attempts[-1].error,
+            }
+            for i, (d, _) in run.dead.items()
+        ],
+        "workflow": {
+            "workflow_id": str(run.workflow_id),
+            "name": plan.workflow["name"],
+            "status": "running",
+            "total_tasks": len(wf),
+            "completed_tasks": sum(t.status == "completed" for t in wf),
+            "task_ids": [run.ids[i] for i in plan.workflow["task_indices"]],
+            "statuses": [t.status for t in wf],
+        },
+        "schedules": schedule_truth(plan, _iso),
+        "ingestion": ingestion_truth(plan),
     }
 
 
@@ -275,8 +340,9 @@ def start_queue_server(demo_dir: str | Path, **kwargs):
     return start_cluster(Path(demo_dir).expanduser() / QUEUE_DIRNAME, **kwargs)
 
 
-def make_queue_state(demo_dir: str | Path, *, seed: int = 42, day: QueueDay | None = None,
-                     keep_running: bool = False) -> dict:
+def make_queue_state(
+    demo_dir: str | Path, *, seed: int = 42, day: QueueDay | None = None, keep_running: bool = False
+) -> dict:
     """Create ``<demo_dir>/queue-pg`` (server, database, schema), fill it, stop the server.
 
     The day agrees with the demo state's ``truth.json`` when there is one, else with
@@ -286,17 +352,25 @@ def make_queue_state(demo_dir: str | Path, *, seed: int = 42, day: QueueDay | No
     demo_dir = Path(demo_dir).expanduser().resolve()
     if day is None:
         truth_file = demo_dir / "truth.json"
-        day = (QueueDay.from_truth(json.loads(truth_file.read_text())) if truth_file.exists()
-               else QueueDay.for_demo(demo_dir / "data"))
+        day = (
+            QueueDay.from_truth(json.loads(truth_file.read_text()))
+            if truth_file.exists()
+            else QueueDay.for_demo(demo_dir / "data")
+        )
     cluster = start_queue_server(demo_dir)
     try:
-        with connect(cluster.conninfo.replace(f"/{cluster.dbname}?", "/postgres?"),
-                     autocommit=True) as con:
+        with connect(
+            cluster.conninfo.replace(f"/{cluster.dbname}?", "/postgres?"), autocommit=True
+        ) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{cluster.dbname}" WITH (FORCE)')
         ensure_database(cluster.url)
         truth = fill_queue(cluster.url, seed=seed, day=day)
     finally:
         if not keep_running:
             cluster.stop()
-    return {**truth, "url": to_conninfo(cluster.url), "data_dir": str(cluster.data_dir),
-            "server_start_seconds": round(cluster.start_seconds, 3)}
+    return {
+        **truth,
+        "url": to_conninfo(cluster.url),
+        "data_dir": str(cluster.data_dir),
+        "server_start_seconds": round(cluster.start_seconds, 3),
+    }

@@ -14,8 +14,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dsa110_ws.errors import ConfigurationError, DataUnavailableError
 
-__all__ = ["to_conninfo", "to_sqlalchemy_url", "connect", "ensure_database", "apply_schema",
-           "schema_sql", "QUEUE", "DLQ_QUEUE"]
+__all__ = [
+    "to_conninfo",
+    "to_sqlalchemy_url",
+    "connect",
+    "ensure_database",
+    "apply_schema",
+    "schema_sql",
+    "QUEUE",
+    "DLQ_QUEUE",
+]
 
 #: The pipeline queue and its dead-letter queue (``ABSURD_QUEUE_NAME``, ``ABSURD_DLQ_QUEUE_NAME``).
 QUEUE = "dsa110-pipeline"
@@ -29,8 +37,10 @@ def to_conninfo(url: str) -> str:
     parts = urlsplit(str(url))
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in ("postgresql", "postgres"):
-        raise ConfigurationError(f"Not a PostgreSQL URL: {url!r}; expected "
-                                 "postgresql://user@host/dbname (or postgresql+psycopg://...).")
+        raise ConfigurationError(
+            f"Not a PostgreSQL URL: {url!r}; expected "
+            "postgresql://user@host/dbname (or postgresql+psycopg://...)."
+        )
     return urlunsplit(("postgresql", *parts[1:]))
 
 
@@ -51,17 +61,21 @@ def connect(url: str, *, autocommit: bool = False, timeout_s: float = 10.0):
     import psycopg
 
     try:
-        return psycopg.connect(to_conninfo(url), autocommit=autocommit,
-                               connect_timeout=max(int(timeout_s), 1))
+        return psycopg.connect(
+            to_conninfo(url), autocommit=autocommit, connect_timeout=max(int(timeout_s), 1)
+        )
     except psycopg.OperationalError as exc:
         raise DataUnavailableError(
             f"Cannot connect to the task-queue database {url}: {' '.join(str(exc).split())}; "
-            "is the server running (see dsa110_ws.demo.queue.cluster.start_cluster)?") from exc
+            "is the server running (see dsa110_ws.demo.queue.cluster.start_cluster)?"
+        ) from exc
 
 
 def schema_sql() -> str:
     """The text of ``absurd.sql`` (the deployment's schema, shipped with the package)."""
-    return resources.files("dsa110_ws.demo.queue").joinpath("absurd.sql").read_text(encoding="utf-8")
+    return (
+        resources.files("dsa110_ws.demo.queue").joinpath("absurd.sql").read_text(encoding="utf-8")
+    )
 
 
 def apply_schema(con) -> None:

@@ -18,46 +18,105 @@ from typing import Any
 
 from dsa110_ws.errors import InvalidQueryError
 
-__all__ = ["QueueDay", "TaskPlan", "Attempt", "DayPlan", "plan_day", "check_plan", "TASK_NAMES",
-           "WORKERS", "GROUP_ERROR", "lock_error"]
+__all__ = [
+    "QueueDay",
+    "TaskPlan",
+    "Attempt",
+    "DayPlan",
+    "plan_day",
+    "check_plan",
+    "TASK_NAMES",
+    "WORKERS",
+    "GROUP_ERROR",
+    "lock_error",
+]
 
 #: Every task name the pipeline's workers run (DESIGN 3b); the DLQ holds "dead-letter" copies.
 TASK_NAMES = (
-    "ingest-subband", "normalize-group", "convert-group", "scan-ingestion-directory",
-    "convert-uvh5-to-ms", "calibration-solve", "calibration-apply", "imaging", "validation",
-    "crossmatch", "photometry", "catalog-setup", "organize-files", "housekeeping", "create-mosaic",
-    "mosaic-pipeline", "mosaic-nightly", "pipeline-job", "pipeline-run", "backup-database",
-    "backup-caltables", "storage-reconciliation", "health-check", "session-cleanup",
-    "data-retention-cleanup")
+    "ingest-subband",
+    "normalize-group",
+    "convert-group",
+    "scan-ingestion-directory",
+    "convert-uvh5-to-ms",
+    "calibration-solve",
+    "calibration-apply",
+    "imaging",
+    "validation",
+    "crossmatch",
+    "photometry",
+    "catalog-setup",
+    "organize-files",
+    "housekeeping",
+    "create-mosaic",
+    "mosaic-pipeline",
+    "mosaic-nightly",
+    "pipeline-job",
+    "pipeline-run",
+    "backup-database",
+    "backup-caltables",
+    "storage-reconciliation",
+    "health-check",
+    "session-cleanup",
+    "data-retention-cleanup",
+)
 
 #: Two workers, named as the pipeline names them: ``<hostname>-<8 hex digits>``.
 WORKERS = ("lxd110h17-5c1e9a07", "lxd110h23-e83b2f4d")
 
 #: Execution time ranges (s) per task name.
 EXEC_S = {
-    "ingest-subband": (0.4, 3.0), "normalize-group": (4, 20), "convert-group": (240, 420),
-    "scan-ingestion-directory": (1, 6), "convert-uvh5-to-ms": (240, 420),
-    "calibration-solve": (300, 700), "calibration-apply": (60, 180), "imaging": (600, 1500),
-    "validation": (20, 60), "crossmatch": (10, 40), "photometry": (30, 120),
-    "catalog-setup": (20, 60), "organize-files": (5, 30), "housekeeping": (10, 60),
-    "create-mosaic": (900, 2400), "mosaic-pipeline": (1800, 3300), "mosaic-nightly": (60, 200),
-    "pipeline-job": (120, 600), "pipeline-run": (20, 90), "backup-database": (5, 40),
-    "backup-caltables": (30, 120), "storage-reconciliation": (60, 300), "health-check": (1, 5),
-    "session-cleanup": (0.2, 2), "data-retention-cleanup": (30, 200)}
+    "ingest-subband": (0.4, 3.0),
+    "normalize-group": (4, 20),
+    "convert-group": (240, 420),
+    "scan-ingestion-directory": (1, 6),
+    "convert-uvh5-to-ms": (240, 420),
+    "calibration-solve": (300, 700),
+    "calibration-apply": (60, 180),
+    "imaging": (600, 1500),
+    "validation": (20, 60),
+    "crossmatch": (10, 40),
+    "photometry": (30, 120),
+    "catalog-setup": (20, 60),
+    "organize-files": (5, 30),
+    "housekeeping": (10, 60),
+    "create-mosaic": (900, 2400),
+    "mosaic-pipeline": (1800, 3300),
+    "mosaic-nightly": (60, 200),
+    "pipeline-job": (120, 600),
+    "pipeline-run": (20, 90),
+    "backup-database": (5, 40),
+    "backup-caltables": (30, 120),
+    "storage-reconciliation": (60, 300),
+    "health-check": (1, 5),
+    "session-cleanup": (0.2, 2),
+    "data-retention-cleanup": (30, 200),
+}
 
 #: The SQLite demo's failed ingestion group fails with this (its ingestion_groups.error_message).
 GROUP_ERROR = "normalize: subband files disagree on integration time"
-TIMEOUT_ERROR = "TimeoutError: {name} exceeded timeout_sec={timeout} and was killed after {timeout} s"
+TIMEOUT_ERROR = (
+    "TimeoutError: {name} exceeded timeout_sec={timeout} and was killed after {timeout} s"
+)
 DISK_ERROR = "OSError: [Errno 28] No space left on device: '/data/backups/caltables/{night}'"
 TARGET_CHAIN = ("calibration-apply", "imaging", "validation", "crossmatch", "photometry")
-STANDARD_CHAIN = ("catalog-setup", "convert-uvh5-to-ms", "calibration-solve", "calibration-apply",
-                  "imaging", "validation", "crossmatch", "photometry")
+STANDARD_CHAIN = (
+    "catalog-setup",
+    "convert-uvh5-to-ms",
+    "calibration-solve",
+    "calibration-apply",
+    "imaging",
+    "validation",
+    "crossmatch",
+    "photometry",
+)
 
 
 def lock_error(ms_path: str) -> str:
     """casacore's message when another process holds an MS's table lock."""
-    return (f"RuntimeError: Error (Resource temporarily unavailable) when acquiring lock on "
-            f"{ms_path}/table.lock")
+    return (
+        f"RuntimeError: Error (Resource temporarily unavailable) when acquiring lock on "
+        f"{ms_path}/table.lock"
+    )
 
 
 def _unix(stamp: str) -> float:
@@ -79,8 +138,10 @@ class QueueDay:
 
     def __post_init__(self) -> None:
         if not self.ms_paths:
-            raise InvalidQueryError("QueueDay needs at least one MS path of the night; build it "
-                                    "with QueueDay.for_demo() or QueueDay.from_truth().")
+            raise InvalidQueryError(
+                "QueueDay needs at least one MS path of the night; build it "
+                "with QueueDay.for_demo() or QueueDay.from_truth()."
+            )
 
     @property
     def data_root(self) -> Path:
@@ -90,23 +151,42 @@ class QueueDay:
     @classmethod
     def from_truth(cls, truth: Mapping) -> QueueDay:
         """From a demo state's truth dict (``load_truth(demo_dir)``)."""
-        missing = {"nights", "now_unix", "measurement_sets", "ms_states", "incomplete_groups",
-                   "failed_groups"} - set(truth)
+        missing = {
+            "nights",
+            "now_unix",
+            "measurement_sets",
+            "ms_states",
+            "incomplete_groups",
+            "failed_groups",
+        } - set(truth)
         if missing:
-            raise InvalidQueryError(f"The demo truth lacks {sorted(missing)}; regenerate the demo "
-                                    "state (dsa110-ws demo DIR --overwrite).")
+            raise InvalidQueryError(
+                f"The demo truth lacks {sorted(missing)}; regenerate the demo "
+                "state (dsa110-ws demo DIR --overwrite)."
+            )
         nights = list(truth["nights"])
         by_night: dict[str, list[str]] = {}
         for m in truth["measurement_sets"]:
             by_night.setdefault(Path(m["path"]).parent.name, []).append(m["path"])
         prev = by_night.get(nights[-2], []) if len(nights) > 1 else []
-        return cls(nights[-1], float(truth["now_unix"]), tuple(sorted(by_night.get(nights[-1], []))),
-                   tuple(sorted(prev)), truth["ms_states"], tuple(truth["incomplete_groups"]),
-                   tuple(truth["failed_groups"]))
+        return cls(
+            nights[-1],
+            float(truth["now_unix"]),
+            tuple(sorted(by_night.get(nights[-1], []))),
+            tuple(sorted(prev)),
+            truth["ms_states"],
+            tuple(truth["incomplete_groups"]),
+            tuple(truth["failed_groups"]),
+        )
 
     @classmethod
-    def for_demo(cls, data_root: str | Path = "/stage/dsa110-contimg", *,
-                 night: str = "2026-11-14", per_night: int = 8) -> QueueDay:
+    def for_demo(
+        cls,
+        data_root: str | Path = "/stage/dsa110-contimg",
+        *,
+        night: str = "2026-11-14",
+        per_night: int = 8,
+    ) -> QueueDay:
         """What ``make_demo_state(end_night=night, per_night=per_night)`` would hold, computed by
         the demo's own planners without writing anything."""
         import numpy as np
@@ -120,11 +200,21 @@ class QueueDay:
         now = snaps[-1].mid_unix + 3 * 3600.0  # frozen as make_demo_state freezes it
         x_ms, _, x_truth = ops.extra_ms_rows(root, now, DEC0_DEG)
         ingest = ops.ingestion_rows(plans, x_ms, root, now)[3]
-        paths = {n: tuple(str(p.ms_path) for p in plans if p.snap.night == n)
-                 for n in {s.night for s in snaps}}
+        paths = {
+            n: tuple(str(p.ms_path) for p in plans if p.snap.night == n)
+            for n in {s.night for s in snaps}
+        }
         prev = min(paths)
-        return cls(night, now, paths[night], paths[prev] if prev != night else (), x_truth,
-                   tuple(ingest["incomplete_groups"]), tuple(ingest["failed_groups"]), DEC0_DEG)
+        return cls(
+            night,
+            now,
+            paths[night],
+            paths[prev] if prev != night else (),
+            x_truth,
+            tuple(ingest["incomplete_groups"]),
+            tuple(ingest["failed_groups"]),
+            DEC0_DEG,
+        )
 
 
 @dataclasses.dataclass
@@ -190,9 +280,19 @@ class _Planner:
         self._turn += 1
         return WORKERS[self._turn % len(WORKERS)]
 
-    def add(self, name: str, params: dict, created: float, *, outcomes: Sequence = (None,),
-            priority: int = 0, timeout: int | None = None, retry_gap_s: float = 900.0,
-            not_before: float | None = None, **extra) -> TaskPlan:
+    def add(
+        self,
+        name: str,
+        params: dict,
+        created: float,
+        *,
+        outcomes: Sequence = (None,),
+        priority: int = 0,
+        timeout: int | None = None,
+        retry_gap_s: float = 900.0,
+        not_before: float | None = None,
+        **extra,
+    ) -> TaskPlan:
         """A task and its attempts: each outcome is None (completed), an error (failed) or
         "running" (claimed, never finished); ``()`` leaves it pending.  The first claim comes
         after ``not_before`` (e.g. when its dependencies finished); a timed-out attempt runs
@@ -204,19 +304,37 @@ class _Planner:
             run = None if outcome == "running" else self.rng.uniform(*EXEC_S[name])
             if isinstance(outcome, str) and outcome.startswith("TimeoutError"):
                 run = float(timeout or 3600)
-            task.attempts.append(Attempt(self.worker(), t, None if run is None else t + run,
-                                         None if outcome in (None, "running") else outcome))
+            task.attempts.append(
+                Attempt(
+                    self.worker(),
+                    t,
+                    None if run is None else t + run,
+                    None if outcome in (None, "running") else outcome,
+                )
+            )
             t += run or 0.0
         self.tasks.append(task)
         return task
 
-    def chain(self, names: Sequence[str], start: float, params: dict,
-              outcomes: Mapping[str, Sequence] | None = None, **kwargs) -> list[TaskPlan]:
+    def chain(
+        self,
+        names: Sequence[str],
+        start: float,
+        params: dict,
+        outcomes: Mapping[str, Sequence] | None = None,
+        **kwargs,
+    ) -> list[TaskPlan]:
         """One task after another, each created when the previous one finished."""
         out, t = [], start
         for name in names:
-            task = self.add(name, params, t, outcomes=(outcomes or {}).get(name, (None,)),
-                            timeout=3600 if name in ("imaging", "convert-group") else None, **kwargs)
+            task = self.add(
+                name,
+                params,
+                t,
+                outcomes=(outcomes or {}).get(name, (None,)),
+                timeout=3600 if name in ("imaging", "convert-group") else None,
+                **kwargs,
+            )
             out.append(task)
             if task.status != "completed":
                 break
@@ -261,11 +379,22 @@ def _plan_ingestion(p: _Planner) -> list[dict]:
     for gid, have, fate in _group_specs(p.day):
         t0 = _unix(gid)
         files = {sb: str(root / "incoming" / gid[:10] / f"{gid}_sb{sb:02d}.hdf5") for sb in have}
-        ingests = [p.add("ingest-subband", {"inputs": {"file_path": f, "incoming_dir":
-                                                       str(root / "incoming")}},
-                         t0 + 5 * sb + p.rng.uniform(0, 2), priority=5) for sb, f in files.items()]
-        group: dict[str, Any] = {"group_id": gid, "fate": fate, "files": files, "ms_path": None,
-                 "recorded": {sb: t.end for sb, t in zip(files, ingests, strict=True)}}
+        ingests = [
+            p.add(
+                "ingest-subband",
+                {"inputs": {"file_path": f, "incoming_dir": str(root / "incoming")}},
+                t0 + 5 * sb + p.rng.uniform(0, 2),
+                priority=5,
+            )
+            for sb, f in files.items()
+        ]
+        group: dict[str, Any] = {
+            "group_id": gid,
+            "fate": fate,
+            "files": files,
+            "ms_path": None,
+            "recorded": {sb: t.end for sb, t in zip(files, ingests, strict=True)},
+        }
         groups.append(group)
         if fate == "collecting":
             continue
@@ -275,8 +404,9 @@ def _plan_ingestion(p: _Planner) -> list[dict]:
             group["normalize"] = p.add("normalize-group", inputs, t, outcomes=(), priority=10)
             continue
         bad = (GROUP_ERROR,) * 3 if fate == "group-failed" else (None,)
-        group["normalize"] = p.add("normalize-group", inputs, t, outcomes=bad, priority=10,
-                                   retry_gap_s=600)
+        group["normalize"] = p.add(
+            "normalize-group", inputs, t, outcomes=bad, priority=10, retry_gap_s=600
+        )
         if fate != "group-failed":
             group["convert"] = _plan_convert(p, group, fate)
     return groups
@@ -288,8 +418,14 @@ def _plan_convert(p: _Planner, group: dict, fate: str) -> TaskPlan:
     group["ms_path"] = ms
     start = group["normalize"].end + p.rng.uniform(0.5, 3)
     outcomes = ("running",) if fate == "in-progress:converting" else (None,)
-    return p.add("convert-group", {"inputs": {"group_id": gid}}, start, outcomes=outcomes,
-                 priority=10, timeout=3600)
+    return p.add(
+        "convert-group",
+        {"inputs": {"group_id": gid}},
+        start,
+        outcomes=outcomes,
+        priority=10,
+        timeout=3600,
+    )
 
 
 def _plan_processing(p: _Planner) -> None:
@@ -300,11 +436,16 @@ def _plan_processing(p: _Planner) -> None:
         ms = str(p.day.data_root / "ms" / gid[:10] / f"{gid}.ms")
         params = {"inputs": {"ms_path": ms, "group_id": gid}}
         start = task.end + p.rng.uniform(0.5, 4)
-        state = next((m for rows in p.day.ms_states.values() for m in rows if m["path"] == ms), None)
+        state = next(
+            (m for rows in p.day.ms_states.values() for m in rows if m["path"] == ms), None
+        )
         if state is None and not calibrator_done and ms in p.day.ms_paths:
             calibrator_done = True  # the night's first MS is the calibrator transit
-            cal = p.chain(("catalog-setup", "calibration-solve"), start,
-                          {"inputs": {**params["inputs"], "calibrator": "3C286"}})
+            cal = p.chain(
+                ("catalog-setup", "calibration-solve"),
+                start,
+                {"inputs": {**params["inputs"], "calibrator": "3C286"}},
+            )
             start = cal[-1].end + p.rng.uniform(0.5, 4)
         tasks = p.chain(TARGET_CHAIN, start, params, _chain_outcomes(p, ms, state))
         if state is not None and ms in {m["path"] for m in p.day.ms_states.get("stuck", [])}:
@@ -333,22 +474,37 @@ def _plan_reprocessing(p: _Planner) -> None:
     paths = p.day.reprocess_ms_paths or p.day.ms_paths
     start = p.day.now_unix - 8.7 * 3600
     night = Path(paths[0]).parent.name
-    run = p.add("pipeline-run", {"inputs": {"mode": "reprocess", "night": night},
-                                 "requested_by": "operator"}, start)
+    run = p.add(
+        "pipeline-run",
+        {"inputs": {"mode": "reprocess", "night": night}, "requested_by": "operator"},
+        start,
+    )
     for k, ms in enumerate(paths):
         fails = k % 2 == 1
-        p.add("pipeline-job", {"inputs": {"ms_path": ms, "stages": ["calibration-apply", "imaging"]},
-                               "parent": "pipeline-run"},
-              run.end + 2.0 * k, outcomes=(lock_error(ms),) if fails else (None,),
-              retried_at_end=fails and k == 5, timeout=3600)
+        p.add(
+            "pipeline-job",
+            {
+                "inputs": {"ms_path": ms, "stages": ["calibration-apply", "imaging"]},
+                "parent": "pipeline-run",
+            },
+            run.end + 2.0 * k,
+            outcomes=(lock_error(ms),) if fails else (None,),
+            retried_at_end=fails and k == 5,
+            timeout=3600,
+        )
 
 
 def _plan_on_demand(p: _Planner) -> None:
     """An on-demand mosaic (and its duplicate, cancelled while pending)."""
     t = p.day.now_unix - 6.2 * 3600
-    params = {"inputs": {"name": f"drift_{p.day.night}", "tier": "quicklook",
-                         "start_time": _unix(f"{p.day.night}T00:00:00"),
-                         "end_time": _unix(f"{p.day.night}T23:59:59")}}
+    params = {
+        "inputs": {
+            "name": f"drift_{p.day.night}",
+            "tier": "quicklook",
+            "start_time": _unix(f"{p.day.night}T00:00:00"),
+            "end_time": _unix(f"{p.day.night}T23:59:59"),
+        }
+    }
     p.add("mosaic-pipeline", params, t, timeout=7200)
     p.add("mosaic-pipeline", params, t + 41.0, outcomes=(), cancelled_at=t + 163.0)
 
@@ -359,24 +515,40 @@ def _plan_workflow(p: _Planner) -> dict:
     ms = p.day.ms_paths[-1]
     gid = Path(ms).stem
     params = {"inputs": {"ms_path": ms, "group_id": gid}, "chain_name": "standard-pipeline"}
-    deps = {"convert-uvh5-to-ms": ("catalog-setup",), "calibration-solve": ("convert-uvh5-to-ms",),
-            "calibration-apply": ("calibration-solve",), "imaging": ("calibration-apply",),
-            "validation": ("imaging",), "crossmatch": ("imaging",),
-            "photometry": ("validation", "crossmatch")}
+    deps = {
+        "convert-uvh5-to-ms": ("catalog-setup",),
+        "calibration-solve": ("convert-uvh5-to-ms",),
+        "calibration-apply": ("calibration-solve",),
+        "imaging": ("calibration-apply",),
+        "validation": ("imaging",),
+        "crossmatch": ("imaging",),
+        "photometry": ("validation", "crossmatch"),
+    }
     index: dict[str, int] = {}
     created = p.day.now_unix - 40 * 60  # all spawned at once, each claimed after its deps
     for k, name in enumerate(STANDARD_CHAIN):
         outcomes = (None,) if k < 4 else ("running",) if name == "imaging" else ()
         after = max((p.tasks[index[d]].end for d in deps.get(name, ())), default=created)
-        p.add(name, params, created + 0.01 * k, outcomes=outcomes, in_workflow=True,
-              deps=tuple(index[d] for d in deps.get(name, ())), not_before=after,
-              timeout=3600 if name == "imaging" else None)
+        p.add(
+            name,
+            params,
+            created + 0.01 * k,
+            outcomes=outcomes,
+            in_workflow=True,
+            deps=tuple(index[d] for d in deps.get(name, ())),
+            not_before=after,
+            timeout=3600 if name == "imaging" else None,
+        )
         index[name] = len(p.tasks) - 1
     tasks = [p.tasks[i] for i in index.values()]
-    return {"name": "standard-pipeline", "created": created - 1.0,
-            "description": f"Reprocess {gid} with a fresh calibration",
-            "started": tasks[0].attempts[0].claimed, "task_indices": list(index.values()),
-            "metadata": {"requested_by": "operator", "group_id": gid, "ms_path": ms}}
+    return {
+        "name": "standard-pipeline",
+        "created": created - 1.0,
+        "description": f"Reprocess {gid} with a fresh calibration",
+        "started": tasks[0].attempts[0].claimed,
+        "task_indices": list(index.values()),
+        "metadata": {"requested_by": "operator", "group_id": gid, "ms_path": ms},
+    }
 
 
 def check_plan(plan: DayPlan) -> None:
@@ -389,4 +561,5 @@ def check_plan(plan: DayPlan) -> None:
         if times != sorted(times) or times[-1] > now:
             raise InvalidQueryError(
                 f"The planned {t.name} task ends after the demo's now ({times[-1]:.0f} > "
-                f"{now:.0f}); give QueueDay a later now_unix or an earlier night.")
+                f"{now:.0f}); give QueueDay a later now_unix or an earlier night."
+            )

@@ -19,34 +19,110 @@ __all__ = ["SCHEDULES", "OVERDUE", "cron_times", "plan_schedules"]
 
 #: name, task name, cron expression (UTC), params, state, description
 SCHEDULES = [
-    ("hourly_database_backup", "backup-database", "0 * * * *",
-     {"inputs": {"backup_type": "hourly"}}, "active", "Hourly SQLite backup, 7-day retention"),
-    ("daily_database_backup", "backup-database", "0 3 * * *",
-     {"inputs": {"backup_type": "daily"}}, "active", "Daily SQLite backup, 30-day retention"),
-    ("daily_caltables_backup", "backup-caltables", "0 3 * * *", {}, "active",
-     "Daily calibration tables backup"),
-    ("daily_storage_reconciliation", "storage-reconciliation", "0 2 * * *",
-     {"inputs": {"do_reconcile": False, "sync_threshold": 95.0}}, "active",
-     "Daily storage validation and sync check"),
-    ("hourly_health_check", "health-check", "15 * * * *", {}, "active",
-     "Hourly system health check"),
-    ("hourly_session_cleanup", "session-cleanup", "30 * * * *",
-     {"inputs": {"max_age_hours": 24}}, "active", "Hourly expired session cleanup"),
-    ("daily_data_retention_cleanup", "data-retention-cleanup", "0 4 * * *",
-     {"inputs": {"ms_retention_days": 30, "image_retention_days": 90}}, "active",
-     "Daily old data cleanup according to retention policy"),
-    ("ingestion_directory_scan", "scan-ingestion-directory", "*/15 * * * *", {}, "active",
-     "Find new subband files in the incoming directory"),
-    ("housekeeping", "housekeeping", "0 */6 * * *", {}, "active",
-     "Remove stale temporary files and orphaned work directories"),
-    ("nightly_mosaic", "mosaic-nightly", "0 16 * * *", {"inputs": {"tier": "quicklook"}},
-     "active", "Mosaic of the night's snapshots"),
-    ("daily_organize_files", "organize-files", "0 5 * * *", {}, "active",
-     "Move finished products into the dated archive layout"),
-    ("weekly_deep_mosaic", "mosaic-pipeline", "0 6 * * 0", {"inputs": {"tier": "deep"}},
-     "paused", "Weekly deep mosaic (paused while the disk is nearly full)"),
-    ("legacy_nightly_pipeline_run", "pipeline-run", "0 12 * * *", {}, "disabled",
-     "Old batch trigger, replaced by streaming ingestion"),
+    (
+        "hourly_database_backup",
+        "backup-database",
+        "0 * * * *",
+        {"inputs": {"backup_type": "hourly"}},
+        "active",
+        "Hourly SQLite backup, 7-day retention",
+    ),
+    (
+        "daily_database_backup",
+        "backup-database",
+        "0 3 * * *",
+        {"inputs": {"backup_type": "daily"}},
+        "active",
+        "Daily SQLite backup, 30-day retention",
+    ),
+    (
+        "daily_caltables_backup",
+        "backup-caltables",
+        "0 3 * * *",
+        {},
+        "active",
+        "Daily calibration tables backup",
+    ),
+    (
+        "daily_storage_reconciliation",
+        "storage-reconciliation",
+        "0 2 * * *",
+        {"inputs": {"do_reconcile": False, "sync_threshold": 95.0}},
+        "active",
+        "Daily storage validation and sync check",
+    ),
+    (
+        "hourly_health_check",
+        "health-check",
+        "15 * * * *",
+        {},
+        "active",
+        "Hourly system health check",
+    ),
+    (
+        "hourly_session_cleanup",
+        "session-cleanup",
+        "30 * * * *",
+        {"inputs": {"max_age_hours": 24}},
+        "active",
+        "Hourly expired session cleanup",
+    ),
+    (
+        "daily_data_retention_cleanup",
+        "data-retention-cleanup",
+        "0 4 * * *",
+        {"inputs": {"ms_retention_days": 30, "image_retention_days": 90}},
+        "active",
+        "Daily old data cleanup according to retention policy",
+    ),
+    (
+        "ingestion_directory_scan",
+        "scan-ingestion-directory",
+        "*/15 * * * *",
+        {},
+        "active",
+        "Find new subband files in the incoming directory",
+    ),
+    (
+        "housekeeping",
+        "housekeeping",
+        "0 */6 * * *",
+        {},
+        "active",
+        "Remove stale temporary files and orphaned work directories",
+    ),
+    (
+        "nightly_mosaic",
+        "mosaic-nightly",
+        "0 16 * * *",
+        {"inputs": {"tier": "quicklook"}},
+        "active",
+        "Mosaic of the night's snapshots",
+    ),
+    (
+        "daily_organize_files",
+        "organize-files",
+        "0 5 * * *",
+        {},
+        "active",
+        "Move finished products into the dated archive layout",
+    ),
+    (
+        "weekly_deep_mosaic",
+        "mosaic-pipeline",
+        "0 6 * * 0",
+        {"inputs": {"tier": "deep"}},
+        "paused",
+        "Weekly deep mosaic (paused while the disk is nearly full)",
+    ),
+    (
+        "legacy_nightly_pipeline_run",
+        "pipeline-run",
+        "0 12 * * *",
+        {},
+        "disabled",
+        "Old batch trigger, replaced by streaming ingestion",
+    ),
 ]
 
 #: The active schedule whose last run was missed (next_run_at lies before "now").
@@ -71,8 +147,13 @@ def cron_times(expr: str, start: float, end: float) -> list[float]:
     out = []
     while t <= end:
         d = datetime.fromtimestamp(t, UTC)
-        if (_field(minute, d.minute) and _field(hour, d.hour) and _field(dom, d.day)
-                and _field(month, d.month) and _field(dow, (d.weekday() + 1) % 7)):
+        if (
+            _field(minute, d.minute)
+            and _field(hour, d.hour)
+            and _field(dom, d.day)
+            and _field(month, d.month)
+            and _field(dow, (d.weekday() + 1) % 7)
+        ):
             out.append(float(t))
         t += 60
     return out
@@ -107,10 +188,20 @@ def plan_schedules(p: _Planner) -> list[dict]:
         before = cron_times(cron, now - 8 * 86400.0, now - 86400.0)
         last_run = fires[-1] if fires else (before[-1] if before and state == "paused" else None)
         following = cron_times(cron, last_run, last_run + 8 * 86400.0) if last_run else []
-        rows.append({"name": name, "description": description, "task_name": task_name,
-                     "params": params, "cron_expression": cron, "state": state,
-                     "last_run_at": last_run, "next_run_at": following[0] if following else None,
-                     "created_at": _CREATED, "updated_at": last_run or _CREATED})
+        rows.append(
+            {
+                "name": name,
+                "description": description,
+                "task_name": task_name,
+                "params": params,
+                "cron_expression": cron,
+                "state": state,
+                "last_run_at": last_run,
+                "next_run_at": following[0] if following else None,
+                "created_at": _CREATED,
+                "updated_at": last_run or _CREATED,
+            }
+        )
     return rows
 
 
@@ -118,7 +209,17 @@ def _nightly_mosaic(p: _Planner, nightly) -> None:
     """The nightly mosaic spawns create-mosaic, which ran into its timeout."""
     from dsa110_ws.demo.queue.plan import TIMEOUT_ERROR
 
-    params = {"inputs": {"name": f"nightly_{p.day.night}", "tier": "quicklook",
-                         "images": len(p.day.ms_paths)}}
-    p.add("create-mosaic", params, nightly.end + 1.0, timeout=3600,
-          outcomes=(TIMEOUT_ERROR.format(name="create-mosaic", timeout=3600),))
+    params = {
+        "inputs": {
+            "name": f"nightly_{p.day.night}",
+            "tier": "quicklook",
+            "images": len(p.day.ms_paths),
+        }
+    }
+    p.add(
+        "create-mosaic",
+        params,
+        nightly.end + 1.0,
+        timeout=3600,
+        outcomes=(TIMEOUT_ERROR.format(name="create-mosaic", timeout=3600),),
+    )

@@ -32,8 +32,9 @@ __all__ = ["BatchQA", "resolve_selection"]
 BATCH_TYPE = "batch_qa"
 
 
-def resolve_selection(images: ImageService, selection: Any, *, now: Any = None
-                      ) -> tuple[pd.DataFrame, str]:
+def resolve_selection(
+    images: ImageService, selection: Any, *, now: Any = None
+) -> tuple[pd.DataFrame, str]:
     """Images to QA as a DataFrame (path, ms_path) and a short description."""
     if isinstance(selection, pd.DataFrame):
         if "path" not in selection.columns:
@@ -99,9 +100,17 @@ class BatchQA:
         Items claimed and run at a time (``[operations] batch_chunk``).
     """
 
-    def __init__(self, audit: AuditTrail, batches: BatchJobRepository,
-                 items: BatchJobItemRepository, *, images: ImageService, runner: BatchRunner,
-                 clock: Clock, chunk: int = 16):
+    def __init__(
+        self,
+        audit: AuditTrail,
+        batches: BatchJobRepository,
+        items: BatchJobItemRepository,
+        *,
+        images: ImageService,
+        runner: BatchRunner,
+        clock: Clock,
+        chunk: int = 16,
+    ):
         self._audit = audit
         self._batches = batches
         self._items = items
@@ -143,8 +152,15 @@ class BatchQA:
 
         return self._audit.perform(action="create_batch_qa", target=desc, apply=apply)
 
-    def run(self, batch_id: int, *, qa: Callable[[str], Any] | None = None, mode: str = "auto",
-            chunk: int | None = None, progress: bool = False) -> dict[str, Any]:
+    def run(
+        self,
+        batch_id: int,
+        *,
+        qa: Callable[[str], Any] | None = None,
+        mode: str = "auto",
+        chunk: int | None = None,
+        progress: bool = False,
+    ) -> dict[str, Any]:
         """Run the pending items of a batch; returns the final batch status and item counts.
 
         Items go in chunks (``chunk``, default ``[operations] batch_chunk``) through the
@@ -179,17 +195,18 @@ class BatchQA:
             claimed = self._claim(batch_id, ids[lo : lo + size], started)
             if not claimed:
                 continue
-            outcomes = self._execute([paths[i] for i in claimed], qa=qa, mode=mode,
-                                     progress=progress)
+            outcomes = self._execute(
+                [paths[i] for i in claimed], qa=qa, mode=mode, progress=progress
+            )
             self._finish(batch_id, claimed, outcomes, started)
         return self._close(batch_id)
 
-    def _execute(self, paths: list[str], *, qa: Callable[[str], Any] | None, mode: str,
-                 progress: bool) -> list[tuple[str, str | None, float]]:
+    def _execute(
+        self, paths: list[str], *, qa: Callable[[str], Any] | None, mode: str, progress: bool
+    ) -> list[tuple[str, str | None, float]]:
         """(status 'done'/'failed', error, seconds) per path, in order."""
         if qa is None:
-            df = self._runner.run("image_qa", paths, mode=mode, progress=progress,
-                                  desc="batch QA")
+            df = self._runner.run("image_qa", paths, mode=mode, progress=progress, desc="batch QA")
             return [
                 (
                     "done" if st == "ok" else "failed",
@@ -230,15 +247,15 @@ class BatchQA:
         self._audit.perform(action="batch_items_start", target=str(bid), apply=apply)
         return claimed
 
-    def _finish(self, bid: int, item_ids: list[int], outcomes: list[tuple],
-                started: float) -> None:
+    def _finish(self, bid: int, item_ids: list[int], outcomes: list[tuple], started: float) -> None:
         items, batches = self._items, self._batches
 
         def apply(con: Any) -> tuple[Any, Any]:
             after = {}
             for item_id, (status, error, seconds) in zip(item_ids, outcomes, strict=True):
-                items.update(con, item_id, status=status, error=error,
-                             completed_at=started + seconds)
+                items.update(
+                    con, item_id, status=status, error=error, completed_at=started + seconds
+                )
                 after[str(item_id)] = {"status": status, "error": error}
             batches.refresh_counts(con, bid)
             return {"running": list(item_ids)}, after

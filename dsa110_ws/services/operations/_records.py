@@ -147,7 +147,10 @@ class PeriodSummary:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe values, the derived rates included."""
         d = dataclasses.asdict(self)
-        d.update(ms_per_day=self.ms_per_day, images_per_day=self.images_per_day,
-                 photometry_per_day=self.photometry_per_day,
-                 bad_image_fraction=self.bad_image_fraction)
+        d.update(
+            ms_per_day=self.ms_per_day,
+            images_per_day=self.images_per_day,
+            photometry_per_day=self.photometry_per_day,
+            bad_image_fraction=self.bad_image_fraction,
+        )
         return d

@@ -62,11 +62,21 @@ class OperatorActions:
         ``[operations]``: the rerun command, its timeout, the batch chunk.
     """
 
-    def __init__(self, audit: AuditTrail, *, jobs: JobRepository, ms_index: MSIndexRepository,
-                 batch_jobs: BatchJobRepository, batch_job_items: BatchJobItemRepository,
-                 alerts: FluxAlertRepository, ratings: ImageRatingRepository,
-                 images: ImageService, batch: BatchRunner, clock: Clock,
-                 settings: OperationsSettings | None = None):
+    def __init__(
+        self,
+        audit: AuditTrail,
+        *,
+        jobs: JobRepository,
+        ms_index: MSIndexRepository,
+        batch_jobs: BatchJobRepository,
+        batch_job_items: BatchJobItemRepository,
+        alerts: FluxAlertRepository,
+        ratings: ImageRatingRepository,
+        images: ImageService,
+        batch: BatchRunner,
+        clock: Clock,
+        settings: OperationsSettings | None = None,
+    ):
         self._audit = audit
         self._jobs = jobs
         self._ms_index = ms_index
@@ -77,12 +87,21 @@ class OperatorActions:
         self._images = images
         self._clock = clock
         self._settings = settings or OperationsSettings()
-        self._batch_qa = BatchQA(audit, batch_jobs, batch_job_items, images=images,
-                                 runner=batch, clock=clock, chunk=self._settings.batch_chunk)
+        self._batch_qa = BatchQA(
+            audit,
+            batch_jobs,
+            batch_job_items,
+            images=images,
+            runner=batch,
+            clock=clock,
+            chunk=self._settings.batch_chunk,
+        )
 
     def __repr__(self) -> str:
-        return ("<OperatorActions: rerun_ms, rerun_job, cancel_batch, retry_batch_failed, "
-                "create_batch_qa, run_batch_qa, acknowledge_alert, resolve_alert, rate_image>")
+        return (
+            "<OperatorActions: rerun_ms, rerun_job, cancel_batch, retry_batch_failed, "
+            "create_batch_qa, run_batch_qa, acknowledge_alert, resolve_alert, rate_image>"
+        )
 
     def _now_unix(self) -> float:
         return self._clock.now_unix()
@@ -117,8 +136,11 @@ class OperatorActions:
         target = ms_path if ms_path is not None else f"job {(rerun_of or {}).get('id')}"
         template = self._settings.rerun_command
         if run and template:  # a malformed template is refused before anything is written
-            render_command(template, {"ms_path": ms_path or "", "job_id": 0},
-                           setting="[operations] rerun_command")
+            render_command(
+                template,
+                {"ms_path": ms_path or "", "job_id": 0},
+                setting="[operations] rerun_command",
+            )
 
         def apply(con):
             if (
@@ -263,15 +285,25 @@ class OperatorActions:
         return result
 
     def run_batch_qa(
-        self, batch_id: int | str, *, mode: str = "auto", progress: bool = False,
-        qa: Callable[[str], Any] | None = None, chunk: int | None = None,
+        self,
+        batch_id: int | str,
+        *,
+        mode: str = "auto",
+        progress: bool = False,
+        qa: Callable[[str], Any] | None = None,
+        chunk: int | None = None,
     ) -> dict[str, Any]:
         """Run the pending items of a ``batch_qa`` job with ``w.batch`` (image QA), in
         chunks (default ``[operations] batch_chunk``), recording item states (running, then
         done or failed) as it goes; ``qa(path)`` replaces the image QA (a custom check, run
         in this process)."""
-        return self._batch_qa.run(parse_job_id(batch_id, what="batch id"), mode=mode,
-                                  progress=progress, qa=qa, chunk=chunk)
+        return self._batch_qa.run(
+            parse_job_id(batch_id, what="batch id"),
+            mode=mode,
+            progress=progress,
+            qa=qa,
+            chunk=chunk,
+        )
 
     # -- alerts and ratings --------------------------------------------------------------
     def acknowledge_alert(self, alert_id: int | str, *, by: str | None = None) -> ActionResult:

@@ -43,8 +43,15 @@ __all__ = [
 ]
 
 #: The columns of ``flux_summary()`` a text or report view shows.
-FLUX_SUMMARY_COLUMNS = ["calibrator_name", "n", "ratio_mean", "ratio_std",
-                        "drift_percent_per_day", "stability", "open_alerts"]
+FLUX_SUMMARY_COLUMNS = [
+    "calibrator_name",
+    "n",
+    "ratio_mean",
+    "ratio_std",
+    "drift_percent_per_day",
+    "stability",
+    "open_alerts",
+]
 
 #: Registry types that also satisfy a required type (BA is an amplitude-only bandpass).
 _EQUIVALENT = {"BP": {"BP", "BA"}, "GA": {"GA", "2G"}, "GP": {"GP", "2G"}}
@@ -64,9 +71,15 @@ class CalibrationHealthService:
     """``w.calhealth``: is the pipeline's calibration usable, and how stable are the
     calibrators?"""
 
-    def __init__(self, caltables: CaltableRepository,
-                 monitoring: CalibrationMonitoringRepository, alerts: FluxAlertRepository, *,
-                 clock: Clock, settings: CalibrationSettings | None = None):
+    def __init__(
+        self,
+        caltables: CaltableRepository,
+        monitoring: CalibrationMonitoringRepository,
+        alerts: FluxAlertRepository,
+        *,
+        clock: Clock,
+        settings: CalibrationSettings | None = None,
+    ):
         self._caltables = caltables
         self._monitoring = monitoring
         self._alerts = alerts
@@ -74,8 +87,10 @@ class CalibrationHealthService:
         self._cfg = settings or CalibrationSettings()
 
     def __repr__(self) -> str:
-        return ("<CalibrationHealthService: sets, valid_at, nearest, apply_list, timeline, flux, "
-                "alerts, health>")
+        return (
+            "<CalibrationHealthService: sets, valid_at, nearest, apply_list, timeline, flux, "
+            "alerts, health>"
+        )
 
     @property
     def required_types(self) -> tuple[str, ...]:
@@ -179,7 +194,9 @@ class CalibrationHealthService:
         order); empty when no active set is valid then."""
         return list(self.nearest(at).apply_list)
 
-    def timeline(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> CalTimeline:
+    def timeline(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> CalTimeline:
         """Validity coverage of active sets over [start, end) (default: the last 7 days).
 
         Returns the set windows, the merged covered intervals, the gaps (start_mjd, end_mjd,
@@ -234,9 +251,7 @@ class CalibrationHealthService:
         span), stability ('stable', 'drifting', 'unstable', 'too few'), open_alerts.
         """
         lo, hi = self._clock.window(start, end, default=dt.timedelta(days=14))
-        df = self._monitoring.find(
-            calibrator_name=calibrator, start=lo, end=hi, limit=None
-        )
+        df = self._monitoring.find(calibrator_name=calibrator, start=lo, end=hi, limit=None)
         open_alerts = self.alerts(open_only=True)["calibrator_name"].value_counts()
         rows = [self._flux_row(name, g, open_alerts) for name, g in df.groupby("calibrator_name")]
         cols = [

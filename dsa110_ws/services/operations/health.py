@@ -129,8 +129,14 @@ class _Context:
     """What the checks share: the database, the clock, one cached freshness query, the
     stuck-MS view."""
 
-    def __init__(self, db: Database, ms_index: MSIndexRepository, hdf5: HDF5FileRepository,
-                 jobs: JobService, clock: Clock):
+    def __init__(
+        self,
+        db: Database,
+        ms_index: MSIndexRepository,
+        hdf5: HDF5FileRepository,
+        jobs: JobService,
+        clock: Clock,
+    ):
         self.db = db
         self.jobs = jobs
         self._ms_index = ms_index
@@ -172,9 +178,18 @@ class HealthService:
         The demo state does not run DSA-110's service checks by default.
     """
 
-    def __init__(self, db: Database, ms_index: MSIndexRepository, hdf5_files: HDF5FileRepository,
-                 *, jobs: JobService, clock: Clock, settings: HealthSettings | None = None,
-                 data_roots: Sequence[Path] = (), is_demo: bool = False):
+    def __init__(
+        self,
+        db: Database,
+        ms_index: MSIndexRepository,
+        hdf5_files: HDF5FileRepository,
+        *,
+        jobs: JobService,
+        clock: Clock,
+        settings: HealthSettings | None = None,
+        data_roots: Sequence[Path] = (),
+        is_demo: bool = False,
+    ):
         self._db = db
         self._ms_index = ms_index
         self._hdf5 = hdf5_files
@@ -275,7 +290,8 @@ class HealthService:
             pool.shutdown(wait=False, cancel_futures=True)
         final = tuple(r for r in results if r is not None)
         return HealthReport(
-            status=worst([r.status for r in final], empty=Severity.UNKNOWN).value, checks=final,
+            status=worst([r.status for r in final], empty=Severity.UNKNOWN).value,
+            checks=final,
             at=self._clock.now().isot,
         )
 

@@ -65,10 +65,17 @@ def parse_job_id(job_id: Any, *, what: str = "job id") -> int:
 class JobService:
     """``w.jobs``: jobs and batches with durations, failure reasons, progress and stuck MS."""
 
-    def __init__(self, jobs: JobRepository, batch_jobs: BatchJobRepository,
-                 batch_job_items: BatchJobItemRepository, ms_index: MSIndexRepository,
-                 ms_state: MSStateRepository, *, clock: Clock,
-                 settings: OperationsSettings | None = None):
+    def __init__(
+        self,
+        jobs: JobRepository,
+        batch_jobs: BatchJobRepository,
+        batch_job_items: BatchJobItemRepository,
+        ms_index: MSIndexRepository,
+        ms_state: MSStateRepository,
+        *,
+        clock: Clock,
+        settings: OperationsSettings | None = None,
+    ):
         self._jobs = jobs
         self._batches = batch_jobs
         self._items = batch_job_items
@@ -78,8 +85,7 @@ class JobService:
         self._settings = settings or OperationsSettings()
 
     def __repr__(self) -> str:
-        return ("<JobService: find, get, failed, summary, batches, batch, pipeline_progress, "
-                "stuck>")
+        return "<JobService: find, get, failed, summary, batches, batch, pipeline_progress, stuck>"
 
     # -- jobs ----------------------------------------------------------------------------
     def find(
@@ -118,7 +124,11 @@ class JobService:
         return _job_info(rec.to_dict())
 
     def failed(
-        self, *, start: TimeLike | None = None, end: TimeLike | None = None, limit: int | None = DEFAULT_LIMIT
+        self,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        limit: int | None = DEFAULT_LIMIT,
     ) -> pd.DataFrame:
         """Failed jobs created in [start, end) (default: the last 24 h) with their reasons."""
         lo, hi = self._clock.window(start, end)
@@ -160,7 +170,8 @@ class JobService:
             rec = self._batches.get(bid).to_dict()
         except NotFoundError:
             raise NotFoundError(
-                f"No batch job with id {bid} in {self._batches.db.describe()}.") from None
+                f"No batch job with id {bid} in {self._batches.db.describe()}."
+            ) from None
         items = self._items.find(batch_id=bid, limit=None)
         counts = {str(k): int(v) for k, v in items["status"].value_counts().items()}
         total = max(int(rec.get("total_items") or 0), len(items))

@@ -29,8 +29,14 @@ class QueueService:
     """``w.queue``: the ingestion groups (``ingestion_groups`` / ``ingestion_subbands``) and
     the UVH5 file index (``hdf5_files``)."""
 
-    def __init__(self, groups: IngestionGroupRepository, subbands: IngestionSubbandRepository,
-                 hdf5_files: HDF5FileRepository, *, clock: Clock):
+    def __init__(
+        self,
+        groups: IngestionGroupRepository,
+        subbands: IngestionSubbandRepository,
+        hdf5_files: HDF5FileRepository,
+        *,
+        clock: Clock,
+    ):
         self._groups = groups
         self._subbands = subbands
         self._hdf5 = hdf5_files
@@ -39,7 +45,9 @@ class QueueService:
     def __repr__(self) -> str:
         return "<QueueService: counts, groups, incomplete, failed, hdf5_per_night, summary>"
 
-    def counts(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> dict[str, int]:
+    def counts(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> dict[str, int]:
         """Groups per state (created in [start, end) when given; all groups otherwise)."""
         df = self._groups.counts_by_state(start=start, end=end)
         return {str(s): int(n) for s, n in zip(df["state"], df["n"], strict=True)}
@@ -95,7 +103,9 @@ class QueueService:
         """Failed groups with their ``error_message``."""
         return self.groups(state="failed", limit=limit)
 
-    def hdf5_per_night(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
+    def hdf5_per_night(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> pd.DataFrame:
         """UVH5 files, groups and bytes per observing night (``obs_date``)."""
         return self._hdf5.per_night(start=start, end=end)
 

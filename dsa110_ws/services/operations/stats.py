@@ -52,10 +52,18 @@ class StatsService:
         The workspace clock (default windows).
     """
 
-    def __init__(self, ms_index: MSIndexRepository, jobs_repo: JobRepository,
-                 batch_jobs: BatchJobRepository, ingestion_groups: IngestionGroupRepository,
-                 image_qa: ImageQARepository, *, jobs: JobService, health: HealthService,
-                 clock: Clock):
+    def __init__(
+        self,
+        ms_index: MSIndexRepository,
+        jobs_repo: JobRepository,
+        batch_jobs: BatchJobRepository,
+        ingestion_groups: IngestionGroupRepository,
+        image_qa: ImageQARepository,
+        *,
+        jobs: JobService,
+        health: HealthService,
+        clock: Clock,
+    ):
         self._ms_index = ms_index
         self._jobs_repo = jobs_repo
         self._batches = batch_jobs
@@ -66,11 +74,14 @@ class StatsService:
         self._clock = clock
 
     def __repr__(self) -> str:
-        return ("<StatsService: counts, throughput, success_rates, qa, disk_usage, "
-                "period_summary, summary>")
+        return (
+            "<StatsService: counts, throughput, success_rates, qa, disk_usage, "
+            "period_summary, summary>"
+        )
 
-    def _window(self, start: TimeLike | None, end: TimeLike | None,
-                all_time: bool = False) -> tuple[Time | None, Time | None]:
+    def _window(
+        self, start: TimeLike | None, end: TimeLike | None, all_time: bool = False
+    ) -> tuple[Time | None, Time | None]:
         if all_time:
             return None, None
         return self._clock.window(start, end)
@@ -151,7 +162,9 @@ class StatsService:
             out[f"n_{kind}"] = counts
         return out
 
-    def success_rates(self, *, start: TimeLike | None = None, end: TimeLike | None = None) -> pd.DataFrame:
+    def success_rates(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> pd.DataFrame:
         """Jobs per type created in the window: totals, success ('done' or 'completed'),
         failed, and success_rate = success / (success + failed); plus an 'all' row."""
         s = self._jobs.summary(start=start, end=end)
@@ -203,8 +216,9 @@ class StatsService:
         """Disk usage of each data root (see ``w.health.disk_usage``)."""
         return self._health.disk_usage()
 
-    def period_summary(self, start: TimeLike | None = None,
-                       end: TimeLike | None = None) -> PeriodSummary:
+    def period_summary(
+        self, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> PeriodSummary:
         """The headline numbers of one period [start, end) (default: the last 24 hours).
 
         The one definition the CLI (``stats``), the dashboards and the stats report use:
@@ -216,22 +230,31 @@ class StatsService:
         days = (float(hi.unix) - float(lo.unix)) / 86400.0
         totals = self._totals(float(lo.mjd), float(hi.mjd))
         jobs = self._jobs.summary(start=lo, end=hi)
-        qa = (self._image_qa.metrics_by_observation(lo_mjd=float(lo.mjd), hi_mjd=float(hi.mjd))
-              if self._image_qa.available
-              else pd.DataFrame(columns=["obs_mjd", "rms_noise", "dynamic_range",
-                                         "overall_quality"]))
+        qa = (
+            self._image_qa.metrics_by_observation(lo_mjd=float(lo.mjd), hi_mjd=float(hi.mjd))
+            if self._image_qa.available
+            else pd.DataFrame(columns=["obs_mjd", "rms_noise", "dynamic_range", "overall_quality"])
+        )
         severities = [from_quality(q) for q in qa["overall_quality"]]
         n_bad = sum(s is Severity.CRITICAL for s in severities)
         grades = qa["overall_quality"].fillna("none").astype(str).value_counts()
         noise = pd.to_numeric(qa["rms_noise"], errors="coerce").dropna().to_numpy(float)
         dr = pd.to_numeric(qa["dynamic_range"], errors="coerce").dropna().to_numpy(float)
         return PeriodSummary(
-            start=lo.isot, end=hi.isot, days=days,
-            n_ms=totals["ms"], n_images=totals["images"], n_photometry=totals["photometry"],
-            n_jobs=jobs.n_total, n_success=jobs.n_success, n_failed_jobs=jobs.n_failed,
-            n_running=jobs.n_running, n_pending=jobs.n_pending,
+            start=lo.isot,
+            end=hi.isot,
+            days=days,
+            n_ms=totals["ms"],
+            n_images=totals["images"],
+            n_photometry=totals["photometry"],
+            n_jobs=jobs.n_total,
+            n_success=jobs.n_success,
+            n_failed_jobs=jobs.n_failed,
+            n_running=jobs.n_running,
+            n_pending=jobs.n_pending,
             job_success_rate=jobs.success_rate,
-            n_qa=len(qa), n_bad_images=n_bad,
+            n_qa=len(qa),
+            n_bad_images=n_bad,
             qa_grades={str(k): int(v) for k, v in grades.items()},
             noise_median_mjy=float(np.median(noise) * 1e3) if len(noise) else None,
             dr_median=float(np.median(dr)) if len(dr) else None,
@@ -243,13 +266,15 @@ class StatsService:
             return dict.fromkeys(_WHAT, 0)
         out = {}
         for kind in _WHAT:
-            df = self._ms_index.binned_counts(kind, lo_mjd=lo_mjd, hi_mjd=hi_mjd,
-                                              width_days=(hi_mjd - lo_mjd) * (1 + 1e-9))
+            df = self._ms_index.binned_counts(
+                kind, lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=(hi_mjd - lo_mjd) * (1 + 1e-9)
+            )
             out[kind] = int(df["n"].sum())
         return out
 
-    def summary(self, *, start: TimeLike | None = None,
-                end: TimeLike | None = None) -> dict[str, Any]:
+    def summary(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> dict[str, Any]:
         """The period summary with the window's counts and the disks, as plain data
         (``dsa110-ws stats --json``)."""
         lo, hi = self._clock.window(start, end)
@@ -267,8 +292,11 @@ class StatsService:
                 "n_pending": period.n_pending,
                 "success_rate": period.job_success_rate,
             },
-            "throughput": {"n_ms": period.n_ms, "n_images": period.n_images,
-                           "n_photometry": period.n_photometry},
+            "throughput": {
+                "n_ms": period.n_ms,
+                "n_images": period.n_images,
+                "n_photometry": period.n_photometry,
+            },
             "qa_grades": period.qa_grades,
             "disk": self.disk_usage()[["path", "used_percent", "status"]].to_dict(orient="records"),
         }

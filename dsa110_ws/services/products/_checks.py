@@ -18,6 +18,7 @@ __all__ = ["Check", "grade_of", "IMAGE_QA_DEFAULTS", "CAL_QA_DEFAULTS"]
 
 VERDICTS = ("pass", "warn", "fail")
 
+
 def _defaults(model: Any) -> dict[str, tuple[float, str]]:
     return {n: (float(f.default), f.description or "") for n, f in model.model_fields.items()}
 

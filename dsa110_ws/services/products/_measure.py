@@ -59,9 +59,9 @@ class ImageStats:
     def from_dict(cls, d: dict[str, Any]) -> ImageStats:
         names = {f.name for f in dataclasses.fields(cls)}
         kw: dict[str, Any] = {
-                k: (math.nan if v is None and k.endswith("_jy") else v)
-                for k, v in d.items()
-                if k in names
+            k: (math.nan if v is None and k.endswith("_jy") else v)
+            for k, v in d.items()
+            if k in names
         }
         return cls(**kw)
 

@@ -40,8 +40,10 @@ class CaltableService:
         self._registry = registry
 
     def __repr__(self) -> str:
-        return ("<CaltableService: load, solve_type, plot_gains, plot_bandpass, plot_delays, "
-                "registry_row, find, sets>")
+        return (
+            "<CaltableService: load, solve_type, plot_gains, plot_bandpass, plot_delays, "
+            "registry_row, find, sets>"
+        )
 
     def _path(self, path: PathLike) -> Path:
         return self._paths.product(path, what="calibration table")

@@ -36,8 +36,12 @@ class ImageService:
         (Relative times such as "yesterday" are read on the repositories' clock.)
     """
 
-    def __init__(self, images: ImageRepository, image_qa: ImageQARepository,
-                 applied: CalibrationAppliedRepository):
+    def __init__(
+        self,
+        images: ImageRepository,
+        image_qa: ImageQARepository,
+        applied: CalibrationAppliedRepository,
+    ):
         self._images = images
         self._qa = image_qa
         self._applied = applied
@@ -45,15 +49,28 @@ class ImageService:
     def __repr__(self) -> str:
         return "<ImageService: find, get, get_by_path, types, stored_grades, applied_caltables>"
 
-    def find(self, *, start: TimeLike | None = None, end: TimeLike | None = None,
-             created_start: TimeLike | None = None, created_end: TimeLike | None = None,
-             limit: int | None = DEFAULT_LIMIT, **filters: Any) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        created_start: TimeLike | None = None,
+        created_end: TimeLike | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Images matching every filter (see :meth:`ImageRepository.find
         <dsa110_ws.repositories.images.ImageRepository.find>`: ``type``, ``field_name``,
         ``dec_min_deg``/``dec_max_deg``, ``noise_min_jy``/``noise_max_jy``, ``ms_path``,
         ``path``, ``order``), observed in [start, end)."""
-        return self._images.find(start=start, end=end, created_start=created_start,
-                                 created_end=created_end, limit=limit, **filters)
+        return self._images.find(
+            start=start,
+            end=end,
+            created_start=created_start,
+            created_end=created_end,
+            limit=limit,
+            **filters,
+        )
 
     def get(self, image_id: int) -> Record:
         """One image by its id (``NotFoundError`` if absent)."""

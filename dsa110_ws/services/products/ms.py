@@ -40,14 +40,22 @@ class MSService:
         self._index = index
 
     def __repr__(self) -> str:
-        return ("<MSService: find, summary, flag_stats, quicklook, plot_quicklook, "
-                "antenna_layout, plot_antenna_layout>")
+        return (
+            "<MSService: find, summary, flag_stats, quicklook, plot_quicklook, "
+            "antenna_layout, plot_antenna_layout>"
+        )
 
     def _path(self, path: PathLike) -> Path:
         return self._paths.product(path, what="Measurement Set")
 
-    def find(self, *, start: TimeLike | None = None, end: TimeLike | None = None,
-             limit: int | None = 1000, **filters: Any) -> pd.DataFrame:
+    def find(
+        self,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        limit: int | None = 1000,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """The pipeline's ``ms_index`` rows observed in [start, end) (``mid_mjd``), by stage,
         status, group, field or path; relative times are read on the workspace clock."""
         return self._index.find(start=start, end=end, limit=limit, **filters)

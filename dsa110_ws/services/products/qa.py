@@ -42,15 +42,24 @@ PathLike = str | os.PathLike[str]
 class QAService:
     """Image and caltable QA (``w.qa``)."""
 
-    def __init__(self, paths: PathPolicy, fits: FitsImageService, cal: CaltableService,
-                 cache: ProductCache, *, image_settings: QAImageSettings | None = None,
-                 cal_settings: QACalSettings | None = None):
+    def __init__(
+        self,
+        paths: PathPolicy,
+        fits: FitsImageService,
+        cal: CaltableService,
+        cache: ProductCache,
+        *,
+        image_settings: QAImageSettings | None = None,
+        cal_settings: QACalSettings | None = None,
+    ):
         self._paths = paths
         self._fits = fits
         self._cal = cal
         self._cache = cache
-        self._settings = {"image": image_settings or QAImageSettings(),
-                          "cal": cal_settings or QACalSettings()}
+        self._settings = {
+            "image": image_settings or QAImageSettings(),
+            "cal": cal_settings or QACalSettings(),
+        }
 
     def __repr__(self) -> str:
         return "<QAService: image(path), cal(path), thresholds(kind)>"
@@ -71,7 +80,8 @@ class QAService:
                 raise ConfigurationError(
                     f"QA threshold override {'.'.join(map(str, first['loc']))}: "
                     f"{first['msg']}; known [qa.{kind}] thresholds: "
-                    f"{sorted(type(section).model_fields)}.") from None
+                    f"{sorted(type(section).model_fields)}."
+                ) from None
         return {k: float(v) for k, v in section.model_dump().items()}
 
     def image(

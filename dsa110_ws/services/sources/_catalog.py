@@ -33,7 +33,8 @@ def as_radec(position: Any) -> tuple[float, float]:
         return float(_deg(ra)), float(_deg(dec))
     except (TypeError, ValueError):
         raise InvalidQueryError(
-            f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair.") from None
+            f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair."
+        ) from None
 
 
 def _deg(x: Any) -> float:
@@ -47,8 +48,9 @@ def as_degrees(value: Any, what: str = "radius") -> float:
     return to_value(value, "deg", what=what)
 
 
-def cone(catalogue: SourceRepository, position: Any, radius: Any, *,
-         limit: int | None) -> pd.DataFrame:
+def cone(
+    catalogue: SourceRepository, position: Any, radius: Any, *, limit: int | None
+) -> pd.DataFrame:
     """Sources within ``radius`` of ``position``, nearest first, with exact ``sep_deg``."""
     ra, dec = as_radec(position)
     df = catalogue.cone(ra, dec, as_degrees(radius), limit=limit)
@@ -66,14 +68,17 @@ def _input_coords(obj: Any) -> tuple[pd.DataFrame, Any]:
     if isinstance(obj, Table):
         obj = obj.to_pandas()
     if not isinstance(obj, pd.DataFrame):
-        raise InvalidQueryError("crossmatch() takes a SkyCoord, a DataFrame or an astropy Table "
-                                "with RA/Dec columns in degrees.")
+        raise InvalidQueryError(
+            "crossmatch() takes a SkyCoord, a DataFrame or an astropy Table "
+            "with RA/Dec columns in degrees."
+        )
     lower = {str(c).lower(): c for c in obj.columns}
     ra = next((lower[n] for n in _RA_NAMES if n in lower), None)
     dec = next((lower[n] for n in _DEC_NAMES if n in lower), None)
     if ra is None or dec is None:
-        raise InvalidQueryError(f"No RA/Dec columns among {list(obj.columns)}; name them "
-                                "ra_deg and dec_deg (degrees).")
+        raise InvalidQueryError(
+            f"No RA/Dec columns among {list(obj.columns)}; name them ra_deg and dec_deg (degrees)."
+        )
     c = SkyCoord(obj[ra].to_numpy(float), obj[dec].to_numpy(float), unit="deg", frame="icrs")
     return obj.reset_index(drop=True), c
 
@@ -98,6 +103,9 @@ def crossmatch(catalogue: SourceRepository, positions: Any, *, max_sep: Any) -> 
     out["nearest_source_id"] = ids
     out["sep_arcsec"] = sep.arcsec
     out["matched"] = matched
-    out.attrs.update(max_sep_arcsec=limit_deg * 3600.0, n_matched=int(matched.sum()),
-                     catalogue_derived=bool(cat.attrs.get("derived", False)))
+    out.attrs.update(
+        max_sep_arcsec=limit_deg * 3600.0,
+        n_matched=int(matched.sum()),
+        catalogue_derived=bool(cat.attrs.get("derived", False)),
+    )
     return out

@@ -23,12 +23,26 @@ from dsa110_ws.services.sources._segments import seg_median
 
 __all__ = ["DIP_COLUMNS", "find_dips"]
 
-DIP_COLUMNS = ("baseline_flux_jy", "dip_start_mjd", "dip_end_mjd", "dip_n_epochs", "dip_depth",
-               "dip_sigma")
+DIP_COLUMNS = (
+    "baseline_flux_jy",
+    "dip_start_mjd",
+    "dip_end_mjd",
+    "dip_n_epochs",
+    "dip_depth",
+    "dip_sigma",
+)
 
 
-def find_dips(code: np.ndarray, mjd: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int, *,
-              point_sigma: float = 3.0, point_depth: float = 0.1) -> dict[str, np.ndarray]:
+def find_dips(
+    code: np.ndarray,
+    mjd: np.ndarray,
+    f: np.ndarray,
+    s: np.ndarray,
+    n_src: int,
+    *,
+    point_sigma: float = 3.0,
+    point_depth: float = 0.1,
+) -> dict[str, np.ndarray]:
     """The most significant bounded dip of every source (see module doc)."""
     out = {k: np.full(n_src, np.nan) for k in DIP_COLUMNS}
     if len(f) == 0:

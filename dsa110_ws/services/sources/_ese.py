@@ -78,8 +78,13 @@ PRESETS: dict[str, Preset] = {
     "sensitive": Preset("sensitive", 3.0, 3.0, 4.0, 0.02, 3.5, 0.15, 3.0, 0.10, 0.5, 3),
 }
 
-_WEIGHTS = {"significance": 0.3, "amplitude": 0.2, "two_epoch": 0.2, "sigma_deviation": 0.1,
-            "dip": 0.2}
+_WEIGHTS = {
+    "significance": 0.3,
+    "amplitude": 0.2,
+    "two_epoch": 0.2,
+    "sigma_deviation": 0.1,
+    "dip": 0.2,
+}
 
 
 def get_preset(preset: str | Preset, **overrides: Any) -> Preset:
@@ -106,8 +111,9 @@ def chi2_sigma(chi2_nu: Any, n_epochs: Any) -> np.ndarray:
         return (np.cbrt(x) - (1.0 - a)) / np.sqrt(a)
 
 
-def eta_v_fit(table: pd.DataFrame, *, sigma: float | tuple[float, float] = 3.0,
-              method: str = "robust") -> dict[str, Any]:
+def eta_v_fit(
+    table: pd.DataFrame, *, sigma: float | tuple[float, float] = 3.0, method: str = "robust"
+) -> dict[str, Any]:
     """Gaussian fits to log10(eta) and log10(V) and the thresholds ``sigma`` above them.
 
     Only sources with finite, positive eta and V enter the fits.  ``method="robust"`` uses
@@ -116,14 +122,21 @@ def eta_v_fit(table: pd.DataFrame, *, sigma: float | tuple[float, float] = 3.0,
     """
     if method not in ("robust", "mle"):
         raise InvalidQueryError(f"method={method!r} is not 'robust' or 'mle'.")
-    s_eta, s_v = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else (
-        float(sigma[0]), float(sigma[1]))
+    s_eta, s_v = (
+        (float(sigma), float(sigma))
+        if isinstance(sigma, (int, float))
+        else (float(sigma[0]), float(sigma[1]))
+    )
     eta, v = table["eta"].to_numpy(float), table["v"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         ok = np.isfinite(eta) & np.isfinite(v) & (eta > 0) & (v > 0)
         le, lv = np.log10(eta[ok]), np.log10(v[ok])
-    out: dict[str, Any] = {"method": method, "eta_sigma": float(s_eta), "v_sigma": float(s_v),
-                           "n_used": int(ok.sum())}
+    out: dict[str, Any] = {
+        "method": method,
+        "eta_sigma": float(s_eta),
+        "v_sigma": float(s_v),
+        "n_used": int(ok.sum()),
+    }
     for name, x, s in (("eta", le, s_eta), ("v", lv, s_v)):
         mu, sd = _fit(x, method)
         out[f"{name}_log_mean"], out[f"{name}_log_std"] = mu, sd
@@ -143,8 +156,13 @@ def _fit(x: np.ndarray, method: str) -> tuple[float, float]:
     return float(mu), float(sd)
 
 
-def classify(table: pd.DataFrame, preset: str | Preset = "moderate", *,
-             fit: dict[str, Any] | None = None, **overrides: Any) -> pd.DataFrame:
+def classify(
+    table: pd.DataFrame,
+    preset: str | Preset = "moderate",
+    *,
+    fit: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> pd.DataFrame:
     """``table`` with ``chi2_sigma``, ``eta_sigma``, the route flags, ``ese_like``,
     ``score`` and ``is_candidate`` added (all sources kept)."""
     p = get_preset(preset, **overrides)
@@ -153,24 +171,44 @@ def classify(table: pd.DataFrame, preset: str | Preset = "moderate", *,
     c2 = chi2_sigma(table["chi2_nu"].to_numpy(float), n)
     with np.errstate(invalid="ignore", divide="ignore"):
         es = (np.log10(table["eta"].to_numpy(float)) - fit["eta_log_mean"]) / fit["eta_log_std"]
-    col = {k: table[k].to_numpy(float) for k in ("v", "sigma_deviation", "vs_max", "m_max",
-                                                 "dip_sigma", "dip_depth")}
+    col = {
+        k: table[k].to_numpy(float)
+        for k in ("v", "sigma_deviation", "vs_max", "m_max", "dip_sigma", "dip_depth")
+    }
     days = (table["dip_end_mjd"] - table["dip_start_mjd"]).to_numpy(float)
     enough = n >= max(p.min_epochs, 2)
     with np.errstate(invalid="ignore"):
-        significant = (c2 >= p.chi2_sigma) | (es >= p.eta_sigma) | (
-            col["sigma_deviation"] >= p.sigma_deviation)
+        significant = (
+            (c2 >= p.chi2_sigma)
+            | (es >= p.eta_sigma)
+            | (col["sigma_deviation"] >= p.sigma_deviation)
+        )
         by_var = enough & significant & (col["v"] >= p.v_min)
         by_pair = enough & (col["vs_max"] >= p.vs_min) & (col["m_max"] >= p.m_min)
-        ese_like = enough & (days >= p.dip_days) & (col["dip_depth"] >= p.dip_depth) & (
-            col["dip_sigma"] >= p.dip_sigma)
+        ese_like = (
+            enough
+            & (days >= p.dip_days)
+            & (col["dip_depth"] >= p.dip_depth)
+            & (col["dip_sigma"] >= p.dip_sigma)
+        )
     score = _score(p, c2, es, col, ese_like)
-    out = table.assign(chi2_sigma=c2, eta_sigma=es, by_variability=by_var, by_two_epoch=by_pair,
-                       by_dip=ese_like, ese_like=ese_like, score=np.where(enough, score, np.nan),
-                       is_candidate=by_var | by_pair | ese_like)
+    out = table.assign(
+        chi2_sigma=c2,
+        eta_sigma=es,
+        by_variability=by_var,
+        by_two_epoch=by_pair,
+        by_dip=ese_like,
+        ese_like=ese_like,
+        score=np.where(enough, score, np.nan),
+        is_candidate=by_var | by_pair | ese_like,
+    )
     out.attrs.update(table.attrs)
-    out.attrs.update(preset=dataclasses.asdict(p), eta_v_fit=fit,
-                     n_candidates=int(out["is_candidate"].sum()), n_ese_like=int(ese_like.sum()))
+    out.attrs.update(
+        preset=dataclasses.asdict(p),
+        eta_v_fit=fit,
+        n_candidates=int(out["is_candidate"].sum()),
+        n_ese_like=int(ese_like.sum()),
+    )
     return out
 
 
@@ -179,11 +217,13 @@ def _score(p: Preset, c2, es, col, ese_like) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.clip(np.nan_to_num(np.asarray(x, float) / th, nan=0.0), 0.0, 5.0)
 
-    parts = {"significance": np.maximum(r(c2, p.chi2_sigma), r(es, p.eta_sigma)),
-             "amplitude": r(col["v"], p.v_min),
-             "two_epoch": np.minimum(r(col["vs_max"], p.vs_min), r(col["m_max"], p.m_min)),
-             "sigma_deviation": r(col["sigma_deviation"], p.sigma_deviation),
-             "dip": np.where(ese_like, r(col["dip_sigma"], p.dip_sigma), 0.0)}
+    parts = {
+        "significance": np.maximum(r(c2, p.chi2_sigma), r(es, p.eta_sigma)),
+        "amplitude": r(col["v"], p.v_min),
+        "two_epoch": np.minimum(r(col["vs_max"], p.vs_min), r(col["m_max"], p.m_min)),
+        "sigma_deviation": r(col["sigma_deviation"], p.sigma_deviation),
+        "dip": np.where(ese_like, r(col["dip_sigma"], p.dip_sigma), 0.0),
+    }
     return sum(_WEIGHTS[k] * v for k, v in parts.items())
 
 
@@ -209,7 +249,8 @@ def plot_eta_v(table: pd.DataFrame, fit: dict[str, Any], ax: Any = None) -> Any:
             line(fit[key], ls="--", c="k", lw=1)
     ax.set_xlabel(r"$\eta$ (weighted variance)")
     ax.set_ylabel("V (std / mean)")
-    ax.set_title(f"eta-V: {fit['method']} fit, {fit['eta_sigma']:g} / {fit['v_sigma']:g} sigma",
-                 fontsize=9)
+    ax.set_title(
+        f"eta-V: {fit['method']} fit, {fit['eta_sigma']:g} / {fit['v_sigma']:g} sigma", fontsize=9
+    )
     ax.legend(fontsize=7, loc="lower right")
     return ax

@@ -39,8 +39,9 @@ NORM = ("normalized_flux_jy", "normalized_flux_err_jy")
 RAW = ("flux_jy", "flux_err_jy")
 
 
-def mjd_bounds(start: TimeLike | None, end: TimeLike | None,
-               now: TimeLike | None = None) -> tuple[float | None, float | None]:
+def mjd_bounds(
+    start: TimeLike | None, end: TimeLike | None, now: TimeLike | None = None
+) -> tuple[float | None, float | None]:
     """ISO date / MJD / ``Time`` bounds to MJD floats (checked for order)."""
     lo = None if start is None else to_mjd(start, now=now, what="start")
     hi = None if end is None else to_mjd(end, now=now, what="end")
@@ -53,17 +54,25 @@ def _check_mode(flux: str, have: set[str]) -> str:
     if flux not in FLUX_MODES:
         raise InvalidQueryError(f"flux={flux!r} is not one of {FLUX_MODES}.")
     if flux == "normalized" and not set(NORM) <= have:
-        raise InvalidQueryError("flux='normalized' needs photometry.normalized_flux_jy, which "
-                                "this database lacks; use flux='raw' or 'reference'.")
+        raise InvalidQueryError(
+            "flux='normalized' needs photometry.normalized_flux_jy, which "
+            "this database lacks; use flux='raw' or 'reference'."
+        )
     if flux == "auto" and not set(NORM) <= have:
         return "raw"
     return flux
 
 
-def read_rows(repo: PhotometryRepository, snapshot: PhotometrySnapshot, *,
-              start_mjd: float | None = None, end_mjd: float | None = None,
-              source_ids: Sequence[str] | None = None, flux: str = "auto",
-              image: bool = False) -> tuple[str, Any]:
+def read_rows(
+    repo: PhotometryRepository,
+    snapshot: PhotometrySnapshot,
+    *,
+    start_mjd: float | None = None,
+    end_mjd: float | None = None,
+    source_ids: Sequence[str] | None = None,
+    flux: str = "auto",
+    image: bool = False,
+) -> tuple[str, Any]:
     """The photometry columns ``flux`` needs (one scan, from the snapshot where it is
     valid), and the resolved flux mode."""
     flux = _check_mode(flux, set(repo.columns()))
@@ -80,22 +89,34 @@ def read_rows(repo: PhotometryRepository, snapshot: PhotometrySnapshot, *,
     return flux, df
 
 
-def load_flux_arrays(repo: PhotometryRepository, snapshot: PhotometrySnapshot, *,
-                     start_mjd: float | None = None, end_mjd: float | None = None,
-                     source_ids: Sequence[str] | None = None, flux: str = "auto",
-                     normalisation: Normalisation | None = None) -> FluxArrays:
+def load_flux_arrays(
+    repo: PhotometryRepository,
+    snapshot: PhotometrySnapshot,
+    *,
+    start_mjd: float | None = None,
+    end_mjd: float | None = None,
+    source_ids: Sequence[str] | None = None,
+    flux: str = "auto",
+    normalisation: Normalisation | None = None,
+) -> FluxArrays:
     """Read once and choose each source's flux series (see module doc)."""
-    flux, df = read_rows(repo, snapshot, start_mjd=start_mjd, end_mjd=end_mjd,
-                         source_ids=source_ids, flux=flux)
+    flux, df = read_rows(
+        repo, snapshot, start_mjd=start_mjd, end_mjd=end_mjd, source_ids=source_ids, flux=flux
+    )
     cat = df["source_id"].cat
     code = cat.codes.to_numpy().astype(np.int64)
     ids = cat.categories.to_numpy().astype(object)
     n_src = len(ids)
     mjd = df["obs_mjd"].to_numpy(float)
-    counts = {"n_rows_read": len(df), "n_rows_no_source": int(np.sum(code < 0)),
-              "n_rows_no_time": int(np.sum(~np.isfinite(mjd))), "flux": flux,
-              "start_mjd": df.attrs.get("start_mjd"), "end_mjd": df.attrs.get("end_mjd"),
-              "snapshot": df.attrs.get("snapshot")}
+    counts = {
+        "n_rows_read": len(df),
+        "n_rows_no_source": int(np.sum(code < 0)),
+        "n_rows_no_time": int(np.sum(~np.isfinite(mjd))),
+        "flux": flux,
+        "start_mjd": df.attrs.get("start_mjd"),
+        "end_mjd": df.attrs.get("end_mjd"),
+        "snapshot": df.attrs.get("snapshot"),
+    }
     if flux == "auto":
         f, s, column = _auto(df, code, n_src, counts)
     elif flux == "reference":
@@ -119,9 +140,11 @@ def _auto(df, code: np.ndarray, n_src: int, counts: dict) -> tuple[np.ndarray, .
     missing = np.bincount(code[ok & ~has_norm & np.isfinite(f)], minlength=n_src)
     n_norm = np.bincount(code[ok & has_norm], minlength=n_src)
     use_norm = (n_norm > 0) & (missing == 0)
-    counts.update(n_sources_normalised=int(use_norm.sum()),
-                  n_sources_raw=int(n_src - use_norm.sum()),
-                  n_sources_partly_normalised=int(np.sum((n_norm > 0) & (missing > 0))))
+    counts.update(
+        n_sources_normalised=int(use_norm.sum()),
+        n_sources_raw=int(n_src - use_norm.sum()),
+        n_sources_partly_normalised=int(np.sum((n_norm > 0) & (missing > 0))),
+    )
     sel = np.zeros(len(code), dtype=bool)
     sel[ok] = use_norm[code[ok]]
     column = np.where(use_norm, NORM[0], RAW[0]).astype(object)

@@ -25,9 +25,23 @@ if TYPE_CHECKING:
 __all__ = ["lightcurve", "plot_lightcurve", "wants_reference", "LC_COLUMNS"]
 
 #: Leading columns of a light curve, in order (the pipeline's others follow).
-LC_COLUMNS = ("source_id", "mjd", "time_utc", "flux_jy", "flux_err_jy", "flux_column",
-              "image_path", "raw_flux_jy", "raw_flux_err_jy", "normalized_flux_jy",
-              "normalized_flux_err_jy", "snr", "quality_flag", "flags", "id")
+LC_COLUMNS = (
+    "source_id",
+    "mjd",
+    "time_utc",
+    "flux_jy",
+    "flux_err_jy",
+    "flux_column",
+    "image_path",
+    "raw_flux_jy",
+    "raw_flux_err_jy",
+    "normalized_flux_jy",
+    "normalized_flux_err_jy",
+    "snr",
+    "quality_flag",
+    "flags",
+    "id",
+)
 
 
 def _choose(rows: pd.DataFrame, normalised: bool | str) -> str:
@@ -39,7 +53,8 @@ def _choose(rows: pd.DataFrame, normalised: bool | str) -> str:
     if normalised not in (True, "auto", "normalized"):
         raise InvalidQueryError(
             f"normalised={normalised!r}: use True (stored normalised flux where complete), "
-            "False (raw), 'normalized' or 'reference'.")
+            "False (raw), 'normalized' or 'reference'."
+        )
     if NORM[0] not in rows.columns:
         if normalised == "normalized":
             raise InvalidQueryError("This database has no normalized_flux_jy column.")
@@ -55,10 +70,16 @@ def wants_reference(normalised: bool | str) -> bool:
     return normalised == "reference"
 
 
-def lightcurve(photometry: PhotometryRepository, catalogue: SourceRepository, source_id: str,
-               *, start_mjd: float | None = None, end_mjd: float | None = None,
-               normalised: bool | str = True,
-               normalisation: Normalisation | None = None) -> pd.DataFrame:
+def lightcurve(
+    photometry: PhotometryRepository,
+    catalogue: SourceRepository,
+    source_id: str,
+    *,
+    start_mjd: float | None = None,
+    end_mjd: float | None = None,
+    normalised: bool | str = True,
+    normalisation: Normalisation | None = None,
+) -> pd.DataFrame:
     """Every measurement of ``source_id`` in observation order (see module doc).
 
     ``normalisation`` is required for ``normalised="reference"``.  Raises
@@ -73,7 +94,8 @@ def lightcurve(photometry: PhotometryRepository, catalogue: SourceRepository, so
         except NotFoundError:
             raise NotFoundError(
                 f"No source {source_id!r} in the catalogue or the photometry; check the id "
-                "(w.sources.catalog(), w.sources.cone(...)).") from None
+                "(w.sources.catalog(), w.sources.cone(...))."
+            ) from None
     column = _choose(rows, normalised)
     raw_f = pd.to_numeric(rows.get(RAW[0]), errors="coerce")
     raw_e = pd.to_numeric(rows.get(RAW[1]), errors="coerce")
@@ -82,8 +104,9 @@ def lightcurve(photometry: PhotometryRepository, catalogue: SourceRepository, so
     lc["time_utc"] = mjd_to_utc(lc["mjd"]).to_numpy()
     if column == "reference":
         if normalisation is None:
-            raise InvalidQueryError("normalised='reference' needs a normalisation "
-                                    "(w.sources.normalisation()).")
+            raise InvalidQueryError(
+                "normalised='reference' needs a normalisation (w.sources.normalisation())."
+            )
         lc = normalisation.apply_to(lc.assign(flux_jy=raw_f, flux_err_jy=raw_e))
     elif column == NORM[0]:
         lc["flux_jy"] = pd.to_numeric(rows[NORM[0]], errors="coerce")
@@ -94,13 +117,20 @@ def lightcurve(photometry: PhotometryRepository, catalogue: SourceRepository, so
     lc = lc.drop(columns=["obs_mjd"])
     lead = [c for c in LC_COLUMNS if c in lc.columns]
     lc = lc[lead + [c for c in lc.columns if c not in lead]].reset_index(drop=True)
-    lc.attrs.update(source_id=str(source_id), flux_column=column, n_points=len(lc),
-                    start_mjd=lo, end_mjd=hi)
+    lc.attrs.update(
+        source_id=str(source_id), flux_column=column, n_points=len(lc), start_mjd=lo, end_mjd=hi
+    )
     return lc
 
 
-def plot_lightcurve(lc: pd.DataFrame, ax: Any = None, *, time_axis: str = "utc",
-                    mark: tuple[float, float] | None = None, **errorbar_kw: Any) -> Any:
+def plot_lightcurve(
+    lc: pd.DataFrame,
+    ax: Any = None,
+    *,
+    time_axis: str = "utc",
+    mark: tuple[float, float] | None = None,
+    **errorbar_kw: Any,
+) -> Any:
     """Error-bar plot of a light curve (mJy) against UTC date (or MJD); returns the Axes.
 
     ``mark`` shades an MJD interval (e.g. a dip found by the variability table).
@@ -115,7 +145,7 @@ def plot_lightcurve(lc: pd.DataFrame, ax: Any = None, *, time_axis: str = "utc",
     kw = {"fmt": "o", "ms": 4, "capsize": 2, "lw": 1} | errorbar_kw
     ax.errorbar(np.asarray(x[ok]), 1e3 * lc["flux_jy"][ok], yerr=1e3 * lc["flux_err_jy"][ok], **kw)
     if mark is not None and np.all(np.isfinite(mark)):
-        lo, hi = (mjd_to_utc(list(mark)).to_numpy() if time_axis == "utc" else mark)
+        lo, hi = mjd_to_utc(list(mark)).to_numpy() if time_axis == "utc" else mark
         ax.axvspan(lo, hi, color="tab:orange", alpha=0.15, lw=0)
     if time_axis == "utc":
         loc = mdates.AutoDateLocator()

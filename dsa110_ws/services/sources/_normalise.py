@@ -72,28 +72,36 @@ class Normalisation:
         out = {}
         for col in ("correction", "correction_err"):
             vals = self.corrections[col].to_numpy(float)
-            out[col] = np.where(idx >= 0, vals[np.maximum(idx, 0)] if len(vals) else np.nan,
-                                np.nan)
+            out[col] = np.where(idx >= 0, vals[np.maximum(idx, 0)] if len(vals) else np.nan, np.nan)
         return out
 
     def apply_to(self, lightcurve: pd.DataFrame) -> pd.DataFrame:
         """A light curve (raw ``flux_jy``/``flux_err_jy`` and ``image_path``) corrected."""
         corr = self.per_image(lightcurve["image_path"].astype(str))
-        fn, en = apply(lightcurve["flux_jy"].to_numpy(float),
-                       lightcurve["flux_err_jy"].to_numpy(float), corr["correction"],
-                       corr["correction_err"])
-        return lightcurve.assign(correction=corr["correction"],
-                                 correction_err=corr["correction_err"], flux_jy=fn,
-                                 flux_err_jy=en)
+        fn, en = apply(
+            lightcurve["flux_jy"].to_numpy(float),
+            lightcurve["flux_err_jy"].to_numpy(float),
+            corr["correction"],
+            corr["correction_err"],
+        )
+        return lightcurve.assign(
+            correction=corr["correction"],
+            correction_err=corr["correction_err"],
+            flux_jy=fn,
+            flux_err_jy=en,
+        )
 
     def _repr_html_(self) -> str:
         ok = int(self.corrections["ok"].sum())
-        return (f"<b>Normalisation</b>: {ok}/{len(self.corrections)} images corrected from "
-                f"{len(self.references)} reference sources; parameters {self.params}")
+        return (
+            f"<b>Normalisation</b>: {ok}/{len(self.corrections)} images corrected from "
+            f"{len(self.references)} reference sources; parameters {self.params}"
+        )
 
 
-def _image_solve(img: np.ndarray, r: np.ndarray, n_img: int, clip: float,
-                 min_refs: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _image_solve(
+    img: np.ndarray, r: np.ndarray, n_img: int, clip: float, min_refs: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-image clipped median ratio with its error; also the kept-row mask."""
     med = seg_median(img, r, n_img)
     dev = np.abs(r - med[img])
@@ -107,8 +115,13 @@ def _image_solve(img: np.ndarray, r: np.ndarray, n_img: int, clip: float,
         var = (s2 - s1 * s1 / n) / (n - 1)
         err = MEDIAN_SE * np.sqrt(np.maximum(var, 0.0)) / np.sqrt(n)
     ok = n >= min_refs
-    sol = {"correction": np.where(ok, c, np.nan), "correction_err": np.where(ok, err, np.nan),
-           "n_refs": n, "n_rejected": np.bincount(img[~keep], minlength=n_img), "ok": ok}
+    sol = {
+        "correction": np.where(ok, c, np.nan),
+        "correction_err": np.where(ok, err, np.nan),
+        "n_refs": n,
+        "n_rejected": np.bincount(img[~keep], minlength=n_img),
+        "ok": ok,
+    }
     return sol, keep
 
 
@@ -138,8 +151,12 @@ def _baselines(src, img, f, s, n_src, n_img, iter_lim) -> tuple[np.ndarray, dict
 
     n = n_img + n_src
     if len(f) == 0:
-        return np.full(n_src, np.nan), {"iterations": 0, "relative_residual": 0.0,
-                                        "converged": True, "n_groups": 0}
+        return np.full(n_src, np.nan), {
+            "iterations": 0,
+            "relative_residual": 0.0,
+            "converged": True,
+            "n_groups": 0,
+        }
     wt = 1.0 / np.sqrt((s / f) ** 2 + 0.003**2)
     rows = np.repeat(np.arange(len(f)), 2)
     cols = np.column_stack([img, n_img + src]).ravel()
@@ -169,8 +186,11 @@ def _amg_cg(matrix, rhs: np.ndarray, iter_lim: int) -> tuple[np.ndarray, dict]:
     residuals: list[float] = []
     x = ml.solve(rhs, tol=1e-10, accel="cg", maxiter=int(iter_lim), residuals=residuals)
     rel = float(residuals[-1] / residuals[0]) if residuals and residuals[0] > 0 else 0.0
-    return x, {"iterations": max(len(residuals) - 1, 0), "relative_residual": rel,
-               "converged": bool(rel <= 1e-8)}
+    return x, {
+        "iterations": max(len(residuals) - 1, 0),
+        "relative_residual": rel,
+        "converged": bool(rel <= 1e-8),
+    }
 
 
 def _variable_refs(src, img, f, s, is_ref, baseline, c, n_src, n_ep, clip, factor):
@@ -194,10 +214,22 @@ def _variable_refs(src, img, f, s, is_ref, baseline, c, n_src, n_ep, clip, facto
     return is_ref & (wide | (n_jumps >= np.maximum(2, 0.1 * n_ep))), scatter
 
 
-def solve(src: np.ndarray, img: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int,
-          n_img: int, *, snr_min: float = 30.0, min_refs: int = 3, clip_sigma: float = 3.0,
-          min_epochs: int = 3, max_scatter_factor: float = 3.0, max_rounds: int = 3,
-          lsq_iter: int = 300) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+def solve(
+    src: np.ndarray,
+    img: np.ndarray,
+    f: np.ndarray,
+    s: np.ndarray,
+    n_src: int,
+    n_img: int,
+    *,
+    snr_min: float = 30.0,
+    min_refs: int = 3,
+    clip_sigma: float = 3.0,
+    min_epochs: int = 3,
+    max_scatter_factor: float = 3.0,
+    max_rounds: int = 3,
+    lsq_iter: int = 300,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
     """The per-image corrections, the reference-source table and how the least-squares
     solves went (``lsq_iter`` caps each solve's iterations), from flat arrays."""
     with np.errstate(invalid="ignore"):
@@ -208,25 +240,42 @@ def solve(src: np.ndarray, img: np.ndarray, f: np.ndarray, s: np.ndarray, n_src:
     solves: list[dict] = []
     for _ in range(max(int(max_rounds), 1)):
         rows = is_ref[src] & inlier
-        baseline, info = _baselines(src[rows], img[rows], f[rows], s[rows], n_src, n_img,
-                                    lsq_iter)
+        baseline, info = _baselines(src[rows], img[rows], f[rows], s[rows], n_src, n_img, lsq_iter)
         solves.append(info)
         rows = is_ref[src] & np.isfinite(baseline[src])
-        sol, keep = _image_solve(img[rows], f[rows] / baseline[src[rows]], n_img, clip_sigma,
-                                 min_refs)
+        sol, keep = _image_solve(
+            img[rows], f[rows] / baseline[src[rows]], n_img, clip_sigma, min_refs
+        )
         scale = np.nanmedian(sol["correction"]) if sol["ok"].any() else 1.0
-        sol["correction"], sol["correction_err"] = (sol["correction"] / scale,
-                                                    sol["correction_err"] / scale)
+        sol["correction"], sol["correction_err"] = (
+            sol["correction"] / scale,
+            sol["correction_err"] / scale,
+        )
         baseline = baseline * scale
         inlier[np.flatnonzero(rows)[~keep]] = False  # clipped rows leave the next solve
-        variable, scatter = _variable_refs(src, img, f, s, is_ref, baseline,
-                                           sol["correction"], n_src, n_ep, clip_sigma,
-                                           max_scatter_factor)
+        variable, scatter = _variable_refs(
+            src,
+            img,
+            f,
+            s,
+            is_ref,
+            baseline,
+            sol["correction"],
+            n_src,
+            n_ep,
+            clip_sigma,
+            max_scatter_factor,
+        )
         if not variable.any():
             break
         is_ref &= ~variable
-    refs = {"code": np.flatnonzero(is_ref), "baseline_flux_jy": baseline[is_ref],
-            "n_epochs": n_ep[is_ref], "median_snr": snr[is_ref], "scatter": scatter[is_ref]}
+    refs = {
+        "code": np.flatnonzero(is_ref),
+        "baseline_flux_jy": baseline[is_ref],
+        "n_epochs": n_ep[is_ref],
+        "median_snr": snr[is_ref],
+        "scatter": scatter[is_ref],
+    }
     return sol, refs, {"solves": solves, "converged": all(i["converged"] for i in solves)}
 
 
@@ -236,24 +285,55 @@ def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
     sc, ic = df["source_id"].cat, df["image_path"].cat
     src, img = sc.codes.to_numpy().astype(np.int64), ic.codes.to_numpy().astype(np.int64)
     n_src, n_img = len(sc.categories), len(ic.categories)
-    sol, refs, diagnostics = solve(src, img, df["flux_jy"].to_numpy(float),
-                                   df["flux_err_jy"].to_numpy(float), n_src, n_img, **params)
+    sol, refs, diagnostics = solve(
+        src,
+        img,
+        df["flux_jy"].to_numpy(float),
+        df["flux_err_jy"].to_numpy(float),
+        n_src,
+        n_img,
+        **params,
+    )
     if not diagnostics["converged"]:
         worst = max(i["relative_residual"] for i in diagnostics["solves"])
-        warnings.warn(f"The reference-source least-squares solve stopped at its iteration limit "
-                      f"(relative residual {worst:.1e} > 1e-8): baselines may be off by more "
-                      "than rounding. Raise lsq_iter.", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"The reference-source least-squares solve stopped at its iteration limit "
+            f"(relative residual {worst:.1e} > 1e-8): baselines may be off by more "
+            "than rounding. Raise lsq_iter.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     ok_img = img >= 0
     mjd = seg_median(img[ok_img], df["obs_mjd"].to_numpy(float)[ok_img], n_img)
-    corr = pd.DataFrame({"image_path": ic.categories.to_numpy().astype(object), "mjd": mjd,
-                         **({k: sol[k] for k in ("correction", "correction_err", "n_refs",
-                                                 "n_rejected", "ok")} if sol else {})})
+    corr = pd.DataFrame(
+        {
+            "image_path": ic.categories.to_numpy().astype(object),
+            "mjd": mjd,
+            **(
+                {k: sol[k] for k in ("correction", "correction_err", "n_refs", "n_rejected", "ok")}
+                if sol
+                else {}
+            ),
+        }
+    )
     if not sol:
-        corr = corr.assign(correction=np.nan, correction_err=np.nan, n_refs=0, n_rejected=0,
-                           ok=False)
+        corr = corr.assign(
+            correction=np.nan, correction_err=np.nan, n_refs=0, n_rejected=0, ok=False
+        )
     corr = corr.sort_values(["mjd", "image_path"], kind="stable").reset_index(drop=True)
-    ref = pd.DataFrame({"source_id": sc.categories.to_numpy().astype(object)[refs["code"]],
-                        **{k: v for k, v in refs.items() if k != "code"}})
-    defaults = {"snr_min": 30.0, "min_refs": 3, "clip_sigma": 3.0, "min_epochs": 3,
-                "max_scatter_factor": 3.0, "max_rounds": 3, "lsq_iter": 300}
+    ref = pd.DataFrame(
+        {
+            "source_id": sc.categories.to_numpy().astype(object)[refs["code"]],
+            **{k: v for k, v in refs.items() if k != "code"},
+        }
+    )
+    defaults = {
+        "snr_min": 30.0,
+        "min_refs": 3,
+        "clip_sigma": 3.0,
+        "min_epochs": 3,
+        "max_scatter_factor": 3.0,
+        "max_rounds": 3,
+        "lsq_iter": 300,
+    }
     return Normalisation(corr, ref, {**defaults, **params}, diagnostics)

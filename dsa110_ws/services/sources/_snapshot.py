@@ -56,12 +56,25 @@ if TYPE_CHECKING:
     from dsa110_ws.repositories import Database
     from dsa110_ws.repositories.photometry import PhotometryRepository
 
-__all__ = ["COLUMNS", "SETTLE_S", "Snapshot", "SnapshotWarning", "PhotometrySnapshot",
-           "db_identity"]
+__all__ = [
+    "COLUMNS",
+    "SETTLE_S",
+    "Snapshot",
+    "SnapshotWarning",
+    "PhotometrySnapshot",
+    "db_identity",
+]
 
 #: The columns kept (those the table has; ``obs_mjd`` is the observation time).
-COLUMNS = ("source_id", "image_path", "obs_mjd", "flux_jy", "flux_err_jy",
-           "normalized_flux_jy", "normalized_flux_err_jy")
+COLUMNS = (
+    "source_id",
+    "image_path",
+    "obs_mjd",
+    "flux_jy",
+    "flux_err_jy",
+    "normalized_flux_jy",
+    "normalized_flux_err_jy",
+)
 TEXT = ("source_id", "image_path")
 VERSION = 2
 #: Seconds the database must have been unmodified before a read for its snapshot to be kept.
@@ -107,8 +120,11 @@ class Snapshot:
 
     def unchanged_on_disk(self) -> bool:
         try:
-            return all((st.st_size, st.st_mtime_ns) == v
-                       for p, v in self.files.items() for st in [os.stat(p)])
+            return all(
+                (st.st_size, st.st_mtime_ns) == v
+                for p, v in self.files.items()
+                for st in [os.stat(p)]
+            )
         except OSError:
             return False
 
@@ -127,9 +143,14 @@ class Snapshot:
         first = np.cumsum(lens) - lens
         return np.repeat(starts - first, lens) + np.arange(int(lens.sum()), dtype=np.int64)
 
-    def select(self, columns: Sequence[str], *, start_mjd: float | None = None,
-               end_mjd: float | None = None,
-               source_ids: Sequence[str] | None = None) -> dict[str, Any]:
+    def select(
+        self,
+        columns: Sequence[str],
+        *,
+        start_mjd: float | None = None,
+        end_mjd: float | None = None,
+        source_ids: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         """The rows :meth:`PhotometryRepository.scan_columns` would return, sorted by
         (source, time); text columns as categoricals of the categories present."""
         idx = None if source_ids is None else self._source_rows(source_ids)
@@ -159,8 +180,9 @@ class Snapshot:
         used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(cats)))
         lut = np.full(len(cats) + 1, -1, dtype=np.int32)  # the last slot keeps -1 (NULL) as -1
         lut[used] = np.arange(len(used), dtype=np.int32)
-        return pd.Categorical.from_codes(lut[codes], dtype=pd.CategoricalDtype(cats[used]),
-                                         validate=False)
+        return pd.Categorical.from_codes(
+            lut[codes], dtype=pd.CategoricalDtype(cats[used]), validate=False
+        )
 
 
 # -- build, store, load ---------------------------------------------------------------------
@@ -178,9 +200,16 @@ def _from_columns(data: dict[str, Any], identity: dict[str, Any]) -> Snapshot:
         else:
             arrays[c] = np.asarray(values, dtype=float)[order]
     offsets = np.searchsorted(key[order], np.arange(n_src + 1)).astype(np.int64)
-    meta = {"version": VERSION, "identity": identity, "key": _digest(identity),
-            "n_rows": int(len(order)), "n_sources": int(n_src), "columns": list(data),
-            "n_categories": {c: len(v) for c, v in cats.items()}, "built_at": time.time()}
+    meta = {
+        "version": VERSION,
+        "identity": identity,
+        "key": _digest(identity),
+        "n_rows": int(len(order)),
+        "n_sources": int(n_src),
+        "columns": list(data),
+        "n_categories": {c: len(v) for c, v in cats.items()},
+        "built_at": time.time(),
+    }
     return Snapshot(arrays, cats, offsets, meta)
 
 
@@ -234,16 +263,23 @@ def _load(where: Path, identity: dict[str, Any]) -> Snapshot | None:
         meta = json.loads((where / "meta.json").read_text())
         if meta.get("version") != VERSION or meta.get("identity") != identity:
             return None
-        arrays = {c: np.load(where / f"{c}.npy", mmap_mode="r", allow_pickle=False
-                             ).view(np.ndarray) for c in meta["columns"]}  # plain views: faster
-        cats = {c: np.load(where / f"{c}.categories.npy", allow_pickle=False).astype(object)
-                for c in TEXT if c in arrays}
+        arrays = {
+            c: np.load(where / f"{c}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+            for c in meta["columns"]
+        }  # plain views: faster
+        cats = {
+            c: np.load(where / f"{c}.categories.npy", allow_pickle=False).astype(object)
+            for c in TEXT
+            if c in arrays
+        }
         offsets = np.load(where / "offsets.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, truncated or removed meanwhile: read SQLite instead
-    if (any(len(a) != meta["n_rows"] for a in arrays.values())
-            or len(offsets) != meta["n_sources"] + 1
-            or any(len(v) != meta["n_categories"].get(c) for c, v in cats.items())):
+    if (
+        any(len(a) != meta["n_rows"] for a in arrays.values())
+        or len(offsets) != meta["n_sources"] + 1
+        or any(len(v) != meta["n_categories"].get(c) for c, v in cats.items())
+    ):
         return None  # written by something else, or damaged: do not trust its codes
     files = {p: (st.st_size, st.st_mtime_ns) for p in where.iterdir() for st in [p.stat()]}
     return Snapshot(arrays, cats, offsets, meta, files)
@@ -281,8 +317,13 @@ class PhotometrySnapshot:
         ``[sources]``: ``snapshot_min_rows``.
     """
 
-    def __init__(self, photometry: PhotometryRepository, db: Database,
-                 state_dir: str | os.PathLike[str], settings: SourcesSettings):
+    def __init__(
+        self,
+        photometry: PhotometryRepository,
+        db: Database,
+        state_dir: str | os.PathLike[str],
+        settings: SourcesSettings,
+    ):
         self._repo = photometry
         self._db_path = Path(db.path)
         self._root = Path(state_dir) / "snapshots" / "photometry" / _digest(str(self._db_path))
@@ -302,20 +343,30 @@ class PhotometrySnapshot:
         if db_identity(self._db_path) != identity:
             return snap, "built, not kept: the database changed during the read"
         if started - newest <= SETTLE_S:
-            return snap, (f"built, not kept: the database was written less than {SETTLE_S:g} s "
-                          "before")
+            return snap, (
+                f"built, not kept: the database was written less than {SETTLE_S:g} s before"
+            )
         try:
             _write(self._root, snap)
         except OSError as exc:
-            warnings.warn(f"Could not keep the photometry snapshot in {self._root} ({exc}); every "
-                          "survey-wide read will go to SQLite. Free space there, or set "
-                          "[sources] snapshot_min_rows = -1.", SnapshotWarning, stacklevel=4)
+            warnings.warn(
+                f"Could not keep the photometry snapshot in {self._root} ({exc}); every "
+                "survey-wide read will go to SQLite. Free space there, or set "
+                "[sources] snapshot_min_rows = -1.",
+                SnapshotWarning,
+                stacklevel=4,
+            )
             return snap, f"built, not kept: {exc}"
         return snap, "built"
 
-    def read(self, columns: Sequence[str], *, start_mjd: float | None = None,
-             end_mjd: float | None = None, source_ids: Sequence[str] | None = None
-             ) -> tuple[dict[str, Any] | None, str]:
+    def read(
+        self,
+        columns: Sequence[str],
+        *,
+        start_mjd: float | None = None,
+        end_mjd: float | None = None,
+        source_ids: Sequence[str] | None = None,
+    ) -> tuple[dict[str, Any] | None, str]:
         """Columns from the snapshot (building it when this read covers every source), or
         ``(None, why)`` when SQLite should be read directly."""
         if self.min_rows < 0:
@@ -330,8 +381,9 @@ class PhotometrySnapshot:
             snap, how = self._build(identity)
         if not snap.has(columns):
             return None, "none: the snapshot lacks a column this read needs"
-        return snap.select(columns, start_mjd=start_mjd, end_mjd=end_mjd,
-                           source_ids=source_ids), how
+        return snap.select(
+            columns, start_mjd=start_mjd, end_mjd=end_mjd, source_ids=source_ids
+        ), how
 
     def refresh(self) -> dict[str, Any]:
         """Build and keep the snapshot now if it is missing or stale (e.g. from cron after
@@ -345,19 +397,29 @@ class PhotometrySnapshot:
 
     def status(self) -> dict[str, Any]:
         """Whether a snapshot matching the database exists, where, its rows and bytes."""
-        out: dict[str, Any] = {"database": str(self._db_path), "min_rows": self.min_rows,
-                               "valid": False, "path": None, "n_stale": 0}
+        out: dict[str, Any] = {
+            "database": str(self._db_path),
+            "min_rows": self.min_rows,
+            "valid": False,
+            "path": None,
+            "n_stale": 0,
+        }
         identity = db_identity(self._db_path)
         where = self._root / _digest(identity)
         snap = _open(self._root, identity)  # the one refresh() or a read just opened, if any
         if snap is not None:
-            out.update(valid=True, path=str(where), n_rows=snap.meta["n_rows"],
-                       n_sources=snap.meta["n_sources"],
-                       bytes=sum(size for size, _ in snap.files.values()),
-                       built_at=snap.meta["built_at"],
-                       build_seconds=snap.meta.get("build_seconds"))
+            out.update(
+                valid=True,
+                path=str(where),
+                n_rows=snap.meta["n_rows"],
+                n_sources=snap.meta["n_sources"],
+                bytes=sum(size for size, _ in snap.files.values()),
+                built_at=snap.meta["built_at"],
+                build_seconds=snap.meta.get("build_seconds"),
+            )
         with contextlib.suppress(OSError):
-            others = [p for p in where.parent.iterdir()
-                      if p != where and not p.name.startswith(".")]
+            others = [
+                p for p in where.parent.iterdir() if p != where and not p.name.startswith(".")
+            ]
             out["n_stale"] = len(others)
         return out

@@ -46,10 +46,16 @@ def _pick(n: int, max_epochs: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, max_epochs)).astype(int))
 
 
-def make_stamps(source_id: str, lightcurve: pd.DataFrame, position: SkyCoord,
-                cutout: Callable[[str, SkyCoord, Any], Any], *, size: Any = None,
-                max_epochs: int = 12, percentiles: tuple[float, float] = (1.0, 99.5)
-                ) -> StampStrip:
+def make_stamps(
+    source_id: str,
+    lightcurve: pd.DataFrame,
+    position: SkyCoord,
+    cutout: Callable[[str, SkyCoord, Any], Any],
+    *,
+    size: Any = None,
+    max_epochs: int = 12,
+    percentiles: tuple[float, float] = (1.0, 99.5),
+) -> StampStrip:
     """Cut ``size`` (default 10 arcmin) around ``position`` out of each epoch's image.
 
     ``lightcurve`` gives the epochs (``image_path``, ``mjd``); ``cutout(path, position,
@@ -72,13 +78,23 @@ def make_stamps(source_id: str, lightcurve: pd.DataFrame, position: SkyCoord,
         mjd.append(float(epochs.loc[i, "mjd"]))
         paths.append(path)
     pooled = np.concatenate([d[np.isfinite(d)] for d in data]) if data else np.array([])
-    vmin, vmax = (np.percentile(pooled, percentiles) if pooled.size else (np.nan, np.nan))
-    return StampStrip(str(source_id), position, size, data, np.asarray(mjd), paths,
-                      float(vmin), float(vmax), skipped)
+    vmin, vmax = np.percentile(pooled, percentiles) if pooled.size else (np.nan, np.nan)
+    return StampStrip(
+        str(source_id),
+        position,
+        size,
+        data,
+        np.asarray(mjd),
+        paths,
+        float(vmin),
+        float(vmax),
+        skipped,
+    )
 
 
-def plot_stamps(strip: StampStrip, axes: Any = None, *, cmap: str = "inferno",
-                ncols: int | None = None) -> Any:
+def plot_stamps(
+    strip: StampStrip, axes: Any = None, *, cmap: str = "inferno", ncols: int | None = None
+) -> Any:
     """One panel per epoch, all with ``strip``'s shared ``vmin``/``vmax`` (row 0 at the
     bottom, north up); returns the array of Axes."""
     import matplotlib.pyplot as plt
@@ -99,8 +115,14 @@ def plot_stamps(strip: StampStrip, axes: Any = None, *, cmap: str = "inferno",
         if k >= len(strip):
             ax.set_axis_off()
             continue
-        image = ax.imshow(strip.data[k], origin="lower", cmap=cmap, vmin=strip.vmin,
-                          vmax=strip.vmax, interpolation="nearest")
+        image = ax.imshow(
+            strip.data[k],
+            origin="lower",
+            cmap=cmap,
+            vmin=strip.vmin,
+            vmax=strip.vmax,
+            interpolation="nearest",
+        )
         ax.set_title(times[k].strftime("%Y-%m-%d %H:%M"), fontsize=7)
     if image is not None:
         fig = axes[0].figure

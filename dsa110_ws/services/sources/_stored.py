@@ -23,10 +23,16 @@ __all__ = ["compare", "triage", "TRIAGE_STATUSES"]
 TRIAGE_STATUSES = ("investigated", "dismissed", "active")
 
 #: stored column (variability_stats) -> (fresh column, factor to the stored unit)
-_PAIRS = {"n_obs": ("n_epochs", 1.0), "mean_flux_mjy": ("mean_flux_jy", 1e3),
-          "std_flux_mjy": ("std_flux_jy", 1e3), "min_flux_mjy": ("min_flux_jy", 1e3),
-          "max_flux_mjy": ("max_flux_jy", 1e3), "chi2_nu": ("chi2_nu", 1.0),
-          "sigma_deviation": ("sigma_deviation", 1.0), "eta_metric": ("eta", 1.0)}
+_PAIRS = {
+    "n_obs": ("n_epochs", 1.0),
+    "mean_flux_mjy": ("mean_flux_jy", 1e3),
+    "std_flux_mjy": ("std_flux_jy", 1e3),
+    "min_flux_mjy": ("min_flux_jy", 1e3),
+    "max_flux_mjy": ("max_flux_jy", 1e3),
+    "chi2_nu": ("chi2_nu", 1.0),
+    "sigma_deviation": ("sigma_deviation", 1.0),
+    "eta_metric": ("eta", 1.0),
+}
 
 
 def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
@@ -35,8 +41,14 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray
         return both_nan | (np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b)))
 
 
-def compare(stored_stats: VariabilityStatsRepository, candidates: ESECandidateRepository,
-            fresh: pd.DataFrame, *, rtol: float = 1e-6, atol: float = 1e-9) -> pd.DataFrame:
+def compare(
+    stored_stats: VariabilityStatsRepository,
+    candidates: ESECandidateRepository,
+    fresh: pd.DataFrame,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+) -> pd.DataFrame:
     """Stored ``variability_stats`` (+ latest ``ese_candidates`` status) against ``fresh``.
 
     One row per source in either; for each stored metric the stored value and the fresh
@@ -49,12 +61,22 @@ def compare(stored_stats: VariabilityStatsRepository, candidates: ESECandidateRe
     stored = stored_stats.find(limit=None)
     stored = stored[[c for c in stored.columns if not c.endswith("_utc")]]
     keep = ["source_id", "last_mjd", "flux_column", "is_candidate", "score", "ese_like"]
-    f = fresh[[c for c in dict.fromkeys(["source_id", *[p for p, _ in _PAIRS.values()], *keep])
-               if c in fresh.columns]]
+    f = fresh[
+        [
+            c
+            for c in dict.fromkeys(["source_id", *[p for p, _ in _PAIRS.values()], *keep])
+            if c in fresh.columns
+        ]
+    ]
     f = f.rename(columns={c: f"{c}__fresh" for c in f.columns if c != "source_id"})
     m = stored.merge(f, on="source_id", how="outer", indicator=True)
-    out = pd.DataFrame({"source_id": m["source_id"], "in_stored": m["_merge"] != "right_only",
-                        "in_fresh": m["_merge"] != "left_only"})
+    out = pd.DataFrame(
+        {
+            "source_id": m["source_id"],
+            "in_stored": m["_merge"] != "right_only",
+            "in_fresh": m["_merge"] != "left_only",
+        }
+    )
     bad = np.zeros((len(m), 0), dtype=bool)
     names = []
     for col, (fcol, k) in _PAIRS.items():
@@ -63,8 +85,14 @@ def compare(stored_stats: VariabilityStatsRepository, candidates: ESECandidateRe
         a = pd.to_numeric(m[col], errors="coerce").to_numpy(float)
         b = pd.to_numeric(m[f"{fcol}__fresh"], errors="coerce").to_numpy(float) * k
         out[col], out[f"{col}_fresh"] = a, b
-        bad = np.column_stack([bad, ~_close(a, b, rtol, atol) & out["in_stored"].to_numpy()
-                               & out["in_fresh"].to_numpy()])
+        bad = np.column_stack(
+            [
+                bad,
+                ~_close(a, b, rtol, atol)
+                & out["in_stored"].to_numpy()
+                & out["in_fresh"].to_numpy(),
+            ]
+        )
         names.append(col)
     out["disagree"] = [",".join(n for n, x in zip(names, row, strict=True) if x) for row in bad]
     last_s = pd.to_numeric(m.get("last_mjd"), errors="coerce")
@@ -73,14 +101,18 @@ def compare(stored_stats: VariabilityStatsRepository, candidates: ESECandidateRe
     out["flux_column"] = m.get("flux_column__fresh")
     _candidates(candidates, out, m)
     out = out.sort_values("source_id", kind="stable").reset_index(drop=True)
-    out.attrs.update(rtol=rtol, atol=atol, n_stored=int(out["in_stored"].sum()),
-                     n_fresh=int(out["in_fresh"].sum()),
-                     n_stored_only=int((out["in_stored"] & ~out["in_fresh"]).sum()),
-                     n_fresh_only=int((~out["in_stored"] & out["in_fresh"]).sum()),
-                     n_disagree=int((out["disagree"] != "").sum()),
-                     n_stale=int(out["stale"].sum()),
-                     disagreements_by_metric={n: int(bad[:, i].sum()) for i, n in enumerate(names)},
-                     n_candidate_disagreements=int(out["candidate_disagreement"].notna().sum()))
+    out.attrs.update(
+        rtol=rtol,
+        atol=atol,
+        n_stored=int(out["in_stored"].sum()),
+        n_fresh=int(out["in_fresh"].sum()),
+        n_stored_only=int((out["in_stored"] & ~out["in_fresh"]).sum()),
+        n_fresh_only=int((~out["in_stored"] & out["in_fresh"]).sum()),
+        n_disagree=int((out["disagree"] != "").sum()),
+        n_stale=int(out["stale"].sum()),
+        disagreements_by_metric={n: int(bad[:, i].sum()) for i, n in enumerate(names)},
+        n_candidate_disagreements=int(out["candidate_disagreement"].notna().sum()),
+    )
     return out
 
 
@@ -91,8 +123,11 @@ def _candidates(repo: ESECandidateRepository, out: pd.DataFrame, m: pd.DataFrame
     out["stored_candidate_id"] = out["source_id"].map(latest["id"]) if "id" in latest else None
     out["stored_status"] = status
     fresh = m.get("is_candidate__fresh")
-    fresh = (fresh.astype("boolean").fillna(False).to_numpy(bool) if fresh is not None
-             else np.zeros(len(out), bool))
+    fresh = (
+        fresh.astype("boolean").fillna(False).to_numpy(bool)
+        if fresh is not None
+        else np.zeros(len(out), bool)
+    )
     out["is_candidate"] = fresh
     stored_active = (out["stored_status"] == "active").fillna(False).to_numpy(bool)
     never = out["stored_status"].isna().to_numpy(bool)
@@ -102,9 +137,17 @@ def _candidates(repo: ESECandidateRepository, out: pd.DataFrame, m: pd.DataFrame
     out["candidate_disagreement"] = labels
 
 
-def triage(repo: ESECandidateRepository, catalogue: SourceRepository, audit: AuditTrail,
-           target: int | str, status: str, *, at: float, note: str | None = None,
-           significance: float | None = None) -> ActionResult:
+def triage(
+    repo: ESECandidateRepository,
+    catalogue: SourceRepository,
+    audit: AuditTrail,
+    target: int | str,
+    status: str,
+    *,
+    at: float,
+    note: str | None = None,
+    significance: float | None = None,
+) -> ActionResult:
     """Set an ESE candidate's status through the audited operator-write path.
 
     ``target`` is a candidate id (int) or a source id (str: its latest candidate row, or a
@@ -122,17 +165,31 @@ def triage(repo: ESECandidateRepository, catalogue: SourceRepository, audit: Aud
     line = f"[{stamp} {who}] {status}" + (f": {note}" if note else "")
 
     def apply(con: Any) -> tuple[Any, Any]:
-        row = (repo.select_for_triage(con, candidate_id=int(target)) if by_id
-               else repo.select_for_triage(con, source_id=str(target)))
+        row = (
+            repo.select_for_triage(con, candidate_id=int(target))
+            if by_id
+            else repo.select_for_triage(con, source_id=str(target))
+        )
         if row is None and by_id:
-            raise NotFoundError(f"No ESE candidate with id {target}; list them with "
-                                "w.sources.ese_candidates() or w.repos.ese_candidates.find().")
+            raise NotFoundError(
+                f"No ESE candidate with id {target}; list them with "
+                "w.sources.ese_candidates() or w.repos.ese_candidates.find()."
+            )
         if row is None:
-            after = repo.insert(con, {"source_id": str(target), "flagged_at": at,
-                                      "flagged_by": f"dsa110_ws:{who}", "significance": significance,
-                                      "flag_type": "workspace", "notes": line, "status": status,
-                                      "investigated_at": at if status == "investigated" else None,
-                                      "dismissed_at": at if status == "dismissed" else None})
+            after = repo.insert(
+                con,
+                {
+                    "source_id": str(target),
+                    "flagged_at": at,
+                    "flagged_by": f"dsa110_ws:{who}",
+                    "significance": significance,
+                    "flag_type": "workspace",
+                    "notes": line,
+                    "status": status,
+                    "investigated_at": at if status == "investigated" else None,
+                    "dismissed_at": at if status == "dismissed" else None,
+                },
+            )
             return None, after
         notes = "\n".join(x for x in (row.get("notes"), line) if x)
         return row, repo.set_status(con, int(row["id"]), status=status, notes=notes, at=at)

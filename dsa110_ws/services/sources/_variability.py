@@ -38,10 +38,28 @@ __all__ = ["FluxArrays", "compute_metrics", "METRIC_COLUMNS"]
 
 #: Columns of the variability table, in order.
 METRIC_COLUMNS = (
-    "source_id", "n_epochs", "n_rejected", "mean_flux_jy", "wmean_flux_jy", "std_flux_jy",
-    "min_flux_jy", "max_flux_jy", "v", "eta", "chi2_nu", "sigma_deviation", "vs_max",
-    "vs_mjd_a", "vs_mjd_b", "m_max", "m_mjd_a", "m_mjd_b", "first_mjd", "last_mjd",
-    *DIP_COLUMNS, "flux_column",
+    "source_id",
+    "n_epochs",
+    "n_rejected",
+    "mean_flux_jy",
+    "wmean_flux_jy",
+    "std_flux_jy",
+    "min_flux_jy",
+    "max_flux_jy",
+    "v",
+    "eta",
+    "chi2_nu",
+    "sigma_deviation",
+    "vs_max",
+    "vs_mjd_a",
+    "vs_mjd_b",
+    "m_max",
+    "m_mjd_a",
+    "m_mjd_b",
+    "first_mjd",
+    "last_mjd",
+    *DIP_COLUMNS,
+    "flux_column",
 )
 
 
@@ -64,8 +82,13 @@ class FluxArrays:
 
 def _usable(a: FluxArrays) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (np.isfinite(a.flux) & np.isfinite(a.err) & (a.err > 0) & np.isfinite(a.mjd)
-                & (a.code >= 0))
+        return (
+            np.isfinite(a.flux)
+            & np.isfinite(a.err)
+            & (a.err > 0)
+            & np.isfinite(a.mjd)
+            & (a.code >= 0)
+        )
 
 
 def _sorted_usable(a: FluxArrays) -> tuple[np.ndarray, ...]:
@@ -97,24 +120,57 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
         _pairs(out, code, mjd, f, s, n_src)
         out.update(find_dips(code, mjd, f, s, n_src))
     few = n < max(int(min_epochs), 2)
-    for k in ("std_flux_jy", "v", "eta", "chi2_nu", "sigma_deviation", "vs_max", "vs_mjd_a",
-              "vs_mjd_b", "m_max", "m_mjd_a", "m_mjd_b", *DIP_COLUMNS[1:]):
+    for k in (
+        "std_flux_jy",
+        "v",
+        "eta",
+        "chi2_nu",
+        "sigma_deviation",
+        "vs_max",
+        "vs_mjd_a",
+        "vs_mjd_b",
+        "m_max",
+        "m_mjd_a",
+        "m_mjd_b",
+        *DIP_COLUMNS[1:],
+    ):
         out[k][few] = np.nan
-    df = pd.DataFrame({"source_id": a.source_ids, "n_epochs": n, "n_rejected": rejected,
-                       **out, "flux_column": a.flux_column}, columns=list(METRIC_COLUMNS))
+    df = pd.DataFrame(
+        {
+            "source_id": a.source_ids,
+            "n_epochs": n,
+            "n_rejected": rejected,
+            **out,
+            "flux_column": a.flux_column,
+        },
+        columns=list(METRIC_COLUMNS),
+    )
     for name in ("vs", "m"):  # the pair as one (mjd_a, mjd_b) value, None when undefined
         pa, pb = out[f"{name}_mjd_a"], out[f"{name}_mjd_b"]
-        df[f"{name}_pair"] = [None if x != x else (x, y)
-                              for x, y in zip(pa.tolist(), pb.tolist(), strict=True)]
+        df[f"{name}_pair"] = [
+            None if x != x else (x, y) for x, y in zip(pa.tolist(), pb.tolist(), strict=True)
+        ]
     df.attrs.update(a.counts)
-    df.attrs.update(n_sources=int(n_src), n_with_metrics=int(np.sum(~few)),
-                    n_too_few_epochs=int(np.sum(few)), min_epochs=int(max(min_epochs, 2)),
-                    n_rows_used=int(len(f)), n_rows_rejected=int(rejected.sum()))
+    df.attrs.update(
+        n_sources=int(n_src),
+        n_with_metrics=int(np.sum(~few)),
+        n_too_few_epochs=int(np.sum(few)),
+        min_epochs=int(max(min_epochs, 2)),
+        n_rows_used=int(len(f)),
+        n_rows_rejected=int(rejected.sum()),
+    )
     return df
 
 
-def _moments(out: dict, has: np.ndarray, starts: np.ndarray, n: np.ndarray, f: np.ndarray,
-             s: np.ndarray, mjd: np.ndarray) -> None:
+def _moments(
+    out: dict,
+    has: np.ndarray,
+    starts: np.ndarray,
+    n: np.ndarray,
+    f: np.ndarray,
+    s: np.ndarray,
+    mjd: np.ndarray,
+) -> None:
     """Per-source moments over the sorted usable rows (segments ``starts``)."""
     seg = np.repeat(np.arange(len(has)), n)
     nf = n.astype(float)
@@ -134,16 +190,25 @@ def _moments(out: dict, has: np.ndarray, starts: np.ndarray, n: np.ndarray, f: n
         fmax, fmin = np.maximum.reduceat(f, starts), np.minimum.reduceat(f, starts)
         sdev = np.maximum(fmax - mean, mean - fmin) / np.where(std > 0, std, np.nan)
         v = std / mean
-    for key, val in (("mean_flux_jy", mean), ("wmean_flux_jy", wmean), ("std_flux_jy", std),
-                     ("min_flux_jy", fmin), ("max_flux_jy", fmax), ("v", v), ("eta", eta),
-                     ("chi2_nu", chi2), ("sigma_deviation", sdev),
-                     ("first_mjd", np.minimum.reduceat(mjd, starts)),
-                     ("last_mjd", np.maximum.reduceat(mjd, starts))):
+    for key, val in (
+        ("mean_flux_jy", mean),
+        ("wmean_flux_jy", wmean),
+        ("std_flux_jy", std),
+        ("min_flux_jy", fmin),
+        ("max_flux_jy", fmax),
+        ("v", v),
+        ("eta", eta),
+        ("chi2_nu", chi2),
+        ("sigma_deviation", sdev),
+        ("first_mjd", np.minimum.reduceat(mjd, starts)),
+        ("last_mjd", np.maximum.reduceat(mjd, starts)),
+    ):
         out[key][has] = val
 
 
-def _pairs(out: dict, code: np.ndarray, mjd: np.ndarray, f: np.ndarray, s: np.ndarray,
-           n_src: int) -> None:
+def _pairs(
+    out: dict, code: np.ndarray, mjd: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int
+) -> None:
     """Largest |Vs| and |m| over consecutive epochs of each source, and which pair."""
     if len(f) < 2:
         return

@@ -70,10 +70,19 @@ class SourceService:
         The workspace clock (relative times, triage times).
     """
 
-    def __init__(self, *, photometry: PhotometryRepository, catalogue: SourceRepository,
-                 stored_stats: VariabilityStatsRepository, candidates: ESECandidateRepository,
-                 snapshot: PhotometrySnapshot, fits: FitsImageService, audit: AuditTrail,
-                 paths: PathPolicy, clock: Clock):
+    def __init__(
+        self,
+        *,
+        photometry: PhotometryRepository,
+        catalogue: SourceRepository,
+        stored_stats: VariabilityStatsRepository,
+        candidates: ESECandidateRepository,
+        snapshot: PhotometrySnapshot,
+        fits: FitsImageService,
+        audit: AuditTrail,
+        paths: PathPolicy,
+        clock: Clock,
+    ):
         self._photometry = photometry
         self._catalogue = catalogue
         self._stored_stats = stored_stats
@@ -84,15 +93,18 @@ class SourceService:
         self._paths = paths
         self._clock = clock
 
-    def _mjd_bounds(self, start: TimeLike | None, end: TimeLike | None
-                    ) -> tuple[float | None, float | None]:
+    def _mjd_bounds(
+        self, start: TimeLike | None, end: TimeLike | None
+    ) -> tuple[float | None, float | None]:
         return _fluxdata.mjd_bounds(start, end, now=self._clock.now())
 
     def __repr__(self) -> str:
-        return ("<SourceService: catalog, get, cone, crossmatch, lightcurve, plot_lightcurve, "
-                "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
-                "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
-                "snapshot, export>")
+        return (
+            "<SourceService: catalog, get, cone, crossmatch, lightcurve, plot_lightcurve, "
+            "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
+            "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
+            "snapshot, export>"
+        )
 
     # -- catalogue -----------------------------------------------------------------------
     def catalog(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
@@ -105,8 +117,9 @@ class SourceService:
         """One source as a frozen ``SourceRecord``; :class:`NotFoundError` if unknown."""
         return self._catalogue.get(str(source_id))
 
-    def cone(self, position: Any, radius: Any, *, limit: int | None = DEFAULT_LIMIT
-             ) -> pd.DataFrame:
+    def cone(
+        self, position: Any, radius: Any, *, limit: int | None = DEFAULT_LIMIT
+    ) -> pd.DataFrame:
         """Sources within ``radius`` (angle ``Quantity``, or degrees) of ``position``
         (``SkyCoord`` or ``(ra_deg, dec_deg)``), nearest first, with exact ``sep_deg``."""
         return _catalog.cone(self._catalogue, position, radius, limit=limit)
@@ -117,13 +130,20 @@ class SourceService:
         default 30 arcsec), ``nearest_source_id``, ``sep_arcsec``, ``matched``."""
         from astropy import units as u
 
-        return _catalog.crossmatch(self._catalogue, positions,
-                                   max_sep=30 * u.arcsec if max_sep is None else max_sep)
+        return _catalog.crossmatch(
+            self._catalogue, positions, max_sep=30 * u.arcsec if max_sep is None else max_sep
+        )
 
     # -- light curves -----------------------------------------------------------------------
-    def lightcurve(self, source_id: str, *, start: TimeLike | None = None,
-                   end: TimeLike | None = None, normalised: bool | str = True,
-                   normalisation: Normalisation | None = None) -> pd.DataFrame:
+    def lightcurve(
+        self,
+        source_id: str,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        normalised: bool | str = True,
+        normalisation: Normalisation | None = None,
+    ) -> pd.DataFrame:
         """One source's measurements in observation order (``mjd``, ``time_utc``,
         ``flux_jy``, ``flux_err_jy``, ``image_path``...), within [start, end) (ISO date, MJD
         or ``Time``).  ``normalised``: True = the stored normalised flux when every row has
@@ -133,22 +153,42 @@ class SourceService:
         lo, hi = self._mjd_bounds(start, end)
         if _lightcurves.wants_reference(normalised) and normalisation is None:
             normalisation = self.normalisation(start=start, end=end)
-        return _lightcurves.lightcurve(self._photometry, self._catalogue, source_id,
-                                       start_mjd=lo, end_mjd=hi, normalised=normalised,
-                                       normalisation=normalisation)
+        return _lightcurves.lightcurve(
+            self._photometry,
+            self._catalogue,
+            source_id,
+            start_mjd=lo,
+            end_mjd=hi,
+            normalised=normalised,
+            normalisation=normalisation,
+        )
 
-    def plot_lightcurve(self, source_id: str, ax: Any = None, *, start: TimeLike | None = None,
-                        end: TimeLike | None = None, normalised: bool | str = True,
-                        time_axis: str = "utc", mark: tuple[float, float] | None = None,
-                        **errorbar_kw: Any) -> Any:
+    def plot_lightcurve(
+        self,
+        source_id: str,
+        ax: Any = None,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        normalised: bool | str = True,
+        time_axis: str = "utc",
+        mark: tuple[float, float] | None = None,
+        **errorbar_kw: Any,
+    ) -> Any:
         """Error-bar light curve (mJy) against UTC date (``time_axis="mjd"`` for MJD);
         ``mark`` shades an MJD interval (e.g. a candidate's dip).  Returns the Axes."""
         lc = self.lightcurve(source_id, start=start, end=end, normalised=normalised)
-        return _lightcurves.plot_lightcurve(lc, ax, time_axis=time_axis, mark=mark,
-                                            **errorbar_kw)
+        return _lightcurves.plot_lightcurve(lc, ax, time_axis=time_axis, mark=mark, **errorbar_kw)
 
-    def stamps(self, source_id: str, *, size: Any = None, max_epochs: int = 12,
-               start: TimeLike | None = None, end: TimeLike | None = None) -> _stamps.StampStrip:
+    def stamps(
+        self,
+        source_id: str,
+        *,
+        size: Any = None,
+        max_epochs: int = 12,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> _stamps.StampStrip:
         """Cutouts (``size`` angle, default 10 arcmin) of the source from up to
         ``max_epochs`` epochs spread over its light curve, with one shared display range."""
         from astropy.coordinates import SkyCoord
@@ -156,23 +196,42 @@ class SourceService:
         lc = self.lightcurve(source_id, start=start, end=end, normalised=False)
         rec = self.get(source_id)
         position = SkyCoord(float(rec.ra_deg), float(rec.dec_deg), unit="deg")
-        return _stamps.make_stamps(str(source_id), lc, position, self._fits.cutout, size=size,
-                                   max_epochs=max_epochs)
+        return _stamps.make_stamps(
+            str(source_id), lc, position, self._fits.cutout, size=size, max_epochs=max_epochs
+        )
 
-    def plot_stamps(self, source_id: Any, axes: Any = None, *, size: Any = None,
-                    max_epochs: int = 12, start: TimeLike | None = None, end: TimeLike | None = None,
-                    cmap: str = "inferno") -> Any:
+    def plot_stamps(
+        self,
+        source_id: Any,
+        axes: Any = None,
+        *,
+        size: Any = None,
+        max_epochs: int = 12,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        cmap: str = "inferno",
+    ) -> Any:
         """The stamp strip (one brightness scale for all panels); ``source_id`` may also be
         a strip from :meth:`stamps`.  Returns the array of Axes."""
-        strip = source_id if isinstance(source_id, _stamps.StampStrip) else self.stamps(
-            source_id, size=size, max_epochs=max_epochs, start=start, end=end)
+        strip = (
+            source_id
+            if isinstance(source_id, _stamps.StampStrip)
+            else self.stamps(source_id, size=size, max_epochs=max_epochs, start=start, end=end)
+        )
         return _stamps.plot_stamps(strip, axes, cmap=cmap)
 
     # -- variability ---------------------------------------------------------------------
-    def variability(self, *, start: TimeLike | None = None, end: TimeLike | None = None,
-                    min_epochs: int = 2, flux: str = "auto",
-                    source_ids: Sequence[str] | None = None, preset: str | None = "moderate",
-                    normalisation: Normalisation | None = None) -> pd.DataFrame:
+    def variability(
+        self,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        min_epochs: int = 2,
+        flux: str = "auto",
+        source_ids: Sequence[str] | None = None,
+        preset: str | None = "moderate",
+        normalisation: Normalisation | None = None,
+    ) -> pd.DataFrame:
         """Variability metrics of every source at once (one read, no loop per source).
 
         One row per source: ``n_epochs``, ``mean_flux_jy``, ``std_flux_jy``, ``v``, ``eta``,
@@ -185,20 +244,36 @@ class SourceService:
         Definitions: :mod:`dsa110_ws.services.sources._variability`.
         """
         lo, hi = self._mjd_bounds(start, end)
-        arrays = _fluxdata.load_flux_arrays(self._photometry, self._snapshot, start_mjd=lo,
-                                            end_mjd=hi, source_ids=source_ids, flux=flux,
-                                            normalisation=normalisation)
+        arrays = _fluxdata.load_flux_arrays(
+            self._photometry,
+            self._snapshot,
+            start_mjd=lo,
+            end_mjd=hi,
+            source_ids=source_ids,
+            flux=flux,
+            normalisation=normalisation,
+        )
         table = _variability.compute_metrics(arrays, min_epochs=min_epochs)
         return table if preset is None else _ese.classify(table, preset)
 
-    def eta_v_thresholds(self, table: pd.DataFrame, *, sigma: float | tuple[float, float] = 3.0,
-                         method: str = "robust") -> dict[str, Any]:
+    def eta_v_thresholds(
+        self,
+        table: pd.DataFrame,
+        *,
+        sigma: float | tuple[float, float] = 3.0,
+        method: str = "robust",
+    ) -> dict[str, Any]:
         """Gaussian fits to log10(eta) and log10(V) and thresholds ``sigma`` above them
         (``method="mle"``: mean/std as VAST tools; "robust": median/MAD)."""
         return _ese.eta_v_fit(table, sigma=sigma, method=method)
 
-    def eta_v_candidates(self, table: pd.DataFrame, *, sigma: float | tuple[float, float] = 3.0,
-                         method: str = "robust") -> pd.DataFrame:
+    def eta_v_candidates(
+        self,
+        table: pd.DataFrame,
+        *,
+        sigma: float | tuple[float, float] = 3.0,
+        method: str = "robust",
+    ) -> pd.DataFrame:
         """Sources above both eta-V thresholds, highest eta first."""
         fit = self.eta_v_thresholds(table, sigma=sigma, method=method)
         sel = (table["eta"] > fit["eta_threshold"]) & (table["v"] > fit["v_threshold"])
@@ -207,8 +282,14 @@ class SourceService:
         out.attrs["eta_v_fit"] = fit
         return out
 
-    def plot_eta_v(self, table: pd.DataFrame, ax: Any = None, *,
-                   sigma: float | tuple[float, float] = 3.0, method: str = "robust") -> Any:
+    def plot_eta_v(
+        self,
+        table: pd.DataFrame,
+        ax: Any = None,
+        *,
+        sigma: float | tuple[float, float] = 3.0,
+        method: str = "robust",
+    ) -> Any:
         """The eta-V diagnostic with its thresholds; returns the Axes."""
         return _ese.plot_eta_v(table, self.eta_v_thresholds(table, sigma=sigma, method=method), ax)
 
@@ -219,9 +300,16 @@ class SourceService:
 
         return pd.DataFrame([dataclasses.asdict(p) for p in _ese.PRESETS.values()])
 
-    def ese_candidates(self, *, preset: str = "moderate", table: pd.DataFrame | None = None,
-                       start: TimeLike | None = None, end: TimeLike | None = None, flux: str = "auto",
-                       **thresholds: Any) -> pd.DataFrame:
+    def ese_candidates(
+        self,
+        *,
+        preset: str = "moderate",
+        table: pd.DataFrame | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        flux: str = "auto",
+        **thresholds: Any,
+    ) -> pd.DataFrame:
         """Candidates at ``preset`` (thresholds may be overridden by name), best ``score``
         first, with positions and the pipeline's stored status.  Pass ``table`` (from
         :meth:`variability`) to avoid reading the photometry again."""
@@ -237,19 +325,24 @@ class SourceService:
         pos = self._catalogue.find(source_id=ids, limit=None) if ids else pd.DataFrame()
         if not pos.empty:
             where = pos.set_index("id")[["ra_deg", "dec_deg"]]
-            cands = cands.assign(ra_deg=cands["source_id"].map(where["ra_deg"]),
-                                 dec_deg=cands["source_id"].map(where["dec_deg"]))
+            cands = cands.assign(
+                ra_deg=cands["source_id"].map(where["ra_deg"]),
+                dec_deg=cands["source_id"].map(where["dec_deg"]),
+            )
         repo = self._candidates
         if ids and repo.available:
             stored = repo.find(source_id=ids, limit=None).sort_values("id")
             latest = stored.groupby("source_id").tail(1).set_index("source_id")
-            cands = cands.assign(stored_candidate_id=cands["source_id"].map(latest["id"]),
-                                 stored_status=cands["source_id"].map(latest["status"]))
+            cands = cands.assign(
+                stored_candidate_id=cands["source_id"].map(latest["id"]),
+                stored_status=cands["source_id"].map(latest["status"]),
+            )
         cands.attrs.update(attrs)
         return cands
 
-    def compare_stored(self, *, table: pd.DataFrame | None = None, preset: str = "moderate",
-                       rtol: float = 1e-6) -> pd.DataFrame:
+    def compare_stored(
+        self, *, table: pd.DataFrame | None = None, preset: str = "moderate", rtol: float = 1e-6
+    ) -> pd.DataFrame:
         """The pipeline's stored ``variability_stats`` / ``ese_candidates`` against a fresh
         computation: per-metric values, ``disagree``, ``stale``, ``candidate_disagreement``;
         ``attrs`` summarise."""
@@ -259,23 +352,33 @@ class SourceService:
             table = _ese.classify(table, preset)
         return _stored.compare(self._stored_stats, self._candidates, table, rtol=rtol)
 
-    def triage(self, target: int | str, status: str = "investigated", *,
-               note: str | None = None) -> ActionResult:
+    def triage(
+        self, target: int | str, status: str = "investigated", *, note: str | None = None
+    ) -> ActionResult:
         """Mark an ESE candidate (id, or source id) "investigated" or "dismissed" (or back
         to "active"), with a note: one audited transaction, only when writes are allowed."""
-        return _stored.triage(self._candidates, self._catalogue, self._audit, target, status,
-                              at=self._clock.now_unix(), note=note)
+        return _stored.triage(
+            self._candidates,
+            self._catalogue,
+            self._audit,
+            target,
+            status,
+            at=self._clock.now_unix(),
+            note=note,
+        )
 
     # -- normalisation and export -----------------------------------------------------------
-    def normalisation(self, *, start: TimeLike | None = None, end: TimeLike | None = None,
-                      **params: Any) -> Normalisation:
+    def normalisation(
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None, **params: Any
+    ) -> Normalisation:
         """Per-image flux corrections from bright stable reference sources (median ratio to
         baseline, MAD 3-sigma rejection, >= 3 references, errors propagated):
         ``.corrections`` (the series), ``.references``, ``.apply_to(lightcurve)``.
         Parameters: :func:`dsa110_ws.services.sources._normalise.solve`."""
         lo, hi = self._mjd_bounds(start, end)
-        _, rows = _fluxdata.read_rows(self._photometry, self._snapshot, start_mjd=lo, end_mjd=hi,
-                                      flux="raw", image=True)
+        _, rows = _fluxdata.read_rows(
+            self._photometry, self._snapshot, start_mjd=lo, end_mjd=hi, flux="raw", image=True
+        )
         return _normalise.solve_frame(rows, **params)
 
     def snapshot(self, *, refresh: bool = False) -> dict[str, Any]:
@@ -284,8 +387,14 @@ class SourceService:
         and kept now if missing or stale (``"action"`` says which)."""
         return self._snapshot.refresh() if refresh else self._snapshot.status()
 
-    def export(self, df: pd.DataFrame, path: str | os.PathLike[str], *,
-               format: str | None = None, overwrite: bool = False) -> Path:  # noqa: A002
+    def export(
+        self,
+        df: pd.DataFrame,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        overwrite: bool = False,
+    ) -> Path:  # noqa: A002
         """Write a light curve or table as CSV or VOTable (``format``, else from the suffix:
         .xml/.vot -> VOTable); never among the pipeline's files.  Returns the path."""
         return _export.export_table(self._paths, df, path, format=format, overwrite=overwrite)
