@@ -24,16 +24,18 @@ if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
     from dsa110_ws.core.time import Clock
     from dsa110_ws.repositories import Database, Repositories
+    from dsa110_ws.repositories.queue import QueueDatabase, QueueRepositories
     from dsa110_ws.repositories.state import StateDB
     from dsa110_ws.services.audit import AuditTrail
     from dsa110_ws.services.operations import (
         CalibrationHealthService,
         HealthService,
+        IngestionService,
         JobService,
         LogService,
         OperatorActions,
-        QueueService,
         StatsService,
+        TaskQueueService,
     )
     from dsa110_ws.services.products import (
         BatchRunner,
@@ -85,7 +87,7 @@ class Workspace:
 
     Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
     ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.  Operations: ``w.jobs``,
-    ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
+    ``w.actions``, ``w.ingest``, ``w.tasks``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
     Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
     ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
     """
@@ -93,6 +95,7 @@ class Workspace:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings if settings is not None else load_settings()
         self._lock = threading.RLock()
+        self._queue_server: Any = None  # the demo's embedded PostgreSQL, when started here
 
     def __repr__(self) -> str:
         kind = "demo" if self.settings.is_demo else "pipeline"
@@ -146,6 +149,41 @@ class Workspace:
         s = self.settings
         protected = [] if s.pipeline_db is None else [Path(s.pipeline_db).parent]
         return PathPolicy(s.data_roots, s.log_roots, protected=protected)
+
+    @lazy
+    def queue_db(self) -> QueueDatabase | None:
+        """The task queue's PostgreSQL (``None`` when not configured).  Over the demo state
+        its embedded server is started here (or joined, when already running)."""
+        from dsa110_ws.repositories.queue import QueueDatabase
+
+        s = self.settings
+        url = s.queue_url
+        if url is None and s.is_demo and s.settings_file is not None:
+            url = self._demo_queue_url(Path(s.settings_file).parent)
+        if url is None:
+            return None
+        sec = s.sections.queue
+        return QueueDatabase(
+            url,
+            connect_timeout_s=sec.connect_timeout_s,
+            statement_timeout_s=sec.statement_timeout_s,
+            allow_writes=s.allow_writes,
+        )
+
+    def _demo_queue_url(self, demo_dir: Path) -> str | None:
+        from dsa110_ws.demo.queue.day import QUEUE_DIRNAME, start_queue_server
+
+        if not (demo_dir / QUEUE_DIRNAME).is_dir():
+            return None
+        self._queue_server = start_queue_server(demo_dir)
+        return str(self._queue_server.conninfo)
+
+    @lazy
+    def queue_repos(self) -> QueueRepositories | None:
+        """The task queue's repositories (``None`` when no queue is configured)."""
+        from dsa110_ws.repositories.queue import QueueRepositories
+
+        return None if self.queue_db is None else QueueRepositories(self.queue_db)
 
     @lazy
     def audit(self) -> AuditTrail:
@@ -286,13 +324,34 @@ class Workspace:
         )
 
     @lazy
-    def queue(self) -> QueueService:
-        """The ingestion queue: subband groups and the UVH5 file index."""
-        from dsa110_ws.services.operations import QueueService
+    def tasks(self) -> TaskQueueService:
+        """The pipeline's task queue (Absurd): counts, tasks, stuck, failures, workers,
+        workflows, schedules; retry and cancel."""
+        from dsa110_ws.services.operations import TaskQueueService
 
-        r = self.repos
-        return QueueService(
-            r.ingestion_groups, r.ingestion_subbands, r.hdf5_files, clock=self.clock
+        s = self.settings
+        return TaskQueueService(
+            self.queue_repos,
+            audit=self.audit,
+            clock=self.clock,
+            queue=s.queue_name,
+            dlq=s.dead_letter_queue,
+            settings=s.sections.queue,
+            jobs=self.jobs,
+        )
+
+    @lazy
+    def ingest(self) -> IngestionService:
+        """Subband-group ingestion (the queue's tables, else the pipeline's) and UVH5 files."""
+        from dsa110_ws.services.operations import IngestionService
+
+        r, q = self.repos, self.queue_repos
+        return IngestionService(
+            r.ingestion_groups,
+            r.ingestion_subbands,
+            r.hdf5_files,
+            queue=None if q is None else q.ingestion,
+            clock=self.clock,
         )
 
     @lazy
@@ -331,6 +390,7 @@ class Workspace:
             settings=self.settings.sections.health,
             data_roots=self.settings.data_roots,
             is_demo=self.settings.is_demo,
+            tasks=self.tasks,
         )
 
     @lazy
@@ -366,9 +426,15 @@ class Workspace:
         return self.paths.log(path, must_exist=must_exist)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (and leave the demo's queue server)."""
         if "db" in self.__dict__:
             self.db.dispose()
+        queue_db = self.__dict__.get("queue_db")
+        if queue_db is not None:
+            queue_db.dispose()
+        if self._queue_server is not None:
+            self._queue_server.stop()
+            self._queue_server = None
 
 
 _announced = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,23 @@ def _isolated_user_dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
-    """The default demo state, generated once per test session. Treat it as read-only."""
-    from dsa110_ws.demo import make_demo_state
+def demo_dir() -> Path:
+    """The default demo state, generated once per test session. Treat it as read-only.
 
-    out = tmp_path_factory.mktemp("demo") / "state"
+    Its task queue's PostgreSQL server is started once here and held for the session, so
+    the workspaces of the tests join it instead of starting and stopping it each time.
+    It lives in its own ``/tmp`` directory, not pytest's: pytest makes its base directory
+    private (0700) whenever a session starts, which would lock out the server's own user."""
+    from dsa110_ws.demo import make_demo_state
+    from dsa110_ws.demo.queue.day import start_queue_server
+
+    base = Path(tempfile.mkdtemp(prefix="dsa110-demo-", dir="/tmp"))
+    out = base / "state"
     make_demo_state(out)
-    return out
+    server = start_queue_server(out)
+    yield out
+    server.stop(force=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "logs": "dsa110_ws.cli.ops:logs",
     "cal": "dsa110_ws.cli.ops:cal",
     "stats": "dsa110_ws.cli.ops:stats",
+    "tasks": "dsa110_ws.cli.tasks:tasks",
+    "ingest": "dsa110_ws.cli.tasks:ingest",
     "dashboard": "dsa110_ws.cli.dashboard:dashboard",
     "report": "dsa110_ws.cli.report:report",
 }

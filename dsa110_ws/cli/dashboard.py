@@ -59,6 +59,9 @@ def dashboard(
     env = dict(os.environ)
     if w.settings.settings_file is not None and not env.get("DSA110_WS_SETTINGS"):
         env["DSA110_WS_SETTINGS"] = str(w.settings.settings_file)  # same state, quietly
+    queue = w.queue_db  # over the demo: its PostgreSQL starts here, and stops when we do
+    if queue is not None and w.settings.queue_url is None:
+        env["DSA110_WS_QUEUE_URL"] = queue.url  # kernels use this server, never start one
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((ip, port))
@@ -73,6 +76,7 @@ def dashboard(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state = "the demo state" if w.settings.is_demo else w.db.describe()
     click.echo(f"Serving the {notebook} dashboard over {state}")
+    click.echo(f"  task queue: {w.tasks.describe()}")
     click.echo(f"  {url}")
     click.echo(
         f"  (science: {voila.dashboard_url(port, 'science', host=host)}; "
@@ -92,6 +96,7 @@ def dashboard(
         click.echo("stopping the dashboard server ...", err=True)
     finally:
         voila.stop_process(proc)
+        w.close()  # the demo's queue server stops with the last process using it
     if proc.returncode not in (0, -15, None):
         raise click.ClickException(f"Voila exited with status {proc.returncode}; see {log_path}.")
 

@@ -390,6 +390,11 @@ def cal_timeline(since: str | None, until: str | None, as_json: bool) -> None:
         f"coverage {100 * tl.coverage_fraction:.1f}% of MJD {tl.start_mjd:.3f}-"
         f"{tl.end_mjd:.3f}; {len(tl.gaps)} gap(s)"
     )
+    if tl.n_unknown_windows:
+        click.echo(
+            f"({tl.n_unknown_windows} active set(s) have no validity window and are not "
+            "counted: see `dsa110-ws cal health`)"
+        )
     _table(tl.gaps, ["start_mjd", "end_mjd", "duration_h"])
 
 

@@ -199,6 +199,18 @@ class HealthSettings(Section):
         description="[warning, critical] minutes since the newest row, per kind (ms, image, hdf5).",
     )
     checks: list[HealthCheckSpec] = Field(default_factory=list)
+    queue_failed_1h: tuple[float, float] = Field(
+        (1, 10), description="[warning, critical] tasks of the queue failed in the last hour."
+    )
+    queue_dead_letter: tuple[float, float] = Field(
+        (1, 50), description="[warning, critical] tasks in the dead-letter queue."
+    )
+    queue_oldest_pending_minutes: tuple[float, float] = Field(
+        (30, 180), description="[warning, critical] minutes the oldest pending task has waited."
+    )
+    queue_stuck: tuple[float, float] = Field(
+        (1, 5), description="[warning, critical] claimed tasks held past their timeout."
+    )
 
 
 class CalibrationSettings(Section):

@@ -26,7 +26,7 @@ from dsa110_ws.demo.sky import (
 __all__ = ["make_demo_state", "DEMO_VERSION", "DEFAULT_END_NIGHT"]
 
 #: Bumped whenever the generator's output changes, so cached demo states are rebuilt.
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: the task queue's PostgreSQL (queue-pg/) is part of the state
 DEFAULT_END_NIGHT = "2026-11-14"
 
 
@@ -103,12 +103,15 @@ def make_demo_state(
     per_night: int = 8,
     n_sources: int = 300,
     overwrite: bool = False,
+    queue: bool = True,
 ) -> dict[str, Any]:
     """Write a complete demo pipeline state into ``out_dir``; returns the truth dict.
 
     Deterministic for ``(seed, nights, end_night, per_night, n_sources)``.  Layout:
     ``pipeline.sqlite3``, ``settings.toml``, ``truth.json``, ``data/`` (ms, images,
-    caltables), ``logs/`` (per-run log files).
+    caltables), ``logs/`` (per-run log files) and, with ``queue`` (default), ``queue-pg/``:
+    the task queue's PostgreSQL cluster, filled with the same day (truth under ``"queue"``;
+    its server is stopped again, and started by whoever reads the state).
     """
     if nights < 4:
         from dsa110_ws.errors import InvalidQueryError
@@ -120,6 +123,10 @@ def make_demo_state(
             raise FileExistsError(
                 f"{out} is not empty; pass overwrite=True (--overwrite) to replace it."
             )
+        from dsa110_ws.demo.queue.cluster import stop_server
+        from dsa110_ws.demo.queue.day import QUEUE_DIRNAME
+
+        stop_server(out / QUEUE_DIRNAME)  # never delete a running server's directory
         shutil.rmtree(out)
     t_begin = time.perf_counter()
     root, logs = out / "data", out / "logs"
@@ -235,6 +242,13 @@ def make_demo_state(
         "generation_seconds": round(time.perf_counter() - t_begin, 2),
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=1, default=str))
+    if queue:
+        from dsa110_ws.demo.queue.day import make_queue_state
+
+        q = make_queue_state(out, seed=seed)
+        truth["queue"] = {k: v for k, v in q.items() if k not in ("url", "data_dir")}
+        truth["generation_seconds"] = round(time.perf_counter() - t_begin, 2)
+        (out / "truth.json").write_text(json.dumps(truth, indent=1, default=str))
     (out / "settings.toml").write_text(
         "# Settings for this generated demo state (paths relative to this file).\n"
         'pipeline_db = "pipeline.sqlite3"\ndata_roots = ["data"]\nlog_roots = ["logs"]\n'

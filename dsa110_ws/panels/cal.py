@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.caltypes import is_bandpass
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import mjd_text
@@ -180,7 +181,8 @@ class CalInspector(Panel):
         if want in paths:
             self.table_select.value = want
         elif paths and self.caltable not in paths:
-            bp = [p for (lbl, p) in opts if lbl.startswith(("BP", "BA"))]
+            types = dict(zip(self.tables["path"], self.tables["table_type"], strict=True))
+            bp = [p for p in paths if is_bandpass(types[p])]
             self.table_select.value = bp[0] if bp else paths[0]
 
     # -- one table ------------------------------------------------------------------------

@@ -186,14 +186,22 @@ def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[M
             ),
         ]
     if d.timeline is not None:
+        tl = d.timeline
+        # sets without a validity window may cover what the known windows do not: unknown
+        unsure = tl.n_unknown_windows > 0 and tl.coverage_fraction < 1.0
         out += [
             Metric.graded(
                 "cal_coverage_fraction",
-                float(d.timeline.coverage_fraction),
+                None if unsure else float(tl.coverage_fraction),
                 warning=p.cal_coverage_warning,
                 critical=p.cal_coverage_critical,
                 higher_is_worse=False,
-                description="fraction of the window inside an active set's validity",
+                description="fraction of the window inside an active set's validity"
+                + (
+                    f" (unknown: {tl.n_unknown_windows} active set(s) have no validity window)"
+                    if unsure
+                    else ""
+                ),
             ),
             Metric.graded(
                 "n_cal_gaps",

@@ -36,5 +36,9 @@ def test_demo_command_writes_a_state(tmp_path):
     out = run("demo", str(tmp_path / "d"), "--nights", "4", "--seed", "3")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "d" / "settings.toml").exists()
+    # the task queue's cluster is there, its server stopped again (started by its readers)
+    assert (tmp_path / "d" / "queue-pg" / "pgdata" / "PG_VERSION").is_file()
+    assert not (tmp_path / "d" / "queue-pg" / "pgdata" / "postmaster.pid").exists()
+    assert "queue tasks in queue-pg/" in out.stdout
     again = run("demo", str(tmp_path / "d"))
     assert again.returncode != 0 and "not empty" in again.stderr

@@ -141,3 +141,21 @@ def test_time_keeps_working_past_the_leap_second_table_expiry(monkeypatch):
         t = to_time("2028-02-29T12:00:00")
         assert t.tai.isot.startswith("2028-02-29T12:00:37")  # TAI - UTC = 37 s
         assert Time("2028-02-29T12:00:00", scale="utc").tt.isot.startswith("2028-02-29T12:01")
+
+
+def test_timestamps_to_unix_does_not_depend_on_the_datetime_resolution():
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from dsa110_ws.core.time import timestamps_to_unix
+
+    t = dt.datetime(2026, 11, 14, 17, 53, 20, 145879, tzinfo=dt.UTC)
+    want = t.timestamp()
+    for unit in ("s", "ms", "us", "ns"):
+        series = pd.Series([t, None]).astype(f"datetime64[{unit}, UTC]")
+        got = timestamps_to_unix(series)
+        assert got[0] == pytest.approx(want, abs=1.0 if unit == "s" else 1e-3)
+        assert np.isnan(got[1])
+    assert timestamps_to_unix(["2026-11-14T17:53:20"])[0] == pytest.approx(1794678800.0)

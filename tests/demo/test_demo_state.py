@@ -68,8 +68,8 @@ def test_database_rows_agree_with_the_files(demo_dir, truth):
 def test_generation_is_deterministic_for_a_seed(tmp_path, demo_dir):
     from dsa110_ws.demo import make_demo_state
 
-    truth = make_demo_state(tmp_path / "again", nights=4, n_sources=40, per_night=3)
-    again = make_demo_state(tmp_path / "again2", nights=4, n_sources=40, per_night=3)
+    truth = make_demo_state(tmp_path / "again", nights=4, n_sources=40, per_night=3, queue=False)
+    again = make_demo_state(tmp_path / "again2", nights=4, n_sources=40, per_night=3, queue=False)
     for t in (truth, again):
         t.pop("generation_seconds")
     as_text = json.dumps(truth, default=str).replace(str(tmp_path / "again"), "X")

@@ -22,7 +22,8 @@ def small_demo():
     from dsa110_ws.demo import make_demo_state
 
     base = Path(tempfile.mkdtemp(prefix="dsa110-qdemo-", dir="/tmp"))
-    truth = make_demo_state(base / "demo", nights=4, per_night=PER_NIGHT, n_sources=30)
+    truth = make_demo_state(base / "demo", nights=4, per_night=PER_NIGHT, n_sources=30,
+                            queue=False)
     queue = make_queue_state(base / "demo")
     yield base / "demo", truth, queue
     shutil.rmtree(base, ignore_errors=True)

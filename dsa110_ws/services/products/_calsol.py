@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dsa110_ws.core.caltypes import SHORT_TYPES
 from dsa110_ws.errors import DataUnavailableError
 from dsa110_ws.services.products._casatables import (
     mjd_seconds_to_utc_mjd,
@@ -30,7 +31,7 @@ from dsa110_ws.services.products._casatables import (
 __all__ = ["CalSolutions", "REGISTRY_TYPES", "load_solutions", "registry_type"]
 
 #: The pipeline registry's caltable types (docs/pipeline-data.md), in solve order.
-REGISTRY_TYPES = ("K", "BA", "BP", "GA", "GP", "2G", "FLUX")
+REGISTRY_TYPES = SHORT_TYPES  # the production vocabulary (core.caltypes)
 #: DSA-110 filename suffix -> registry type.
 SUFFIX_TYPES = {
     "kcal": "K",
