@@ -41,11 +41,26 @@ def _kpi(name: str, label: str, value: Any, level: str = "info") -> str:
 
 class _Composite(Panel):
     """A panel made of other panels (``self.parts``, filled by ``_build``): refreshing,
-    waiting for and closing it does so for every part."""
+    waiting for and closing it does so for every part.  A page-ready beacon re-sends every
+    widget's state once a page has built its views (no update lost in between)."""
 
     def __init__(self, workspace: Workspace, **kwargs: Any):
+        from dsa110_ws.panels._beacon import PageReady
+
         self.parts: dict[str, Panel] = {}
+        self.resyncs = 0
         super().__init__(workspace, **kwargs)
+        self.beacon = PageReady(self.resync)
+        self.children = (*self.children, self.beacon)
+
+    def resync(self) -> None:
+        """Send the current state of every widget of the page again."""
+        from dsa110_ws.panels._beacon import walk
+
+        self.resyncs += 1
+        for w in walk(self):
+            if w is not self.beacon:
+                w.send_state()
 
     def refresh(self) -> None:
         """Refresh every part (each in its own worker)."""

@@ -116,3 +116,25 @@ def test_an_unreachable_queue_is_one_line_in_every_panel(demo_dir, tmp_path, cls
         assert "hunter2" not in p.last_error and "\n" not in p.last_error
     finally:
         w.close()
+
+
+def test_a_page_that_finished_building_gets_every_widget_state_again(workspace, monkeypatch):
+    import ipywidgets as widgets
+
+    from dsa110_ws.panels._beacon import walk
+
+    d = OperationsDashboard(workspace, timer="thread")
+    try:
+        d.wait()
+        sent: list[widgets.Widget] = []
+        real = widgets.Widget.send_state
+        monkeypatch.setattr(widgets.Widget, "send_state",
+                            lambda self, key=None: (sent.append(self), real(self, key))[1])
+        d.beacon.ready += 1  # what the beacon's front end does once the page rendered it
+        everything = [w for w in walk(d) if w is not d.beacon]
+        resent = [w for w in sent if w is not d.beacon]  # (the bump itself syncs the beacon)
+        assert d.resyncs == 1 and len(resent) == len(everything) > 100
+        assert {id(w) for w in resent} == {id(w) for w in everything}
+        assert d.parts["tasks"].counts_html in sent and d.kpi_html in sent
+    finally:
+        d.close()
