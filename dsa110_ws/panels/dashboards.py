@@ -51,7 +51,7 @@ class _Composite(Panel):
         self.resyncs = 0
         super().__init__(workspace, **kwargs)
         self.beacon = PageReady(self.resync)
-        self.children = (*self.children, self.beacon)
+        self.children = [*self.children, self.beacon]
 
     def resync(self) -> None:
         """Send the current state of every widget of the page again."""
