@@ -30,10 +30,20 @@ from pathlib import Path
 from _common import best_of, report, scale_state
 
 N_TASKS = 1_000_000
-NOW = datetime(2026, 11, 14, 17, 53, 20, tzinfo=UTC)
 
 
-def make_queue(base: Path):
+def scale_now(settings: Path) -> datetime:
+    """The scale state's frozen clock: the queue's newest task is then, like its rows."""
+    import dsa110_ws
+
+    w = dsa110_ws.connect(settings, state_dir=tempfile.mkdtemp(prefix="bq-now-"))
+    try:
+        return datetime.fromtimestamp(float(w.now().unix), UTC)
+    finally:
+        w.close()
+
+
+def make_queue(base: Path, now: datetime):
     from dsa110_ws.demo.queue.bulk import bulk_load_tasks
     from dsa110_ws.demo.queue.cluster import start_cluster
     from dsa110_ws.demo.queue.db import connect, ensure_database
@@ -41,13 +51,13 @@ def make_queue(base: Path):
     cluster = start_cluster(base / "cluster", settings={"fsync": "off"})
     ensure_database(cluster.conninfo)
     t0 = time.perf_counter()
-    info = bulk_load_tasks(cluster.conninfo, N_TASKS, now=NOW)
+    info = bulk_load_tasks(cluster.conninfo, N_TASKS, now=now)
     with connect(cluster.conninfo, autocommit=True) as con:  # one task stuck for 6 h
         con.execute(
             "UPDATE absurd.tasks SET claimed_at = %s::timestamptz - interval '6 hours' WHERE "
             "task_id = (SELECT task_id FROM absurd.tasks WHERE status = 'claimed' AND "
             "timeout_sec IS NOT NULL ORDER BY created_at DESC LIMIT 1)",
-            (NOW,),
+            (now,),
         )
         con.execute("VACUUM ANALYZE absurd.tasks")
     print(
@@ -69,7 +79,7 @@ def bare(conninfo: str):
     return con, run
 
 
-def queries(w, run) -> None:
+def queries(w, run, now: datetime) -> None:
     """Each command's workspace call against the same query by bare psycopg."""
     from dsa110_ws.repositories.queue.tasks import TASK_COLUMNS
 
@@ -100,7 +110,7 @@ def queries(w, run) -> None:
             lambda: w.tasks.list(status="failed", name="imaging", limit=100),
             run(list_sql, {"s": "failed", "n": "imaging"}),
         ),
-        ("tasks stuck", lambda: w.tasks.stuck(), run(stuck_sql, {"now": NOW})),
+        ("tasks stuck", lambda: w.tasks.stuck(), run(stuck_sql, {"now": now})),
     ]
     import warnings
 
@@ -150,17 +160,18 @@ def dashboard(settings: Path, queue_url: str | None) -> tuple[float, dict[str, f
 
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-queue-", dir="/tmp"))
-    cluster = make_queue(base)
+    scale = scale_state() / "settings.toml"
+    now = scale_now(scale)
+    cluster = make_queue(base, now)
     try:
         import dsa110_ws
 
-        scale = scale_state() / "settings.toml"
         w = dsa110_ws.connect(
             scale, state_dir=tempfile.mkdtemp(prefix="bq-"), queue_url=cluster.conninfo
         )
         con, run = bare(cluster.conninfo)
         print(f"== the commands' queries, {N_TASKS:,} tasks (median of 7, warm)")
-        queries(w, run)
+        queries(w, run, now)
         con.close()
         w.close()
         env = dict(
@@ -171,10 +182,12 @@ def main() -> None:
         )
         commands(env)
         print("== operations dashboard refresh, survey-scale SQLite (synchronous, median of 5)")
-        without, _ = dashboard(scale, None)
+        without, base_parts = dashboard(scale, None)
         with_queue, parts = dashboard(scale, cluster.conninfo)
-        for name in ("tasks", "failures", "workers", "ingest"):
-            print(f"  {name:<10} {parts[name] * 1e3:8.1f} ms")
+        for name in parts:
+            was = base_parts.get(name)
+            print(f"  {name:<10} {parts[name] * 1e3:8.1f} ms"
+                  + (f"   (without a queue: {was * 1e3:8.1f} ms)" if was is not None else ""))
         verdict = "OK" if with_queue < 1.0 else "SLOW"
         report(
             "dashboard refresh with the queue section",

@@ -273,6 +273,13 @@ class QueueSettings(Section):
     connect_timeout_s: float = Field(
         5.0, gt=0, le=60, description="Seconds to reach the queue's PostgreSQL server."
     )
+    cache_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds a queue read is shared by the views refreshing together "
+        "(0: never); an operator's retry or cancel clears it.",
+    )
 
 
 #: TOML table name (dotted) -> (attribute of :class:`Sections`, model).

@@ -327,6 +327,7 @@ def test_failures_in_the_last_hour_make_it_critical(qws, day_url, day_truth):
                     " WHERE task_id = ANY(%s)", (day_truth["now"], ids[:11]))
         con.execute("UPDATE absurd.tasks SET completed_at = %s::timestamptz + interval '5 min'"
                     " WHERE task_id = %s", (day_truth["now"], ids[11]))
+    qws.tasks.memo.clear()  # reads are shared for [queue] cache_s; we changed it behind them
     rep, c = _queue_check(qws)
     assert c.value["failed_1h"] == base + 11 and c.value["graded"]["failed_1h"] == "critical"
     assert rep.status == "critical" and rep.exit_code == 2
@@ -343,3 +344,43 @@ def test_an_unreachable_queue_is_critical_in_one_line(demo_dir, tmp_path):
         w.close()
     assert c.status == "critical" and "task queue unreachable" in c.detail
     assert "127.0.0.1:1" in c.detail and "pw@" not in c.detail and "\n" not in c.detail
+
+
+def test_views_refreshing_together_share_one_read_until_a_write(qws_writable, day_url,
+                                                                 day_truth):
+    t = qws_writable.tasks
+    first = t.stats()
+    assert t.memo.misses == 1
+    with connect(day_url, autocommit=True) as con:  # a worker spawns a task meanwhile
+        con.execute("SELECT absurd.spawn_task(%s, 'imaging', '{}')", (Q,))
+    again = t.stats()
+    assert t.memo.hits == 1 and again.equals(first)  # the same moment's answer, not re-read
+    again.loc[0, "total"] = -1  # a caller's copy: the shared frame is untouched
+    assert t.stats().loc[0, "total"] == first.loc[0, "total"]
+    t.retry(next(x for x in day_truth["failed"] if not x["exhausted"])["task_id"])
+    fresh = t.stats().set_index("queue_name")  # a write clears the shared reads
+    assert int(fresh.loc[Q, "total"]) == int(first.set_index("queue_name").loc[Q, "total"]) + 1
+
+
+def test_concurrent_callers_make_one_query(qws):
+    import concurrent.futures as cf
+
+    t = qws.tasks
+    with cf.ThreadPoolExecutor(4) as pool:
+        frames = list(pool.map(lambda _: t.stats(), range(8)))
+    assert t.memo.misses == 1 and t.memo.hits == 7
+    assert all(f.equals(frames[0]) for f in frames)
+
+
+def test_cache_s_zero_reads_every_time(demo_dir, tmp_path, day_url):
+    import dsa110_ws
+
+    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s",
+                          queue_url=day_url, sections={"queue": {"cache_s": 0}})
+    try:
+        before = int(w.tasks.stats().set_index("queue_name").loc[Q, "total"])
+        with connect(day_url, autocommit=True) as con:
+            con.execute("SELECT absurd.spawn_task(%s, 'imaging', '{}')", (Q,))
+        assert int(w.tasks.stats().set_index("queue_name").loc[Q, "total"]) == before + 1
+    finally:
+        w.close()

@@ -150,11 +150,21 @@ class QueueIngestionRepository:
             what="listing ingestion groups",
         )
 
-    def counts_by_state(self) -> pd.DataFrame:
-        """Groups per state: columns state, n."""
+    def counts_by_state(
+        self, *, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> pd.DataFrame:
+        """Groups per state (created in [start, end) when given): columns state, n."""
         self.db.require("ingestion_groups", view="the ingestion view")
+        clauses, params = ["TRUE"], {}
+        if start is not None:
+            clauses.append("created_at >= :start")
+            params["start"] = start
+        if end is not None:
+            clauses.append("created_at < :end")
+            params["end"] = end
         return self.db.read(
-            "SELECT state, count(*) AS n FROM absurd.ingestion_groups "
-            "GROUP BY state ORDER BY state",
+            f"SELECT state, count(*) AS n FROM absurd.ingestion_groups WHERE "
+            f"{' AND '.join(clauses)} GROUP BY state ORDER BY state",
+            params,
             what="counting ingestion groups",
         )

@@ -129,9 +129,13 @@ class IngestionService:
     ) -> dict[str, int]:
         """Groups per state (created in [start, end) when given; all groups otherwise)."""
         if self._from_queue():
-            df = self.groups(start=start, end=end, limit=None)
-            return {str(k): int(v) for k, v in df["state"].value_counts().sort_index().items()}
-        df = self._groups.counts_by_state(start=start, end=end)
+            assert self._queue is not None
+            now = self._clock.now()
+            lo = None if start is None else unix_to_datetime(to_time(start, now=now).unix)
+            hi = None if end is None else unix_to_datetime(to_time(end, now=now).unix)
+            df = self._queue.counts_by_state(start=lo, end=hi)
+        else:
+            df = self._groups.counts_by_state(start=start, end=end)
         return {str(s): int(n) for s, n in zip(df["state"], df["n"], strict=True)}
 
     def groups(
@@ -203,7 +207,8 @@ class IngestionService:
     def incomplete(self) -> pd.DataFrame:
         """Groups still waiting for subbands (not completed or failed, fewer than expected
         received), oldest first, with what is missing and how old they are."""
-        df = self.groups(limit=None)
+        # only the open states are read (an index on state; never the whole history)
+        df = self.groups(state=[s for s in INGESTION_STATES if s not in _TERMINAL], limit=None)
         open_ = ~df["state"].isin(_TERMINAL)
         have = pd.to_numeric(df["n_received"], errors="coerce").fillna(
             pd.to_numeric(df["subband_count"], errors="coerce")

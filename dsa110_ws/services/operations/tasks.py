@@ -26,6 +26,7 @@ from dsa110_ws.errors import (
     WorkspaceError,
 )
 from dsa110_ws.repositories import DEFAULT_LIMIT, TruncatedResultWarning
+from dsa110_ws.services._memo import Memo
 from dsa110_ws.services.operations._failures import group_failures
 from dsa110_ws.services.operations._taskrecords import TaskInfo, refusal
 
@@ -95,6 +96,8 @@ class TaskQueueService:
         self.queue = queue
         self.dlq = dlq
         self._settings = settings or QueueSettings()
+        #: reads shared by the views refreshing together ([queue] cache_s)
+        self.memo = Memo(self._settings.cache_s)
 
     def __repr__(self) -> str:
         where = self._repos.db.describe() if self._repos is not None else "not configured"
@@ -113,6 +116,10 @@ class TaskQueueService:
     def describe(self) -> str:
         """Where the queue is (URL with the password masked), or that it is not configured."""
         return self._repos.db.describe() if self._repos is not None else NOT_CONFIGURED
+
+    def _shared(self, key: Any, fn: Any) -> pd.DataFrame:
+        """``fn()`` through the memo; each caller gets its own copy of the frame."""
+        return self.memo.get(key, fn).copy()
 
     def _now(self) -> dt.datetime:
         return unix_to_datetime(self._clock.now_unix())
@@ -133,7 +140,8 @@ class TaskQueueService:
         """Per queue (the pipeline's and its dead-letter queue always, with any other queue
         present): pending, claimed, completed, failed, cancelled, retrying, total, as
         ``absurd.get_queue_stats`` counts them."""
-        return self._r().tasks.queue_stats([self.queue, self.dlq])
+        repos = self._r()
+        return self._shared("stats", lambda: repos.tasks.queue_stats([self.queue, self.dlq]))
 
     def list(
         self,
@@ -195,8 +203,12 @@ class TaskQueueService:
     def stuck(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
         """Claimed tasks held longer than their own ``timeout_sec`` (else ``[queue]
         stuck_after_s``), oldest first, with ``age_s`` and ``limit_s``."""
-        return self._r().tasks.stuck(
-            now=self._now(), default_timeout_s=self._settings.stuck_after_s, limit=limit
+        repos, now = self._r(), self._now()
+        return self._shared(
+            ("stuck", limit),
+            lambda: repos.tasks.stuck(
+                now=now, default_timeout_s=self._settings.stuck_after_s, limit=limit
+            ),
         )
 
     def dead_letter(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
@@ -206,7 +218,8 @@ class TaskQueueService:
     def workers(self, *, since: TimeLike | None = None) -> pd.DataFrame:
         """Every worker seen since ``since`` (default 24 h): running tasks, last claim,
         done, failed and failure rate (failed / (done + failed))."""
-        df = self._r().tasks.workers(start=self._since(since, "24h"), now=self._now())
+        repos, start, now = self._r(), self._since(since, "24h"), self._now()
+        df = self._shared(("workers", since), lambda: repos.tasks.workers(start=start, now=now))
         finished = df["done"] + df["failed"]
         df["failure_rate"] = (df["failed"] / finished).where(finished > 0)
         return df
@@ -214,10 +227,16 @@ class TaskQueueService:
     def failures(self, *, since: TimeLike | None = None) -> pd.DataFrame:
         """Failed tasks of the window (default 24 h) grouped by cause: cause, n,
         task_names, queues, first_at, last_at, example, task_ids; most frequent first."""
-        rows = self._r().tasks.failed(start=self._since(since, "24h"), end=self._now())
+        rows = self._failed_rows(since)
         out = group_failures(rows)
         out.attrs.update(truncated=bool(rows.attrs.get("truncated")), n_failed=len(rows))
         return out
+
+    def _failed_rows(self, since: TimeLike | None) -> pd.DataFrame:
+        """Failed tasks finished in [since (default 24 h ago), now), shared for a moment."""
+        repos, start, now = self._r(), self._since(since, "24h"), self._now()
+        key = ("failed", str(since) if since is not None else "24h")
+        return self._shared(key, lambda: repos.tasks.failed(start=start, end=now))
 
     def durations(self, *, since: TimeLike | None = None) -> pd.DataFrame:
         """Wait and execution time percentiles (p50/p90/p99, s) per task name over the
@@ -261,10 +280,16 @@ class TaskQueueService:
 
     def failed_count(self, *, since: TimeLike | None = None) -> int:
         """Tasks of the pipeline's queue that failed since ``since`` (default 1 h)."""
+        start = self._since(since, "1h")
+        if start >= self._since(None, "24h"):  # within the day's failures, read once anyway
+            day = self._failed_rows(None)
+            if not day.attrs.get("truncated"):
+                done = pd.to_datetime(day["completed_at"], utc=True)
+                return int(((day["queue_name"] == self.queue) & (done >= start)).sum())
         return self._r().tasks.count(
             queue=self.queue,
             status="failed",
-            finished_since=self._since(since, "1h"),
+            finished_since=start,
             finished_before=self._now(),
         )
 
@@ -316,7 +341,10 @@ class TaskQueueService:
                 raise InvalidQueryError(refusal(verb, tid, now))
             return _plain(before), _plain(repos.tasks.state_in(con, tid))
 
-        return self._audit.perform(action=f"task_{verb}", target=tid, apply=apply, db=repos.db)
+        try:
+            return self._audit.perform(action=f"task_{verb}", target=tid, apply=apply, db=repos.db)
+        finally:
+            self.memo.clear()  # what the views show next is read again
 
     def retry_failures(self, cause: str, *, since: TimeLike | None = None) -> dict[str, Any]:
         """Retry every task of one failure group (a ``cause`` of :meth:`failures`): one
