@@ -79,3 +79,81 @@ def test_both_databases_tell_the_same_story(small_demo):
     assert pg_failed == failed
     assert queue["ingestion"]["missing_subbands"] == missing
     assert stuck == stuck_ms
+
+
+def _postmaster(demo) -> int | None:
+    from dsa110_ws.demo.queue._state import is_our_postmaster, read_postmaster
+
+    pgdata = demo / "queue-pg" / "pgdata"
+    info = read_postmaster(pgdata)
+    return info["pid"] if info and is_our_postmaster(info["pid"], pgdata) else None
+
+
+def _dashboard(demo, tmp_path, port):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo / "settings.toml"),
+               DSA110_WS_STATE_DIR=str(tmp_path / "state"), PYTHONWARNINGS="ignore")
+    env.pop("DSA110_WS_QUEUE_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port),
+         "--no-browser"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+
+
+@pytest.mark.slow
+def test_the_dashboard_starts_the_demo_queue_and_stops_it_on_sigterm(small_demo, tmp_path):
+    import signal
+
+    from dsa110_ws.cli import voila
+
+    demo = small_demo[0]
+    assert _postmaster(demo) is None
+    port = voila.free_port()
+    proc = _dashboard(demo, tmp_path, port)
+    try:
+        voila.wait_for_port(port, proc=proc, timeout_s=120)
+        pid = _postmaster(demo)
+        assert pid is not None  # the command started the queue's server
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "task queue: postgresql://postgres@/dsa110_absurd" in out
+    assert _postmaster(demo) is None  # and stopped it on the way out
+
+
+@pytest.mark.slow
+def test_a_killed_dashboard_leaves_nothing_that_blocks_the_next_start(small_demo, tmp_path):
+    import signal
+
+    from dsa110_ws.cli import voila
+
+    demo = small_demo[0]
+    port = voila.free_port()
+    proc = _dashboard(demo, tmp_path, port)
+    try:
+        voila.wait_for_port(port, proc=proc, timeout_s=120)
+        assert _postmaster(demo) is not None
+        import os
+
+        os.killpg(proc.pid, signal.SIGKILL)  # the command and its Voila, no clean-up at all
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _postmaster(demo) is not None  # the orphaned server still runs ...
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo / "settings.toml"),
+               DSA110_WS_STATE_DIR=str(tmp_path / "state2"))
+    env.pop("DSA110_WS_QUEUE_URL", None)
+    out = subprocess.run([sys.executable, "-m", "dsa110_ws.cli", "tasks", "stats"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "dsa110-pipeline" in out.stdout, out.stderr  # ... joined,
+    assert _postmaster(demo) is None  # and, the last live user, stopped on its way out
