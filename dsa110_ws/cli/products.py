@@ -64,7 +64,8 @@ def qa() -> None:
 def qa_image(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     """QA of the FITS image PATH: robust rms, peak, dynamic range, beam, islands, grade.
 
-    JSON keys: rms_jy, median_jy, peak_jy, peak_pixel_jy, dynamic_range, beam_major_arcsec,
+    JSON keys: rms_jy, median_jy, peak_jy (maximum pixel, as CASA imstat), peak_fit_jy (fitted
+    sub-pixel peak), dynamic_range, beam_major_arcsec,
     beam_minor_arcsec, beam_pa_deg, cell_arcsec, n_islands, blanked_fraction, grade, reasons,
     checks (metric, value, threshold, comparison, verdict, reason).
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import dsa110_ws
@@ -34,12 +35,29 @@ def test_metrics_match_the_truth(workspace, truth):
     for im in truth["images"][:16]:
         r = workspace.qa.image(im["path"])
         assert r.rms_jy == pytest.approx(im["noise_jy"], rel=0.05)
-        assert r.peak_jy == pytest.approx(im["brightest_peak_jy"], rel=0.05)
+        assert r.peak_fit_jy == pytest.approx(im["brightest_peak_jy"], rel=0.05)
         assert r.dynamic_range == pytest.approx(r.peak_jy / r.rms_jy)
         assert (r.beam_major_arcsec, r.beam_minor_arcsec, r.beam_pa_deg) == pytest.approx(
             im["beam"]
         )
         assert 0 < r.n_islands <= im["n_injected"] and r.blanked_fraction == 0.0
+
+
+def test_peak_is_the_maximum_pixel_as_casa_imstat_on_every_image(workspace, truth):
+    """CASA's convention: peak_jy is imstat's max (the brightest pixel), read here with astropy;
+    the fitted sub-pixel peak is a separate field and never below it."""
+    from astropy.io import fits
+
+    for im in truth["images"]:
+        plane = fits.getdata(im["path"])[0, 0]
+        y, x = np.unravel_index(np.nanargmax(plane), plane.shape)
+        r = workspace.qa.image(im["path"])
+        assert r.peak_jy == float(np.nanmax(plane)), im["path"]
+        assert r.peak_fit_jy >= r.peak_jy
+        finite = plane[np.isfinite(plane)].astype(np.float64)
+        assert r.median_jy == pytest.approx(float(np.median(finite)), rel=1e-6, abs=1e-12)
+        s = workspace.fits.stats(im["path"])
+        assert (s.peak_x, s.peak_y) == (x, y) and s.max_jy == r.peak_jy
 
 
 def test_high_noise_reason_names_value_and_threshold(workspace, truth):
