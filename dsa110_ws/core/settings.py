@@ -106,6 +106,32 @@ class QACalSettings(Section):
     dead_antennas_max: float = Field(
         0.0, ge=0, description="Warn when more antennas than this have every solution flagged."
     )
+    gain_snr_min: float = Field(
+        3.0,
+        ge=0,
+        description="Gain QA (w.qa.gains): warn for an antenna whose median SNR is below this.",
+    )
+    gain_amp_jitter_max: float = Field(
+        0.1,
+        gt=0,
+        description="Gain QA: warn for an antenna whose amplitude jumps between successive "
+        "solutions (rms of the differences / sqrt 2, over its median amplitude) exceed this.",
+    )
+    gain_phase_jitter_max_deg: float = Field(
+        15.0,
+        gt=0,
+        description="Gain QA: warn for an antenna whose phase jumps between successive "
+        "solutions (rms of the wrapped differences / sqrt 2) exceed this, degrees.",
+    )
+    gain_chi2_max: float = Field(
+        3.0,
+        gt=0,
+        description="Gain QA: warn for an antenna whose median chi-squared (a CHI2 column, when "
+        "the table has one) exceeds this.",
+    )
+    noisy_antennas_max: float = Field(
+        0.0, ge=0, description="Gain QA: warn when more antennas than this are noisy."
+    )
 
 
 class OperationsSettings(Section):

@@ -58,9 +58,10 @@ def test_database_rows_agree_with_the_files(demo_dir, truth):
     phot_images = {r[0] for r in con.execute("SELECT DISTINCT image_path FROM photometry")}
     assert phot_images <= paths
     # photometry times are the images' observation times, not insertion times
-    bad = con.execute("SELECT COUNT(*) FROM photometry p JOIN images i ON i.path = p.image_path "
-                      "JOIN ms_index m ON m.path = i.ms_path WHERE abs(p.mjd - m.mid_mjd) > 1e-9"
-                      ).fetchone()[0]
+    bad = con.execute(
+        "SELECT COUNT(*) FROM photometry p JOIN images i ON i.path = p.image_path "
+        "JOIN ms_index m ON m.path = i.ms_path WHERE abs(p.mjd - m.mid_mjd) > 1e-9"
+    ).fetchone()[0]
     assert bad == 0
     con.close()
 
@@ -85,5 +86,7 @@ def test_scale_state_writes_rows_only(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 500
     assert con.execute("SELECT COUNT(DISTINCT source_id) FROM photometry").fetchone()[0] == 200
     con.close()
-    assert sorted(p.name for p in (tmp_path / "scale").iterdir()) == ["pipeline.sqlite3",
-                                                                      "settings.toml"]
+    assert sorted(p.name for p in (tmp_path / "scale").iterdir()) == [
+        "pipeline.sqlite3",
+        "settings.toml",
+    ]

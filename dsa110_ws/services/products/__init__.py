@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products._calsol import REGISTRY_TYPES, CalSolutions
     from dsa110_ws.services.products._checks import CAL_QA_DEFAULTS, IMAGE_QA_DEFAULTS, Check
     from dsa110_ws.services.products._fitsio import ImageHeader
+    from dsa110_ws.services.products._gainqa import GainQAResult
     from dsa110_ws.services.products._imageqa import ImageQAResult
     from dsa110_ws.services.products._measure import ImageStats
     from dsa110_ws.services.products._msflags import FlagStats
     from dsa110_ws.services.products._mssummary import MSSummary
     from dsa110_ws.services.products._msviews import QuickLook
+    from dsa110_ws.services.products._waterfall import Waterfall
     from dsa110_ws.services.products.batch import BatchRunner, ProductServices
     from dsa110_ws.services.products.cache import FileIdentity, ProductCache, file_identity
     from dsa110_ws.services.products.caltables import CaltableService
@@ -44,11 +46,13 @@ __all__ = [
     "Cutout",
     "ImageQAResult",
     "CalQAResult",
+    "GainQAResult",
     "Check",
     "CalSolutions",
     "MSSummary",
     "FlagStats",
     "QuickLook",
+    "Waterfall",
     "FileIdentity",
     "file_identity",
     "REGISTRY_TYPES",
@@ -67,11 +71,13 @@ _DEFINED_IN: dict[str, str] = {
     "IMAGE_QA_DEFAULTS": "_checks",
     "Check": "_checks",
     "ImageHeader": "_fitsio",
+    "GainQAResult": "_gainqa",
     "ImageQAResult": "_imageqa",
     "ImageStats": "_measure",
     "FlagStats": "_msflags",
     "MSSummary": "_mssummary",
     "QuickLook": "_msviews",
+    "Waterfall": "_waterfall",
     "BatchRunner": "batch",
     "ProductServices": "batch",
     "FileIdentity": "cache",

@@ -19,6 +19,7 @@ from dsa110_ws.core.settings import QACalSettings, QAImageSettings
 from dsa110_ws.errors import ConfigurationError, InvalidQueryError
 from dsa110_ws.services.products._calqa import CalQAResult, grade_caltable
 from dsa110_ws.services.products._checks import CAL_QA_DEFAULTS, IMAGE_QA_DEFAULTS, Check
+from dsa110_ws.services.products._gainqa import GainQAResult, grade_gains
 from dsa110_ws.services.products._imageqa import ImageQAResult, grade_image
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "QAService",
     "ImageQAResult",
     "CalQAResult",
+    "GainQAResult",
     "Check",
     "IMAGE_QA_DEFAULTS",
     "CAL_QA_DEFAULTS",
@@ -62,7 +64,9 @@ class QAService:
         }
 
     def __repr__(self) -> str:
-        return "<QAService: image(path), cal(path), thresholds(kind)>"
+        return (
+            "<QAService: image(path), cal(path), gains(path), plot_gains(path), thresholds(kind)>"
+        )
 
     def thresholds(self, kind: str = "image", **overrides: Any) -> dict[str, float]:
         """The thresholds in force for ``kind`` (``"image"`` or ``"cal"``): defaults, then the
@@ -136,3 +140,39 @@ class QAService:
             decode=CalQAResult.from_dict,
             use_cache=use_cache,
         )
+
+    def gains(
+        self, path: PathLike, *, thresholds: Mapping[str, Any] | None = None, use_cache: bool = True
+    ) -> GainQAResult:
+        """Gain QA per antenna of a calibration table: median SNR, chi-squared (a CHI2 column,
+        when present) and the scatter between successive solutions in amplitude and phase
+        (along time, or along channel for a single-time bandpass), graded against the
+        ``gain_*`` thresholds of ``[qa.cal]``; the noisy antennas are named (see
+        :class:`GainQAResult`)."""
+        t = self.thresholds("cal", **dict(thresholds or {}))
+        p = self._paths.product(path, what="calibration table")
+        return self._cache.get_or_compute(
+            "qa.gains",
+            p,
+            t,
+            lambda: grade_gains(self._cal.load(p), t),
+            encode=GainQAResult.to_dict,
+            decode=GainQAResult.from_dict,
+            use_cache=use_cache,
+        )
+
+    def plot_gains(
+        self,
+        path: PathLike,
+        ax: Any = None,
+        *,
+        y: str = "phase",
+        spw: int | None = None,
+        correlation: int = 0,
+    ) -> Any:
+        """Every antenna's gain amplitude (``y="amp"``) or phase along the solution axis, the
+        antennas :meth:`gains` found noisy in red; returns the Axes."""
+        from dsa110_ws.services.products._gainplot import plot_gain_qa
+
+        result = self.gains(path)
+        return plot_gain_qa(self._cal.load(path), result, ax, y=y, spw=spw, correlation=correlation)
