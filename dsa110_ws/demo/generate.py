@@ -294,9 +294,12 @@ def _provenance_gap(plans, applied: list[dict], root: Path) -> dict:
     """One image of the second-to-last night whose MS had a caltable applied that the registry
     never recorded (and that is not on disk): its provenance has a gap.  Another image of the
     same night has a complete chain."""
-    night = sorted({p.snap.night for p in plans})[-2]
+    nights = sorted({p.snap.night for p in plans})
+    night = nights[-2 if len(nights) > 1 else -1]
     same = [p for p in plans if p.snap.night == night]
-    gap, complete = same[6], same[0]
+    if len(same) < 2:
+        return {}
+    gap, complete = same[min(6, len(same) - 1)], same[0]
     missing = root / "caltables" / night / f"{night}_3C286_rerun_gpcal"
     applied.append(
         {

@@ -106,6 +106,7 @@ class NightlyQAReport:
         d, rows = self.data, []
         if d.images is not None:
             counts = d.images["grade"].value_counts()
+            outliers = int((d.images["peer_grade"] != "good").sum())
             rows.append(
                 {
                     "what": "images",
@@ -114,7 +115,8 @@ class NightlyQAReport:
                         f"{g}: {int(counts.get(g, 0))}"
                         for g in ("good", "warning", "bad", "unreadable")
                         if g in counts or g != "unreadable"
-                    ),
+                    )
+                    + f"; flagged against their peers: {outliers}",
                 }
             )
         if d.ms is not None:
@@ -154,7 +156,7 @@ class NightlyQAReport:
         if self.data.images is None:
             return self._missing("images")
         im = self.data.images.sort_values(
-            ["grade_rank", "qa_rms_jy"], ascending=[True, False], kind="stable"
+            ["grade_rank", "peer_rank", "qa_rms_jy"], ascending=[True, True, False], kind="stable"
         ).head(self.params.worst_n)
         items = []
         for _, r in im.iterrows():
@@ -165,6 +167,8 @@ class NightlyQAReport:
                 else "no pixel QA",
             ]
             lines += [x for x in str(r["reasons"] or r["error"] or "").split("; ") if x]
+            if isinstance(r.get("peer_reasons"), str) and r["peer_reasons"]:
+                lines.append(f"peers ({r['peer_grade']}): {r['peer_reasons']}")
             items.append(
                 {"png": self._thumbnail(r["path"]), "title": Path(r["path"]).name, "lines": lines}
             )
