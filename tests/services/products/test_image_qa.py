@@ -166,3 +166,32 @@ def test_undersampled_and_elongated_beams_are_bad(scratch_ws, scratch_root, beam
     r = scratch_ws.qa.image(path)
     assert r.grade == "bad"
     assert {c.metric for c in r.checks if c.verdict == "fail"} == {metric}
+
+
+def _imstat_chauvenet(x, zscore=3.0):
+    """CASA imstat(algorithm='chauvenet', zscore=3): iterative clipping about the *mean* at
+    zscore x the sample standard deviation (N - 1), from the classical statistics, until the
+    number of points stops changing (casacore ChauvenetCriterionStatistics); with the
+    classical median and medabsdevmed of every finite pixel."""
+    x = x[np.isfinite(x)].astype(np.float64)
+    keep, n_prev = x, -1
+    while keep.size != n_prev:
+        n_prev = keep.size
+        m, s = keep.mean(), keep.std(ddof=1)
+        keep = x[(x >= m - zscore * s) & (x <= m + zscore * s)]
+    med = np.median(x)
+    return keep.std(ddof=1), med, np.median(np.abs(x - med))
+
+
+def test_noise_and_median_against_casas_imstat_definitions(workspace, truth):
+    """docs/casa-conventions.md: rms_jy (clipped about the median) agrees with imstat's
+    chauvenet sigma (clipped about the mean) to 0.1 %; median_jy is imstat's median and
+    mad_rms_jy 1.4826 x its medabsdevmed."""
+    from astropy.io import fits
+
+    for im in truth["images"][::3]:
+        sigma, med, mad = _imstat_chauvenet(fits.getdata(im["path"])[0, 0])
+        s = workspace.fits.stats(im["path"])
+        assert s.rms_jy == pytest.approx(sigma, rel=1e-3), im["path"]
+        assert s.median_jy == pytest.approx(med, rel=1e-6, abs=1e-12)
+        assert s.mad_rms_jy == pytest.approx(1.482602218505602 * mad, rel=1e-5)
