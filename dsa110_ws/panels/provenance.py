@@ -10,7 +10,7 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity, badge_html, worst
 from dsa110_ws.panels._base import Panel
-from dsa110_ws.panels._widgets import kv_html
+from dsa110_ws.panels._widgets import _TABLE_CSS, kv_html
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -80,11 +80,13 @@ class ProvenanceStrip(Panel):
             return
         self.strip.value = _strip_html(p)
         self.table.value = _links_html(p)
-        self.link_select.options = [
+        options = [
             (f"{_STEP_TITLES.get(x.step, x.step)}: {x.label}", i)
             for i, x in enumerate(p.links)
             if x.view and x.key and not x.missing
         ]
+        self.link_select.options = options
+        self.link_select.value = options[0][1] if options else None
         level = "ok" if p.complete else "warning"
         said = "complete" if p.complete else f"{len(p.gaps)} missing link(s)"
         self.show_status(f"provenance of image {p.image_id}: {said}", level)
@@ -160,4 +162,4 @@ def _links_html(p: Any) -> str:
             f"<td>{html.escape(x.detail)}{missing}{excerpt}</td></tr>"
         )
     head = "<tr><th>step</th><th>status</th><th>link</th><th>detail</th></tr>"
-    return f"<table class='dsa-table'>{head}{''.join(rows)}</table>"
+    return f"{_TABLE_CSS}<table class='dsa-table'>{head}{''.join(rows)}</table>"
