@@ -188,3 +188,11 @@ def test_ms_inspector_waterfall_shows_the_injected_rfi(workspace, truth):
     assert p.waterfall.quantity == "amp" and p.status.level in ("ok", "busy")
     p.wf_baseline_box.value = "1&nope"
     assert p.status.level == "error" and "No antenna named 'nope'" in p.last_error
+
+
+def test_cal_inspector_shows_the_gain_qa(workspace, truth):
+    bp = next(c for c in truth["calibration"]["caltables"] if c["table_type"] == "BP")
+    p = CalInspector(workspace, bp["path"])
+    assert p.gains is not None and p.gains.axis == "channel", p.last_error
+    assert "noisy antennas: <b>none</b>" in p.gains_html.value
+    assert "successive solutions along channel" in p.gains_html.value
