@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         ImageService,
         MSService,
         ProductCache,
+        ProvenanceService,
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
@@ -86,8 +87,9 @@ class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
     Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
-    ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.  Operations: ``w.jobs``,
-    ``w.actions``, ``w.ingest``, ``w.tasks``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
+    ``w.cal``, ``w.provenance``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.
+    Operations: ``w.jobs``, ``w.actions``, ``w.ingest``, ``w.tasks``, ``w.logs``, ``w.health``,
+    ``w.calhealth``, ``w.stats``.
     Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
     ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
     """
@@ -242,7 +244,16 @@ class Workspace:
             self.cache,
             image_settings=sec.qa_image,
             cal_settings=sec.qa_cal,
+            ms=self.ms,
+            ms_settings=sec.qa_ms,
         )
+
+    @lazy
+    def provenance(self) -> ProvenanceService:
+        """The chain behind an image: job, MS and its stages, caltables, pointing, QA, log."""
+        from dsa110_ws.services.products import ProvenanceService
+
+        return ProvenanceService(self.repos, qa=self.qa, logs=self.logs, paths=self.paths)
 
     @lazy
     def ms(self) -> MSService:

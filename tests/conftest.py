@@ -26,9 +26,17 @@ def _isolated_user_dirs(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")
     for sub in ("data", "state", "cache"):
         (home / sub).mkdir(parents=True, exist_ok=True)
-    for var in ("PIPELINE_DB", "DSA110_WS_DATABASE_URL", "DSA110_WS_SETTINGS",
-                "DSA110_WS_DATA_ROOTS", "DSA110_WS_LOG_ROOTS", "DSA110_WS_ALLOW_WRITES",
-                "DSA110_WS_STATE_DIR", "DSA110_WS_NOW", "DSA110_WS_DEMO_DIR"):
+    for var in (
+        "PIPELINE_DB",
+        "DSA110_WS_DATABASE_URL",
+        "DSA110_WS_SETTINGS",
+        "DSA110_WS_DATA_ROOTS",
+        "DSA110_WS_LOG_ROOTS",
+        "DSA110_WS_ALLOW_WRITES",
+        "DSA110_WS_STATE_DIR",
+        "DSA110_WS_NOW",
+        "DSA110_WS_DEMO_DIR",
+    ):
         os.environ.pop(var, None)
     from astropy.utils import iers
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "qa": "dsa110_ws.cli.products:qa",
     "ms": "dsa110_ws.cli.products:ms",
     "thumbnail": "dsa110_ws.cli.products:thumbnail",
+    "image": "dsa110_ws.cli.products:image",
     "sources": "dsa110_ws.cli.sources:sources",
     "jobs": "dsa110_ws.cli.ops:jobs",
     "health": "dsa110_ws.cli.ops:health",

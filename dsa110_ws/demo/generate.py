@@ -26,7 +26,10 @@ from dsa110_ws.demo.sky import (
 __all__ = ["make_demo_state", "DEMO_VERSION", "DEFAULT_END_NIGHT"]
 
 #: Bumped whenever the generator's output changes, so cached demo states are rebuilt.
-DEMO_VERSION = 2  # 2: the task queue's PostgreSQL (queue-pg/) is part of the state
+#: 2: injected RFI in every MS, a self-cal table with a noisy antenna, a peer-outlier image,
+#: an applied caltable missing from the registry (issue 17).
+#: 3: the task queue's PostgreSQL (queue-pg/) is part of the state (issue 12).
+DEMO_VERSION = 3
 DEFAULT_END_NIGHT = "2026-11-14"
 
 
@@ -160,6 +163,8 @@ def make_demo_state(
     batches, items, batch_truth = ops.batch_rows(plans, now_unix)
     groups, subbands, files, ingest_truth = ops.ingestion_rows(plans, x_ms, root, now_unix)
     applied = _applied_rows(plans, cal_reg, x_truth)
+    prov_truth = _provenance_gap(plans, applied, root)
+    selfcal_truth = _selfcal(plans, root, layout, seed)
     var_rows, ese_rows = variability_rows(phot, now_unix)
     qa_rows = _image_qa_rows(plans, img_rows, img_truth)
     phot = [phot[i] for i in rng.permutation(len(phot))]  # insertion order != observation order
@@ -228,6 +233,9 @@ def make_demo_state(
         },
         "calibration": {**cal_truth, **mon_truth},
         "ms_states": x_truth,
+        "provenance": prov_truth,
+        "selfcal": selfcal_truth,
+        "peer_outliers": [t["path"] for t in img_truth if t.get("peer_outlier")],
         **job_truth,
         **batch_truth,
         **ingest_truth,
@@ -295,6 +303,55 @@ def _applied_rows(plans, registry, x_truth) -> list[dict]:
                 }
             )
     return rows
+
+
+def _provenance_gap(plans, applied: list[dict], root: Path) -> dict:
+    """One image of the second-to-last night whose MS had a caltable applied that the registry
+    never recorded (and that is not on disk): its provenance has a gap.  Another image of the
+    same night has a complete chain."""
+    nights = sorted({p.snap.night for p in plans})
+    night = nights[-2 if len(nights) > 1 else -1]
+    same = [p for p in plans if p.snap.night == night]
+    if len(same) < 2:
+        return {}
+    gap, complete = same[min(6, len(same) - 1)], same[0]
+    missing = root / "caltables" / night / f"{night}_3C286_rerun_gpcal"
+    applied.append(
+        {
+            "ms_path": str(gap.ms_path),
+            "caltable_path": str(missing),
+            "applied_at": gap.snap.mid_unix + 960,
+            "quality": 1.0,
+            "success": 1,
+            "error_message": None,
+        }
+    )
+    return {
+        "complete_image": str(complete.image_path),
+        "gap_image": str(gap.image_path),
+        "missing_caltable": str(missing),
+        "missing_from": "caltables",
+    }
+
+
+def _selfcal(plans, root: Path, layout: tuple, seed: int) -> dict:
+    """A self-calibration gain table (not registered) for the complete image's snapshot."""
+    from dsa110_ws.demo.selfcal import write_selfcal_table
+
+    night = sorted({p.snap.night for p in plans})[-2]
+    p = next(q for q in plans if q.snap.night == night)
+    path = root / "caltables" / "selfcal" / f"{p.snap.stamp}_2gcal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_selfcal_table(
+        path,
+        layout=layout,
+        start_mjd_s=(p.snap.start_unix / 86400.0 + 40587.0) * 86400.0,
+        duration_s=SNAPSHOT_S,  # from .sky, imported at the top
+        noisy_antenna=5,
+        field=(f"drift_{p.snap.night}_{p.snap.index:02d}", p.snap.ra_deg, p.snap.dec_deg),
+        ms_name=str(p.ms_path),
+        seed=seed + 17,
+    )
 
 
 def _image_qa_rows(plans, img_rows, img_truth) -> list[dict]:

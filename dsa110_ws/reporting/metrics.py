@@ -156,7 +156,14 @@ def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[M
             Metric.graded(
                 "median_dynamic_range",
                 _median(graded["qa_dynamic_range"]),
-                description="median peak / robust rms",
+                description="median peak (maximum pixel) / robust rms",
+            ),
+            Metric.graded(
+                "n_images_peer_outliers",
+                int((im["peer_grade"] == "bad").sum()) if "peer_grade" in im else None,
+                warning=1,
+                description="images graded bad against their peers (rms, beam or source "
+                "count far from the other images of their declination strip and night)",
             ),
         ]
     if d.ms is not None:

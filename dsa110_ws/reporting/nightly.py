@@ -111,6 +111,7 @@ class NightlyQAReport(SectionGuard):
         d, rows = self.data, []
         if d.images is not None:
             counts = d.images["grade"].value_counts()
+            outliers = int((d.images["peer_grade"] != "good").sum())
             rows.append(
                 {
                     "what": "images",
@@ -119,7 +120,8 @@ class NightlyQAReport(SectionGuard):
                         f"{g}: {int(counts.get(g, 0))}"
                         for g in ("good", "warning", "bad", "unreadable")
                         if g in counts or g != "unreadable"
-                    ),
+                    )
+                    + f"; flagged against their peers: {outliers}",
                 }
             )
         if d.ms is not None:
@@ -160,7 +162,7 @@ class NightlyQAReport(SectionGuard):
         if self.data.images is None:
             return self._missing("images")
         im = self.data.images.sort_values(
-            ["grade_rank", "qa_rms_jy"], ascending=[True, False], kind="stable"
+            ["grade_rank", "peer_rank", "qa_rms_jy"], ascending=[True, True, False], kind="stable"
         ).head(self.params.worst_n)
         items = []
         for _, r in im.iterrows():
@@ -171,6 +173,8 @@ class NightlyQAReport(SectionGuard):
                 else "no pixel QA",
             ]
             lines += [x for x in str(r["reasons"] or r["error"] or "").split("; ") if x]
+            if isinstance(r.get("peer_reasons"), str) and r["peer_reasons"]:
+                lines.append(f"peers ({r['peer_grade']}): {r['peer_reasons']}")
             items.append(
                 {"png": self._thumbnail(r["path"]), "title": Path(r["path"]).name, "lines": lines}
             )

@@ -10,13 +10,25 @@ import sys
 
 def run(*args, env=None, cwd=None):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_info_json_on_a_pipeline_db(demo_dir, truth, tmp_path):
-    out = run("info", "--json", env={"PIPELINE_DB": str(demo_dir / "pipeline.sqlite3"),
-                                     "DSA110_WS_STATE_DIR": str(tmp_path)})
+    out = run(
+        "info",
+        "--json",
+        env={
+            "PIPELINE_DB": str(demo_dir / "pipeline.sqlite3"),
+            "DSA110_WS_STATE_DIR": str(tmp_path),
+        },
+    )
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["settings"]["pipeline_db"] == str(demo_dir / "pipeline.sqlite3")

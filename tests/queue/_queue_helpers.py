@@ -41,9 +41,14 @@ def new_database(cluster, template: str = TEMPLATE):
 def spawn_helper(*args: str) -> subprocess.Popen:
     """Run ``_queue_procs.py`` in another Python process (stdin/stdout pipes, text)."""
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, str(PROCS), *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": path})
+    return subprocess.Popen(
+        [sys.executable, str(PROCS), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
 
 
 def digest(url: str) -> dict[str, str]:

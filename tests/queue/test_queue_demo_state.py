@@ -32,8 +32,9 @@ def small_demo():
 def test_the_queue_day_is_computed_exactly_as_the_demo_wrote_it(small_demo):
     demo, truth, _ = small_demo
     from_truth = QueueDay.from_truth(truth)
-    assert from_truth == QueueDay.for_demo(demo / "data", night=truth["nights"][-1],
-                                           per_night=PER_NIGHT)
+    assert from_truth == QueueDay.for_demo(
+        demo / "data", night=truth["nights"][-1], per_night=PER_NIGHT
+    )
     assert from_truth.data_root == demo / "data"
 
 
@@ -45,8 +46,12 @@ def test_make_queue_state_leaves_a_stopped_server_that_starts_again(small_demo):
     try:
         assert cluster.conninfo == queue_url_for(demo)
         with connect(cluster.url) as con:
-            got = dict(con.execute("SELECT status, count(*) FROM absurd.tasks WHERE queue_name = "
-                                   "'dsa110-pipeline' GROUP BY 1").fetchall())
+            got = dict(
+                con.execute(
+                    "SELECT status, count(*) FROM absurd.tasks WHERE queue_name = "
+                    "'dsa110-pipeline' GROUP BY 1"
+                ).fetchall()
+            )
         assert got == queue["counts"]["dsa110-pipeline"]
     finally:
         cluster.stop()
@@ -56,10 +61,19 @@ def test_both_databases_tell_the_same_story(small_demo):
     demo, truth, queue = small_demo
     lite = sqlite3.connect(f"file:{demo / 'pipeline.sqlite3'}?mode=ro", uri=True)
     try:
-        night_ms = {r[0] for r in lite.execute("SELECT path FROM ms_index WHERE stage = 'done' "
-                                               "AND path LIKE ?", (f"%/{truth['nights'][-1]}/%",))}
-        failed = {r[0]: r[1] for r in lite.execute("SELECT group_id, error_message FROM "
-                                                   "ingestion_groups WHERE state = 'failed'")}
+        night_ms = {
+            r[0]
+            for r in lite.execute(
+                "SELECT path FROM ms_index WHERE stage = 'done' AND path LIKE ?",
+                (f"%/{truth['nights'][-1]}/%",),
+            )
+        }
+        failed = {
+            r[0]: r[1]
+            for r in lite.execute(
+                "SELECT group_id, error_message FROM ingestion_groups WHERE state = 'failed'"
+            )
+        }
         missing = {g["group_id"]: g["missing_subbands"] for g in truth["incomplete_groups"]}
         stuck_ms = truth["ms_states"]["stuck"][0]["path"]
     finally:
@@ -67,12 +81,22 @@ def test_both_databases_tell_the_same_story(small_demo):
     cluster = start_queue_server(demo)
     try:
         with connect(cluster.url) as con:
-            pg_ms = {r[0] for r in con.execute("SELECT ms_path FROM absurd.ingestion_groups "
-                                               "WHERE state = 'completed'")}
-            pg_failed = dict(con.execute("SELECT group_id, error_message FROM "
-                                         "absurd.ingestion_groups WHERE state = 'failed'"))
-            stuck = con.execute("SELECT params->'inputs'->>'ms_path' FROM absurd.tasks WHERE "
-                                "task_id = %s", (queue["stuck"][0]["task_id"],)).fetchone()[0]
+            pg_ms = {
+                r[0]
+                for r in con.execute(
+                    "SELECT ms_path FROM absurd.ingestion_groups WHERE state = 'completed'"
+                )
+            }
+            pg_failed = dict(
+                con.execute(
+                    "SELECT group_id, error_message FROM "
+                    "absurd.ingestion_groups WHERE state = 'failed'"
+                )
+            )
+            stuck = con.execute(
+                "SELECT params->'inputs'->>'ms_path' FROM absurd.tasks WHERE task_id = %s",
+                (queue["stuck"][0]["task_id"],),
+            ).fetchone()[0]
     finally:
         cluster.stop()
     assert night_ms and night_ms <= pg_ms

@@ -40,7 +40,9 @@ def sha(path: Path) -> str:
 
 def snapshot_dirs(state: Path) -> list[Path]:
     root = state / "snapshots" / "photometry"
-    return sorted(p for p in root.glob("*/*") if not p.name.startswith(".")) if root.exists() else []
+    return (
+        sorted(p for p in root.glob("*/*") if not p.name.startswith(".")) if root.exists() else []
+    )
 
 
 @pytest.fixture()
@@ -65,8 +67,14 @@ def same_table(a, b) -> None:
     assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
 
 
-CASES = [{}, {"flux": "raw"}, {"flux": "normalized"}, {"start": "2026-11-07", "end": "2026-11-10T12:00:00"},
-         {"start": 61353.0}, {"end": "2026-11-08"}]
+CASES = [
+    {},
+    {"flux": "raw"},
+    {"flux": "normalized"},
+    {"start": "2026-11-07", "end": "2026-11-10T12:00:00"},
+    {"start": 61353.0},
+    {"end": "2026-11-08"},
+]
 
 
 @pytest.mark.parametrize("kw", CASES, ids=[json.dumps(c) for c in CASES])
@@ -128,15 +136,19 @@ def test_a_changed_database_is_read_again_and_the_old_snapshot_dropped(db, writa
     sid = before.index[7]
     con = sqlite3.connect(db)
     with con:
-        con.execute("UPDATE photometry SET flux_jy = flux_jy * 2, normalized_flux_jy = "
-                    "normalized_flux_jy * 2 WHERE source_id = ?", (sid,))
+        con.execute(
+            "UPDATE photometry SET flux_jy = flux_jy * 2, normalized_flux_jy = "
+            "normalized_flux_jy * 2 WHERE source_id = ?",
+            (sid,),
+        )
     con.close()
     age(db, 600)
     after = w.sources.variability(preset=None)
     assert after.attrs["snapshot"] == "built"
     after = after.set_index("source_id")
-    assert after.loc[sid, "mean_flux_jy"] == pytest.approx(2 * before.loc[sid, "mean_flux_jy"],
-                                                           rel=1e-12)
+    assert after.loc[sid, "mean_flux_jy"] == pytest.approx(
+        2 * before.loc[sid, "mean_flux_jy"], rel=1e-12
+    )
     other = before.index[8]
     assert after.loc[other, "mean_flux_jy"] == before.loc[other, "mean_flux_jy"]
     [new] = snapshot_dirs(tmp_path / "st")
@@ -152,9 +164,12 @@ def test_uncommitted_wal_rows_are_seen_and_a_racy_read_is_not_kept(db, writable_
     try:
         writer.execute("PRAGMA journal_mode=WAL")
         with writer:
-            writer.execute("INSERT INTO photometry (source_id, image_path, mjd, flux_jy, "
-                           "flux_err_jy, normalized_flux_jy, normalized_flux_err_jy) "
-                           "VALUES (?, NULL, 61400.0, 1.0, 0.01, 1.0, 0.01)", (sid,))
+            writer.execute(
+                "INSERT INTO photometry (source_id, image_path, mjd, flux_jy, "
+                "flux_err_jy, normalized_flux_jy, normalized_flux_err_jy) "
+                "VALUES (?, NULL, 61400.0, 1.0, 0.01, 1.0, 0.01)",
+                (sid,),
+            )
         assert Path(f"{db}-wal").exists()
         racy = w.sources.variability(preset=None)
         assert racy.attrs["snapshot"].startswith("built, not kept: the database was written")
@@ -193,8 +208,11 @@ def test_state_dir_that_cannot_hold_a_snapshot_warns_and_still_answers(db, writa
 
 def test_below_threshold_and_bad_setting(db, writable_demo, tmp_path):
     small = connect(writable_demo, tmp_path / "st", {"sources": {"snapshot_min_rows": 10**9}})
-    assert small.sources.variability(preset=None).attrs["snapshot"].startswith(
-        "none: photometry is below")
+    assert (
+        small.sources.variability(preset=None)
+        .attrs["snapshot"]
+        .startswith("none: photometry is below")
+    )
     assert snapshot_dirs(tmp_path / "st") == []
     with pytest.raises(ConfigurationError, match="snapshot_min_rows = 'lots'"):  # at start-up
         connect(writable_demo, tmp_path / "st", {"sources": {"snapshot_min_rows": "lots"}})
@@ -224,7 +242,9 @@ def test_presorted_rows_skip_the_sort_and_give_the_same_metrics():
     assert is_grouped_sorted(code[order], mjd[order])
     assert not is_grouped_sorted(code[order], np.where(np.arange(n) == 5, np.nan, mjd[order]))
     shuffled = compute_metrics(FluxArrays(ids, code, mjd, flux, err, col))
-    ordered = compute_metrics(FluxArrays(ids, code[order], mjd[order], flux[order], err[order], col))
+    ordered = compute_metrics(
+        FluxArrays(ids, code[order], mjd[order], flux[order], err[order], col)
+    )
     assert_frame_equal(shuffled, ordered, check_exact=False, rtol=1e-12)
 
 
@@ -241,8 +261,10 @@ def test_two_processes_building_at_once_agree_and_leave_one_snapshot(db, writabl
     state = tmp_path / "st"
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
-        jobs = [pool.submit(_variability_in_child, str(writable_demo / "settings.toml"), str(state))
-                for _ in range(2)]
+        jobs = [
+            pool.submit(_variability_in_child, str(writable_demo / "settings.toml"), str(state))
+            for _ in range(2)
+        ]
         a, b = (j.result(timeout=300) for j in jobs)
     assert a == b
     [only] = snapshot_dirs(state)
@@ -253,7 +275,9 @@ def test_two_processes_building_at_once_agree_and_leave_one_snapshot(db, writabl
     assert again[["source_id", "n_epochs", "eta"]].to_json() == a
 
 
-def test_a_snapshot_of_a_newer_database_state_is_not_pruned_by_an_older_one(db, writable_demo, tmp_path):
+def test_a_snapshot_of_a_newer_database_state_is_not_pruned_by_an_older_one(
+    db, writable_demo, tmp_path
+):
     w = connect(writable_demo, tmp_path / "st")
     w.sources.variability(preset=None)
     [first] = snapshot_dirs(tmp_path / "st")
