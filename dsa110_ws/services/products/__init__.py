@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products._msflags import FlagStats
     from dsa110_ws.services.products._mssummary import MSSummary
     from dsa110_ws.services.products._msviews import QuickLook
+    from dsa110_ws.services.products._view import ImageView, PixelBox
     from dsa110_ws.services.products.batch import BatchRunner, ProductServices
     from dsa110_ws.services.products.cache import FileIdentity, ProductCache, file_identity
     from dsa110_ws.services.products.caltables import CaltableService
@@ -42,6 +43,8 @@ __all__ = [
     "ImageHeader",
     "ImageStats",
     "Cutout",
+    "ImageView",
+    "PixelBox",
     "ImageQAResult",
     "CalQAResult",
     "Check",
@@ -72,6 +75,8 @@ _DEFINED_IN: dict[str, str] = {
     "FlagStats": "_msflags",
     "MSSummary": "_mssummary",
     "QuickLook": "_msviews",
+    "ImageView": "_view",
+    "PixelBox": "_view",
     "BatchRunner": "batch",
     "ProductServices": "batch",
     "FileIdentity": "cache",
