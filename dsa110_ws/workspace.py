@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
-    from dsa110_ws.services.sources import PhotometrySnapshot, SourceService
+    from dsa110_ws.services.sources import PhotometrySnapshot, SampService, SourceService
 
 __all__ = ["Workspace", "connect"]
 
@@ -84,7 +84,8 @@ class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
     Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
-    ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.  Operations: ``w.jobs``,
+    ``w.cal``, ``w.batch``, ``w.cache``, ``w.coverage``.  Sources: ``w.sources``,
+    ``w.samp``.  Operations: ``w.jobs``,
     ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
     Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
     ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
@@ -250,6 +251,13 @@ class Workspace:
             paths=self.paths,
             clock=self.clock,
         )
+
+    @lazy
+    def samp(self) -> SampService:
+        """Send tables and positions to TOPCAT, Aladin or DS9 through a SAMP hub."""
+        from dsa110_ws.services.sources import SampService
+
+        return SampService(self.paths, Path(self.settings.state_dir) / "samp")
 
     # -- operations ----------------------------------------------------------------------
     @lazy

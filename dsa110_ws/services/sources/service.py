@@ -31,6 +31,7 @@ from dsa110_ws.services.sources import (
     _stamps,
     _stored,
     _variability,
+    _votable,
 )
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class SourceService:
             "plot_lightcurve, "
             "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
             "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
-            "snapshot, export, to_qtable>"
+            "snapshot, export, to_qtable, load_votable>"
         )
 
     # -- catalogue -----------------------------------------------------------------------
@@ -483,7 +484,21 @@ class SourceService:
         *,
         format: str | None = None,
         overwrite: bool = False,
+        serialization: str = "auto",
     ) -> Path:  # noqa: A002
         """Write a light curve or table as CSV or VOTable (``format``, else from the suffix:
-        .xml/.vot -> VOTable); never among the pipeline's files.  Returns the path."""
-        return _export.export_table(self._paths, df, path, format=format, overwrite=overwrite)
+        .xml/.vot -> VOTable 1.4 with units, UCDs, UTC time columns and ``df.attrs`` as
+        PARAM/INFO; BINARY2 from 10,000 rows, or as ``serialization`` says); never among
+        the pipeline's files.  Returns the path."""
+        return _export.export_table(
+            self._paths, df, path, format=format, overwrite=overwrite, serialization=serialization
+        )
+
+    def to_qtable(self, df: pd.DataFrame) -> Any:
+        """A table as an astropy ``QTable``: units, ``Time`` columns (UTC), UCDs in each
+        column's ``meta["ucd"]``, ``df.attrs`` as ``meta``."""
+        return _votable.to_qtable(df)
+
+    def load_votable(self, path: str | os.PathLike[str]) -> Any:
+        """Read a VOTable (e.g. one :meth:`export` wrote) back as the same ``QTable``."""
+        return _votable.read_votable(path)
