@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products import (
         BatchRunner,
         CaltableService,
+        CoverageService,
         FitsImageService,
         ImageService,
         MSService,
@@ -220,6 +221,14 @@ class Workspace:
         from dsa110_ws.services.products import BatchRunner
 
         return BatchRunner(self.settings, Workspace)
+
+    @lazy
+    def coverage(self) -> CoverageService:
+        """Sky coverage per night or window (MOC, declinations), images inside an area."""
+        from dsa110_ws.services.products import CoverageService
+
+        r = self.repos
+        return CoverageService(r.images, r.ms_index, paths=self.paths, clock=self.clock)
 
     # -- sources -------------------------------------------------------------------------
     @lazy

@@ -4,7 +4,7 @@ The public surface of the products domain; everything else in this package is pr
 it.  Services: :class:`ImageService` (``w.images``, the pipeline's image catalogue),
 :class:`FitsImageService` (``w.fits``), :class:`QAService` (``w.qa``), :class:`MSService`
 (``w.ms``), :class:`CaltableService` (``w.cal``), :class:`BatchRunner` (``w.batch``) and
-:class:`ProductCache` (``w.cache``).
+:class:`ProductCache` (``w.cache``) and :class:`CoverageService` (``w.coverage``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products.batch import BatchRunner, ProductServices
     from dsa110_ws.services.products.cache import FileIdentity, ProductCache, file_identity
     from dsa110_ws.services.products.caltables import CaltableService
+    from dsa110_ws.services.products.coverage import Coverage, CoverageService
     from dsa110_ws.services.products.fits import Cutout, FitsImageService
     from dsa110_ws.services.products.images import NO_QA, ImageService
     from dsa110_ws.services.products.ms import MSService
@@ -39,6 +40,8 @@ __all__ = [
     "CaltableService",
     "BatchRunner",
     "ProductCache",
+    "CoverageService",
+    "Coverage",
     "ProductServices",
     "ImageHeader",
     "ImageStats",
@@ -83,6 +86,8 @@ _DEFINED_IN: dict[str, str] = {
     "ProductCache": "cache",
     "file_identity": "cache",
     "CaltableService": "caltables",
+    "Coverage": "coverage",
+    "CoverageService": "coverage",
     "Cutout": "fits",
     "FitsImageService": "fits",
     "NO_QA": "images",

@@ -99,22 +99,65 @@ class ImageView:
 _IN_FRAME: dict[tuple, tuple[float, float]] = {}
 
 
-def _lonlat(ra_deg: float, dec_deg: float, cel: Any) -> tuple[float, float]:
-    """ICRS degrees in the celestial frame a celestial ``Wcsprm`` declares (FK5, Galactic...)."""
+#: frame key of a WCS -> the astropy frame it declares.
+_FRAMES: dict[tuple, Any] = {}
+
+
+def _frame_key(cel: Any) -> tuple:
     ctypes = tuple(str(c)[:4] for c in cel.ctype)
     radesys = str(cel.radesys).strip().upper()
-    if ctypes == ("RA--", "DEC-") and radesys == "ICRS":
-        return ra_deg, dec_deg
     dateobs = str(cel.dateobs) if "FK4" in radesys else ""
-    key = (ra_deg, dec_deg, ctypes, radesys, repr(cel.equinox), dateobs)
-    hit = _IN_FRAME.get(key)
-    if hit is None:
-        from astropy.coordinates import SkyCoord
+    return ctypes, radesys, repr(cel.equinox), dateobs
+
+
+def _is_icrs(cel: Any) -> bool:
+    ctypes, radesys, _, _ = _frame_key(cel)
+    return ctypes in (("RA--", "DEC-"), ("DEC-", "RA--")) and radesys == "ICRS"
+
+
+def _frame(cel: Any) -> Any:
+    key = _frame_key(cel)
+    frame = _FRAMES.get(key)
+    if frame is None:
         from astropy.wcs import WCS
         from astropy.wcs.utils import wcs_to_celestial_frame
 
-        frame = wcs_to_celestial_frame(WCS(cel.to_header()))
-        c = SkyCoord(ra_deg, dec_deg, unit="deg", frame="icrs").transform_to(frame)
+        frame = _FRAMES[key] = wcs_to_celestial_frame(WCS(cel.to_header()))
+    return frame
+
+
+def icrs_of(lon: np.ndarray, lat: np.ndarray, cel: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in a celestial WCS's frame (degrees) converted to ICRS degrees."""
+    if _is_icrs(cel):
+        return np.asarray(lon, float) % 360.0, np.asarray(lat, float)
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(lon, lat, unit="deg", frame=_frame(cel)).icrs
+    return np.asarray(c.ra.deg), np.asarray(c.dec.deg)
+
+
+def primary_wcs(path: Path) -> tuple[Any, tuple[int, int]]:
+    """The celestial WCS (wcslib) of the image at ``path`` and its plane's ``(nx, ny)``
+    (``nx`` along longitude); :class:`DataUnavailableError` without one."""
+    with open_image(path) as (hdr, data, index, _beams):
+        prms = _wcsprm(path, hdr, index)
+        if prms is None:
+            raise DataUnavailableError(f"{path} has no celestial WCS.")
+        prm, cel = prms
+        plane = plane_of(data, SimpleNamespace(has_celestial=True, naxis=prm.naxis, wcs=prm))
+        return cel, (int(plane.shape[1]), int(plane.shape[0]))
+
+
+def _lonlat(ra_deg: float, dec_deg: float, cel: Any) -> tuple[float, float]:
+    """ICRS degrees in the celestial frame a celestial ``Wcsprm`` declares (FK5, Galactic...)."""
+    if _is_icrs(cel):
+        return ra_deg, dec_deg
+    key = (ra_deg, dec_deg, *_frame_key(cel))
+    hit = _IN_FRAME.get(key)
+    if hit is None:
+        from astropy.coordinates import SkyCoord
+
+        c = SkyCoord(ra_deg, dec_deg, unit="deg", frame="icrs").transform_to(_frame(cel))
         if len(_IN_FRAME) > 4096:
             _IN_FRAME.clear()
         hit = _IN_FRAME[key] = (float(c.spherical.lon.deg), float(c.spherical.lat.deg))

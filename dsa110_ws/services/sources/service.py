@@ -141,6 +141,11 @@ class SourceService:
         (``SkyCoord`` or ``(ra_deg, dec_deg)``), nearest first, with exact ``sep_deg``."""
         return _catalog.cone(self._catalogue, position, radius, limit=limit)
 
+    def within(self, area: Any, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+        """Sources inside ``area``: a ``mocpy.MOC`` (e.g. ``w.coverage.night(n).moc``), a MOC
+        FITS file, an astropy-regions sky region or a DS9 region string (regions exactly)."""
+        return _catalog.within(self._catalogue, area, limit=limit)
+
     def crossmatch(self, positions: Any, *, max_sep: Any = None) -> pd.DataFrame:
         """Each of your positions (``SkyCoord``, or a DataFrame/Table with RA/Dec in degrees)
         matched to the nearest catalogue source: ``source_id`` (None beyond ``max_sep``,
