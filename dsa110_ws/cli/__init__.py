@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "ms": "dsa110_ws.cli.products:ms",
     "thumbnail": "dsa110_ws.cli.products:thumbnail",
     "sources": "dsa110_ws.cli.sources:sources",
+    "coverage": "dsa110_ws.cli.coverage:coverage",
     "jobs": "dsa110_ws.cli.ops:jobs",
     "health": "dsa110_ws.cli.ops:health",
     "logs": "dsa110_ws.cli.ops:logs",
