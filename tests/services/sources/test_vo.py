@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 
 import numpy as np
 import pandas as pd
@@ -135,33 +134,7 @@ def test_export_refuses_what_it_cannot_do(ws, demo_dir, tmp_path):
         ws.sources.load_votable(tmp_path / "junk.xml")
 
 
-# -- SAMP: a real hub and a real receiving client, on the loopback interface only -----------
-@pytest.fixture()
-def samp_hub(tmp_path, monkeypatch):
-    """A SAMP hub (pyvo.samp, astropy's SAMP moved there) and a client that records what it
-    receives; ``SAMP_HUB`` points the workspace at this hub's lock file."""
-    from pyvo.samp import SAMPHubServer, SAMPIntegratedClient
-
-    lock = tmp_path / "samp-lock"
-    hub = SAMPHubServer(web_profile=False, lockfile=str(lock), addr="127.0.0.1", pool_size=2)
-    hub.start()
-    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lock.as_uri()}")
-    receiver = SAMPIntegratedClient(name="receiver", addr="127.0.0.1")
-    receiver.connect(hub=hub)
-    got: dict[str, dict] = {}
-    events = {m: threading.Event() for m in ("table.load.votable", "coord.pointAt.sky")}
-
-    def record(private_key, sender_id, msg_id, mtype, params, extra):
-        got[mtype] = params
-        events[mtype].set()
-
-    for mtype in events:
-        receiver.bind_receive_notification(mtype, record)
-    yield got, events
-    receiver.disconnect()
-    hub.stop()
-
-
+# -- SAMP: a real hub and a real receiving client (the samp_hub fixture, tests/conftest.py) --
 def test_samp_sends_a_table_and_a_position_to_a_client(ws, truth, samp_hub):
     from urllib.parse import urlparse
     from urllib.request import url2pathname
