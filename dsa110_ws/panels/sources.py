@@ -237,7 +237,7 @@ class SourceExplorer(Panel):
             rows.iloc[0][[c for c in METRICS if c in rows]].to_dict() if len(rows) else {}
         )
         n_limits = int(self.lightcurve.attrs.get("n_upper_limits", 0) or 0)
-        limits = f" ({n_limits} upper limits)" if n_limits else ""
+        limits = f" ({n_limits} upper limit{'s' * (n_limits != 1)})" if n_limits else ""
         self.metrics_html.value = kv_html(
             list(self.metrics.items()) or [("metrics", "none")],
             title=f"{sid}: {len(self.lightcurve)} measurements{limits}",
@@ -315,7 +315,7 @@ def _samp_button(label: str, what: str) -> widgets.Button:
         description=label,
         icon="share-square",
         tooltip=f"Send the {what} to TOPCAT or Aladin (needs a running SAMP hub)",
-        layout=widgets.Layout(width="auto"),
+        layout=widgets.Layout(width="auto", min_width="12em", align_self="flex-start"),
     )
     b.add_class("dsa-samp")
     return b
