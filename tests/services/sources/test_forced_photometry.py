@@ -222,3 +222,30 @@ def test_bad_requests_say_what_is_wrong(ws, truth, tmp_path):
     f = ws.sources.forced(EMPTY, images=[outside])
     assert f["status"][0] == "failed" and "data roots" in f["reason"][0]
     assert f.attrs["n_not_covering"] == 1
+
+
+@pytest.mark.slow
+def test_forced_photometry_on_a_dask_cluster(demo_dir, truth, tmp_path):
+    import distributed  # a missing dask.distributed must fail, not skip
+
+    import dsa110_ws
+
+    var = next(v for v in truth["sources"]["variables"] if v["kind"] == "trend")
+    local = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "local")
+    expected = local.sources.forced(var["source_id"], mode="serial")
+    local.close()
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        w = dsa110_ws.connect(
+            demo_dir / "settings.toml",
+            state_dir=tmp_path / "dask",
+            dask_scheduler=cluster.scheduler_address,
+        )
+        try:
+            got = w.sources.forced(var["source_id"], mode="dask")
+            n_cached = w.cache.stats()["by_kind"]["forced"]["n_entries"]
+        finally:
+            w.close()
+    pd.testing.assert_frame_equal(got, expected)
+    assert n_cached == len(expected)  # the workers wrote the shared cache
