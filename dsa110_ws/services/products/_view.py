@@ -21,7 +21,9 @@ import numpy as np
 from dsa110_ws.errors import DataUnavailableError
 from dsa110_ws.services.products._fitsio import (
     _beam,
+    _load_data,
     _number,
+    _raise_if_damaged,
     celestial_wcs,
     full_wcs,
     open_image,
@@ -240,6 +242,50 @@ def _mjd(header: Any) -> float | None:
     return None
 
 
+_PLAIN = ("BSCALE", "BZERO", "BLANK")
+
+
+@contextlib.contextmanager
+def _open_primary(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
+    """:func:`open_image` for the common case, reading only the primary HDU: a plain (not
+    scaled) 2- to 4-axis image with its beam in the header.  Anything else, and any doubt
+    about the file, goes through :func:`open_image` (and its typed errors)."""
+    import warnings
+
+    from astropy.io import fits
+
+    hdul, plain = None, False
+    if path.is_file() and path.stat().st_size > 0:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                hdul = fits.open(path, memmap=True, lazy_load_hdus=True)
+                hdu = hdul[0]
+                header = hdu.header
+                plain = (
+                    getattr(hdu, "is_image", False)
+                    and 2 <= int(header.get("NAXIS", 0)) <= 4
+                    and not any(k in header for k in _PLAIN)
+                    and "BMAJ" in header
+                    and "BMIN" in header
+                )
+                _raise_if_damaged(path, caught)
+            except (OSError, ValueError, TypeError, IndexError, KeyError, DataUnavailableError):
+                plain = False
+        if not plain and hdul is not None:
+            hdul.close()
+    if hdul is None or not plain:
+        with open_image(path) as opened:
+            yield opened
+        return
+    try:
+        yield header, _load_data(path, hdu), 0, None
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul.close()
+
+
 @contextlib.contextmanager
 def open_view(path: Path, ra_deg: float, dec_deg: float) -> Iterator[ImageView]:
     """Open ``path`` and look at ICRS ``(ra_deg, dec_deg)`` in it (see :class:`ImageView`).
@@ -249,7 +295,7 @@ def open_view(path: Path, ra_deg: float, dec_deg: float) -> Iterator[ImageView]:
     """
     from dsa110_ws.core.skymath import angular_sep_deg
 
-    with open_image(path) as (hdr, data, index, beams):
+    with _open_primary(path) as (hdr, data, index, beams):
         prms = _wcsprm(path, hdr, index)
         if prms is None:
             raise DataUnavailableError(

@@ -91,7 +91,7 @@ def beam_kernel(size: int, x0: float, y0: float, inv_cov: np.ndarray) -> np.ndar
     return np.exp(-0.5 * q)
 
 
-def clipped_std(values: np.ndarray, *, sigma: float = 3.0, iterations: int = 5) -> float:
+def clipped_std(values: np.ndarray, *, sigma: float = 3.0, iterations: int = 4) -> float:
     """Standard deviation after iterative ``sigma`` clipping about the median, started from
     1.4826 x MAD (NaN for fewer than 3 values)."""
     v = np.asarray(values, dtype=float).ravel()

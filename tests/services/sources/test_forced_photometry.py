@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -249,3 +250,19 @@ def test_forced_photometry_on_a_dask_cluster(demo_dir, truth, tmp_path):
             w.close()
     pd.testing.assert_frame_equal(got, expected)
     assert n_cached == len(expected)  # the workers wrote the shared cache
+
+
+def test_broken_files_fail_their_image_only(scratch_ws, scratch_root, truth):
+    good = truth["images"][0]
+    (scratch_root / "trunc.fits").write_bytes(Path(good["path"]).read_bytes()[:100_000])
+    (scratch_root / "junk.fits").write_text("not a FITS file")
+    (scratch_root / "empty.fits").write_bytes(b"")
+    names = ["trunc.fits", "junk.fits", "empty.fits", "missing.fits"]
+    pos = (good["center_ra_deg"], good["center_dec_deg"])
+    f = scratch_ws.sources.forced(pos, images=[good["path"], *(scratch_root / n for n in names)])
+    why = dict(zip(f["image_path"].map(lambda p: p.rsplit("/", 1)[-1]), f["reason"], strict=True))
+    assert f.set_index("image_path").loc[good["path"], "status"] in ("detected", "upper_limit")
+    assert (f["status"] == "failed").sum() == 4
+    assert "truncated" in why["trunc.fits"] and "FITS" in why["junk.fits"]
+    assert "empty" in why["empty.fits"] and "missing.fits" in why["missing.fits"]
+    assert all("\n" not in r for r in why.values() if isinstance(r, str))
