@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products import BatchRunner, FitsImageService, ProductCache
 
 __all__ = [
+    "run",
     "COVERED",
     "SERIAL_BELOW",
     "image_frame",
@@ -331,3 +332,52 @@ def as_lightcurve(table: pd.DataFrame) -> pd.DataFrame:
     lc.attrs.update(table.attrs)
     lc.attrs["n_points"] = len(lc)
     return lc
+
+
+def run(
+    target: Any,
+    *,
+    catalogue: Any,
+    images_service: Any,
+    fits: FitsImageService,
+    cache: ProductCache,
+    batch: BatchRunner,
+    images: Any = None,
+    start: Any = None,
+    end: Any = None,
+    type: str | None = "5min",  # noqa: A002 - the pipeline's column name
+    beam: Any = None,
+    detection_sigma: float = 3.0,
+    limit_sigma: float = 3.0,
+    mode: str = "auto",
+    workers: int | None = None,
+    progress: bool = False,
+    use_cache: bool = True,
+) -> pd.DataFrame:
+    """Forced photometry of ``target`` (see :meth:`SourceService.forced
+    <dsa110_ws.services.sources.SourceService.forced>`): which images, measured, as a table."""
+    sid, ra, dec = resolve_target(target, catalogue)
+    check_params(beam, detection_sigma, limit_sigma)
+    frame = image_frame(images, images_service, ra, dec, start=start, end=end, type=type)
+    results = measure_all(
+        frame,
+        fits=fits,
+        cache=cache,
+        batch=batch,
+        ra_deg=ra,
+        dec_deg=dec,
+        beam=None if beam is None else (float(beam[0]), float(beam[1]), float(beam[2])),
+        mode=mode,
+        workers=workers,
+        progress=progress,
+        use_cache=use_cache,
+    )
+    return assemble(
+        frame,
+        results,
+        source_id=sid,
+        ra_deg=ra,
+        dec_deg=dec,
+        detection_sigma=detection_sigma,
+        limit_sigma=limit_sigma,
+    )

@@ -222,32 +222,24 @@ class SourceService:
         (``mode``, ``workers``) and keeps each image's result in ``w.cache``.
         Definitions: :mod:`dsa110_ws.services.sources._forced`.
         """
-        sid, ra, dec = _forcedrun.resolve_target(target, self._catalogue)
-        _forcedrun.check_params(beam, detection_sigma, limit_sigma)
-        frame = _forcedrun.image_frame(
-            images, self._images, ra, dec, start=start, end=end, type=type
-        )
-        results = _forcedrun.measure_all(
-            frame,
+        return _forcedrun.run(
+            target,
+            catalogue=self._catalogue,
+            images_service=self._images,
             fits=self._fits,
             cache=self._cache,
             batch=self._batch,
-            ra_deg=ra,
-            dec_deg=dec,
-            beam=None if beam is None else (float(beam[0]), float(beam[1]), float(beam[2])),
+            images=images,
+            start=start,
+            end=end,
+            type=type,
+            beam=beam,
+            detection_sigma=detection_sigma,
+            limit_sigma=limit_sigma,
             mode=mode,
             workers=workers,
             progress=progress,
             use_cache=use_cache,
-        )
-        return _forcedrun.assemble(
-            frame,
-            results,
-            source_id=sid,
-            ra_deg=ra,
-            dec_deg=dec,
-            detection_sigma=detection_sigma,
-            limit_sigma=limit_sigma,
         )
 
     def plot_lightcurve(
