@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -194,6 +195,24 @@ def _fallback_beam(row: dict[str, Any]) -> tuple[float, float, float] | None:
     return None
 
 
+def auto_mode(batch: BatchRunner, n_images: int) -> str:
+    """Where ``mode="auto"`` measures ``n_images``: in this process below
+    :data:`SERIAL_BELOW` images; on the dask cluster when one is configured; on the process
+    pool when the machine has a core to spare (1-minute load average under the core count
+    less a half), else in this process, since workers started on saturated cores cost
+    their start-up and gain nothing."""
+    if n_images < SERIAL_BELOW:
+        return "serial"
+    if batch.uses_dask:
+        return "dask"
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform: assume the cores are free
+        load = 0.0
+    return "processes" if cores > 1 and load < cores - 0.5 else "serial"
+
+
 def measure_all(
     frame: pd.DataFrame,
     *,
@@ -207,8 +226,9 @@ def measure_all(
     workers: int | None = None,
     progress: bool = False,
     use_cache: bool = True,
-) -> list[dict[str, Any]]:
-    """One result dict per row of ``frame``, in order (see :func:`measure_chunk`)."""
+) -> tuple[list[dict[str, Any]], str]:
+    """One result dict per row of ``frame``, in order (see :func:`measure_chunk`), and the
+    mode that ran them."""
     items = [
         (str(fits_path), _fallback_beam(row))
         for fits_path, row in zip(frame["path"], frame.to_dict("records"), strict=True)
@@ -216,10 +236,10 @@ def measure_all(
     kw = dict(
         fits=fits, cache=cache, ra_deg=ra_deg, dec_deg=dec_deg, beam=beam, use_cache=use_cache
     )
-    if mode == "auto" and len(items) < SERIAL_BELOW:
-        mode = "serial"
+    if mode == "auto":
+        mode = auto_mode(batch, len(items))
     if mode == "serial" or not items:
-        return measure_chunk(items, **kw)
+        return measure_chunk(items, **kw), "serial"
     n_workers = workers or os.cpu_count() or 1
     n_chunks = max(1, min(len(items), 4 * n_workers))
     chunks = [items[i::n_chunks] for i in range(n_chunks)]
@@ -240,7 +260,7 @@ def measure_all(
             chunk, result if status == "ok" else [None] * len(chunk), strict=True
         ):
             results[path] = res or {"status": "failed", "reason": f"worker failed: {error}"}
-    return [results[path] for path, _ in items]
+    return [results[path] for path, _ in items], mode
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -358,8 +378,9 @@ def run(
     <dsa110_ws.services.sources.SourceService.forced>`): which images, measured, as a table."""
     sid, ra, dec = resolve_target(target, catalogue)
     check_params(beam, detection_sigma, limit_sigma)
+    t0 = time.perf_counter()
     frame = image_frame(images, images_service, ra, dec, start=start, end=end, type=type)
-    results = measure_all(
+    results, ran = measure_all(
         frame,
         fits=fits,
         cache=cache,
@@ -372,7 +393,7 @@ def run(
         progress=progress,
         use_cache=use_cache,
     )
-    return assemble(
+    table = assemble(
         frame,
         results,
         source_id=sid,
@@ -381,3 +402,5 @@ def run(
         detection_sigma=detection_sigma,
         limit_sigma=limit_sigma,
     )
+    table.attrs.update(mode=ran, seconds=round(time.perf_counter() - t0, 3))
+    return table

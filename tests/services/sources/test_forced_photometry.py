@@ -266,3 +266,18 @@ def test_broken_files_fail_their_image_only(scratch_ws, scratch_root, truth):
     assert "truncated" in why["trunc.fits"] and "FITS" in why["junk.fits"]
     assert "empty" in why["empty.fits"] and "missing.fits" in why["missing.fits"]
     assert all("\n" not in r for r in why.values() if isinstance(r, str))
+
+
+def test_auto_mode_uses_the_pool_only_for_many_images_and_free_cores(ws, monkeypatch):
+    import os
+
+    from dsa110_ws.services.sources import _forcedrun
+
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert _forcedrun.auto_mode(ws.batch, _forcedrun.SERIAL_BELOW - 1) == "serial"
+    assert _forcedrun.auto_mode(ws.batch, 1000) == ("processes" if cores > 1 else "serial")
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0 * cores, 0.0, 0.0))
+    assert _forcedrun.auto_mode(ws.batch, 1000) == "serial"
+    f = ws.sources.forced(EMPTY)
+    assert f.attrs["mode"] == "serial" and f.attrs["seconds"] >= 0
