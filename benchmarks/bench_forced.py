@@ -151,7 +151,7 @@ def main() -> int:
         f"expectation {err_ratio:.3f}"
     )
     print(
-        f"forced photometry, cold (process pool)   {t_cold:7.2f} s  (runs: "
+        f"forced photometry, cold (mode=auto)     {t_cold:7.2f} s  (runs: "
         f"{', '.join(f'{c:.2f}' for c in cold)})"
     )
     print(f"forced photometry, warm (product cache)  {warm:7.2f} s")
