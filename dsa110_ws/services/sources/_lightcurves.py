@@ -145,7 +145,7 @@ def plot_lightcurve(
     ok &= ~limits
     x = lc["time_utc"] if time_axis == "utc" else lc["mjd"]
     kw = {"fmt": "o", "ms": 4, "capsize": 2, "lw": 1} | errorbar_kw
-    if limits.any():
+    if limits.any() and ok.any():
         kw.setdefault("label", "detection")
     drawn = ax.errorbar(
         np.asarray(x[ok]), 1e3 * lc["flux_jy"][ok], yerr=1e3 * lc["flux_err_jy"][ok], **kw

@@ -196,3 +196,27 @@ def test_the_coverage_command(demo_dir, truth, tmp_path):
     bad = _cli("coverage", "--night", NIGHT, "--moc", str(demo_dir / "data" / "m.fits"), env=env)
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 1 and len(lines) == 1 and "never writes" in lines[0]
+
+
+def test_declination_strips_and_ra_coverage_by_exact_arithmetic():
+    import pandas as pd
+
+    from dsa110_ws.services.products.coverage import declination_strips, ra_covered_deg
+
+    # disjoint, overlapping and wrapping intervals (degrees of RA)
+    assert ra_covered_deg(np.array([10.0, 30.0]), np.array([5.0, 5.0])) == pytest.approx(20.0)
+    assert ra_covered_deg(np.array([10.0, 14.0]), np.array([5.0, 5.0])) == pytest.approx(14.0)
+    assert ra_covered_deg(np.array([359.0, 2.0]), np.array([2.0, 2.0])) == pytest.approx(7.0)
+    assert ra_covered_deg(np.arange(0.0, 360.0, 10.0), np.full(36, 6.0)) == pytest.approx(360.0)
+    fp = pd.DataFrame(
+        {
+            "center_ra_deg": [100.0, 101.0, 200.0, 100.0],
+            "center_dec_deg": [37.0, 37.02, 37.01, 55.0],
+            "obs_mjd": [61000.5, 61000.6, 61000.7, 61000.8],
+        }
+    )
+    strips = declination_strips(fp, np.full(4, 1.0))
+    assert strips["dec_deg"].tolist() == [37.01, 55.0]
+    assert strips["n_images"].tolist() == [3, 1]
+    assert strips["ra_covered_deg"].tolist() == [pytest.approx(5.0), pytest.approx(2.0)]
+    assert strips["last_utc"][0] == "2025-11-21T16:48:00"  # MJD 61000.7
