@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products import (
         BatchRunner,
         CaltableService,
+        CoverageService,
         FitsImageService,
         ImageService,
         MSService,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
-    from dsa110_ws.services.sources import PhotometrySnapshot, SourceService
+    from dsa110_ws.services.sources import PhotometrySnapshot, SampService, SourceService
 
 __all__ = ["Workspace", "connect"]
 
@@ -87,9 +88,9 @@ class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
     Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
-    ``w.cal``, ``w.provenance``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.
-    Operations: ``w.jobs``, ``w.actions``, ``w.ingest``, ``w.tasks``, ``w.logs``, ``w.health``,
-    ``w.calhealth``, ``w.stats``.
+    ``w.cal``, ``w.provenance``, ``w.batch``, ``w.cache``, ``w.coverage``.  Sources:
+    ``w.sources``, ``w.samp``.  Operations: ``w.jobs``, ``w.actions``, ``w.ingest``,
+    ``w.tasks``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
     Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
     ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
     """
@@ -269,6 +270,14 @@ class Workspace:
 
         return BatchRunner(self.settings, Workspace)
 
+    @lazy
+    def coverage(self) -> CoverageService:
+        """Sky coverage per night or window (MOC, declinations), images inside an area."""
+        from dsa110_ws.services.products import CoverageService
+
+        r = self.repos
+        return CoverageService(r.images, r.ms_index, paths=self.paths, clock=self.clock)
+
     # -- sources -------------------------------------------------------------------------
     @lazy
     def snapshot(self) -> PhotometrySnapshot:
@@ -292,10 +301,20 @@ class Workspace:
             candidates=r.ese_candidates,
             snapshot=self.snapshot,
             fits=self.fits,
+            images=self.images,
+            batch=self.batch,
+            cache=self.cache,
             audit=self.audit,
             paths=self.paths,
             clock=self.clock,
         )
+
+    @lazy
+    def samp(self) -> SampService:
+        """Send tables and positions to TOPCAT, Aladin or DS9 through a SAMP hub."""
+        from dsa110_ws.services.sources import SampService
+
+        return SampService(self.paths, Path(self.settings.state_dir) / "samp")
 
     # -- operations ----------------------------------------------------------------------
     @lazy

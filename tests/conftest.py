@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,29 @@ def casa_samples(tmp_path) -> Path:
         p.chmod(p.stat().st_mode | 0o200)
     dst.chmod(dst.stat().st_mode | 0o200)
     return dst
+
+
+@pytest.fixture()
+def samp_hub(tmp_path, monkeypatch):
+    """A SAMP hub (pyvo.samp, astropy's SAMP moved there) and a client that records what it
+    receives; ``SAMP_HUB`` points the workspace at this hub's lock file."""
+    from pyvo.samp import SAMPHubServer, SAMPIntegratedClient
+
+    lock = tmp_path / "samp-lock"
+    hub = SAMPHubServer(web_profile=False, lockfile=str(lock), addr="127.0.0.1", pool_size=2)
+    hub.start()
+    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lock.as_uri()}")
+    receiver = SAMPIntegratedClient(name="receiver", addr="127.0.0.1")
+    receiver.connect(hub=hub)
+    got: dict[str, dict] = {}
+    events = {m: threading.Event() for m in ("table.load.votable", "coord.pointAt.sky")}
+
+    def record(private_key, sender_id, msg_id, mtype, params, extra):
+        got[mtype] = params
+        events[mtype].set()
+
+    for mtype in events:
+        receiver.bind_receive_notification(mtype, record)
+    yield got, events
+    receiver.disconnect()
+    hub.stop()

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "thumbnail": "dsa110_ws.cli.products:thumbnail",
     "image": "dsa110_ws.cli.products:image",
     "sources": "dsa110_ws.cli.sources:sources",
+    "coverage": "dsa110_ws.cli.coverage:coverage",
     "jobs": "dsa110_ws.cli.ops:jobs",
     "health": "dsa110_ws.cli.ops:health",
     "logs": "dsa110_ws.cli.ops:logs",

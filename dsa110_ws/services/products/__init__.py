@@ -4,7 +4,8 @@ The public surface of the products domain; everything else in this package is pr
 it.  Services: :class:`ImageService` (``w.images``, the pipeline's image catalogue),
 :class:`FitsImageService` (``w.fits``), :class:`QAService` (``w.qa``), :class:`MSService`
 (``w.ms``), :class:`CaltableService` (``w.cal``), :class:`BatchRunner` (``w.batch``) and
-:class:`ProductCache` (``w.cache``), :class:`ProvenanceService` (``w.provenance``).
+:class:`ProductCache` (``w.cache``), :class:`ProvenanceService` (``w.provenance``),
+:class:`CoverageService` (``w.coverage``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products._mssummary import MSSummary
     from dsa110_ws.services.products._msviews import QuickLook
     from dsa110_ws.services.products._waterfall import Waterfall
+    from dsa110_ws.services.products._view import ImageView, PixelBox
     from dsa110_ws.services.products.batch import BatchRunner, ProductServices
     from dsa110_ws.services.products.cache import FileIdentity, ProductCache, file_identity
     from dsa110_ws.services.products.caltables import CaltableService
+    from dsa110_ws.services.products.coverage import Coverage, CoverageService
     from dsa110_ws.services.products.fits import Cutout, FitsImageService
     from dsa110_ws.services.products.images import NO_QA, ImageService
     from dsa110_ws.services.products.ms import MSService
@@ -45,10 +48,14 @@ __all__ = [
     "ProvenanceLink",
     "BatchRunner",
     "ProductCache",
+    "CoverageService",
+    "Coverage",
     "ProductServices",
     "ImageHeader",
     "ImageStats",
     "Cutout",
+    "ImageView",
+    "PixelBox",
     "ImageQAResult",
     "CalQAResult",
     "GainQAResult",
@@ -85,12 +92,16 @@ _DEFINED_IN: dict[str, str] = {
     "MSSummary": "_mssummary",
     "QuickLook": "_msviews",
     "Waterfall": "_waterfall",
+    "ImageView": "_view",
+    "PixelBox": "_view",
     "BatchRunner": "batch",
     "ProductServices": "batch",
     "FileIdentity": "cache",
     "ProductCache": "cache",
     "file_identity": "cache",
     "CaltableService": "caltables",
+    "Coverage": "coverage",
+    "CoverageService": "coverage",
     "Cutout": "fits",
     "FitsImageService": "fits",
     "NO_QA": "images",

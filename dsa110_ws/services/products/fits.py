@@ -9,9 +9,11 @@ and every parameter that changes the result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from dsa110_ws.services.products._fitsio import (
 )
 from dsa110_ws.services.products._measure import ImageStats, measure_plane
 from dsa110_ws.services.products._thumbs import RenderParams, render_png
+from dsa110_ws.services.products._view import ImageView, open_view
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
@@ -63,7 +66,10 @@ class FitsImageService:
         self._cache = cache
 
     def __repr__(self) -> str:
-        return "<FitsImageService: header, plane, stats, thumbnail, cutout, cutout_fits, cutout_png, plot_image>"
+        return (
+            "<FitsImageService: header, plane, stats, thumbnail, cutout, cutout_fits, "
+            "cutout_png, plot_image, view>"
+        )
 
     # -- basic access -----------------------------------------------------------------
     def _path(self, path: PathLike) -> Path:
@@ -299,6 +305,25 @@ class FitsImageService:
             colorbar=colorbar,
             title=title,
         )
+
+    @contextlib.contextmanager
+    def view(self, path: PathLike, position: Any) -> Iterator[ImageView]:
+        """Look at a sky ``position`` (``SkyCoord`` or ICRS ``(ra_deg, dec_deg)``) in an image
+        without loading its plane: ``with w.fits.view(path, pos) as v: v.box(10)`` (see
+        :class:`~dsa110_ws.services.products.ImageView`; valid inside the block only)."""
+        from dsa110_ws.core.units import to_value
+
+        if hasattr(position, "icrs"):
+            ra, dec = float(position.icrs.ra.deg), float(position.icrs.dec.deg)
+        else:
+            try:
+                ra, dec = (to_value(v, "deg", what="position", positive=False) for v in position)
+            except (TypeError, ValueError):
+                raise InvalidQueryError(
+                    f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair."
+                ) from None
+        with open_view(self._path(path), ra, dec) as v:
+            yield v
 
     def output_path(self, out: PathLike) -> Path:
         """``out`` resolved, refused (:class:`NotPermittedError`) inside the data roots, the

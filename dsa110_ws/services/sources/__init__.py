@@ -1,8 +1,9 @@
-"""Sources: the catalogue, light curves, variability, ESE candidates, normalisation, export.
+"""Sources: the catalogue, light curves, forced photometry, variability, ESE candidates,
+normalisation, VO export and SAMP.
 
 The public surface of the sources domain (``w.sources`` is a :class:`SourceService`;
-``w.snapshot`` the :class:`PhotometrySnapshot` its survey-wide reads use); everything
-else in this package is private to it.
+``w.snapshot`` the :class:`PhotometrySnapshot` its survey-wide reads use; ``w.samp`` the
+:class:`SampService`); everything else in this package is private to it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dsa110_ws.services.sources._ese import PRESETS, Preset
     from dsa110_ws.services.sources._normalise import Normalisation
+    from dsa110_ws.services.sources._samp import SampService
     from dsa110_ws.services.sources._snapshot import PhotometrySnapshot, SnapshotWarning
     from dsa110_ws.services.sources._stamps import StampStrip
     from dsa110_ws.services.sources._variability import FluxArrays
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SourceService",
+    "SampService",
     "PhotometrySnapshot",
     "SnapshotWarning",
     "Normalisation",
@@ -32,6 +35,7 @@ __all__ = [
 #: Public name -> the module of this package defining it (imported on first use).
 _DEFINED_IN: dict[str, str] = {
     "SourceService": "service",
+    "SampService": "_samp",
     "PhotometrySnapshot": "_snapshot",
     "SnapshotWarning": "_snapshot",
     "Normalisation": "_normalise",

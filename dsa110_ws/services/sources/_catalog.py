@@ -13,7 +13,7 @@ from dsa110_ws.errors import InvalidQueryError
 if TYPE_CHECKING:
     from dsa110_ws.repositories.sources import SourceRepository
 
-__all__ = ["as_radec", "as_degrees", "cone", "crossmatch"]
+__all__ = ["as_radec", "as_degrees", "cone", "within", "crossmatch"]
 
 _RA_NAMES = ("ra_deg", "ra", "raj2000", "ra_icrs", "radeg")
 _DEC_NAMES = ("dec_deg", "dec", "dej2000", "decj2000", "de_icrs", "dec_icrs", "decdeg")
@@ -55,6 +55,34 @@ def cone(
     ra, dec = as_radec(position)
     df = catalogue.cone(ra, dec, as_degrees(radius), limit=limit)
     return df.assign(sep_arcsec=df["sep_deg"] * 3600.0)
+
+
+def within(catalogue: SourceRepository, area: Any, *, limit: int | None) -> pd.DataFrame:
+    """Sources inside ``area`` (see :mod:`dsa110_ws.services.skyregion`), by position."""
+    from dsa110_ws.services import skyregion
+
+    cone_ = skyregion.bounding_cone(area)
+    rows = (
+        catalogue.find(limit=None)
+        if cone_ is None
+        else catalogue.cone(cone_[0], cone_[1], cone_[2], limit=None)
+    )
+    inside = skyregion.contains(area, rows["ra_deg"], rows["dec_deg"])
+    out = rows[inside].drop(columns=["sep_deg"], errors="ignore").reset_index(drop=True)
+    truncated = limit is not None and len(out) > limit
+    if truncated:
+        import warnings
+
+        from dsa110_ws.repositories import TruncatedResultWarning
+
+        warnings.warn(
+            f"{len(out)} sources inside the area; showing the first {limit} (pass limit=None).",
+            TruncatedResultWarning,
+            stacklevel=3,
+        )
+        out = out.head(limit)
+    out.attrs.update(area=repr(skyregion.as_area(area)), truncated=truncated)
+    return out
 
 
 def _input_coords(obj: Any) -> tuple[pd.DataFrame, Any]:
