@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from dsa110_ws.services.products._msqa import MSQAResult
     from dsa110_ws.services.products._mssummary import MSSummary
     from dsa110_ws.services.products._msviews import QuickLook
-    from dsa110_ws.services.products._waterfall import Waterfall
     from dsa110_ws.services.products._view import ImageView, PixelBox
+    from dsa110_ws.services.products._waterfall import Waterfall
     from dsa110_ws.services.products.batch import BatchRunner, ProductServices
     from dsa110_ws.services.products.cache import FileIdentity, ProductCache, file_identity
     from dsa110_ws.services.products.caltables import CaltableService
