@@ -8,12 +8,43 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from dsa110_ws.errors import DataUnavailableError, InvalidQueryError, NotPermittedError
 
-__all__ = ["confine", "is_inside", "PathPolicy"]
+__all__ = ["confine", "is_inside", "check_kind", "PathPolicy"]
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_kind(path: Path, *, what: str, expect: str = "any") -> None:
+    """Refuse what is not a file or directory before anything opens it (a FIFO would block
+    a reader forever, a device never ends); ``expect`` "file" or "dir" narrows further."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing: the caller's existence check says so
+    for test, name in _SPECIAL:
+        if test(mode):
+            raise NotPermittedError(
+                f"Refusing to open {what} {path}: it is {name}, not a file; point at the "
+                "file itself."
+            )
+    if expect == "file" and not stat.S_ISREG(mode):
+        raise InvalidQueryError(
+            f"The {what} {path} is a directory, not a file; give the file's path."
+        )
+    if expect == "dir" and not stat.S_ISDIR(mode):
+        raise InvalidQueryError(
+            f"The {what} {path} is a file, not a directory (a casacore table is a directory)."
+        )
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -34,12 +65,15 @@ def confine(
     what: str = "product file",
     variable: str = "DSA110_WS_DATA_ROOTS",
     must_exist: bool = True,
+    expect: str = "any",
 ) -> Path:
     """Resolve ``path`` (following symlinks) and check it lies inside one of ``roots``.
 
     With no roots configured every path is allowed.  Raises :class:`NotPermittedError`
     for a path outside the roots (a symlink that escapes them included) and
-    :class:`DataUnavailableError` for a missing path when ``must_exist``.
+    :class:`DataUnavailableError` for a missing path when ``must_exist``; FIFOs, sockets
+    and devices are refused, and ``expect`` ("file", "dir") the other kind (see
+    :func:`check_kind`).
     """
     raw = _usable(path, what)
     resolved = raw.resolve()
@@ -53,6 +87,7 @@ def confine(
             )
     if must_exist and not resolved.exists():
         raise DataUnavailableError(f"The {what} {raw} does not exist (moved or deleted?).")
+    check_kind(resolved, what=what, expect=expect)
     return resolved
 
 
@@ -84,19 +119,26 @@ class PathPolicy:
         return f"<PathPolicy data_roots={len(self.data_roots)} log_roots={len(self.log_roots)}>"
 
     def product(
-        self, path: str | os.PathLike[str], *, what: str = "product file", must_exist: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        what: str = "product file",
+        must_exist: bool = True,
+        expect: str = "any",
     ) -> Path:
-        """A product path, resolved and confined to the data roots."""
-        return confine(path, self.data_roots, what=what, must_exist=must_exist)
+        """A product path, resolved and confined to the data roots (never a FIFO or device;
+        ``expect`` "file" for FITS, "dir" for casacore tables)."""
+        return confine(path, self.data_roots, what=what, must_exist=must_exist, expect=expect)
 
     def log(self, path: str | os.PathLike[str], *, must_exist: bool = True) -> Path:
-        """A log path, resolved and confined to the log roots."""
+        """A log path, resolved and confined to the log roots; a regular file."""
         return confine(
             path,
             self.log_roots,
             what="log file",
             variable="DSA110_WS_LOG_ROOTS",
             must_exist=must_exist,
+            expect="file",
         )
 
     def output(self, path: str | os.PathLike[str], *, what: str = "output file") -> Path:

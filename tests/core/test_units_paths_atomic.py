@@ -86,3 +86,27 @@ def test_atomic_writes_leave_old_or_new_never_half(tmp_path):
     assert seen and all(
         s == "old" or (s.startswith("version ") and s.endswith("x" * 5000)) for s in seen
     )
+
+
+def test_fifos_devices_and_the_wrong_kind_are_refused_before_anything_opens_them(tmp_path):
+    import os
+
+    from dsa110_ws.core.paths import PathPolicy
+    from dsa110_ws.errors import InvalidQueryError, NotPermittedError
+
+    fifo = tmp_path / "run.log"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    policy = PathPolicy(data_roots=[tmp_path], log_roots=[tmp_path])
+    with pytest.raises(NotPermittedError, match="is a FIFO"):
+        policy.log(fifo)
+    with pytest.raises(NotPermittedError, match="is a FIFO"):
+        policy.product(fifo)
+    with pytest.raises(NotPermittedError, match="character device"):
+        PathPolicy().product("/dev/zero")
+    (tmp_path / "adir.log").mkdir()
+    with pytest.raises(InvalidQueryError, match="is a directory, not a file"):
+        policy.log(tmp_path / "adir.log")
+    (tmp_path / "x.ms").write_text("not a table")
+    with pytest.raises(InvalidQueryError, match="a casacore table is a directory"):
+        policy.product(tmp_path / "x.ms", expect="dir")
+    assert policy.product(tmp_path / "adir.log") == (tmp_path / "adir.log").resolve()
