@@ -158,7 +158,19 @@ def start_voila(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=dashboards_dir(),
+            preexec_fn=_die_with_parent,
         )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, be sent SIGTERM when the process that started
+    Voila dies, even by SIGKILL, so a killed ``dsa110-ws dashboard`` leaves no server
+    holding its port (elsewhere nothing is done)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def stop_process(proc: subprocess.Popen, *, timeout_s: float = 15.0) -> None:

@@ -127,3 +127,29 @@ def test_the_state_database_records_what_was_written(workspace, tmp_path, truth)
     shutil.copy(png, tmp_path / "copy.png")
     assert workspace.state.output_sha256((tmp_path / "copy.png").resolve()) is None
     assert json.dumps(str(png))  # (a path, not a secret)
+
+
+@pytest.mark.parametrize("metrics, provenance, words", [
+    ("[1, 2]", '{"status": "ok", "label": "a"}', "metrics.json is not a JSON object"),
+    ('{"metrics": "x", "status": "critical"}', '{"status": "ok"}', "no list of metrics"),
+    ('{"metrics": [], "status": 5}', '{"status": "ok"}', None),
+    ("\xff\xfe", '{"status": "ok"}', "metrics.json unreadable"),
+    ('{"metrics": []}', "{}", "no run status"),
+    ('{"metrics": []}', "[]", "not a JSON object"),
+    ('{"metrics": []}', '{"status": "ok", "data_time_range": 7, "label": 3}', None),
+])
+def test_report_list_says_what_is_wrong_with_a_damaged_report(tmp_path, capsys, monkeypatch,
+                                                              writable_demo, metrics,
+                                                              provenance, words):
+    monkeypatch.setenv("DSA110_WS_SETTINGS", str(writable_demo / "settings.toml"))
+    folder = tmp_path / "reports" / "qa" / "2026-11-13"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_bytes(metrics.encode("utf-8", "surrogateescape")
+                                          if "\xff" not in metrics else b"\xff\xfe")
+    (folder / "provenance.json").write_text(provenance)
+    code, out, err = _run(capsys, "report", "list", "--out", tmp_path / "reports")
+    assert code == 0 and "Traceback" not in out + err, err
+    line = next(ln for ln in out.splitlines() if "2026-11-13" in ln or "  qa " in ln)
+    assert " unknown " in line  # never a verdict read from a damaged file
+    if words:
+        assert words in line
