@@ -56,6 +56,14 @@ class StateDB:
         self._lock = threading.Lock()
         self._ready = False
 
+    def __getstate__(self) -> dict[str, Any]:  # picklable for process pools and Dask
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self._lock = threading.Lock()
+        self._ready = False
+
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
