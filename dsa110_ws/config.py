@@ -123,9 +123,10 @@ FIELDS: dict[str, FieldDoc] = {
         "it represents, so 'last night' and 'last 24 hours' mean the same every day.",
     ),
     "operator": FieldDoc(
-        ("DSA110_WS_OPERATOR",),
+        ("DSA110_WS_OPERATOR", "JUPYTERHUB_USER"),
         "str",
-        "Name recorded in audit records for operator actions (default: the login name).",
+        "Name recorded in audit records for operator actions (default: the user JupyterHub "
+        "authenticated, JUPYTERHUB_USER, else the login name).",
     ),
     "demo_dir": FieldDoc(
         ("DSA110_WS_DEMO_DIR",),
