@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
-    from dsa110_ws.services.sources import PhotometrySnapshot, SourceService
+    from dsa110_ws.services.sources import PhotometryDataset, SourceService, SurveyCompute
 
 __all__ = ["Workspace", "connect"]
 
@@ -84,7 +84,8 @@ class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
     Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
-    ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources``.  Operations: ``w.jobs``,
+    ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources`` (``w.dataset``, the
+photometry as Parquet; ``w.survey``, survey-wide work over it).  Operations: ``w.jobs``,
     ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
     Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
     ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
@@ -222,13 +223,25 @@ class Workspace:
 
     # -- sources -------------------------------------------------------------------------
     @lazy
-    def snapshot(self) -> PhotometrySnapshot:
-        """The columnar photometry snapshot survey-wide reads use."""
-        from dsa110_ws.services.sources import PhotometrySnapshot
+    def dataset(self) -> PhotometryDataset:
+        """The photometry as a Parquet dataset in the state dir, refreshed incrementally."""
+        from dsa110_ws.services.sources import PhotometryDataset
 
-        return PhotometrySnapshot(
-            self.repos.photometry, self.db, self.settings.state_dir, self.settings.sections.sources
+        return PhotometryDataset(self.db, self.settings.state_dir, self.settings.sections.sources)
+
+    @lazy
+    def survey(self) -> SurveyCompute:
+        """Survey-wide work over the dataset's partitions (here, or on Dask)."""
+        from dsa110_ws.services.sources import DaskCluster, SurveyCompute
+
+        sec = self.settings.sections.sources
+        cluster = DaskCluster(
+            self.settings.dask_scheduler,
+            workers=sec.dask_workers,
+            memory_limit_gb=sec.dask_memory_limit_gb,
+            timeout_s=sec.dask_timeout_s,
         )
+        return SurveyCompute(self.dataset, sec, cluster)
 
     @lazy
     def sources(self) -> SourceService:
@@ -241,7 +254,7 @@ class Workspace:
             catalogue=r.sources,
             stored_stats=r.variability_stats,
             candidates=r.ese_candidates,
-            snapshot=self.snapshot,
+            survey=self.survey,
             fits=self.fits,
             audit=self.audit,
             paths=self.paths,
@@ -366,7 +379,9 @@ class Workspace:
         return self.paths.log(path, must_exist=must_exist)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (and the Dask cluster, if one was started)."""
+        if "survey" in self.__dict__:
+            self.survey.cluster.close()
         if "db" in self.__dict__:
             self.db.dispose()
 

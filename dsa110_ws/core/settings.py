@@ -230,12 +230,59 @@ class CalibrationSettings(Section):
 
 
 class SourcesSettings(Section):
-    """``[sources]``: survey-wide photometry reads."""
+    """``[sources]``: survey-wide photometry: the Parquet dataset and where it is computed."""
 
-    snapshot_min_rows: int = Field(
+    dataset_min_rows: int = Field(
         1_000_000,
         ge=-1,
-        description="Photometry rows before survey-wide reads are snapshotted (-1: never).",
+        description="Photometry rows from which survey-wide reads (variability, "
+        "normalisation, the derived catalogue) use the Parquet dataset instead of SQLite "
+        "(-1: never).",
+    )
+    dataset_partitions: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Partitions of the dataset (by a hash of source_id); changing it "
+        "rebuilds the dataset.",
+    )
+    dataset_full_check_hours: float = Field(
+        24.0,
+        ge=-1,
+        description="A refresh also reads every row to find rows updated in place when "
+        "the last such check is older than this, hours (0: every refresh; -1: only when "
+        "asked, `sources dataset --refresh --full`).",
+    )
+    dataset_reader: Literal["auto", "adbc", "sqlite3"] = Field(
+        "auto",
+        description="How the dataset reads SQLite: the ADBC driver (adbc-driver-sqlite), "
+        "the standard library's sqlite3, or auto (ADBC when installed).",
+    )
+    dask_min_rows: int = Field(
+        20_000_000,
+        ge=-1,
+        description="Dataset rows from which survey-wide work runs on Dask (the cluster "
+        "of DSA110_WS_DASK_SCHEDULER, else a local cluster) instead of in this process "
+        "(-1: only with a scheduler configured).",
+    )
+    dask_workers: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Workers of the local Dask cluster (default: one per CPU core).",
+    )
+    dask_memory_limit_gb: float | None = Field(
+        None,
+        gt=0,
+        description="Memory limit per local Dask worker, GB (default: 80 % of the "
+        "machine's memory shared among the workers).",
+    )
+    dask_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds to connect to the Dask scheduler or to start the local "
+        "cluster before giving up.",
     )
 
 

@@ -1,8 +1,9 @@
 """Sources: the catalogue, light curves, variability, ESE candidates, normalisation, export.
 
 The public surface of the sources domain (``w.sources`` is a :class:`SourceService`;
-``w.snapshot`` the :class:`PhotometrySnapshot` its survey-wide reads use); everything
-else in this package is private to it.
+``w.dataset`` the :class:`PhotometryDataset`, the photometry as Parquet, that its
+survey-wide reads use, through :class:`SurveyCompute` on a :class:`DaskCluster` or in
+this process); everything else in this package is private to it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dsa110_ws.services.sources._ese import PRESETS, Preset
     from dsa110_ws.services.sources._normalise import Normalisation
-    from dsa110_ws.services.sources._snapshot import PhotometrySnapshot, SnapshotWarning
+    from dsa110_ws.services.sources._cluster import DaskCluster
+    from dsa110_ws.services.sources._dataset import PhotometryDataset
+    from dsa110_ws.services.sources._survey import SurveyCompute
     from dsa110_ws.services.sources._stamps import StampStrip
     from dsa110_ws.services.sources._variability import FluxArrays
     from dsa110_ws.services.sources.service import SourceService
 
 __all__ = [
     "SourceService",
-    "PhotometrySnapshot",
-    "SnapshotWarning",
+    "PhotometryDataset",
+    "SurveyCompute",
+    "DaskCluster",
     "Normalisation",
     "StampStrip",
     "FluxArrays",
@@ -32,8 +36,9 @@ __all__ = [
 #: Public name -> the module of this package defining it (imported on first use).
 _DEFINED_IN: dict[str, str] = {
     "SourceService": "service",
-    "PhotometrySnapshot": "_snapshot",
-    "SnapshotWarning": "_snapshot",
+    "PhotometryDataset": "_dataset",
+    "SurveyCompute": "_survey",
+    "DaskCluster": "_cluster",
     "Normalisation": "_normalise",
     "StampStrip": "_stamps",
     "FluxArrays": "_variability",

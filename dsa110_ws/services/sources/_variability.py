@@ -92,13 +92,15 @@ def _usable(a: FluxArrays) -> np.ndarray:
 
 
 def _sorted_usable(a: FluxArrays) -> tuple[np.ndarray, ...]:
-    """Usable rows sorted by (source, time); rows that come sorted (as from the photometry
-    snapshot) are checked in one pass and not sorted again."""
+    """Usable rows sorted by (source, time), rows of equal time in their input order (the
+    order of ``id`` from SQLite and from the dataset, so every path pairs the same epochs);
+    rows that come sorted (as from the photometry dataset) are checked in one pass and
+    not sorted again."""
     keep = _usable(a)
     code, mjd, f, s = a.code[keep], a.mjd[keep], a.flux[keep], a.err[keep]
     if is_grouped_sorted(code, mjd):
         return code, mjd, f, s, keep
-    order = group_order(code, mjd)
+    order = group_order(code, mjd, stable=True)
     return code[order], mjd[order], f[order], s[order], keep
 
 

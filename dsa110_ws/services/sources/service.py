@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     )
     from dsa110_ws.services.audit import ActionResult, AuditTrail
     from dsa110_ws.services.products import FitsImageService
+    from dsa110_ws.services.sources._dataset import PhotometryDataset, ProgressArg
     from dsa110_ws.services.sources._normalise import Normalisation
-    from dsa110_ws.services.sources._snapshot import PhotometrySnapshot
+    from dsa110_ws.services.sources._survey import SurveyCompute
 
 __all__ = ["SourceService"]
 
@@ -58,8 +59,9 @@ class SourceService:
     photometry, catalogue, stored_stats, candidates
         The ``photometry``, ``sources``, ``variability_stats`` and ``ese_candidates``
         repositories.
-    snapshot
-        The photometry snapshot survey-wide reads use.
+    survey
+        Survey-wide work over the photometry dataset (in this process or on Dask); its
+        ``dataset`` is the Parquet dataset of the photometry.
     fits
         FITS cutouts for postage stamps.
     audit
@@ -77,7 +79,7 @@ class SourceService:
         catalogue: SourceRepository,
         stored_stats: VariabilityStatsRepository,
         candidates: ESECandidateRepository,
-        snapshot: PhotometrySnapshot,
+        survey: SurveyCompute,
         fits: FitsImageService,
         audit: AuditTrail,
         paths: PathPolicy,
@@ -87,7 +89,7 @@ class SourceService:
         self._catalogue = catalogue
         self._stored_stats = stored_stats
         self._candidates = candidates
-        self._snapshot = snapshot
+        self._survey = survey
         self._fits = fits
         self._audit = audit
         self._paths = paths
@@ -103,15 +105,37 @@ class SourceService:
             "<SourceService: catalog, get, cone, crossmatch, lightcurve, plot_lightcurve, "
             "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
             "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
-            "snapshot, export>"
+            "dataset, export>"
         )
 
     # -- catalogue -----------------------------------------------------------------------
-    def catalog(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def catalog(
+        self, *, limit: int | None = DEFAULT_LIMIT, engine: str = "auto"
+    ) -> pd.DataFrame:
         """The ``sources`` table when filled, else derived from photometry (error-weighted
         position, detection count, first/last MJD, mean flux, NVSS flux);
-        ``df.attrs["derived"]`` says which."""
-        return self._catalogue.find(limit=limit)
+        ``df.attrs["derived"]`` says which.  A catalogue derived from a survey-scale
+        photometry table comes from the photometry dataset (``engine`` as in
+        :meth:`variability`), not from a GROUP BY in SQLite per call."""
+        from dsa110_ws.repositories import finish
+
+        if not self._catalogue.derived:
+            return self._catalogue.find(limit=limit)
+        engine = self._engine(engine)
+        if engine == "sqlite":
+            df = self._catalogue.find(limit=limit)
+        else:
+            full = self._survey.catalogue(engine=engine)
+            df = finish(
+                full if limit is None else full.iloc[: limit + 1],
+                table="sources (derived from photometry)",
+                limit=limit,
+            )
+        df.attrs.update(derived=True, engine=engine)
+        return df
+
+    def _engine(self, engine: str) -> str:
+        return self._survey.engine(engine, self._photometry.approx_rows)
 
     def get(self, source_id: str) -> Record:
         """One source as a frozen ``SourceRecord``; :class:`NotFoundError` if unknown."""
@@ -131,7 +155,9 @@ class SourceService:
         from astropy import units as u
 
         return _catalog.crossmatch(
-            self._catalogue, positions, max_sep=30 * u.arcsec if max_sep is None else max_sep
+            lambda: self.catalog(limit=None),
+            positions,
+            max_sep=30 * u.arcsec if max_sep is None else max_sep,
         )
 
     # -- light curves -----------------------------------------------------------------------
@@ -231,6 +257,8 @@ class SourceService:
         source_ids: Sequence[str] | None = None,
         preset: str | None = "moderate",
         normalisation: Normalisation | None = None,
+        engine: str = "auto",
+        progress: ProgressArg = True,
     ) -> pd.DataFrame:
         """Variability metrics of every source at once (one read, no loop per source).
 
@@ -241,19 +269,39 @@ class SourceService:
         ``flux``: "auto" (stored normalised flux where complete per source, else raw),
         "normalized", "raw" or "reference".  ``attrs`` count rows and sources that were
         skipped (NaN flux, non-positive errors, too few epochs) and which flux was used.
+        ``engine``: "auto" (SQLite for a small database, else the photometry dataset, on
+        Dask for a large one: :mod:`dsa110_ws.services.sources._survey`), "sqlite",
+        "dataset" (partition by partition here) or "dask"; ``attrs["engine"]`` says which
+        ran (they agree to 1e-9).  ``progress``: tqdm bars for long work (True), none
+        (False), or ``callback(stage, done, total)`` (a panel's progress bar).
         Definitions: :mod:`dsa110_ws.services.sources._variability`.
         """
         lo, hi = self._mjd_bounds(start, end)
-        arrays = _fluxdata.load_flux_arrays(
-            self._photometry,
-            self._snapshot,
-            start_mjd=lo,
-            end_mjd=hi,
-            source_ids=source_ids,
-            flux=flux,
-            normalisation=normalisation,
-        )
-        table = _variability.compute_metrics(arrays, min_epochs=min_epochs)
+        engine = self._engine(engine)
+        if flux == "reference" and normalisation is None:
+            normalisation = self.normalisation(start=start, end=end, engine=engine)
+        if engine == "sqlite":
+            arrays = _fluxdata.load_flux_arrays(
+                self._photometry,
+                start_mjd=lo,
+                end_mjd=hi,
+                source_ids=source_ids,
+                flux=flux,
+                normalisation=normalisation,
+            )
+            table = _variability.compute_metrics(arrays, min_epochs=min_epochs)
+        else:
+            table = self._survey.variability(
+                engine=engine,
+                flux=flux,
+                min_epochs=min_epochs,
+                start_mjd=lo,
+                end_mjd=hi,
+                source_ids=source_ids,
+                normalisation=normalisation,
+                progress=progress,
+            )
+        table.attrs["engine"] = engine
         return table if preset is None else _ese.classify(table, preset)
 
     def eta_v_thresholds(
@@ -369,23 +417,39 @@ class SourceService:
 
     # -- normalisation and export -----------------------------------------------------------
     def normalisation(
-        self, *, start: TimeLike | None = None, end: TimeLike | None = None, **params: Any
+        self,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        engine: str = "auto",
+        **params: Any,
     ) -> Normalisation:
         """Per-image flux corrections from bright stable reference sources (median ratio to
         baseline, MAD 3-sigma rejection, >= 3 references, errors propagated):
         ``.corrections`` (the series), ``.references``, ``.apply_to(lightcurve)``.
-        Parameters: :func:`dsa110_ws.services.sources._normalise.solve`."""
+        ``engine`` as in :meth:`variability`.  Parameters:
+        :func:`dsa110_ws.services.sources._normalise.solve`."""
         lo, hi = self._mjd_bounds(start, end)
+        engine = self._engine(engine)
+        if engine != "sqlite":
+            return self._survey.normalisation(engine=engine, start_mjd=lo, end_mjd=hi, **params)
         _, rows = _fluxdata.read_rows(
-            self._photometry, self._snapshot, start_mjd=lo, end_mjd=hi, flux="raw", image=True
+            self._photometry, start_mjd=lo, end_mjd=hi, flux="raw", image=True
         )
         return _normalise.solve_frame(rows, **params)
 
-    def snapshot(self, *, refresh: bool = False) -> dict[str, Any]:
-        """The columnar photometry snapshot survey-wide reads use (see
-        :mod:`dsa110_ws.services.sources._snapshot`): its status, or with ``refresh=True`` built
-        and kept now if missing or stale (``"action"`` says which)."""
-        return self._snapshot.refresh() if refresh else self._snapshot.status()
+    def dataset(
+        self, *, refresh: bool = True, full: bool = False, progress: ProgressArg = True
+    ) -> PhotometryDataset:
+        """The photometry as a Parquet dataset (:mod:`dsa110_ws.services.sources._dataset`):
+        ``.path`` (point pandas, DuckDB or polars at it), ``.to_arrow()``,
+        ``.to_dask()``, ``.status()``.  Refreshed from the database first (built on
+        first use; ``full=True`` also checks every row for in-place updates) unless
+        ``refresh=False``."""
+        ds = self._survey.dataset
+        if refresh:
+            ds.refresh(full=full, progress=progress)
+        return ds
 
     def export(
         self,
