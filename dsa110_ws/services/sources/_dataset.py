@@ -120,6 +120,7 @@ class PhotometryDataset:
         man = self._man if self._man is not None else self.manifest()
         return bool(
             man is not None
+            and man.n_partitions == self._settings.dataset_partitions
             and man.identity is not None
             and man.identity == files.db_identity(self._db.path)
             and (self.root / man.dirname).is_dir()

@@ -233,6 +233,7 @@ def _is_big(value: Any) -> bool:
 def _combine_tables(tables: list[pd.DataFrame], key: str) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame()
+    tables = [t for t in tables if len(t)] or tables[:1]
     out = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0].copy()
     out.attrs.clear()
     order = np.argsort(out[key].to_numpy().astype(str), kind="stable")
