@@ -3,8 +3,9 @@
 
 The local cluster has one single-threaded worker process per CPU core (``[sources]
 dask_workers`` to change), each with a memory limit (``dask_memory_limit_gb``; default 80 %
-of the machine's memory shared among the workers), no dashboard, and is started on first
-use and closed with the workspace (or at exit).  Every connection (to a scheduler, or to
+of the machine's memory shared among the workers), its scheduler on 127.0.0.1 (ports,
+the diagnostics one included, chosen by the system as they are bound), and is started on
+first use and closed with the workspace (or at exit).  Every connection (to a scheduler, or to
 the local cluster as it starts) gives up after ``dask_timeout_s`` with a
 :class:`~dsa110_ws.errors.DataUnavailableError` naming the address.
 """
@@ -102,7 +103,7 @@ class DaskCluster:
                     threads_per_worker=1,
                     processes=True,
                     memory_limit=self.memory_limit,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # its HTTP server always runs: any free port
                     silence_logs=logging.ERROR,
                     host="127.0.0.1",
                 )

@@ -131,7 +131,7 @@ class SurveyCompute:
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(futures)
         try:
-            for n, fut in enumerate(as_completed(futures), start=1):
+            for n, fut in enumerate(as_completed(futures, loop=client.loop), start=1):
                 out[index[fut.key]] = fut.result()
                 update(desc, n, len(futures))
         except BaseException:  # interrupted or failed: leave nothing running
@@ -154,16 +154,44 @@ class SurveyCompute:
     ) -> pd.DataFrame:
         """The variability table from the dataset (same columns and attrs as from SQLite)."""
         man = self.dataset.ensure(progress=progress)
+        return self.variability_of(
+            self._partitions(man, source_ids),
+            engine=engine,
+            have=man.columns,
+            flux=flux,
+            min_epochs=min_epochs,
+            start_mjd=start_mjd,
+            end_mjd=end_mjd,
+            source_ids=source_ids,
+            normalisation=normalisation,
+            progress=progress,
+        )
+
+    def variability_of(
+        self,
+        parts: list[list[str]],
+        *,
+        engine: str,
+        have: Sequence[str],
+        flux: str = "auto",
+        min_epochs: int = 2,
+        start_mjd: float | None = None,
+        end_mjd: float | None = None,
+        source_ids: Sequence[str] | None = None,
+        normalisation: Normalisation | None = None,
+        progress: ProgressArg = False,
+    ) -> pd.DataFrame:
+        """The variability table over the Parquet files ``parts`` (one list per partition,
+        every source's rows in one partition, columns ``have``)."""
         kwargs = dict(
             flux=flux,
-            have=man.columns,
+            have=list(have),
             min_epochs=min_epochs,
             start_mjd=start_mjd,
             end_mjd=end_mjd,
             source_ids=None if source_ids is None else [str(s) for s in source_ids],
             normalisation=normalisation,
         )
-        parts = self._partitions(man, source_ids)
         tables = self.run(_partitions.variability_part, parts, kwargs, engine=engine,
                           progress=progress, desc="variability")
         out = _combine_tables(tables, "source_id")
