@@ -11,7 +11,12 @@ Driver: the ADBC SQLite driver (``adbc-driver-sqlite``, an Apache Arrow project)
 straight into Arrow, several times faster than Python's ``sqlite3``; where it is not
 installed, the standard library's ``sqlite3`` is used (same rows, same types, slower).
 ADBC infers a column's type from the first rows it sees, so every query starts with one
-typed constant row (dropped after the read) and casts each column.
+typed constant row (dropped after the read); a column is cast in SQL only where its
+declared type does not already make SQLite return one storage class (casting every
+value costs about a third of the read), and ``obs_mjd`` is filled in Arrow from a small
+image -> MS mid-time table instead of a subquery per row.  A value of another type in a
+column (text in a REAL column) stops an ADBC read with :class:`MixedTypesError`; the
+standard library's reader casts everything and reads such a table.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
 
-from dsa110_ws.errors import SchemaMismatchError
+from dsa110_ws.errors import DataUnavailableError, SchemaMismatchError
 from dsa110_ws.repositories.photometry import _db_error, _obs_mjd_expr
 
 if TYPE_CHECKING:
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 
     from dsa110_ws.repositories._db import Database
 
-__all__ = ["DATASET_COLUMNS", "PhotometryReader", "adbc_available"]
+__all__ = ["DATASET_COLUMNS", "MixedTypesError", "PhotometryReader", "adbc_available"]
 
 #: Columns of the photometry dataset, in order (those the database has; ``obs_mjd`` derived).
 DATASET_COLUMNS = (
@@ -51,6 +57,10 @@ DATASET_COLUMNS = (
 TEXT = ("source_id", "image_path")
 #: Image paths per ``IN (...)`` query (SQLite's variable limit is far above this).
 IN_BATCH = 5000
+
+
+class MixedTypesError(DataUnavailableError):
+    """A photometry column holds values of more than one SQLite type (ADBC cannot read it)."""
 
 
 def adbc_available() -> bool:
@@ -88,6 +98,11 @@ class PhotometryReader:
             )
         self.columns = tuple(c for c in DATASET_COLUMNS if c == "obs_mjd" or c in have)
         self._obs = _obs_mjd_expr(db)
+        self._declared = {
+            str(name): str(typ or "").upper()
+            for _, name, typ, *_ in db.fetch("PRAGMA table_info(photometry)")[1]
+        }
+        self._mid: Any = None
         self._con: Any = None
 
     def __repr__(self) -> str:
@@ -149,21 +164,76 @@ class PhotometryReader:
         return {"n_rows": int(n), "max_id": int(mx or 0), "ids_never_reused": monotonic}
 
     # -- rows ----------------------------------------------------------------------------
+    def _needs_cast(self, column: str) -> bool:
+        """Whether SQLite may return more than one storage class for ``column`` (by its
+        declared type's affinity).  The stdlib reader casts ids and text, and turns
+        values that are not numbers into NaN in Python (as the SQLite scan does)."""
+        if self.driver != "adbc":
+            return column == "id" or column in TEXT
+        typ = self._declared.get(column, "")
+        if column == "id":
+            return "INT" not in typ
+        if column in TEXT:
+            return not any(k in typ for k in ("CHAR", "CLOB", "TEXT"))
+        return not any(k in typ for k in ("REAL", "FLOA", "DOUB"))
+
     def _select(self, columns: Sequence[str]) -> tuple[str, str]:
-        """The typed header row and the row expressions, for ``columns``."""
+        """The typed header row and the row expressions, for ``columns`` (``obs_mjd``
+        becomes ``mjd``, filled in Arrow by :meth:`_with_obs`)."""
         head, body = [], []
         for c in columns:
-            expr = self._obs if c == "obs_mjd" else f"p.{c}"
-            if c == "id":
+            name = "mjd" if c == "obs_mjd" else c
+            cast = self._needs_cast(name)
+            if name == "id":
                 head.append("0 AS id")
-                body.append("CAST(p.id AS INTEGER)")
-            elif c in TEXT:
-                head.append(f"'' AS {c}")
-                body.append(f"CAST({expr} AS TEXT)")
+                body.append("CAST(p.id AS INTEGER)" if cast else "p.id")
+            elif name in TEXT:
+                head.append(f"'' AS {name}")
+                body.append(f"CAST(p.{name} AS TEXT)" if cast else f"p.{name}")
             else:
-                head.append(f"0.0 AS {c}")
-                body.append(f"CAST({expr} AS REAL)")
+                head.append(f"0.0 AS {name}")
+                body.append(f"CAST(p.{name} AS REAL)" if cast else f"p.{name}")
         return ", ".join(head), ", ".join(body)
+
+    def _query_columns(self, columns: Sequence[str]) -> list[str]:
+        """What is selected for ``columns``: ``obs_mjd`` needs ``mjd`` and ``image_path``."""
+        out = [c for c in columns if c != "obs_mjd"]
+        if "obs_mjd" in columns:
+            out += [c for c in ("mjd", "image_path") if c not in out]
+        return out
+
+    def _mid_times(self) -> Any:
+        """image path -> mid time of its MS (for rows without ``mjd``), read once."""
+        import pyarrow as pa
+
+        if self._mid is None:
+            if self._obs == "p.mjd":  # no images / ms_index tables: obs_mjd is mjd
+                self._mid = {}
+            else:
+                rows = self._rows(
+                    "SELECT i.path, m.mid_mjd FROM images AS i JOIN ms_index AS m "
+                    "ON m.path = i.ms_path WHERE i.path IS NOT NULL"
+                )
+                mid: dict[str, float] = {}
+                for path, t in rows:  # the first match, as the per-row subquery's LIMIT 1
+                    if path not in mid and t is not None:
+                        mid[str(path)] = float(t)
+                self._mid = mid
+            self._mid_keys = pa.array(list(self._mid), type=pa.string())
+            self._mid_vals = pa.array(list(self._mid.values()), type=pa.float64())
+        return self._mid
+
+    def _with_obs(self, table: Any, columns: Sequence[str]) -> Any:
+        """``table`` with ``obs_mjd`` (``mjd``, else the MS mid time), in ``columns``' order."""
+        import pyarrow.compute as pc
+
+        if "obs_mjd" in columns:
+            mjd = table.column("mjd")
+            if mjd.null_count and self._mid_times():
+                idx = pc.index_in(table.column("image_path"), value_set=self._mid_keys)
+                mjd = pc.coalesce(mjd, pc.take(self._mid_vals, idx))
+            table = table.append_column("obs_mjd", mjd)
+        return table.select(list(columns))
 
     def read(
         self,
@@ -177,7 +247,8 @@ class PhotometryReader:
         """Rows with ``after_id < id <= upto_id`` (either bound optional), or of the images
         ``image_paths`` (``None`` in it: rows without an image), as Arrow tables of up to
         about ``batch_rows`` rows each, in ``id`` order within each query."""
-        cols = list(columns or self.columns)
+        want = list(columns or self.columns)
+        cols = self._query_columns(want)
         head, body = self._select(cols)
         where, params = [], []
         if after_id is not None:
@@ -187,19 +258,45 @@ class PhotometryReader:
             where.append("p.id <= ?")
             params.append(int(upto_id))
         base = f"SELECT {head} UNION ALL SELECT {body} FROM photometry AS p"
+        queries: list[tuple[str, list[Any]]] = []
         if image_paths is None:
-            sql = base + (" WHERE " + " AND ".join(where) if where else "")
-            yield from self._stream(sql, params, cols, batch_rows)
-            return
-        paths = [p for p in dict.fromkeys(image_paths) if p is not None]
+            queries.append((base + (" WHERE " + " AND ".join(where) if where else ""), params))
+        else:
+            paths = [p for p in dict.fromkeys(image_paths) if p is not None]
+            if None in image_paths:
+                clause = " AND ".join([*where, "p.image_path IS NULL"])
+                queries.append((f"{base} WHERE {clause}", params))
+            for i in range(0, len(paths), IN_BATCH):
+                chunk = paths[i : i + IN_BATCH]
+                clause = " AND ".join([*where, f"p.image_path IN ({', '.join('?' * len(chunk))})"])
+                queries.append((f"{base} WHERE {clause}", [*params, *chunk]))
+        for sql, args in queries:
+            for table in self._stream(sql, args, cols, batch_rows):
+                yield self._with_obs(table, want)
+
+    def images_with_rows(self, image_paths: Sequence[str | None], *, upto_id: int) -> set:
+        """Which of ``image_paths`` (None: rows without an image) have rows with
+        ``id <= upto_id`` (the ``image_path`` index; cost grows with those images only)."""
+        found: set = set()
         if None in image_paths:
-            clause = " AND ".join([*where, "p.image_path IS NULL"])
-            yield from self._stream(f"{base} WHERE {clause}", params, cols, batch_rows)
+            hit = self._rows(
+                "SELECT 1 FROM photometry WHERE image_path IS NULL AND id <= ? LIMIT 1",
+                [int(upto_id)],
+            )
+            if hit:
+                found.add(None)
+        paths = [p for p in dict.fromkeys(image_paths) if p is not None]
         for i in range(0, len(paths), IN_BATCH):
             chunk = paths[i : i + IN_BATCH]
-            marks = ", ".join("?" * len(chunk))
-            clause = " AND ".join([*where, f"p.image_path IN ({marks})"])
-            yield from self._stream(f"{base} WHERE {clause}", [*params, *chunk], cols, batch_rows)
+            found |= {
+                r[0]
+                for r in self._rows(
+                    f"SELECT image_path FROM photometry WHERE image_path IN "
+                    f"({', '.join('?' * len(chunk))}) AND id <= ? GROUP BY image_path",
+                    [*chunk, int(upto_id)],
+                )
+            }
+        return found
 
     def image_ids(self) -> pa.Table:
         """``(image_path, id)`` of every row: which rows exist (a scan of the
@@ -218,11 +315,39 @@ class PhotometryReader:
     ) -> Iterator[pa.Table]:
         try:
             if self.driver == "adbc":
-                yield from _adbc_batches(self._con, sql, params, batch_rows)
+                for table in _adbc_batches(self._con, sql, params, batch_rows):
+                    yield self._typed(table)
             else:
                 yield from _sqlite_batches(self._con, sql, params, cols, batch_rows)
+        except MixedTypesError:
+            raise
         except (sqlite3.Error, OSError) as exc:
+            if "Type mismatch" in str(exc):
+                raise MixedTypesError(
+                    f"A photometry column in {self.db.describe()} holds values of more than "
+                    f"one type ({exc}); read with [sources] dataset_reader = 'sqlite3'."
+                ) from None
             raise _db_error(self.db, exc) from None
+
+
+    def _typed(self, table: Any) -> Any:
+        """``table`` with the dataset's types, or :class:`MixedTypesError` when ADBC
+        met values of several types in a column (it then returns them as text)."""
+        import pyarrow as pa
+
+        for i, name in enumerate(table.column_names):
+            want = pa.int64() if name == "id" else pa.string() if name in TEXT else pa.float64()
+            got = table.schema.field(i).type
+            if got == want:
+                continue
+            if pa.types.is_integer(got) or pa.types.is_null(got):
+                table = table.set_column(i, name, table.column(i).cast(want))
+                continue
+            raise MixedTypesError(
+                f"photometry.{name} in {self.db.describe()} holds values of more than one "
+                f"type (read as {got}); read with [sources] dataset_reader = 'sqlite3'."
+            )
+        return table
 
 
 def _adbc_batches(con: Any, sql: str, params: Sequence[Any], batch_rows: int) -> Iterator[Any]:
@@ -265,9 +390,11 @@ def _to_arrow(rows: list[tuple], cols: list[str]) -> Any:
         elif c == "id":
             arrays.append(pa.array(col.astype(np.int64), type=pa.int64()))
         else:
-            mask = np.equal(col, None)
-            vals = np.where(mask, 0.0, col).astype(float)
-            arrays.append(pa.array(vals, mask=mask, type=pa.float64()))
+            try:
+                vals = col.astype(float)  # None -> nan
+            except (TypeError, ValueError):  # text in a REAL column: not a number
+                vals = pd.to_numeric(pd.Series(col), errors="coerce").to_numpy(float)
+            arrays.append(pa.array(vals, mask=np.isnan(vals), type=pa.float64()))
     return pa.table(arrays, names=cols)
 
 

@@ -148,7 +148,7 @@ class PhotometryDataset:
         return self._man
 
     def _update(self, *, full: bool, progress: ProgressArg) -> None:
-        from dsa110_ws.repositories.photometry_arrow import PhotometryReader
+        from dsa110_ws.repositories.photometry_arrow import MixedTypesError
 
         s = self._settings
         callback, close = make_progress(progress)
@@ -156,22 +156,13 @@ class PhotometryDataset:
             with files.locked(self.root):
                 man = self.manifest()  # another process may have refreshed meanwhile
                 if man is not None and not full and self.is_current():
-                    man.last_refresh = {"mode": "current", "rows_read": 0, "rows_checked": 0}
                     return
-                reader = PhotometryReader(self._db, driver=s.dataset_reader)
-                if man is None or man.n_partitions != s.dataset_partitions or (
-                    list(reader.columns) != man.columns
-                ):
-                    version = 1 if man is None else man.version + 1
-                    self._man = refresh_mod.build(
-                        self.root, self._db.path, reader, n_partitions=s.dataset_partitions,
-                        version=version, progress=callback,
-                    )
-                else:
-                    self._man = refresh_mod.refresh(
-                        self.root, self._db.path, reader, man, full=full,
-                        full_check_hours=s.dataset_full_check_hours, progress=callback,
-                    )
+                try:
+                    self._man = self._write(man, full, callback, s.dataset_reader)
+                except MixedTypesError:
+                    if s.dataset_reader != "auto":
+                        raise
+                    self._man = self._write(man, full, callback, "sqlite3")
         except OSError as exc:
             if isinstance(exc, DataUnavailableError):
                 raise
@@ -182,6 +173,34 @@ class PhotometryDataset:
             ) from None
         finally:
             close()
+
+    def _write(self, man: Manifest | None, full: bool, callback: Any, driver: str) -> Manifest:
+        from dsa110_ws.repositories.photometry_arrow import PhotometryReader
+
+        s = self._settings
+        reader = PhotometryReader(self._db, driver=driver)
+        if (
+            man is None
+            or man.n_partitions != s.dataset_partitions
+            or list(reader.columns) != man.columns
+        ):
+            return refresh_mod.build(
+                self.root,
+                self._db.path,
+                reader,
+                n_partitions=s.dataset_partitions,
+                version=1 if man is None else man.version + 1,
+                progress=callback,
+            )
+        return refresh_mod.refresh(
+            self.root,
+            self._db.path,
+            reader,
+            man,
+            full=full,
+            full_check_hours=s.dataset_full_check_hours,
+            progress=callback,
+        )
 
     # -- what a user gets ----------------------------------------------------------------
     def files(self) -> list[list[str]]:

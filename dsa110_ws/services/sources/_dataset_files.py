@@ -5,7 +5,6 @@ Layout, under ``<state_dir>/datasets/photometry/<database key>/``::
     manifest.json                   what the current version holds (written atomically)
     current -> v000007              the current version (a symlink, swapped atomically)
     v000007/part-000/f000005-000.parquet ...   the rows: exactly the current rows
-    fingerprints-v000007.parquet    one row per image: how its rows were when read
     .lock                           held while a refresh writes
 
 A version directory is never modified once the manifest names it: a refresh writes a new
@@ -58,7 +57,6 @@ __all__ = [
     "partition_rows",
     "write_fragment",
     "fingerprints",
-    "combine_fingerprints",
 ]
 
 LAYOUT_VERSION = 1
@@ -116,10 +114,6 @@ class Manifest:
     def dirname(self) -> str:
         return f"v{self.version:06d}"
 
-    @property
-    def fingerprint_file(self) -> str:
-        return f"fingerprints-{self.dirname}.parquet"
-
     def files(self, root: Path) -> list[list[Path]]:
         """Fragment paths per partition."""
         base = root / self.dirname
@@ -143,7 +137,7 @@ def load_manifest(root: Path) -> Manifest | None:
     except (OSError, ValueError, TypeError):
         return None
     paths = [p for part in man.files(root) for p in part]
-    if not all(p.is_file() for p in paths) or not (root / man.fingerprint_file).is_file():
+    if not all(p.is_file() for p in paths):
         return None
     return man
 
@@ -156,13 +150,13 @@ def publish(root: Path, man: Manifest) -> None:
     link = temp_sibling(root / "current", "link")
     os.symlink(man.dirname, link)
     os.replace(link, root / "current")
-    keep = {man.dirname, man.fingerprint_file}
+    keep = {man.dirname}
     if previous is not None and previous.version < man.version:
-        keep |= {previous.dirname, previous.fingerprint_file}
+        keep.add(previous.dirname)
     for p in root.iterdir():
         if p.name in keep or p.name in ("manifest.json", "current", ".lock"):
             continue
-        if p.name.startswith(("v", "fingerprints-", ".")):
+        if p.name.startswith(("v", ".")):
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -309,9 +303,10 @@ def _reduce(key: np.ndarray, n: np.ndarray, lo, hi, s, h) -> dict[str, np.ndarra
 
 def fingerprints(table: pa.Table, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Per image (``image_path``; None for rows without one): rows ``n``, ``min_id``,
-    ``max_id``, ``sum_id`` and ``hash`` (the sum of the rows' hashes, modulo 2^64, so
-    the fingerprints of two sets of rows add up to that of their union).  With
-    ``columns=None`` only which rows exist is fingerprinted (``hash`` = 0)."""
+    ``max_id``, ``sum_id`` and ``hash`` (the sum of the rows' hashes, modulo 2^64: any
+    change to a stored value, and any row added or removed, changes it).  With
+    ``columns=None`` only which rows exist is fingerprinted (``hash`` = 0).  Computed the
+    same way from SQLite's rows and from the dataset's, whose values are SQLite's bits."""
     codes, values = _codes(table.column("image_path"))
     ids = table.column("id").to_numpy().astype(np.int64)
     h = (
@@ -334,39 +329,3 @@ def _frame(paths: np.ndarray, r: dict[str, np.ndarray]) -> pd.DataFrame:
         },
         columns=list(FP_COLUMNS),
     )
-
-
-def combine_fingerprints(*frames: pd.DataFrame) -> pd.DataFrame:
-    """The fingerprints of the union of disjoint row sets (exact: integer arithmetic)."""
-    df = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else None
-    if df is None or df.empty:
-        return pd.DataFrame({c: [] for c in FP_COLUMNS}).astype(
-            {"n": np.int64, "min_id": np.int64, "max_id": np.int64, "sum_id": np.int64}
-        )
-    key, uniques = pd.factorize(df["image_path"], use_na_sentinel=False)
-    r = _reduce(
-        key.astype(np.int64),
-        df["n"].to_numpy(np.int64),
-        df["min_id"].to_numpy(np.int64),
-        df["max_id"].to_numpy(np.int64),
-        df["sum_id"].to_numpy(np.int64),
-        df["hash"].to_numpy(np.uint64),
-    )
-    names = np.asarray(uniques, dtype=object)[r["key"]]
-    names = np.array([None if (v is None or v != v) else v for v in names], dtype=object)
-    return _frame(names, r)
-
-
-def save_fingerprints(path: Path, fp: pd.DataFrame) -> None:
-    fp.to_parquet(temp := temp_sibling(path), index=False)
-    os.replace(temp, path)
-
-
-def load_fingerprints(path: Path) -> pd.DataFrame:
-    df = pd.read_parquet(path)
-    df["image_path"] = df["image_path"].astype(object).where(df["image_path"].notna(), None)
-    return df
-
-
-def now() -> float:
-    return time.time()

@@ -14,11 +14,12 @@ check first, and reads from SQLite only what it must:
    photometry (a job heartbeat) costs these two lookups and no photometry row.
 3. **ids**: when rows went away (deleted, or rewritten under new ids), the
    ``(image_path, id)`` pairs of every row (the ``image_path`` index) are fingerprinted
-   per image and compared with the manifest's fingerprints; the images whose rows
-   differ are *changed*: their old rows are dropped and their current rows read.
-4. **full**: every row is read and the bits of its stored values hashed; an image whose
-   hash differs changed (this finds ``UPDATE``s of rows in place, which no count or id
-   shows).  Runs when asked (``full=True``), when ids may be reused (no
+   per image (count, min, max and sum of ids) and compared with the same fingerprint of
+   the dataset's rows; the images whose rows differ are *changed*: their old rows are
+   dropped and their current rows read.
+4. **full**: every row is read and the bits of its stored values hashed, per image, as
+   are the dataset's (Parquet keeps SQLite's bits); an image whose hash differs changed
+   (this finds ``UPDATE``s of rows in place, which no count or id shows).  Runs when asked (``full=True``), when ids may be reused (no
    ``AUTOINCREMENT``), and when the last one is older than ``[sources]
    dataset_full_check_hours``.
 
@@ -39,7 +40,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from dsa110_ws.services.sources import _dataset_files as files
@@ -191,7 +191,6 @@ def _finish(
     reader: PhotometryReader,
     ext: dict[str, Any],
     parts: list[list[dict[str, Any]]],
-    fp: pd.DataFrame,
     version: int,
     before: dict[str, Any],
     started: float,
@@ -213,7 +212,6 @@ def _finish(
         last_full_check=full_check,
         last_refresh={**report, "settled": settled, "seconds": time.time() - started},
     )
-    files.save_fingerprints(root / man.fingerprint_file, fp)
     files.publish(root, man)
     return man
 
@@ -234,15 +232,18 @@ def build(
     before, started = files.db_identity(db_path), time.time()
     w = _Writer(root, version, n_partitions)
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
-    fps, pending, held, done = [], [], 0, 0
+    import pyarrow.compute as pc
+
+    pending: list[pa.Table] = []
+    images: set = set()
+    held = done = 0
     with reader:
         ext = reader.extent()
-        cols = list(reader.columns)
 
         def flush() -> None:
             table = pa.concat_tables(pending)
             pending.clear()
-            fps.append(files.fingerprints(table, cols))
+            images.update(pc.unique(table.column("image_path")).to_pylist())
             for p, part in files.partition_rows(table, n_partitions):
                 parts[p].append(w.new(p, part))
 
@@ -260,19 +261,18 @@ def build(
     for p in range(n_partitions):
         parts[p] = _compact(w, p, parts[p])
         w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
-    fp = files.combine_fingerprints(*fps)
     report = {
         "mode": "build",
         "driver": reader.driver,
         "rows_read": done,
         "rows_checked": 0,
         "rows_dropped": 0,
-        "images_added": int(len(fp)),
+        "images_added": len(images),
         "images_changed": 0,
         "images_removed": 0,
     }
     ext = {**ext, "n_rows": done}
-    return _finish(root, db_path, reader, ext, parts, fp, version, before, started, started, report)
+    return _finish(root, db_path, reader, ext, parts, version, before, started, started, report)
 
 
 def _changed(old: pd.DataFrame, new: pd.DataFrame, cols: list[str]) -> set:
@@ -282,6 +282,16 @@ def _changed(old: pd.DataFrame, new: pd.DataFrame, cols: list[str]) -> set:
     a, b = a.align(b, join="outer")
     diff = (a != b).any(axis=1) | a.isna().any(axis=1) | b.isna().any(axis=1)
     return {None if k == "\0none" else k for k in diff.index[diff.to_numpy()]}
+
+
+def _dataset_table(root: Path, man: Manifest, columns: list[str] | None) -> pa.Table:
+    """The rows the dataset holds now (``columns``; all when None)."""
+    import pyarrow.dataset as pads
+
+    paths = [str(p) for part in man.files(root) for p in part]
+    if not paths:
+        return _empty(columns or man.columns)
+    return pads.dataset(paths, format="parquet").to_table(columns=columns)
 
 
 def refresh(
@@ -295,14 +305,12 @@ def refresh(
     progress: Progress = _quiet,
 ) -> Manifest:
     """Bring ``man``'s dataset up to the database's current state (see module doc)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     before, started = files.db_identity(db_path), time.time()
-    old_fp = files.load_fingerprints(root / man.fingerprint_file)
+    cols = list(reader.columns)
     with reader:
         ext = reader.extent()
-        cols = list(reader.columns)
         due = full_check_hours >= 0 and started - man.last_full_check > full_check_hours * 3600
         mode = "full" if (full or due or not ext["ids_never_reused"]) else "appends"
         grew = ext["max_id"] > man.max_id
@@ -311,7 +319,7 @@ def refresh(
                       after_id=man.max_id) if grew else [],
             _empty(cols),
         )
-        checked, drop, reread = 0, set(), _empty(cols)
+        checked, drop, reread, lost = 0, set(), _empty(cols), 0
         if mode == "full":
             old_rows = _concat(
                 _read_all(reader, man.n_rows, "checking every row", progress,
@@ -319,7 +327,9 @@ def refresh(
                 _empty(cols),
             )
             checked = old_rows.num_rows
-            drop = _changed(old_fp, files.fingerprints(old_rows, cols), list(files.FP_COLUMNS[1:]))
+            held = files.fingerprints(_dataset_table(root, man, None), cols)
+            drop = _changed(held, files.fingerprints(old_rows, cols), list(files.FP_COLUMNS[1:]))
+            lost = _rows_of(held, drop)
             reread = _take_images(old_rows, drop)
             del old_rows
         elif ext["n_rows"] != man.n_rows + new.num_rows:
@@ -327,42 +337,43 @@ def refresh(
             ids = reader.image_ids()
             ids = ids.filter(pc.less_equal(ids.column("id"), man.max_id))
             checked = ids.num_rows
-            drop = _changed(old_fp, files.fingerprints(ids), ["n", "min_id", "max_id", "sum_id"])
+            held = files.fingerprints(_dataset_table(root, man, ["image_path", "id"]))
+            drop = _changed(held, files.fingerprints(ids), ["n", "min_id", "max_id", "sum_id"])
+            lost = _rows_of(held, drop)
             if drop:
                 reread = _concat(reader.read(image_paths=sorted(drop, key=str),
                                              upto_id=man.max_id), _empty(cols))
+        new_imgs = set(pc.unique(new.column("image_path")).to_pylist()) if new.num_rows else set()
+        known = reader.images_with_rows(sorted(new_imgs - {None}), upto_id=man.max_id)
+        if None in new_imgs and reader.images_with_rows([None], upto_id=man.max_id):
+            known.add(None)
     added = _concat([reread, new], _empty(cols))
-    kept_fp = old_fp[~old_fp["image_path"].isin([d for d in drop if d is not None])]
-    if None in drop:
-        kept_fp = kept_fp[kept_fp["image_path"].notna()]
-    add_fp = files.fingerprints(added, cols) if added.num_rows else kept_fp.iloc[:0]
-    fp = files.combine_fingerprints(kept_fp, add_fp)
-    known = set(old_fp["image_path"])
-    new_imgs = set(files.fingerprints(new).image_path) if new.num_rows else set()
+    now_imgs = set(pc.unique(reread.column("image_path")).to_pylist()) if reread.num_rows else set()
     report = {
         "mode": mode,
         "driver": reader.driver,
         "rows_read": int(added.num_rows),
         "rows_checked": int(checked),
-        "rows_dropped": int(old_fp.loc[old_fp["image_path"].isin(drop) | (
-            old_fp["image_path"].isna() & (None in drop)), "n"].sum()),
-        "images_added": len(new_imgs - known),
-        "images_changed": len(((new_imgs & known) | drop) & set(fp["image_path"])),
-        "images_removed": len(drop - set(fp["image_path"])),
+        "rows_dropped": int(lost),
+        "images_added": len(new_imgs - known - drop),
+        "images_changed": len((new_imgs & known) | (drop & (now_imgs | new_imgs))),
+        "images_removed": len(drop - now_imgs - new_imgs),
     }
-    touched = added.num_rows or drop
+    touched = bool(added.num_rows or drop)
     version = man.version + 1 if touched else man.version
     parts = (
         write_version(root, man, version, man.n_partitions, added, drop, progress)
         if touched
         else man.partitions
     )
-    if not touched:
-        fp = old_fp
     full_at = started if mode == "full" else man.last_full_check
-    out = _finish(root, db_path, reader, ext, parts, fp, version, before, started, full_at, report)
-    del pa
-    return out
+    return _finish(root, db_path, reader, ext, parts, version, before, started, full_at, report)
+
+
+def _rows_of(fp: pd.DataFrame, images: set) -> int:
+    named = fp["image_path"].isin([i for i in images if i is not None])
+    nulls = fp["image_path"].isna() & (None in images)
+    return int(fp.loc[named | nulls, "n"].sum())
 
 
 def _take_images(table: pa.Table, images: set) -> pa.Table:
@@ -372,11 +383,3 @@ def _take_images(table: pa.Table, images: set) -> pa.Table:
     named = [x for x in images if x is not None]
     hit = pc.is_in(table.column("image_path"), value_set=pa.array(named, type=pa.string()))
     return table.filter(pc.fill_null(hit, None in images))
-
-
-def age_hours(man: Manifest) -> float:
-    return (time.time() - man.refreshed_at) / 3600.0
-
-
-def as_numpy_ids(table: pa.Table) -> np.ndarray:
-    return table.column("id").to_numpy()

@@ -275,6 +275,19 @@ def test_the_stdlib_reader_gives_the_same_dataset(db, writable_demo, tmp_path):
     assert res.stdout.strip() == f'["sqlite3", {len(dataset_rows(adbc))}]'
 
 
+def test_a_column_of_mixed_types_is_read_by_the_stdlib_reader(db, writable_demo, tmp_path):
+    in_other_process(db, "UPDATE photometry SET flux_jy = 'n/a' WHERE id IN "
+                     "(SELECT id FROM photometry WHERE flux_jy IS NOT NULL LIMIT 3)")
+    w = connect(writable_demo, tmp_path / "st")
+    out = w.dataset.refresh(progress=False)
+    assert out["last_refresh"]["driver"] == "sqlite3"  # ADBC stopped at the text; auto fell back
+    table_equal(w.sources.variability(preset=None, engine="sqlite"),
+                w.sources.variability(preset=None, engine="dataset"))
+    strict = connect(writable_demo, tmp_path / "st2", dataset_reader="adbc")
+    with pytest.raises(dsa110_ws.errors.DataUnavailableError, match="dataset_reader = 'sqlite3'"):
+        strict.dataset.refresh(progress=False)
+
+
 KILLER = """
 import os, sys, time
 import dsa110_ws
