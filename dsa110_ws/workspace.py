@@ -83,12 +83,12 @@ class lazy(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cach
 class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
-    Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
-    ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources`` (``w.dataset``, the
-photometry as Parquet; ``w.survey``, survey-wide work over it).  Operations: ``w.jobs``,
-    ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
-    Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
-    ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
+        Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
+        ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources`` (``w.dataset``, the
+    photometry as Parquet; ``w.survey``, survey-wide work over it).  Operations: ``w.jobs``,
+        ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
+        Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
+        ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
     """
 
     def __init__(self, settings: Settings | None = None):

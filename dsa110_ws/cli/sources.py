@@ -187,7 +187,11 @@ def dataset(do_refresh: bool, full: bool, status_only: bool, as_json: bool) -> N
     Point pandas, DuckDB or polars at PATH/*/*.parquet."""
     w = workspace()
     ds = w.dataset
-    out = ds.refresh(full=full, progress=not as_json) if do_refresh and not status_only else ds.status()
+    out = (
+        ds.refresh(full=full, progress=not as_json)
+        if do_refresh and not status_only
+        else ds.status()
+    )
     if as_json:
         echo_json(out)
         return

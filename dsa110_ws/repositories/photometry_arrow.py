@@ -21,6 +21,7 @@ standard library's reader casts everything and reads such a table.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -134,10 +135,8 @@ class PhotometryReader:
     def __exit__(self, *exc: object) -> None:
         con, self._con = self._con, None
         if con is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing anyway
                 con.rollback()
-            except Exception:  # noqa: BLE001 - closing anyway
-                pass
             con.close()
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
@@ -328,7 +327,6 @@ class PhotometryReader:
                     f"one type ({exc}); read with [sources] dataset_reader = 'sqlite3'."
                 ) from None
             raise _db_error(self.db, exc) from None
-
 
     def _typed(self, table: Any) -> Any:
         """``table`` with the dataset's types, or :class:`MixedTypesError` when ADBC

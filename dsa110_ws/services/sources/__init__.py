@@ -12,12 +12,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dsa110_ws.services.sources._ese import PRESETS, Preset
-    from dsa110_ws.services.sources._normalise import Normalisation
     from dsa110_ws.services.sources._cluster import DaskCluster
     from dsa110_ws.services.sources._dataset import PhotometryDataset
-    from dsa110_ws.services.sources._survey import SurveyCompute
+    from dsa110_ws.services.sources._ese import PRESETS, Preset
+    from dsa110_ws.services.sources._normalise import Normalisation
     from dsa110_ws.services.sources._stamps import StampStrip
+    from dsa110_ws.services.sources._survey import SurveyCompute
     from dsa110_ws.services.sources._variability import FluxArrays
     from dsa110_ws.services.sources.service import SourceService
 

@@ -13,6 +13,7 @@ the local cluster as it starts) gives up after ``dask_timeout_s`` with a
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
@@ -29,9 +30,7 @@ def local_sizing(workers: int | None, memory_limit_gb: float | None) -> tuple[in
 
     n = int(workers or os.cpu_count() or 1)
     per = (
-        float(memory_limit_gb) * 1e9
-        if memory_limit_gb
-        else 0.8 * psutil.virtual_memory().total / n
+        float(memory_limit_gb) * 1e9 if memory_limit_gb else 0.8 * psutil.virtual_memory().total / n
     )
     return n, int(per)
 
@@ -70,10 +69,8 @@ class DaskCluster:
     def describe(self) -> str:
         if self.scheduler:
             return f"scheduler {self.scheduler}"
-        return (
-            f"local cluster of {self.workers} workers x "
-            f"{self.memory_limit / 1e9:.1f} GB"
-            + (" (running)" if self._client is not None else "")
+        return f"local cluster of {self.workers} workers x {self.memory_limit / 1e9:.1f} GB" + (
+            " (running)" if self._client is not None else ""
         )
 
     def client(self) -> Any:
@@ -119,19 +116,15 @@ class DaskCluster:
 
     def _shutdown_cluster(self) -> None:
         if self._cluster is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort on the way out
                 self._cluster.close()
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
             self._cluster = None
 
     def close(self) -> None:
         """Disconnect (and stop the local cluster, if this object started one)."""
         with self._lock:
             if self._client is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._client.close()
-                except Exception:  # noqa: BLE001
-                    pass
                 self._client = None
             self._shutdown_cluster()

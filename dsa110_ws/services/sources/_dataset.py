@@ -91,9 +91,7 @@ class PhotometryDataset:
         ``dataset_reader``.
     """
 
-    def __init__(
-        self, db: Database, state_dir: str | os.PathLike[str], settings: SourcesSettings
-    ):
+    def __init__(self, db: Database, state_dir: str | os.PathLike[str], settings: SourcesSettings):
         self._db = db
         self._settings = settings
         self.root = Path(state_dir) / "datasets" / "photometry" / files.digest(str(db.path))
@@ -212,9 +210,7 @@ class PhotometryDataset:
         """The current rows as a ``pyarrow.dataset.Dataset`` (refreshed first)."""
         import pyarrow.dataset as pads
 
-        return pads.dataset(
-            [f for part in self.files() for f in part], format="parquet"
-        )
+        return pads.dataset([f for part in self.files() for f in part], format="parquet")
 
     def to_dask(self) -> Any:
         """The current rows as a dask DataFrame (one partition per file; refreshed first)."""

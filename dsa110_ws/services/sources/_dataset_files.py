@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -309,11 +308,7 @@ def fingerprints(table: pa.Table, columns: Sequence[str] | None = None) -> pd.Da
     same way from SQLite's rows and from the dataset's, whose values are SQLite's bits."""
     codes, values = _codes(table.column("image_path"))
     ids = table.column("id").to_numpy().astype(np.int64)
-    h = (
-        row_hashes(table, columns)
-        if columns is not None
-        else np.zeros(len(ids), dtype=np.uint64)
-    )
+    h = row_hashes(table, columns) if columns is not None else np.zeros(len(ids), dtype=np.uint64)
     key = np.where(codes >= 0, codes, len(values))
     r = _reduce(key, np.ones(len(ids), dtype=np.int64), ids, ids, ids, h)
     names = np.append(values, np.array([None], dtype=object))

@@ -166,8 +166,8 @@ def write_version(
     if old is not None:
         for p, frags in enumerate(old.partitions):
             for frag in frags:
-                kept = w.keep(root, old.dirname, p, frag)
-                if drop:
+                kept: dict[str, Any] | None = w.keep(root, old.dirname, p, frag)
+                if drop and kept is not None:
                     kept = _drop_rows(w, p, kept, drop)
                 if kept is not None:
                     parts[p].append(kept)
@@ -315,15 +315,21 @@ def refresh(
         mode = "full" if (full or due or not ext["ids_never_reused"]) else "appends"
         grew = ext["max_id"] > man.max_id
         new = _concat(
-            _read_all(reader, ext["max_id"] - man.max_id, "reading new rows", progress,
-                      after_id=man.max_id) if grew else [],
+            _read_all(
+                reader,
+                ext["max_id"] - man.max_id,
+                "reading new rows",
+                progress,
+                after_id=man.max_id,
+            )
+            if grew
+            else [],
             _empty(cols),
         )
         checked, drop, reread, lost = 0, set(), _empty(cols), 0
         if mode == "full":
             old_rows = _concat(
-                _read_all(reader, man.n_rows, "checking every row", progress,
-                          upto_id=man.max_id),
+                _read_all(reader, man.n_rows, "checking every row", progress, upto_id=man.max_id),
                 _empty(cols),
             )
             checked = old_rows.num_rows
@@ -341,8 +347,9 @@ def refresh(
             drop = _changed(held, files.fingerprints(ids), ["n", "min_id", "max_id", "sum_id"])
             lost = _rows_of(held, drop)
             if drop:
-                reread = _concat(reader.read(image_paths=sorted(drop, key=str),
-                                             upto_id=man.max_id), _empty(cols))
+                reread = _concat(
+                    reader.read(image_paths=sorted(drop, key=str), upto_id=man.max_id), _empty(cols)
+                )
         new_imgs = set(pc.unique(new.column("image_path")).to_pylist()) if new.num_rows else set()
         known = reader.images_with_rows(sorted(new_imgs - {None}), upto_id=man.max_id)
         if None in new_imgs and reader.images_with_rows([None], upto_id=man.max_id):

@@ -64,9 +64,7 @@ class SurveyCompute:
         The Dask cluster (connected only when Dask runs).
     """
 
-    def __init__(
-        self, dataset: PhotometryDataset, settings: SourcesSettings, cluster: DaskCluster
-    ):
+    def __init__(self, dataset: PhotometryDataset, settings: SourcesSettings, cluster: DaskCluster):
         self.dataset = dataset
         self._settings = settings
         self.cluster = cluster
@@ -192,16 +190,26 @@ class SurveyCompute:
             source_ids=None if source_ids is None else [str(s) for s in source_ids],
             normalisation=normalisation,
         )
-        tables = self.run(_partitions.variability_part, parts, kwargs, engine=engine,
-                          progress=progress, desc="variability")
+        tables = self.run(
+            _partitions.variability_part,
+            parts,
+            kwargs,
+            engine=engine,
+            progress=progress,
+            desc="variability",
+        )
         out = _combine_tables(tables, "source_id")
         attrs: dict[str, Any] = {}
         for t in tables:
             for k, v in t.attrs.items():
                 attrs[k] = attrs.get(k, 0) + v if k in _SUMMED else v
         if not tables:
-            attrs = {k: 0 for k in _SUMMED} | {"flux": flux, "start_mjd": start_mjd,
-                                               "end_mjd": end_mjd, "min_epochs": min_epochs}
+            attrs = {k: 0 for k in _SUMMED} | {
+                "flux": flux,
+                "start_mjd": start_mjd,
+                "end_mjd": end_mjd,
+                "min_epochs": min_epochs,
+            }
         out.attrs.update(attrs)
         return out
 
@@ -209,8 +217,14 @@ class SurveyCompute:
         """The catalogue derived from photometry, one row per source, ``id`` order."""
         man = self.dataset.ensure(progress=progress)
         parts = self._partitions(man, None)
-        frames = self.run(_partitions.catalogue_part, parts, {"have": man.columns},
-                          engine=engine, progress=progress, desc="catalogue")
+        frames = self.run(
+            _partitions.catalogue_part,
+            parts,
+            {"have": man.columns},
+            engine=engine,
+            progress=progress,
+            desc="catalogue",
+        )
         return _combine_tables(frames, "id")
 
     def normalisation(
@@ -227,15 +241,26 @@ class SurveyCompute:
         from dsa110_ws.services.sources._normalise import solve_codes
 
         man = self.dataset.ensure(progress=progress)
-        kw = {"snr_min": params.get("snr_min", 30.0), "min_epochs": params.get("min_epochs", 3),
-              "start_mjd": start_mjd, "end_mjd": end_mjd}
-        got = self.run(_partitions.reference_part, self._partitions(man, None), kw,
-                       engine=engine, progress=progress, desc="normalisation")
+        kw = {
+            "snr_min": params.get("snr_min", 30.0),
+            "min_epochs": params.get("min_epochs", 3),
+            "start_mjd": start_mjd,
+            "end_mjd": end_mjd,
+        }
+        got = self.run(
+            _partitions.reference_part,
+            self._partitions(man, None),
+            kw,
+            engine=engine,
+            progress=progress,
+            desc="normalisation",
+        )
         rows = pd.concat([r for r, _ in got], ignore_index=True) if got else None
         times = pd.concat([t for _, t in got], ignore_index=True) if got else None
         if rows is None or times is None:
-            rows = pd.DataFrame({"id": [], "source_id": [], "image_path": [], "flux_jy": [],
-                                 "flux_err_jy": []})
+            rows = pd.DataFrame(
+                {"id": [], "source_id": [], "image_path": [], "flux_jy": [], "flux_err_jy": []}
+            )
             times = pd.DataFrame({"image_path": [], "obs_mjd": [], "n": []})
         rows = rows.sort_values("id", kind="stable")  # SQLite's row order
         images, image_mjd = _image_medians(times)

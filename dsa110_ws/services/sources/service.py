@@ -109,9 +109,7 @@ class SourceService:
         )
 
     # -- catalogue -----------------------------------------------------------------------
-    def catalog(
-        self, *, limit: int | None = DEFAULT_LIMIT, engine: str = "auto"
-    ) -> pd.DataFrame:
+    def catalog(self, *, limit: int | None = DEFAULT_LIMIT, engine: str = "auto") -> pd.DataFrame:
         """The ``sources`` table when filled, else derived from photometry (error-weighted
         position, detection count, first/last MJD, mean flux, NVSS flux);
         ``df.attrs["derived"]`` says which.  A catalogue derived from a survey-scale
