@@ -37,6 +37,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,9 +104,16 @@ class _Writer:
             shutil.rmtree(self.vdir)
         self.seq = 0
 
-    def new(self, p: int, table: pa.Table) -> dict[str, Any]:
-        name = f"f{self.version:06d}-{self.seq:03d}.parquet"
-        self.seq += 1
+    def reserve(self, n: int) -> int:
+        """The first of ``n`` fragment numbers kept for writers in threads."""
+        first, self.seq = self.seq, self.seq + n
+        return first
+
+    def new(self, p: int, table: pa.Table, seq: int | None = None) -> dict[str, Any]:
+        """A new fragment of partition ``p`` (``seq``: a number from :meth:`reserve`)."""
+        if seq is None:
+            seq = self.reserve(1)
+        name = f"f{self.version:06d}-{seq:04d}.parquet"
         files.write_fragment(self.vdir / f"part-{p:03d}" / name, table)
         return {"file": name, "rows": int(table.num_rows)}
 
@@ -244,8 +252,16 @@ def build(
             table = pa.concat_tables(pending)
             pending.clear()
             images.update(pc.unique(table.column("image_path")).to_pylist())
-            for p, part in files.partition_rows(table, n_partitions):
-                parts[p].append(w.new(p, part))
+            progress("writing", 0, n_partitions)
+            first = w.reserve(n_partitions)
+            with ThreadPoolExecutor(2) as pool:  # Parquet encoding releases the GIL
+                futures = [
+                    (p, pool.submit(w.new, p, part, first + p))
+                    for p, part in files.partition_rows(table, n_partitions)
+                ]
+                for k, (p, fut) in enumerate(futures):
+                    parts[p].append(fut.result())
+                    progress("writing", k + 1, len(futures))
 
         progress("reading", 0, ext["n_rows"])
         for t in reader.read():

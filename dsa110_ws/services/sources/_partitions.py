@@ -127,7 +127,8 @@ def variability_part(
     """The variability table of one partition's sources."""
     flux, cols = needed_columns(flux, set(have))
     df = read_partition(paths, cols, start_mjd=start_mjd, end_mjd=end_mjd, source_ids=source_ids)
-    return compute_metrics(frame_arrays(df, flux, normalisation), min_epochs=min_epochs)
+    arrays = frame_arrays(df, flux, normalisation)
+    return compute_metrics(arrays, min_epochs=min_epochs, pairs=False)
 
 
 def _seg(values: np.ndarray, starts: np.ndarray, op: Any) -> np.ndarray:

@@ -21,6 +21,7 @@ from dsa110_ws.errors import InvalidQueryError
 from dsa110_ws.services.sources import _partitions
 from dsa110_ws.services.sources._dataset import ProgressArg, make_progress
 from dsa110_ws.services.sources._dataset_files import bucket_of
+from dsa110_ws.services.sources._variability import FluxArrays, add_pairs, compute_metrics
 
 if TYPE_CHECKING:
     from dsa110_ws.core.settings import SourcesSettings
@@ -199,6 +200,10 @@ class SurveyCompute:
             desc="variability",
         )
         out = _combine_tables(tables, "source_id")
+        if not len(out.columns):  # an empty dataset: the empty table, with its columns
+            out = compute_metrics(_no_rows(), min_epochs=min_epochs)
+        else:
+            add_pairs(out)
         attrs: dict[str, Any] = {}
         for t in tables:
             for k, v in t.attrs.items():
@@ -277,6 +282,11 @@ class SurveyCompute:
             image_mjd=image_mjd,
             **params,
         )
+
+
+def _no_rows() -> FluxArrays:
+    z = np.zeros(0)
+    return FluxArrays(np.zeros(0, dtype=object), z.astype(np.int64), z, z, z, z.astype(object))
 
 
 def _is_big(value: Any) -> bool:

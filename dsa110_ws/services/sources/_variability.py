@@ -34,7 +34,7 @@ import pandas as pd
 from dsa110_ws.services.sources._dips import DIP_COLUMNS, find_dips
 from dsa110_ws.services.sources._segments import group_order, is_grouped_sorted
 
-__all__ = ["FluxArrays", "compute_metrics", "METRIC_COLUMNS"]
+__all__ = ["FluxArrays", "compute_metrics", "add_pairs", "METRIC_COLUMNS"]
 
 #: Columns of the variability table, in order.
 METRIC_COLUMNS = (
@@ -108,8 +108,10 @@ def _seg_sum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(x, starts) if len(starts) else np.zeros(0)
 
 
-def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
-    """The variability table: one row per source in ``a.source_ids`` (see module doc)."""
+def compute_metrics(a: FluxArrays, *, min_epochs: int = 2, pairs: bool = True) -> pd.DataFrame:
+    """The variability table: one row per source in ``a.source_ids`` (see module doc);
+    ``pairs=False`` leaves out the tuple columns ``vs_pair`` / ``m_pair`` (cheaper to
+    send between processes; :func:`add_pairs` adds them)."""
     n_src = len(a.source_ids)
     code, mjd, f, s, keep = _sorted_usable(a)
     n = np.bincount(code, minlength=n_src).astype(np.int64)
@@ -147,11 +149,8 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
         },
         columns=list(METRIC_COLUMNS),
     )
-    for name in ("vs", "m"):  # the pair as one (mjd_a, mjd_b) value, None when undefined
-        pa, pb = out[f"{name}_mjd_a"], out[f"{name}_mjd_b"]
-        df[f"{name}_pair"] = [
-            None if x != x else (x, y) for x, y in zip(pa.tolist(), pb.tolist(), strict=True)
-        ]
+    if pairs:
+        add_pairs(df)
     df.attrs.update(a.counts)
     df.attrs.update(
         n_sources=int(n_src),
@@ -161,6 +160,17 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
         n_rows_used=int(len(f)),
         n_rows_rejected=int(rejected.sum()),
     )
+    return df
+
+
+def add_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``vs_pair`` and ``m_pair``: each epoch pair as one (mjd_a, mjd_b) value, None
+    when undefined (in place; returns ``df``)."""
+    for name in ("vs", "m"):
+        pa, pb = df[f"{name}_mjd_a"].to_numpy(float), df[f"{name}_mjd_b"].to_numpy(float)
+        df[f"{name}_pair"] = [
+            None if x != x else (x, y) for x, y in zip(pa.tolist(), pb.tolist(), strict=True)
+        ]
     return df
 
 

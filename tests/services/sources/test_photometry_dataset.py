@@ -362,3 +362,20 @@ def test_pipeline_database_untouched(db, writable_demo, tmp_path):
     w.close()
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in writable_demo.iterdir()) == listing
+
+
+def test_a_build_in_chunks_merges_to_the_same_rows(db, writable_demo, tmp_path):
+    from dsa110_ws.repositories.photometry_arrow import PhotometryReader
+    from dsa110_ws.services.sources import _dataset_refresh
+
+    w = connect(writable_demo, tmp_path / "st")
+    one = dataset_rows(w) if w.dataset.refresh(progress=False) else None
+    root = w.dataset.root
+    man = _dataset_refresh.build(root, db, PhotometryReader(w.db), n_partitions=64,
+                                 version=2, chunk_rows=1000)
+    assert man.n_rows == len(one)
+    # chunks of 1000 rows: equal fragments merge, so each partition keeps a few files
+    assert max(len(p) for p in man.partitions) <= 4 < sum(len(p) for p in man.partitions)
+    pd.testing.assert_frame_equal(dataset_rows(w), one)
+    table_equal(w.sources.variability(preset=None, engine="sqlite"),
+                w.sources.variability(preset=None, engine="dataset"))
