@@ -273,30 +273,6 @@ class PhotometryReader:
             for table in self._stream(sql, args, cols, batch_rows):
                 yield self._with_obs(table, want)
 
-    def images_with_rows(self, image_paths: Sequence[str | None], *, upto_id: int) -> set:
-        """Which of ``image_paths`` (None: rows without an image) have rows with
-        ``id <= upto_id`` (the ``image_path`` index; cost grows with those images only)."""
-        found: set = set()
-        if None in image_paths:
-            hit = self._rows(
-                "SELECT 1 FROM photometry WHERE image_path IS NULL AND id <= ? LIMIT 1",
-                [int(upto_id)],
-            )
-            if hit:
-                found.add(None)
-        paths = [p for p in dict.fromkeys(image_paths) if p is not None]
-        for i in range(0, len(paths), IN_BATCH):
-            chunk = paths[i : i + IN_BATCH]
-            found |= {
-                r[0]
-                for r in self._rows(
-                    f"SELECT image_path FROM photometry WHERE image_path IN "
-                    f"({', '.join('?' * len(chunk))}) AND id <= ? GROUP BY image_path",
-                    [*chunk, int(upto_id)],
-                )
-            }
-        return found
-
     def image_ids(self) -> pa.Table:
         """``(image_path, id)`` of every row: which rows exist (a scan of the
         ``image_path`` index where there is one; no flux is read)."""

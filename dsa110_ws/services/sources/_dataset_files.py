@@ -4,6 +4,7 @@ Layout, under ``<state_dir>/datasets/photometry/<database key>/``::
 
     manifest.json                   what the current version holds (written atomically)
     current -> v000007              the current version (a symlink, swapped atomically)
+    images-v000007.parquet          rows per image in that version (beside it, not in it)
     v000007/part-000/f000005-000.parquet ...   the rows: exactly the current rows
     .lock                           held while a refresh writes
 
@@ -113,6 +114,11 @@ class Manifest:
     def dirname(self) -> str:
         return f"v{self.version:06d}"
 
+    @property
+    def images_file(self) -> str:
+        """Beside the version (not in it): rows per image, ``image_path`` and ``n``."""
+        return f"images-{self.dirname}.parquet"
+
     def files(self, root: Path) -> list[list[Path]]:
         """Fragment paths per partition."""
         base = root / self.dirname
@@ -136,7 +142,7 @@ def load_manifest(root: Path) -> Manifest | None:
     except (OSError, ValueError, TypeError):
         return None
     paths = [p for part in man.files(root) for p in part]
-    if not all(p.is_file() for p in paths):
+    if not all(p.is_file() for p in paths) or not (root / man.images_file).is_file():
         return None
     return man
 
@@ -149,13 +155,13 @@ def publish(root: Path, man: Manifest) -> None:
     link = temp_sibling(root / "current", "link")
     os.symlink(man.dirname, link)
     os.replace(link, root / "current")
-    keep = {man.dirname}
+    keep = {man.dirname, man.images_file}
     if previous is not None and previous.version < man.version:
-        keep.add(previous.dirname)
+        keep |= {previous.dirname, previous.images_file}
     for p in root.iterdir():
         if p.name in keep or p.name in ("manifest.json", "current", ".lock"):
             continue
-        if p.name.startswith(("v", ".")):
+        if p.name.startswith(("v", "images-", ".")):
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:
@@ -324,3 +330,41 @@ def _frame(paths: np.ndarray, r: dict[str, np.ndarray]) -> pd.DataFrame:
         },
         columns=list(FP_COLUMNS),
     )
+
+
+def image_counts(table: pa.Table) -> pd.DataFrame:
+    """Rows per ``image_path`` (None for rows without one) of ``table``."""
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(table.column("image_path"))
+    return pd.DataFrame(
+        {
+            "image_path": pd.Series(vc.field("values").to_pylist(), dtype=object),
+            "n": vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64),
+        }
+    )
+
+
+def add_counts(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Rows per image of the union of disjoint row sets."""
+    df = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else pd.DataFrame({"image_path": pd.Series([], dtype=object), "n": np.zeros(0, np.int64)})
+    )
+    key = df["image_path"].astype(object).where(df["image_path"].notna(), "\0none")
+    out = df.groupby(key, sort=True)["n"].sum().astype(np.int64)
+    names = [None if k == "\0none" else k for k in out.index]
+    return pd.DataFrame({"image_path": pd.Series(names, dtype=object), "n": out.to_numpy()})
+
+
+def save_counts(path: Path, counts: pd.DataFrame) -> None:
+    tmp = temp_sibling(path)
+    counts.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def load_counts(path: Path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    df["image_path"] = df["image_path"].astype(object).where(df["image_path"].notna(), None)
+    return df

@@ -199,6 +199,7 @@ def _finish(
     reader: PhotometryReader,
     ext: dict[str, Any],
     parts: list[list[dict[str, Any]]],
+    per_image: pd.DataFrame,
     version: int,
     before: dict[str, Any],
     started: float,
@@ -220,6 +221,7 @@ def _finish(
         last_full_check=full_check,
         last_refresh={**report, "settled": settled, "seconds": time.time() - started},
     )
+    files.save_counts(root / man.images_file, per_image)
     files.publish(root, man)
     return man
 
@@ -240,10 +242,9 @@ def build(
     before, started = files.db_identity(db_path), time.time()
     w = _Writer(root, version, n_partitions)
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
-    import pyarrow.compute as pc
 
     pending: list[pa.Table] = []
-    images: set = set()
+    counts: list[pd.DataFrame] = []
     held = done = 0
     with reader:
         ext = reader.extent()
@@ -251,7 +252,7 @@ def build(
         def flush() -> None:
             table = pa.concat_tables(pending)
             pending.clear()
-            images.update(pc.unique(table.column("image_path")).to_pylist())
+            counts.append(files.image_counts(table))
             progress("writing", 0, n_partitions)
             first = w.reserve(n_partitions)
             with ThreadPoolExecutor(2) as pool:  # Parquet encoding releases the GIL
@@ -277,18 +278,21 @@ def build(
     for p in range(n_partitions):
         parts[p] = _compact(w, p, parts[p])
         w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
+    per_image = files.add_counts(*counts)
     report = {
         "mode": "build",
         "driver": reader.driver,
         "rows_read": done,
         "rows_checked": 0,
         "rows_dropped": 0,
-        "images_added": len(images),
+        "images_added": len(per_image),
         "images_changed": 0,
         "images_removed": 0,
     }
     ext = {**ext, "n_rows": done}
-    return _finish(root, db_path, reader, ext, parts, version, before, started, started, report)
+    return _finish(
+        root, db_path, reader, ext, parts, per_image, version, before, started, started, report
+    )
 
 
 def _changed(old: pd.DataFrame, new: pd.DataFrame, cols: list[str]) -> set:
@@ -366,10 +370,10 @@ def refresh(
                 reread = _concat(
                     reader.read(image_paths=sorted(drop, key=str), upto_id=man.max_id), _empty(cols)
                 )
-        new_imgs = set(pc.unique(new.column("image_path")).to_pylist()) if new.num_rows else set()
-        known = reader.images_with_rows(sorted(new_imgs - {None}), upto_id=man.max_id)
-        if None in new_imgs and reader.images_with_rows([None], upto_id=man.max_id):
-            known.add(None)
+    held_counts = files.load_counts(root / man.images_file)
+    new_counts = files.image_counts(new) if new.num_rows else held_counts.iloc[:0]
+    new_imgs = set(new_counts["image_path"])
+    known = new_imgs & set(held_counts["image_path"])
     added = _concat([reread, new], _empty(cols))
     now_imgs = set(pc.unique(reread.column("image_path")).to_pylist()) if reread.num_rows else set()
     report = {
@@ -390,13 +394,19 @@ def refresh(
         else man.partitions
     )
     full_at = started if mode == "full" else man.last_full_check
-    return _finish(root, db_path, reader, ext, parts, version, before, started, full_at, report)
+    kept = held_counts[~_is_in(held_counts["image_path"], drop)]
+    per_image = files.add_counts(kept, files.image_counts(added)) if touched else held_counts
+    return _finish(
+        root, db_path, reader, ext, parts, per_image, version, before, started, full_at, report
+    )
+
+
+def _is_in(paths: pd.Series, images: set) -> pd.Series:
+    return paths.isin([i for i in images if i is not None]) | (paths.isna() & (None in images))
 
 
 def _rows_of(fp: pd.DataFrame, images: set) -> int:
-    named = fp["image_path"].isin([i for i in images if i is not None])
-    nulls = fp["image_path"].isna() & (None in images)
-    return int(fp.loc[named | nulls, "n"].sum())
+    return int(fp.loc[_is_in(fp["image_path"], images), "n"].sum())
 
 
 def _take_images(table: pa.Table, images: set) -> pa.Table:
