@@ -258,6 +258,13 @@ class SourcesSettings(Section):
         description="How the dataset reads SQLite: the ADBC driver (adbc-driver-sqlite), "
         "the standard library's sqlite3, or auto (ADBC when installed).",
     )
+    dataset_build_processes: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Processes that read SQLite in parallel when the dataset is built "
+        "from scratch (default: one per CPU core, at most 4).",
+    )
     dask_min_rows: int = Field(
         20_000_000,
         ge=-1,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.errors import DataUnavailableError, one_line
+from dsa110_ws.services.sources import _dataset_build as build_mod
 from dsa110_ws.services.sources import _dataset_files as files
 from dsa110_ws.services.sources import _dataset_refresh as refresh_mod
 
@@ -88,7 +89,7 @@ class PhotometryDataset:
         The workspace's state directory (the dataset goes under ``datasets/photometry``).
     settings
         ``[sources]``: ``dataset_partitions``, ``dataset_full_check_hours``,
-        ``dataset_reader``.
+        ``dataset_reader``, ``dataset_build_processes``.
     """
 
     def __init__(self, db: Database, state_dir: str | os.PathLike[str], settings: SourcesSettings):
@@ -182,12 +183,13 @@ class PhotometryDataset:
             or man.n_partitions != s.dataset_partitions
             or list(reader.columns) != man.columns
         ):
-            return refresh_mod.build(
+            return build_mod.build(
                 self.root,
                 self._db.path,
                 reader,
                 n_partitions=s.dataset_partitions,
                 version=1 if man is None else man.version + 1,
+                processes=s.dataset_build_processes or min(os.cpu_count() or 1, 4),
                 progress=callback,
             )
         return refresh_mod.refresh(

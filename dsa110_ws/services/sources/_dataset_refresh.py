@@ -33,11 +33,8 @@ and exact.  The result of every refresh equals a full rebuild of the same databa
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +42,14 @@ import pandas as pd
 
 from dsa110_ws.services.sources import _dataset_files as files
 from dsa110_ws.services.sources._dataset_files import Manifest
+from dsa110_ws.services.sources._dataset_write import write_version
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from dsa110_ws.repositories.photometry_arrow import PhotometryReader
 
-__all__ = ["Progress", "build", "refresh"]
+__all__ = ["Progress", "refresh", "finish"]
 
 #: ``progress(stage, done, total)``; ``total`` may be 0 when unknown.
 Progress = Callable[[str, int, int], None]
@@ -85,115 +83,12 @@ def _empty(columns: list[str]) -> pa.Table:
     return pa.table({c: pa.array([], type=types.get(c, pa.float64())) for c in columns})
 
 
-# -- writing a version -----------------------------------------------------------------
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:  # a filesystem without hard links
-        shutil.copy2(src, dst)
-
-
-class _Writer:
-    """Writes version ``version`` of the dataset under ``root``."""
-
-    def __init__(self, root: Path, version: int, n_partitions: int):
-        self.root, self.version, self.n = root, version, n_partitions
-        self.vdir = root / f"v{version:06d}"
-        if self.vdir.exists():  # left by a killed refresh: never referenced
-            shutil.rmtree(self.vdir)
-        self.seq = 0
-
-    def reserve(self, n: int) -> int:
-        """The first of ``n`` fragment numbers kept for writers in threads."""
-        first, self.seq = self.seq, self.seq + n
-        return first
-
-    def new(self, p: int, table: pa.Table, seq: int | None = None) -> dict[str, Any]:
-        """A new fragment of partition ``p`` (``seq``: a number from :meth:`reserve`)."""
-        if seq is None:
-            seq = self.reserve(1)
-        name = f"f{self.version:06d}-{seq:04d}.parquet"
-        files.write_fragment(self.vdir / f"part-{p:03d}" / name, table)
-        return {"file": name, "rows": int(table.num_rows)}
-
-    def keep(self, old_root: Path, old_dir: str, p: int, frag: dict[str, Any]) -> dict[str, Any]:
-        sub = f"part-{p:03d}"
-        _link(old_root / old_dir / sub / frag["file"], self.vdir / sub / frag["file"])
-        return dict(frag)
-
-    def path(self, p: int, frag: dict[str, Any]) -> Path:
-        return self.vdir / f"part-{p:03d}" / frag["file"]
-
-
-def _compact(w: _Writer, p: int, frags: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge the newest two fragments while the newer is at least as large."""
-    import pyarrow.parquet as pq
-
-    while len(frags) >= 2 and frags[-1]["rows"] >= frags[-2]["rows"]:
-        a, b = frags[-2], frags[-1]
-        both = _concat([pq.read_table(w.path(p, a)), pq.read_table(w.path(p, b))], _empty([]))
-        merged = [t for _, t in files.partition_rows(both, 1)]
-        for f in (a, b):
-            w.path(p, f).unlink()
-        frags = frags[:-2] + [w.new(p, merged[0])]
-    return frags
-
-
-def _drop_rows(w: _Writer, p: int, frag: dict[str, Any], drop: set) -> dict[str, Any] | None:
-    """``frag`` without the rows of the images in ``drop`` (None: nothing left)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    path = w.path(p, frag)
-    img = pq.read_table(path, columns=["image_path"]).column("image_path")
-    named = [x for x in drop if x is not None]
-    hit = pc.is_in(img, value_set=pa.array(named, type=pa.string()))
-    hit = pc.fill_null(hit, None in drop)
-    if not pc.any(hit).as_py():
-        return frag
-    kept = pq.read_table(path).filter(pc.invert(hit))
-    path.unlink()
-    return w.new(p, kept) if kept.num_rows else None
-
-
-def write_version(
-    root: Path,
-    old: Manifest | None,
-    version: int,
-    n_partitions: int,
-    added: pa.Table,
-    drop: set,
-    progress: Progress,
-) -> list[list[dict[str, Any]]]:
-    """Version ``version``: ``old``'s fragments (hard-linked, or rewritten without the rows
-    of the images in ``drop``) plus one new fragment per partition for ``added``."""
-    w = _Writer(root, version, n_partitions)
-    parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
-    if old is not None:
-        for p, frags in enumerate(old.partitions):
-            for frag in frags:
-                kept: dict[str, Any] | None = w.keep(root, old.dirname, p, frag)
-                if drop and kept is not None:
-                    kept = _drop_rows(w, p, kept, drop)
-                if kept is not None:
-                    parts[p].append(kept)
-            progress("writing", p + 1, n_partitions)
-    for p, table in files.partition_rows(added, n_partitions):
-        parts[p].append(w.new(p, table))
-    for p in range(n_partitions):
-        parts[p] = _compact(w, p, parts[p])
-        w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
-    return parts
-
-
 # -- build and refresh -------------------------------------------------------------------
 def _settled(before: dict[str, Any], after: dict[str, Any], started: float) -> bool:
     return before == after and started - files.newest_mtime(before) / 1e9 > files.SETTLE_S
 
 
-def _finish(
+def finish(
     root: Path,
     db_path: Path,
     reader: PhotometryReader,
@@ -224,75 +119,6 @@ def _finish(
     files.save_counts(root / man.images_file, per_image)
     files.publish(root, man)
     return man
-
-
-def build(
-    root: Path,
-    db_path: Path,
-    reader: PhotometryReader,
-    *,
-    n_partitions: int,
-    version: int,
-    progress: Progress = _quiet,
-    chunk_rows: int = 20_000_000,
-) -> Manifest:
-    """Read every row (in one transaction) and write the dataset from scratch."""
-    import pyarrow as pa
-
-    before, started = files.db_identity(db_path), time.time()
-    w = _Writer(root, version, n_partitions)
-    parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
-
-    pending: list[pa.Table] = []
-    counts: list[pd.DataFrame] = []
-    held = done = 0
-    with reader:
-        ext = reader.extent()
-
-        def flush() -> None:
-            table = pa.concat_tables(pending)
-            pending.clear()
-            counts.append(files.image_counts(table))
-            progress("writing", 0, n_partitions)
-            first = w.reserve(n_partitions)
-            with ThreadPoolExecutor(2) as pool:  # Parquet encoding releases the GIL
-                futures = [
-                    (p, pool.submit(w.new, p, part, first + p))
-                    for p, part in files.partition_rows(table, n_partitions)
-                ]
-                for k, (p, fut) in enumerate(futures):
-                    parts[p].append(fut.result())
-                    progress("writing", k + 1, len(futures))
-
-        progress("reading", 0, ext["n_rows"])
-        for t in reader.read():
-            pending.append(t)
-            held += t.num_rows
-            done += t.num_rows
-            progress("reading", done, max(done, ext["n_rows"]))
-            if held >= chunk_rows:
-                flush()
-                held = 0
-        if pending:
-            flush()
-    for p in range(n_partitions):
-        parts[p] = _compact(w, p, parts[p])
-        w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
-    per_image = files.add_counts(*counts)
-    report = {
-        "mode": "build",
-        "driver": reader.driver,
-        "rows_read": done,
-        "rows_checked": 0,
-        "rows_dropped": 0,
-        "images_added": len(per_image),
-        "images_changed": 0,
-        "images_removed": 0,
-    }
-    ext = {**ext, "n_rows": done}
-    return _finish(
-        root, db_path, reader, ext, parts, per_image, version, before, started, started, report
-    )
 
 
 def _changed(old: pd.DataFrame, new: pd.DataFrame, cols: list[str]) -> set:
@@ -396,7 +222,7 @@ def refresh(
     full_at = started if mode == "full" else man.last_full_check
     kept = held_counts[~_is_in(held_counts["image_path"], drop)]
     per_image = files.add_counts(kept, files.image_counts(added)) if touched else held_counts
-    return _finish(
+    return finish(
         root, db_path, reader, ext, parts, per_image, version, before, started, full_at, report
     )
 

@@ -69,6 +69,26 @@ def _categorical(column: Any) -> pd.Categorical:
     return pd.Categorical.from_codes(new, categories=kept[order], validate=False)
 
 
+def _by_id_range(paths: Sequence[str]) -> tuple[list[str], bool]:
+    """The files in increasing ``id`` order, and whether their id ranges are disjoint (then
+    their rows, one after the other, keep every source's ties in time in id order)."""
+    import pyarrow.parquet as pq
+
+    if len(paths) < 2:
+        return list(paths), True
+    ranges = []
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        j = meta.schema.names.index("id")
+        stats = [meta.row_group(i).column(j).statistics for i in range(meta.num_row_groups)]
+        if not stats or any(st is None or not st.has_min_max for st in stats):
+            return list(paths), False
+        ranges.append((min(st.min for st in stats), max(st.max for st in stats), path))
+    ranges.sort()
+    disjoint = all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    return [r[2] for r in ranges], disjoint
+
+
 def read_partition(
     paths: Sequence[str],
     columns: Sequence[str],
@@ -79,7 +99,8 @@ def read_partition(
 ) -> pd.DataFrame:
     """``columns`` of one partition's rows (observation time in [start, end); only
     ``source_ids``), text columns as sorted categoricals; rows in (source, time, id)
-    order when the partition is one file, else in ``id`` order."""
+    order when the partition is one file, else file after file in increasing ``id``
+    ranges, or in ``id`` order when the files' ranges overlap."""
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
@@ -95,8 +116,9 @@ def read_partition(
     ):
         if cond is not None:
             expr = cond if expr is None else expr & cond
-    table = pads.dataset(list(paths), format=fmt).to_table(columns=cols, filter=expr)
-    if len(paths) > 1:  # several fragments: id order, so ties in time sort as from SQLite
+    ordered, disjoint = _by_id_range(paths)
+    table = pads.dataset(ordered, format=fmt).to_table(columns=cols, filter=expr)
+    if not disjoint:  # ties in time must meet in id order (as from SQLite)
         table = table.sort_by("id")
     data: dict[str, Any] = {}
     for c in columns:

@@ -364,27 +364,7 @@ class SourceService:
         classified = _ese.classify(table, preset, **thresholds)
         cands = classified[classified["is_candidate"]]
         cands = cands.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-        return self._decorate(cands, classified.attrs)
-
-    def _decorate(self, cands: pd.DataFrame, attrs: dict) -> pd.DataFrame:
-        ids = cands["source_id"].tolist()
-        pos = self._catalogue.find(source_id=ids, limit=None) if ids else pd.DataFrame()
-        if not pos.empty:
-            where = pos.set_index("id")[["ra_deg", "dec_deg"]]
-            cands = cands.assign(
-                ra_deg=cands["source_id"].map(where["ra_deg"]),
-                dec_deg=cands["source_id"].map(where["dec_deg"]),
-            )
-        repo = self._candidates
-        if ids and repo.available:
-            stored = repo.find(source_id=ids, limit=None).sort_values("id")
-            latest = stored.groupby("source_id").tail(1).set_index("source_id")
-            cands = cands.assign(
-                stored_candidate_id=cands["source_id"].map(latest["id"]),
-                stored_status=cands["source_id"].map(latest["status"]),
-            )
-        cands.attrs.update(attrs)
-        return cands
+        return _stored.decorate(cands, classified.attrs, self._catalogue, self._candidates)
 
     def compare_stored(
         self, *, table: pd.DataFrame | None = None, preset: str = "moderate", rtol: float = 1e-6

@@ -364,18 +364,21 @@ def test_pipeline_database_untouched(db, writable_demo, tmp_path):
     assert sorted(p.name for p in writable_demo.iterdir()) == listing
 
 
-def test_a_build_in_chunks_merges_to_the_same_rows(db, writable_demo, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_build_in_chunks_or_processes_gives_the_same_rows(db, writable_demo, tmp_path,
+                                                             processes, monkeypatch):
     from dsa110_ws.repositories.photometry_arrow import PhotometryReader
-    from dsa110_ws.services.sources import _dataset_refresh
+    from dsa110_ws.services.sources import _dataset_build
 
-    w = connect(writable_demo, tmp_path / "st")
+    w = connect(writable_demo, tmp_path / "st", dataset_build_processes=1)
     one = dataset_rows(w) if w.dataset.refresh(progress=False) else None
-    root = w.dataset.root
-    man = _dataset_refresh.build(root, db, PhotometryReader(w.db), n_partitions=64,
-                                 version=2, chunk_rows=1000)
-    assert man.n_rows == len(one)
-    # chunks of 1000 rows: equal fragments merge, so each partition keeps a few files
-    assert max(len(p) for p in man.partitions) <= 4 < sum(len(p) for p in man.partitions)
+    assert w.dataset.status()["last_refresh"]["processes"] == 1
+    monkeypatch.setattr(_dataset_build, "MIN_ROWS_PER_PROCESS", 1000)  # the demo is small
+    man = _dataset_build.build(w.dataset.root, db, PhotometryReader(w.db), n_partitions=64,
+                               version=2, processes=processes, chunk_rows=1000)
+    assert man.n_rows == len(one) and man.last_refresh["processes"] == processes
+    # a fragment per chunk of about 1000 rows (of 5440), in increasing id ranges
+    assert 3 <= max(len(p) for p in man.partitions) <= 7
     pd.testing.assert_frame_equal(dataset_rows(w), one)
     table_equal(w.sources.variability(preset=None, engine="sqlite"),
                 w.sources.variability(preset=None, engine="dataset"))
