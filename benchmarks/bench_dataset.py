@@ -46,7 +46,10 @@ SECTIONS = {"sources": {"dataset_min_rows": 0, "dask_min_rows": -1,
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak memory of this process and of the largest process it started (the build's
+    readers), MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024.0
 
 
 def child(kind: str, settings: str, state: str, extra: str) -> None:
@@ -138,6 +141,10 @@ print(con.execute("SELECT COUNT(*) FROM photometry WHERE id > ?", (mx,)).fetchon
     return int(res.stdout.strip())
 
 
+def secs(runs: list[dict], digits: int) -> str:
+    return " / ".join(f"{r['seconds']:.{digits}f}" for r in runs)
+
+
 def backdate(db: Path) -> None:
     t = time.time() - 3600
     for p in (db, Path(f"{db}-wal")):
@@ -218,31 +225,44 @@ def main() -> None:
         backdate(db)
         print(f"scale state copied to {work} ({free_gb:.0f} GB free in /tmp)", flush=True)
 
-        base = run_child("snapshot-build", settings, state, str(work / "snapshot"))
-        cold = run_child("cold", settings, state)
-        print(f"1. snapshot build (today): {base['rows']:,} rows in {base['seconds']:.1f} s, "
-              f"peak {base['peak_mb']:.0f} MB", flush=True)
-        print(f"   dataset cold build ({cold['refresh']['driver']}): {cold['rows']:,} rows in "
-              f"{cold['seconds']:.1f} s, peak {cold['peak_mb']:.0f} MB, "
-              f"{cold['bytes'] / 1e9:.2f} GB", flush=True)
+        # interleaved, twice each (the machine is shared): the median of each
+        bases, colds = [], []
+        for i in range(2):
+            bases.append(run_child("snapshot-build", settings, f"{state}-s{i}", str(work / f"snap{i}")))
+            shutil.rmtree(Path(state), ignore_errors=True)
+            colds.append(run_child("cold", settings, state))
+        base = min(bases, key=lambda r: r["seconds"])
+        cold = min(colds, key=lambda r: r["seconds"])
+        print(f"1. snapshot build (today): {base['rows']:,} rows in "
+              f"{secs(bases, 1)} s, peak {base['peak_mb']:.0f} MB",
+              flush=True)
+        print(f"   dataset cold build ({cold['refresh']['driver']}, {cold['refresh']['processes']} "
+              f"processes): {cold['rows']:,} rows in {secs(colds, 1)} s, "
+              f"peak {cold['peak_mb']:.0f} MB per process, {cold['bytes'] / 1e9:.2f} GB", flush=True)
         r1 = base["seconds"] / cold["seconds"]
-        results.append(("cold build vs snapshot build", f"{r1:.2f}x faster", "target >= 3x", r1 >= 3))
+        results.append(("cold build vs snapshot build (best of 2)", f"{r1:.2f}x faster",
+                        "target >= 3x", r1 >= 3))
 
-        n_night = append_night(db, cold["rows"] // 100)
-        backdate(db)
-        inc = run_child("refresh", settings, state)
-        rf = inc["refresh"]
-        print(f"2. appended {n_night:,} rows; incremental refresh ({rf['mode']}): "
-              f"{rf['rows_read']:,} rows read in {inc['seconds']:.2f} s "
-              f"(refresh itself {rf['seconds']:.2f} s), peak {inc['peak_mb']:.0f} MB", flush=True)
-        assert rf["mode"] == "appends" and rf["rows_read"] == n_night, rf
-        r2 = inc["seconds"] / cold["seconds"]
+        incs = []
+        for _ in range(3):  # three nights appended, one refresh after each
+            n_night = append_night(db, cold["rows"] // 100)
+            backdate(db)
+            inc = run_child("refresh", settings, state)
+            rf = inc["refresh"]
+            assert rf["mode"] == "appends" and rf["rows_read"] == n_night, rf
+            incs.append(inc)
+        t_inc = float(np.median([i["seconds"] for i in incs]))
+        print(f"2. three nights of {n_night:,} rows appended; incremental refreshes (appends, "
+              f"{n_night:,} rows read each): {secs(incs, 2)} s, "
+              f"peak {max(i['peak_mb'] for i in incs):.0f} MB", flush=True)
+        r2 = t_inc / cold["seconds"]
         results.append(("incremental refresh / cold build", f"{100 * r2:.1f} %", "target < 5 %",
                         r2 < 0.05))
 
         # the warm snapshot holds the database before the append: compare like with like
-        warm = run_child("snapshot-warm", settings, state, str(work / "snapshot"))
-        warm_table = pd.read_pickle(work / "snapshot" / "table.pkl")
+        warms = [run_child("snapshot-warm", settings, state, str(work / "snap0")) for _ in range(3)]
+        warm = sorted(warms, key=lambda r: r["seconds"])[1]
+        warm_table = pd.read_pickle(work / "snap0" / "table.pkl")
         subprocess.run([sys.executable, "-c", f"""
 import sqlite3; con = sqlite3.connect({str(db)!r})
 with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold['rows']},))
@@ -252,12 +272,13 @@ with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold['rows']},))
         d7 = dask_10e7(settings, state, warm_table)
         med = float(np.median(d7["times"]))
         print(f"3. warm snapshot variability (today): {warm['rows']:,} rows in "
-              f"{warm['seconds']:.2f} s, peak {warm['peak_mb']:.0f} MB", flush=True)
+              f"{secs(warms, 2)} s (median "
+              f"{warm['seconds']:.2f}), peak {warm['peak_mb']:.0f} MB", flush=True)
         print(f"   Dask 2 workers x 4 GB: cluster start {d7['start']:.1f} s; variability "
               f"{', '.join(f'{t:.2f}' for t in d7['times'])} s (median {med:.2f}); peak per "
               f"worker {d7['peaks']} MB; same table as the snapshot's (1e-9)", flush=True)
         r3 = med / warm["seconds"]
-        results.append(("10^7 Dask / warm snapshot", f"{r3:.2f}x the time", "target <= 1",
+        results.append(("10^7 Dask / warm snapshot (medians)", f"{r3:.2f}x the time", "target <= 1",
                         r3 <= 1.0))
 
         if not args.skip_1e8:
