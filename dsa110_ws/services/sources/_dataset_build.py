@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ import pandas as pd
 
 from dsa110_ws.services.sources import _dataset_files as files
 from dsa110_ws.services.sources._dataset_refresh import Progress, finish
-from dsa110_ws.services.sources._dataset_write import Writer
+from dsa110_ws.services.sources._dataset_write import Writer, write_parts
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,21 +41,10 @@ def _quiet(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _write_chunk(
-    w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]], n_partitions: int
-) -> pd.DataFrame:
-    """Partition and sort ``table``, write one fragment per partition (two threads: Parquet
-    encoding releases the interpreter); return its rows per image."""
-    counts = files.image_counts(table)
-    first = w.reserve(n_partitions)
-    with ThreadPoolExecutor(2) as pool:
-        futures = [
-            (p, pool.submit(w.new, p, part, first + p))
-            for p, part in files.partition_rows(table, n_partitions)
-        ]
-        for p, fut in futures:
-            parts[p].append(fut.result())
-    return counts
+def _write_chunk(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> pd.DataFrame:
+    """Write ``table`` as one fragment per partition; return its rows per image."""
+    write_parts(w, table, parts)
+    return files.image_counts(table)
 
 
 def _read_range(
@@ -81,10 +70,10 @@ def _read_range(
             done += t.num_rows
             progress("reading", done, max(done, total))
             if held >= chunk_rows:
-                counts.append(_write_chunk(w, pa.concat_tables(pending), parts, n_partitions))
+                counts.append(_write_chunk(w, pa.concat_tables(pending), parts))
                 pending, held = [], 0
     if pending:
-        counts.append(_write_chunk(w, pa.concat_tables(pending), parts, n_partitions))
+        counts.append(_write_chunk(w, pa.concat_tables(pending), parts))
     return parts, files.add_counts(*counts), done
 
 

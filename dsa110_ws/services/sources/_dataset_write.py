@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from dsa110_ws.services.sources._dataset_files import Manifest
 
-__all__ = ["Writer", "compact", "write_version"]
+__all__ = ["Writer", "compact", "write_parts", "write_version"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -62,6 +62,21 @@ class Writer:
 
     def path(self, p: int, frag: dict[str, Any]) -> Path:
         return self.vdir / f"part-{p:03d}" / frag["file"]
+
+
+def write_parts(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> None:
+    """Partition and sort ``table`` and append one new fragment per partition to
+    ``parts`` (written from two threads: Parquet encoding releases the interpreter)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = w.reserve(w.n)
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            (p, pool.submit(w.new, p, part, first + p))
+            for p, part in files.partition_rows(table, w.n)
+        ]
+        for p, fut in futures:
+            parts[p].append(fut.result())
 
 
 def compact(w: Writer, p: int, frags: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -119,8 +134,7 @@ def write_version(
                 if kept is not None:
                     parts[p].append(kept)
             progress("writing", p + 1, n_partitions)
-    for p, table in files.partition_rows(added, n_partitions):
-        parts[p].append(w.new(p, table))
+    write_parts(w, added, parts)
     for p in range(n_partitions):
         parts[p] = compact(w, p, parts[p])
         w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
