@@ -104,7 +104,8 @@ def read_partition(
     import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
-    cols = list(dict.fromkeys([*columns, "id"]))
+    ordered, disjoint = _by_id_range(paths)
+    cols = list(dict.fromkeys([*columns, *([] if disjoint else ["id"])]))
     fmt = pads.ParquetFileFormat(
         read_options=pads.ParquetReadOptions(dictionary_columns=[c for c in TEXT if c in cols])
     )
@@ -116,7 +117,6 @@ def read_partition(
     ):
         if cond is not None:
             expr = cond if expr is None else expr & cond
-    ordered, disjoint = _by_id_range(paths)
     table = pads.dataset(ordered, format=fmt).to_table(columns=cols, filter=expr)
     if not disjoint:  # ties in time must meet in id order (as from SQLite)
         table = table.sort_by("id")
