@@ -223,7 +223,8 @@ def main() -> None:
         (work / "settings.toml").write_text((scale / "settings.toml").read_text())
         db, settings, state = work / "pipeline.sqlite3", str(work / "settings.toml"), str(work / "state")
         backdate(db)
-        print(f"scale state copied to {work} ({free_gb:.0f} GB free in /tmp)", flush=True)
+        print(f"scale state copied to {work} ({free_gb:.0f} GB free in /tmp); load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine)", flush=True)
 
         # interleaved, twice each (the machine is shared): the median of each
         bases, colds = [], []
@@ -294,7 +295,9 @@ with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold['rows']},))
                             "target: completes, every row read", ok))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("\nsummary:")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min), "
+          f"{os.getloadavg()[2]:.1f} (15 min)")
+    print("summary:")
     for name, value, target, ok in results:
         print(f"  {name:<36} {value:>14}   {target:<34} {'ok' if ok else 'MISSED'}")
         if not ok:
