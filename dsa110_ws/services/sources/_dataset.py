@@ -68,8 +68,7 @@ def make_progress(
             )
         if total and bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # shows only once the work has lasted `delay` seconds
 
     def close() -> None:
         for bar in bars.values():
