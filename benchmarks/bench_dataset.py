@@ -39,10 +39,16 @@ import numpy as np
 import pandas as pd
 from _common import scale_state
 
-SNAP_COLS = ("source_id", "image_path", "obs_mjd", "flux_jy", "flux_err_jy",
-             "normalized_flux_jy", "normalized_flux_err_jy")
-SECTIONS = {"sources": {"dataset_min_rows": 0, "dask_min_rows": -1,
-                        "dataset_full_check_hours": -1}}
+SNAP_COLS = (
+    "source_id",
+    "image_path",
+    "obs_mjd",
+    "flux_jy",
+    "flux_err_jy",
+    "normalized_flux_jy",
+    "normalized_flux_err_jy",
+)
+SECTIONS = {"sources": {"dataset_min_rows": 0, "dask_min_rows": -1, "dataset_full_check_hours": -1}}
 
 
 def peak_mb() -> float:
@@ -76,8 +82,11 @@ def child(kind: str, settings: str, state: str, extra: str) -> None:
 
 
 def run_child(kind: str, settings: str, state: str, extra: str = "") -> dict:
-    res = subprocess.run([sys.executable, __file__, "--child", kind, settings, state, extra],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", kind, settings, state, extra],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode:
         sys.exit(f"{kind} failed:\n{res.stderr[-3000:]}")
     return json.loads(next(x for x in res.stdout.splitlines() if x.startswith("CHILD "))[6:])
@@ -113,8 +122,9 @@ def snapshot_variability(where: Path) -> pd.DataFrame:
         arr = np.load(where / f"{c}.npy", mmap_mode="r").view(np.ndarray)
         if c in ("source_id", "image_path"):
             cats = np.load(where / f"{c}.categories.npy").astype(object)
-            data[c] = pd.Categorical.from_codes(arr, dtype=pd.CategoricalDtype(cats),
-                                                validate=False)
+            data[c] = pd.Categorical.from_codes(
+                arr, dtype=pd.CategoricalDtype(cats), validate=False
+            )
         else:
             data[c] = np.array(arr)
     df = pd.DataFrame(data, columns=list(SNAP_COLS), copy=False)
@@ -136,8 +146,7 @@ with con:
                 "WHERE id > ? ORDER BY id", (mx - {n_rows},))
 print(con.execute("SELECT COUNT(*) FROM photometry WHERE id > ?", (mx,)).fetchone()[0])
 """
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(res.stdout.strip())
 
 
@@ -185,11 +194,23 @@ def dask_10e8(out: Path, n_rows: int) -> dict:
 
     info = make_scale_dataset(out, n_photometry=n_rows, overwrite=True)
     parts = [[str(p)] for p in sorted(out.glob("part-*/*.parquet"))]
-    cols = ["id", "source_id", "image_path", "mjd", "obs_mjd", "ra_deg", "dec_deg",
-            "nvss_flux_mjy", "flux_jy", "flux_err_jy", "normalized_flux_jy",
-            "normalized_flux_err_jy"]
-    survey = SurveyCompute(None, None, DaskCluster(None, workers=2, memory_limit_gb=4.0,
-                                                   timeout_s=120))
+    cols = [
+        "id",
+        "source_id",
+        "image_path",
+        "mjd",
+        "obs_mjd",
+        "ra_deg",
+        "dec_deg",
+        "nvss_flux_mjy",
+        "flux_jy",
+        "flux_err_jy",
+        "normalized_flux_jy",
+        "normalized_flux_err_jy",
+    ]
+    survey = SurveyCompute(
+        None, None, DaskCluster(None, workers=2, memory_limit_gb=4.0, timeout_s=120)
+    )
     client = survey.cluster.client()
     t0 = time.perf_counter()
     table = survey.variability_of(parts, engine="dask", have=cols)
@@ -197,8 +218,14 @@ def dask_10e8(out: Path, n_rows: int) -> dict:
     peaks = worker_peaks_mb(client)
     n_workers = len(client.scheduler_info()["workers"])
     survey.cluster.close()
-    return {"write": info, "seconds": seconds, "peaks": peaks, "workers": n_workers,
-            "rows": int(table.attrs["n_rows_read"]), "sources": len(table)}
+    return {
+        "write": info,
+        "seconds": seconds,
+        "peaks": peaks,
+        "workers": n_workers,
+        "rows": int(table.attrs["n_rows_read"]),
+        "sources": len(table),
+    }
 
 
 def main() -> None:
@@ -221,28 +248,48 @@ def main() -> None:
     try:
         shutil.copy2(scale / "pipeline.sqlite3", work / "pipeline.sqlite3")
         (work / "settings.toml").write_text((scale / "settings.toml").read_text())
-        db, settings, state = work / "pipeline.sqlite3", str(work / "settings.toml"), str(work / "state")
+        db, settings, state = (
+            work / "pipeline.sqlite3",
+            str(work / "settings.toml"),
+            str(work / "state"),
+        )
         backdate(db)
-        print(f"scale state copied to {work} ({free_gb:.0f} GB free in /tmp); load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine)", flush=True)
+        print(
+            f"scale state copied to {work} ({free_gb:.0f} GB free in /tmp); load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine)",
+            flush=True,
+        )
 
         # interleaved, twice each (the machine is shared): the median of each
         bases, colds = [], []
         for i in range(2):
-            bases.append(run_child("snapshot-build", settings, f"{state}-s{i}", str(work / f"snap{i}")))
+            bases.append(
+                run_child("snapshot-build", settings, f"{state}-s{i}", str(work / f"snap{i}"))
+            )
             shutil.rmtree(Path(state), ignore_errors=True)
             colds.append(run_child("cold", settings, state))
         base = min(bases, key=lambda r: r["seconds"])
         cold = min(colds, key=lambda r: r["seconds"])
-        print(f"1. snapshot build (today): {base['rows']:,} rows in "
-              f"{secs(bases, 1)} s, peak {base['peak_mb']:.0f} MB",
-              flush=True)
-        print(f"   dataset cold build ({cold['refresh']['driver']}, {cold['refresh']['processes']} "
-              f"processes): {cold['rows']:,} rows in {secs(colds, 1)} s, "
-              f"peak {cold['peak_mb']:.0f} MB per process, {cold['bytes'] / 1e9:.2f} GB", flush=True)
+        print(
+            f"1. snapshot build (today): {base['rows']:,} rows in "
+            f"{secs(bases, 1)} s, peak {base['peak_mb']:.0f} MB",
+            flush=True,
+        )
+        print(
+            f"   dataset cold build ({cold['refresh']['driver']}, {cold['refresh']['processes']} "
+            f"processes): {cold['rows']:,} rows in {secs(colds, 1)} s, "
+            f"peak {cold['peak_mb']:.0f} MB per process, {cold['bytes'] / 1e9:.2f} GB",
+            flush=True,
+        )
         r1 = base["seconds"] / cold["seconds"]
-        results.append(("cold build vs snapshot build (best of 2)", f"{r1:.2f}x faster",
-                        "target >= 3x", r1 >= 3))
+        results.append(
+            (
+                "cold build vs snapshot build (best of 2)",
+                f"{r1:.2f}x faster",
+                "target >= 3x",
+                r1 >= 3,
+            )
+        )
 
         incs = []
         for _ in range(3):  # three nights appended, one refresh after each
@@ -253,50 +300,79 @@ def main() -> None:
             assert rf["mode"] == "appends" and rf["rows_read"] == n_night, rf
             incs.append(inc)
         t_inc = float(np.median([i["seconds"] for i in incs]))
-        print(f"2. three nights of {n_night:,} rows appended; incremental refreshes (appends, "
-              f"{n_night:,} rows read each): {secs(incs, 2)} s, "
-              f"peak {max(i['peak_mb'] for i in incs):.0f} MB", flush=True)
+        print(
+            f"2. three nights of {n_night:,} rows appended; incremental refreshes (appends, "
+            f"{n_night:,} rows read each): {secs(incs, 2)} s, "
+            f"peak {max(i['peak_mb'] for i in incs):.0f} MB",
+            flush=True,
+        )
         r2 = t_inc / cold["seconds"]
-        results.append(("incremental refresh / cold build", f"{100 * r2:.1f} %", "target < 5 %",
-                        r2 < 0.05))
+        results.append(
+            ("incremental refresh / cold build", f"{100 * r2:.1f} %", "target < 5 %", r2 < 0.05)
+        )
 
         # the warm snapshot holds the database before the append: compare like with like
         warms = [run_child("snapshot-warm", settings, state, str(work / "snap0")) for _ in range(3)]
         warm = sorted(warms, key=lambda r: r["seconds"])[1]
         warm_table = pd.read_pickle(work / "snap0" / "table.pkl")
-        subprocess.run([sys.executable, "-c", f"""
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"""
 import sqlite3; con = sqlite3.connect({str(db)!r})
-with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold['rows']},))
-"""], check=True)
+with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold["rows"]},))
+""",
+            ],
+            check=True,
+        )
         backdate(db)
         run_child("refresh", settings, state)
         d7 = dask_10e7(settings, state, warm_table)
         med = float(np.median(d7["times"]))
-        print(f"3. warm snapshot variability (today): {warm['rows']:,} rows in "
-              f"{secs(warms, 2)} s (median "
-              f"{warm['seconds']:.2f}), peak {warm['peak_mb']:.0f} MB", flush=True)
-        print(f"   Dask 2 workers x 4 GB: cluster start {d7['start']:.1f} s; variability "
-              f"{', '.join(f'{t:.2f}' for t in d7['times'])} s (median {med:.2f}); peak per "
-              f"worker {d7['peaks']} MB; same table as the snapshot's (1e-9)", flush=True)
+        print(
+            f"3. warm snapshot variability (today): {warm['rows']:,} rows in "
+            f"{secs(warms, 2)} s (median "
+            f"{warm['seconds']:.2f}), peak {warm['peak_mb']:.0f} MB",
+            flush=True,
+        )
+        print(
+            f"   Dask 2 workers x 4 GB: cluster start {d7['start']:.1f} s; variability "
+            f"{', '.join(f'{t:.2f}' for t in d7['times'])} s (median {med:.2f}); peak per "
+            f"worker {d7['peaks']} MB; same table as the snapshot's (1e-9)",
+            flush=True,
+        )
         r3 = med / warm["seconds"]
-        results.append(("10^7 Dask / warm snapshot (medians)", f"{r3:.2f}x the time", "target <= 1",
-                        r3 <= 1.0))
+        results.append(
+            ("10^7 Dask / warm snapshot (medians)", f"{r3:.2f}x the time", "target <= 1", r3 <= 1.0)
+        )
 
         if not args.skip_1e8:
             d8 = dask_10e8(work / "dataset-1e8", args.rows_1e8)
             wr = d8["write"]
-            print(f"4. {wr['n_photometry']:,}-row dataset written directly in "
-                  f"{wr['seconds']:.0f} s ({wr['bytes'] / 1e9:.2f} GB, {wr['n_partitions']} "
-                  f"partitions); variability on {d8['workers']} workers x 4 GB: "
-                  f"{d8['sources']:,} sources, {d8['rows']:,} rows in {d8['seconds']:.1f} s; "
-                  f"peak memory per worker {d8['peaks']} MB", flush=True)
+            print(
+                f"4. {wr['n_photometry']:,}-row dataset written directly in "
+                f"{wr['seconds']:.0f} s ({wr['bytes'] / 1e9:.2f} GB, {wr['n_partitions']} "
+                f"partitions); variability on {d8['workers']} workers x 4 GB: "
+                f"{d8['sources']:,} sources, {d8['rows']:,} rows in {d8['seconds']:.1f} s; "
+                f"peak memory per worker {d8['peaks']} MB",
+                flush=True,
+            )
             ok = d8["rows"] == wr["n_photometry"] and d8["workers"] == 2 and max(d8["peaks"]) < 4096
-            results.append((f"{wr['n_photometry']:.0e} rows on 2 x 4 GB", f"{d8['seconds']:.0f} s",
-                            "target: completes, every row read", ok))
+            results.append(
+                (
+                    f"{wr['n_photometry']:.0e} rows on 2 x 4 GB",
+                    f"{d8['seconds']:.0f} s",
+                    "target: completes, every row read",
+                    ok,
+                )
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min), "
-          f"{os.getloadavg()[2]:.1f} (15 min)")
+    print(
+        f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min), "
+        f"{os.getloadavg()[2]:.1f} (15 min)"
+    )
     print("summary:")
     for name, value, target, ok in results:
         print(f"  {name:<36} {value:>14}   {target:<34} {'ok' if ok else 'MISSED'}")

@@ -24,28 +24,37 @@ if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
     from dsa110_ws.core.time import Clock
     from dsa110_ws.repositories import Database, Repositories
+    from dsa110_ws.repositories.queue import QueueDatabase, QueueRepositories
     from dsa110_ws.repositories.state import StateDB
     from dsa110_ws.services.audit import AuditTrail
     from dsa110_ws.services.operations import (
         CalibrationHealthService,
         HealthService,
+        IngestionService,
         JobService,
         LogService,
         OperatorActions,
-        QueueService,
         StatsService,
+        TaskQueueService,
     )
     from dsa110_ws.services.products import (
         BatchRunner,
         CaltableService,
+        CoverageService,
         FitsImageService,
         ImageService,
         MSService,
         ProductCache,
+        ProvenanceService,
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
-    from dsa110_ws.services.sources import PhotometryDataset, SourceService, SurveyCompute
+    from dsa110_ws.services.sources import (
+        PhotometryDataset,
+        SampService,
+        SourceService,
+        SurveyCompute,
+    )
 
 __all__ = ["Workspace", "connect"]
 
@@ -83,17 +92,19 @@ class lazy(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cach
 class Workspace:
     """Entry point of the package: ``w = dsa110_ws.connect()``.
 
-        Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
-        ``w.cal``, ``w.batch``, ``w.cache``.  Sources: ``w.sources`` (``w.dataset``, the
-    photometry as Parquet; ``w.survey``, survey-wide work over it).  Operations: ``w.jobs``,
-        ``w.actions``, ``w.queue``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
-        Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
-        ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
+    Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
+    ``w.cal``, ``w.provenance``, ``w.batch``, ``w.cache``, ``w.coverage``.  Sources:
+    ``w.sources``, ``w.samp``, ``w.dataset`` (the photometry as Parquet), ``w.survey``
+    (survey-wide work over it, here or on Dask).  Operations: ``w.jobs``, ``w.actions``, ``w.ingest``,
+    ``w.tasks``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
+    Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
+    ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
     """
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings if settings is not None else load_settings()
         self._lock = threading.RLock()
+        self._queue_server: Any = None  # the demo's embedded PostgreSQL, when started here
 
     def __repr__(self) -> str:
         kind = "demo" if self.settings.is_demo else "pipeline"
@@ -142,11 +153,43 @@ class Workspace:
     @lazy
     def paths(self) -> PathPolicy:
         """Where the workspace may read (the roots) and write (never among the pipeline's)."""
-        from dsa110_ws.core.paths import PathPolicy
+        policy: PathPolicy = self.settings.path_policy(registry=self.state)
+        return policy
+
+    @lazy
+    def queue_db(self) -> QueueDatabase | None:
+        """The task queue's PostgreSQL (``None`` when not configured).  Over the demo state
+        its embedded server is started here (or joined, when already running)."""
+        from dsa110_ws.repositories.queue import QueueDatabase
 
         s = self.settings
-        protected = [] if s.pipeline_db is None else [Path(s.pipeline_db).parent]
-        return PathPolicy(s.data_roots, s.log_roots, protected=protected)
+        url = s.queue_url
+        if url is None and s.is_demo and s.settings_file is not None:
+            url = self._demo_queue_url(Path(s.settings_file).parent)
+        if url is None:
+            return None
+        sec = s.sections.queue
+        return QueueDatabase(
+            url,
+            connect_timeout_s=sec.connect_timeout_s,
+            statement_timeout_s=sec.statement_timeout_s,
+            allow_writes=s.allow_writes,
+        )
+
+    def _demo_queue_url(self, demo_dir: Path) -> str | None:
+        from dsa110_ws.demo.queue.day import QUEUE_DIRNAME, start_queue_server
+
+        if not (demo_dir / QUEUE_DIRNAME).is_dir():
+            return None
+        self._queue_server = start_queue_server(demo_dir)
+        return str(self._queue_server.conninfo)
+
+    @lazy
+    def queue_repos(self) -> QueueRepositories | None:
+        """The task queue's repositories (``None`` when no queue is configured)."""
+        from dsa110_ws.repositories.queue import QueueRepositories
+
+        return None if self.queue_db is None else QueueRepositories(self.queue_db)
 
     @lazy
     def audit(self) -> AuditTrail:
@@ -205,7 +248,16 @@ class Workspace:
             self.cache,
             image_settings=sec.qa_image,
             cal_settings=sec.qa_cal,
+            ms=self.ms,
+            ms_settings=sec.qa_ms,
         )
+
+    @lazy
+    def provenance(self) -> ProvenanceService:
+        """The chain behind an image: job, MS and its stages, caltables, pointing, QA, log."""
+        from dsa110_ws.services.products import ProvenanceService
+
+        return ProvenanceService(self.repos, qa=self.qa, logs=self.logs, paths=self.paths)
 
     @lazy
     def ms(self) -> MSService:
@@ -220,6 +272,14 @@ class Workspace:
         from dsa110_ws.services.products import BatchRunner
 
         return BatchRunner(self.settings, Workspace)
+
+    @lazy
+    def coverage(self) -> CoverageService:
+        """Sky coverage per night or window (MOC, declinations), images inside an area."""
+        from dsa110_ws.services.products import CoverageService
+
+        r = self.repos
+        return CoverageService(r.images, r.ms_index, paths=self.paths, clock=self.clock)
 
     # -- sources -------------------------------------------------------------------------
     @lazy
@@ -256,10 +316,20 @@ class Workspace:
             candidates=r.ese_candidates,
             survey=self.survey,
             fits=self.fits,
+            images=self.images,
+            batch=self.batch,
+            cache=self.cache,
             audit=self.audit,
             paths=self.paths,
             clock=self.clock,
         )
+
+    @lazy
+    def samp(self) -> SampService:
+        """Send tables and positions to TOPCAT, Aladin or DS9 through a SAMP hub."""
+        from dsa110_ws.services.sources import SampService
+
+        return SampService(self.paths, Path(self.settings.state_dir) / "samp")
 
     # -- operations ----------------------------------------------------------------------
     @lazy
@@ -299,13 +369,34 @@ class Workspace:
         )
 
     @lazy
-    def queue(self) -> QueueService:
-        """The ingestion queue: subband groups and the UVH5 file index."""
-        from dsa110_ws.services.operations import QueueService
+    def tasks(self) -> TaskQueueService:
+        """The pipeline's task queue (Absurd): counts, tasks, stuck, failures, workers,
+        workflows, schedules; retry and cancel."""
+        from dsa110_ws.services.operations import TaskQueueService
 
-        r = self.repos
-        return QueueService(
-            r.ingestion_groups, r.ingestion_subbands, r.hdf5_files, clock=self.clock
+        s = self.settings
+        return TaskQueueService(
+            self.queue_repos,
+            audit=self.audit,
+            clock=self.clock,
+            queue=s.queue_name,
+            dlq=s.dead_letter_queue,
+            settings=s.sections.queue,
+            jobs=self.jobs,
+        )
+
+    @lazy
+    def ingest(self) -> IngestionService:
+        """Subband-group ingestion (the queue's tables, else the pipeline's) and UVH5 files."""
+        from dsa110_ws.services.operations import IngestionService
+
+        r, q = self.repos, self.queue_repos
+        return IngestionService(
+            r.ingestion_groups,
+            r.ingestion_subbands,
+            r.hdf5_files,
+            queue=None if q is None else q.ingestion,
+            clock=self.clock,
         )
 
     @lazy
@@ -344,6 +435,7 @@ class Workspace:
             settings=self.settings.sections.health,
             data_roots=self.settings.data_roots,
             is_demo=self.settings.is_demo,
+            tasks=self.tasks,
         )
 
     @lazy
@@ -379,11 +471,18 @@ class Workspace:
         return self.paths.log(path, must_exist=must_exist)
 
     def close(self) -> None:
-        """Release database connections (and the Dask cluster, if one was started)."""
+        """Release database connections, the Dask cluster if one was started, and leave the
+        demo's queue server."""
         if "survey" in self.__dict__:
             self.survey.cluster.close()
         if "db" in self.__dict__:
             self.db.dispose()
+        queue_db = self.__dict__.get("queue_db")
+        if queue_db is not None:
+            queue_db.dispose()
+        if self._queue_server is not None:
+            self._queue_server.stop()
+            self._queue_server = None
 
 
 _announced = False

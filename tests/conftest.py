@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,17 @@ def _isolated_user_dirs(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")
     for sub in ("data", "state", "cache"):
         (home / sub).mkdir(parents=True, exist_ok=True)
-    for var in ("PIPELINE_DB", "DSA110_WS_DATABASE_URL", "DSA110_WS_SETTINGS",
-                "DSA110_WS_DATA_ROOTS", "DSA110_WS_LOG_ROOTS", "DSA110_WS_ALLOW_WRITES",
-                "DSA110_WS_STATE_DIR", "DSA110_WS_NOW", "DSA110_WS_DEMO_DIR"):
+    for var in (
+        "PIPELINE_DB",
+        "DSA110_WS_DATABASE_URL",
+        "DSA110_WS_SETTINGS",
+        "DSA110_WS_DATA_ROOTS",
+        "DSA110_WS_LOG_ROOTS",
+        "DSA110_WS_ALLOW_WRITES",
+        "DSA110_WS_STATE_DIR",
+        "DSA110_WS_NOW",
+        "DSA110_WS_DEMO_DIR",
+    ):
         os.environ.pop(var, None)
     from astropy.utils import iers
 
@@ -41,13 +51,23 @@ def _isolated_user_dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
-    """The default demo state, generated once per test session. Treat it as read-only."""
-    from dsa110_ws.demo import make_demo_state
+def demo_dir() -> Path:
+    """The default demo state, generated once per test session. Treat it as read-only.
 
-    out = tmp_path_factory.mktemp("demo") / "state"
+    Its task queue's PostgreSQL server is started once here and held for the session, so
+    the workspaces of the tests join it instead of starting and stopping it each time.
+    It lives in its own ``/tmp`` directory, not pytest's: pytest makes its base directory
+    private (0700) whenever a session starts, which would lock out the server's own user."""
+    from dsa110_ws.demo import make_demo_state
+    from dsa110_ws.demo.queue.day import start_queue_server
+
+    base = Path(tempfile.mkdtemp(prefix="dsa110-demo-", dir="/tmp"))
+    out = base / "state"
     make_demo_state(out)
-    return out
+    server = start_queue_server(out)
+    yield out
+    server.stop(force=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +116,29 @@ def casa_samples(tmp_path) -> Path:
         p.chmod(p.stat().st_mode | 0o200)
     dst.chmod(dst.stat().st_mode | 0o200)
     return dst
+
+
+@pytest.fixture()
+def samp_hub(tmp_path, monkeypatch):
+    """A SAMP hub (pyvo.samp, astropy's SAMP moved there) and a client that records what it
+    receives; ``SAMP_HUB`` points the workspace at this hub's lock file."""
+    from pyvo.samp import SAMPHubServer, SAMPIntegratedClient
+
+    lock = tmp_path / "samp-lock"
+    hub = SAMPHubServer(web_profile=False, lockfile=str(lock), addr="127.0.0.1", pool_size=2)
+    hub.start()
+    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lock.as_uri()}")
+    receiver = SAMPIntegratedClient(name="receiver", addr="127.0.0.1")
+    receiver.connect(hub=hub)
+    got: dict[str, dict] = {}
+    events = {m: threading.Event() for m in ("table.load.votable", "coord.pointAt.sky")}
+
+    def record(private_key, sender_id, msg_id, mtype, params, extra):
+        got[mtype] = params
+        events[mtype].set()
+
+    for mtype in events:
+        receiver.bind_receive_notification(mtype, record)
+    yield got, events
+    receiver.disconnect()
+    hub.stop()

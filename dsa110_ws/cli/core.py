@@ -26,6 +26,7 @@ from dsa110_ws.cli._common import echo_json, workspace
     help="--scale: number of photometry rows.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty DIRECTORY.")
+@click.option("--no-queue", is_flag=True, help="Leave out the task queue's PostgreSQL (queue-pg/).")
 def demo(
     directory: Path,
     seed: int,
@@ -35,6 +36,7 @@ def demo(
     n_images: int,
     n_photometry: int,
     overwrite: bool,
+    no_queue: bool,
 ) -> None:
     """Generate a demo pipeline state into DIRECTORY."""
     from dsa110_ws import demo as demo_mod
@@ -50,12 +52,14 @@ def demo(
         return
     kwargs = {"end_night": end_night} if end_night else {}
     truth = demo_mod.make_demo_state(
-        directory, seed=seed, nights=nights, overwrite=overwrite, **kwargs
+        directory, seed=seed, nights=nights, overwrite=overwrite, queue=not no_queue, **kwargs
     )
+    queue = truth.get("queue")
     click.echo(
         f"wrote demo state to {directory} ({len(truth['images'])} images, "
-        f"{truth['sources']['n_photometry_rows']} photometry rows, "
-        f"{truth['generation_seconds']} s)"
+        f"{truth['sources']['n_photometry_rows']} photometry rows"
+        + (f", {queue['n_tasks']} queue tasks in queue-pg/" if queue else "")
+        + f", {truth['generation_seconds']} s)"
     )
     click.echo(f"use it with: DSA110_WS_SETTINGS={Path(directory).resolve()}/settings.toml")
 

@@ -1,4 +1,5 @@
-"""``dsa110-ws qa image|cal``, ``dsa110-ws ms summary`` and ``dsa110-ws thumbnail``.
+"""``dsa110-ws qa image|cal|gains|peers``, ``dsa110-ws ms summary|waterfall``,
+``dsa110-ws image provenance`` and ``dsa110-ws thumbnail``.
 
 ``--json`` prints the result's ``to_dict()``: a stable, documented record (see
 ``ImageQAResult``, ``CalQAResult`` and ``MSSummary``).  Exit status 0 on success; an error is
@@ -64,7 +65,8 @@ def qa() -> None:
 def qa_image(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     """QA of the FITS image PATH: robust rms, peak, dynamic range, beam, islands, grade.
 
-    JSON keys: rms_jy, median_jy, peak_jy, peak_pixel_jy, dynamic_range, beam_major_arcsec,
+    JSON keys: rms_jy, median_jy, peak_jy (maximum pixel, as CASA imstat), peak_fit_jy (fitted
+    sub-pixel peak), dynamic_range, beam_major_arcsec,
     beam_minor_arcsec, beam_pa_deg, cell_arcsec, n_islands, blanked_fraction, grade, reasons,
     checks (metric, value, threshold, comparison, verdict, reason).
     """
@@ -170,10 +172,157 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
     help="Display limits.",
 )
 @click.option("--cmap", default="gray", show_default=True, help="Colour map.")
-def thumbnail(path: Path, out: Path, size: int, scale: str, cmap: str) -> None:
+@click.option("--force", is_flag=True, help="Replace OUTPUT if this workspace wrote it.")
+def thumbnail(path: Path, out: Path, size: int, scale: str, cmap: str, force: bool) -> None:
     """Write a PNG thumbnail of the FITS image PATH (FITS row 0 at the bottom)."""
     w = workspace()
+    w.fits.output_path(out, force=force)  # refused before any work when it may not be written
     png = w.fits.thumbnail(path, size=size, scale=scale, cmap=cmap)
-    target = w.fits.output_path(out)
-    target.write_bytes(png)
+    target = w.fits.write_output(out, png, what="thumbnail", force=force)
     click.echo(f"wrote {target} ({len(png)} bytes)")
+
+
+@qa.command("gains")
+@_qa_options
+def qa_gains(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
+    """Gain QA per antenna of the calibration table PATH: SNR, chi-squared (when the table has
+    a CHI2 column) and the jitter between successive solutions; names the noisy antennas.
+
+    JSON keys: table_type, vis_cal, axis (time or channel), n_antennas, n_solutions, has_chi2,
+    noisy_antennas, grade, reasons, checks, per_antenna (name, snr_median, chi2_median,
+    amp_jitter, phase_jitter_deg, noisy, reasons).
+    """
+    r = workspace().qa.gains(path, use_cache=not no_cache)
+    if as_json:
+        echo_json(r.to_dict())
+    else:
+        click.echo(
+            f"{r.path}: {r.table_type} ({r.vis_cal}), {r.n_antennas} antennas, "
+            f"successive solutions along {r.axis or 'nothing (one solution each)'}"
+        )
+        if r.noisy_antennas:
+            click.echo(f"noisy antennas: {', '.join(r.noisy_antennas)}")
+        _echo_checks(r)
+    _exit_for(r.grade, fail_on)
+
+
+@qa.command("peers")
+@click.option("--night", default="yesterday", show_default=True, help="UTC day (or 'yesterday').")
+@click.option("--json", "as_json", is_flag=True, help="Print one record per image as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="List every image, not only the flagged.")
+def qa_peers(night: str, as_json: bool, show_all: bool) -> None:
+    """Image QA of a night's images relative to their peers (same declination strip, a window
+    around each image's time): rms, beam and island-count outliers.
+
+    JSON keys per image: path, obs_mjd, dec_deg, grade (absolute), peer_grade,
+    grade_with_peers, n_peers, rms_jy, rms_jy_z, beam_major_arcsec_z, beam_minor_arcsec_z,
+    n_islands_z, peer_reasons, peer_checks.
+    """
+    from dsa110_ws.core.time import night_bounds
+
+    w = workspace()
+    lo, hi = night_bounds(night, now=w.now())
+    df = w.qa.peers(w.images.find(start=lo, end=hi, limit=None))
+    shown = df if show_all else df[df["peer_grade"] != "good"]
+    if as_json:
+        cols = [c for c in shown.columns if c not in ("peer_checks",)]
+        records = shown[cols].to_dict(orient="records")
+        for rec, checks in zip(records, shown["peer_checks"], strict=True):
+            rec["peer_checks"] = [c.to_dict() for c in checks]
+        echo_json(records)
+        return
+    click.echo(f"{len(df)} images of {night}; {int((df['peer_grade'] != 'good').sum())} flagged")
+    for _, r in shown.iterrows():
+        click.echo(f"{Path(r['path']).name}: {r['grade']} / peers {r['peer_grade']}")
+        for reason in filter(None, str(r["peer_reasons"]).split("; ")):
+            click.echo(f"  {reason}")
+
+
+@ms.command("waterfall")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PNG file to write.",
+)
+@click.option(
+    "--quantity", type=click.Choice(["amp", "phase", "flag"]), default="amp", show_default=True
+)
+@click.option("--baseline", default=None, help="'A&B' (one baseline) or 'A' (one antenna).")
+@click.option("--spw", type=int, default=None, help="Only this spectral window.")
+@click.option("--correlation", default=None, help="One correlation (default: parallel hands).")
+@click.option("--column", default="DATA", show_default=True)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if this workspace wrote it.")
+def ms_waterfall(
+    path: Path,
+    out: Path,
+    quantity: str,
+    baseline: str | None,
+    spw: int | None,
+    correlation: str | None,
+    column: str,
+    force: bool,
+) -> None:
+    """Write a time x frequency waterfall of the Measurement Set PATH as a PNG."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    w = workspace()
+    w.fits.output_path(out, force=force)  # refused before any work when it may not be written
+    wf = w.ms.waterfall(
+        path, quantity, baseline=baseline, spw=spw, correlation=correlation, column=column
+    )
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    wf.plot(fig.add_subplot())
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    target = w.fits.write_output(out, buf.getvalue(), what="waterfall", force=force)
+    click.echo(
+        f"wrote {target}: {quantity} of {wf.selection}, {wf.shape[0]} integrations x "
+        f"{wf.shape[1]} channels, {wf.n_rows_read} rows read"
+    )
+
+
+@click.group()
+def image() -> None:
+    """One image: its provenance."""
+
+
+@image.command("provenance")
+@click.argument("path_or_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+@click.option(
+    "--no-file-qa", is_flag=True, help="Only the pipeline's stored QA (read no product file)."
+)
+def image_provenance(path_or_id: str, as_json: bool, no_file_qa: bool) -> None:
+    """The chain behind image PATH_OR_ID (a catalogue id or a FITS path): the job that made it,
+    its MS and stage history, the caltables applied (set, solve time, validity), the pointing,
+    the QA of the MS, caltables and image, and the run's log; missing links name the table
+    that lacks them.
+
+    JSON keys: image_path, image_id, ms_path, complete, status, gaps, links (step, label,
+    status, detail, view, key, cli, missing, data).
+    """
+    p = workspace().provenance.image(path_or_id, file_qa=not no_file_qa)
+    if as_json:
+        echo_json(p.to_dict())
+        return
+    done = "complete" if p.complete else f"{len(p.gaps)} gap(s)"
+    click.echo(f"{p.image_path} (image {p.image_id}): {done}, worst link {p.status}")
+    mark = {"ok": " ok ", "unknown": " ?  ", "warning": "WARN", "critical": "FAIL"}
+    for x in p.links:
+        gap_note = f" [missing from {x.missing}]" if x.missing else ""
+        click.echo(
+            f"  [{mark.get(x.status, x.status)}] {x.step:<11} {x.label}: {x.detail}{gap_note}"
+        )
+        if x.cli:
+            click.echo(f"         -> {x.cli}")
+    log = next((x for x in p.links if x.step == "log" and x.data.get("lines")), None)
+    if log is not None:
+        click.echo("  log excerpt:")
+        for line in log.data["lines"]:
+            click.echo(f"    {line}")

@@ -17,6 +17,7 @@ __all__ = [
     "Section",
     "QAImageSettings",
     "QACalSettings",
+    "QAMSSettings",
     "OperationsSettings",
     "HealthCheckSpec",
     "HealthSettings",
@@ -70,6 +71,34 @@ class QAImageSettings(Section):
         ge=0,
         description="Warn when fewer islands are found (an empty field, or failed calibration).",
     )
+    peer_window_hours: float = Field(
+        12.0,
+        gt=0,
+        description="Peer QA (w.qa.peers): an image's peers were observed within this many "
+        "hours of it...",
+    )
+    peer_dec_tolerance_deg: float = Field(
+        1.0, gt=0, description="... with an image centre within this many degrees of Dec."
+    )
+    peer_min_count: float = Field(
+        4.0, ge=1, description="Peer QA: an image with fewer peers than this is not compared."
+    )
+    peer_z_warn: float = Field(
+        4.0,
+        gt=0,
+        description="Peer QA: warn when an image's rms, beam axis or island count lies more "
+        "than this many robust sigmas (1.4826 x MAD of its peers) from its peers' median.",
+    )
+    peer_z_max: float = Field(
+        6.0, gt=0, description="Peer QA: grade bad beyond this many robust sigmas."
+    )
+    peer_sigma_floor: float = Field(
+        0.05,
+        ge=0,
+        description="Peer QA: the robust sigma is at least this fraction of the peers' median "
+        "(peers that agree too well, e.g. identical beams, do not make small differences "
+        "outliers).",
+    )
 
 
 class QACalSettings(Section):
@@ -105,6 +134,53 @@ class QACalSettings(Section):
     )
     dead_antennas_max: float = Field(
         0.0, ge=0, description="Warn when more antennas than this have every solution flagged."
+    )
+    gain_snr_min: float = Field(
+        3.0,
+        ge=0,
+        description="Gain QA (w.qa.gains): warn for an antenna whose median SNR is below this.",
+    )
+    gain_amp_jitter_max: float = Field(
+        0.1,
+        gt=0,
+        description="Gain QA: warn for an antenna whose amplitude jumps between successive "
+        "solutions (rms of the differences / sqrt 2, over its median amplitude) exceed this.",
+    )
+    gain_phase_jitter_max_deg: float = Field(
+        15.0,
+        gt=0,
+        description="Gain QA: warn for an antenna whose phase jumps between successive "
+        "solutions (rms of the wrapped differences / sqrt 2) exceed this, degrees.",
+    )
+    gain_chi2_max: float = Field(
+        3.0,
+        gt=0,
+        description="Gain QA: warn for an antenna whose median chi-squared (a CHI2 column, when "
+        "the table has one) exceeds this.",
+    )
+    noisy_antennas_max: float = Field(
+        0.0, ge=0, description="Gain QA: warn when more antennas than this are noisy."
+    )
+
+
+class QAMSSettings(Section):
+    """``[qa.ms]``: thresholds of Measurement Set QA (``w.qa.ms``, from the flags)."""
+
+    flag_fraction_warn: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="Warn when more than this fraction of the cross-correlations is flagged.",
+    )
+    flag_fraction_max: float = Field(
+        0.7, ge=0, le=1, description="Grade bad when more than this fraction is flagged."
+    )
+    fully_flagged_antennas_max: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Warn when more than this fraction of the antennas with data has every "
+        "visibility flagged.",
     )
 
 
@@ -199,6 +275,18 @@ class HealthSettings(Section):
         description="[warning, critical] minutes since the newest row, per kind (ms, image, hdf5).",
     )
     checks: list[HealthCheckSpec] = Field(default_factory=list)
+    queue_failed_1h: tuple[float, float] = Field(
+        (1, 10), description="[warning, critical] tasks of the queue failed in the last hour."
+    )
+    queue_dead_letter: tuple[float, float] = Field(
+        (1, 50), description="[warning, critical] tasks in the dead-letter queue."
+    )
+    queue_oldest_pending_minutes: tuple[float, float] = Field(
+        (30, 180), description="[warning, critical] minutes the oldest pending task has waited."
+    )
+    queue_stuck: tuple[float, float] = Field(
+        (1, 5), description="[warning, critical] claimed tasks held past their timeout."
+    )
 
 
 class CalibrationSettings(Section):
@@ -315,12 +403,20 @@ class QueueSettings(Section):
     connect_timeout_s: float = Field(
         5.0, gt=0, le=60, description="Seconds to reach the queue's PostgreSQL server."
     )
+    cache_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds a queue read is shared by the views refreshing together "
+        "(0: never); an operator's retry or cancel clears it.",
+    )
 
 
 #: TOML table name (dotted) -> (attribute of :class:`Sections`, model).
 SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "qa.image": ("qa_image", QAImageSettings),
     "qa.cal": ("qa_cal", QACalSettings),
+    "qa.ms": ("qa_ms", QAMSSettings),
     "operations": ("operations", OperationsSettings),
     "health": ("health", HealthSettings),
     "calibration": ("calibration", CalibrationSettings),
@@ -337,6 +433,7 @@ class Sections(BaseModel):
 
     qa_image: QAImageSettings = Field(default_factory=QAImageSettings)
     qa_cal: QACalSettings = Field(default_factory=QACalSettings)
+    qa_ms: QAMSSettings = Field(default_factory=QAMSSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)

@@ -49,6 +49,7 @@ __all__ = [
     "iso_utc",
     "mjd_to_iso",
     "datetime_to_mjd",
+    "timestamps_to_unix",
     "parse_duration",
     "duration_s",
     "window",
@@ -137,6 +138,18 @@ def unix_to_datetime(unix: float) -> dt.datetime:
 def mjd_to_datetime(mjd: float) -> dt.datetime:
     """MJD (UTC) as an aware UTC ``datetime``."""
     return unix_to_datetime(mjd_to_unix(float(mjd)))
+
+
+def timestamps_to_unix(values: Any) -> Any:
+    """Timestamps (``datetime``, pandas, strings; aware or naive = UTC) as a float array of
+    Unix seconds, NaN where missing.  Independent of the datetime64 resolution (pandas 3
+    keeps PostgreSQL's microseconds: dividing the int64 view by 1e9 would be wrong)."""
+    import numpy as np
+    import pandas as pd
+
+    ts = pd.to_datetime(pd.Series(values), utc=True, errors="coerce")
+    seconds = (ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return seconds.to_numpy(dtype=float, na_value=np.nan)
 
 
 def datetime_to_mjd(t: dt.datetime) -> float:

@@ -126,6 +126,7 @@ def write_caltable(
     scan_number: int = 1,
     casa_version: str = "6.7.0-31",
     telescope: str = "DSA_110",
+    extra_columns: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Write a CASA 6 calibration table.
 
@@ -167,6 +168,9 @@ def write_caltable(
         Keyword ``CASA_Version`` (the demo mimics the pipeline's CASA).
     telescope : str, optional
         OBSERVATION TELESCOPE_NAME.
+    extra_columns : dict of str to numpy.ndarray, optional
+        Further float array columns (one cell per row, e.g. a per-solution ``CHI2``), added
+        after CASA's own; CASA ignores columns it does not know.
 
     Returns
     -------
@@ -224,6 +228,10 @@ def write_caltable(
         with tables.table(str(tmp), _caltable_desc(par_type), nrow=n_rows, ack=False) as tb:
             for col, value in columns.items():
                 tb.putcol(col, value)
+            for col, value in (extra_columns or {}).items():
+                desc = tables.makearrcoldesc(col, 0.0, ndim=-1, valuetype="float")
+                tb.addcols(tables.maketabdesc([desc]))
+                tb.putcol(col, np.asarray(value, np.float32))
             tb.putinfo({"type": "Calibration", "subType": vis_cal, "readme": ""})
             keywords = {
                 "ParType": par_type, "MSName": str(ms_name), "VisCal": vis_cal,

@@ -26,7 +26,10 @@ from dsa110_ws.demo.sky import (
 __all__ = ["make_demo_state", "DEMO_VERSION", "DEFAULT_END_NIGHT"]
 
 #: Bumped whenever the generator's output changes, so cached demo states are rebuilt.
-DEMO_VERSION = 1
+#: 2: injected RFI in every MS, a self-cal table with a noisy antenna, a peer-outlier image,
+#: an applied caltable missing from the registry (issue 17).
+#: 3: the task queue's PostgreSQL (queue-pg/) is part of the state (issue 12).
+DEMO_VERSION = 3
 DEFAULT_END_NIGHT = "2026-11-14"
 
 
@@ -103,12 +106,15 @@ def make_demo_state(
     per_night: int = 8,
     n_sources: int = 300,
     overwrite: bool = False,
+    queue: bool = True,
 ) -> dict[str, Any]:
     """Write a complete demo pipeline state into ``out_dir``; returns the truth dict.
 
     Deterministic for ``(seed, nights, end_night, per_night, n_sources)``.  Layout:
     ``pipeline.sqlite3``, ``settings.toml``, ``truth.json``, ``data/`` (ms, images,
-    caltables), ``logs/`` (per-run log files).
+    caltables), ``logs/`` (per-run log files) and, with ``queue`` (default), ``queue-pg/``:
+    the task queue's PostgreSQL cluster, filled with the same day (truth under ``"queue"``;
+    its server is stopped again, and started by whoever reads the state).
     """
     if nights < 4:
         from dsa110_ws.errors import InvalidQueryError
@@ -120,6 +126,15 @@ def make_demo_state(
             raise FileExistsError(
                 f"{out} is not empty; pass overwrite=True (--overwrite) to replace it."
             )
+        if not _is_demo_state(out):  # never delete a directory the demo did not make
+            raise FileExistsError(
+                f"{out} is not empty and is not a demo state (no demo truth.json): refusing "
+                "to delete it; choose an empty or new directory."
+            )
+        from dsa110_ws.demo.queue.cluster import stop_server
+        from dsa110_ws.demo.queue.day import QUEUE_DIRNAME
+
+        stop_server(out / QUEUE_DIRNAME)  # never delete a running server's directory
         shutil.rmtree(out)
     t_begin = time.perf_counter()
     root, logs = out / "data", out / "logs"
@@ -153,6 +168,8 @@ def make_demo_state(
     batches, items, batch_truth = ops.batch_rows(plans, now_unix)
     groups, subbands, files, ingest_truth = ops.ingestion_rows(plans, x_ms, root, now_unix)
     applied = _applied_rows(plans, cal_reg, x_truth)
+    prov_truth = _provenance_gap(plans, applied, root)
+    selfcal_truth = _selfcal(plans, root, layout, seed)
     var_rows, ese_rows = variability_rows(phot, now_unix)
     qa_rows = _image_qa_rows(plans, img_rows, img_truth)
     phot = [phot[i] for i in rng.permutation(len(phot))]  # insertion order != observation order
@@ -221,6 +238,9 @@ def make_demo_state(
         },
         "calibration": {**cal_truth, **mon_truth},
         "ms_states": x_truth,
+        "provenance": prov_truth,
+        "selfcal": selfcal_truth,
+        "peer_outliers": [t["path"] for t in img_truth if t.get("peer_outlier")],
         **job_truth,
         **batch_truth,
         **ingest_truth,
@@ -235,12 +255,27 @@ def make_demo_state(
         "generation_seconds": round(time.perf_counter() - t_begin, 2),
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=1, default=str))
+    if queue:
+        from dsa110_ws.demo.queue.day import make_queue_state
+
+        q = make_queue_state(out, seed=seed)
+        truth["queue"] = {k: v for k, v in q.items() if k not in ("url", "data_dir")}
+        truth["generation_seconds"] = round(time.perf_counter() - t_begin, 2)
+        (out / "truth.json").write_text(json.dumps(truth, indent=1, default=str))
     (out / "settings.toml").write_text(
         "# Settings for this generated demo state (paths relative to this file).\n"
         'pipeline_db = "pipeline.sqlite3"\ndata_roots = ["data"]\nlog_roots = ["logs"]\n'
         f'now = "{now_iso}"\n'
     )
     return truth
+
+
+def _is_demo_state(path: Path) -> bool:
+    """Whether ``path`` holds a demo state (its truth file names a generator version)."""
+    try:
+        return "demo_version" in json.loads((path / "truth.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _count(rows: list[dict], key: str) -> dict[str, int]:
@@ -281,6 +316,55 @@ def _applied_rows(plans, registry, x_truth) -> list[dict]:
                 }
             )
     return rows
+
+
+def _provenance_gap(plans, applied: list[dict], root: Path) -> dict:
+    """One image of the second-to-last night whose MS had a caltable applied that the registry
+    never recorded (and that is not on disk): its provenance has a gap.  Another image of the
+    same night has a complete chain."""
+    nights = sorted({p.snap.night for p in plans})
+    night = nights[-2 if len(nights) > 1 else -1]
+    same = [p for p in plans if p.snap.night == night]
+    if len(same) < 2:
+        return {}
+    gap, complete = same[min(6, len(same) - 1)], same[0]
+    missing = root / "caltables" / night / f"{night}_3C286_rerun_gpcal"
+    applied.append(
+        {
+            "ms_path": str(gap.ms_path),
+            "caltable_path": str(missing),
+            "applied_at": gap.snap.mid_unix + 960,
+            "quality": 1.0,
+            "success": 1,
+            "error_message": None,
+        }
+    )
+    return {
+        "complete_image": str(complete.image_path),
+        "gap_image": str(gap.image_path),
+        "missing_caltable": str(missing),
+        "missing_from": "caltables",
+    }
+
+
+def _selfcal(plans, root: Path, layout: tuple, seed: int) -> dict:
+    """A self-calibration gain table (not registered) for the complete image's snapshot."""
+    from dsa110_ws.demo.selfcal import write_selfcal_table
+
+    night = sorted({p.snap.night for p in plans})[-2]
+    p = next(q for q in plans if q.snap.night == night)
+    path = root / "caltables" / "selfcal" / f"{p.snap.stamp}_2gcal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_selfcal_table(
+        path,
+        layout=layout,
+        start_mjd_s=(p.snap.start_unix / 86400.0 + 40587.0) * 86400.0,
+        duration_s=SNAPSHOT_S,  # from .sky, imported at the top
+        noisy_antenna=5,
+        field=(f"drift_{p.snap.night}_{p.snap.index:02d}", p.snap.ra_deg, p.snap.dec_deg),
+        ms_name=str(p.ms_path),
+        seed=seed + 17,
+    )
 
 
 def _image_qa_rows(plans, img_rows, img_truth) -> list[dict]:

@@ -255,6 +255,20 @@ def _write_main(ms, times, a1, a2, uvw, data, flags, opts) -> np.ndarray:
     return scans
 
 
+def _inject_rfi(
+    data: list[np.ndarray], flags: list[np.ndarray], rfi: Sequence[tuple], cross: np.ndarray
+) -> None:
+    """Add each burst's signal to the cross-correlations it covers and flag them."""
+    for spw, chans, ints, amplitude in rfi:
+        signal = np.complex64(amplitude * (1 + 1j) / np.sqrt(2))
+        block = data[spw][ints, :, chans, :]
+        block[:, cross] += signal
+        data[spw][ints, :, chans, :] = block
+        f = flags[spw][ints, :, chans, :]
+        f[:, cross] = True
+        flags[spw][ints, :, chans, :] = f
+
+
 def _flag_truth(flags: list[np.ndarray], a1, a2, names: Sequence[str]) -> dict[str, Any]:
     """Flag statistics from per-spw FLAG arrays ``(n_t, n_bl, n_chan, n_corr)``."""
     cross = a1 != a2
@@ -296,6 +310,7 @@ def write_ms(
     missing_antenna: int | None = None,
     bad_channels: slice | None = None,
     rfi_fraction: float = 0.0,
+    rfi: Sequence[tuple[int, slice, slice, float]] = (),
     scan_length_integrations: int | None = None,
     spw_chan_widths_hz: Sequence[float | None] | None = None,
     source_flux_jy: float = 1.0,
@@ -339,6 +354,10 @@ def write_ms(
         Channels flagged in every row of every spw.
     rfi_fraction : float, optional
         Probability of a random flag per (row, channel), all correlations together.
+    rfi : sequence of (spw, channels, integrations, amplitude), optional
+        Injected interference: ``amplitude`` (Jy, real and imaginary parts each
+        ``amplitude / sqrt 2``) added to every cross-correlation of those channels and
+        integrations (slices) of that spw, which are then flagged, as a flagger would.
     scan_length_integrations : int or None, optional
         SCAN_NUMBER (from 1) increments every this many integrations; None means one scan.
     spw_chan_widths_hz : sequence of float or None, optional
@@ -385,6 +404,7 @@ def write_ms(
                       corr_feeds, opts) for f in freqs
     ]  # fmt: skip
     data, flags = [s[0] for s in sims], [s[1] for s in sims]
+    _inject_rfi(data, flags, rfi, a1 != a2)
     uvw = baseline_uvw(itrf, a1, a2, times, field_ra_deg, field_dec_deg)
 
     with atomic_table_dir(path) as tmp, tables.default_ms(str(tmp), _main_desc()) as ms:

@@ -18,7 +18,17 @@ BEAM = (60.0, 45.0, 30.0)  # bmaj, bmin (arcsec), bpa (deg)
 FREQ_HZ = 1.405e9
 BANDWIDTH_HZ = 187.5e6
 NOISE_JY = 1.0e-3
+#: Noise of the demo's peer outlier: under ``[qa.image] rms_warn_jy`` (2 mJy/beam), far above
+#: its peers' 0.9-1.2 mJy/beam.
+PEER_OUTLIER_NOISE_JY = 1.85e-3
 HALF_FOV_DEG = 0.95  # sources farther than this from the centre are not measured
+#: Interference in every demo MS, flagged: (spw, channels, integrations, amplitude in Jy) --
+#: a persistent band (the channels ``bad_channels`` flags) and a short burst.
+RFI = (
+    (0, slice(10, 13), slice(None), 25.0),
+    (1, slice(10, 13), slice(None), 25.0),
+    (1, slice(4, 5), slice(3, 6), 60.0),
+)
 
 
 @dataclasses.dataclass
@@ -32,10 +42,13 @@ class ImagePlan:
     nan_box: tuple[int, int, int, int] | None
     bad_reason: str | None
     type: str = "5min"
+    peer_outlier: bool = False
 
 
 def plan_images(snaps: list[Snapshot], root: Path, rng: np.random.Generator) -> list[ImagePlan]:
-    """One image (and MS) per snapshot; three deliberately bad ones in the middle night."""
+    """One image (and MS) per snapshot; three deliberately bad ones in the middle night; in the
+    second-to-last night one whose noise passes the absolute thresholds but is an outlier
+    among its peers (``PEER_OUTLIER_NOISE_JY``)."""
     plans = []
     for s in snaps:
         day = root / "images" / s.night
@@ -56,6 +69,10 @@ def plan_images(snaps: list[Snapshot], root: Path, rng: np.random.Generator) -> 
         mid[1].noise_jy, mid[1].bad_reason = NOISE_JY * 8.0, "high_noise"
         mid[2].nan_box, mid[2].bad_reason = (40, 200, 200, 360), "nan_region"
         mid[-1].beam, mid[-1].bad_reason = None, "missing_beam"
+    night = sorted({p.snap.night for p in plans})[-2] if len(plans) > 1 else None
+    late = [p for p in plans if p.snap.night == night]
+    if len(late) >= 5:
+        late[4].noise_jy, late[4].peer_outlier = PEER_OUTLIER_NOISE_JY, True
     return plans
 
 
@@ -168,6 +185,7 @@ def write_images_and_photometry(
                 "gain": p.gain,
                 "beam": None if p.beam is None else list(p.beam),
                 "bad_reason": p.bad_reason,
+                "peer_outlier": p.peer_outlier,
                 "n_sources": int(inside.sum()),
                 "brightest_peak_jy": brightest,
                 "nan_box": p.nan_box,
@@ -215,11 +233,25 @@ def write_measurement_sets(
             field_dec_deg=p.snap.dec_deg,
             bad_antenna=bad_antenna,
             bad_channels=slice(10, 13),
+            rfi=RFI,
             scan_length_integrations=n_int // 2,
             rng=rng,
         )
-        truths.append(_jsonable({"path": str(p.ms_path), **t}))
+        truths.append(_jsonable({"path": str(p.ms_path), **t, "rfi": _rfi_truth(n_int)}))
     return truths
+
+
+def _rfi_truth(n_int: int) -> list[dict[str, Any]]:
+    """The injected interference of :data:`RFI` as lists of channel and integration indices."""
+    return [
+        {
+            "spw": spw,
+            "channels": list(range(16))[chans],
+            "integrations": list(range(n_int))[ints],
+            "amplitude_jy": amp,
+        }
+        for spw, chans, ints, amp in RFI
+    ]
 
 
 def spw_freqs() -> list[np.ndarray]:

@@ -132,8 +132,13 @@ class Panel(widgets.VBox):
         return f"<{type(self).__name__} {self.title!r}: {state}>"
 
     def link_values(self, *pairs: tuple[widgets.Widget, str]) -> None:
-        """Two-way link each control's ``value`` to the panel trait of that name."""
+        """Two-way link each control's ``value`` to the panel trait of that name; the
+        control starts at the trait's value (the panel's default or argument)."""
         for control, name in pairs:
+            value = getattr(self, name)
+            options = getattr(control, "options", None)
+            if options is None or value in [o[1] if isinstance(o, tuple) else o for o in options]:
+                control.value = value  # (a choice not offered yet waits for its options)
             widgets.link((control, "value"), (self, name))
 
     # -- to override -------------------------------------------------------------------

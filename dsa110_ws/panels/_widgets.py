@@ -232,14 +232,21 @@ class PagedTable(widgets.VBox):
         label = self._label or (lambda r: str(r.name))
         opts = [(label(row), idx) for idx, row in part.iterrows()]
         keep = self.selected if any(v == self.selected for _, v in opts) else None
-        with self.picker.hold_trait_notifications():
-            self.picker.options = opts
-            self.picker.value = keep
+        # new options make the Select jump to their first row: not a user's choice, so
+        # nothing observing ``selected`` may see it (only the final value counts)
+        self._swapping = True
+        try:
+            with self.picker.hold_trait_notifications():
+                self.picker.options = opts
+                self.picker.value = keep
+        finally:
+            self._swapping = False
         if keep is None:
             self.selected = None
 
     def _picked(self, change: dict) -> None:
-        self.selected = change["new"]
+        if not getattr(self, "_swapping", False):
+            self.selected = change["new"]
 
     def select(self, index_label: Any) -> None:
         """Select a row by its index label, moving to its page."""

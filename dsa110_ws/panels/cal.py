@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.caltypes import is_bandpass
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import mjd_text
@@ -61,6 +62,7 @@ class CalInspector(Panel):
         self.tables = pd.DataFrame()
         self.registry: Any = None
         self.qa: Any = None
+        self.gains: Any = None
         self.timeline: Any = None
         self._wanted = (set_name, caltable)
         super().__init__(workspace, **kwargs)
@@ -126,6 +128,8 @@ class CalInspector(Panel):
             page_size=8,
         )
         self.plot = png_widget(width="100%")
+        self.gains_html = widgets.HTML()
+        self.gains_html.add_class("dsa-cal-gains")
         self.timeline_plot = png_widget(width="100%")
         self.timeline_html = widgets.HTML()
         return [
@@ -134,6 +138,7 @@ class CalInspector(Panel):
             section("Solutions", widgets.HBox([self.y_select, self.antenna_select]), self.plot),
             section("Per antenna", self.antenna_table),
             section("Per spectral window", self.spw_table),
+            section("Gain QA per antenna (w.qa.gains)", self.gains_html),
             section(
                 "Validity timeline of the active sets",
                 self.window_select,
@@ -180,7 +185,8 @@ class CalInspector(Panel):
         if want in paths:
             self.table_select.value = want
         elif paths and self.caltable not in paths:
-            bp = [p for (lbl, p) in opts if lbl.startswith(("BP", "BA"))]
+            types = dict(zip(self.tables["path"], self.tables["table_type"], strict=True))
+            bp = [p for p in paths if is_bandpass(types[p])]
             self.table_select.value = bp[0] if bp else paths[0]
 
     # -- one table ------------------------------------------------------------------------
@@ -190,6 +196,7 @@ class CalInspector(Panel):
         return {
             "registry": self.w.cal.registry_row(self.caltable),
             "qa": self.w.qa.cal(self.caltable),
+            "gains": self.w.qa.gains(self.caltable),
         }
 
     def _show(self, data: dict[str, Any] | None) -> None:
@@ -229,6 +236,8 @@ class CalInspector(Panel):
         if self.antenna not in names:
             self.antenna = "all"
         self.antenna_select.options = names
+        self.gains = data["gains"]
+        self.gains_html.value = _gains_html(self.gains)
         self.show_status(f"{r.table_type} table of {r.set_name}: QA {q.grade}", "ok")
         self._load_plot()
 
@@ -280,6 +289,19 @@ class CalInspector(Panel):
             f"</span>, {len(gaps)} gap(s)<ul class='dsa-cal-gaps'>{items}</ul>"
         )
         self.timeline_plot.value = png
+
+
+def _gains_html(g: Any) -> str:
+    """The gain QA's grade, checks and its noisy antennas' rows."""
+    checks = "".join(
+        f"<li>{html.escape(c.verdict)}: {html.escape(c.reason)}</li>" for c in g.checks
+    )
+    along = f"successive solutions along {g.axis}" if g.axis else "one solution per antenna"
+    noisy = ", ".join(g.noisy_antennas) or "none"
+    return (
+        f"<p>grade <b>{html.escape(g.grade)}</b> ({along}); noisy antennas: "
+        f"<b>{html.escape(noisy)}</b></p><ul>{checks}</ul>"
+    )
 
 
 @plot_locked

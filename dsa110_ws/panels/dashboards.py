@@ -14,12 +14,17 @@ import ipywidgets as widgets
 import traitlets
 
 from dsa110_ws.core.severity import NEUTRAL_COLOUR, Severity
+from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.services.operations.tasks import NOT_CONFIGURED
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
 
 __all__ = ["OperationsDashboard", "ScienceDashboard"]
+
+#: Headline numbers from the task queue ("n/a" when none is configured).
+_QUEUE_KPIS = ("pending", "running", "failed_1h", "stuck_tasks")
 
 
 def _kpi(name: str, label: str, value: Any, level: str = "info") -> str:
@@ -36,11 +41,26 @@ def _kpi(name: str, label: str, value: Any, level: str = "info") -> str:
 
 class _Composite(Panel):
     """A panel made of other panels (``self.parts``, filled by ``_build``): refreshing,
-    waiting for and closing it does so for every part."""
+    waiting for and closing it does so for every part.  A page-ready beacon re-sends every
+    widget's state once a page has built its views (no update lost in between)."""
 
     def __init__(self, workspace: Workspace, **kwargs: Any):
+        from dsa110_ws.panels._beacon import PageReady
+
         self.parts: dict[str, Panel] = {}
+        self.resyncs = 0
         super().__init__(workspace, **kwargs)
+        self.beacon = PageReady(self.resync)
+        self.children = [*self.children, self.beacon]
+
+    def resync(self) -> None:
+        """Send the current state of every widget of the page again."""
+        from dsa110_ws.panels._beacon import walk
+
+        self.resyncs += 1
+        for w in walk(self):
+            if w is not self.beacon:
+                w.send_state()
 
     def refresh(self) -> None:
         """Refresh every part (each in its own worker)."""
@@ -58,7 +78,8 @@ class _Composite(Panel):
 
 
 class OperationsDashboard(_Composite):
-    """Health, throughput, queue, failed jobs, calibration health and last night's QA.
+    """Health, throughput, ingestion, the task queue (tasks, failures by cause, workers),
+    failed jobs and last night's QA, under a headline row of numbers.
 
     Parameters
     ----------
@@ -95,45 +116,73 @@ class OperationsDashboard(_Composite):
         self._qa = {"night": qa_night, "source": qa_source}
         super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
         for part in self.parts.values():
-            part.observe(self.guard(lambda _: self._update_kpis()), "refreshed_at")
+            part.observe(self.guard(lambda _: self._update_kpis()), ["refreshed_at", "last_error"])
         self._update_kpis()
         if auto_refresh and self.auto is not None:
             self.auto.enabled = True
 
     def _build(self) -> list[widgets.Widget]:
         from dsa110_ws.panels.health import HealthPanel
+        from dsa110_ws.panels.ingest import IngestionPanel
         from dsa110_ws.panels.jobs import JobMonitor
         from dsa110_ws.panels.qa import QAPanel
-        from dsa110_ws.panels.queue import QueuePanel
         from dsa110_ws.panels.stats import ThroughputPanel
+        from dsa110_ws.panels.tasks import TaskQueuePanel
+        from dsa110_ws.panels.taskviews import FailuresPanel, WorkersPanel
 
+        self.kpi_html = widgets.HTML()
+        self.kpi_html.add_class("dsa-kpis")
+        self.now_html = widgets.HTML()
         bg = self.background
         self.parts = {
             "health": HealthPanel(self.w, background=bg),
             "throughput": ThroughputPanel(self.w, background=bg),
-            "queue": QueuePanel(self.w, background=bg),
+            "ingest": IngestionPanel(self.w, background=bg),
             "jobs": JobMonitor(self.w, status="failed", background=bg),
             "qa": QAPanel(
                 self.w, night=self._qa["night"], source=self._qa["source"], background=bg
             ),
         }
-        self.kpi_html = widgets.HTML()
-        self.kpi_html.add_class("dsa-kpis")
-        self.now_html = widgets.HTML()
+        if self._queue_configured():
+            self.parts.update(
+                tasks=TaskQueuePanel(self.w, background=bg),
+                failures=FailuresPanel(self.w, background=bg),
+                workers=WorkersPanel(self.w, background=bg),
+            )
         p = self.parts
         two = widgets.Layout(
             grid_template_columns="repeat(2, minmax(460px, 1fr))", grid_gap="16px", width="100%"
         )
         top = widgets.GridBox(
-            [p["health"], widgets.VBox([p["throughput"], p["queue"]])], layout=two
+            [p["health"], widgets.VBox([p["throughput"], p["ingest"]])], layout=two
         )
+        if "tasks" in p:
+            queue: widgets.Widget = widgets.GridBox(
+                [p["tasks"], widgets.VBox([p["failures"], p["workers"]])], layout=two
+            )
+        else:
+            queue = widgets.HTML(
+                f"<h3 style='margin:4px 0'>Task queue</h3><div class='dsa-queue-off' "
+                f"style='color:{NEUTRAL_COLOUR}'>{html.escape(NOT_CONFIGURED)}.</div>"
+            )
+        queue.add_class("dsa-queue-section")
         bottom = widgets.GridBox([p["jobs"], p["qa"]], layout=two)
-        return [self.now_html, self.kpi_html, top, bottom]
+        return [self.now_html, self.kpi_html, top, queue, bottom]
+
+    def _queue_configured(self) -> bool:
+        """Whether a task queue is configured (an unusable one counts: its panels then say
+        why in their status lines)."""
+        try:
+            return self.w.queue_db is not None
+        except WorkspaceError:
+            return True
 
     def _update_kpis(self) -> None:
         p = self.parts
         k: dict[str, Any] = {}
-        health, jobs, queue, tp = (p.get(n) for n in ("health", "jobs", "queue", "throughput"))
+        health, jobs, ingest, tp, tasks = (
+            p.get(n) for n in ("health", "jobs", "ingest", "throughput", "tasks")
+        )
         if health is not None and health.report is not None:
             k.update(
                 health=health.report.status,
@@ -143,8 +192,17 @@ class OperationsDashboard(_Composite):
             )
         if jobs is not None and jobs.summary is not None:
             k.update(failed_jobs=jobs.summary.n_failed, running_jobs=jobs.summary.n_running)
-        if queue is not None and queue.refreshed_at:
-            k.update(incomplete_groups=len(queue.incomplete))
+        if ingest is not None and ingest.refreshed_at:
+            k.update(incomplete_groups=len(ingest.incomplete))
+        if tasks is None or tasks.summary is None and tasks.last_error:
+            k.update(dict.fromkeys(_QUEUE_KPIS, "n/a"))
+        elif tasks.summary is not None:
+            k.update(
+                pending=tasks.summary["pending"],
+                running=tasks.summary["running"],
+                failed_1h=tasks.summary["failed_1h"],
+                stuck_tasks=tasks.summary["stuck"],
+            )
         if tp is not None and tp.refreshed_at and "n_images" in tp.data:
             k.update(images=int(tp.data["n_images"].sum()))
         self.kpis = k
@@ -152,7 +210,9 @@ class OperationsDashboard(_Composite):
         lvl = {"ok": "ok", "warning": "warning", "critical": "critical", "unknown": "unknown"}
 
         def count(v: Any, bad: str) -> str:
-            return "info" if v is None else (bad if v else "ok")
+            if not isinstance(v, int):
+                return "info"
+            return bad if v else "ok"
 
         self.kpi_html.value = "".join(
             [
@@ -189,6 +249,20 @@ class OperationsDashboard(_Composite):
                     "open flux alerts",
                     k.get("open_alerts"),
                     count(k.get("open_alerts"), "warning"),
+                ),
+                _kpi("pending", "pending", k.get("pending")),
+                _kpi("running", "running", k.get("running")),
+                _kpi(
+                    "failed_1h",
+                    "failed (1 h)",
+                    k.get("failed_1h"),
+                    count(k.get("failed_1h"), "critical"),
+                ),
+                _kpi(
+                    "stuck_tasks",
+                    "stuck",
+                    k.get("stuck_tasks"),
+                    count(k.get("stuck_tasks"), "warning"),
                 ),
                 _kpi("images", "images (24 h)", k.get("images")),
             ]

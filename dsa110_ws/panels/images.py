@@ -28,7 +28,8 @@ _GRADE_BG = {"bad": Severity.CRITICAL.background, "warning": Severity.WARNING.ba
 class ImageBrowser(Panel):
     """Images from ``w.images`` filtered by night(s), type, stored QA grade and declination;
     a paginated table with thumbnails of the current page (``w.fits.thumbnail``); the
-    selected image's header, QA checks (``w.qa``), a cutout tool and its MS and caltables.
+    selected image's header, QA checks (``w.qa``), a cutout tool, its MS and caltables, and its
+    provenance strip (``w.provenance``: job, MS stages, caltables, pointing, QA, run log).
 
     Traits: ``night`` (UTC day, ISO or 'yesterday'), ``n_nights``, ``image_type``,
     ``grade``, ``dec_range`` (deg), ``selected_path``.
@@ -150,11 +151,15 @@ class ImageBrowser(Panel):
         self.open_cal_button.on_click(self.guard(lambda _: self.open_linked("cal")))
         self.linked = widgets.VBox()
         links = widgets.HBox([self.open_ms_button, self.open_cal_button])
+        from dsa110_ws.panels.provenance import ProvenanceStrip
+
+        self.provenance = ProvenanceStrip(self.w, background=self.background)
         return [
             filters,
             self.table,
             self.thumbs,
             section("Selected image", inspect, self.cutout, links, self.linked),
+            section("Provenance", self.provenance),
         ]
 
     def _build_cutout_tool(self) -> widgets.Widget:
@@ -326,6 +331,7 @@ class ImageBrowser(Panel):
         self.detail.value = info + qa_checks_html(self.qa) + links
         grade = getattr(self.qa, "grade", "not graded")
         self.show_status(f"image {row['id']}: QA {grade}", "ok")
+        self.provenance.image = str(row["path"])
 
     def _links_html(self, row: pd.Series) -> str:
         items = [f"<li>MS: <code>{html.escape(str(row.get('ms_path')))}</code></li>"]

@@ -1,4 +1,5 @@
-"""MSInspector: a Measurement Set's summary, flagging per antenna and spw, quick-looks."""
+"""MSInspector: a Measurement Set's summary, flagging per antenna and spw, quick-looks and
+time x frequency waterfalls."""
 
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ __all__ = ["MSInspector"]
 class MSInspector(Panel):
     """One MS from ``w.ms``: summary (subtables only), flag fractions per antenna and spw
     (read in row chunks, cached), amplitude/phase quick-looks against time, frequency or
-    baseline.  Pick an MS of a ``night`` or set ``ms_path`` directly.
+    baseline, and a waterfall (``w.ms.waterfall``: amplitude, phase or flags against UTC time
+    and frequency, for every cross-correlation averaged, one antenna or one baseline ``A&B``).
+    Pick an MS of a ``night`` or set ``ms_path`` directly.
 
-    After a load: ``summary`` (MSSummary), ``flags`` (FlagStats).
+    Traits: ``night``, ``ms_path``, ``x_axis``, ``y_axis``, ``wf_quantity``, ``wf_baseline``
+    (``"all"``, an antenna name or ``"A&B"``).  After a load: ``summary`` (MSSummary),
+    ``flags`` (FlagStats), ``waterfall`` (Waterfall).
     """
 
     title = "Measurement Set"
@@ -39,6 +44,8 @@ class MSInspector(Panel):
     ms_path = traitlets.Unicode("")
     x_axis = traitlets.Unicode("time")
     y_axis = traitlets.Unicode("amp")
+    wf_quantity = traitlets.Unicode("flag")
+    wf_baseline = traitlets.Unicode("all")
 
     def __init__(
         self,
@@ -50,11 +57,13 @@ class MSInspector(Panel):
     ):
         self.summary: Any = None
         self.flags: Any = None
+        self.waterfall: Any = None
         super().__init__(workspace, **kwargs)
         self.night_text.value = night
         self.observe(self.guard(lambda _: self._list_night()), "night")
         self.observe(self.guard(lambda _: self.refresh()), "ms_path")
         self.observe(self.guard(lambda _: self._load_quicklook()), ["x_axis", "y_axis"])
+        self.observe(self.guard(lambda _: self._load_waterfall()), ["wf_quantity", "wf_baseline"])
         self._list_night()
         if ms_path:
             self.path_box.value = str(ms_path)
@@ -80,11 +89,26 @@ class MSInspector(Panel):
             description="y",
             layout=widgets.Layout(width="14em"),
         )
+        self.wf_quantity_select = widgets.Dropdown(
+            options=[("flags", "flag"), ("amplitude", "amp"), ("phase (deg)", "phase")],
+            description="show",
+            layout=widgets.Layout(width="14em"),
+        )
+        self.wf_baseline_box = widgets.Combobox(
+            options=["all"],
+            description="baseline",
+            ensure_option=False,
+            continuous_update=False,
+            placeholder="all, an antenna, or A&B",
+            layout=widgets.Layout(width="22em"),
+        )
         self.link_values(
             (self.night_text, "night"),
             (self.path_box, "ms_path"),
             (self.x_select, "x_axis"),
             (self.y_select, "y_axis"),
+            (self.wf_quantity_select, "wf_quantity"),
+            (self.wf_baseline_box, "wf_baseline"),
         )
         self.summary_html = widgets.HTML()
         self.summary_html.add_class("dsa-ms-summary")
@@ -93,12 +117,19 @@ class MSInspector(Panel):
             columns=["spw_id", "n_visibilities", "n_flagged", "flag_fraction"], page_size=8
         )
         self.quicklook_plot = png_widget(width="100%")
+        self.waterfall_plot = png_widget(width="100%")
+        self.waterfall_plot.add_class("dsa-ms-waterfall")
         return [
             widgets.HBox([self.night_text, self.path_box]),
             self.summary_html,
             section("Flagging per antenna and spectral window", self.antenna_plot, self.spw_table),
             section(
                 "Quick-look", widgets.HBox([self.x_select, self.y_select]), self.quicklook_plot
+            ),
+            section(
+                "Waterfall (time x frequency)",
+                widgets.HBox([self.wf_quantity_select, self.wf_baseline_box]),
+                self.waterfall_plot,
             ),
         ]
 
@@ -164,7 +195,12 @@ class MSInspector(Panel):
         self.antenna_plot.value = png
         self.spw_table.set_data(f.per_spw)
         self.show_status(f"{s.n_rows:,} rows, {100 * f.flag_fraction:.1f}% flagged", "ok")
+        names = list(s.antenna_names)
+        self.wf_baseline_box.options = ["all", *names] + (
+            [f"{names[0]}&{names[1]}"] if len(names) > 1 else []
+        )
         self._load_quicklook()
+        self._load_waterfall()
 
     def _load_quicklook(self) -> None:
         if not self.ms_path:
@@ -183,6 +219,24 @@ class MSInspector(Panel):
             what=f"quick-look {y} against {x}",
             channel="quicklook",
         )
+
+    def _load_waterfall(self) -> None:
+        if not self.ms_path:
+            return
+        path, quantity = self.ms_path, self.wf_quantity
+        baseline = None if self.wf_baseline.strip() in ("", "all") else self.wf_baseline.strip()
+
+        @plot_locked
+        def work() -> tuple[Any, bytes]:
+            wf = self.w.ms.waterfall(path, quantity, baseline=baseline)
+            fig = new_figure(7.5, 3.6)
+            wf.plot(fig.add_subplot())
+            return wf, figure_png(fig)
+
+        def done(result: tuple[Any, bytes]) -> None:
+            self.waterfall, self.waterfall_plot.value = result
+
+        self.run(work, done, what=f"waterfall of {quantity}", channel="waterfall")
 
 
 @plot_locked

@@ -49,15 +49,19 @@ class SourceExplorer(Panel):
     """Sources from ``w.sources``.
 
     Traits: ``source_id`` (the source shown), ``preset`` (ESE preset), ``stamps`` (draw the
-    postage-stamp strip).  After a refresh ``variability`` holds every source's metrics and
-    ``candidates`` the ESE candidates; after a cone search ``cone_results``; for the shown
-    source ``lightcurve`` and ``metrics``.
+    postage-stamp strip), ``forced`` (the light curve from forced photometry in every image
+    that covered the source, non-detections as upper limits).  After a refresh
+    ``variability`` holds every source's metrics and ``candidates`` the ESE candidates;
+    after a cone search ``cone_results``; for the shown source ``lightcurve`` and
+    ``metrics``.  The candidate and cone tables and the shown source can be sent to
+    TOPCAT or Aladin over SAMP (``send_to_samp``, ``point_at_source``).
     """
 
     title = "Sources"
     source_id = traitlets.Unicode("", allow_none=True)
     preset = traitlets.Unicode("moderate")
     stamps = traitlets.Bool(True)
+    forced = traitlets.Bool(False)
 
     def __init__(
         self,
@@ -77,7 +81,7 @@ class SourceExplorer(Panel):
         super().__init__(workspace, **kwargs)
         self.preset_select.value, self.stamps = preset, stamps
         self.observe(self.guard(lambda _: self.refresh()), "preset")
-        self.observe(self.guard(lambda _: self._load_source()), ["source_id", "stamps"])
+        self.observe(self.guard(lambda _: self._load_source()), ["source_id", "stamps", "forced"])
         self.refresh()
 
     def _build(self) -> list[widgets.Widget]:
@@ -135,6 +139,16 @@ class SourceExplorer(Panel):
         )
         self.cand_table.add_class("dsa-sources-candidates")
         self.cand_table.observe(self.guard(self._picked), "selected")
+        self.samp_cands_button = _samp_button("Send to SAMP", "candidate table")
+        self.samp_cands_button.on_click(self.guard(lambda _: self.send_to_samp("candidates")))
+        self.samp_cone_button = _samp_button("Send to SAMP", "cone search results")
+        self.samp_cone_button.on_click(self.guard(lambda _: self.send_to_samp("cone")))
+        self.samp_point_button = _samp_button("Point SAMP at source", "shown source's position")
+        self.samp_point_button.on_click(self.guard(lambda _: self.point_at_source()))
+        self.forced_box = widgets.Checkbox(
+            description="forced photometry (upper limits)", indent=False
+        )
+        widgets.link((self.forced_box, "value"), (self, "forced"))
         self.summary_html = widgets.HTML()
         self.eta_v_plot = png_widget(width="420px")
         self.metrics_html = widgets.HTML()
@@ -145,6 +159,7 @@ class SourceExplorer(Panel):
             [
                 widgets.HBox([self.cone_ra, self.cone_dec, self.cone_radius, self.cone_button]),
                 self.cone_table,
+                self.samp_cone_button,
             ]
         )
         return [
@@ -154,8 +169,15 @@ class SourceExplorer(Panel):
                 "ESE candidates",
                 self.summary_html,
                 widgets.HBox([self.cand_table, self.eta_v_plot]),
+                self.samp_cands_button,
             ),
-            section("Source", self.metrics_html, self.lc_plot, self.stamp_plot),
+            section(
+                "Source",
+                widgets.HBox([self.forced_box, self.samp_point_button]),
+                self.metrics_html,
+                self.lc_plot,
+                self.stamp_plot,
+            ),
         ]
 
     # -- survey-wide --------------------------------------------------------------------------
@@ -195,16 +217,16 @@ class SourceExplorer(Panel):
             self.source_box.value = str(change["new"])
 
     def _load_source(self) -> None:
-        sid, table, with_stamps = self.source_id, self.variability, self.stamps
+        sid, table, with_stamps, forced = self.source_id, self.variability, self.stamps, self.forced
         if not sid or table.empty:
             return
 
         def work() -> dict[str, Any]:
             self.report_progress(0, 3, f"light curve of {sid}")
-            lc = self.w.sources.lightcurve(sid)
+            lc = self.w.sources.lightcurve(sid, forced=forced)
             out = {
                 "lc": lc,
-                "lc_png": _lightcurve_png(self.w, sid),
+                "lc_png": _lightcurve_png(self.w, lc),
                 "eta_v": _eta_v_png(self.w, table, sid),
             }
             self.report_progress(1, 3, f"postage stamps of {sid}")
@@ -219,9 +241,11 @@ class SourceExplorer(Panel):
         self.metrics = (
             rows.iloc[0][[c for c in METRICS if c in rows]].to_dict() if len(rows) else {}
         )
+        n_limits = int(self.lightcurve.attrs.get("n_upper_limits", 0) or 0)
+        limits = f" ({n_limits} upper limit{'s' * (n_limits != 1)})" if n_limits else ""
         self.metrics_html.value = kv_html(
             list(self.metrics.items()) or [("metrics", "none")],
-            title=f"{sid}: {len(self.lightcurve)} measurements",
+            title=f"{sid}: {len(self.lightcurve)} measurements{limits}",
         )
         self.lc_plot.value, self.eta_v_plot.value = d["lc_png"], d["eta_v"]
         if len(self.lightcurve) and self.cone_results.empty:  # centre the cone search here
@@ -229,6 +253,45 @@ class SourceExplorer(Panel):
             self.cone_dec.value = round(float(self.lightcurve["dec_deg"].mean()), 5)
         self.stamp_plot.value = d["stamps_png"]
         self.show_status(f"{sid}: {len(self.lightcurve)} measurements", "ok")
+
+    # -- SAMP -----------------------------------------------------------------------------------
+    def send_to_samp(self, which: str) -> None:
+        """Send the ``"candidates"``, ``"cone"`` or ``"lightcurve"`` table to the SAMP
+        clients (TOPCAT, Aladin); the status line says who got it, or what to start."""
+        tables = {
+            "candidates": (self.candidates, f"ESE candidates ({self.preset})"),
+            "cone": (self.cone_results, "cone search"),
+            "lightcurve": (self.lightcurve, f"light curve {self.source_id}"),
+        }
+        table, name = tables[which]
+        if table.empty:
+            self.show_status(f"No {name} table to send yet.", "warning")
+            return
+
+        def done(sent: dict[str, Any]) -> None:
+            who = ", ".join(sent["recipients"])
+            self.show_status(f"Sent '{name}' ({sent['n_rows']} rows) to {who} over SAMP", "ok")
+
+        self.run(lambda: self.w.samp.send(table, name=name), done, what="SAMP", channel="samp")
+
+    def point_at_source(self) -> None:
+        """Point the SAMP clients that take positions (Aladin...) at the shown source."""
+        sid = self.source_id
+        if not sid:
+            self.show_status("No source shown to point at.", "warning")
+            return
+
+        def work() -> dict[str, Any]:
+            rec = self.w.sources.get(sid)
+            return self.w.samp.point_at((float(rec.ra_deg), float(rec.dec_deg)))
+
+        def done(sent: dict[str, Any]) -> None:
+            who = ", ".join(sent["recipients"])
+            self.show_status(
+                f"Pointed {who} at {sid} (RA {sent['ra']:.5f}, Dec {sent['dec']:+.5f})", "ok"
+            )
+
+        self.run(work, done, what="SAMP", channel="samp")
 
     def cone_search(self) -> None:
         """Sources within the radius of (RA, Dec), nearest first."""
@@ -252,10 +315,21 @@ class SourceExplorer(Panel):
         )
 
 
+def _samp_button(label: str, what: str) -> widgets.Button:
+    b = widgets.Button(
+        description=label,
+        icon="share-square",
+        tooltip=f"Send the {what} to TOPCAT or Aladin (needs a running SAMP hub)",
+        layout=widgets.Layout(width="auto", min_width="12em", align_self="flex-start"),
+    )
+    b.add_class("dsa-samp")
+    return b
+
+
 @plot_locked
-def _lightcurve_png(w: Any, sid: str) -> bytes:
+def _lightcurve_png(w: Any, lc: pd.DataFrame) -> bytes:
     fig = new_figure(7.0, 2.6)
-    w.sources.plot_lightcurve(sid, ax=fig.add_subplot())
+    w.sources.plot_lightcurve(lc, ax=fig.add_subplot())
     return figure_png(fig)
 
 

@@ -156,7 +156,14 @@ def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[M
             Metric.graded(
                 "median_dynamic_range",
                 _median(graded["qa_dynamic_range"]),
-                description="median peak / robust rms",
+                description="median peak (maximum pixel) / robust rms",
+            ),
+            Metric.graded(
+                "n_images_peer_outliers",
+                int((im["peer_grade"] == "bad").sum()) if "peer_grade" in im else None,
+                warning=1,
+                description="images graded bad against their peers (rms, beam or source "
+                "count far from the other images of their declination strip and night)",
             ),
         ]
     if d.ms is not None:
@@ -186,14 +193,22 @@ def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[M
             ),
         ]
     if d.timeline is not None:
+        tl = d.timeline
+        # sets without a validity window may cover what the known windows do not: unknown
+        unsure = tl.n_unknown_windows > 0 and tl.coverage_fraction < 1.0
         out += [
             Metric.graded(
                 "cal_coverage_fraction",
-                float(d.timeline.coverage_fraction),
+                None if unsure else float(tl.coverage_fraction),
                 warning=p.cal_coverage_warning,
                 critical=p.cal_coverage_critical,
                 higher_is_worse=False,
-                description="fraction of the window inside an active set's validity",
+                description="fraction of the window inside an active set's validity"
+                + (
+                    f" (unknown: {tl.n_unknown_windows} active set(s) have no validity window)"
+                    if unsure
+                    else ""
+                ),
             ),
             Metric.graded(
                 "n_cal_gaps",

@@ -16,6 +16,7 @@ import pandas as pd
 from dsa110_ws.core.time import mjd_to_utc
 from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting._sections import SectionGuard, section
 from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly
 from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
 
@@ -42,7 +43,7 @@ def _utc(series: pd.Series) -> pd.Series:
     return series.dt.strftime("%Y-%m-%d %H:%M")
 
 
-class NightlyQAReport:
+class NightlyQAReport(SectionGuard):
     """The nightly QA report of one window; methods are the template's sections."""
 
     sections = NIGHTLY_QA_SECTIONS
@@ -80,6 +81,7 @@ class NightlyQAReport:
         return self._unavailable(part) or D.note(f"Not available: {part}.", kind="unavailable")
 
     # -- sections ------------------------------------------------------------------------
+    @section
     def header(self) -> D.HTMLBlock:
         s = self.w.settings
         what = f"night {self.params.night} (UTC day)" if self.params.night else "window"
@@ -89,23 +91,27 @@ class NightlyQAReport:
             f"workspace clock {self.w.now().isot[:19]} UTC.",
         )
 
+    @section
     def headline(self, metrics_path: str | None = None) -> D.HTMLBlock:
         """Metrics table; writes ``metrics.json`` to ``metrics_path`` when given."""
         from dsa110_ws.reporting._metric import overall_status, write_metrics
 
         ms = self.metrics()
-        write_metrics(
+        doc = write_metrics(
             ms, metrics_path, kind="qa", label=self.params.label, window=self.params.window_dict()
         )
+        self._remember_metrics(metrics_path, doc)
         return D.join(
             D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
             D.metrics_table(ms),
         )
 
+    @section
     def summary(self) -> D.HTMLBlock:
         d, rows = self.data, []
         if d.images is not None:
             counts = d.images["grade"].value_counts()
+            outliers = int((d.images["peer_grade"] != "good").sum())
             rows.append(
                 {
                     "what": "images",
@@ -114,7 +120,8 @@ class NightlyQAReport:
                         f"{g}: {int(counts.get(g, 0))}"
                         for g in ("good", "warning", "bad", "unreadable")
                         if g in counts or g != "unreadable"
-                    ),
+                    )
+                    + f"; flagged against their peers: {outliers}",
                 }
             )
         if d.ms is not None:
@@ -150,11 +157,12 @@ class NightlyQAReport:
         note = self._unavailable("images", "ms", "caltables", "job_summary")
         return D.join(D.table(pd.DataFrame(rows)), *([note] if note else []))
 
+    @section
     def worst_images(self) -> D.HTMLBlock:
         if self.data.images is None:
             return self._missing("images")
         im = self.data.images.sort_values(
-            ["grade_rank", "qa_rms_jy"], ascending=[True, False], kind="stable"
+            ["grade_rank", "peer_rank", "qa_rms_jy"], ascending=[True, True, False], kind="stable"
         ).head(self.params.worst_n)
         items = []
         for _, r in im.iterrows():
@@ -165,6 +173,8 @@ class NightlyQAReport:
                 else "no pixel QA",
             ]
             lines += [x for x in str(r["reasons"] or r["error"] or "").split("; ") if x]
+            if isinstance(r.get("peer_reasons"), str) and r["peer_reasons"]:
+                lines.append(f"peers ({r['peer_grade']}): {r['peer_reasons']}")
             items.append(
                 {"png": self._thumbnail(r["path"]), "title": Path(r["path"]).name, "lines": lines}
             )
@@ -176,6 +186,7 @@ class NightlyQAReport:
         except WorkspaceError:
             return None
 
+    @section
     def noise_vs_time(self) -> D.HTMLBlock:
         if self.data.images is None:
             return self._missing("images")
@@ -191,6 +202,7 @@ class NightlyQAReport:
             lambda: _noise_figure(im, self.params),
         )
 
+    @section
     def calibration_qa(self) -> D.HTMLBlock:
         blocks: list[Any] = []
         if self.data.caltables is not None:
@@ -235,6 +247,7 @@ class NightlyQAReport:
         note = self._unavailable("caltables", "ms")
         return D.join(*blocks, *([note] if note else []))
 
+    @section
     def calibration_health(self) -> D.HTMLBlock:
         d = self.data
         if d.timeline is None:
@@ -244,6 +257,13 @@ class NightlyQAReport:
         blocks.append(
             f"Active caltable sets cover {100 * tl.coverage_fraction:.1f}% of the window "
             f"({len(tl.gaps)} gap(s))."
+            + (
+                f" {tl.n_unknown_windows} active set(s) have no validity window "
+                "(valid_start_mjd/valid_end_mjd NULL) and are not counted: the pipeline "
+                "applies them at any time, so the real coverage is unknown."
+                if tl.n_unknown_windows
+                else ""
+            )
         )
         gaps = tl.gaps.assign(
             start_utc=_utc(mjd_to_utc(tl.gaps["start_mjd"])),
@@ -252,7 +272,12 @@ class NightlyQAReport:
         blocks.append(
             D.table(gaps, columns=["start_utc", "end_utc", "duration_h"], caption="Coverage gaps")
         )
-        if d.nearest is not None:
+        if d.nearest is not None and d.nearest.set_name is None:
+            blocks.append(
+                "At mid-window no active set with a known validity window exists "
+                f"(staleness {d.nearest.staleness})."
+            )
+        elif d.nearest is not None:
             n = d.nearest
             blocks.append(
                 f"At mid-window the nearest set is {n.set_name} "
@@ -288,6 +313,7 @@ class NightlyQAReport:
         note = self._unavailable("nearest", "flux", "alerts")
         return D.join(*blocks, *([note] if note else []))
 
+    @section
     def variable_sources(self) -> D.HTMLBlock:
         c = self.data.candidates
         if c is None:
@@ -316,6 +342,7 @@ class NightlyQAReport:
             ),
         )
 
+    @section
     def failed_jobs(self) -> D.HTMLBlock:
         f = self.data.failed_jobs
         if f is None:

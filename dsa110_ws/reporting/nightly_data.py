@@ -3,7 +3,9 @@
 Each part comes from one service call per product (all cached by the products service's
 derived-product cache, so a second report over the same night reads no pixels):
 
-* images observed in the window (``w.images.find``) graded from their pixels (``w.qa.image``);
+* images observed in the window (``w.images.find``) graded from their pixels (``w.qa.image``)
+  and against their peers in the window (``w.qa.peers``: extra checks on rms, beam and
+  source count; ``peer_grade``, ``peer_reasons``, ``n_peers``, ``qa_rms_z``);
 * the window's Measurement Sets (``w.ms.find``) and their flags
   (``w.ms.flag_stats``);
 * the caltable sets valid during the window (``w.calhealth.sets``) and each table's QA
@@ -132,14 +134,25 @@ def _image_qa(w: Workspace, path: str) -> dict[str, Any]:
     }
 
 
+def _peers(w: Workspace, d: NightlyData, im: pd.DataFrame) -> pd.DataFrame:
+    """The peer comparison of the window's images (columns aligned with ``im``)."""
+    cols = ["peer_grade", "peer_reasons", "n_peers", "qa_rms_z"]
+    got = _part(d, "peers", lambda: w.qa.peers(im[["path", "obs_mjd", "center_dec_deg"]]))
+    if got is None or got.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols}, index=im.index)
+    got = got.rename(columns={"rms_jy_z": "qa_rms_z"})
+    return got[cols].set_index(im.index)
+
+
 def _images(w: Workspace, d: NightlyData) -> pd.DataFrame:
     im = w.images.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
     im = im[[c for c in im.columns if not c.endswith("_utc")]]
     qa = _per_product(im["path"], lambda p: _image_qa(w, p), _IMAGE_COLS)
-    out = pd.concat([im, qa], axis=1)
+    out = pd.concat([im, qa, _peers(w, d, im)], axis=1)
     out["obs_utc"] = mjd_to_utc(out["obs_mjd"])
     out["grade"] = out["grade"].fillna("unreadable")
     out["grade_rank"] = out["grade"].map(GRADE_ORDER).fillna(-1)
+    out["peer_rank"] = out["peer_grade"].map(GRADE_ORDER).fillna(2)
     return out
 
 

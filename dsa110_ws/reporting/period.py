@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting._sections import SectionGuard, section
 from dsa110_ws.reporting.metrics import stats_metrics
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def trends(current: dict[str, Any], previous: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-class StatsReport:
+class StatsReport(SectionGuard):
     """Sections of the stats template; each returns something Jupyter displays."""
 
     sections = STATS_SECTIONS
@@ -108,6 +109,7 @@ class StatsReport:
             ),
         )
 
+    @section
     def header(self) -> D.HTMLBlock:
         s = self.w.settings
         return D.join(
@@ -120,23 +122,26 @@ class StatsReport:
             f"{self.w.now().isot[:19]} UTC.",
         )
 
+    @section
     def headline(self, metrics_path: str | None = None) -> D.HTMLBlock:
         """Metrics table; writes ``metrics.json`` to ``metrics_path`` when given."""
         from dsa110_ws.reporting._metric import overall_status, write_metrics
 
         ms = self.metrics()
-        write_metrics(
+        doc = write_metrics(
             ms,
             metrics_path,
             kind="stats",
             label=self.params.label,
             window=self.params.window_dict(),
         )
+        self._remember_metrics(metrics_path, doc)
         return D.join(
             D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
             D.metrics_table(ms),
         )
 
+    @section
     def throughput(self) -> D.HTMLBlock:
         tp = self.w.stats.throughput(start=self.start, end=self.end, per="night")
         fig = D.cached_figure(
@@ -158,6 +163,7 @@ class StatsReport:
             ),
         )
 
+    @section
     def success_rates(self) -> D.HTMLBlock:
         df = self.w.stats.success_rates(start=self.start, end=self.end).reset_index()
         df = df.rename(columns={df.columns[0]: "type"})
@@ -173,6 +179,7 @@ class StatsReport:
         ]
         return D.table(df, columns=cols)
 
+    @section
     def qa_distributions(self) -> D.HTMLBlock:
         qa = self.w.stats.qa(start=self.start, end=self.end, per="night")
         if qa.empty:
@@ -191,9 +198,11 @@ class StatsReport:
         ]
         return D.join(fig, D.table(show, columns=cols))
 
+    @section
     def trends(self) -> D.HTMLBlock:
         return D.table(trends(self.current, self.previous), status_columns=())
 
+    @section
     def disk_usage(self) -> D.HTMLBlock:
         df = self.disk.assign(
             used_fraction=self.disk["used_percent"] / 100.0, free_gb=self.disk["free_bytes"] / 1e9

@@ -73,10 +73,13 @@ class IngestionGroupRepository(Repository):
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         limit: int | None = DEFAULT_LIMIT,
+        newest_first: bool = False,
     ) -> pd.DataFrame:
+        """Groups by state, id and creation time, oldest first (or ``newest_first``)."""
         w = self.where().eq("state", state).eq("group_id", group_id)
         w.unix_range("created_at", start, end, now=self._now)
-        return self._select(w, limit=limit)
+        order = "created_at DESC, group_id DESC" if newest_first else None
+        return self._select(w, limit=limit, order=order)
 
     def counts_by_state(
         self, *, start: TimeLike | None = None, end: TimeLike | None = None

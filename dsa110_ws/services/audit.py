@@ -9,9 +9,10 @@ lives in the repositories; an action passes a function that takes the open conne
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dsa110_ws.errors import NotPermittedError, WorkspaceError, one_line
 
@@ -19,7 +20,17 @@ if TYPE_CHECKING:
     from dsa110_ws.repositories import Database
     from dsa110_ws.repositories.state import StateDB
 
-__all__ = ["ActionResult", "AuditTrail"]
+__all__ = ["ActionResult", "AuditTrail", "WritableDatabase"]
+
+
+class WritableDatabase(Protocol):
+    """A database an operator action writes to: the pipeline's SQLite or the task queue."""
+
+    allow_writes: bool
+
+    def describe(self) -> str: ...
+
+    def transaction(self, what: str) -> contextlib.AbstractContextManager[Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,26 +66,35 @@ class AuditTrail:
     def __repr__(self) -> str:
         return f"<AuditTrail operator={self.operator!r} writes={'on' if self.db.allow_writes else 'off'}>"
 
-    def check_allowed(self, what: str) -> None:
+    def check_allowed(self, what: str, db: WritableDatabase | None = None) -> None:
         """Raise :class:`NotPermittedError` (nothing written) unless writes are allowed."""
-        if not self.db.allow_writes:
+        target = db or self.db
+        if not target.allow_writes:
+            where = "the task queue" if db is not None and db is not self.db else "the pipeline"
             raise NotPermittedError(
-                f"Refusing to {what}: writes to the pipeline database are off. Set "
+                f"Refusing to {what}: writes to {where} database are off. Set "
                 "DSA110_WS_ALLOW_WRITES=1 (or allow_writes=True) to enable operator actions."
             )
 
     def perform(
-        self, *, action: str, target: str, apply: Callable[[Any], tuple[Any, Any]]
+        self,
+        *,
+        action: str,
+        target: str,
+        apply: Callable[[Any], tuple[Any, Any]],
+        db: WritableDatabase | None = None,
     ) -> ActionResult:
-        """Run ``apply(connection) -> (before, after)`` as one audited write transaction.
+        """Run ``apply(connection) -> (before, after)`` as one audited write transaction on
+        ``db`` (default the pipeline database; the task queue's for queue actions).
 
         The intent is recorded first (a :class:`DataUnavailableError` from the state
-        database stops the action before the pipeline database is touched); a refusal
-        (writes off) and a failure are recorded too.  Any error rolls the transaction back.
+        database stops the action before the database is touched); a refusal (writes off)
+        and a failure are recorded too.  Any error rolls the transaction back.
         """
-        where = self.db.describe()
+        target_db = db or self.db
+        where = target_db.describe()
         try:
-            self.check_allowed(f"{action} {target}")
+            self.check_allowed(f"{action} {target}", target_db)
         except NotPermittedError as exc:
             self.state.audit(
                 who=self.operator,
@@ -91,7 +111,7 @@ class AuditTrail:
             who=self.operator, action=action, target=target, database=where
         )
         try:
-            with self.db.transaction(f"{action} {target}") as con:
+            with target_db.transaction(f"{action} {target}") as con:
                 before, after = apply(con)
         except WorkspaceError as exc:
             self.state.finish_audit(audit_id, ok=False, message=one_line(exc))

@@ -67,8 +67,7 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
 
 
 @pytest.mark.slow
-def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(demo_dir,
-                                                                             tmp_path):
+def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(demo_dir, tmp_path):
     """Not our command line, not the dashboards' folder: the voila.json the installation put
     in <prefix>/etc/jupyter still strips the sources and hides tracebacks."""
     config = json.loads((voila.dashboards_dir() / "voila.json").read_text())
@@ -76,13 +75,28 @@ def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(d
     installed = Path(sys.prefix) / "etc" / "jupyter" / "voila.json"
     assert json.loads(installed.read_text()) == config
     port = voila.free_port()
-    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
-               DSA110_WS_STATE_DIR=str(tmp_path / "state"))
+    env = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
+    )
     nb = voila.dashboards_dir() / "operations.ipynb"
-    proc = subprocess.Popen([sys.executable, "-m", "voila", str(nb), f"--port={port}",
-                             "--no-browser", "--Voila.ip=127.0.0.1"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(nb),
+            f"--port={port}",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         voila.wait_for_port(port, timeout_s=60, proc=proc)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120).read().decode()

@@ -31,14 +31,20 @@ def screenshot(page, name: str) -> None:
 
 
 def assert_no_python_error(page) -> None:
-    text = page.inner_text("body")
+    """No Python error on the page, outside what shows the pipeline's own error texts
+    (``.dsa-pipeline-text``: e.g. a task's "TimeoutError: ..." is data, not our error)."""
+    text = page.evaluate(
+        "() => { const b = document.body.cloneNode(true);"
+        " b.querySelectorAll('.dsa-pipeline-text').forEach(e => e.remove());"
+        " return b.innerText; }"
+    )
     assert not ERROR_TEXT.search(text), ERROR_TEXT.search(text).group(0)
     assert page.locator(".dsa-status-error").count() == 0, page.locator(
         ".dsa-status-error"
     ).first.inner_text()
 
 
-def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
+def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth, demo_dir):
     page.goto(voila_server.url("operations"), wait_until="domcontentloaded")
     page.wait_for_selector(".dsa-kpi[data-kpi='failed_jobs']")
     n_failed = str(len(truth["failed_jobs"]))
@@ -82,8 +88,35 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth):
         " return e && Number(e.dataset.ticks) >= 2; }"
     )
     assert kpi(page, "failed_jobs") == "4"
+    assert_queue_section(page, truth, demo_dir)
     assert_no_python_error(page)
     screenshot(page, "dashboard-operations.png")
+
+
+def assert_queue_section(page, truth, demo_dir) -> None:
+    """The task queue's headline numbers and section, against the demo's PostgreSQL."""
+    import psycopg
+
+    from dsa110_ws.demo.queue.day import queue_url_for
+
+    q, main = truth["queue"], truth["queue"]["counts"]["dsa110-pipeline"]
+    page.wait_for_selector(".dsa-kpi[data-kpi='stuck_tasks'] .dsa-kpi-value:not(:text('…'))")
+    with psycopg.connect(queue_url_for(demo_dir)) as con:  # asked in plain SQL
+        failed_1h = con.execute(
+            "SELECT count(*) FROM absurd.tasks WHERE queue_name = 'dsa110-pipeline' AND "
+            "status = 'failed' AND completed_at >= %s::timestamptz - interval '1 hour' AND "
+            "completed_at < %s::timestamptz", (q["now"], q["now"])).fetchone()[0]
+    assert kpi(page, "pending") == str(main["pending"])
+    assert kpi(page, "running") == str(main["claimed"])
+    assert kpi(page, "failed_1h") == str(failed_1h)
+    assert kpi(page, "stuck_tasks") == str(len(q["stuck"])) == "1"
+    section = page.locator(".dsa-queue-section")
+    dlq = section.locator(".dsa-queue-counts [data-queue='dsa110-pipeline-dlq']")
+    assert f"pending {q['counts']['dsa110-pipeline-dlq']['pending']}" in dlq.inner_text()
+    assert "imaging" in section.locator(".dsa-stuck-tasks").inner_text()
+    assert "create-mosaic exceeded timeout_sec" in section.locator(".dsa-failures-table").inner_text()
+    for worker in q["workers"]:
+        assert worker in section.locator(".dsa-workers-table").inner_text()
 
 
 def test_science_dashboard_explores_images_and_sources(voila_server, page, truth):

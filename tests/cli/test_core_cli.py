@@ -10,13 +10,25 @@ import sys
 
 def run(*args, env=None, cwd=None):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_info_json_on_a_pipeline_db(demo_dir, truth, tmp_path):
-    out = run("info", "--json", env={"PIPELINE_DB": str(demo_dir / "pipeline.sqlite3"),
-                                     "DSA110_WS_STATE_DIR": str(tmp_path)})
+    out = run(
+        "info",
+        "--json",
+        env={
+            "PIPELINE_DB": str(demo_dir / "pipeline.sqlite3"),
+            "DSA110_WS_STATE_DIR": str(tmp_path),
+        },
+    )
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["settings"]["pipeline_db"] == str(demo_dir / "pipeline.sqlite3")
@@ -36,5 +48,9 @@ def test_demo_command_writes_a_state(tmp_path):
     out = run("demo", str(tmp_path / "d"), "--nights", "4", "--seed", "3")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "d" / "settings.toml").exists()
+    # the task queue's cluster is there, its server stopped again (started by its readers)
+    assert (tmp_path / "d" / "queue-pg" / "pgdata" / "PG_VERSION").is_file()
+    assert not (tmp_path / "d" / "queue-pg" / "pgdata" / "postmaster.pid").exists()
+    assert "queue tasks in queue-pg/" in out.stdout
     again = run("demo", str(tmp_path / "d"))
     assert again.returncode != 0 and "not empty" in again.stderr

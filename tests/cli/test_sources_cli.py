@@ -13,14 +13,21 @@ import pytest
 
 
 def run(*args, env):
-    return subprocess.run([sys.executable, "-m", "dsa110_ws.cli", "sources", *args],
-                          capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", "sources", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 @pytest.fixture()
 def env(demo_dir, tmp_path):
-    return {"DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
-            "DSA110_WS_STATE_DIR": str(tmp_path / "state")}
+    return {
+        "DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
+        "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
+    }
 
 
 def test_variability_json_has_one_record_per_source(env, truth):
@@ -28,13 +35,24 @@ def test_variability_json_has_one_record_per_source(env, truth):
     assert out.returncode == 0, out.stderr
     records = json.loads(out.stdout)
     assert len(records) == truth["sources"]["n_sources"]
-    need = {"source_id", "n_epochs", "mean_flux_jy", "v", "eta", "chi2_nu", "sigma_deviation",
-            "vs_max", "m_max", "is_candidate"}
+    need = {
+        "source_id",
+        "n_epochs",
+        "mean_flux_jy",
+        "v",
+        "eta",
+        "chi2_nu",
+        "sigma_deviation",
+        "vs_max",
+        "m_max",
+        "is_candidate",
+    }
     assert need <= set(records[0])
     flagged = {r["source_id"] for r in records if r["is_candidate"]}
     assert flagged == {v["source_id"] for v in truth["sources"]["variables"]}
-    sens = json.loads(run("variability", "--json", "--candidates", "--preset", "sensitive",
-                          env=env).stdout)
+    sens = json.loads(
+        run("variability", "--json", "--candidates", "--preset", "sensitive", env=env).stdout
+    )
     assert len(sens) > len(flagged) and all(r["is_candidate"] for r in sens)
 
 
@@ -70,8 +88,10 @@ def test_dataset_builds_refreshes_then_reports(writable_demo, tmp_path):
     db = writable_demo / "pipeline.sqlite3"
     old = time.time() - 3600  # settled
     os.utime(db, (old, old))
-    env = {"DSA110_WS_SETTINGS": str(writable_demo / "settings.toml"),
-           "DSA110_WS_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "DSA110_WS_SETTINGS": str(writable_demo / "settings.toml"),
+        "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
+    }
     before = json.loads(run("dataset", "--json", env=env).stdout)
     assert before["built"] is False and before["path"].startswith(str(tmp_path / "state"))
     built = run("dataset", "--refresh", "--json", env=env)

@@ -19,28 +19,59 @@ from dsa110_ws.core.severity import (
 def test_the_ladder_orders_ok_unknown_warning_critical():
     assert Severity.OK < Severity.UNKNOWN < Severity.WARNING < Severity.CRITICAL
     assert sorted([Severity.CRITICAL, Severity.OK, Severity.WARNING, Severity.UNKNOWN]) == [
-        Severity.OK, Severity.UNKNOWN, Severity.WARNING, Severity.CRITICAL]
+        Severity.OK,
+        Severity.UNKNOWN,
+        Severity.WARNING,
+        Severity.CRITICAL,
+    ]
     assert Severity.WARNING == "warning"  # still a string for JSON and comparisons
 
 
-@pytest.mark.parametrize("values,expected", [
-    ([], "ok"), (["ok", "ok"], "ok"), (["ok", "unknown"], "unknown"),
-    (["unknown", "warning"], "warning"), (["critical", "warning", "ok"], "critical"),
-    (["good", "bad"], "critical"), (["pass", "warn"], "warning"), ([None], "unknown"),
-])
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([], "ok"),
+        (["ok", "ok"], "ok"),
+        (["ok", "unknown"], "unknown"),
+        (["unknown", "warning"], "warning"),
+        (["critical", "warning", "ok"], "critical"),
+        (["good", "bad"], "critical"),
+        (["pass", "warn"], "warning"),
+        ([None], "unknown"),
+    ],
+)
 def test_worst(values, expected):
     assert worst(values) == expected
 
 
 def test_mappings_from_every_vocabulary():
     assert [from_grade(g) for g in ("good", "warning", "bad", "poor", None)] == [
-        "ok", "warning", "critical", "unknown", "unknown"]
+        "ok",
+        "warning",
+        "critical",
+        "unknown",
+        "unknown",
+    ]
     assert [from_verdict(v) for v in ("pass", "warn", "fail", "meh")] == [
-        "ok", "warning", "critical", "unknown"]
+        "ok",
+        "warning",
+        "critical",
+        "unknown",
+    ]
     assert [from_staleness(s) for s in ("fresh", "aging", "stale", "critical")] == [
-        "ok", "warning", "warning", "critical"]
+        "ok",
+        "warning",
+        "warning",
+        "critical",
+    ]
     assert [from_quality(q) for q in ("excellent", "Good", "marginal", "poor", "FAILED", "")] == [
-        "ok", "ok", "warning", "critical", "critical", "unknown"]
+        "ok",
+        "ok",
+        "warning",
+        "critical",
+        "critical",
+        "unknown",
+    ]
 
 
 def test_exit_codes_follow_the_monitoring_convention():

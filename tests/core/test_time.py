@@ -33,17 +33,31 @@ from dsa110_ws.errors import InvalidQueryError
 NOW = "2026-11-14T17:53:20"
 
 
-@pytest.mark.parametrize("value", [
-    "2026-11-13", "2026-11-13T06:30:00", "2026-11-13 06:30:00", "2026-11-13T06:30:00Z",
-    "2026-11-13T08:30:00+02:00", 61357.2708333333, 1794551400.0,
-    dt.datetime(2026, 11, 13, 6, 30), dt.datetime(2026, 11, 13, 6, 30, tzinfo=dt.UTC),
-    dt.date(2026, 11, 13), pd.Timestamp("2026-11-13T06:30:00"),
-    Time("2026-11-13T06:30:00", scale="utc"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-13",
+        "2026-11-13T06:30:00",
+        "2026-11-13 06:30:00",
+        "2026-11-13T06:30:00Z",
+        "2026-11-13T08:30:00+02:00",
+        61357.2708333333,
+        1794551400.0,
+        dt.datetime(2026, 11, 13, 6, 30),
+        dt.datetime(2026, 11, 13, 6, 30, tzinfo=dt.UTC),
+        dt.date(2026, 11, 13),
+        pd.Timestamp("2026-11-13T06:30:00"),
+        Time("2026-11-13T06:30:00", scale="utc"),
+    ],
+)
 def test_every_form_means_the_same_instant(value):
     t = to_time(value)
-    expected = Time("2026-11-13T06:30:00" if not isinstance(value, dt.date) or
-                    isinstance(value, dt.datetime) else "2026-11-13", scale="utc")
+    expected = Time(
+        "2026-11-13T06:30:00"
+        if not isinstance(value, dt.date) or isinstance(value, dt.datetime)
+        else "2026-11-13",
+        scale="utc",
+    )
     if value == "2026-11-13":
         expected = Time("2026-11-13T00:00:00", scale="utc")
     assert abs(t.unix - expected.unix) < 1e-3, (value, t.isot)
@@ -57,11 +71,21 @@ def test_relative_words_and_ago_are_read_on_the_clock_given():
     assert to_time("90 min ago", now=NOW).isot == "2026-11-14T16:23:20.000"
 
 
-@pytest.mark.parametrize("bad,needle", [
-    ("soon", "Cannot read"), (np.nan, "No time"), (pd.NaT, "No time"), (None, "No time"),
-    (12345.0, "Cannot tell"), (1e15, "Cannot tell"), ("0001-01-01", "outside 1900-2200"),
-    ("9999-12-31", "outside 1900-2200"), (True, "Cannot read"), ([1, 2], "Cannot read"),
-])
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ("soon", "Cannot read"),
+        (np.nan, "No time"),
+        (pd.NaT, "No time"),
+        (None, "No time"),
+        (12345.0, "Cannot tell"),
+        (1e15, "Cannot tell"),
+        ("0001-01-01", "outside 1900-2200"),
+        ("9999-12-31", "outside 1900-2200"),
+        (True, "Cannot read"),
+        ([1, 2], "Cannot read"),
+    ],
+)
 def test_nonsense_is_one_clear_error(bad, needle):
     with pytest.raises(InvalidQueryError, match=needle) as err:
         to_time(bad)
@@ -89,10 +113,19 @@ def test_series_conversions_keep_their_index_and_turn_missing_into_nat():
     assert unix_to_utc([0.0])[0] == pd.Timestamp("1970-01-01", tz="UTC")
 
 
-@pytest.mark.parametrize("text,seconds", [
-    ("90s", 90), ("30m", 1800), ("6h", 21600), ("2d", 172800), ("1w", 604800),
-    ("1.5 hr", 5400), (dt.timedelta(minutes=3), 180), (2 * u.hour, 7200),
-])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("6h", 21600),
+        ("2d", 172800),
+        ("1w", 604800),
+        ("1.5 hr", 5400),
+        (dt.timedelta(minutes=3), 180),
+        (2 * u.hour, 7200),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
 
@@ -132,8 +165,9 @@ def test_time_keeps_working_past_the_leap_second_table_expiry(monkeypatch):
 
     from dsa110_ws.core import time as core_time
 
-    monkeypatch.setattr(iers.LeapSeconds, "_today", classmethod(
-        lambda cls: Time("2028-03-01", scale="tai")))
+    monkeypatch.setattr(
+        iers.LeapSeconds, "_today", classmethod(lambda cls: Time("2028-03-01", scale="tai"))
+    )
     core_time._configured = False
     core_time.configure_astropy()
     with warnings.catch_warnings():
@@ -141,3 +175,21 @@ def test_time_keeps_working_past_the_leap_second_table_expiry(monkeypatch):
         t = to_time("2028-02-29T12:00:00")
         assert t.tai.isot.startswith("2028-02-29T12:00:37")  # TAI - UTC = 37 s
         assert Time("2028-02-29T12:00:00", scale="utc").tt.isot.startswith("2028-02-29T12:01")
+
+
+def test_timestamps_to_unix_does_not_depend_on_the_datetime_resolution():
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from dsa110_ws.core.time import timestamps_to_unix
+
+    t = dt.datetime(2026, 11, 14, 17, 53, 20, 145879, tzinfo=dt.UTC)
+    want = t.timestamp()
+    for unit in ("s", "ms", "us", "ns"):
+        series = pd.Series([t, None]).astype(f"datetime64[{unit}, UTC]")
+        got = timestamps_to_unix(series)
+        assert got[0] == pytest.approx(want, abs=1.0 if unit == "s" else 1e-3)
+        assert np.isnan(got[1])
+    assert timestamps_to_unix(["2026-11-14T17:53:20"])[0] == pytest.approx(1794678800.0)

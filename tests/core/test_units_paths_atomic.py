@@ -14,15 +14,23 @@ from dsa110_ws.core.units import to_quantity, to_value
 from dsa110_ws.errors import InvalidQueryError, NotPermittedError
 
 
-@pytest.mark.parametrize("value,deg", [
-    (2.0, 2.0), ("30 arcmin", 0.5), ("1.5 deg", 1.5), (90 * u.arcsec, 0.025), ("2", 2.0),
-])
+@pytest.mark.parametrize(
+    "value,deg",
+    [
+        (2.0, 2.0),
+        ("30 arcmin", 0.5),
+        ("1.5 deg", 1.5),
+        (90 * u.arcsec, 0.025),
+        ("2", 2.0),
+    ],
+)
 def test_angles(value, deg):
     assert to_value(value, "deg", what="radius") == pytest.approx(deg)
 
 
-@pytest.mark.parametrize("bad", ["2 m", "lots", -1, 0, float("nan"), float("inf"), True,
-                                 [1, 2] * u.deg])
+@pytest.mark.parametrize(
+    "bad", ["2 m", "lots", -1, 0, float("nan"), float("inf"), True, [1, 2] * u.deg]
+)
 def test_bad_angles_name_the_parameter(bad):
     with pytest.raises(InvalidQueryError, match="radius") as err:
         to_quantity(bad, "deg", what="radius")
@@ -75,5 +83,30 @@ def test_atomic_writes_leave_old_or_new_never_half(tmp_path):
         atomic_write(target, f"version {i} " + "x" * 5000)
     stop.set()
     t.join()
-    assert seen and all(s == "old" or (s.startswith("version ") and s.endswith("x" * 5000))
-                        for s in seen)
+    assert seen and all(
+        s == "old" or (s.startswith("version ") and s.endswith("x" * 5000)) for s in seen
+    )
+
+
+def test_fifos_devices_and_the_wrong_kind_are_refused_before_anything_opens_them(tmp_path):
+    import os
+
+    from dsa110_ws.core.paths import PathPolicy
+    from dsa110_ws.errors import InvalidQueryError, NotPermittedError
+
+    fifo = tmp_path / "run.log"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    policy = PathPolicy(data_roots=[tmp_path], log_roots=[tmp_path])
+    with pytest.raises(NotPermittedError, match="is a FIFO"):
+        policy.log(fifo)
+    with pytest.raises(NotPermittedError, match="is a FIFO"):
+        policy.product(fifo)
+    with pytest.raises(NotPermittedError, match="character device"):
+        PathPolicy().product("/dev/zero")
+    (tmp_path / "adir.log").mkdir()
+    with pytest.raises(InvalidQueryError, match="is a directory, not a file"):
+        policy.log(tmp_path / "adir.log")
+    (tmp_path / "x.ms").write_text("not a table")
+    with pytest.raises(InvalidQueryError, match="a casacore table is a directory"):
+        policy.product(tmp_path / "x.ms", expect="dir")
+    assert policy.product(tmp_path / "adir.log") == (tmp_path / "adir.log").resolve()

@@ -1,4 +1,4 @@
-"""JobMonitor, QueuePanel and LogViewer over the demo state, checked against its truth."""
+"""JobMonitor, IngestionPanel and LogViewer over the demo state, checked against its truth."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from dsa110_ws.panels import JobMonitor, LogViewer, QueuePanel
+from dsa110_ws.panels import IngestionPanel, JobMonitor, LogViewer
 
 
 def test_job_monitor_counts_and_filters_failed_jobs(workspace, truth):
@@ -71,14 +71,14 @@ def test_job_monitor_rerun_and_cancel_ask_first_then_go_through_actions(writable
 
 
 def test_queue_panel_lists_incomplete_groups_with_missing_subbands(workspace, truth):
-    p = QueuePanel(workspace)
+    p = IngestionPanel(workspace)
     assert p.status.level == "warning" and p.last_error == ""
     want = {g["group_id"]: g["missing_subbands"] for g in truth["incomplete_groups"]}
     got = dict(zip(p.incomplete["group_id"], p.incomplete["missing_subbands"], strict=True))
     assert got == want
     assert "3, 7, 12" in p.incomplete_table.html.value
     assert list(p.failed["group_id"]) == truth["failed_groups"]
-    assert p.counts == {k: v for k, v in truth["counts"]["ingestion_by_state"].items()}
+    assert p.counts == truth["queue"]["ingestion"]["groups_by_state"]  # the queue's, not SQLite's
 
 
 def test_log_viewer_filters_and_follows(demo_dir, truth, tmp_path):
@@ -110,7 +110,7 @@ def test_log_viewer_filters_and_follows(demo_dir, truth, tmp_path):
     p.close()
 
 
-@pytest.mark.parametrize("cls", [JobMonitor, QueuePanel, LogViewer])
+@pytest.mark.parametrize("cls", [JobMonitor, IngestionPanel, LogViewer])
 def test_a_broken_database_path_gives_a_status_line(cls, broken_workspace):
     p = cls(broken_workspace)
     if cls is LogViewer:

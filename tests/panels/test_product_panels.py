@@ -135,3 +135,64 @@ def test_image_browser_says_when_the_rows_were_cut(workspace, truth, monkeypatch
     monkeypatch.setattr(images_panel, "MAX_ROWS", 3)  # under -W error an escaped warning fails
     p = ImageBrowser(workspace, night=truth["nights"][0])
     assert len(p.images) == 3 and p.status.level == "warning" and "truncated" in p.status.message
+
+
+def test_provenance_strip_complete_image_and_the_gap(workspace, truth):
+    from dsa110_ws.panels import ProvenanceStrip
+
+    prov = truth["provenance"]
+    p = ProvenanceStrip(workspace, prov["complete_image"])
+    assert p.provenance.complete and p.status.level == "ok", p.last_error
+    for title in ("Image", "Job", "MS", "Stages", "Caltables", "Pointing", "QA", "Run log"):
+        assert f"<b>{title}</b>" in p.strip.value
+    assert "missing from" not in p.table.value
+    options = dict(p.link_select.options)
+    p.link_select.value = next(v for k, v in options.items() if k.startswith("MS:"))
+    p.open_button.click()
+    (ms,) = p.opened.children
+    assert ms.ms_path == prov["complete_image"].replace("images", "ms").replace(
+        ".img-image.fits", ".ms"
+    )
+    p.link_select.value = next(v for k, v in options.items() if k.startswith("Run log"))
+    p.open_button.click()
+    (job,) = p.opened.children
+    assert "Job" in job.value and "finished OK" in job.value  # the job's stored logs
+    p.image = prov["gap_image"]
+    assert not p.provenance.complete and p.status.level == "warning"
+    assert "missing from <code>caltables</code>" in p.table.value
+    assert prov["missing_caltable"] in p.table.value and "1 missing" in p.strip.value
+    assert not any(prov["missing_caltable"] in k for k in dict(p.link_select.options))
+
+
+def test_image_browser_shows_the_selected_images_provenance(workspace, truth):
+    night = truth["nights"][-2]
+    p = ImageBrowser(workspace, night=night)
+    gap = truth["provenance"]["gap_image"]
+    p.table.select(int(p.images.loc[p.images["path"] == gap, "id"].iloc[0]))
+    assert p.provenance.image == gap and not p.provenance.provenance.complete
+    assert "caltables" in p.provenance.table.value
+
+
+def test_ms_inspector_waterfall_shows_the_injected_rfi(workspace, truth):
+    ms = truth["measurement_sets"][0]
+    p = MSInspector(workspace, ms["path"])
+    wf = p.waterfall
+    assert wf.quantity == "flag" and _png(p.waterfall_plot.value)
+    assert "all" in p.wf_baseline_box.options and "1&2" in p.wf_baseline_box.options
+    band = [c for b in ms["rfi"] if len(b["integrations"]) == 12 for c in b["channels"]]
+    assert sorted(set(wf.flagged_channels["channel"])) == sorted(set(band))
+    before = bytes(p.waterfall_plot.value)
+    p.wf_baseline_box.value = "1&2"
+    assert p.waterfall.selection == "baseline 1&2" and bytes(p.waterfall_plot.value) != before
+    p.wf_quantity_select.value = "amp"
+    assert p.waterfall.quantity == "amp" and p.status.level in ("ok", "busy")
+    p.wf_baseline_box.value = "1&nope"
+    assert p.status.level == "error" and "No antenna named 'nope'" in p.last_error
+
+
+def test_cal_inspector_shows_the_gain_qa(workspace, truth):
+    bp = next(c for c in truth["calibration"]["caltables"] if c["table_type"] == "BP")
+    p = CalInspector(workspace, bp["path"])
+    assert p.gains is not None and p.gains.axis == "channel", p.last_error
+    assert "noisy antennas: <b>none</b>" in p.gains_html.value
+    assert "successive solutions along channel" in p.gains_html.value

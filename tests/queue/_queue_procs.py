@@ -23,12 +23,14 @@ def claim(url: str, queue: str, worker: str, lock_key: str, half: str) -> dict:
             if n == int(half):
                 con.execute("SELECT pg_advisory_lock(%s)", (int(lock_key),))
                 con.execute("SELECT pg_advisory_unlock(%s)", (int(lock_key),))
-            row = con.execute("SELECT task_id FROM absurd.claim_task(%s, %s)",
-                              (queue, worker)).fetchone()
+            row = con.execute(
+                "SELECT task_id FROM absurd.claim_task(%s, %s)", (queue, worker)
+            ).fetchone()
             if row is None:
                 return {"claimed": n}
-            done = con.execute("SELECT absurd.complete_task(%s, %s)",
-                               (row[0], Jsonb({"by": worker}))).fetchone()[0]
+            done = con.execute(
+                "SELECT absurd.complete_task(%s, %s)", (row[0], Jsonb({"by": worker}))
+            ).fetchone()[0]
             if not done:
                 return {"claimed": n, "error": f"complete_task refused {row[0]}"}
             n += 1
@@ -41,7 +43,8 @@ def retry(url: str, task_id: str) -> dict:
         ok = con.execute("SELECT absurd.retry_task(%s)", (task_id,)).fetchone()[0]
         status, attempt, worker, error = con.execute(
             "SELECT status, attempt, worker_id, error FROM absurd.tasks WHERE task_id = %s",
-            (task_id,)).fetchone()
+            (task_id,),
+        ).fetchone()
     return {"ok": ok, "status": status, "attempt": attempt, "worker_id": worker, "error": error}
 
 

@@ -71,8 +71,9 @@ def test_a_killed_server_restarts_in_the_same_directory(made):
     try:
         assert second.started and second.pid != first.pid
         with connect(second.url) as con:  # the committed row survived crash recovery
-            assert con.execute("SELECT status FROM absurd.tasks WHERE task_id = %s",
-                               (tid,)).fetchone() == ("pending",)
+            assert con.execute(
+                "SELECT status FROM absurd.tasks WHERE task_id = %s", (tid,)
+            ).fetchone() == ("pending",)
     finally:
         second.stop(force=True)
     assert not second.is_running()
@@ -133,7 +134,9 @@ def test_the_path_fallback_and_a_version_mismatch(scratch):
     try:
         ensure_database(cluster.url)  # uuid-ossp is used where the server ships it
         with connect(cluster.url) as con:
-            assert con.execute("SELECT absurd.spawn_task('q', 't', '{}')").fetchone()[0].version == 4
+            assert (
+                con.execute("SELECT absurd.spawn_task('q', 't', '{}')").fetchone()[0].version == 4
+            )
     finally:
         cluster.stop(force=True)
     wheel = find_binaries()
@@ -163,8 +166,9 @@ def test_url_forms_work_with_psycopg_and_sqlalchemy(pg_server):
     engine = sqlalchemy.create_engine(pg_server.url)
     try:
         with engine.connect() as c:
-            assert c.execute(sqlalchemy.text("SELECT current_database()")).scalar() == \
-                pg_server.dbname
+            assert (
+                c.execute(sqlalchemy.text("SELECT current_database()")).scalar() == pg_server.dbname
+            )
     finally:
         engine.dispose()
 

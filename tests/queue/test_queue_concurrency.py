@@ -19,22 +19,28 @@ DEADLINE_S = 60.0
 
 def _counts(con) -> tuple[int, int, int]:
     """(claimed or completed by the child, by us, still pending)."""
-    return con.execute("SELECT count(*) FILTER (WHERE worker_id = 'child'), "
-                       "count(*) FILTER (WHERE worker_id = 'parent'), "
-                       "count(*) FILTER (WHERE status = 'pending') FROM absurd.tasks").fetchone()
+    return con.execute(
+        "SELECT count(*) FILTER (WHERE worker_id = 'child'), "
+        "count(*) FILTER (WHERE worker_id = 'parent'), "
+        "count(*) FILTER (WHERE status = 'pending') FROM absurd.tasks"
+    ).fetchone()
 
 
 def _claim_one(con) -> bool:
     row = con.execute("SELECT task_id FROM absurd.claim_task(%s, 'parent')", (Q,)).fetchone()
     if row is not None:
-        assert con.execute("SELECT absurd.complete_task(%s, %s)",
-                           (row[0], Jsonb({"by": "parent"}))).fetchone()[0]
+        assert con.execute(
+            "SELECT absurd.complete_task(%s, %s)", (row[0], Jsonb({"by": "parent"}))
+        ).fetchone()[0]
     return row is not None
 
 
 def test_another_process_claims_while_we_read_and_claim(con, queue_url):
-    con.execute("SELECT absurd.spawn_task(%s, 'ingest-subband', jsonb_build_object('i', i), 5) "
-                "FROM generate_series(1, %s) AS i", (Q, N_TASKS))
+    con.execute(
+        "SELECT absurd.spawn_task(%s, 'ingest-subband', jsonb_build_object('i', i), 5) "
+        "FROM generate_series(1, %s) AS i",
+        (Q, N_TASKS),
+    )
     con.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))  # the child pauses on it at HALF
     child = spawn_helper("claim", queue_url, Q, "child", str(LOCK_KEY), str(HALF))
     seen, released, deadline = [], False, time.monotonic() + DEADLINE_S
@@ -61,8 +67,9 @@ def test_another_process_claims_while_we_read_and_claim(con, queue_url):
     by_child, by_parent, pending = _counts(con)
     assert by_child == report["claimed"] >= HALF and pending == 0
     assert by_child + by_parent == N_TASKS  # nothing lost
-    rows = con.execute("SELECT status, attempt, worker_id = result->>'by' FROM absurd.tasks"
-                       ).fetchall()
+    rows = con.execute(
+        "SELECT status, attempt, worker_id = result->>'by' FROM absurd.tasks"
+    ).fetchall()
     assert set(rows) == {("completed", 1, True)}  # each claimed once, finished by its claimer
 
 
@@ -75,8 +82,10 @@ def test_two_processes_retry_the_same_failed_task(con, queue_url):
         other = spawn_helper("retry", queue_url, str(tid))
         try:
             deadline = time.monotonic() + DEADLINE_S
-            while not con.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                                  " 'Lock' AND query LIKE '%%retry_task%%'").fetchone()[0]:
+            while not con.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                " 'Lock' AND query LIKE '%%retry_task%%'"
+            ).fetchone()[0]:
                 assert other.poll() is None and time.monotonic() < deadline, other.stderr.read()
                 time.sleep(0.02)
             mine.commit()  # now both have asked; the other's retry can finish
@@ -87,6 +96,11 @@ def test_two_processes_retry_the_same_failed_task(con, queue_url):
     assert other.returncode == 0, err
     theirs = json.loads(out.strip().splitlines()[-1])
     # exactly one retry succeeded; the other was refused and sees why: already pending again
-    assert theirs == {"ok": False, "status": "pending", "attempt": 1, "worker_id": None,
-                      "error": None}
+    assert theirs == {
+        "ok": False,
+        "status": "pending",
+        "attempt": 1,
+        "worker_id": None,
+        "error": None,
+    }
     assert con.execute("SELECT status, attempt FROM absurd.tasks").fetchall() == [("pending", 1)]

@@ -33,8 +33,12 @@ def filled(filled_url):
 
 
 def _by_status(con, queue) -> dict:
-    return dict(con.execute("SELECT status, count(*) FROM absurd.tasks WHERE queue_name = %s "
-                            "GROUP BY status", (queue,)).fetchall())
+    return dict(
+        con.execute(
+            "SELECT status, count(*) FROM absurd.tasks WHERE queue_name = %s GROUP BY status",
+            (queue,),
+        ).fetchall()
+    )
 
 
 def test_the_demo_day_agrees_with_the_sqlite_demo():
@@ -66,11 +70,19 @@ def test_queue_stats_agree_with_a_group_by(filled):
 
 def test_every_task_name_by_two_workers(filled):
     truth, con = filled
-    names = {r[0] for r in con.execute("SELECT DISTINCT task_name FROM absurd.tasks WHERE "
-                                       "queue_name = 'dsa110-pipeline'")}
+    names = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT task_name FROM absurd.tasks WHERE queue_name = 'dsa110-pipeline'"
+        )
+    }
     assert names == set(TASK_NAMES) == set(truth["task_names"])
-    workers = {r[0] for r in con.execute("SELECT DISTINCT worker_id FROM absurd.tasks "
-                                         "WHERE worker_id IS NOT NULL")}
+    workers = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT worker_id FROM absurd.tasks WHERE worker_id IS NOT NULL"
+        )
+    }
     assert workers == set(WORKERS) == set(truth["workers"])
 
 
@@ -79,7 +91,9 @@ def test_the_stuck_task_is_claimed_far_past_its_timeout(filled):
     (stuck,) = truth["stuck"]
     status, timeout, age = con.execute(
         "SELECT status, timeout_sec, extract(epoch FROM %s - claimed_at) FROM absurd.tasks "
-        "WHERE task_id = %s", (NOW, stuck["task_id"])).fetchone()
+        "WHERE task_id = %s",
+        (NOW, stuck["task_id"]),
+    ).fetchone()
     assert status == "claimed" and timeout == stuck["timeout_sec"] == 3600
     assert float(age) == pytest.approx(stuck["age_s"], abs=1e-3) and float(age) > 5 * timeout
     assert stuck["ms_path"] == DAY.ms_states["stuck"][0]["path"]
@@ -87,14 +101,18 @@ def test_the_stuck_task_is_claimed_far_past_its_timeout(filled):
 
 def test_exhausted_tasks_are_dead_lettered_like_the_pipeline_did(filled):
     truth, con = filled
-    rows = con.execute("SELECT task_name, status, params FROM absurd.tasks "
-                       "WHERE queue_name = 'dsa110-pipeline-dlq'").fetchall()
+    rows = con.execute(
+        "SELECT task_name, status, params FROM absurd.tasks "
+        "WHERE queue_name = 'dsa110-pipeline-dlq'"
+    ).fetchall()
     assert len(rows) == len(truth["dead_letter"]) == 3
     for name, status, params in rows:
         assert (name, status) == ("dead-letter", "pending")
-        orig = con.execute("SELECT task_name, status, attempt, max_retries, error FROM "
-                           "absurd.tasks WHERE task_id = %s",
-                           (params["original_task_id"],)).fetchone()
+        orig = con.execute(
+            "SELECT task_name, status, attempt, max_retries, error FROM "
+            "absurd.tasks WHERE task_id = %s",
+            (params["original_task_id"],),
+        ).fetchone()
         assert orig == (params["original_task_name"], "failed", 3, 3, params["error"])
         assert params["retry_count"] == 3 and params["original_queue"] == "dsa110-pipeline"
     errors = {params["error"] for *_, params in rows}
@@ -103,13 +121,19 @@ def test_exhausted_tasks_are_dead_lettered_like_the_pipeline_did(filled):
 
 def test_retried_tasks_and_refused_retries(filled):
     truth, con = filled
-    assert {r["task_name"] for r in truth["retried"]} >= {"calibration-apply", "imaging",
-                                                          "pipeline-job", "organize-files"}
+    assert {r["task_name"] for r in truth["retried"]} >= {
+        "calibration-apply",
+        "imaging",
+        "pipeline-job",
+        "organize-files",
+    }
     exhausted = [f["task_id"] for f in truth["failed"] if f["exhausted"]]
     for tid in exhausted:  # past max_retries: the queue itself refuses
         assert con.execute("SELECT absurd.retry_task(%s)", (tid,)).fetchone()[0] is False
-    pending_retried = con.execute("SELECT count(*) FROM absurd.tasks WHERE status = 'pending' "
-                                  "AND attempt > 0 AND completed_at IS NOT NULL").fetchone()[0]
+    pending_retried = con.execute(
+        "SELECT count(*) FROM absurd.tasks WHERE status = 'pending' "
+        "AND attempt > 0 AND completed_at IS NOT NULL"
+    ).fetchone()[0]
     assert pending_retried == 1  # keeps its failure's completed_at, as a deployment does
 
 
@@ -125,29 +149,38 @@ def test_failures_group_by_cause(filled):
 
 def test_times_are_on_the_demo_timeline_and_consistent(filled):
     _, con = filled
-    lo, hi = con.execute("SELECT min(created_at), max(greatest(created_at, claimed_at, "
-                         "completed_at)) FROM absurd.tasks").fetchone()
+    lo, hi = con.execute(
+        "SELECT min(created_at), max(greatest(created_at, claimed_at, "
+        "completed_at)) FROM absurd.tasks"
+    ).fetchone()
     assert (NOW - lo).total_seconds() < 86400 + 600 and hi <= NOW
     bad = con.execute(
         "SELECT count(*) FROM absurd.tasks WHERE status IN ('completed', 'failed') AND ("
         "abs(extract(epoch FROM claimed_at - created_at) - wait_time_sec) > 1e-3 OR "
         "abs(extract(epoch FROM completed_at - claimed_at) - execution_time_sec) > 1e-3 OR "
-        "claimed_at < created_at)").fetchone()[0]
+        "claimed_at < created_at)"
+    ).fetchone()[0]
     assert bad == 0
-    open_ = con.execute("SELECT count(*) FROM absurd.tasks WHERE status = 'claimed' AND "
-                        "(worker_id IS NULL OR claimed_at IS NULL)").fetchone()[0]
+    open_ = con.execute(
+        "SELECT count(*) FROM absurd.tasks WHERE status = 'claimed' AND "
+        "(worker_id IS NULL OR claimed_at IS NULL)"
+    ).fetchone()[0]
     assert open_ == 0
 
 
 def test_the_workflow_is_half_done(filled):
     truth, con = filled
     wf = truth["workflow"]
-    row = con.execute("SELECT name, status, total_tasks, completed_tasks, started_at IS NOT NULL "
-                      "FROM absurd.workflows WHERE workflow_id = %s",
-                      (wf["workflow_id"],)).fetchone()
+    row = con.execute(
+        "SELECT name, status, total_tasks, completed_tasks, started_at IS NOT NULL "
+        "FROM absurd.workflows WHERE workflow_id = %s",
+        (wf["workflow_id"],),
+    ).fetchone()
     assert row == ("standard-pipeline", "running", 8, 4, True)
-    tasks = con.execute("SELECT task_id::text, status, depends_on FROM absurd.tasks "
-                        "WHERE workflow_id = %s", (wf["workflow_id"],)).fetchall()
+    tasks = con.execute(
+        "SELECT task_id::text, status, depends_on FROM absurd.tasks WHERE workflow_id = %s",
+        (wf["workflow_id"],),
+    ).fetchall()
     status = {tid: st for tid, st, _ in tasks}
     assert sorted(status.values()) == sorted(wf["statuses"])
     for _, st, deps in tasks:  # nothing started before all it depends on completed
@@ -158,12 +191,15 @@ def test_the_workflow_is_half_done(filled):
 
 def test_schedules_one_overdue_one_paused_one_disabled(filled):
     truth, con = filled
-    rows = con.execute("SELECT name, state, next_run_at, queue_name FROM absurd.scheduled_tasks"
-                       ).fetchall()
+    rows = con.execute(
+        "SELECT name, state, next_run_at, queue_name FROM absurd.scheduled_tasks"
+    ).fetchall()
     assert [r[0] for r in rows] == truth["schedules"]["names"] and len(rows) >= 10
     overdue = [r[0] for r in rows if r[1] == "active" and r[2] < NOW]
     assert overdue == [o["name"] for o in truth["schedules"]["overdue"]] == ["hourly_health_check"]
-    assert Counter(r[1] for r in rows)["paused"] == 1 and Counter(r[1] for r in rows)["disabled"] == 1
+    assert (
+        Counter(r[1] for r in rows)["paused"] == 1 and Counter(r[1] for r in rows)["disabled"] == 1
+    )
     assert {r[3] for r in rows} == {"dsa110-pipeline"}
 
 
@@ -173,32 +209,51 @@ def test_ingestion_groups_with_missing_subbands(filled):
     by_state = dict(con.execute("SELECT state, count(*) FROM absurd.ingestion_groups GROUP BY 1"))
     assert by_state == ing["groups_by_state"] and by_state["completed"] >= 8
     for g in DAY.incomplete_groups:
-        have = {r[0] for r in con.execute("SELECT subband_idx FROM absurd.ingestion_subbands "
-                                          "WHERE group_id = %s", (g["group_id"],))}
-        assert sorted(set(range(16)) - have) == g["missing_subbands"] \
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT subband_idx FROM absurd.ingestion_subbands WHERE group_id = %s",
+                (g["group_id"],),
+            )
+        }
+        assert (
+            sorted(set(range(16)) - have)
+            == g["missing_subbands"]
             == ing["missing_subbands"][g["group_id"]]
-        count, state = con.execute("SELECT subband_count, state FROM absurd.ingestion_groups "
-                                   "WHERE group_id = %s", (g["group_id"],)).fetchone()
+        )
+        count, state = con.execute(
+            "SELECT subband_count, state FROM absurd.ingestion_groups WHERE group_id = %s",
+            (g["group_id"],),
+        ).fetchone()
         assert (count, state) == (16 - len(g["missing_subbands"]), "collecting")
-    failed = con.execute("SELECT group_id, error_message, completed_at IS NOT NULL FROM "
-                         "absurd.ingestion_groups WHERE state = 'failed'").fetchall()
+    failed = con.execute(
+        "SELECT group_id, error_message, completed_at IS NOT NULL FROM "
+        "absurd.ingestion_groups WHERE state = 'failed'"
+    ).fetchall()
     assert failed == [(DAY.failed_groups[0], GROUP_ERROR, True)]
-    ms = {r[0] for r in con.execute("SELECT ms_path FROM absurd.ingestion_groups "
-                                    "WHERE state = 'completed'")}
+    ms = {
+        r[0]
+        for r in con.execute(
+            "SELECT ms_path FROM absurd.ingestion_groups WHERE state = 'completed'"
+        )
+    }
     assert set(DAY.ms_paths) <= ms
 
 
 def test_the_same_seed_gives_the_same_day_and_another_seed_another(filled, queue_url):
     truth, con = filled
-    cols = ("task_name, status, attempt, worker_id, error, created_at, claimed_at, completed_at, "
-            "wait_time_sec")
+    cols = (
+        "task_name, status, attempt, worker_id, error, created_at, claimed_at, completed_at, "
+        "wait_time_sec"
+    )
     query = f"SELECT {cols} FROM absurd.tasks ORDER BY created_at, task_name"
     again = fill_queue(queue_url, day=DAY)
     with connect(queue_url) as other:
         assert other.execute(query).fetchall() == con.execute(query).fetchall()
     assert again["counts"] == truth["counts"]
-    assert [t.created for t in plan_day(DAY, seed=1).tasks] != \
-        [t.created for t in plan_day(DAY, seed=42).tasks]
+    assert [t.created for t in plan_day(DAY, seed=1).tasks] != [
+        t.created for t in plan_day(DAY, seed=42).tasks
+    ]
 
 
 def test_a_database_with_queue_rows_is_not_filled_again(filled_url):
@@ -218,14 +273,19 @@ def test_bulk_load_writes_a_status_mix_with_the_indexes_kept(queue_url, con):
     assert out["by_status"] == _by_status(con, "dsa110-pipeline")
     assert sum(out["by_status"].values()) == 20_000
     assert out["by_status"]["completed"] > 0.9 * 20_000 and out["by_status"]["failed"] > 0
-    old_open = con.execute("SELECT count(*) FROM (SELECT status FROM absurd.tasks ORDER BY "
-                           "created_at DESC OFFSET 50) AS old WHERE status IN ('pending', "
-                           "'claimed')").fetchone()[0]
+    old_open = con.execute(
+        "SELECT count(*) FROM (SELECT status FROM absurd.tasks ORDER BY "
+        "created_at DESC OFFSET 50) AS old WHERE status IN ('pending', "
+        "'claimed')"
+    ).fetchone()[0]
     assert old_open == 0 and out["by_status"]["pending"] > 0  # only the newest are open
-    n_idx = con.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'absurd' AND "
-                        "tablename = 'tasks'").fetchone()[0]
+    n_idx = con.execute(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = 'absurd' AND tablename = 'tasks'"
+    ).fetchone()[0]
     assert n_idx == 8
-    bad = con.execute("SELECT count(*) FROM absurd.tasks WHERE status = 'completed' AND "
-                      "abs(extract(epoch FROM completed_at - claimed_at) - execution_time_sec) "
-                      "> 1e-3").fetchone()[0]
+    bad = con.execute(
+        "SELECT count(*) FROM absurd.tasks WHERE status = 'completed' AND "
+        "abs(extract(epoch FROM completed_at - claimed_at) - execution_time_sec) "
+        "> 1e-3"
+    ).fetchone()[0]
     assert bad == 0

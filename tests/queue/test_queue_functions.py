@@ -11,8 +11,10 @@ Q = "dsa110-pipeline"
 
 
 def spawn(con, name="imaging", *, priority=0, max_retries=3, queue=Q, params=None):
-    return con.execute("SELECT absurd.spawn_task(%s, %s, %s, %s, NULL, %s)",
-                       (queue, name, Jsonb(params or {}), priority, max_retries)).fetchone()[0]
+    return con.execute(
+        "SELECT absurd.spawn_task(%s, %s, %s, %s, NULL, %s)",
+        (queue, name, Jsonb(params or {}), priority, max_retries),
+    ).fetchone()[0]
 
 
 def claim(con, worker="w1", queue=Q):
@@ -36,11 +38,17 @@ def fail_once(con, tid, worker="w1"):
 
 
 def test_spawn_makes_a_pending_task_with_the_defaults(con):
-    tid = con.execute("SELECT absurd.spawn_task(%s, 'imaging', %s)",
-                      (Q, Jsonb({"inputs": {"ms_path": "/x.ms"}}))).fetchone()[0]
+    tid = con.execute(
+        "SELECT absurd.spawn_task(%s, 'imaging', %s)", (Q, Jsonb({"inputs": {"ms_path": "/x.ms"}}))
+    ).fetchone()[0]
     r = row(con, tid)
-    assert (r["status"], r["attempt"], r["priority"], r["max_retries"], r["timeout_sec"]) == \
-        ("pending", 0, 0, 3, None)
+    assert (r["status"], r["attempt"], r["priority"], r["max_retries"], r["timeout_sec"]) == (
+        "pending",
+        0,
+        0,
+        3,
+        None,
+    )
     assert r["depends_on"] == [] and r["workflow_id"] is None and r["worker_id"] is None
     assert r["params"] == {"inputs": {"ms_path": "/x.ms"}}
 
@@ -49,8 +57,10 @@ def test_claim_takes_highest_priority_then_oldest(con):
     low_old = spawn(con, priority=0)
     high_new = spawn(con, priority=10)
     high_old = spawn(con, priority=10)
-    con.execute("UPDATE absurd.tasks SET created_at = now() - interval '1 hour' "
-                "WHERE task_id IN (%s, %s)", (low_old, high_old))
+    con.execute(
+        "UPDATE absurd.tasks SET created_at = now() - interval '1 hour' WHERE task_id IN (%s, %s)",
+        (low_old, high_old),
+    )
     assert [claim(con) for _ in range(4)] == [high_old, high_new, low_old, None]
 
 
@@ -71,8 +81,10 @@ def test_claim_looks_only_at_its_queue(con):
 
 def test_claim_skips_a_row_another_transaction_is_claiming(con, queue_url):
     first, second = spawn(con), spawn(con)
-    con.execute("UPDATE absurd.tasks SET created_at = now() - interval '1 minute' "
-                "WHERE task_id = %s", (first,))
+    con.execute(
+        "UPDATE absurd.tasks SET created_at = now() - interval '1 minute' WHERE task_id = %s",
+        (first,),
+    )
     with psycopg.connect(queue_url) as other:  # claims `first`, not committed yet
         assert claim(other, "w2") == first
         assert claim(con, "w1") == second  # skipped, not blocked
@@ -83,14 +95,18 @@ def test_claim_skips_a_row_another_transaction_is_claiming(con, queue_url):
 def test_complete_fills_times_from_claim_and_creation(con):
     tid = spawn(con)
     claim(con)
-    con.execute("UPDATE absurd.tasks SET created_at = now() - interval '100 s', "
-                "claimed_at = now() - interval '40 s' WHERE task_id = %s", (tid,))
+    con.execute(
+        "UPDATE absurd.tasks SET created_at = now() - interval '100 s', "
+        "claimed_at = now() - interval '40 s' WHERE task_id = %s",
+        (tid,),
+    )
     assert call(con, "complete_task", tid, Jsonb({"outputs": {"image": "/x.fits"}}))
     r = row(con, tid)
     assert r["status"] == "completed" and r["result"] == {"outputs": {"image": "/x.fits"}}
     assert r["wait_time_sec"] == pytest.approx(60.0, abs=1e-6)
     assert r["execution_time_sec"] == pytest.approx(
-        (r["completed_at"] - r["claimed_at"]).total_seconds(), abs=1e-6)
+        (r["completed_at"] - r["claimed_at"]).total_seconds(), abs=1e-6
+    )
     assert r["execution_time_sec"] >= 40.0
 
 
@@ -119,8 +135,10 @@ def test_complete_and_fail_refuse_tasks_that_are_not_claimed(con, fn, args):
 def test_cancel_only_from_pending_or_retrying(con):
     pending, retrying, claimed = spawn(con), spawn(con), spawn(con)
     con.execute("UPDATE absurd.tasks SET status = 'retrying' WHERE task_id = %s", (retrying,))
-    con.execute("UPDATE absurd.tasks SET created_at = now() - interval '1 day' "
-                "WHERE task_id = %s", (claimed,))
+    con.execute(
+        "UPDATE absurd.tasks SET created_at = now() - interval '1 day' WHERE task_id = %s",
+        (claimed,),
+    )
     assert claim(con) == claimed
     assert call(con, "cancel_task", claimed) is False
     assert row(con, claimed)["status"] == "claimed"
@@ -143,8 +161,12 @@ def test_retry_puts_a_failed_task_back_to_pending(con):
     before = row(con, tid)
     assert call(con, "retry_task", tid)
     r = row(con, tid)
-    assert (r["status"], r["worker_id"], r["error"], r["claimed_at"]) == ("pending", None, None,
-                                                                        None)
+    assert (r["status"], r["worker_id"], r["error"], r["claimed_at"]) == (
+        "pending",
+        None,
+        None,
+        None,
+    )
     assert r["attempt"] == 1  # attempts are not reset
     assert r["completed_at"] == before["completed_at"]  # kept, as in a deployment
     assert claim(con, "w2") == tid and row(con, tid)["attempt"] == 2
@@ -193,24 +215,32 @@ def test_heartbeat_is_true_only_while_claimed(con):
 
 def test_spawn_with_unknown_dependency_is_refused(con):
     with pytest.raises(psycopg.errors.ForeignKeyViolation, match="do not exist"):
-        con.execute("SELECT absurd.spawn_task_with_deps(%s, 'imaging', '{}', "
-                    "ARRAY['00000000-0000-4000-8000-000000000000']::uuid[])", (Q,))
+        con.execute(
+            "SELECT absurd.spawn_task_with_deps(%s, 'imaging', '{}', "
+            "ARRAY['00000000-0000-4000-8000-000000000000']::uuid[])",
+            (Q,),
+        )
 
 
 def test_spawn_with_dependencies_records_them(con):
     first = spawn(con)
-    wf = con.execute("INSERT INTO absurd.workflows (name) VALUES ('w') RETURNING workflow_id"
-                     ).fetchone()[0]
-    tid = con.execute("SELECT absurd.spawn_task_with_deps(%s, 'imaging', '{}', %s::uuid[], %s)",
-                      (Q, [first], wf)).fetchone()[0]
+    wf = con.execute(
+        "INSERT INTO absurd.workflows (name) VALUES ('w') RETURNING workflow_id"
+    ).fetchone()[0]
+    tid = con.execute(
+        "SELECT absurd.spawn_task_with_deps(%s, 'imaging', '{}', %s::uuid[], %s)", (Q, [first], wf)
+    ).fetchone()[0]
     r = row(con, tid)
     assert r["depends_on"] == [first] and r["workflow_id"] == wf and r["status"] == "pending"
 
 
 def test_queue_stats_count_each_status_and_the_total(con):
     ids = [spawn(con) for _ in range(6)]
-    con.execute("UPDATE absurd.tasks SET created_at = now() - interval '1 min' + interval '1 s' "
-                "* array_position(%s::uuid[], task_id)", (ids,))  # oldest first
+    con.execute(
+        "UPDATE absurd.tasks SET created_at = now() - interval '1 min' + interval '1 s' "
+        "* array_position(%s::uuid[], task_id)",
+        (ids,),
+    )  # oldest first
     assert [claim(con) for _ in range(3)] == ids[:3]
     call(con, "complete_task", ids[0], Jsonb({}))
     call(con, "fail_task", ids[1], "x")

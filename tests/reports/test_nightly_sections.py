@@ -111,3 +111,26 @@ def test_worst_images_rank_bad_first(ws_session, settings_file, truth):
     worst3 = {Path(p).name for p in im["path"].head(3)}
     bad = {Path(i["path"]).name for i in truth["images"] if i["bad_reason"]}
     assert worst3 == bad
+
+
+def test_peer_outliers_are_reported_beside_the_absolute_grade(ws_session, settings_file, truth):
+    """The demo's peer outlier (noise under the absolute thresholds, far above its night's
+    other images) is good by the absolute checks, bad against its peers, counted in the
+    headline metrics and shown among the worst images with its peer reason."""
+    (outlier,) = truth["peer_outliers"]
+    night = next(i["night"] for i in truth["images"] if i["path"] == outlier)
+    p = params(settings_file, night)
+    d = gather_nightly(ws_session, p)
+    im = d.images.set_index("path")
+    assert im.loc[outlier, "grade"] == "good" and im.loc[outlier, "peer_grade"] == "bad"
+    assert im.loc[outlier, "qa_rms_z"] > 6 and "robust rms" in im.loc[outlier, "peer_reasons"]
+    others = im.drop(index=outlier)
+    assert (others["peer_grade"] == "good").all() and (others["n_peers"] == len(im) - 1).all()
+    m = by_name(nightly_qa_metrics(ws_session, p, data=d))
+    assert m["n_images_peer_outliers"].value == 1
+    assert m["n_images_peer_outliers"].status == "warning"
+    report = NightlyQAReport(ws_session, p)
+    report._data = d
+    worst = report.worst_images().html
+    assert Path(outlier).name in worst and "peers (bad): The robust rms" in worst
+    assert "flagged against their peers: 1" in report.summary().html

@@ -33,8 +33,10 @@ def _writer(db: str, n: int, started, stop) -> None:
     i = 0
     while not stop.is_set() and i < n:
         with con:
-            con.execute("INSERT INTO jobs (type, status, created_at) VALUES ('image', 'running', ?)",
-                        (time.time(),))
+            con.execute(
+                "INSERT INTO jobs (type, status, created_at) VALUES ('image', 'running', ?)",
+                (time.time(),),
+            )
         i += 1
     con.close()
 
@@ -72,15 +74,18 @@ def test_the_workspace_never_modifies_the_database_file(tmp_path, demo_dir):
         getattr(w.repos, name).find(limit=None)
     w.repos.photometry.cone(153.0, 37.0, 1.0, limit=None)
     w.repos.sources.find(limit=None)
-    with pytest.raises(NotPermittedError, match="DSA110_WS_ALLOW_WRITES"), \
-            w.db.transaction("test a write"):
+    with (
+        pytest.raises(NotPermittedError, match="DSA110_WS_ALLOW_WRITES"),
+        w.db.transaction("test a write"),
+    ):
         pass
     with pytest.raises(sqlite3.OperationalError):  # even a raw write on the reader is refused
         w.db._reader().execute("DELETE FROM jobs")
     w.close()
     assert _sha(db) == digest and db.stat().st_mtime_ns == mtime
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pipeline")) == [
-        "pipeline.sqlite3"]
+        "pipeline.sqlite3"
+    ]
 
 
 def test_a_database_lacking_tables_fails_only_those_repositories(tmp_path):

@@ -32,7 +32,9 @@ def test_images_find_by_observation_time_type_dec_and_noise(workspace, truth):
     assert set(workspace.images.find(type="5min", limit=None)["type"]) == {"5min"}
     assert workspace.images.find(type="pbcor").empty
     assert workspace.images.find(dec_min_deg=38.0).empty
-    assert len(workspace.images.find(dec_min_deg=36.5, dec_max_deg=37.5, limit=None)) == len(truth["images"])
+    assert len(workspace.images.find(dec_min_deg=36.5, dec_max_deg=37.5, limit=None)) == len(
+        truth["images"]
+    )
     noisy = workspace.images.find(noise_min_jy=5e-3, limit=None)
     bad = [t["path"] for t in truth["images"] if t["bad_reason"] == "high_noise"]
     assert list(noisy["path"]) == bad
@@ -99,7 +101,8 @@ def test_caltables_by_set_type_status_and_validity(workspace, truth):
     s = truth["calibration"]["active_sets"][0]
     assert len(workspace.repos.caltables.find(set_name=s)) == 4
     assert set(workspace.repos.caltables.find(status="retired")["set_name"]) == set(
-        truth["calibration"]["retired_sets"])
+        truth["calibration"]["retired_sets"]
+    )
     sets = workspace.repos.caltables.sets()
     assert set(truth["calibration"]["active_sets"]) <= set(sets["set_name"])
     row = workspace.repos.caltables.get_by_path(valid.iloc[0]["path"])
@@ -116,7 +119,10 @@ def test_photometry_by_source_image_and_time_order(workspace, truth):
     assert lc["mjd"].is_monotonic_increasing
     assert not lc["id"].is_monotonic_increasing  # inserted out of order, returned in time order
     img = truth["images"][0]["path"]
-    assert len(workspace.repos.photometry.find(image_path=img, limit=None)) == truth["images"][0]["n_sources"]
+    assert (
+        len(workspace.repos.photometry.find(image_path=img, limit=None))
+        == truth["images"][0]["n_sources"]
+    )
 
 
 def test_photometry_approx_rows_without_and_with_an_id_column(workspace, tmp_path):
@@ -161,8 +167,10 @@ def test_cone_across_ra_zero(tmp_path):
     db = tmp_path / "p.sqlite3"
     con = sqlite3.connect(db)
     create_schema(con, tables=["photometry"])
-    con.executemany("INSERT INTO photometry (source_id, ra_deg, dec_deg) VALUES (?, ?, ?)",
-                    [("a", 359.9, 10.0), ("b", 0.1, 10.0), ("c", 180.0, 10.0)])
+    con.executemany(
+        "INSERT INTO photometry (source_id, ra_deg, dec_deg) VALUES (?, ?, ?)",
+        [("a", 359.9, 10.0), ("b", 0.1, 10.0), ("c", 180.0, 10.0)],
+    )
     con.commit()
     con.close()
     got = PhotometryRepository(Database(db)).cone(0.0, 10.0, 0.5)
@@ -223,7 +231,10 @@ def test_qa_variability_monitoring_ratings_ingest_tables(workspace, truth):
     assert set(range(16)) - have == set(g["missing_subbands"])
     per_night = r.hdf5_files.per_night()
     assert per_night["n_files"].sum() == r.hdf5_files.count()
-    assert r.ingestion_groups.counts_by_state().set_index("state")["n"].to_dict() == truth["counts"]["ingestion_by_state"]
+    assert (
+        r.ingestion_groups.counts_by_state().set_index("state")["n"].to_dict()
+        == truth["counts"]["ingestion_by_state"]
+    )
 
 
 def test_records_round_trip_through_to_dict(workspace):
@@ -240,4 +251,6 @@ def test_bad_time_input_is_an_invalid_query(workspace):
         workspace.repos.jobs.find(start="2026-11-10", end="2026-11-01")
     with pytest.raises(InvalidQueryError, match="Cannot tell"):
         workspace.images.find(start=12345)
-    assert isinstance(workspace.images.find(start=pd.Timestamp("2026-11-01", tz="UTC")), pd.DataFrame)
+    assert isinstance(
+        workspace.images.find(start=pd.Timestamp("2026-11-01", tz="UTC")), pd.DataFrame
+    )

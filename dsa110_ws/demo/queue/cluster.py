@@ -51,6 +51,7 @@ __all__ = [
     "PgCluster",
     "PgBinaries",
     "start_cluster",
+    "stop_server",
     "find_binaries",
     "socket_dir_for",
     "DEFAULT_DBNAME",
@@ -398,6 +399,19 @@ def _pg_ctl_stop(binaries: PgBinaries, pgdata: Path, timeout_s: float) -> None:
             f"PostgreSQL in {pgdata} did not stop: "
             f"{last_line(res.stderr)}; stop it with pg_ctl -m immediate."
         )
+
+
+def stop_server(data_dir: str | Path, *, timeout_s: float = 30.0) -> bool:
+    """Shut down the server running in ``data_dir`` whoever started it (before the directory
+    is deleted or regenerated); returns whether one was running."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    pgdata = data_dir / "pgdata"
+    info = read_postmaster(pgdata) if pgdata.is_dir() else None
+    if info is None or not is_our_postmaster(info["pid"], pgdata):
+        return False
+    with dir_lock(data_dir, timeout_s):
+        _pg_ctl_stop(find_binaries(), pgdata, timeout_s)
+    return True
 
 
 def _create_database(info: dict, dbname: str) -> None:

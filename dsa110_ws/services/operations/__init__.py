@@ -2,7 +2,8 @@
 
 The public surface of the operations domain; everything else in this package is private
 to it.  Services: :class:`JobService` (``w.jobs``), :class:`OperatorActions`
-(``w.actions``), :class:`QueueService` (``w.queue``), :class:`LogService` (``w.logs``),
+(``w.actions``), :class:`TaskQueueService` (``w.tasks``), :class:`IngestionService`
+(``w.ingest``), :class:`LogService` (``w.logs``),
 :class:`HealthService` (``w.health``), :class:`CalibrationHealthService`
 (``w.calhealth``) and :class:`StatsService` (``w.stats``).
 """
@@ -38,15 +39,25 @@ if TYPE_CHECKING:
         HealthReport,
         HealthService,
     )
+    from dsa110_ws.services.operations.ingest import INGESTION_STATES, IngestionService
     from dsa110_ws.services.operations.jobs import JobService, parse_job_id
     from dsa110_ws.services.operations.logs import LOG_COLUMNS, RUN_ID_PATTERN, LogService
-    from dsa110_ws.services.operations.queue import INGESTION_STATES, QueueService
     from dsa110_ws.services.operations.stats import StatsService
+    from dsa110_ws.services.operations.tasks import (
+        NOT_CONFIGURED,
+        QueueNotConfigured,
+        TaskInfo,
+        TaskQueueService,
+    )
 
 __all__ = [
     "JobService",
     "OperatorActions",
-    "QueueService",
+    "IngestionService",
+    "TaskQueueService",
+    "TaskInfo",
+    "QueueNotConfigured",
+    "NOT_CONFIGURED",
     "LogService",
     "HealthService",
     "CalibrationHealthService",
@@ -80,8 +91,12 @@ _DEFINED_IN: dict[str, str] = {
     "parse_job_id": "jobs",
     "OperatorActions": "actions",
     "RERUN_JOB_TYPE": "actions",
-    "QueueService": "queue",
-    "INGESTION_STATES": "queue",
+    "IngestionService": "ingest",
+    "INGESTION_STATES": "ingest",
+    "TaskQueueService": "tasks",
+    "TaskInfo": "tasks",
+    "QueueNotConfigured": "tasks",
+    "NOT_CONFIGURED": "tasks",
     "LogService": "logs",
     "LOG_COLUMNS": "logs",
     "RUN_ID_PATTERN": "logs",

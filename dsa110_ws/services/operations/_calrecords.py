@@ -23,7 +23,8 @@ class NearestSet:
 
     ``valid``: its window [valid_start_mjd, valid_end_mjd] contains the time;
     ``distance_h``: hours between the time and the set's calibration time ``ref_mjd``
-    (window midpoint); ``staleness``: fresh / aging / stale / critical;
+    (window midpoint); ``staleness``: fresh / aging / stale / critical, or unknown when
+    the only active sets have no validity window;
     ``apply_list``: its caltable paths in ``order_index`` order (empty when not valid).
     """
 
@@ -60,12 +61,15 @@ class CalTimeline:
     covered: pd.DataFrame
     gaps: pd.DataFrame
     coverage_fraction: float
+    #: Active sets with a NULL validity bound: not in the cover, not in the gaps' count.
+    n_unknown_windows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "start_mjd": self.start_mjd,
             "end_mjd": self.end_mjd,
             "coverage_fraction": self.coverage_fraction,
+            "n_unknown_windows": self.n_unknown_windows,
             "sets": self.sets.to_dict(orient="records"),
             "gaps": self.gaps.to_dict(orient="records"),
         }
@@ -73,7 +77,8 @@ class CalTimeline:
 
 @dataclasses.dataclass(frozen=True)
 class CalHealthReport:
-    """Calibration health at ``at_mjd``: status ok | warning | critical and the reasons."""
+    """Calibration health at ``at_mjd``: status ok | warning | critical | unknown, the
+    reasons, and what could not be judged (``unavailable``: e.g. no flux-monitor tables)."""
 
     status: str
     at_mjd: float
@@ -82,6 +87,8 @@ class CalHealthReport:
     open_alerts: pd.DataFrame
     flux: pd.DataFrame
     reasons: tuple
+    unavailable: tuple = ()
+    n_unknown_windows: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -109,7 +116,10 @@ class CalHealthReport:
             "at_mjd": self.at_mjd,
             "at_utc": _mjd_iso(self.at_mjd),
             "reasons": list(self.reasons),
+            "unavailable": list(self.unavailable),
+            "flux_available": not any("flux" in u for u in self.unavailable),
             "n_active_sets": self.n_active_sets,
+            "n_unknown_windows": self.n_unknown_windows,
             "nearest": self.nearest.to_dict(),
             "open_alerts": alerts[keep].to_dict(orient="records"),
             "flux": self.flux.to_dict(orient="records"),

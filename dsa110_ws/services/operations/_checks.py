@@ -19,9 +19,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from dsa110_ws.core.severity import Severity, worst
+from dsa110_ws.errors import WorkspaceError, one_line
+
 __all__ = ["CHECKS"]
 
 Outcome = tuple[str, str, dict[str, Any]]
+#: Minutes a newest row may lie after "now" (clock skew between machines) before it is odd.
+FUTURE_TOLERANCE_MIN = 5.0
 
 
 def _fail(spec: dict[str, Any]) -> str:
@@ -173,9 +178,16 @@ def check_freshness(spec: dict[str, Any], ctx: Any) -> Outcome:
     if newest is None:
         return "unknown", f"no {what} rows (or no such table) to judge freshness by", {}
     age_min = (ctx.now_unix - newest) / 60.0
+    label = {"ms": "Measurement Set", "image": "image", "hdf5": "HDF5 file"}.get(what, what)
+    if age_min < -FUTURE_TOLERANCE_MIN:  # a row from the future: the clock or the data is wrong
+        return (
+            "unknown",
+            f"newest {label} is dated {-age_min:.0f} min after the workspace clock's now: "
+            "check the clock (settings 'now') or the rows' created_at",
+            {"minutes_since_newest": age_min, "newest_unix": newest},
+        )
     warn, crit = float(spec["warning_minutes"]), float(spec["critical_minutes"])
     status = "critical" if age_min >= crit else "warning" if age_min >= warn else "ok"
-    label = {"ms": "Measurement Set", "image": "image", "hdf5": "HDF5 file"}.get(what, what)
     stalled = " - pipeline stalled?" if status == "critical" else ""
     return (
         status,
@@ -199,6 +211,44 @@ def check_stuck(spec: dict[str, Any], ctx: Any) -> Outcome:
     )
 
 
+def _grade(value: float, limits: Any) -> Severity:
+    warn, crit = (float(x) for x in limits)
+    if value >= crit:
+        return Severity.CRITICAL
+    return Severity.WARNING if value >= warn else Severity.OK
+
+
+def check_queue(spec: dict[str, Any], ctx: Any) -> Outcome:
+    """The task queue: reachable, failures in the last hour, DLQ size, oldest pending task,
+    stuck tasks, each against its [warning, critical] limits; an unreachable server is
+    critical (nothing gets processed)."""
+    tasks = ctx.tasks
+    try:
+        stats = tasks.stats()
+    except WorkspaceError as exc:
+        return "critical", f"task queue unreachable: {one_line(exc)}", {}
+    stuck = tasks.stuck(limit=None)
+    summary = tasks.summary(stats=stats, stuck=stuck)
+    waited = tasks.oldest_pending_s()
+    waited_min = 0.0 if waited is None else max(waited, 0.0) / 60.0
+    graded = {
+        "failed_1h": _grade(summary["failed_1h"], spec["failed_1h"]),
+        "dead_letter": _grade(summary["dead_letter"], spec["dead_letter"]),
+        "oldest_pending_minutes": _grade(waited_min, spec["oldest_pending_minutes"]),
+        "stuck": _grade(summary["stuck"], spec["stuck"]),
+    }
+    bad = [k for k, v in graded.items() if v is not Severity.OK]
+    detail = (
+        f"{summary['failed_1h']} failed in 1 h, DLQ {summary['dead_letter']}, oldest pending "
+        + ("none" if waited is None else f"{waited_min:.0f} min")
+        + f", {summary['stuck']} stuck, {summary['pending']} pending, "
+        f"{summary['running']} running" + (f" (over limit: {', '.join(bad)})" if bad else "")
+    )
+    value = {**summary, "oldest_pending_minutes": None if waited is None else waited_min}
+    value["graded"] = {k: v.value for k, v in graded.items()}
+    return worst(graded.values()).value, detail, value
+
+
 CHECKS = {
     "tcp": check_tcp,
     "http": check_http,
@@ -208,4 +258,5 @@ CHECKS = {
     "database": check_database,
     "freshness": check_freshness,
     "stuck": check_stuck,
+    "queue": check_queue,
 }

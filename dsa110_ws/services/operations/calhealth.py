@@ -10,6 +10,13 @@ old backend compared an MJD cutoff with Unix ``triggered_at`` values).
 Settings table ``[calibration]``: ``required_types`` (default ["BP", "GA", "GP"]),
 ``staleness_hours`` ([6, 12, 24]: fresh / aging / stale limits), ``drift_percent_per_day``
 (1.0) and ``ratio_std_max`` (0.05) for flux stability.
+
+Real databases differ (see docs/pipeline-data.md): ``table_type`` comes in two vocabularies
+(:mod:`dsa110_ws.core.caltypes`); a set whose validity window is NULL on either side has an
+unknown window (the pipeline itself treats NULL as open-ended, so such a set is applied at
+any time): it is never "nearest", it is counted and graded ``unknown``; the flux tables
+(``calibration_monitoring``, ``flux_monitoring_alerts``) exist only once the pipeline's
+flux monitor has run, and without them only the flux part of the health is unavailable.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from dsa110_ws.core import caltypes
 from dsa110_ws.core.settings import CalibrationSettings
 from dsa110_ws.core.severity import Severity, from_staleness, worst
 from dsa110_ws.core.time import TimeLike, parse_duration, to_mjd
@@ -53,8 +61,11 @@ FLUX_SUMMARY_COLUMNS = [
     "open_alerts",
 ]
 
-#: Registry types that also satisfy a required type (BA is an amplitude-only bandpass).
-_EQUIVALENT = {"BP": {"BP", "BA"}, "GA": {"GA", "2G"}, "GP": {"GP", "2G"}}
+#: What a view says when the flux monitor's tables are absent.
+FLUX_UNAVAILABLE = (
+    "flux monitoring not available: no calibration_monitoring / flux_monitoring_alerts "
+    "table (the pipeline creates them when its flux monitor first runs)"
+)
 
 
 def staleness_class(hours: float, limits: tuple[float, float, float] = (6.0, 12.0, 24.0)) -> str:
@@ -114,23 +125,33 @@ class CalibrationHealthService:
     ) -> pd.DataFrame:
         """One row per caltable set whose validity overlaps [start, end) (all when not given).
 
-        Adds ``types`` (list, in apply order), ``missing_types`` (of the required ones) and
-        ``ref_mjd`` (the window midpoint: the set's calibration time, as the pipeline uses).
+        Adds ``types`` (list, in apply order), ``missing_types`` (of the required ones),
+        ``ref_mjd`` (the window midpoint: the set's calibration time, as the pipeline uses)
+        and ``window_known`` (False when a bound is NULL; such sets only appear without
+        ``start``/``end``).
         """
         df = self._caltables.set_windows(status=status, start=start, end=end)
         types = [
             [t for t in str(x).split(",") if t] if isinstance(x, str) else []
             for x in df["table_types"]
         ]
+        lo = pd.to_numeric(df["valid_start_mjd"], errors="coerce")
+        hi = pd.to_numeric(df["valid_end_mjd"], errors="coerce")
         return df.assign(
+            valid_start_mjd=lo,
+            valid_end_mjd=hi,
             types=types,
-            missing_types=[self._missing(t) for t in types],
-            ref_mjd=(df["valid_start_mjd"] + df["valid_end_mjd"]) / 2.0,
+            missing_types=[caltypes.missing(self.required_types, t) for t in types],
+            ref_mjd=(lo + hi) / 2.0,
+            window_known=np.isfinite(lo.to_numpy(float)) & np.isfinite(hi.to_numpy(float)),
         )
 
-    def _missing(self, types: list[str]) -> list[str]:
-        have = {t.upper() for t in types}
-        return [r for r in self.required_types if not (_EQUIVALENT.get(r, {r}) & have)]
+    def unknown_windows(self) -> pd.DataFrame:
+        """Active sets whose validity window is NULL on either side (set_name, types)."""
+        sets = self.sets()
+        return sets.loc[~sets["window_known"], ["set_name", "types", "n_tables"]].reset_index(
+            drop=True
+        )
 
     def valid_at(self, at: TimeLike | None = None) -> pd.DataFrame:
         """Active caltables whose window contains ``at`` (default now), in apply order."""
@@ -143,12 +164,15 @@ class CalibrationHealthService:
 
         A set whose window contains ``at`` wins over one that does not; among equals the
         smallest distance from ``at`` to the set's calibration time (window midpoint) wins.
-        ``staleness`` classifies that distance in hours.
+        ``staleness`` classifies that distance in hours.  Sets with an unknown window are
+        never chosen; when they are all there is, ``staleness`` is ``"unknown"``.
         """
         t = self._mjd(at)
         sets = self.sets(start=t - 2.0, end=t + 2.0)
         if sets.empty:
-            sets = self.sets()
+            every = self.sets()
+            sets = every[every["window_known"]]
+            unknown = not len(sets) and len(every) > 0
         if sets.empty:
             return NearestSet(
                 at_mjd=t,
@@ -156,7 +180,7 @@ class CalibrationHealthService:
                 valid=False,
                 ref_mjd=None,
                 distance_h=None,
-                staleness="critical",
+                staleness="unknown" if unknown else "critical",
                 valid_start_mjd=None,
                 valid_end_mjd=None,
                 types=(),
@@ -205,6 +229,7 @@ class CalibrationHealthService:
         lo_t, hi_t = self._clock.window(start, end, default=dt.timedelta(days=7))
         lo, hi = float(lo_t.mjd), float(hi_t.mjd)
         sets = self.sets(start=lo_t, end=hi_t)
+        n_unknown = int(len(self.unknown_windows()))
         spans = sorted(
             (max(a, lo), min(b, hi))
             for a, b in zip(sets["valid_start_mjd"], sets["valid_end_mjd"], strict=True)
@@ -233,6 +258,7 @@ class CalibrationHealthService:
             covered=pd.DataFrame(merged, columns=["start_mjd", "end_mjd"]),
             gaps=gap_df,
             coverage_fraction=covered / (hi - lo) if hi > lo else 0.0,
+            n_unknown_windows=n_unknown,
         )
 
     # -- flux monitoring -----------------------------------------------------------------
@@ -252,7 +278,11 @@ class CalibrationHealthService:
         """
         lo, hi = self._clock.window(start, end, default=dt.timedelta(days=14))
         df = self._monitoring.find(calibrator_name=calibrator, start=lo, end=hi, limit=None)
-        open_alerts = self.alerts(open_only=True)["calibrator_name"].value_counts()
+        open_alerts = (
+            self.alerts(open_only=True)["calibrator_name"].value_counts()
+            if self._alerts.available
+            else pd.Series(dtype=int)
+        )
         rows = [self._flux_row(name, g, open_alerts) for name, g in df.groupby("calibrator_name")]
         cols = [
             "calibrator_name",
@@ -329,13 +359,32 @@ class CalibrationHealthService:
             limit=None,
         )
 
+    @property
+    def flux_available(self) -> bool:
+        """Whether the flux monitor's tables exist (both)."""
+        return self._monitoring.available and self._alerts.available
+
     # -- overall -------------------------------------------------------------------------
     def health(self, at: TimeLike | None = None) -> CalHealthReport:
-        """Calibration health at ``at`` (default now): ok, warning or critical, with reasons."""
+        """Calibration health at ``at`` (default now): ok, warning, critical or unknown, with
+        reasons; what could not be judged is listed in ``unavailable``."""
         near = self.nearest(at)
         reasons: list[str] = []
+        unavailable: list[str] = []
         status = from_staleness(near.staleness)
-        if near.set_name is None:
+        unknown = self.unknown_windows()
+        if len(unknown):
+            status = worst([status, Severity.UNKNOWN])
+            reasons.append(
+                f"{len(unknown)} active set(s) have no validity window (valid_start_mjd/"
+                f"valid_end_mjd NULL: {', '.join(unknown['set_name'].astype(str)[:5])}"
+                + (" ..." if len(unknown) > 5 else "")
+                + "); the pipeline applies such sets at any time, so their fitness cannot "
+                "be judged"
+            )
+        if near.set_name is None and near.staleness == "unknown":
+            reasons.append("no active set with a known validity window")
+        elif near.set_name is None:
             reasons.append("no active caltable set at all")
         else:
             reasons.append(
@@ -348,7 +397,14 @@ class CalibrationHealthService:
         if near.missing_types and near.set_name is not None:
             status = Severity.CRITICAL if status > Severity.OK else Severity.WARNING
             reasons.append(f"missing caltable types: {', '.join(near.missing_types)}")
-        alerts = self.alerts(open_only=True)
+        if self.flux_available:
+            alerts = self.alerts(open_only=True)
+            flux = self.flux(end=at)
+        else:
+            unavailable.append(FLUX_UNAVAILABLE)
+            reasons.append(FLUX_UNAVAILABLE)
+            alerts = pd.DataFrame(columns=["calibrator_name", "severity"])
+            flux = pd.DataFrame(columns=FLUX_SUMMARY_COLUMNS)
         known = [s for s in alerts["severity"].dropna().str.lower() if s in ("warning", "critical")]
         status = worst([status, *known])
         if len(alerts):
@@ -356,7 +412,6 @@ class CalibrationHealthService:
                 f"{len(alerts)} open flux alert(s): "
                 + ", ".join(sorted(set(alerts["calibrator_name"].astype(str))))
             )
-        flux = self.flux(end=at)
         bad = flux[flux["stability"].isin(["drifting", "unstable"])]
         if len(bad):
             status = worst([status, Severity.WARNING])
@@ -381,4 +436,6 @@ class CalibrationHealthService:
             open_alerts=alerts,
             flux=flux,
             reasons=tuple(reasons),
+            unavailable=tuple(unavailable),
+            n_unknown_windows=int(len(unknown)),
         )

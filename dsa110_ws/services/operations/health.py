@@ -15,6 +15,10 @@ Configuration lives in the settings table ``[health]``::
     ms = [60, 360]
     image = [120, 360]
     hdf5 = [30, 120]
+    queue_failed_1h = [1, 10]      # task queue (when one is configured): [warning, critical]
+    queue_dead_letter = [1, 50]
+    queue_oldest_pending_minutes = [30, 180]
+    queue_stuck = [1, 5]
     [[health.checks]]              # added; one with a default's name replaces it
     name = "api"
     kind = "http"                  # tcp | http | systemd | pidfile | disk
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from dsa110_ws.repositories.ingest import HDF5FileRepository
     from dsa110_ws.repositories.ms import MSIndexRepository
     from dsa110_ws.services.operations.jobs import JobService
+    from dsa110_ws.services.operations.tasks import TaskQueueService
 
 __all__ = ["HealthService", "CheckResult", "HealthReport", "DSA110_SERVICE_CHECKS"]
 
@@ -136,9 +141,11 @@ class _Context:
         hdf5: HDF5FileRepository,
         jobs: JobService,
         clock: Clock,
+        tasks: TaskQueueService | None = None,
     ):
         self.db = db
         self.jobs = jobs
+        self.tasks = tasks
         self._ms_index = ms_index
         self._hdf5 = hdf5
         self.now_unix = clock.now_unix()
@@ -176,6 +183,8 @@ class HealthService:
         Disks to check.
     is_demo
         The demo state does not run DSA-110's service checks by default.
+    tasks
+        The task queue: checked ("task-queue") when one is configured.
     """
 
     def __init__(
@@ -189,7 +198,9 @@ class HealthService:
         settings: HealthSettings | None = None,
         data_roots: Sequence[Path] = (),
         is_demo: bool = False,
+        tasks: TaskQueueService | None = None,
     ):
+        self._tasks = tasks
         self._db = db
         self._ms_index = ms_index
         self._hdf5 = hdf5_files
@@ -213,6 +224,15 @@ class HealthService:
         if cfg.data_checks:
             for s in self._data_checks():
                 specs[s["name"]] = s
+        if self._tasks is not None and self._tasks.configured:
+            specs["task-queue"] = {
+                "name": "task-queue",
+                "kind": "queue",
+                "failed_1h": cfg.queue_failed_1h,
+                "dead_letter": cfg.queue_dead_letter,
+                "oldest_pending_minutes": cfg.queue_oldest_pending_minutes,
+                "stuck": cfg.queue_stuck,
+            }
         for spec in cfg.checks:
             specs[spec.name] = spec.as_spec()
         for name in cfg.disable:
@@ -266,7 +286,9 @@ class HealthService:
             for s in self.checks()
             if (names is None or s["name"] in names) and (kinds is None or s["kind"] in kinds)
         ]
-        ctx = _Context(self._db, self._ms_index, self._hdf5, self._jobs, self._clock)
+        ctx = _Context(
+            self._db, self._ms_index, self._hdf5, self._jobs, self._clock, tasks=self._tasks
+        )
         results: list[CheckResult | None] = [None] * len(specs)
         if specs:
             pool = cf.ThreadPoolExecutor(

@@ -5,7 +5,10 @@ phase median is taken about the circular mean (so phases near +-180 do not split
 ``phase_scatter_deg`` is the circular standard deviation ``sqrt(-2 ln R)`` of the phases about
 each antenna's own mean phase (per spw and correlation): arbitrary antenna phase offsets, normal
 in gain tables, do not count as scatter.  ``phase_scatter_all_deg`` is the same over all phases.
-``amp_mad`` is the unscaled median absolute deviation.
+``amp_mad`` is the unscaled median absolute deviation (CASA ``calstat``'s ``medabsdevmed``);
+``amp_std`` and ``delay_std_ns`` are standard deviations with N - 1 in the denominator, as
+casacore's statistics (``calstat``'s ``stddev``).  Unlike ``calstat``, which ignores flags, every
+statistic uses the unflagged solutions only (docs/casa-conventions.md).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ def _stats(sol: CalSolutions, good: np.ndarray, resid: np.ndarray | None) -> dic
         med = float(np.median(amp))
         out.update(
             amp_median=med,
-            amp_std=float(np.std(amp)),
+            amp_std=float(np.std(amp, ddof=1)) if amp.size > 1 else _NAN,
             amp_mad=float(np.median(np.abs(amp - med))),
             phase_median_deg=phase_median_deg(wrap_deg(np.angle(v, deg=True))),
             phase_scatter_deg=circular_scatter_deg(resid[good]),
@@ -163,7 +166,7 @@ def _stats(sol: CalSolutions, good: np.ndarray, resid: np.ndarray | None) -> dic
         d = v.astype(float)
         out.update(
             delay_median_ns=float(np.median(d)),
-            delay_std_ns=float(np.std(d)),
+            delay_std_ns=float(np.std(d, ddof=1)) if d.size > 1 else _NAN,
             delay_max_abs_ns=float(np.max(np.abs(d))),
         )
     return out

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dsa110_ws.core.caltypes import SHORT_TYPES
 from dsa110_ws.errors import DataUnavailableError
 from dsa110_ws.services.products._casatables import (
     mjd_seconds_to_utc_mjd,
@@ -30,7 +31,7 @@ from dsa110_ws.services.products._casatables import (
 __all__ = ["CalSolutions", "REGISTRY_TYPES", "load_solutions", "registry_type"]
 
 #: The pipeline registry's caltable types (docs/pipeline-data.md), in solve order.
-REGISTRY_TYPES = ("K", "BA", "BP", "GA", "GP", "2G", "FLUX")
+REGISTRY_TYPES = SHORT_TYPES  # the production vocabulary (core.caltypes)
 #: DSA-110 filename suffix -> registry type.
 SUFFIX_TYPES = {
     "kcal": "K",
@@ -57,7 +58,9 @@ class CalSolutions:
     (K delays in ns as floats; B/G gains complex).  ``time_mjd`` is UTC MJD per row;
     ``antenna`` indexes ``antenna_names``; ``freq_hz[spw]`` are the channel frequencies of each
     spectral window (``None`` when the table has no SPECTRAL_WINDOW rows); correlations are
-    the receptor indices 0, 1, ... (CASA does not label them).
+    the receptor indices 0, 1, ... (CASA does not label them).  ``chi2`` is a per-solution
+    ``CHI2`` column when the table has one (CASA's own tables do not; some self-calibration
+    tools add it), else ``None``.
     """
 
     path: str
@@ -78,6 +81,7 @@ class CalSolutions:
     field_names: tuple[str, ...]
     ms_name: str | None
     time_scale: str
+    chi2: np.ndarray | None = None
 
     @property
     def n_solutions(self) -> int:
@@ -209,6 +213,7 @@ def load_solutions(path: Path) -> CalSolutions:
             for c in ("ANTENNA1", "ANTENNA2", "SPECTRAL_WINDOW_ID", "FIELD_ID")
         }
         paramerr = read_column(tb, "PARAMERR", default=None)
+        chi2 = read_column(tb, "CHI2", default=None)
     names = _names(path, "ANTENNA")
     return CalSolutions(
         path=str(path),
@@ -229,6 +234,7 @@ def load_solutions(path: Path) -> CalSolutions:
         field_names=_names(path, "FIELD"),
         ms_name=kw.get("MSName"),
         time_scale=scale,
+        chi2=None if chi2 is None else np.asarray(chi2, float).reshape(flags.shape),
     )
 
 

@@ -15,9 +15,12 @@ __all__ = ["ImageQAResult", "grade_image"]
 class ImageQAResult(GradedMixin):
     """QA of one image, computed from its pixels (Jy/beam, arcsec, degrees).
 
-    ``rms_jy`` is the clipped robust rms, ``peak_jy`` the brightest component's sub-pixel peak,
+    ``rms_jy`` is the clipped robust rms; ``peak_jy`` the maximum pixel (CASA ``imstat``'s
+    ``max``) at ``peak_ra_deg``/``peak_dec_deg``, and ``peak_fit_jy`` the brightest component's
+    fitted sub-pixel peak; ``median_jy`` the median of every finite pixel (imstat ``median``);
     ``dynamic_range = peak_jy / rms_jy``; ``n_islands`` counts islands above
-    ``island_threshold_sigma``; ``checks`` say why the ``grade`` is what it is.
+    ``island_threshold_sigma``; ``checks`` say why the ``grade`` is what it is (see
+    :class:`~dsa110_ws.services.products.ImageStats` and docs/casa-conventions.md).
     ``to_dict()`` is the stable JSON of ``dsa110-ws qa image --json``.
     """
 
@@ -25,7 +28,7 @@ class ImageQAResult(GradedMixin):
     rms_jy: float
     median_jy: float
     peak_jy: float
-    peak_pixel_jy: float
+    peak_fit_jy: float
     peak_ra_deg: float | None
     peak_dec_deg: float | None
     dynamic_range: float
@@ -57,7 +60,7 @@ class ImageQAResult(GradedMixin):
             "rms_jy",
             "median_jy",
             "peak_jy",
-            "peak_pixel_jy",
+            "peak_fit_jy",
             "dynamic_range",
             "blanked_fraction",
         ):
@@ -163,7 +166,7 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
         rms_jy=rms,
         median_jy=stats.median_jy,
         peak_jy=stats.peak_jy,
-        peak_pixel_jy=stats.max_jy,
+        peak_fit_jy=stats.peak_fit_jy,
         peak_ra_deg=stats.peak_ra_deg,
         peak_dec_deg=stats.peak_dec_deg,
         dynamic_range=dr,

@@ -124,6 +124,11 @@ class BatchRunner:
         where = self._settings.dask_scheduler or "local process pool"
         return f"<BatchRunner on {where}: run, image_qa, cal_qa, ms_summaries, thumbnails>"
 
+    @property
+    def uses_dask(self) -> bool:
+        """Whether ``mode="auto"`` runs on a dask cluster (a scheduler is configured)."""
+        return bool(self._settings.dask_scheduler)
+
     def run(
         self,
         task: str | Callable[..., Any],

@@ -28,8 +28,9 @@ from dsa110_ws.errors import DataUnavailableError, InvalidQueryError
 __all__ = ["ProductCache", "FileIdentity", "file_identity"]
 
 T = TypeVar("T")
-#: Bumped when the meaning of cached values changes, so old entries are ignored.
-CACHE_VERSION = 1
+#: Bumped when the meaning of cached values changes, so old entries are ignored (2: peak_jy is
+#: the maximum pixel, as CASA; the fitted peak is peak_fit_jy).
+CACHE_VERSION = 2
 _MAGIC = b"DSA110WS-CACHE1\n"
 _IGNORED = {"table.lock"}
 

@@ -9,9 +9,11 @@ and every parameter that changes the result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from dsa110_ws.services.products._fitsio import (
 )
 from dsa110_ws.services.products._measure import ImageStats, measure_plane
 from dsa110_ws.services.products._thumbs import RenderParams, render_png
+from dsa110_ws.services.products._view import ImageView, open_view
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
@@ -63,7 +66,10 @@ class FitsImageService:
         self._cache = cache
 
     def __repr__(self) -> str:
-        return "<FitsImageService: header, plane, stats, thumbnail, cutout, cutout_fits, cutout_png, plot_image>"
+        return (
+            "<FitsImageService: header, plane, stats, thumbnail, cutout, cutout_fits, "
+            "cutout_png, plot_image, view>"
+        )
 
     # -- basic access -----------------------------------------------------------------
     def _path(self, path: PathLike) -> Path:
@@ -216,10 +222,17 @@ class FitsImageService:
         return Cutout(cut.data, cut.wcs, position, self.header(path))
 
     def cutout_fits(
-        self, path: PathLike, position: Any, size: Any, *, out: PathLike | None = None
+        self,
+        path: PathLike,
+        position: Any,
+        size: Any,
+        *,
+        out: PathLike | None = None,
+        force: bool = False,
     ) -> bytes | Path:
         """The cutout as a FITS file (2-D, with the source's beam, frequency and date keywords):
-        its bytes, or written to ``out`` (which must lie outside the data roots) and its path."""
+        its bytes, or written to ``out`` (never among the pipeline's files; an existing file
+        only with ``force`` and only if the workspace wrote it) and its path."""
         from astropy.io import fits
 
         cut = self.cutout(path, position, size)
@@ -242,9 +255,7 @@ class FitsImageService:
         hdu.writeto(buf)
         if out is None:
             return buf.getvalue()
-        target = self.output_path(out)
-        target.write_bytes(buf.getvalue())
-        return target
+        return self._paths.write(out, buf.getvalue(), what="cutout", force=force)
 
     def cutout_png(
         self,
@@ -300,11 +311,38 @@ class FitsImageService:
             title=title,
         )
 
-    def output_path(self, out: PathLike) -> Path:
+    @contextlib.contextmanager
+    def view(self, path: PathLike, position: Any) -> Iterator[ImageView]:
+        """Look at a sky ``position`` (``SkyCoord`` or ICRS ``(ra_deg, dec_deg)``) in an image
+        without loading its plane: ``with w.fits.view(path, pos) as v: v.box(10)`` (see
+        :class:`~dsa110_ws.services.products.ImageView`; valid inside the block only)."""
+        from dsa110_ws.core.units import to_value
+
+        if hasattr(position, "icrs"):
+            ra, dec = float(position.icrs.ra.deg), float(position.icrs.dec.deg)
+        else:
+            try:
+                ra, dec = (to_value(v, "deg", what="position", positive=False) for v in position)
+            except (TypeError, ValueError):
+                raise InvalidQueryError(
+                    f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair."
+                ) from None
+        with open_view(self._path(path), ra, dec) as v:
+            yield v
+
+    def output_path(self, out: PathLike, *, force: bool = False) -> Path:
         """``out`` resolved, refused (:class:`NotPermittedError`) inside the data roots, the
-        log roots or the pipeline database's directory: the workspace never writes among
-        the pipeline's files; parent directories are created."""
-        return self._paths.output(out)
+        log roots or the pipeline database's directory (the workspace never writes among the
+        pipeline's files), or when it exists, unless ``force`` and the workspace wrote it;
+        parent directories are created."""
+        return self._paths.output(out, force=force)
+
+    def write_output(
+        self, out: PathLike, data: bytes, *, what: str = "output file", force: bool = False
+    ) -> Path:
+        """Write ``data`` (a PNG, a FITS cutout) to ``out`` under the rules of
+        :meth:`output_path`, atomically; returns the path."""
+        return self._paths.write(out, data, what=what, force=force)
 
 
 def _skycoord(position: Any) -> Any:

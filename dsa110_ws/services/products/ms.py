@@ -1,4 +1,5 @@
-"""Measurement Sets: summary, flag statistics, quick-looks and the antenna layout (``w.ms``).
+"""Measurement Sets: summary, flag statistics, quick-looks, waterfalls and the antenna layout
+(``w.ms``).
 
 Everything is read with casacore, read-only, tables closed after use.  The summary comes from
 the subtables and light main-table columns; flag statistics stream FLAG in row chunks, so
@@ -18,6 +19,7 @@ from dsa110_ws.core.time import TimeLike
 from dsa110_ws.services.products._msflags import FlagStats, compute_flag_stats
 from dsa110_ws.services.products._mssummary import MSSummary, read_summary
 from dsa110_ws.services.products._msviews import QuickLook, antenna_layout, quicklook
+from dsa110_ws.services.products._waterfall import Waterfall, compute_waterfall
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from dsa110_ws.repositories.ms import MSIndexRepository
     from dsa110_ws.services.products.cache import ProductCache
 
-__all__ = ["MSService", "MSSummary", "FlagStats", "QuickLook"]
+__all__ = ["MSService", "MSSummary", "FlagStats", "QuickLook", "Waterfall"]
 
 PathLike = str | os.PathLike[str]
 
@@ -41,8 +43,8 @@ class MSService:
 
     def __repr__(self) -> str:
         return (
-            "<MSService: find, summary, flag_stats, quicklook, plot_quicklook, "
-            "antenna_layout, plot_antenna_layout>"
+            "<MSService: find, summary, flag_stats, quicklook, plot_quicklook, waterfall, "
+            "plot_waterfall, antenna_layout, plot_antenna_layout>"
         )
 
     def _path(self, path: PathLike) -> Path:
@@ -158,6 +160,60 @@ class MSService:
     def plot_quicklook(self, path: PathLike, ax: Any = None, **kwargs: Any) -> Any:
         """Plot :meth:`quicklook` (same keyword arguments); returns the Axes."""
         return self.quicklook(path, **kwargs).plot(ax)
+
+    def waterfall(
+        self,
+        path: PathLike,
+        quantity: str = "amp",
+        *,
+        baseline: Any = None,
+        average: str = "scalar",
+        correlation: Any = None,
+        spw: int | None = None,
+        column: str = "DATA",
+        chunk_rows: int | None = None,
+    ) -> Waterfall:
+        """Time x frequency image of amplitude, phase or flags (see :class:`Waterfall`).
+
+        Parameters
+        ----------
+        quantity
+            ``"amp"`` (in the column's units), ``"phase"`` (deg, of the vector average) or
+            ``"flag"`` (flagged fraction of each cell's visibilities).
+        baseline
+            ``None``: every cross-correlation baseline averaged; ``"A&B"`` or ``("A", "B")``:
+            one baseline (names are ANTENNA names, integers ANTENNA row indices); ``"A"``: the
+            cross-correlations of antenna A averaged.
+        average
+            ``"scalar"`` (mean of ``|V|``) or ``"vector"`` (``|mean V|``) for amplitudes.
+        correlation
+            A correlation name or index, or a list; default the parallel hands (XX and YY,
+            or RR and LL), averaged.
+        spw
+            Only this spectral window (default: all, side by side in frequency).
+        column
+            ``DATA``, ``CORRECTED_DATA`` or ``MODEL_DATA`` (not read for ``"flag"``).
+        chunk_rows
+            Rows per read (default: ``DEFAULT_CHUNK_BYTES``, 32 MB, of the column per chunk,
+            the flag statistics' bound).
+
+        The rows of one baseline or antenna of an MS in the standard regular order are read
+        with strided reads: the time depends on that baseline's rows, not on the others'.
+        """
+        return compute_waterfall(
+            self._path(path),
+            quantity=quantity,
+            baseline=baseline,
+            average=average,
+            correlation=correlation,
+            spw=spw,
+            column=column,
+            chunk_rows=chunk_rows,
+        )
+
+    def plot_waterfall(self, path: PathLike, ax: Any = None, **kwargs: Any) -> Any:
+        """Plot :meth:`waterfall` (same keyword arguments; ``quantity`` too); returns the Axes."""
+        return self.waterfall(path, **kwargs).plot(ax)
 
     def antenna_layout(self, path: PathLike, *, reference: Any = None) -> Any:
         """Antennas in local east/north/up metres (DataFrame: ``antenna_id, name, station,

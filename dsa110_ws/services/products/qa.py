@@ -15,22 +15,27 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dsa110_ws.core.settings import QACalSettings, QAImageSettings
+from dsa110_ws.core.settings import QACalSettings, QAImageSettings, QAMSSettings
 from dsa110_ws.errors import ConfigurationError, InvalidQueryError
 from dsa110_ws.services.products._calqa import CalQAResult, grade_caltable
 from dsa110_ws.services.products._checks import CAL_QA_DEFAULTS, IMAGE_QA_DEFAULTS, Check
+from dsa110_ws.services.products._gainqa import GainQAResult, grade_gains
 from dsa110_ws.services.products._imageqa import ImageQAResult, grade_image
+from dsa110_ws.services.products._msqa import MSQAResult, grade_ms
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
     from dsa110_ws.services.products.cache import ProductCache
     from dsa110_ws.services.products.caltables import CaltableService
     from dsa110_ws.services.products.fits import FitsImageService
+    from dsa110_ws.services.products.ms import MSService
 
 __all__ = [
     "QAService",
     "ImageQAResult",
     "CalQAResult",
+    "GainQAResult",
+    "MSQAResult",
     "Check",
     "IMAGE_QA_DEFAULTS",
     "CAL_QA_DEFAULTS",
@@ -51,24 +56,32 @@ class QAService:
         *,
         image_settings: QAImageSettings | None = None,
         cal_settings: QACalSettings | None = None,
+        ms: MSService | None = None,
+        ms_settings: QAMSSettings | None = None,
     ):
         self._paths = paths
         self._fits = fits
         self._cal = cal
         self._cache = cache
+        self._ms = ms
         self._settings = {
             "image": image_settings or QAImageSettings(),
             "cal": cal_settings or QACalSettings(),
+            "ms": ms_settings or QAMSSettings(),
         }
 
     def __repr__(self) -> str:
-        return "<QAService: image(path), cal(path), thresholds(kind)>"
+        return (
+            "<QAService: image(path), peers(images), ms(path), cal(path), gains(path), "
+            "plot_gains(path), thresholds(kind)>"
+        )
 
     def thresholds(self, kind: str = "image", **overrides: Any) -> dict[str, float]:
-        """The thresholds in force for ``kind`` (``"image"`` or ``"cal"``): defaults, then the
-        settings table ``[qa.<kind>]``, then ``overrides`` (validated like the settings)."""
+        """The thresholds in force for ``kind`` (``"image"``, ``"cal"`` or ``"ms"``): defaults,
+        then the settings table ``[qa.<kind>]``, then ``overrides`` (validated like the
+        settings)."""
         if kind not in self._settings:
-            raise InvalidQueryError(f"QA kind must be 'image' or 'cal', not {kind!r}.")
+            raise InvalidQueryError(f"QA kind must be 'image', 'cal' or 'ms', not {kind!r}.")
         section = self._settings[kind]
         if overrides:
             from pydantic import ValidationError
@@ -110,10 +123,11 @@ class QAService:
             stats = self._fits.stats(p, island_sigma=t["island_sigma"], use_cache=use_cache)
             return grade_image(stats, self._fits.header(p), t)
 
+        key = {k: v for k, v in t.items() if not k.startswith("peer_")}  # peers: w.qa.peers
         return self._cache.get_or_compute(
             "qa.image",
             p,
-            t,
+            key,
             compute,
             encode=ImageQAResult.to_dict,
             decode=ImageQAResult.from_dict,
@@ -136,3 +150,131 @@ class QAService:
             decode=CalQAResult.from_dict,
             use_cache=use_cache,
         )
+
+    def gains(
+        self, path: PathLike, *, thresholds: Mapping[str, Any] | None = None, use_cache: bool = True
+    ) -> GainQAResult:
+        """Gain QA per antenna of a calibration table: median SNR, chi-squared (a CHI2 column,
+        when present) and the scatter between successive solutions in amplitude and phase
+        (along time, or along channel for a single-time bandpass), graded against the
+        ``gain_*`` thresholds of ``[qa.cal]``; the noisy antennas are named (see
+        :class:`GainQAResult`)."""
+        t = self.thresholds("cal", **dict(thresholds or {}))
+        p = self._paths.product(path, what="calibration table")
+        return self._cache.get_or_compute(
+            "qa.gains",
+            p,
+            t,
+            lambda: grade_gains(self._cal.load(p), t),
+            encode=GainQAResult.to_dict,
+            decode=GainQAResult.from_dict,
+            use_cache=use_cache,
+        )
+
+    def plot_gains(
+        self,
+        path: PathLike,
+        ax: Any = None,
+        *,
+        y: str = "phase",
+        spw: int | None = None,
+        correlation: int = 0,
+    ) -> Any:
+        """Every antenna's gain amplitude (``y="amp"``) or phase along the solution axis, the
+        antennas :meth:`gains` found noisy in red; returns the Axes."""
+        from dsa110_ws.services.products._gainplot import plot_gain_qa
+
+        result = self.gains(path)
+        return plot_gain_qa(self._cal.load(path), result, ax, y=y, spw=spw, correlation=correlation)
+
+    def peers(
+        self,
+        images: Any,
+        *,
+        thresholds: Mapping[str, Any] | None = None,
+        use_cache: bool = True,
+    ) -> Any:
+        """Image QA of many images, each also compared with its peers (same declination strip,
+        observed within a window of it): extra check records beside the absolute ones.
+
+        Parameters
+        ----------
+        images
+            A DataFrame of the image catalogue (``w.images.find(...)``: ``path``, ``obs_mjd``,
+            ``center_dec_deg``) or a list of FITS paths (time and declination then come from
+            each header's DATE-OBS and centre).
+        thresholds
+            Overrides of ``[qa.image]`` (the absolute thresholds and the ``peer_*`` ones).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per image, in the given order: ``path, obs_mjd, dec_deg``, the absolute
+            ``grade`` (as :meth:`image`; ``"unreadable"`` with ``error`` when the file cannot
+            be read), ``rms_jy, beam_major_arcsec, beam_minor_arcsec, n_islands``, per metric
+            ``<metric>_peer_median`` and ``<metric>_z``, ``n_peers``, ``peer_checks``,
+            ``peer_grade``, ``peer_reasons`` and ``grade_with_peers`` (the worse of the two).
+        """
+        from dsa110_ws.services.products._peers import peer_table
+
+        t = self.thresholds("image", **dict(thresholds or {}))
+        table = self._peer_inputs(images, thresholds, use_cache)
+        out = peer_table(table, t)
+        rank = {"good": 0, "warning": 1, "bad": 2, "unreadable": 3}
+        out["grade_with_peers"] = [
+            g if rank.get(g, 3) >= rank.get(p, 0) else p
+            for g, p in zip(out["grade"], out["peer_grade"], strict=True)
+        ]
+        return out
+
+    def _peer_inputs(
+        self, images: Any, thresholds: Mapping[str, Any] | None, use_cache: bool
+    ) -> Any:
+        """path, obs_mjd, dec_deg, grade, error and the peer metrics of every image."""
+        import numpy as np
+        import pandas as pd
+
+        from dsa110_ws.errors import WorkspaceError, one_line
+        from dsa110_ws.services.products._peers import PEER_METRICS
+
+        if isinstance(images, pd.DataFrame):
+            if "path" not in images.columns:
+                raise InvalidQueryError("w.qa.peers needs a DataFrame with a 'path' column.")
+            df = images
+        else:
+            df = pd.DataFrame({"path": [str(p) for p in images]})
+        obs = df["obs_mjd"] if "obs_mjd" in df else pd.Series(np.nan, index=df.index)
+        dec_col = "center_dec_deg" if "center_dec_deg" in df else "dec_deg"
+        decs = df[dec_col] if dec_col in df else pd.Series(np.nan, index=df.index)
+        rows = []
+        for path, t_mjd, dec in zip(df["path"], obs, decs, strict=True):
+            row: dict[str, Any] = {"path": str(path), "obs_mjd": t_mjd, "dec_deg": dec}
+            try:
+                r = self.image(path, thresholds=thresholds, use_cache=use_cache)
+                row.update({c: getattr(r, c) for c in PEER_METRICS}, grade=r.grade, error=None)
+                if not (pd.notna(t_mjd) and pd.notna(dec)):
+                    row.update(self._header_time_dec(path))
+            except WorkspaceError as exc:
+                row.update(
+                    {c: np.nan for c in PEER_METRICS}, grade="unreadable", error=one_line(exc)
+                )
+            rows.append(row)
+        cols = ["path", "obs_mjd", "dec_deg", "grade", *PEER_METRICS, "error"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def _header_time_dec(self, path: PathLike) -> dict[str, float]:
+        from dsa110_ws.core.time import to_mjd
+
+        h = self._fits.header(path)
+        t = to_mjd(h.date_obs) if h.date_obs else float("nan")
+        dec = float(h.center.icrs.dec.deg) if h.center is not None else float("nan")
+        return {"obs_mjd": t, "dec_deg": dec}
+
+    def ms(self, path: PathLike, *, thresholds: Mapping[str, Any] | None = None) -> MSQAResult:
+        """Grade a Measurement Set from its flags (``w.ms.flag_stats``, cached): the flagged
+        fraction of the cross-correlations and the share of fully flagged antennas, against
+        ``[qa.ms]``."""
+        if self._ms is None:
+            raise ConfigurationError("This QAService was built without an MSService.")
+        t = self.thresholds("ms", **dict(thresholds or {}))
+        return grade_ms(self._ms.flag_stats(path), t)

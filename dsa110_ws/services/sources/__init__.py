@@ -1,9 +1,10 @@
-"""Sources: the catalogue, light curves, variability, ESE candidates, normalisation, export.
+"""Sources: the catalogue, light curves, forced photometry, variability, ESE candidates,
+normalisation, VO export and SAMP.
 
 The public surface of the sources domain (``w.sources`` is a :class:`SourceService`;
 ``w.dataset`` the :class:`PhotometryDataset`, the photometry as Parquet, that its
 survey-wide reads use, through :class:`SurveyCompute` on a :class:`DaskCluster` or in
-this process); everything else in this package is private to it.
+this process; ``w.samp`` the :class:`SampService`); everything else in this package is private to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.sources._dataset import PhotometryDataset
     from dsa110_ws.services.sources._ese import PRESETS, Preset
     from dsa110_ws.services.sources._normalise import Normalisation
+    from dsa110_ws.services.sources._samp import SampService
     from dsa110_ws.services.sources._stamps import StampStrip
     from dsa110_ws.services.sources._survey import SurveyCompute
     from dsa110_ws.services.sources._variability import FluxArrays
@@ -26,6 +28,7 @@ __all__ = [
     "PhotometryDataset",
     "SurveyCompute",
     "DaskCluster",
+    "SampService",
     "Normalisation",
     "StampStrip",
     "FluxArrays",
@@ -39,6 +42,7 @@ _DEFINED_IN: dict[str, str] = {
     "PhotometryDataset": "_dataset",
     "SurveyCompute": "_survey",
     "DaskCluster": "_cluster",
+    "SampService": "_samp",
     "Normalisation": "_normalise",
     "StampStrip": "_stamps",
     "FluxArrays": "_variability",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from dsa110_ws.errors import InvalidQueryError
 if TYPE_CHECKING:
     from dsa110_ws.repositories.sources import SourceRepository
 
-__all__ = ["as_radec", "as_degrees", "cone", "crossmatch"]
+__all__ = ["as_radec", "as_degrees", "cone", "within", "crossmatch"]
 
 _RA_NAMES = ("ra_deg", "ra", "raj2000", "ra_icrs", "radeg")
 _DEC_NAMES = ("dec_deg", "dec", "dej2000", "decj2000", "de_icrs", "dec_icrs", "decdeg")
@@ -31,11 +32,16 @@ def as_radec(position: Any) -> tuple[float, float]:
         return float(c.ra.deg), float(c.dec.deg)
     try:
         ra, dec = position
-        return float(_deg(ra)), float(_deg(dec))
+        ra_deg, dec_deg = float(_deg(ra)), float(_deg(dec))
     except (TypeError, ValueError):
         raise InvalidQueryError(
             f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair."
         ) from None
+    if not (math.isfinite(ra_deg) and 0.0 <= ra_deg < 360.0):
+        raise InvalidQueryError(f"RA {ra_deg!r} deg is outside 0-360; give RA in degrees.")
+    if not (math.isfinite(dec_deg) and -90.0 <= dec_deg <= 90.0):
+        raise InvalidQueryError(f"Dec {dec_deg!r} deg is outside -90..+90; give Dec in degrees.")
+    return ra_deg, dec_deg
 
 
 def _deg(x: Any) -> float:
@@ -56,6 +62,34 @@ def cone(
     ra, dec = as_radec(position)
     df = catalogue.cone(ra, dec, as_degrees(radius), limit=limit)
     return df.assign(sep_arcsec=df["sep_deg"] * 3600.0)
+
+
+def within(catalogue: SourceRepository, area: Any, *, limit: int | None) -> pd.DataFrame:
+    """Sources inside ``area`` (see :mod:`dsa110_ws.services.skyregion`), by position."""
+    from dsa110_ws.services import skyregion
+
+    cone_ = skyregion.bounding_cone(area)
+    rows = (
+        catalogue.find(limit=None)
+        if cone_ is None
+        else catalogue.cone(cone_[0], cone_[1], cone_[2], limit=None)
+    )
+    inside = skyregion.contains(area, rows["ra_deg"], rows["dec_deg"])
+    out = rows[inside].drop(columns=["sep_deg"], errors="ignore").reset_index(drop=True)
+    truncated = limit is not None and len(out) > limit
+    if truncated:
+        import warnings
+
+        from dsa110_ws.repositories import TruncatedResultWarning
+
+        warnings.warn(
+            f"{len(out)} sources inside the area; showing the first {limit} (pass limit=None).",
+            TruncatedResultWarning,
+            stacklevel=3,
+        )
+        out = out.head(limit)
+    out.attrs.update(area=repr(skyregion.as_area(area)), truncated=truncated)
+    return out
 
 
 def _input_coords(obj: Any) -> tuple[pd.DataFrame, Any]:

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from dsa110_ws.errors import InvalidQueryError
@@ -18,33 +17,11 @@ __all__ = ["export_table", "FORMATS"]
 
 FORMATS = ("csv", "votable")
 
-#: Column-name suffix -> unit (the package's naming convention carries units in names).
-_UNITS = (
-    ("_mjy", "mJy"),
-    ("_jyb", "Jy/beam"),
-    ("_jy", "Jy"),
-    ("_deg", "deg"),
-    ("_arcsec", "arcsec"),
-    ("mjd", "d"),
-    ("_mjd_a", "d"),
-    ("_mjd_b", "d"),
-    ("_days", "d"),
-    ("_s", "s"),
-)
-
-
-def _unit(name: str) -> str | None:
-    for suffix, unit in _UNITS:
-        if name.endswith(suffix):
-            return unit
-    return None
-
 
 def _target(paths: PathPolicy, path: str | os.PathLike[str], overwrite: bool) -> Path:
-    target = paths.output(path, what="export")
-    if target.exists() and not overwrite:
-        raise InvalidQueryError(f"{target} exists; pass overwrite=True to replace it.")
-    return target
+    """Where to write: never among the pipeline's files; an existing file only with
+    ``overwrite`` and only if the workspace wrote it (unchanged since)."""
+    return paths.output(path, what="export", force=overwrite)
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +47,14 @@ def export_table(
     *,
     format: str | None = None,
     overwrite: bool = False,
+    serialization: str = "auto",
 ) -> Path:  # noqa: A002
-    """Write ``df`` to ``path`` as CSV or VOTable (from the suffix unless ``format`` says);
-    units from the column-name suffixes, simple ``df.attrs`` as table metadata."""
+    """Write ``df`` to ``path`` as CSV or VOTable (from the suffix unless ``format`` says).
+
+    The VOTable carries units, UCDs, time systems and ``df.attrs`` as PARAM/INFO elements
+    (see :mod:`._votable`; ``serialization``: "auto", "tabledata" or "binary2"); the CSV
+    the values only.
+    """
     fmt = (
         format or ("votable" if str(path).lower().endswith((".xml", ".vot", ".votable")) else "csv")
     ).lower()
@@ -81,23 +63,18 @@ def export_table(
     if not isinstance(df, pd.DataFrame):
         raise InvalidQueryError("export() writes a DataFrame (a light curve or a table).")
     target = _target(paths, path, overwrite)
-    plain = _plain(df)
-    if fmt == "csv":
-        plain.to_csv(target, index=False, float_format="%.17g")
-        return target
-    from astropy.table import Table
+    from dsa110_ws.core.atomic import temp_sibling
 
-    table = Table.from_pandas(plain)
-    for name in table.colnames:
-        unit = _unit(name)
-        if unit and np.issubdtype(table[name].dtype, np.number):
-            table[name].unit = unit
-    table.meta.update(
-        {
-            str(k): v
-            for k, v in df.attrs.items()
-            if isinstance(v, (str, int, float, bool)) and v is not None
-        }
-    )
-    table.write(target, format="votable", overwrite=True)
+    tmp = temp_sibling(target)
+    try:
+        if fmt == "csv":
+            _plain(df).to_csv(tmp, index=False, float_format="%.17g")
+        else:
+            from dsa110_ws.services.sources._votable import write_votable
+
+            write_votable(df, tmp, serialization=serialization)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    paths.record(target)
     return target

@@ -141,9 +141,17 @@ def plot_lightcurve(
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.5))
     ok = np.isfinite(lc["flux_jy"].to_numpy(float))
+    limits = _upper_limits(lc)
+    ok &= ~limits
     x = lc["time_utc"] if time_axis == "utc" else lc["mjd"]
     kw = {"fmt": "o", "ms": 4, "capsize": 2, "lw": 1} | errorbar_kw
-    ax.errorbar(np.asarray(x[ok]), 1e3 * lc["flux_jy"][ok], yerr=1e3 * lc["flux_err_jy"][ok], **kw)
+    if limits.any() and ok.any():
+        kw.setdefault("label", "detection")
+    drawn = ax.errorbar(
+        np.asarray(x[ok]), 1e3 * lc["flux_jy"][ok], yerr=1e3 * lc["flux_err_jy"][ok], **kw
+    )
+    if limits.any():
+        _draw_upper_limits(ax, np.asarray(x[limits]), 1e3 * lc["upper_limit_jy"][limits], drawn)
     if mark is not None and np.all(np.isfinite(mark)):
         lo, hi = mjd_to_utc(list(mark)).to_numpy() if time_axis == "utc" else mark
         ax.axvspan(lo, hi, color="tab:orange", alpha=0.15, lw=0)
@@ -155,6 +163,44 @@ def plot_lightcurve(
     else:
         ax.set_xlabel("MJD")
     ax.set_ylabel(f"flux density (mJy)\n[{lc.attrs.get('flux_column', '')}]")
-    ax.set_title(str(lc.attrs.get("source_id", "")))
+    ax.set_title(_title(lc))
     ax.grid(alpha=0.3)
     return ax
+
+
+def _title(lc: pd.DataFrame) -> str:
+    sid, ra, dec = (lc.attrs.get(k) for k in ("source_id", "ra_deg", "dec_deg"))
+    if sid:
+        return str(sid)
+    if isinstance(ra, float) and isinstance(dec, float):
+        return f"forced photometry at RA {ra:.4f}, Dec {dec:+.4f} (deg)"
+    return ""
+
+
+def _upper_limits(lc: pd.DataFrame) -> np.ndarray:
+    """Rows to draw as upper limits: forced photometry below its detection threshold."""
+    if "upper_limit_jy" not in lc.columns or "detected" not in lc.columns:
+        return np.zeros(len(lc), dtype=bool)
+    ul = pd.to_numeric(lc["upper_limit_jy"], errors="coerce").to_numpy(float)
+    return np.isfinite(ul) & ~lc["detected"].fillna(False).to_numpy(bool)
+
+
+def _draw_upper_limits(ax: Any, x: np.ndarray, ul_mjy: Any, detections: Any) -> None:
+    """Downward arrows from each upper limit (mJy), in the colour of the detections."""
+    colour = detections.lines[0].get_color() if detections.lines[0] is not None else "C0"
+    y = np.asarray(ul_mjy, dtype=float)
+    lo, hi = ax.get_ylim() if ax.has_data() else (0.0, float(np.nanmax(y)))
+    span = max(hi, float(np.nanmax(y))) - min(lo, 0.0)
+    length = 0.12 * span if span > 0 else 1.0
+    ax.errorbar(
+        x,
+        y,
+        yerr=np.vstack([np.full(y.shape, length), np.zeros(y.shape)]),
+        fmt="_",
+        ms=8,
+        lw=1,
+        color=colour,
+        uplims=True,
+        label="upper limit",
+    )
+    ax.legend(loc="best", fontsize=7, handlelength=1.2)

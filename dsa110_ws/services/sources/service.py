@@ -25,11 +25,13 @@ from dsa110_ws.services.sources import (
     _ese,
     _export,
     _fluxdata,
+    _forcedrun,
     _lightcurves,
     _normalise,
     _stamps,
     _stored,
     _variability,
+    _votable,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +45,12 @@ if TYPE_CHECKING:
         VariabilityStatsRepository,
     )
     from dsa110_ws.services.audit import ActionResult, AuditTrail
-    from dsa110_ws.services.products import FitsImageService
+    from dsa110_ws.services.products import (
+        BatchRunner,
+        FitsImageService,
+        ImageService,
+        ProductCache,
+    )
     from dsa110_ws.services.sources._dataset import PhotometryDataset, ProgressArg
     from dsa110_ws.services.sources._normalise import Normalisation
     from dsa110_ws.services.sources._survey import SurveyCompute
@@ -63,7 +70,10 @@ class SourceService:
         Survey-wide work over the photometry dataset (in this process or on Dask); its
         ``dataset`` is the Parquet dataset of the photometry.
     fits
-        FITS cutouts for postage stamps.
+        FITS cutouts for postage stamps; pixels for forced photometry.
+    images, batch, cache
+        The image catalogue, the batch runner and the product cache forced photometry
+        selects images from, runs on and keeps its measurements in.
     audit
         The audited write path (triage).
     paths
@@ -81,6 +91,9 @@ class SourceService:
         candidates: ESECandidateRepository,
         survey: SurveyCompute,
         fits: FitsImageService,
+        images: ImageService,
+        batch: BatchRunner,
+        cache: ProductCache,
         audit: AuditTrail,
         paths: PathPolicy,
         clock: Clock,
@@ -91,6 +104,9 @@ class SourceService:
         self._candidates = candidates
         self._survey = survey
         self._fits = fits
+        self._images = images
+        self._batch = batch
+        self._cache = cache
         self._audit = audit
         self._paths = paths
         self._clock = clock
@@ -102,10 +118,11 @@ class SourceService:
 
     def __repr__(self) -> str:
         return (
-            "<SourceService: catalog, get, cone, crossmatch, lightcurve, plot_lightcurve, "
+            "<SourceService: catalog, get, cone, within, crossmatch, lightcurve, forced, "
+            "plot_lightcurve, "
             "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
             "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
-            "dataset, export>"
+            "dataset, export, to_qtable, load_votable>"
         )
 
     # -- catalogue -----------------------------------------------------------------------
@@ -146,6 +163,11 @@ class SourceService:
         (``SkyCoord`` or ``(ra_deg, dec_deg)``), nearest first, with exact ``sep_deg``."""
         return _catalog.cone(self._catalogue, position, radius, limit=limit)
 
+    def within(self, area: Any, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+        """Sources inside ``area``: a ``mocpy.MOC`` (e.g. ``w.coverage.night(n).moc``), a MOC
+        FITS file, an astropy-regions sky region or a DS9 region string (regions exactly)."""
+        return _catalog.within(self._catalogue, area, limit=limit)
+
     def crossmatch(self, positions: Any, *, max_sep: Any = None) -> pd.DataFrame:
         """Each of your positions (``SkyCoord``, or a DataFrame/Table with RA/Dec in degrees)
         matched to the nearest catalogue source: ``source_id`` (None beyond ``max_sep``,
@@ -167,16 +189,22 @@ class SourceService:
         end: TimeLike | None = None,
         normalised: bool | str = True,
         normalisation: Normalisation | None = None,
+        forced: bool = False,
     ) -> pd.DataFrame:
         """One source's measurements in observation order (``mjd``, ``time_utc``,
         ``flux_jy``, ``flux_err_jy``, ``image_path``...), within [start, end) (ISO date, MJD
         or ``Time``).  ``normalised``: True = the stored normalised flux when every row has
         it, else raw; False = raw; ``"reference"`` = raw divided by the reference-source
         correction (pass ``normalisation=`` to reuse one).  ``attrs["flux_column"]`` says
-        which was used."""
+        which was used.  ``forced=True``: forced photometry at the catalogue position in
+        every image that covered it (:meth:`forced`), with ``detected`` and
+        ``upper_limit_jy``; raw image fluxes unless ``normalised="reference"``."""
         lo, hi = self._mjd_bounds(start, end)
         if _lightcurves.wants_reference(normalised) and normalisation is None:
             normalisation = self.normalisation(start=start, end=end)
+        if forced:
+            lc = _forcedrun.as_lightcurve(self.forced(source_id, start=start, end=end))
+            return _forcedrun.normalise(lc, normalisation)
         return _lightcurves.lightcurve(
             self._photometry,
             self._catalogue,
@@ -187,21 +215,80 @@ class SourceService:
             normalisation=normalisation,
         )
 
+    def forced(
+        self,
+        target: Any,
+        *,
+        images: Any = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        type: str | None = "5min",  # noqa: A002 - the pipeline's column name
+        beam: tuple[float, float, float] | None = None,
+        detection_sigma: float = 3.0,
+        limit_sigma: float = 3.0,
+        mode: str = "auto",
+        workers: int | None = None,
+        progress: bool = False,
+        use_cache: bool = True,
+    ) -> pd.DataFrame:
+        """Forced photometry at a fixed position in each image: a measurement or an upper limit
+        from every image that covered it.
+
+        ``target``: a source id (its catalogue position), a ``SkyCoord`` or ICRS
+        ``(ra_deg, dec_deg)``.  ``images``: a table with a ``path`` column
+        (``w.images.find(...)``) or FITS paths; by default the registered images of
+        ``type`` observed in [start, end) whose footprint holds the position.  One row per
+        image (``status``: detected, upper_limit, outside, edge, blanked, no_beam,
+        noisy_box, failed), with ``flux_jy`` = the fitted beam amplitude ``peak_jyb``
+        (Jy/beam), ``flux_err_jy`` its local rms, ``snr``, ``detected`` (snr >=
+        ``detection_sigma``) and ``upper_limit_jy`` (``limit_sigma`` x error, non-detections
+        only).  ``beam`` (arcsec, arcsec, deg) replaces the images' own.  Runs on ``w.batch``
+        (``mode``, ``workers``) and keeps each image's result in ``w.cache``.
+        Definitions: :mod:`dsa110_ws.services.sources._forced`.
+        """
+        return _forcedrun.run(
+            target,
+            catalogue=self._catalogue,
+            images_service=self._images,
+            fits=self._fits,
+            cache=self._cache,
+            batch=self._batch,
+            images=images,
+            start=start,
+            end=end,
+            type=type,
+            beam=beam,
+            detection_sigma=detection_sigma,
+            limit_sigma=limit_sigma,
+            mode=mode,
+            workers=workers,
+            progress=progress,
+            use_cache=use_cache,
+        )
+
     def plot_lightcurve(
         self,
-        source_id: str,
+        source_id: str | pd.DataFrame,
         ax: Any = None,
         *,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         normalised: bool | str = True,
+        forced: bool = False,
         time_axis: str = "utc",
         mark: tuple[float, float] | None = None,
         **errorbar_kw: Any,
     ) -> Any:
         """Error-bar light curve (mJy) against UTC date (``time_axis="mjd"`` for MJD);
-        ``mark`` shades an MJD interval (e.g. a candidate's dip).  Returns the Axes."""
-        lc = self.lightcurve(source_id, start=start, end=end, normalised=normalised)
+        ``mark`` shades an MJD interval (e.g. a candidate's dip); ``forced=True`` plots
+        forced photometry, non-detections as downward arrows at their upper limits.
+        ``source_id`` may also be a light curve or a :meth:`forced` table.  Returns the Axes."""
+        if isinstance(source_id, pd.DataFrame):
+            lc = _forcedrun.as_lightcurve(source_id) if "status" in source_id else source_id
+        else:
+            lc = self.lightcurve(
+                source_id, start=start, end=end, normalised=normalised, forced=forced
+            )
         return _lightcurves.plot_lightcurve(lc, ax, time_axis=time_axis, mark=mark, **errorbar_kw)
 
     def stamps(
@@ -436,7 +523,21 @@ class SourceService:
         *,
         format: str | None = None,
         overwrite: bool = False,
+        serialization: str = "auto",
     ) -> Path:  # noqa: A002
         """Write a light curve or table as CSV or VOTable (``format``, else from the suffix:
-        .xml/.vot -> VOTable); never among the pipeline's files.  Returns the path."""
-        return _export.export_table(self._paths, df, path, format=format, overwrite=overwrite)
+        .xml/.vot -> VOTable 1.4 with units, UCDs, UTC time columns and ``df.attrs`` as
+        PARAM/INFO; BINARY2 from 10,000 rows, or as ``serialization`` says); never among
+        the pipeline's files.  Returns the path."""
+        return _export.export_table(
+            self._paths, df, path, format=format, overwrite=overwrite, serialization=serialization
+        )
+
+    def to_qtable(self, df: pd.DataFrame) -> Any:
+        """A table as an astropy ``QTable``: units, ``Time`` columns (UTC), UCDs in each
+        column's ``meta["ucd"]``, ``df.attrs`` as ``meta``."""
+        return _votable.to_qtable(df)
+
+    def load_votable(self, path: str | os.PathLike[str]) -> Any:
+        """Read a VOTable (e.g. one :meth:`export` wrote) back as the same ``QTable``."""
+        return _votable.read_votable(path)

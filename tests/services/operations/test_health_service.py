@@ -80,6 +80,7 @@ def _ws(demo_dir, state_dir, checks, **health):
         "data_checks": False,
         "timeout_s": 2.0,
         "checks": checks,
+        "disable": ["task-queue"],  # only the checks under test
         **health,
     }
     return connect(demo_dir, state_dir, sections={"health": cfg})
@@ -313,7 +314,7 @@ def test_an_older_schema_degrades_to_not_available(tmp_path):
         stuck = w.jobs.stuck()  # from ms_index.stage_updated_at
         assert list(stuck["path"]) == ["/a.ms"]
         assert stuck["minutes_since_change"].iloc[0] == pytest.approx(300.0)
-        inc = w.queue.incomplete()  # from subband_count: which indices are missing is unknown
+        inc = w.ingest.incomplete()  # from subband_count: which indices are missing is unknown
         assert list(inc["group_id"]) == ["g1"] and inc["missing_subbands"].iloc[0] is None
         rep = w.health.check()
         assert rep["freshness:image"].status == "unknown"

@@ -90,6 +90,7 @@ def test_bad_arguments(workspace):
 @pytest.mark.slow
 def test_dask_cluster_from_settings(demo_dir, truth, tmp_path):
     import distributed  # a missing dask.distributed must fail, not skip
+
     cal = [t["path"] for t in truth["calibration"]["caltables"][:8]]
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None

@@ -137,10 +137,11 @@ def test_stats_recover_injected_noise_and_brightest_peak(workspace, truth):
     for im in truth["images"]:
         s = workspace.fits.stats(im["path"])
         assert s.rms_jy == pytest.approx(im["noise_jy"], rel=0.05), im["path"]
-        if im["nan_box"] is None:
-            assert s.peak_jy == pytest.approx(im["brightest_peak_jy"], rel=0.05), im["path"]
+        if im["nan_box"] is None:  # the fitted sub-pixel peak recovers the injected one
+            assert s.peak_fit_jy == pytest.approx(im["brightest_peak_jy"], rel=0.05), im["path"]
         else:  # the brightest source may sit in the blanked box
-            assert s.peak_jy <= im["brightest_peak_jy"] * 1.05
+            assert s.peak_fit_jy <= im["brightest_peak_jy"] * 1.05
+        assert s.peak_jy <= s.peak_fit_jy  # the brightest pixel is never above the fit
 
 
 def test_rms_is_clipped_unlike_the_old_backend(workspace, truth):
@@ -173,11 +174,15 @@ def test_stats_peak_position_is_the_source(scratch_ws, scratch_root):
     src = (150.1, 37.2, 0.5)
     _image(scratch_root / "one.fits", sources=[src], noise_jy=1e-4)
     s = scratch_ws.fits.stats(scratch_root / "one.fits")
-    assert s.peak_jy == pytest.approx(0.5, rel=0.01)
-    sep = SkyCoord(s.peak_ra_deg, s.peak_dec_deg, unit="deg").separation(
-        SkyCoord(*src[:2], unit="deg")
-    )
+    plane, _ = scratch_ws.fits.plane(scratch_root / "one.fits")
+    assert s.peak_jy == s.max_jy == float(plane.max())  # CASA imstat's max: the brightest pixel
+    assert plane[int(s.peak_y), int(s.peak_x)] == s.peak_jy
+    assert s.peak_fit_jy == pytest.approx(0.5, rel=0.01)  # the fitted sub-pixel peak
+    truth = SkyCoord(*src[:2], unit="deg")
+    sep = SkyCoord(s.peak_fit_ra_deg, s.peak_fit_dec_deg, unit="deg").separation(truth)
     assert sep.arcsec < 3.0  # a tenth of a 30" pixel
+    pixel = SkyCoord(s.peak_ra_deg, s.peak_dec_deg, unit="deg").separation(truth)
+    assert pixel.arcsec < 30.0 * np.sqrt(0.5)  # the centre of the brightest pixel
     assert s.n_islands == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import dsa110_ws
@@ -34,12 +35,29 @@ def test_metrics_match_the_truth(workspace, truth):
     for im in truth["images"][:16]:
         r = workspace.qa.image(im["path"])
         assert r.rms_jy == pytest.approx(im["noise_jy"], rel=0.05)
-        assert r.peak_jy == pytest.approx(im["brightest_peak_jy"], rel=0.05)
+        assert r.peak_fit_jy == pytest.approx(im["brightest_peak_jy"], rel=0.05)
         assert r.dynamic_range == pytest.approx(r.peak_jy / r.rms_jy)
         assert (r.beam_major_arcsec, r.beam_minor_arcsec, r.beam_pa_deg) == pytest.approx(
             im["beam"]
         )
         assert 0 < r.n_islands <= im["n_injected"] and r.blanked_fraction == 0.0
+
+
+def test_peak_is_the_maximum_pixel_as_casa_imstat_on_every_image(workspace, truth):
+    """CASA's convention: peak_jy is imstat's max (the brightest pixel), read here with astropy;
+    the fitted sub-pixel peak is a separate field and never below it."""
+    from astropy.io import fits
+
+    for im in truth["images"]:
+        plane = fits.getdata(im["path"])[0, 0]
+        y, x = np.unravel_index(np.nanargmax(plane), plane.shape)
+        r = workspace.qa.image(im["path"])
+        assert r.peak_jy == float(np.nanmax(plane)), im["path"]
+        assert r.peak_fit_jy >= r.peak_jy
+        finite = plane[np.isfinite(plane)].astype(np.float64)
+        assert r.median_jy == pytest.approx(float(np.median(finite)), rel=1e-6, abs=1e-12)
+        s = workspace.fits.stats(im["path"])
+        assert (s.peak_x, s.peak_y) == (x, y) and s.max_jy == r.peak_jy
 
 
 def test_high_noise_reason_names_value_and_threshold(workspace, truth):
@@ -148,3 +166,32 @@ def test_undersampled_and_elongated_beams_are_bad(scratch_ws, scratch_root, beam
     r = scratch_ws.qa.image(path)
     assert r.grade == "bad"
     assert {c.metric for c in r.checks if c.verdict == "fail"} == {metric}
+
+
+def _imstat_chauvenet(x, zscore=3.0):
+    """CASA imstat(algorithm='chauvenet', zscore=3): iterative clipping about the *mean* at
+    zscore x the sample standard deviation (N - 1), from the classical statistics, until the
+    number of points stops changing (casacore ChauvenetCriterionStatistics); with the
+    classical median and medabsdevmed of every finite pixel."""
+    x = x[np.isfinite(x)].astype(np.float64)
+    keep, n_prev = x, -1
+    while keep.size != n_prev:
+        n_prev = keep.size
+        m, s = keep.mean(), keep.std(ddof=1)
+        keep = x[(x >= m - zscore * s) & (x <= m + zscore * s)]
+    med = np.median(x)
+    return keep.std(ddof=1), med, np.median(np.abs(x - med))
+
+
+def test_noise_and_median_against_casas_imstat_definitions(workspace, truth):
+    """docs/casa-conventions.md: rms_jy (clipped about the median) agrees with imstat's
+    chauvenet sigma (clipped about the mean) to 0.1 %; median_jy is imstat's median and
+    mad_rms_jy 1.4826 x its medabsdevmed."""
+    from astropy.io import fits
+
+    for im in truth["images"][::3]:
+        sigma, med, mad = _imstat_chauvenet(fits.getdata(im["path"])[0, 0])
+        s = workspace.fits.stats(im["path"])
+        assert s.rms_jy == pytest.approx(sigma, rel=1e-3), im["path"]
+        assert s.median_jy == pytest.approx(med, rel=1e-6, abs=1e-12)
+        assert s.mad_rms_jy == pytest.approx(1.482602218505602 * mad, rel=1e-5)

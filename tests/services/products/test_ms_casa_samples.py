@@ -1,11 +1,10 @@
 """The real CASA Measurement Set (tests/data/casa_samples, see its README): the numbers the README
 states, TAI times, the B1950 phase centre, flags -- read as CASA wrote them.
 
-The committed copy of ``vla_3c273_xband.ms`` has SPECTRAL_WINDOW, POLARIZATION and
-DATA_DESCRIPTION subtables whose ``table.dat`` declares 0 rows although their storage files hold
-the rows (it looks copied while CASA still had them open).  The workspace must report that, not
-crash or guess; one test repairs a private copy (declaring the rows that are on disk) to check
-that the spw and correlations CASA wrote are read correctly.
+The committed copy of ``vla_3c273_xband.ms`` is the re-export of 2026-12-06 (every subtable
+written whole): 1 spectral window of 1 channel at 8.085 GHz, 4 correlations.  An earlier copy
+declared 0 rows in SPECTRAL_WINDOW, POLARIZATION and DATA_DESCRIPTION; the last test breaks a
+private copy the same way to check that such an MS is reported, not guessed.
 """
 
 from __future__ import annotations
@@ -97,7 +96,33 @@ def test_b1950_phase_centre_is_converted_to_j2000(casa_ws, casa_samples):
     assert as_stored.separation(ICRF_3C273).deg > 0.2  # B1950 read as J2000 would be wrong
 
 
-def test_empty_subtables_are_reported_not_guessed(casa_ws, casa_samples):
+def test_spectral_window_and_correlations_are_the_readme_ones(casa_ws, casa_samples):
+    s = casa_ws.ms.summary(casa_samples / MS)
+    assert len(s.spws) == 1
+    spw = s.spws[0]
+    assert spw["n_channels"] == 1 and spw["freq_min_hz"] == spw["freq_max_hz"] == 8.085e9
+    assert spw["chan_width_hz"] == 50e6
+    assert s.correlations == ("RR", "RL", "LR", "LL")
+    assert s.warnings == ()
+    fs = casa_ws.ms.flag_stats(casa_samples / MS)
+    assert fs.per_correlation["correlation"].tolist() == ["RR", "RL", "LR", "LL"]
+    assert fs.per_channel["freq_hz"].tolist() == [8.085e9]
+    assert fs.per_spw["spw_id"].tolist() == [0]
+    q = casa_ws.ms.quicklook(casa_samples / MS, x="frequency")
+    assert q.x.tolist() == [8.085e9] * 4 and q.correlation.tolist() == ["RR", "RL", "LR", "LL"]
+
+
+def test_flag_row_never_contradicts_flag(casa_samples):
+    """CASA's flagdata summary counts FLAG only; we count FLAG or FLAG_ROW.  They agree on
+    files CASA writes, where FLAG_ROW set means every FLAG of the row is set."""
+    with tables.table(str(casa_samples / MS), ack=False) as t:
+        flag, flag_row = t.getcol("FLAG"), t.getcol("FLAG_ROW")
+    assert not (flag_row & ~flag.all(axis=(1, 2))).any()
+
+
+def test_a_copy_with_empty_subtables_is_reported_not_guessed(casa_ws, casa_samples):
+    for sub in ("SPECTRAL_WINDOW", "POLARIZATION", "DATA_DESCRIPTION"):
+        _declare_rows(casa_samples / MS / sub, 0)
     s = casa_ws.ms.summary(casa_samples / MS)
     assert s.spws == () and s.correlations is None
     text = " ".join(s.warnings)
@@ -105,17 +130,3 @@ def test_empty_subtables_are_reported_not_guessed(casa_ws, casa_samples):
     assert "[1, 4]" in text  # the cell shape: 1 channel, 4 correlations
     q = casa_ws.ms.quicklook(casa_samples / MS, x="frequency")
     assert q.x.size == 4 and np.array_equal(q.x, np.zeros(4))  # channel index: no frequencies
-
-
-def test_repaired_copy_gives_the_spw_and_correlations_casa_wrote(casa_ws, casa_samples):
-    for sub in ("SPECTRAL_WINDOW", "POLARIZATION", "DATA_DESCRIPTION"):
-        _declare_rows(casa_samples / MS / sub, 1)
-    s = casa_ws.ms.summary(casa_samples / MS)
-    assert len(s.spws) == 1
-    spw = s.spws[0]
-    assert spw["n_channels"] == 1 and spw["freq_min_hz"] == spw["freq_max_hz"] == 8.085e9
-    assert s.correlations == ("RR", "RL", "LR", "LL")
-    assert not any("SPECTRAL_WINDOW" in w for w in s.warnings)
-    fs = casa_ws.ms.flag_stats(casa_samples / MS)
-    assert fs.per_correlation["correlation"].tolist() == ["RR", "RL", "LR", "LL"]
-    assert fs.per_channel["freq_hz"].tolist() == [8.085e9]

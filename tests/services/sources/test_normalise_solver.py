@@ -56,8 +56,9 @@ def test_unlinked_groups_keep_their_own_scale():
     f, s = np.concatenate([a[2], b[2]]), np.concatenate([a[3], b[3]])
     gains = np.concatenate([a[4], 7.0 * b[4]])  # the second group is 7x off overall
     # noiseless: the MAD is rounding, so clipping is turned off
-    sol, refs, diag = _normalise.solve(src, img, f, s, int(src.max()) + 1, 110, snr_min=10,
-                                       min_refs=3, clip_sigma=1e6)
+    sol, refs, diag = _normalise.solve(
+        src, img, f, s, int(src.max()) + 1, 110, snr_min=10, min_refs=3, clip_sigma=1e6
+    )
     assert diag["converged"] and {d["n_groups"] for d in diag["solves"]} == {2}
     c = sol["correction"]
     assert sol["ok"].all()
@@ -69,8 +70,9 @@ def test_unlinked_groups_keep_their_own_scale():
 
 
 def test_iteration_limit_is_reported_not_hidden(workspace):
-    rows = workspace.repos.photometry.scan(["source_id", "image_path", "obs_mjd", "flux_jy",
-                                            "flux_err_jy"])
+    rows = workspace.repos.photometry.scan(
+        ["source_id", "image_path", "obs_mjd", "flux_jy", "flux_err_jy"]
+    )
     with pytest.warns(RuntimeWarning, match="Raise lsq_iter"):
         capped = _normalise.solve_frame(rows, lsq_iter=1)
     assert capped.diagnostics["converged"] is False

@@ -62,8 +62,10 @@ def dataset_rows(w) -> pd.DataFrame:
 
 
 def sqlite_rows(db: Path, columns: list[str]) -> pd.DataFrame:
-    obs = ("COALESCE(p.mjd, (SELECT m.mid_mjd FROM images i JOIN ms_index m ON m.path = i.ms_path "
-           "WHERE i.path = p.image_path LIMIT 1))")
+    obs = (
+        "COALESCE(p.mjd, (SELECT m.mid_mjd FROM images i JOIN ms_index m ON m.path = i.ms_path "
+        "WHERE i.path = p.image_path LIMIT 1))"
+    )
     exprs = [obs + " AS obs_mjd" if c == "obs_mjd" else f"p.{c}" for c in columns]
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     df = pd.read_sql_query(f"SELECT {', '.join(exprs)} FROM photometry p ORDER BY p.id", con)
@@ -111,9 +113,15 @@ def db(writable_demo) -> Path:
     return path
 
 
-CASES = [{}, {"flux": "raw"}, {"flux": "normalized"}, {"flux": "reference"},
-         {"start": "2026-11-07", "end": "2026-11-10T12:00:00"}, {"start": 61353.0},
-         {"min_epochs": 5}]
+CASES = [
+    {},
+    {"flux": "raw"},
+    {"flux": "normalized"},
+    {"flux": "reference"},
+    {"start": "2026-11-07", "end": "2026-11-10T12:00:00"},
+    {"start": 61353.0},
+    {"min_epochs": 5},
+]
 
 
 @pytest.mark.parametrize("kw", CASES, ids=[str(c) for c in CASES])
@@ -131,8 +139,10 @@ def test_rows_subsets_catalogue_and_normalisation_match_sqlite(db, writable_demo
     w.dataset.refresh(progress=False)
     same_rows(w, db)
     ids = [v["source_id"] for v in truth["sources"]["variables"]][:3] + ["NOT-A-SOURCE"]
-    table_equal(w.sources.variability(preset=None, source_ids=ids, engine="sqlite"),
-                w.sources.variability(preset=None, source_ids=ids, engine="dataset"))
+    table_equal(
+        w.sources.variability(preset=None, source_ids=ids, engine="sqlite"),
+        w.sources.variability(preset=None, source_ids=ids, engine="dataset"),
+    )
     na, nb = w.sources.normalisation(engine="sqlite"), w.sources.normalisation(engine="dataset")
     assert len(nb.references) > 10
     assert_frame_equal(na.corrections, nb.corrections, check_exact=False, rtol=1e-9)
@@ -151,27 +161,50 @@ def test_incremental_refresh_equals_a_rebuild_and_reads_only_what_changed(
 ):
     w = connect(writable_demo, tmp_path / "st")
     first = w.dataset.refresh(progress=False)
-    assert first["last_refresh"]["mode"] == "build" and first["rows"] == first["last_refresh"]["rows_read"]
+    assert (
+        first["last_refresh"]["mode"] == "build"
+        and first["rows"] == first["last_refresh"]["rows_read"]
+    )
     con = sqlite3.connect(db)
-    last_two = [r[0] for r in con.execute(
-        "SELECT image_path FROM photometry GROUP BY image_path ORDER BY MAX(mjd) DESC LIMIT 2")]
-    n_night = con.execute("SELECT COUNT(*) FROM photometry WHERE image_path IN (?, ?)",
-                          last_two).fetchone()[0]
-    victim = con.execute("SELECT image_path FROM photometry GROUP BY image_path "
-                         "ORDER BY MIN(mjd) LIMIT 1 OFFSET 5").fetchone()[0]
-    changed = con.execute("SELECT image_path FROM photometry GROUP BY image_path "
-                          "ORDER BY MIN(mjd) LIMIT 1 OFFSET 9").fetchone()[0]
-    n_victim, n_changed = (con.execute("SELECT COUNT(*) FROM photometry WHERE image_path = ?",
-                                       (p,)).fetchone()[0] for p in (victim, changed))
+    last_two = [
+        r[0]
+        for r in con.execute(
+            "SELECT image_path FROM photometry GROUP BY image_path ORDER BY MAX(mjd) DESC LIMIT 2"
+        )
+    ]
+    n_night = con.execute(
+        "SELECT COUNT(*) FROM photometry WHERE image_path IN (?, ?)", last_two
+    ).fetchone()[0]
+    victim = con.execute(
+        "SELECT image_path FROM photometry GROUP BY image_path ORDER BY MIN(mjd) LIMIT 1 OFFSET 5"
+    ).fetchone()[0]
+    changed = con.execute(
+        "SELECT image_path FROM photometry GROUP BY image_path ORDER BY MIN(mjd) LIMIT 1 OFFSET 9"
+    ).fetchone()[0]
+    n_victim, n_changed = (
+        con.execute("SELECT COUNT(*) FROM photometry WHERE image_path = ?", (p,)).fetchone()[0]
+        for p in (victim, changed)
+    )
     cols = [r[1] for r in con.execute("PRAGMA table_info(photometry)") if r[1] != "id"]
     con.close()
 
     # 1. a second process appends a night (copies of the last two images, a day later)
-    sel = ", ".join("image_path || '-next'" if c == "image_path" else
-                    "mjd + 1.0" if c == "mjd" else "flux_jy * 1.01" if c == "flux_jy" else c
-                    for c in cols)
-    in_other_process(db, f"INSERT INTO photometry ({', '.join(cols)}) SELECT {sel} FROM "
-                     "photometry WHERE image_path IN (?, ?) ORDER BY id", tuple(last_two))
+    sel = ", ".join(
+        "image_path || '-next'"
+        if c == "image_path"
+        else "mjd + 1.0"
+        if c == "mjd"
+        else "flux_jy * 1.01"
+        if c == "flux_jy"
+        else c
+        for c in cols
+    )
+    in_other_process(
+        db,
+        f"INSERT INTO photometry ({', '.join(cols)}) SELECT {sel} FROM "
+        "photometry WHERE image_path IN (?, ?) ORDER BY id",
+        tuple(last_two),
+    )
     out = w.dataset.refresh(progress=False)["last_refresh"]
     assert out["mode"] == "appends"
     assert (out["rows_read"], out["rows_checked"], out["images_added"]) == (n_night, 0, 2)
@@ -186,13 +219,20 @@ def test_incremental_refresh_equals_a_rebuild_and_reads_only_what_changed(
 
     # 3. it updates one image's rows in place: invisible to counts and ids, so the cheap
     # refresh keeps the old values; the full check finds exactly that image
-    in_other_process(db, "UPDATE photometry SET flux_jy = flux_jy * 1.5, normalized_flux_jy "
-                     "= normalized_flux_jy * 1.5 WHERE image_path = ?", (changed,))
+    in_other_process(
+        db,
+        "UPDATE photometry SET flux_jy = flux_jy * 1.5, normalized_flux_jy "
+        "= normalized_flux_jy * 1.5 WHERE image_path = ?",
+        (changed,),
+    )
     assert w.dataset.refresh(progress=False)["last_refresh"]["rows_read"] == 0
     out = w.dataset.refresh(full=True, progress=False)["last_refresh"]
     assert out["mode"] == "full" and out["rows_checked"] > 1000
     assert (out["rows_read"], out["rows_dropped"], out["images_changed"]) == (
-        n_changed, n_changed, 1)
+        n_changed,
+        n_changed,
+        1,
+    )
     same_as_rebuild(w, writable_demo, tmp_path)
     same_rows(w, db)
 
@@ -202,8 +242,11 @@ def test_a_heartbeat_costs_no_photometry_read(db, writable_demo, tmp_path):
     w.dataset.refresh(progress=False)
     before = w.dataset.status()
     assert before["state"] == "current"
-    in_other_process(db, "UPDATE jobs SET logs = COALESCE(logs, '') || 'heartbeat' "
-                     "WHERE id = (SELECT MIN(id) FROM jobs)")
+    in_other_process(
+        db,
+        "UPDATE jobs SET logs = COALESCE(logs, '') || 'heartbeat' "
+        "WHERE id = (SELECT MIN(id) FROM jobs)",
+    )
     assert w.dataset.status()["state"] == "unchecked"
     age(db)  # settled since
     out = w.dataset.refresh(progress=False)
@@ -216,8 +259,11 @@ def test_a_heartbeat_costs_no_photometry_read(db, writable_demo, tmp_path):
 def test_a_full_check_is_due_by_age(db, writable_demo, tmp_path):
     w = connect(writable_demo, tmp_path / "st", dataset_full_check_hours=0)
     w.dataset.refresh(progress=False)
-    in_other_process(db, "UPDATE photometry SET flux_jy = flux_jy + 1 WHERE id = "
-                     "(SELECT MIN(id) FROM photometry WHERE flux_jy IS NOT NULL)")
+    in_other_process(
+        db,
+        "UPDATE photometry SET flux_jy = flux_jy + 1 WHERE id = "
+        "(SELECT MIN(id) FROM photometry WHERE flux_jy IS NOT NULL)",
+    )
     out = w.dataset.refresh(progress=False)["last_refresh"]
     assert out["mode"] == "full" and out["images_changed"] == 1
     same_rows(w, db)
@@ -240,17 +286,26 @@ def test_duckdb_and_pandas_read_the_directory_without_the_manifest(db, writable_
     ds = w.sources.dataset(progress=False)
     got = duckdb.sql(
         f"SELECT source_id, COUNT(*) AS n FROM read_parquet('{ds.path}/*/*.parquet') "
-        "GROUP BY source_id ORDER BY source_id").df()
+        "GROUP BY source_id ORDER BY source_id"
+    ).df()
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    want = pd.read_sql_query("SELECT source_id, COUNT(*) AS n FROM photometry "
-                             "GROUP BY source_id ORDER BY source_id", con)
+    want = pd.read_sql_query(
+        "SELECT source_id, COUNT(*) AS n FROM photometry GROUP BY source_id ORDER BY source_id", con
+    )
     con.close()
     assert got["source_id"].tolist() == want["source_id"].tolist()
     assert got["n"].tolist() == want["n"].tolist()
     assert len(pd.read_parquet(ds.path)) == want["n"].sum()
     assert ds.to_arrow().count_rows() == want["n"].sum()
-    assert set(ds.to_arrow().schema.names) >= {"id", "source_id", "image_path", "obs_mjd",
-                                               "flux_jy", "normalized_flux_jy", "ra_deg"}
+    assert set(ds.to_arrow().schema.names) >= {
+        "id",
+        "source_id",
+        "image_path",
+        "obs_mjd",
+        "flux_jy",
+        "normalized_flux_jy",
+        "ra_deg",
+    }
 
 
 def test_the_stdlib_reader_gives_the_same_dataset(db, writable_demo, tmp_path):
@@ -269,20 +324,24 @@ def test_the_stdlib_reader_gives_the_same_dataset(db, writable_demo, tmp_path):
         out = w.dataset.refresh(progress=False)
         print(json.dumps([out["last_refresh"]["driver"], out["rows"]]))
         """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == f'["sqlite3", {len(dataset_rows(adbc))}]'
 
 
 def test_a_column_of_mixed_types_is_read_by_the_stdlib_reader(db, writable_demo, tmp_path):
-    in_other_process(db, "UPDATE photometry SET flux_jy = 'n/a' WHERE id IN "
-                     "(SELECT id FROM photometry WHERE flux_jy IS NOT NULL LIMIT 3)")
+    in_other_process(
+        db,
+        "UPDATE photometry SET flux_jy = 'n/a' WHERE id IN "
+        "(SELECT id FROM photometry WHERE flux_jy IS NOT NULL LIMIT 3)",
+    )
     w = connect(writable_demo, tmp_path / "st")
     out = w.dataset.refresh(progress=False)
     assert out["last_refresh"]["driver"] == "sqlite3"  # ADBC stopped at the text; auto fell back
-    table_equal(w.sources.variability(preset=None, engine="sqlite"),
-                w.sources.variability(preset=None, engine="dataset"))
+    table_equal(
+        w.sources.variability(preset=None, engine="sqlite"),
+        w.sources.variability(preset=None, engine="dataset"),
+    )
     strict = connect(writable_demo, tmp_path / "st2", dataset_reader="adbc")
     with pytest.raises(dsa110_ws.errors.DataUnavailableError, match="dataset_reader = 'sqlite3'"):
         strict.dataset.refresh(progress=False)
@@ -307,8 +366,16 @@ def test_a_refresh_killed_midway_leaves_the_previous_version(db, writable_demo, 
     before = w.dataset.status()
     in_other_process(db, "DELETE FROM photometry WHERE id % 7 = 0")
     marker = tmp_path / "midway"
-    child = subprocess.Popen([sys.executable, "-c", KILLER.format(on=ON),
-                              str(writable_demo / "settings.toml"), str(state), str(marker)])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            KILLER.format(on=ON),
+            str(writable_demo / "settings.toml"),
+            str(state),
+            str(marker),
+        ]
+    )
     try:
         deadline = time.time() + 240
         while not marker.exists():
@@ -321,8 +388,10 @@ def test_a_refresh_killed_midway_leaves_the_previous_version(db, writable_demo, 
     assert (root / f"v{before['version'] + 1:06d}").is_dir()  # half-written, unreferenced
     assert w.dataset.status()["version"] == before["version"]
     assert len(dataset_rows(w)) == before["rows"]  # a glob still sees one whole version
-    table_equal(w.sources.variability(preset=None, engine="sqlite"),
-                w.sources.variability(preset=None, engine="dataset"))
+    table_equal(
+        w.sources.variability(preset=None, engine="sqlite"),
+        w.sources.variability(preset=None, engine="dataset"),
+    )
     same_rows(w, db)
     assert not (root / f"v{before['version'] + 2:06d}").exists()  # the leftover was reused
 
@@ -338,8 +407,11 @@ def test_engine_choice_and_settings(db, writable_demo, tmp_path):
     with pytest.raises(ConfigurationError, match="dataset_partitions"):
         connect(writable_demo, tmp_path / "x", dataset_partitions=0)
     with pytest.raises(ConfigurationError, match="snapshot_min_rows"):
-        dsa110_ws.connect(writable_demo / "settings.toml", state_dir=tmp_path / "y",
-                          sections={"sources": {"snapshot_min_rows": 0}})
+        dsa110_ws.connect(
+            writable_demo / "settings.toml",
+            state_dir=tmp_path / "y",
+            sections={"sources": {"snapshot_min_rows": 0}},
+        )
 
 
 def test_changing_the_partition_count_rebuilds(db, writable_demo, tmp_path):
@@ -365,8 +437,9 @@ def test_pipeline_database_untouched(db, writable_demo, tmp_path):
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_a_build_in_chunks_or_processes_gives_the_same_rows(db, writable_demo, tmp_path,
-                                                             processes, monkeypatch):
+def test_a_build_in_chunks_or_processes_gives_the_same_rows(
+    db, writable_demo, tmp_path, processes, monkeypatch
+):
     from dsa110_ws.repositories.photometry_arrow import PhotometryReader
     from dsa110_ws.services.sources import _dataset_build
 
@@ -374,11 +447,20 @@ def test_a_build_in_chunks_or_processes_gives_the_same_rows(db, writable_demo, t
     one = dataset_rows(w) if w.dataset.refresh(progress=False) else None
     assert w.dataset.status()["last_refresh"]["processes"] == 1
     monkeypatch.setattr(_dataset_build, "MIN_ROWS_PER_PROCESS", 1000)  # the demo is small
-    man = _dataset_build.build(w.dataset.root, db, PhotometryReader(w.db), n_partitions=64,
-                               version=2, processes=processes, chunk_rows=1000)
+    man = _dataset_build.build(
+        w.dataset.root,
+        db,
+        PhotometryReader(w.db),
+        n_partitions=64,
+        version=2,
+        processes=processes,
+        chunk_rows=1000,
+    )
     assert man.n_rows == len(one) and man.last_refresh["processes"] == processes
     # a fragment per chunk of about 1000 rows (of 5440), in increasing id ranges
     assert 3 <= max(len(p) for p in man.partitions) <= 7
     pd.testing.assert_frame_equal(dataset_rows(w), one)
-    table_equal(w.sources.variability(preset=None, engine="sqlite"),
-                w.sources.variability(preset=None, engine="dataset"))
+    table_equal(
+        w.sources.variability(preset=None, engine="sqlite"),
+        w.sources.variability(preset=None, engine="dataset"),
+    )

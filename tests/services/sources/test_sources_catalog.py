@@ -51,16 +51,23 @@ def test_crossmatch_a_table_of_positions(ws, cat):
     rng = np.random.default_rng(5)
     pick = cat.sample(20, random_state=3).reset_index(drop=True)
     jitter = rng.normal(0, 3, size=(20, 2)) / 3600.0  # a few arcsec
-    mine = pd.DataFrame({"name": [f"s{i}" for i in range(20)],
-                         "RA": pick["ra_deg"] + jitter[:, 0] / np.cos(np.radians(pick["dec_deg"])),
-                         "Dec": pick["dec_deg"] + jitter[:, 1]})
+    mine = pd.DataFrame(
+        {
+            "name": [f"s{i}" for i in range(20)],
+            "RA": pick["ra_deg"] + jitter[:, 0] / np.cos(np.radians(pick["dec_deg"])),
+            "Dec": pick["dec_deg"] + jitter[:, 1],
+        }
+    )
     mine.loc[20] = ["far", 10.0, -30.0]
     out = ws.sources.crossmatch(mine, max_sep=20 * u.arcsec)
     assert list(out["name"]) == list(mine["name"])
     assert list(out["source_id"][:20]) == list(pick["id"])
     assert out["matched"][:20].all() and not out["matched"][20] and pd.isna(out["source_id"][20])
-    expect = SkyCoord(mine["RA"][:20], mine["Dec"][:20], unit="deg").separation(
-        SkyCoord(pick["ra_deg"], pick["dec_deg"], unit="deg")).arcsec
+    expect = (
+        SkyCoord(mine["RA"][:20], mine["Dec"][:20], unit="deg")
+        .separation(SkyCoord(pick["ra_deg"], pick["dec_deg"], unit="deg"))
+        .arcsec
+    )
     np.testing.assert_allclose(out["sep_arcsec"][:20], expect, rtol=1e-6)
     assert out.attrs["n_matched"] == 20
     sc = SkyCoord(pick["ra_deg"], pick["dec_deg"], unit="deg")

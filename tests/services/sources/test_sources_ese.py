@@ -47,21 +47,29 @@ def test_both_ese_events_found_with_their_dip_nights(ws, table, truth):
         lo, hi = to_mjd(first_lo), to_mjd(last_hi)
         assert to_mjd(row["dip_start_mjd"]) >= lo and row["dip_start_mjd"] < lo + 1
         assert row["dip_end_mjd"] < hi and row["dip_end_mjd"] >= hi - 1
-        depth = 1 - min(next(v for v in truth["sources"]["variables"]
-                             if v["source_id"] == event["source_id"])["night_factor"])
+        depth = 1 - min(
+            next(v for v in truth["sources"]["variables"] if v["source_id"] == event["source_id"])[
+                "night_factor"
+            ]
+        )
         assert row["dip_depth"] == pytest.approx(depth, abs=0.05)
     assert cands.index[0] in ese_like  # the dip adds to the score
 
 
 def test_presets_nest_and_thresholds_can_be_overridden(ws, table, truth):
-    sets = {p: set(ws.sources.ese_candidates(table=table, preset=p)["source_id"])
-            for p in ("conservative", "moderate", "sensitive")}
+    sets = {
+        p: set(ws.sources.ese_candidates(table=table, preset=p)["source_id"])
+        for p in ("conservative", "moderate", "sensitive")
+    }
     assert sets["conservative"] <= sets["moderate"] <= sets["sensitive"]
     assert len(sets["sensitive"]) > len(sets["moderate"])  # sensitive lets noise in
     assert _variables(truth) <= sets["conservative"]
     strict = ws.sources.ese_candidates(table=table, v_min=0.2, vs_min=1e9, dip_sigma=1e9)
-    assert set(strict["source_id"]) == {sid for sid, v in table.set_index("source_id")["v"].items()
-                                        if sid in _variables(truth) and v >= 0.2}
+    assert set(strict["source_id"]) == {
+        sid
+        for sid, v in table.set_index("source_id")["v"].items()
+        if sid in _variables(truth) and v >= 0.2
+    }
     with pytest.raises(InvalidQueryError, match="preset"):
         ws.sources.ese_candidates(table=table, preset="wild")
     with pytest.raises(InvalidQueryError, match="threshold"):
@@ -74,7 +82,9 @@ def test_eta_v_fit_thresholds_and_candidates(ws, table, truth):
     constants = table[~table["source_id"].isin(_variables(truth))]
     le = np.log10(constants["eta"])
     assert fit["eta_log_mean"] == pytest.approx(np.median(le), abs=0.05)
-    assert fit["eta_threshold"] == pytest.approx(10 ** (fit["eta_log_mean"] + 3 * fit["eta_log_std"]))
+    assert fit["eta_threshold"] == pytest.approx(
+        10 ** (fit["eta_log_mean"] + 3 * fit["eta_log_std"])
+    )
     mle = ws.sources.eta_v_thresholds(table, sigma=3, method="mle")
     assert mle["eta_log_std"] > fit["eta_log_std"]  # the variables widen a plain fit
     picked = ws.sources.eta_v_candidates(table, sigma=(3.0, 1.0))
@@ -116,10 +126,15 @@ def test_stored_disagreements_are_reported(writable_demo, state_dir, truth):
     sid = truth["sources"]["variables"][0]["source_id"]
     con = sqlite3.connect(db)
     with con:
-        con.execute("UPDATE variability_stats SET chi2_nu = chi2_nu * 1.01, last_mjd = last_mjd - 2 "
-                    "WHERE source_id = ?", (sid,))
-        con.execute("DELETE FROM variability_stats WHERE source_id = (SELECT MIN(source_id) "
-                    "FROM variability_stats)")
+        con.execute(
+            "UPDATE variability_stats SET chi2_nu = chi2_nu * 1.01, last_mjd = last_mjd - 2 "
+            "WHERE source_id = ?",
+            (sid,),
+        )
+        con.execute(
+            "DELETE FROM variability_stats WHERE source_id = (SELECT MIN(source_id) "
+            "FROM variability_stats)"
+        )
     con.close()
     w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=state_dir)
     try:
@@ -134,7 +149,9 @@ def test_stored_disagreements_are_reported(writable_demo, state_dir, truth):
 def test_raw_fallback_when_normalised_columns_are_empty(writable_demo, state_dir, truth):
     con = sqlite3.connect(writable_demo / "pipeline.sqlite3")
     with con:
-        con.execute("UPDATE photometry SET normalized_flux_jy = NULL, normalized_flux_err_jy = NULL")
+        con.execute(
+            "UPDATE photometry SET normalized_flux_jy = NULL, normalized_flux_err_jy = NULL"
+        )
     con.close()
     w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=state_dir)
     try:
@@ -151,7 +168,9 @@ def test_raw_fallback_when_normalised_columns_are_empty(writable_demo, state_dir
         ref = w.sources.ese_candidates(flux="reference")
         assert (ref["flux_column"] == "reference").all()
         assert set(ref["source_id"]) == _variables(truth)
-        assert set(ref.loc[ref["ese_like"], "source_id"]) == {e["source_id"] for e in truth["sources"]["ese"]}
+        assert set(ref.loc[ref["ese_like"], "source_id"]) == {
+            e["source_id"] for e in truth["sources"]["ese"]
+        }
     finally:
         w.close()
     assert len(raw_fp) <= 5  # reported: 3 constants on the demo with raw flux

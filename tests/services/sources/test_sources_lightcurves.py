@@ -20,8 +20,7 @@ def test_lightcurve_in_observation_order_although_inserted_shuffled(ws, ese, tru
     assert lc["mjd"].is_monotonic_increasing and lc["time_utc"].is_monotonic_increasing
     assert not lc["id"].is_monotonic_increasing  # the demo inserts rows out of order
     assert set(lc["image_path"]) <= {t["path"] for t in truth["images"]}
-    expected = sorted(t["mid_mjd"] for t in truth["images"]
-                      if t["path"] in set(lc["image_path"]))
+    expected = sorted(t["mid_mjd"] for t in truth["images"] if t["path"] in set(lc["image_path"]))
     np.testing.assert_allclose(lc["mjd"], expected, rtol=0, atol=1e-9)
     assert lc.attrs["flux_column"] == "normalized_flux_jy"
     np.testing.assert_array_equal(lc["flux_jy"], lc["normalized_flux_jy"])
@@ -39,11 +38,14 @@ def test_raw_lightcurve_keeps_the_gain_error(ws, ese, truth):
     assert raw.attrs["flux_column"] == "flux_jy"
 
 
-@pytest.mark.parametrize("start,end", [
-    ("2026-11-07", "2026-11-10"),
-    (61351.0, 61354.0),
-    (Time("2026-11-07T00:00:00", scale="utc"), Time(61354.0, format="mjd")),
-])
+@pytest.mark.parametrize(
+    "start,end",
+    [
+        ("2026-11-07", "2026-11-10"),
+        (61351.0, 61354.0),
+        (Time("2026-11-07T00:00:00", scale="utc"), Time(61354.0, format="mjd")),
+    ],
+)
 def test_time_range_as_iso_mjd_or_time(ws, ese, start, end):
     lc = ws.sources.lightcurve(ese["source_id"], start=start, end=end)
     assert len(lc) == 6 and lc["mjd"].min() >= 61351.0 and lc["mjd"].max() < 61354.0
@@ -87,9 +89,12 @@ def test_reference_normalised_lightcurve(ws, truth):
     lc = ws.sources.lightcurve(sid, normalised="reference", normalisation=nrm)
     assert lc.attrs["flux_column"] == "reference"
     ok = lc["flux_jy"].notna()
-    np.testing.assert_allclose(lc.loc[ok, "flux_jy"] * lc.loc[ok, "correction"],
-                               lc.loc[ok, "raw_flux_jy"], rtol=1e-12)
-    assert (lc.loc[ok, "flux_err_jy"] > lc.loc[ok, "raw_flux_err_jy"] / lc.loc[ok, "correction"]).all()
+    np.testing.assert_allclose(
+        lc.loc[ok, "flux_jy"] * lc.loc[ok, "correction"], lc.loc[ok, "raw_flux_jy"], rtol=1e-12
+    )
+    assert (
+        lc.loc[ok, "flux_err_jy"] > lc.loc[ok, "raw_flux_err_jy"] / lc.loc[ok, "correction"]
+    ).all()
     # close to the pipeline's own normalised flux (both remove the gain), up to the scale
     r = lc.loc[ok, "flux_jy"] / lc.loc[ok, "normalized_flux_jy"]
     assert r.std() / r.mean() < 0.005

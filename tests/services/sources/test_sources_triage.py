@@ -49,8 +49,9 @@ def test_triage_refused_when_writes_are_off(writable_demo, state_dir, stored):
 def test_triage_by_id_updates_one_row_and_is_audited(writable_demo, state_dir, stored):
     db = writable_demo / "pipeline.sqlite3"
     cand = stored[0]
-    w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=state_dir,
-                          allow_writes=True, operator="tester")
+    w = dsa110_ws.connect(
+        writable_demo / "settings.toml", state_dir=state_dir, allow_writes=True, operator="tester"
+    )
     try:
         res = w.sources.triage(int(cand["id"]), "investigated", note="scintillation? follow up")
         now = w.now().unix

@@ -31,19 +31,32 @@ def reference_metrics(f: list[float], s: list[float], t: list[float]) -> dict[st
     mean = sum(F) / n
     var = sum((x - mean) ** 2 for x in F) / (n - 1)
     std = math.sqrt(var)
-    eta = Fraction(n, n - 1) * (sum(wi * x * x for wi, x in zip(w, F, strict=True)) / n
-                                - (sum(wi * x for wi, x in zip(w, F, strict=True)) / n) ** 2
-                                / (sum(w) / n))
+    eta = Fraction(n, n - 1) * (
+        sum(wi * x * x for wi, x in zip(w, F, strict=True)) / n
+        - (sum(wi * x for wi, x in zip(w, F, strict=True)) / n) ** 2 / (sum(w) / n)
+    )
     chi2 = sum(((x - mean) / Fraction(e)) ** 2 for x, e in zip(F, s, strict=True)) / (n - 1)
     dev = max(abs(max(F) - mean), abs(min(F) - mean))
     vs = [abs(f[i] - f[i + 1]) / math.sqrt(s[i] ** 2 + s[i + 1] ** 2) for i in range(n - 1)]
     m = [abs(2 * (f[i] - f[i + 1]) / (f[i] + f[i + 1])) for i in range(n - 1)]
     k_vs, k_m = int(np.argmax(vs)), int(np.argmax(m))
-    return {"n_epochs": n, "mean_flux_jy": float(mean), "std_flux_jy": std,
-            "v": std / float(mean), "eta": float(eta), "chi2_nu": float(chi2),
-            "sigma_deviation": float(dev) / std, "vs_max": vs[k_vs], "m_max": m[k_m],
-            "vs_mjd_a": t[k_vs], "vs_mjd_b": t[k_vs + 1], "m_mjd_a": t[k_m], "m_mjd_b": t[k_m + 1],
-            "min_flux_jy": min(f), "max_flux_jy": max(f)}
+    return {
+        "n_epochs": n,
+        "mean_flux_jy": float(mean),
+        "std_flux_jy": std,
+        "v": std / float(mean),
+        "eta": float(eta),
+        "chi2_nu": float(chi2),
+        "sigma_deviation": float(dev) / std,
+        "vs_max": vs[k_vs],
+        "m_max": m[k_m],
+        "vs_mjd_a": t[k_vs],
+        "vs_mjd_b": t[k_vs + 1],
+        "m_mjd_a": t[k_m],
+        "m_mjd_b": t[k_m + 1],
+        "min_flux_jy": min(f),
+        "max_flux_jy": max(f),
+    }
 
 
 def test_metrics_equal_a_per_source_reference(ws, table, truth):
@@ -54,9 +67,11 @@ def test_metrics_equal_a_per_source_reference(ws, table, truth):
     for sid in sample:
         rows = ws.repos.photometry.find(source_id=sid, limit=None)
         ok = rows["normalized_flux_jy"].notna() & (rows["normalized_flux_err_jy"] > 0)
-        ref = reference_metrics(rows.loc[ok, "normalized_flux_jy"].tolist(),
-                                rows.loc[ok, "normalized_flux_err_jy"].tolist(),
-                                rows.loc[ok, "mjd"].tolist())
+        ref = reference_metrics(
+            rows.loc[ok, "normalized_flux_jy"].tolist(),
+            rows.loc[ok, "normalized_flux_err_jy"].tolist(),
+            rows.loc[ok, "mjd"].tolist(),
+        )
         got = by_id.loc[sid]
         assert got["flux_column"] == "normalized_flux_jy"
         assert got["n_epochs"] == ref.pop("n_epochs")
@@ -98,6 +113,7 @@ def test_time_range_limits_the_epochs(ws, truth):
 
 # -- a hand-made database with the awkward cases ------------------------------------------
 
+
 def _row(sid, mjd, f, e, nf=None, ne=None, image=None):
     return (sid, image, mjd, f, e, nf, ne)
 
@@ -111,20 +127,26 @@ def awkward(tmp_path_factory):
     con.execute("INSERT INTO images (id, path, ms_path) VALUES (1, '/x/a.fits', '/x/a.ms')")
     rows = [
         _row("A_single", 61000.0, 1.0, 0.1, 1.0, 0.1),
-        _row("B_bad", 61000.0, 1.0, 0.1, 1.0, 0.1), _row("B_bad", 61001.0, None, None),
+        _row("B_bad", 61000.0, 1.0, 0.1, 1.0, 0.1),
+        _row("B_bad", 61001.0, None, None),
         _row("B_bad", 61002.0, 1.2, 0.0, 1.2, 0.0),
-        _row("C_ok", 61003.0, 2.0, 0.1, 2.0, 0.1), _row("C_ok", 61001.0, 1.0, 0.2, 1.0, 0.2),
+        _row("C_ok", 61003.0, 2.0, 0.1, 2.0, 0.1),
+        _row("C_ok", 61001.0, 1.0, 0.2, 1.0, 0.2),
         _row("C_ok", None, 1.5, 0.1, 1.5, 0.1, image="/x/a.fits"),  # time from its MS
-        _row("D_mixed", 61000.0, 1.0, 0.1, 1.1, 0.1), _row("D_mixed", 61001.0, 1.2, 0.1),
+        _row("D_mixed", 61000.0, 1.0, 0.1, 1.1, 0.1),
+        _row("D_mixed", 61001.0, 1.2, 0.1),
         _row("D_mixed", 61002.0, 1.4, 0.1, 1.5, 0.1),
-        _row("E_raw", 61000.0, 3.0, 0.1), _row("E_raw", 61001.0, 3.3, 0.1),
+        _row("E_raw", 61000.0, 3.0, 0.1),
+        _row("E_raw", 61001.0, 3.3, 0.1),
         _row(None, 61000.0, 1.0, 0.1, 1.0, 0.1),  # no source id
         _row("F_notime", None, 1.0, 0.1, 1.0, 0.1, image="/nowhere.fits"),
         _row("F_notime", 61000.0, 1.0, 0.1, 1.0, 0.1),
     ]
-    con.executemany("INSERT INTO photometry (source_id, image_path, mjd, flux_jy, flux_err_jy, "
-                    "normalized_flux_jy, normalized_flux_err_jy) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows)
+    con.executemany(
+        "INSERT INTO photometry (source_id, image_path, mjd, flux_jy, flux_err_jy, "
+        "normalized_flux_jy, normalized_flux_err_jy) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     con.commit()
     con.close()
     (d / "settings.toml").write_text('pipeline_db = "pipeline.sqlite3"\n')

@@ -1,4 +1,4 @@
-"""QueuePanel: ingestion groups by state, incomplete and failed groups, UVH5 files per night."""
+"""IngestionPanel: subband groups by state, incomplete and failed groups, UVH5 files per night."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dsa110_ws.panels._widgets import PagedTable, section
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
 
-__all__ = ["QueuePanel"]
+__all__ = ["IngestionPanel"]
 
 #: Ingestion states on the severity ladder's colours (waiting is a warning until done).
 _STATE_COLOURS = {
@@ -33,10 +33,11 @@ def _missing(value: Any) -> str:
     return ", ".join(str(i) for i in value) or "none"
 
 
-class QueuePanel(Panel):
-    """The ingestion queue from ``w.queue``: what is waiting, what is missing, what failed."""
+class IngestionPanel(Panel):
+    """Subband-group ingestion from ``w.ingest`` (the task queue's tables, else the
+    pipeline's): what is waiting, which subbands are missing, what failed."""
 
-    title = "Ingestion queue"
+    title = "Ingestion"
 
     def __init__(self, workspace: Workspace, **kwargs: Any):
         self.counts: dict[str, int] = {}
@@ -71,8 +72,9 @@ class QueuePanel(Panel):
         ]
 
     def _load(self) -> dict[str, Any]:
-        q = self.w.queue
+        q = self.w.ingest
         return {
+            "source": q.source,
             "counts": q.counts(),
             "incomplete": q.incomplete(),
             "failed": q.failed(limit=None),
@@ -87,7 +89,11 @@ class QueuePanel(Panel):
             f"<b>{n}</b></span>"
             for s, n in self.counts.items()
         ]
-        self.counts_html.value = "Groups by state: " + " &middot; ".join(parts)
+        self.counts_html.value = (
+            "Groups by state: "
+            + " &middot; ".join(parts)
+            + f" <span style='color:#57606a'>(from {html.escape(data['source'])})</span>"
+        )
         inc = self.incomplete
         self.incomplete_table.set_data(
             inc.assign(
