@@ -396,6 +396,47 @@ def test_a_refresh_killed_midway_leaves_the_previous_version(db, writable_demo, 
     assert not (root / f"v{before['version'] + 2:06d}").exists()  # the leftover was reused
 
 
+COLD_KILLER = """
+import sys, time
+import dsa110_ws
+from dsa110_ws.services.sources import _dataset_build
+_dataset_build.build.__kwdefaults__["chunk_rows"] = 1000  # fragments written as it reads
+w = dsa110_ws.connect(sys.argv[1], state_dir=sys.argv[2], sections={on!r})
+def progress(stage, done, total):
+    if stage == "reading" and done >= 3000:
+        open(sys.argv[3], "w").close()
+        time.sleep(600)
+w.dataset.refresh(progress=progress)
+"""
+
+
+def test_a_cold_build_killed_midway_leaves_no_dataset_and_the_next_read_is_right(
+    db, writable_demo, tmp_path
+):
+    state, marker = tmp_path / "st", tmp_path / "midway"
+    args = [str(writable_demo / "settings.toml"), str(state), str(marker)]
+    child = subprocess.Popen([sys.executable, "-c", COLD_KILLER.format(on=ON), *args])
+    try:
+        deadline = time.time() + 240
+        while not marker.exists():
+            assert child.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+    w = connect(writable_demo, state)
+    written = list(w.dataset.root.glob("v000001/*/*.parquet"))
+    assert len(written) >= 3  # fragments of the first chunks were on disk when it died
+    assert w.dataset.status()["built"] is False
+    assert not list(Path(w.dataset.path).glob("*/*.parquet"))  # a glob sees no rows
+    table_equal(
+        w.sources.variability(preset=None, engine="sqlite"),
+        w.sources.variability(preset=None, engine="dataset"),  # builds it, from scratch
+    )
+    assert w.dataset.status()["last_refresh"]["mode"] == "build"
+    same_rows(w, db)
+
+
 def test_engine_choice_and_settings(db, writable_demo, tmp_path):
     small = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=tmp_path / "s")
     assert small.sources.variability(preset=None).attrs["engine"] == "sqlite"  # < 1,000,000 rows
