@@ -72,7 +72,7 @@ def main() -> None:
     w = dsa110_ws.connect(
         state / "settings.toml",
         state_dir=tempfile.mkdtemp(prefix="bench-nrm-"),
-        sections={"sources": {"snapshot_min_rows": -1}},
+        sections={"sources": {"dataset_min_rows": -1}},
     )
     src, img, f, s, n_src, n_img = reference_rows(w)
     print(

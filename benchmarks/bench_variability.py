@@ -8,12 +8,12 @@ On the scale state (10,000,000 photometry rows, 100,000 sources), in one run:
    ``w.sources.variability(source_ids=subset)`` on the same few thousand sources;
 2. the statistics alone, both given the same rows already in memory (best of two each);
 3. the full table (every source, every row) in a fresh child process, twice: cold (no
-   snapshot yet: SQLite read, sort, snapshot written) and warm (from the snapshot): wall
+   photometry dataset yet: SQLite read, Parquet written) and warm (from the dataset): wall
    time, peak memory (ru_maxrss) and per-source throughput against (1)'s old per-source
    time, and how many of the scale state's pure-noise sources each preset flags.
 
-(1) is timed for the subset both from the warm snapshot and straight from SQLite (the
-snapshot turned off), so the gain of each part shows.  The state dir is a fresh temporary
+(1) is timed for the subset both from the warm dataset and straight from SQLite (the
+dataset turned off), so the gain of each part shows.  The state dir is a fresh temporary
 one, so "cold" is really cold for the workspace (the OS page cache is not dropped).
 
 Run:  .venv/bin/python benchmarks/bench_variability.py [--subset 3000] [--normalisation]
@@ -175,7 +175,7 @@ def full_table_child(settings: str, state_dir: str, normalisation: bool) -> None
         "seconds": t,
         "n_sources": len(table),
         "n_rows": table.attrs["n_rows_read"],
-        "snapshot": table.attrs["snapshot"],
+        "engine": table.attrs["engine"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     from dsa110_ws.services.sources import _ese
@@ -205,7 +205,7 @@ def run_child(settings: str, state_dir: str, normalisation: bool) -> dict:
 def print_child(label: str, child: dict) -> None:
     print(
         f"{label}: {child['n_sources']:,} sources, {child['n_rows']:,} rows in "
-        f"{child['seconds']:.2f} s (snapshot: {child['snapshot']}); peak memory (ru_maxrss) "
+        f"{child['seconds']:.2f} s (engine: {child['engine']}); peak memory (ru_maxrss) "
         f"{child['peak_rss_mb']:.0f} MB (target well under 4096 MB)"
     )
     if "normalisation_seconds" in child:
@@ -233,9 +233,9 @@ def main() -> None:
         return
     state = scale_state()
     settings = str(state / "settings.toml")
-    state_dir = tempfile.mkdtemp(prefix="dsa110-bench-state-")  # no snapshot yet: cold
+    state_dir = tempfile.mkdtemp(prefix="dsa110-bench-state-")  # no dataset yet: cold
     w_sql = dsa110_ws.connect(
-        settings, state_dir=state_dir, sections={"sources": {"snapshot_min_rows": -1}}
+        settings, state_dir=state_dir, sections={"sources": {"dataset_min_rows": -1}}
     )
     n_src = int(w_sql.db.scalar("SELECT COUNT(DISTINCT source_id) FROM photometry"))
     rng = np.random.default_rng(4)
@@ -245,10 +245,10 @@ def main() -> None:
         f"subset of {len(ids)} sources; state dir {state_dir}"
     )
 
-    print("== cold: the first full table builds the snapshot (fresh process)")
+    print("== cold: the first full table builds the dataset (fresh process)")
     cold = run_child(settings, state_dir, args.normalisation)
     print_child("full table, cold", cold)
-    print("== warm: the full table again, from the snapshot (fresh process)")
+    print("== warm: the full table again, from the dataset (fresh process)")
     warm = run_child(settings, state_dir, False)
     print_child("full table, warm", warm)
 
@@ -260,17 +260,17 @@ def main() -> None:
     t_old, old = min_of(2, lambda: old_approach(w.db.path, ids))
     t_sql, _ = min_of(2, lambda: w_sql.sources.variability(source_ids=ids, preset=None))
     t_new, new = min_of(2, lambda: w.sources.variability(source_ids=ids, preset=None))
-    assert new.attrs["snapshot"] == "used", new.attrs["snapshot"]
+    assert new.attrs["engine"] == "dataset", new.attrs["engine"]
     worst = check_agreement(old, ids, new)
     print(f"   (results agree with the old approach: largest relative difference {worst:.1e})")
     r_new = report(
-        f"subset of {len(ids)}, snapshot (warm)",
+        f"subset of {len(ids)}, dataset (warm)",
         t_new,
         "old: query + Python stats per source",
         t_old,
     )
     r_sql = report(
-        f"subset of {len(ids)}, from SQLite (no snapshot)",
+        f"subset of {len(ids)}, from SQLite (no dataset)",
         t_sql,
         "old: query + Python stats per source",
         t_old,
@@ -304,11 +304,11 @@ def main() -> None:
         per_old,
     )
     print("\nratios (old / new), target >= 50x:")
-    print(f"  same subset, warm snapshot:                      {1 / r_new:7.1f}x")
+    print(f"  same subset, warm dataset:                       {1 / r_new:7.1f}x")
     print(f"  same subset, straight from SQLite:               {1 / r_sql:7.1f}x")
     print(f"  same subset, statistics only:                    {1 / r_stats:7.1f}x")
     print(f"  full table warm vs old approach, per source:     {1 / r_warm:7.1f}x")
-    print(f"  full table cold (builds the snapshot), per source: {1 / r_cold:5.1f}x")
+    print(f"  full table cold (builds the dataset), per source: {1 / r_cold:5.1f}x")
     print(
         f"  cold build / warm full table:                    {cold['seconds'] / warm['seconds']:7.1f}x"
     )
