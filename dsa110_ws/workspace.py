@@ -315,6 +315,7 @@ class Workspace:
             stored_stats=r.variability_stats,
             candidates=r.ese_candidates,
             survey=self.survey,
+            settings=self.settings.sections.sources,
             fits=self.fits,
             images=self.images,
             batch=self.batch,

@@ -379,6 +379,29 @@ class SourcesSettings(Section):
         description="Seconds to connect to the Dask scheduler or to start the local "
         "cluster before giving up.",
     )
+    variability_timescales: dict[str, float] = Field(
+        default_factory=lambda: {"night": 1.0, "week": 7.0},
+        description="Timescales of the variability table's two-epoch metrics on averaged "
+        "measurements: name = bin width in days (bins from MJD 0; a night is a UTC day); "
+        "each adds columns vs_max_<name>, m_max_<name>... ({} for none).",
+    )
+
+    @model_validator(mode="after")
+    def _timescales(self) -> SourcesSettings:
+        import math
+        import re
+
+        for name, width in self.variability_timescales.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name) or name == "epoch":
+                raise ValueError(
+                    f"variability_timescales: {name!r} is not a lower-case identifier other "
+                    "than 'epoch' (it becomes a column suffix, e.g. vs_max_night)"
+                )
+            if not (math.isfinite(width) and width > 0):
+                raise ValueError(
+                    f"variability_timescales: {name!r} has width {width!r}; give days > 0"
+                )
+        return self
 
 
 class ReportsSettings(Section):

@@ -11,13 +11,14 @@ with their counts) and solved once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from dsa110_ws.services.sources._fluxdata import frame_arrays, needed_columns
+from dsa110_ws.services.sources._timescales import DEFAULT_TIMESCALES
 from dsa110_ws.services.sources._variability import compute_metrics
 
 if TYPE_CHECKING:
@@ -145,12 +146,13 @@ def variability_part(
     end_mjd: float | None = None,
     source_ids: Sequence[str] | None = None,
     normalisation: Normalisation | None = None,
+    timescales: Mapping[str, float] = DEFAULT_TIMESCALES,
 ) -> pd.DataFrame:
     """The variability table of one partition's sources."""
     flux, cols = needed_columns(flux, set(have))
     df = read_partition(paths, cols, start_mjd=start_mjd, end_mjd=end_mjd, source_ids=source_ids)
     arrays = frame_arrays(df, flux, normalisation)
-    return compute_metrics(arrays, min_epochs=min_epochs, pairs=False)
+    return compute_metrics(arrays, min_epochs=min_epochs, pairs=False, timescales=timescales)
 
 
 def _seg(values: np.ndarray, starts: np.ndarray, op: Any) -> np.ndarray:

@@ -11,7 +11,7 @@ results are put in ``source_id`` order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from dsa110_ws.errors import InvalidQueryError
 from dsa110_ws.services.sources import _partitions
 from dsa110_ws.services.sources._dataset import ProgressArg, make_progress
 from dsa110_ws.services.sources._dataset_files import bucket_of
+from dsa110_ws.services.sources._timescales import DEFAULT_TIMESCALES
 from dsa110_ws.services.sources._variability import FluxArrays, add_pairs, compute_metrics
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class SurveyCompute:
         source_ids: Sequence[str] | None,
         normalisation: Normalisation | None,
         progress: ProgressArg = False,
+        timescales: Mapping[str, float] = DEFAULT_TIMESCALES,
     ) -> pd.DataFrame:
         """The variability table from the dataset (same columns and attrs as from SQLite)."""
         man = self.dataset.ensure(progress=progress)
@@ -164,6 +166,7 @@ class SurveyCompute:
             source_ids=source_ids,
             normalisation=normalisation,
             progress=progress,
+            timescales=timescales,
         )
 
     def variability_of(
@@ -179,6 +182,7 @@ class SurveyCompute:
         source_ids: Sequence[str] | None = None,
         normalisation: Normalisation | None = None,
         progress: ProgressArg = False,
+        timescales: Mapping[str, float] = DEFAULT_TIMESCALES,
     ) -> pd.DataFrame:
         """The variability table over the Parquet files ``parts`` (one list per partition,
         every source's rows in one partition, columns ``have``)."""
@@ -190,6 +194,7 @@ class SurveyCompute:
             end_mjd=end_mjd,
             source_ids=None if source_ids is None else [str(s) for s in source_ids],
             normalisation=normalisation,
+            timescales=dict(timescales),
         )
         tables = self.run(
             _partitions.variability_part,
@@ -201,7 +206,7 @@ class SurveyCompute:
         )
         out = _combine_tables(tables, "source_id")
         if not len(out.columns):  # an empty dataset: the empty table, with its columns
-            out = compute_metrics(_no_rows(), min_epochs=min_epochs)
+            out = compute_metrics(_no_rows(), min_epochs=min_epochs, timescales=timescales)
         else:
             add_pairs(out)
         attrs: dict[str, Any] = {}

@@ -12,7 +12,7 @@ A thin facade: the science lives in private modules (``_variability``, ``_dips``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +30,14 @@ from dsa110_ws.services.sources import (
     _normalise,
     _stamps,
     _stored,
+    _timescales,
     _variability,
     _votable,
 )
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
+    from dsa110_ws.core.settings import SourcesSettings
     from dsa110_ws.core.time import Clock
     from dsa110_ws.models import Record
     from dsa110_ws.repositories.photometry import PhotometryRepository
@@ -69,6 +71,8 @@ class SourceService:
     survey
         Survey-wide work over the photometry dataset (in this process or on Dask); its
         ``dataset`` is the Parquet dataset of the photometry.
+    settings
+        ``[sources]`` (the variability table's timescales).
     fits
         FITS cutouts for postage stamps; pixels for forced photometry.
     images, batch, cache
@@ -90,6 +94,7 @@ class SourceService:
         stored_stats: VariabilityStatsRepository,
         candidates: ESECandidateRepository,
         survey: SurveyCompute,
+        settings: SourcesSettings,
         fits: FitsImageService,
         images: ImageService,
         batch: BatchRunner,
@@ -103,6 +108,7 @@ class SourceService:
         self._stored_stats = stored_stats
         self._candidates = candidates
         self._survey = survey
+        self._settings = settings
         self._fits = fits
         self._images = images
         self._batch = batch
@@ -344,6 +350,7 @@ class SourceService:
         normalisation: Normalisation | None = None,
         engine: str = "auto",
         progress: ProgressArg = True,
+        timescales: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         """Variability metrics of every source at once (one read, no loop per source).
 
@@ -351,6 +358,11 @@ class SourceService:
         ``chi2_nu``, ``sigma_deviation``, ``vs_max``/``m_max`` with their epoch pair
         (``vs_mjd_a``, ``vs_mjd_b``...), the deepest dip, ``flux_column``; with ``preset``
         also ``chi2_sigma``, ``eta_sigma``, ``score``, ``ese_like``, ``is_candidate``.
+        Per timescale (``timescales``: name = bin width in days; default
+        ``[sources] variability_timescales``, ``night`` and ``week``) the two-epoch
+        metrics on measurements averaged per bin: ``n_bins_night``, ``vs_max_night``,
+        ``vs_mjd_a_night``... (:mod:`dsa110_ws.services.sources._timescales`); the
+        presets' two-epoch route uses ``night`` (``attrs["preset"]["timescale"]``).
         ``flux``: "auto" (stored normalised flux where complete per source, else raw),
         "normalized", "raw" or "reference".  ``attrs`` count rows and sources that were
         skipped (NaN flux, non-positive errors, too few epochs) and which flux was used.
@@ -363,6 +375,9 @@ class SourceService:
         """
         lo, hi = self._mjd_bounds(start, end)
         engine = self._engine(engine)
+        scales = _timescales.checked(
+            self._settings.variability_timescales if timescales is None else timescales
+        )
         if flux == "reference" and normalisation is None:
             normalisation = self.normalisation(start=start, end=end, engine=engine)
         if engine == "sqlite":
@@ -374,7 +389,7 @@ class SourceService:
                 flux=flux,
                 normalisation=normalisation,
             )
-            table = _variability.compute_metrics(arrays, min_epochs=min_epochs)
+            table = _variability.compute_metrics(arrays, min_epochs=min_epochs, timescales=scales)
         else:
             table = self._survey.variability(
                 engine=engine,
@@ -385,8 +400,10 @@ class SourceService:
                 source_ids=source_ids,
                 normalisation=normalisation,
                 progress=progress,
+                timescales=scales,
             )
         table.attrs["engine"] = engine
+        table.attrs["timescales"] = scales
         return table if preset is None else _ese.classify(table, preset)
 
     def eta_v_thresholds(
