@@ -133,9 +133,16 @@ def variability(
             f"{a['n_sources']} sources, {a['n_with_metrics']} with metrics, "
             f"{a['n_candidates']} candidates at {preset} ({a['n_ese_like']} ESE-like); "
             f"skipped rows: {a['n_rows_rejected']} (NaN flux {a['n_rows_nan_flux']}, "
-            f"bad error {a['n_rows_bad_error']})"
+            f"bad error {a['n_rows_bad_error']}); two-epoch route: {a['two_epoch']}"
         )
-    _emit(df, VARIABILITY_FIELDS, as_json, as_csv, None if show_all else 30)
+    scales = [f"_{name}" for name in df.attrs.get("timescales", {})]
+    per_scale = [c for c in df.columns if c.endswith(tuple(scales))] if scales else []
+    if not (as_json or as_csv):  # the text table: the preset's timescale only
+        p = df.attrs["preset"]["timescale"]
+        per_scale = [f"vs_max_{p}", f"m_max_{p}"] if p != "epoch" else []
+    at = VARIABILITY_FIELDS.index("dip_start_mjd")
+    fields = [*VARIABILITY_FIELDS[:at], *per_scale, *VARIABILITY_FIELDS[at:]]
+    _emit(df, fields, as_json, as_csv, None if show_all else 30)
 
 
 @sources.command()

@@ -48,6 +48,7 @@ def test_variability_json_has_one_record_per_source(env, truth):
         "is_candidate",
     }
     assert need <= set(records[0])
+    assert {"n_bins_night", "vs_max_night", "m_mjd_b_week"} <= set(records[0])
     flagged = {r["source_id"] for r in records if r["is_candidate"]}
     assert flagged == {v["source_id"] for v in truth["sources"]["variables"]}
     sens = json.loads(
@@ -59,6 +60,9 @@ def test_variability_json_has_one_record_per_source(env, truth):
 def test_variability_text_and_csv(env):
     text = run("variability", env=env)
     assert text.returncode == 0 and "6 candidates at moderate (2 ESE-like)" in text.stdout
+    assert "two-epoch route: vs_max_night / m_max_night (timescale 'night')" in text.stdout
+    header = text.stdout.splitlines()[1].split()
+    assert header.index("m_mjd_b") < header.index("vs_max_night") < header.index("dip_start_mjd")
     csv = run("variability", "--csv", "--candidates", env=env)
     df = pd.read_csv(io.StringIO(csv.stdout))
     assert len(df) == 6 and df["is_candidate"].all()
