@@ -83,20 +83,24 @@ def timescale_columns(timescales: Mapping[str, float]) -> list[str]:
 
 def bin_series(
     code: np.ndarray, mjd: np.ndarray, f: np.ndarray, s: np.ndarray, width: float
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """Rows sorted by (source, time) averaged per (source, ``floor(mjd / width)``): the
-    bins' source codes, mean times, weighted mean fluxes and their errors."""
+    bins' source codes, mean times, weighted mean fluxes and their errors, and whether
+    every bin holds one row (then the rows themselves are returned: the mean of one
+    value is that value)."""
     if len(f) == 0:
-        return code, mjd, f, s
-    b = np.floor(mjd / width)
+        return code, mjd, f, s, True
+    b = np.floor(mjd if width == 1.0 else mjd / width)
     new = np.empty(len(f), dtype=bool)
     new[0] = True
     np.not_equal(b[1:], b[:-1], out=new[1:])
     new[1:] |= code[1:] != code[:-1]
     starts = np.flatnonzero(new)
+    if len(starts) == len(f):
+        return code, mjd, f, s, True
     w = 1.0 / (s * s)
     sw = np.add.reduceat(w, starts)
     flux = np.add.reduceat(w * f, starts) / sw
     count = np.diff(np.append(starts, len(f)))
     t = np.add.reduceat(mjd, starts) / count
-    return code[starts], t, flux, 1.0 / np.sqrt(sw)
+    return code[starts], t, flux, 1.0 / np.sqrt(sw), False

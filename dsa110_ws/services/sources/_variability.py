@@ -142,9 +142,13 @@ def compute_metrics(
         _pairs(out, code, mjd, f, s, n_src)
         out.update(find_dips(code, mjd, f, s, n_src))
         for name, width in timescales.items():
-            bc, bt, bf, bs = bin_series(code, mjd, f, s, width)
-            per_ts[f"n_bins_{name}"] = np.bincount(bc, minlength=n_src).astype(np.int64)
-            _pairs(per_ts, bc, bt, bf, bs, n_src, suffix=f"_{name}")
+            bc, bt, bf, bs, single = bin_series(code, mjd, f, s, width)
+            per_ts[f"n_bins_{name}"] = n.copy() if single else np.bincount(bc, minlength=n_src)
+            if single:  # one row per bin: the bins are the epochs, their pairs the same
+                for k in ("vs_max", "vs_mjd_a", "vs_mjd_b", "m_max", "m_mjd_a", "m_mjd_b"):
+                    per_ts[f"{k}_{name}"] = out[k].copy()
+            else:
+                _pairs(per_ts, bc, bt, bf, bs, n_src, suffix=f"_{name}")
     few = n < max(int(min_epochs), 2)
     for k in ts_cols:
         if not k.startswith("n_bins_"):
