@@ -31,7 +31,7 @@ from dsa110_ws.services.sources import _fluxdata, _normalise
 
 
 def reference_rows(w):
-    _, df = _fluxdata.read_rows(w, flux="raw", image=True)
+    _, df = _fluxdata.read_rows(w.repos.photometry, flux="raw", image=True)
     src = df["source_id"].cat.codes.to_numpy().astype(np.int64)
     img = df["image_path"].cat.codes.to_numpy().astype(np.int64)
     f, s = df["flux_jy"].to_numpy(float), df["flux_err_jy"].to_numpy(float)
