@@ -48,7 +48,7 @@ class MSService:
         )
 
     def _path(self, path: PathLike) -> Path:
-        return self._paths.product(path, what="Measurement Set")
+        return self._paths.product(path, what="Measurement Set", expect="dir")
 
     def find(
         self,

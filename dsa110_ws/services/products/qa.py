@@ -117,7 +117,7 @@ class QAService:
             Metrics, ``grade`` (good / warning / bad) and the ``checks`` behind it.
         """
         t = self.thresholds("image", **dict(thresholds or {}))
-        p = self._paths.product(path, what="FITS image")
+        p = self._paths.product(path, what="FITS image", expect="file")
 
         def compute() -> ImageQAResult:
             stats = self._fits.stats(p, island_sigma=t["island_sigma"], use_cache=use_cache)
@@ -140,7 +140,7 @@ class QAService:
         """Grade one CASA calibration table from its solutions (flags, amplitudes, phases,
         SNR, dead antennas), with per-antenna and per-spw breakdowns."""
         t = self.thresholds("cal", **dict(thresholds or {}))
-        p = self._paths.product(path, what="calibration table")
+        p = self._paths.product(path, what="calibration table", expect="dir")
         return self._cache.get_or_compute(
             "qa.cal",
             p,
@@ -160,7 +160,7 @@ class QAService:
         ``gain_*`` thresholds of ``[qa.cal]``; the noisy antennas are named (see
         :class:`GainQAResult`)."""
         t = self.thresholds("cal", **dict(thresholds or {}))
-        p = self._paths.product(path, what="calibration table")
+        p = self._paths.product(path, what="calibration table", expect="dir")
         return self._cache.get_or_compute(
             "qa.gains",
             p,
