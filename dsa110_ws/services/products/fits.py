@@ -384,7 +384,7 @@ def _cutout_shape(size: Any, wcs: Any) -> tuple[Any, tuple[int, int]]:
     for v, scale in zip(values, scales, strict=True):
         try:
             q = v if isinstance(v, u.Quantity) else u.Quantity(v, u.pix)
-            value = float(q.value) if np.isscalar(q.value) else math.nan
+            value = float(q.value) if np.isscalar(q.value) else math.nan  # type: ignore[arg-type]
             finite = math.isfinite(value) and value > 0
         except (TypeError, ValueError, OverflowError, u.UnitsError):
             finite = False
