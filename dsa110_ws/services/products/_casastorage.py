@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,11 @@ def storage_problem(tb: Any, table: Path) -> str | None:
         managers = tb.getdminfo()  # loads each manager's index: a cut-short file fails here
     except RuntimeError as exc:
         text = str(exc).strip().splitlines()
-        return f"its storage managers cannot be read ({text[0] if text else 'RuntimeError'})"
+        first = text[0] if text else "RuntimeError"
+        short = re.search(r"(table\.f\w+) is not writable", first)
+        if short:  # casacore's words when a read runs past the end of a file
+            return f"{short.group(1)} ends before its storage manager's index"
+        return f"its storage managers cannot be read ({first})"
     sizes: dict[str, int] | None = None
     for dm in managers.values():
         kind, seq, spec = dm.get("TYPE"), dm.get("SEQNR"), dm.get("SPEC") or {}

@@ -181,7 +181,7 @@ def _raise_if_damaged(path: Path, caught: list) -> None:
         if any(key in text.lower() for key in _FATAL_WARNINGS):
             first = text.splitlines()[0] if text else type(w.message).__name__
             raise CorruptFileError(
-                f"FITS image {path} is damaged: {first} Re-create or re-copy it."
+                f"FITS image {path} is damaged: {first.rstrip('. ')}. Re-create or re-copy it."
             )
 
 
