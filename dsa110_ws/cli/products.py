@@ -208,9 +208,9 @@ def qa_gains(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     if as_json:
         echo_json(r.to_dict())
     else:
+        along = f"successive solutions along {r.axis or 'nothing (one solution each)'}"
         click.echo(
-            f"{_cal_head(r)}, {r.n_antennas} antennas, "
-            f"successive solutions along {r.axis or 'nothing (one solution each)'}"
+            f"{_cal_head(r)}, {r.n_antennas} antennas, {along if r.n_solutions else 'no solutions read'}"
         )
         if r.noisy_antennas:
             click.echo(f"noisy antennas: {', '.join(r.noisy_antennas)}")

@@ -307,6 +307,8 @@ def _gains_html(g: Any) -> str:
         f"<li>{html.escape(c.verdict)}: {html.escape(c.reason)}</li>" for c in g.checks
     )
     along = f"successive solutions along {g.axis}" if g.axis else "one solution per antenna"
+    if not g.n_solutions:
+        along = "no solutions read"
     noisy = ", ".join(g.noisy_antennas) or "none"
     return (
         f"<p>grade <b>{html.escape(g.grade)}</b> ({along}); noisy antennas: "

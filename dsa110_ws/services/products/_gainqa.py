@@ -276,7 +276,7 @@ def grade_gains(sol: CalSolutions, t: dict[str, float]) -> GainQAResult:
                 None,
                 "present",
                 "pass",
-                "Not graded: every antenna has a single solution (no successive solutions).",
+                "Does not apply: every antenna has a single solution (none successive to compare).",
             )
         )
     df["noisy"] = noisy
