@@ -134,7 +134,10 @@ _CHILD = textwrap.dedent("""
     from casacore import tables
     import numpy, pandas, astropy.time
     root, path, traced = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-    w = Workspace(load_settings(data_roots=[root], state_dir=root + "/../state"))
+    import sqlite3
+    db = root + "/../pipeline.sqlite3"
+    sqlite3.connect(db).execute("CREATE TABLE IF NOT EXISTS ms_index (path TEXT)").connection.close()
+    w = Workspace(load_settings(data_roots=[root], state_dir=root + "/../state", pipeline_db=db))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if traced:
         tracemalloc.start()
@@ -173,7 +176,13 @@ def main() -> None:
         f"wrote demo-sized ({small['n_rows']} rows) and 100x ({large['n_rows']} rows) MS in "
         f"{time.perf_counter() - t0:.0f} s"
     )
-    w = Workspace(load_settings(data_roots=[str(data)], state_dir=str(tmp / "state")))
+    import sqlite3
+
+    db = tmp / "pipeline.sqlite3"  # the MS service needs a pipeline database (its ms_index)
+    sqlite3.connect(db).execute("CREATE TABLE ms_index (path TEXT)").connection.close()
+    w = Workspace(
+        load_settings(data_roots=[str(data)], state_dir=str(tmp / "state"), pipeline_db=str(db))
+    )
 
     t_small = best_of(lambda: w.ms.summary(data / "small.ms", flags=False, use_cache=False))
     t_large = best_of(lambda: w.ms.summary(data / "large.ms", flags=False, use_cache=False))
