@@ -134,10 +134,7 @@ _CHILD = textwrap.dedent("""
     from casacore import tables
     import numpy, pandas, astropy.time
     root, path, traced = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-    import sqlite3
-    db = root + "/../pipeline.sqlite3"
-    sqlite3.connect(db).execute("CREATE TABLE IF NOT EXISTS ms_index (path TEXT)").connection.close()
-    w = Workspace(load_settings(data_roots=[root], state_dir=root + "/../state", pipeline_db=db))
+    w = Workspace(load_settings(data_roots=[root], state_dir=root + "/../state"))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if traced:
         tracemalloc.start()
@@ -176,13 +173,7 @@ def main() -> None:
         f"wrote demo-sized ({small['n_rows']} rows) and 100x ({large['n_rows']} rows) MS in "
         f"{time.perf_counter() - t0:.0f} s"
     )
-    import sqlite3
-
-    db = tmp / "pipeline.sqlite3"  # the MS service needs a pipeline database (its ms_index)
-    sqlite3.connect(db).execute("CREATE TABLE ms_index (path TEXT)").connection.close()
-    w = Workspace(
-        load_settings(data_roots=[str(data)], state_dir=str(tmp / "state"), pipeline_db=str(db))
-    )
+    w = Workspace(load_settings(data_roots=[str(data)], state_dir=str(tmp / "state")))
 
     t_small = best_of(lambda: w.ms.summary(data / "small.ms", flags=False, use_cache=False))
     t_large = best_of(lambda: w.ms.summary(data / "large.ms", flags=False, use_cache=False))
