@@ -226,7 +226,7 @@ class Workspace:
         """FITS images: header, plane, statistics, thumbnails, cutouts, plots."""
         from dsa110_ws.services.products import FitsImageService
 
-        return FitsImageService(self.paths, self.cache)
+        return FitsImageService(self.paths, self.cache, self.settings.sections.products)
 
     @lazy
     def cal(self) -> CaltableService:

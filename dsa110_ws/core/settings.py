@@ -25,6 +25,7 @@ __all__ = [
     "SourcesSettings",
     "ReportsSettings",
     "QueueSettings",
+    "ProductsSettings",
     "Sections",
     "SECTION_MODELS",
 ]
@@ -435,6 +436,26 @@ class QueueSettings(Section):
     )
 
 
+class ProductsSettings(Section):
+    """``[products]``: bounds on what reading a product file may cost."""
+
+    max_decompressed_mb: float = Field(
+        1024.0,
+        gt=0,
+        le=1_048_576,
+        description="A compressed FITS image (gzip, bzip2, xz, zip, tile-compressed) whose "
+        "pixels would take more than this many MB once decompressed is refused before it is "
+        "decompressed (a decompression bomb).",
+    )
+    max_cutout_pixels: int = Field(
+        16_777_216,
+        ge=1,
+        le=1 << 40,
+        description="A cutout of more pixels than this (rows x columns; default 4096 x 4096) "
+        "is refused before anything is allocated.",
+    )
+
+
 #: TOML table name (dotted) -> (attribute of :class:`Sections`, model).
 SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "qa.image": ("qa_image", QAImageSettings),
@@ -446,6 +467,7 @@ SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "sources": ("sources", SourcesSettings),
     "reports": ("reports", ReportsSettings),
     "queue": ("queue", QueueSettings),
+    "products": ("products", ProductsSettings),
 }
 
 
@@ -463,3 +485,4 @@ class Sections(BaseModel):
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    products: ProductsSettings = Field(default_factory=ProductsSettings)

@@ -55,7 +55,7 @@ class CaltableService:
         )
 
     def _path(self, path: PathLike) -> Path:
-        return self._paths.product(path, what="calibration table")
+        return self._paths.product(path, what="calibration table", expect="dir")
 
     # -- the pipeline's registry ------------------------------------------------------------
     def find(self, **filters: Any) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.core.time import TimeLike
-from dsa110_ws.errors import ConfigurationError
+from dsa110_ws.errors import ConfigurationError, DataUnavailableError, one_line
 from dsa110_ws.services.products._msflags import FlagStats, compute_flag_stats
 from dsa110_ws.services.products._mssummary import MSSummary, read_summary
 from dsa110_ws.services.products._msviews import QuickLook, antenna_layout, quicklook
@@ -58,7 +58,7 @@ class MSService:
         )
 
     def _path(self, path: PathLike) -> Path:
-        return self._paths.product(path, what="Measurement Set")
+        return self._paths.product(path, what="Measurement Set", expect="dir")
 
     def find(
         self,
@@ -92,7 +92,12 @@ class MSService:
             meta = read_summary(p, file_identity(p).size)
             if not flags:
                 return meta
-            fs = self.flag_stats(p, use_cache=use_cache)
+            try:
+                fs = self.flag_stats(p, use_cache=use_cache)
+            except DataUnavailableError as exc:  # the metadata stands; say what is missing
+                said = f"The flag pass could not be made ({one_line(exc)}): flags, scans and "
+                said += "antennas with data are unknown."
+                return dataclasses.replace(meta, warnings=(*meta.warnings, said))
             warnings = list(meta.warnings)
             if fs.integration_varies:
                 warnings.append("INTERVAL varies between rows; integration_s is its median.")
