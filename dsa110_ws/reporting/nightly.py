@@ -16,6 +16,7 @@ import pandas as pd
 from dsa110_ws.core.time import mjd_to_utc
 from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting._format import deg_text, sexagesimal
 from dsa110_ws.reporting._sections import SectionGuard, section
 from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly
 from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
@@ -80,13 +81,31 @@ class NightlyQAReport(SectionGuard):
         """The note for a part that is missing (every section shows something)."""
         return self._unavailable(part) or D.note(f"Not available: {part}.", kind="unavailable")
 
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard view of this night (``[reports] dashboard_url?night=...``)."""
+        from dsa110_ws.reporting.links import dashboard_link
+
+        return dashboard_link(self.w.settings.sections.reports.dashboard_url, self.params.night)
+
     # -- sections ------------------------------------------------------------------------
     @section
     def header(self) -> D.HTMLBlock:
+        """The window, the overall status, the "needs attention" block and the links."""
+        from dsa110_ws.reporting._metric import overall_status
+        from dsa110_ws.reporting.attention import attention_html, needs_attention
+
         s = self.w.settings
         what = f"night {self.params.night} (UTC day)" if self.params.night else "window"
+        ms = self.metrics()
+        link = self.dashboard_link
         return D.join(
+            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
+            D.HTMLBlock(attention_html(needs_attention(ms))),
             f"QA of the {what}: {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC.",
+            D.link("Open this night in the operations dashboard", link)
+            if link
+            else "No dashboard link: set [reports] dashboard_url in the settings.",
             f"Data source: {s.database_target}{' (demo state)' if s.is_demo else ''}; "
             f"workspace clock {self.w.now().isot[:19]} UTC.",
         )
@@ -97,8 +116,14 @@ class NightlyQAReport(SectionGuard):
         from dsa110_ws.reporting._metric import overall_status, write_metrics
 
         ms = self.metrics()
+        link = self.dashboard_link
         doc = write_metrics(
-            ms, metrics_path, kind="qa", label=self.params.label, window=self.params.window_dict()
+            ms,
+            metrics_path,
+            kind="qa",
+            label=self.params.label,
+            window=self.params.window_dict(),
+            links={"dashboard": link} if link else None,
         )
         self._remember_metrics(metrics_path, doc)
         return D.join(
@@ -318,7 +343,10 @@ class NightlyQAReport(SectionGuard):
         c = self.data.candidates
         if c is None:
             return self._missing("candidates")
-        c = c.assign(mean_flux_mjy=c["mean_flux_jy"] * 1e3)
+        c = c.assign(
+            mean_flux_mjy=c["mean_flux_jy"] * 1e3,
+            position=[sexagesimal(r, d) for r, d in zip(c["ra_deg"], c["dec_deg"], strict=True)],
+        )
         return D.join(
             f"{len(c)} candidate(s) at the {self.params.candidate_preset} preset "
             "among sources measured in the window (light curves up to its end).",
@@ -328,6 +356,7 @@ class NightlyQAReport(SectionGuard):
                     "source_id",
                     "ra_deg",
                     "dec_deg",
+                    "position",
                     "n_epochs",
                     "mean_flux_mjy",
                     "v",
@@ -339,6 +368,8 @@ class NightlyQAReport(SectionGuard):
                     "score",
                     "stored_status",
                 ],
+                formats={"ra_deg": deg_text, "dec_deg": deg_text},
+                caption="ra_deg, dec_deg: ICRS, degrees; position: the same as RA h:m:s, Dec d:m:s",
             ),
         )
 

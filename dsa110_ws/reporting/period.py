@@ -8,14 +8,16 @@ the template only calls these functions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting._format import is_fraction, value_text
 from dsa110_ws.reporting._sections import SectionGuard, section
-from dsa110_ws.reporting.metrics import stats_metrics
+from dsa110_ws.reporting.metrics import comparison_note, nights_with_data, stats_metrics
 
 if TYPE_CHECKING:
     from dsa110_ws.reporting.params import StatsParams
@@ -51,21 +53,41 @@ def period_summary(w: Workspace, start: dt.datetime, end: dt.datetime) -> dict[s
     return w.stats.period_summary(start, end).to_dict()
 
 
-def trends(current: dict[str, Any], previous: dict[str, Any]) -> pd.DataFrame:
-    """This period against the previous one: value, previous value, change (ratio - 1)
-    and whether the change is for the better."""
+def _change(a: Any, b: Any, fraction: bool) -> tuple[str, float | None]:
+    """The change from ``b`` to ``a``: percentage points for fractions, else relative."""
+    if a is None or b is None:
+        return "", None
+    if fraction:
+        pp = 100.0 * (a - b)
+        return f"{pp:+.1f} pp", pp
+    if b == 0:
+        return ("new (was 0)", 1.0) if a else ("", 0.0)
+    return f"{100 * (a / b - 1.0):+.1f}%", a / b - 1.0
+
+
+def trends(current: dict[str, Any], previous: dict[str, Any], *, note: str = "") -> pd.DataFrame:
+    """This period against the previous one: both values, the change (percentage points
+    for fractions and rates, relative otherwise) and whether it is for the better.
+
+    With ``note`` (:func:`~dsa110_ws.reporting.metrics.comparison_note`: the previous
+    period is incomplete) no change and no verdict are given: the row says why.
+    """
     rows = []
     for key, what, higher_better in _TREND_ROWS:
         a, b = current.get(key), previous.get(key)
-        change = (a / b - 1.0) if a is not None and b not in (None, 0) else None
+        fraction = is_fraction(key)
+        text, change = _change(a, b, fraction)
         better = None if change is None or change == 0 else (change > 0) == higher_better
+        verdict = {True: "better", False: "worse", None: ""}[better]
+        if note:
+            text, verdict = "", "not compared (previous period incomplete)"
         rows.append(
             {
                 "metric": what,
-                "this period": a,
-                "previous period": b,
-                "change": None if change is None else f"{100 * change:+.1f}%",
-                "verdict": {True: "better", False: "worse", None: "–"}[better],
+                "this period": value_text(a, name=key),
+                "previous period": value_text(b, name=key),
+                "change": text,
+                "verdict": verdict,
             }
         )
     return pd.DataFrame(rows)
@@ -97,6 +119,17 @@ class StatsReport(SectionGuard):
         return self._get("previous", lambda: period_summary(self.w, lo, hi))
 
     @property
+    def incomplete(self) -> str:
+        """Why the previous period cannot be compared (``""``: it can)."""
+        return self._get(
+            "incomplete",
+            lambda: comparison_note(
+                nights_with_data(self.w, self.start, self.end),
+                nights_with_data(self.w, *self.params.previous_window),
+            ),
+        )
+
+    @property
     def disk(self) -> pd.DataFrame:
         return self._get("disk", self.w.stats.disk_usage)
 
@@ -105,14 +138,25 @@ class StatsReport(SectionGuard):
         return self._get(
             "metrics",
             lambda: stats_metrics(
-                self.w, self.params, current=self.current, previous=self.previous, disk=self.disk
+                self.w,
+                self.params,
+                current=self.current,
+                previous=self.previous,
+                disk=self.disk,
+                incomplete=self.incomplete,
             ),
         )
 
     @section
     def header(self) -> D.HTMLBlock:
-        s = self.w.settings
+        """The period, the overall status and the "needs attention" block."""
+        from dsa110_ws.reporting._metric import overall_status
+        from dsa110_ws.reporting.attention import attention_html, needs_attention
+
+        s, ms = self.w.settings, self.metrics()
         return D.join(
+            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
+            D.HTMLBlock(attention_html(needs_attention(ms))),
             f"Period {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC "
             f"({self.current['days']:g} days); previous period for trends: "
             f"{self.params.previous_window[0]:%Y-%m-%d} to "
@@ -177,7 +221,13 @@ class StatsReport(SectionGuard):
             "success_rate",
             "mean_duration_s",
         ]
-        return D.table(df, columns=cols)
+        pct = functools.partial(value_text, name="success_rate")
+        return D.table(
+            df,
+            columns=cols,
+            formats={"success_rate": pct},
+            caption="success_rate: done or completed / (those + failed), in percent",
+        )
 
     @section
     def qa_distributions(self) -> D.HTMLBlock:
@@ -200,7 +250,10 @@ class StatsReport(SectionGuard):
 
     @section
     def trends(self) -> D.HTMLBlock:
-        return D.table(trends(self.current, self.previous), status_columns=())
+        table = D.table(trends(self.current, self.previous, note=self.incomplete))
+        if not self.incomplete:
+            return table
+        return D.join(D.note(self.incomplete[:1].upper() + self.incomplete[1:] + "."), table)
 
     @section
     def disk_usage(self) -> D.HTMLBlock:
