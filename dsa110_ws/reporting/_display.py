@@ -88,18 +88,23 @@ def table(
     caption: str | None = None,
     max_rows: int = 200,
     formats: dict[str, Callable[[Any], str]] | None = None,
+    nowrap: Iterable[str] = (),
 ) -> HTMLBlock:
     """A plain HTML table of ``df`` (no index), status columns as coloured badges;
-    ``formats`` maps a column to the function writing its cells (e.g. percentages)."""
+    ``formats`` maps a column to the function writing its cells (e.g. percentages);
+    ``nowrap`` columns never wrap (status columns never do)."""
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     status_cols = set(status_columns)
     fmts = dict(formats or {})
+    keep = set(nowrap) | status_cols
+    wrap = {c: ";white-space:nowrap" if c in keep else "" for c in cols}
     shown = df.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="text-align:{_align(row[c])}">{_cell(row[c], status_cols, c, fmts)}</td>'
+            f'<td style="text-align:{_align(row[c])}{wrap[c]}">'
+            f"{_cell(row[c], status_cols, c, fmts)}</td>"
             for c in cols
         )
         + "</tr>"
@@ -138,7 +143,9 @@ def metrics_table(metrics: Sequence[Any]) -> HTMLBlock:
                 "detail": d.get("detail", ""),
             }
         )
-    return table(pd.DataFrame(rows), status_columns=["status"])
+    return table(
+        pd.DataFrame(rows), status_columns=["status"], nowrap=["metric", "value", "thresholds"]
+    )
 
 
 def thumbnail_grid(items: Sequence[dict[str, Any]]) -> HTMLBlock:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dsa110_ws.core.severity import NEUTRAL_COLOUR, Severity
-from dsa110_ws.reporting._format import threshold_text, value_text
+from dsa110_ws.reporting._format import value_text
 
 __all__ = ["AttentionLine", "needs_attention", "attention_html", "MAX_LINES"]
 
@@ -46,9 +46,13 @@ def _line(m: dict[str, Any], sev: Severity) -> AttentionLine:
         f"{m.get('description') or name}: "
         f"{value_text(m.get('value'), name=name, unit=str(m.get('unit') or '')) or 'no value'}"
     )
-    limits = threshold_text(m)
-    tail = f" ({sev.value}; {limits})" if limits and sev != Severity.UNKNOWN else ""
-    if sev == Severity.UNKNOWN and not m.get("detail"):
+    tail = ""
+    limit = m.get(sev.value) if sev in (Severity.WARNING, Severity.CRITICAL) else None
+    if limit is not None:
+        op = "≥" if m.get("higher_is_worse", True) else "≤"
+        unit = str(m.get("unit") or "")
+        tail = f" ({sev.value} at {op} {value_text(limit, name=name, unit=unit)})"
+    elif sev == Severity.UNKNOWN and not m.get("detail"):
         tail = " (could not be measured)"
     text = f"{what[:1].upper()}{what[1:]}{tail}"
     return AttentionLine(sev, text, name)

@@ -16,7 +16,7 @@ import pandas as pd
 from dsa110_ws.core.time import mjd_to_utc
 from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
-from dsa110_ws.reporting._format import deg_text, sexagesimal
+from dsa110_ws.reporting._format import deg_text, sexagesimal, value_text
 from dsa110_ws.reporting._sections import SectionGuard, section
 from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly
 from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
@@ -38,6 +38,10 @@ NIGHTLY_QA_SECTIONS = (
     "Failed jobs",
 )
 THUMBNAIL_PX = 200
+
+
+def _pct(value: Any) -> str:
+    return value_text(value, name="flag_fraction")
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -250,6 +254,7 @@ class NightlyQAReport(SectionGuard):
                         "error",
                     ],
                     status_columns=["grade"],
+                    formats={"flag_fraction": _pct},
                     caption="Caltables of the sets valid during the window",
                 )
             )
@@ -266,6 +271,7 @@ class NightlyQAReport(SectionGuard):
                         "fully_flagged_antennas",
                         "error",
                     ],
+                    formats={"flag_fraction": _pct, "flag_fraction_cross": _pct},
                     caption="Flagging of the window's Measurement Sets",
                 )
             )

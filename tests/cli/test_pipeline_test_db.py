@@ -39,10 +39,16 @@ def test_the_fixture_has_the_traits_it_claims(pipeline_db):
     con = sqlite3.connect(pipeline_db.parent / "pipeline.sqlite3")
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert not tables & set(LAZY_TABLES) and "caltables" in tables
-    assert {r[0] for r in con.execute("SELECT DISTINCT table_type FROM caltables")} == \
-        set(CAL_TYPES)
-    assert con.execute("SELECT count(*) FROM caltables WHERE valid_start_mjd IS NOT NULL OR "
-                       "valid_end_mjd IS NOT NULL").fetchone()[0] == 0
+    assert {r[0] for r in con.execute("SELECT DISTINCT table_type FROM caltables")} == set(
+        CAL_TYPES
+    )
+    assert (
+        con.execute(
+            "SELECT count(*) FROM caltables WHERE valid_start_mjd IS NOT NULL OR "
+            "valid_end_mjd IS NOT NULL"
+        ).fetchone()[0]
+        == 0
+    )
     assert con.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     con.close()
 
