@@ -127,6 +127,8 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
     integration_s, scans, data_columns, size_bytes, flag_fraction (all visibilities),
     flag_fraction_cross, flag_fraction_per_antenna, warnings.
     """
+    from dsa110_ws.core.coordtext import position_text
+
     s = workspace().ms.summary(path, flags=not no_flags)
     if as_json:
         echo_json(s.to_dict())
@@ -138,7 +140,7 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
     )
     click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
     for f in s.fields:
-        click.echo(f"field {f['name']}: RA {f['ra_deg']} deg, Dec {f['dec_deg']} deg (J2000)")
+        click.echo(f"field {f['name']}: {position_text(f['ra_deg'], f['dec_deg'])} (J2000)")
     for w in s.spws:
         click.echo(
             f"spw {w['spw_id']}: {w['n_channels']} channels, "

@@ -8,8 +8,9 @@ is "97.5%", never 0.975), missing values blank, sky positions in degrees to 1e-6
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from dsa110_ws.core.coordtext import deg_text, sexagesimal
 
 __all__ = [
     "is_fraction",
@@ -67,26 +68,3 @@ def threshold_text(metric: dict[str, Any]) -> str:
         if not missing(metric.get(k))
     ]
     return ", ".join(parts)
-
-
-def deg_text(value: Any) -> str:
-    """An angle in degrees to 1e-6 deg (blank when missing)."""
-    if missing(value):
-        return ""
-    return f"{float(value):.6f}"
-
-
-def sexagesimal(ra_deg: Any, dec_deg: Any) -> str:
-    """``"10:00:00.000 +02:12:00.00"`` (RA in hours to 1 ms, Dec to 10 mas; ICRS as
-    stored), by astropy; blank when either is missing or not finite."""
-    if missing(ra_deg) or missing(dec_deg):
-        return ""
-    ra, dec = float(ra_deg), float(dec_deg)
-    if not (math.isfinite(ra) and math.isfinite(dec)) or abs(dec) > 90:
-        return ""
-    import astropy.units as u
-    from astropy.coordinates import Angle
-
-    hms = Angle(ra % 360.0, u.deg).to_string(unit=u.hourangle, sep=":", precision=3, pad=True)
-    dms = Angle(dec, u.deg).to_string(unit=u.deg, sep=":", precision=2, pad=True, alwayssign=True)
-    return f"{hms} {dms}"
