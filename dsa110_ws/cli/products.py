@@ -134,11 +134,16 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
         echo_json(s.to_dict())
         return
     click.echo(f"{s.path} ({s.telescope}, {s.size_bytes / 1e6:.1f} MB)")
-    click.echo(
-        f"rows {s.n_rows}, antennas {s.n_antennas} ({s.n_antennas_with_data} with data), "
-        f"scans {list(s.scans)}, integration {s.integration_s} s"
-    )
-    click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
+    parts = [f"rows {s.n_rows}", f"antennas {s.n_antennas}"]
+    if s.n_antennas_with_data is not None:
+        parts[-1] += f" ({s.n_antennas_with_data} with data)"
+    if s.scans is not None:
+        parts.append(f"scans {list(s.scans)}")
+    if s.integration_s is not None:
+        parts.append(f"integration {s.integration_s:g} s")
+    click.echo(", ".join(parts))
+    if s.time_start_utc is not None:
+        click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
     for f in s.fields:
         click.echo(f"field {f['name']}: {position_text(f['ra_deg'], f['dec_deg'])} (J2000)")
     for w in s.spws:

@@ -119,7 +119,7 @@ COMMANDS = [
     (["stats", "--per", "night"], 0, None),
     (["sources", "variability", "--json"], 0, None),
     (["sources", "lightcurve", "src_00000", "--json"], 0, None),
-    (["sources", "cone", "180", "37", "0.1"], 0, None),
+    (["sources", "cone", "180", "37", "--radius-arcmin", "6"], 0, None),
     (["qa", "image", "/stage/dsa110-contimg/images/obs_0000.fits"], 1, "outside the data roots"),
     (["qa", "cal", "/stage/dsa110-contimg/cal/obs_0000.bcal"], 1, "outside the data roots"),
     (["ms", "summary", "/stage/dsa110-contimg/ms/obs_0000.ms"], 1, "outside the data roots"),
