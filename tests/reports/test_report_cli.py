@@ -74,8 +74,12 @@ def test_list_shows_both_reports(qa_run, stats_run, report_root):
     got = {(r["kind"], r["label"], r["status"]) for r in doc["reports"]}
     assert ("qa", "2026-11-10", "critical") in got
     assert ("stats", stats_run.label, stats_run.overall) in got
+    qa = next(r for r in doc["reports"] if r["kind"] == "qa" and r["label"] == "2026-11-10")
+    assert qa["attention"][0]["severity"] == "critical" and len(qa["attention"]) <= 5
     text = run_cli("report", "list", "--out", str(report_root))
     assert text.returncode == 0 and "2026-11-10" in text.stdout and "critical" in text.stdout
+    row = next(ln for ln in text.stdout.splitlines() if "2026-11-10" in ln)
+    assert "3 of 8 images graded bad (37.5%)" in row and "=" not in row
 
 
 def test_schedule_print(tmp_path, settings_file):
