@@ -18,6 +18,7 @@ from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
 from dsa110_ws.reporting._format import deg_text, sexagesimal, value_text
 from dsa110_ws.reporting._sections import SectionGuard, section
+from dsa110_ws.reporting.figures import noise_figure
 from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly
 from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
 
@@ -228,7 +229,7 @@ class NightlyQAReport(SectionGuard):
             "qa.noise_vs_time",
             plotted,
             self.params.noise_warning_mjy,
-            lambda: _noise_figure(im, self.params),
+            lambda: noise_figure(im, self.params),
         )
 
     @section
@@ -393,24 +394,3 @@ class NightlyQAReport(SectionGuard):
             columns=["id", "type", "status", "created_utc", "ms", "failure_reason"],
             caption="Failed jobs",
         )
-
-
-def _noise_figure(im: pd.DataFrame, params: Any) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
-    a1, a2 = fig.subplots(1, 2, sharex=True)
-    colours = {"good": "tab:green", "warning": "tab:orange", "bad": "tab:red"}
-    t = im["obs_utc"].dt.tz_localize(None)
-    for grade, g in im.groupby("grade"):
-        sel = im["grade"] == grade
-        a1.scatter(t[sel], g["qa_rms_jy"] * 1e3, label=grade, c=colours.get(grade, "grey"), s=18)
-        a2.scatter(t[sel], g["qa_dynamic_range"], c=colours.get(grade, "grey"), s=18)
-    a1.axhline(params.noise_warning_mjy, ls="--", c="tab:orange", lw=0.8)
-    a1.set_ylabel("robust rms (mJy/beam)")
-    a2.set_ylabel("dynamic range")
-    a1.legend(frameon=False, fontsize=8)
-    for ax in (a1, a2):
-        ax.set_xlabel("observation time (UTC)")
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    return fig

@@ -11,12 +11,12 @@ import datetime as dt
 import functools
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from dsa110_ws.reporting import _display as D
 from dsa110_ws.reporting._format import is_fraction, value_text
 from dsa110_ws.reporting._sections import SectionGuard, section
+from dsa110_ws.reporting.figures import bar_figure, qa_figure
 from dsa110_ws.reporting.metrics import comparison_note, nights_with_data, stats_metrics
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class StatsReport(SectionGuard):
             "stats.throughput",
             tp[["bin_start", "n_ms", "n_images"]],
             None,
-            lambda: _bar_figure(tp, ["n_ms", "n_images"], "per observing night (UTC day)"),
+            lambda: bar_figure(tp, ["n_ms", "n_images"], "per observing night (UTC day)"),
         )
         c = self.current
         return D.join(
@@ -234,7 +234,7 @@ class StatsReport(SectionGuard):
         qa = self.w.stats.qa(start=self.start, end=self.end, per="night")
         if qa.empty:
             return D.note("No stored image QA for images observed in the period.")
-        fig = D.cached_figure(self.w, "stats.qa", qa, None, lambda: _qa_figure(qa))
+        fig = D.cached_figure(self.w, "stats.qa", qa, None, lambda: qa_figure(qa))
         show = qa.assign(
             night=qa["bin_start"].dt.strftime("%Y-%m-%d"),
             noise_median_mjy=qa["noise_median_jy"] * 1e3,
@@ -263,48 +263,3 @@ class StatsReport(SectionGuard):
         return D.table(
             df, columns=["path", "used_fraction", "free_gb", "status"], status_columns=["status"]
         )
-
-
-def _bar_figure(df: pd.DataFrame, cols: list[str], title: str):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 2.8))
-    ax = fig.subplots()
-    x = np.arange(len(df))
-    width = 0.8 / max(len(cols), 1)
-    for i, c in enumerate(cols):
-        ax.bar(x + i * width, df[c], width=width, label=c.removeprefix("n_"))
-    ax.set_xticks(x + 0.4 - width / 2, df["bin_start"].dt.strftime("%m-%d"))
-    ax.set_ylabel("count")
-    ax.set_title(title)
-    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
-
-
-def _qa_figure(qa: pd.DataFrame):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 2.8), layout="constrained")
-    a1, a2 = fig.subplots(1, 2)
-    x = qa["bin_start"].dt.strftime("%m-%d")
-    a1.errorbar(
-        x,
-        qa["noise_median_jy"] * 1e3,
-        yerr=[
-            (qa["noise_median_jy"] - qa["noise_p16_jy"]) * 1e3,
-            (qa["noise_p84_jy"] - qa["noise_median_jy"]) * 1e3,
-        ],
-        fmt="o",
-    )
-    a1.set_ylabel("noise (mJy/beam)")
-    a1.set_title("median, 16-84%")
-    a2.errorbar(
-        x,
-        qa["dr_median"],
-        yerr=[qa["dr_median"] - qa["dr_p16"], qa["dr_p84"] - qa["dr_median"]],
-        fmt="o",
-    )
-    a2.set_ylabel("dynamic range")
-    for ax in (a1, a2):
-        ax.tick_params(axis="x", labelrotation=45)
-    return fig
