@@ -10,7 +10,7 @@ import pytest
 from dsa110_ws.reporting.schedule import crontab_line, systemd_units
 
 
-def run_cli(*args):
+def run_cli(*args, env=None):
     import os
     import subprocess
     import sys
@@ -19,7 +19,7 @@ def run_cli(*args):
         [sys.executable, "-m", "dsa110_ws.cli", *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
         timeout=600,
     )
 
