@@ -130,8 +130,11 @@ def jobs_show(job_id: str, as_json: bool) -> None:
         echo_json(info.to_dict())
         return
     for k, v in info.to_dict().items():
-        if k != "logs":
-            click.echo(f"{k:>15}: {v}")
+        if k == "logs":
+            continue
+        if k.endswith("_at") and v is not None:
+            v = f"{_utc(v)} UTC"  # stored as Unix seconds
+        click.echo(f"{k:>15}: {'' if v is None else v}".rstrip())
     click.echo(info.logs or "")
 
 
@@ -409,7 +412,13 @@ def cal_timeline(since: str | None, until: str | None, as_json: bool) -> None:
             f"({tl.n_unknown_windows} active set(s) have no validity window and are not "
             "counted: see `dsa110-ws cal health`)"
         )
-    _table(tl.gaps, ["start_mjd", "end_mjd", "duration_h"])
+    from dsa110_ws.core.time import mjd_to_iso
+
+    gaps = tl.gaps.assign(
+        start_utc=[mjd_to_iso(x) for x in tl.gaps["start_mjd"]],
+        end_utc=[mjd_to_iso(x) for x in tl.gaps["end_mjd"]],
+    )
+    _table(gaps, ["start_utc", "end_utc", "duration_h", "start_mjd", "end_mjd"])
 
 
 # -- stats -----------------------------------------------------------------------------------

@@ -136,3 +136,23 @@ def test_ms_summary_prints_ra_dec_sensibly(demo_env, capsys, truth):
     line = next(ln for ln in out.splitlines() if ln.startswith("field "))
     assert f"RA {field['ra_deg']:.6f} deg, Dec {field['dec_deg']:+.6f} deg ({hms} {dms})" in line
     assert not re.search(r"\d\.\d{10,}", line)
+
+
+def test_jobs_show_gives_iso_utc_and_blanks(demo_env, capsys):
+    import datetime as dt
+
+    con = sqlite3.connect(f"file:{demo_env / 'pipeline.sqlite3'}?mode=ro", uri=True)
+    jid, created = con.execute(
+        "SELECT id, created_at FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1"
+    ).fetchone()
+    con.close()
+    code, out, _ = _run(capsys, "jobs", "show", str(jid))
+    assert code == 0
+    fields = dict(
+        ln.split(": ", 1) if ": " in ln else (ln.rstrip(":"), "") for ln in out.splitlines()
+    )
+    fields = {k.strip(): v for k, v in fields.items()}
+    want = dt.datetime.fromtimestamp(round(created), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert fields["created_at"] == f"{want} UTC"
+    assert fields["started_at"] == "" and fields["duration_s"] == ""
+    assert "None" not in out and "nan" not in out.lower()
