@@ -152,7 +152,7 @@ def test_jobs_show_gives_iso_utc_and_blanks(demo_env, capsys):
         ln.split(": ", 1) if ": " in ln else (ln.rstrip(":"), "") for ln in out.splitlines()
     )
     fields = {k.strip(): v for k, v in fields.items()}
-    want = dt.datetime.fromtimestamp(round(created), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    want = dt.datetime.fromtimestamp(int(round(created, 3)), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     assert fields["created_at"] == f"{want} UTC"
     assert fields["started_at"] == "" and fields["duration_s"] == ""
     assert "None" not in out and "nan" not in out.lower()
