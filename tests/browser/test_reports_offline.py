@@ -107,7 +107,7 @@ def test_index_is_a_readable_table(browser, published):
     row = page.locator("tbody tr", has_text=NIGHT)
     cells = row.locator("td").all_inner_texts()
     assert cells[0] == NIGHT and cells[1] == "nightly QA" and cells[2] == "critical"
-    assert "antenna 8 fully flagged" in cells[3] and "=" not in cells[3]
+    assert "Antenna 8 fully flagged in 8 of 8 MS" in cells[3] and "=" not in cells[3]
     assert row.locator(f'a[href="{DASHBOARD}?night={NIGHT}"]').count() == 1
     # the report link works offline: it opens the published file
     href = row.locator("a", has_text="report").first.get_attribute("href")
