@@ -197,7 +197,7 @@ def render_index(entries: list[ReportEntry]) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{_CSS}</style>
 </head><body><h1>DSA-110 reports</h1>
-<p class="lead">Newest first. Status: the worst judged metric of the report
+<p class="lead">Nightly QA, then statistics; newest first in each. Status: the worst judged metric of the report
 (ok, unknown, warning, critical); "needs attention" lists what breached a threshold.</p>
 <table><thead><tr><th>night / period</th><th>report</th><th>status</th>
 <th>needs attention</th><th>links</th><th>finished (UTC)</th></tr></thead><tbody>

@@ -261,5 +261,8 @@ class StatsReport(SectionGuard):
             used_fraction=self.disk["used_percent"] / 100.0, free_gb=self.disk["free_bytes"] / 1e9
         )
         return D.table(
-            df, columns=["path", "used_fraction", "free_gb", "status"], status_columns=["status"]
+            df,
+            columns=["path", "used_fraction", "free_gb", "status"],
+            status_columns=["status"],
+            formats={"used_fraction": functools.partial(value_text, name="used_fraction")},
         )

@@ -29,7 +29,7 @@ main { max-width: 1500px; margin: 0 auto; }
 table.dsa-report { border-collapse: collapse; margin: 6px 0 14px 0; }
 table.dsa-report caption { text-align: left; font-weight: 600; padding: 2px 0; }
 table.dsa-report th, table.dsa-report td { padding: 3px 8px; border-bottom: 1px solid #d8dee4; }
-table.dsa-report th { text-align: left; }
+.jp-RenderedHTMLCommon table.dsa-report th { text-align: left; }
 </style>
 {%- endblock extra_css -%}
 """
