@@ -205,7 +205,21 @@ class StatsReport(SectionGuard):
                 tp.assign(night=tp["bin_start"].dt.strftime("%Y-%m-%d")),
                 columns=["night", "n_ms", "n_images", "n_photometry"],
             ),
+            self._night_links(list(tp["bin_start"].dt.strftime("%Y-%m-%d"))),
         )
+
+    def _night_links(self, nights: list[str]) -> D.HTMLBlock:
+        """Links to the dashboard view of each night (``[reports] dashboard_url``)."""
+        import html
+
+        from dsa110_ws.reporting.links import dashboard_link
+
+        base = self.w.settings.sections.reports.dashboard_url
+        links = [(n, dashboard_link(base, n)) for n in nights]
+        if not base or not links:
+            return D.HTMLBlock("")
+        items = " · ".join(f'<a href="{html.escape(u, quote=True)}">{n}</a>' for n, u in links if u)
+        return D.HTMLBlock(f"<p>Each night in the operations dashboard: {items}</p>")
 
     @section
     def success_rates(self) -> D.HTMLBlock:

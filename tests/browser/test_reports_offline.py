@@ -89,6 +89,9 @@ def test_stats_report_loads_nothing(browser, published):
     assert attempted == []
     trends = page.locator("text=previous period is incomplete")
     assert trends.count() >= 1
+    # every night of the period links to its dashboard view
+    for night in ("2026-11-07", "2026-11-13"):
+        assert page.locator(f'a[href="{DASHBOARD}?night={night}"]').count() == 1
     page.context.close()
 
 
