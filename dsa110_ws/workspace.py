@@ -227,7 +227,9 @@ class Workspace:
         """Calibration tables: solutions, solve type, plots, the registry."""
         from dsa110_ws.services.products import CaltableService
 
-        return CaltableService(self.paths, self.repos.caltables)
+        # why: the files are readable without a pipeline database; only the registry needs it
+        registry = self.repos.caltables if self.settings.pipeline_db is not None else None
+        return CaltableService(self.paths, registry)
 
     @lazy
     def qa(self) -> QAService:
@@ -258,7 +260,8 @@ class Workspace:
         """Measurement Sets: summary, flags, quick-looks, the index."""
         from dsa110_ws.services.products import MSService
 
-        return MSService(self.paths, self.cache, self.repos.ms_index)
+        index = self.repos.ms_index if self.settings.pipeline_db is not None else None
+        return MSService(self.paths, self.cache, index)
 
     @lazy
     def batch(self) -> BatchRunner:
