@@ -48,8 +48,9 @@ class HTMLBlock:
 def badge(status: Any) -> str:
     """A status word (or QA grade, verdict...) on its severity's colour; ``info`` (a metric
     without thresholds) as neutral text, never a colour of the ladder."""
-    if str(status) == "info":
-        return f'<span style="color:{NEUTRAL_COLOUR}">no threshold</span>'
+    if str(status) in ("info", "not judged"):
+        word = "no threshold" if str(status) == "info" else "not judged"
+        return f'<span style="color:{NEUTRAL_COLOUR}">{word}</span>'
     return badge_html(str(status), str(status))
 
 
@@ -138,7 +139,11 @@ def metrics_table(metrics: Sequence[Any]) -> HTMLBlock:
                 "value": value_text(d["value"], name=d["name"], unit=unit)
                 or ("–" if d["status"] == "unknown" else ""),
                 "thresholds": threshold_text(d),
-                "status": d["status"],
+                # info with thresholds: a comparison that could not be made honestly
+                "status": "not judged"
+                if d["status"] == "info"
+                and (d.get("warning") is not None or d.get("critical") is not None)
+                else d["status"],
                 "description": d.get("description", ""),
                 "detail": d.get("detail", ""),
             }
