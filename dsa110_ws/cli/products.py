@@ -137,20 +137,24 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
     integration_s, scans, data_columns, size_bytes, flag_fraction (all visibilities),
     flag_fraction_cross, flag_fraction_per_antenna, warnings.
     """
+    from dsa110_ws.core.coordtext import position_text
+
     s = workspace().ms.summary(path, flags=not no_flags)
     if as_json:
         echo_json(s.to_dict())
         return
     click.echo(f"{s.path} ({s.telescope}, {s.size_bytes / 1e6:.1f} MB)")
-    with_data = "?" if s.n_antennas_with_data is None else s.n_antennas_with_data
-    scans = "unknown" if s.scans is None else list(s.scans)
-    click.echo(
-        f"rows {s.n_rows}, antennas {s.n_antennas} ({with_data} with data), "
-        f"scans {scans}, integration {s.integration_s} s"
-    )
-    click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
+    parts = [f"rows {s.n_rows}", f"antennas {s.n_antennas}"]
+    if s.n_antennas_with_data is not None:
+        parts[-1] += f" ({s.n_antennas_with_data} with data)"
+    parts.append("scans unknown" if s.scans is None else f"scans {list(s.scans)}")
+    if s.integration_s is not None:
+        parts.append(f"integration {s.integration_s:g} s")
+    click.echo(", ".join(parts))
+    if s.time_start_utc is not None:
+        click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
     for f in s.fields:
-        click.echo(f"field {f['name']}: RA {f['ra_deg']} deg, Dec {f['dec_deg']} deg (J2000)")
+        click.echo(f"field {f['name']}: {position_text(f['ra_deg'], f['dec_deg'])} (J2000)")
     for w in s.spws:
         click.echo(
             f"spw {w['spw_id']}: {w['n_channels']} channels, "

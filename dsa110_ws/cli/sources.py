@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from dsa110_ws.cli._common import echo_json, workspace
+from dsa110_ws.cli._common import echo_json, iso_text, note, text_table, workspace
 
 __all__ = ["sources"]
 
@@ -68,19 +68,25 @@ def _number(text: str | None) -> Any:
         return text
 
 
+def _iso_times(df: Any) -> Any:
+    """Time columns (``*_utc`` datetimes) as ISO 8601 UTC to the millisecond."""
+    cols = [c for c in df.columns if c.endswith("_utc") and str(df[c].dtype).startswith("datetime")]
+    return df.assign(**{c: [iso_text(t) for t in df[c]] for c in cols}) if cols else df
+
+
 def _emit(df: Any, fields: list[str], as_json: bool, as_csv: bool, shown: int | None) -> None:
     cols = [c for c in fields if c in df.columns]
     if as_json:
         echo_json(df[cols])
     elif as_csv:
-        df[cols].to_csv(sys.stdout, index=False, float_format="%.15g")
+        _iso_times(df[cols]).to_csv(sys.stdout, index=False, float_format="%.15g")
     elif df.empty:
         click.echo("(none)")
     else:
         view = df[cols] if shown is None else df[cols].head(shown)
-        click.echo(view.to_string(index=False, max_colwidth=60))
+        click.echo(text_table(view, cols, paths=("image_path",)))
         if shown is not None and len(df) > shown:
-            click.echo(f"... {len(df) - shown} more (use --json, --csv or --all)")
+            note(f"{len(df) - shown} more rows not shown (use --json, --csv or --all)")
 
 
 def _output_options(fn: Any) -> Any:
@@ -163,9 +169,15 @@ def lightcurve(
 
 
 @sources.command()
-@click.argument("ra", type=float)
-@click.argument("dec", type=float)
-@click.argument("radius_deg", type=float)
+@click.argument("ra", type=float, metavar="RA_DEG")
+@click.argument("dec", type=float, metavar="DEC_DEG")
+@click.argument("radius_deg", type=float, required=False, metavar="[RADIUS_DEG]")
+@click.option(
+    "--radius-arcmin",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Search radius in arcminutes (as the dashboards use).",
+)
 @click.option(
     "--limit",
     default=1000,
@@ -174,19 +186,38 @@ def lightcurve(
     help="Nearest sources returned.",
 )
 @_output_options
-def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool, as_csv: bool) -> None:
-    """Sources within RADIUS_DEG of (RA, DEC) (degrees), nearest first."""
+def cone(
+    ra: float,
+    dec: float,
+    radius_deg: float | None,
+    radius_arcmin: float | None,
+    limit: int,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Sources within --radius-arcmin of (RA_DEG, DEC_DEG) (ICRS, degrees), nearest first;
+    sep_arcsec is each one's separation in arcseconds.
+
+    The radius as a third argument in degrees still works but is deprecated.
+    """
     import warnings
 
     from dsa110_ws.repositories import TruncatedResultWarning
 
+    if (radius_deg is None) == (radius_arcmin is None):
+        raise click.UsageError("give the search radius once, as --radius-arcmin ARCMIN")
+    if radius_deg is not None:
+        note(
+            f"RADIUS_DEG as a third argument is deprecated: use --radius-arcmin {radius_deg * 60:g}"
+        )
+    radius = radius_deg if radius_deg is not None else radius_arcmin / 60.0  # type: ignore[operator]
     w = workspace()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedResultWarning)
-        df = w.sources.cone((ra, dec), radius_deg, limit=limit)
+        df = w.sources.cone((ra, dec), radius, limit=limit)
     _emit(df, CONE_FIELDS, as_json, as_csv, None)
     if caught and not (as_json or as_csv):
-        click.echo(f"(truncated at --limit {limit})", err=True)
+        note(f"truncated at --limit {limit}")
 
 
 @sources.command()

@@ -411,6 +411,12 @@ class ReportsSettings(Section):
     out_dir: Path | None = Field(
         None, description="Output root of `report run` (default <state_dir>/reports)."
     )
+    dashboard_url: str | None = Field(
+        None,
+        description="URL of the operations dashboard as readers of the reports reach it "
+        "(e.g. http://ops-host:8866/voila/render/operations.ipynb); each nightly report "
+        "and the index link to `<dashboard_url>?night=YYYY-MM-DD`. Unset: no links.",
+    )
 
 
 class QueueSettings(Section):

@@ -80,7 +80,9 @@ def test_lightcurve_and_cone(env, truth):
     assert raw["mjd"].to_numpy() == pytest.approx(mjd, abs=1e-9)
     missing = run("lightcurve", "J000000.0+000000", env=env)
     assert missing.returncode == 1 and "J000000.0+000000" in missing.stderr
-    cone = json.loads(run("cone", "153.0", "37.0", "0.3", "--json", env=env).stdout)
+    cone = json.loads(
+        run("cone", "153.0", "37.0", "--radius-arcmin", "18", "--json", env=env).stdout
+    )
     seps = [c["sep_arcsec"] for c in cone]
     assert seps == sorted(seps) and max(seps) <= 0.3 * 3600 and len(cone) > 3
 
