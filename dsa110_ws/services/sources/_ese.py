@@ -47,8 +47,9 @@ False alarms grow with the number of epochs: ``eta_sigma`` is relative to the po
 every consecutive pair.  On the rows-only scale state (100,000 pure-noise sources, 100
 epochs each) conservative flags 0, moderate 0.05 % (two-epoch), sensitive 1.6 %;
 on the demo (300 sources, ~20 epochs) moderate flags exactly the six injected variables.
-(Those counts were measured with the two-epoch route on single measurements; on night
-averages a light curve has fewer pairs, so fewer false alarms.)
+(Measured with the two-epoch route on single measurements; on night averages, the
+scale state's two-epoch route flags 0, 45 and 1,491 of 100,000 sources against 0, 45
+and 1,497 on single measurements: it observes most sources once a night.)
 """
 
 from __future__ import annotations
