@@ -9,6 +9,7 @@ from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedRes
 from dsa110_ws.repositories._db import Database
 from dsa110_ws.repositories.caltables import CalibrationAppliedRepository, CaltableRepository
 from dsa110_ws.repositories.images import ImageRatingRepository, ImageRepository
+from dsa110_ws.repositories.indexes import INDEX_NEEDS, IndexNeed, missing_indexes
 from dsa110_ws.repositories.ingest import (
     HDF5FileRepository,
     IngestionGroupRepository,
@@ -25,7 +26,16 @@ from dsa110_ws.repositories.variability import ESECandidateRepository, Variabili
 if TYPE_CHECKING:
     from dsa110_ws.core.time import Clock
 
-__all__ = ["Database", "Repositories", "Repository", "TruncatedResultWarning", "DEFAULT_LIMIT"]
+__all__ = [
+    "Database",
+    "Repositories",
+    "Repository",
+    "TruncatedResultWarning",
+    "DEFAULT_LIMIT",
+    "INDEX_NEEDS",
+    "IndexNeed",
+    "missing_indexes",
+]
 
 #: Attribute name on :class:`Repositories` -> repository class (one per pipeline table).
 REPOSITORY_CLASSES: dict[str, type[Repository]] = {
