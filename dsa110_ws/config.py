@@ -185,6 +185,14 @@ class Settings:
         """The dead-letter queue's name (``<queue_name>-dlq`` unless set)."""
         return self.dlq_name or f"{self.queue_name}-dlq"
 
+    def path_policy(self, registry: Any = None) -> Any:
+        """The :class:`~dsa110_ws.core.paths.PathPolicy` of these settings: reads confined
+        to the roots, writes refused among the pipeline's files (its database's folder)."""
+        from dsa110_ws.core.paths import PathPolicy
+
+        protected = [] if self.pipeline_db is None else [Path(self.pipeline_db).parent]
+        return PathPolicy(self.data_roots, self.log_roots, protected=protected, registry=registry)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly view (paths as strings, passwords in URLs masked)."""
         out: dict[str, Any] = {}
@@ -203,16 +211,19 @@ class Settings:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for output, files and logs)."""
+    """``url`` with any password replaced by ``***`` (for output, files and logs), in the
+    netloc and in a ``password=`` query parameter."""
+    from dsa110_ws.errors import mask_secrets
+
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
     if parts.password is None:
-        return url
+        return mask_secrets(url)
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return mask_secrets(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
 
 
 def _login_name() -> str:

@@ -7,6 +7,8 @@ working.  A message says what was asked, what is wrong and what to try.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "WorkspaceError",
     "NotFoundError",
@@ -62,9 +64,20 @@ class OptionalDependencyError(WorkspaceError, ImportError):
     """A feature needs a package that is not installed."""
 
 
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)([^@\s/]+)@")
+_KEY_PASSWORD = re.compile(r"(\bpass(?:word)?\s*=\s*)('[^']*'|\"[^\"]*\"|[^&\s;]+)", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with passwords in URLs (``scheme://user:secret@``) and in key=value forms
+    (``password=secret``, a libpq conninfo or URL query) replaced by ``***``."""
+    return _KEY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", str(text)))
+
+
 def one_line(exc: BaseException) -> str:
-    """Render an exception as one readable line, for status bars and CLI output."""
-    text = " ".join(str(exc).split())
+    """Render an exception as one readable line, for status bars and CLI output (secrets
+    masked)."""
+    text = mask_secrets(" ".join(str(exc).split()))
     name = type(exc).__name__
     if not text:
         return name

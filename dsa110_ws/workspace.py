@@ -147,11 +147,8 @@ class Workspace:
     @lazy
     def paths(self) -> PathPolicy:
         """Where the workspace may read (the roots) and write (never among the pipeline's)."""
-        from dsa110_ws.core.paths import PathPolicy
-
-        s = self.settings
-        protected = [] if s.pipeline_db is None else [Path(s.pipeline_db).parent]
-        return PathPolicy(s.data_roots, s.log_roots, protected=protected)
+        policy: PathPolicy = self.settings.path_policy(registry=self.state)
+        return policy
 
     @lazy
     def queue_db(self) -> QueueDatabase | None:

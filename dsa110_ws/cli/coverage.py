@@ -27,7 +27,13 @@ __all__ = ["coverage"]
     default=None,
     help="Write the MOC (IVOA MOC FITS) to this file.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing MOC file.")
+@click.option(
+    "--force",
+    "--overwrite",
+    "overwrite",
+    is_flag=True,
+    help="Replace the MOC file if this workspace wrote it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON record.")
 def coverage(
     night: str, footprint: str, moc_path: str | None, overwrite: bool, as_json: bool

@@ -42,8 +42,20 @@ from dsa110_ws.cli._common import workspace
     help="Directory holding operations.ipynb and science.ipynb "
     "(default: notebooks/dashboards of the checkout).",
 )
+@click.option(
+    "--token",
+    default=None,
+    envvar="DSA110_WS_DASHBOARD_TOKEN",
+    help="Require this token (Jupyter's token auth; 'auto' makes one). Needed to serve "
+    "operator actions beyond this machine.",
+)
 def dashboard(
-    port: int, ip: str, no_browser: bool, notebook: str, notebooks_dir: Path | None
+    port: int,
+    ip: str,
+    no_browser: bool,
+    notebook: str,
+    notebooks_dir: Path | None,
+    token: str | None,
 ) -> None:
     """Serve the operations and science dashboards with Voila until Ctrl-C.
 
@@ -56,6 +68,17 @@ def dashboard(
 
     nb_dir = voila.dashboards_dir(notebooks_dir)
     w = workspace()  # settings checked (and the demo generated) before anything is served
+    if token == "auto":
+        import secrets
+
+        token = secrets.token_urlsafe(24)
+    if w.settings.allow_writes and not token and not voila.is_loopback(ip):
+        raise ConfigurationError(
+            f"Refusing to serve the dashboards on {ip} with operator actions allowed "
+            "(DSA110_WS_ALLOW_WRITES) and no token: anyone who can reach it could rerun, "
+            "cancel and retry. Pass --token auto (or a token of yours), serve on 127.0.0.1, "
+            "or turn writes off."
+        )
     env = dict(os.environ)
     if w.settings.settings_file is not None and not env.get("DSA110_WS_SETTINGS"):
         env["DSA110_WS_SETTINGS"] = str(w.settings.settings_file)  # same state, quietly
@@ -71,7 +94,7 @@ def dashboard(
             "--port (or stop what uses it)."
         ) from None
     host = socket.getfqdn() if ip in {"0.0.0.0", "::", ""} else ip
-    url = voila.dashboard_url(port, notebook, host=host)
+    url = voila.dashboard_url(port, notebook, host=host, token=token)
     log_path = Path(w.settings.state_dir) / "voila.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state = "the demo state" if w.settings.is_demo else w.db.describe()
@@ -79,10 +102,10 @@ def dashboard(
     click.echo(f"  task queue: {w.tasks.describe()}")
     click.echo(f"  {url}")
     click.echo(
-        f"  (science: {voila.dashboard_url(port, 'science', host=host)}; "
+        f"  (science: {voila.dashboard_url(port, 'science', host=host, token=token)}; "
         f"server log: {log_path}; Ctrl-C to stop)"
     )
-    proc = voila.start_voila(nb_dir, port=port, ip=ip, env=env, log_path=log_path)
+    proc = voila.start_voila(nb_dir, port=port, ip=ip, env=env, log_path=log_path, token=token)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # stop Voila too when we are told to stop
         signal.signal(sig, _exit_on_signal)
     try:

@@ -70,7 +70,13 @@ def _table(df: Any, columns: list[str]) -> None:
 @click.option("--type", "jtype", default=None, help="Job type (convert, calibrate, image, ...).")
 @click.option("--since", default=None, help="Created at/after TIME or duration ago (6h, 2d).")
 @click.option("--until", default=None, help="Created before TIME.")
-@click.option("--limit", default=100, show_default=True, help="Most recent jobs shown.")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 100_000_000),
+    help="Most recent jobs shown.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def jobs(
@@ -260,7 +266,14 @@ def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bo
 @click.option("--grep", "pattern", default=None, help="Regular expression to keep lines.")
 @click.option("--since", default=None, help="Lines at/after TIME.")
 @click.option("--until", default=None, help="Lines before TIME.")
-@click.option("--tail", "n_tail", default=200, show_default=True, help="Last N lines.")
+@click.option(
+    "--tail",
+    "n_tail",
+    default=200,
+    show_default=True,
+    type=click.IntRange(0, 1_000_000),
+    help="Last N lines.",
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @click.option("--interval", default=1.0, show_default=True, help="--follow poll interval, s.")
 @click.option("--max-seconds", default=None, type=float, help="Stop following after this.")

@@ -172,12 +172,13 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
     help="Display limits.",
 )
 @click.option("--cmap", default="gray", show_default=True, help="Colour map.")
-def thumbnail(path: Path, out: Path, size: int, scale: str, cmap: str) -> None:
+@click.option("--force", is_flag=True, help="Replace OUTPUT if this workspace wrote it.")
+def thumbnail(path: Path, out: Path, size: int, scale: str, cmap: str, force: bool) -> None:
     """Write a PNG thumbnail of the FITS image PATH (FITS row 0 at the bottom)."""
     w = workspace()
+    w.fits.output_path(out, force=force)  # refused before any work when it may not be written
     png = w.fits.thumbnail(path, size=size, scale=scale, cmap=cmap)
-    target = w.fits.output_path(out)
-    target.write_bytes(png)
+    target = w.fits.write_output(out, png, what="thumbnail", force=force)
     click.echo(f"wrote {target} ({len(png)} bytes)")
 
 
@@ -254,6 +255,7 @@ def qa_peers(night: str, as_json: bool, show_all: bool) -> None:
 @click.option("--spw", type=int, default=None, help="Only this spectral window.")
 @click.option("--correlation", default=None, help="One correlation (default: parallel hands).")
 @click.option("--column", default="DATA", show_default=True)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if this workspace wrote it.")
 def ms_waterfall(
     path: Path,
     out: Path,
@@ -262,18 +264,23 @@ def ms_waterfall(
     spw: int | None,
     correlation: str | None,
     column: str,
+    force: bool,
 ) -> None:
     """Write a time x frequency waterfall of the Measurement Set PATH as a PNG."""
+    import io
+
     from matplotlib.figure import Figure
 
     w = workspace()
+    w.fits.output_path(out, force=force)  # refused before any work when it may not be written
     wf = w.ms.waterfall(
         path, quantity, baseline=baseline, spw=spw, correlation=correlation, column=column
     )
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     wf.plot(fig.add_subplot())
-    target = w.fits.output_path(out)
-    fig.savefig(target, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    target = w.fits.write_output(out, buf.getvalue(), what="waterfall", force=force)
     click.echo(
         f"wrote {target}: {quantity} of {wf.selection}, {wf.shape[0]} integrations x "
         f"{wf.shape[1]} channels, {wf.n_rows_read} rows read"

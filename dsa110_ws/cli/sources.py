@@ -159,7 +159,13 @@ def lightcurve(
 @click.argument("ra", type=float)
 @click.argument("dec", type=float)
 @click.argument("radius_deg", type=float)
-@click.option("--limit", default=1000, show_default=True, help="Nearest sources returned.")
+@click.option(
+    "--limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 100_000_000),
+    help="Nearest sources returned.",
+)
 @_output_options
 def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool, as_csv: bool) -> None:
     """Sources within RADIUS_DEG of (RA, DEC) (degrees), nearest first."""

@@ -86,7 +86,7 @@ def tasks_stats(as_json: bool) -> None:
 @click.option("--name", "task_name", default=None, help="Task name (e.g. calibration-solve).")
 @click.option("--worker", default=None, help="Worker id.")
 @click.option("--since", default=None, help="Created since TIME or duration ago (6h, 2d).")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, None))
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def tasks_list(
     queue: str | None,
@@ -183,7 +183,7 @@ def tasks_cancel(task_id: str) -> None:
 
 @click.command()
 @click.option("--state", "states", multiple=True, help="Group state (repeatable).")
-@click.option("--limit", default=500, show_default=True, type=click.IntRange(1, None))
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(1, 100_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def ingest(states: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Subband groups being ingested, with the missing subband indices (0-15)."""

@@ -30,6 +30,7 @@ __all__ = [
     "dashboard_url",
     "voila_command",
     "free_port",
+    "is_loopback",
     "start_voila",
     "wait_for_port",
     "stop_process",
@@ -63,14 +64,32 @@ def dashboards_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return where
 
 
-def dashboard_url(port: int, name: str = "operations", *, host: str = "127.0.0.1") -> str:
-    """URL of one dashboard on a Voila server serving :func:`dashboards_dir`."""
+def dashboard_url(
+    port: int, name: str = "operations", *, host: str = "127.0.0.1", token: str | None = None
+) -> str:
+    """URL of one dashboard on a Voila server serving :func:`dashboards_dir` (with the
+    server's token, when it has one: the first visit sets the login cookie)."""
     if name not in DASHBOARDS:
         raise ConfigurationError(f"Unknown dashboard {name!r}; choose one of {sorted(DASHBOARDS)}.")
-    return f"http://{host}:{port}/voila/render/{DASHBOARDS[name]}"
+    url = f"http://{host}:{port}/voila/render/{DASHBOARDS[name]}"
+    return url if not token else f"{url}?token={token}"
 
 
-def voila_command(notebook_dir: Path, *, port: int, ip: str = "127.0.0.1") -> list[str]:
+def is_loopback(ip: str) -> bool:
+    """Whether ``ip`` (an address or a host name) only listens on this machine."""
+    import ipaddress
+
+    if ip in ("localhost", ""):
+        return ip == "localhost"
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def voila_command(
+    notebook_dir: Path, *, port: int, ip: str = "127.0.0.1", token: str | None = None
+) -> list[str]:
     """The ``python -m voila ...`` argument list serving every dashboard in ``notebook_dir``
     (run it in the folder holding ``voila.json``: :func:`start_voila` does).
 
@@ -85,6 +104,7 @@ def voila_command(notebook_dir: Path, *, port: int, ip: str = "127.0.0.1") -> li
         f"--Voila.ip={ip}",
         "--Voila.port_retries=0",
         "--no-browser",
+        *([f"--token={token}"] if token else []),  # the one spelling Voila honours
     ]
 
 
@@ -138,7 +158,19 @@ def start_voila(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=dashboards_dir(),
+            preexec_fn=_die_with_parent,
         )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, be sent SIGTERM when the process that started
+    Voila dies, even by SIGKILL, so a killed ``dsa110-ws dashboard`` leaves no server
+    holding its port (elsewhere nothing is done)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def stop_process(proc: subprocess.Popen, *, timeout_s: float = 15.0) -> None:

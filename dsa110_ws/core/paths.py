@@ -7,14 +7,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
-from dsa110_ws.errors import DataUnavailableError, InvalidQueryError, NotPermittedError
+from dsa110_ws.errors import (
+    DataUnavailableError,
+    InvalidQueryError,
+    NotPermittedError,
+    WorkspaceError,
+)
 
-__all__ = ["confine", "is_inside", "check_kind", "PathPolicy"]
+__all__ = ["confine", "is_inside", "check_kind", "file_sha256", "OutputRegistry", "PathPolicy"]
 
 _SPECIAL = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -91,6 +99,23 @@ def confine(
     return resolved
 
 
+class OutputRegistry(Protocol):
+    """What the workspace wrote (its state database): who may replace a file."""
+
+    def record_output(self, path: Path, sha256: str, size: int) -> None: ...
+
+    def output_sha256(self, path: Path) -> str | None: ...
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class PathPolicy:
     """Where the workspace may read and write.
 
@@ -103,6 +128,9 @@ class PathPolicy:
     protected
         Further paths owned by the pipeline that are never written (the pipeline
         database's file and directory).
+    registry
+        What the workspace wrote: an existing file is replaced only when it is there
+        unchanged (and only with ``force``).  Without one, existing files are never replaced.
     """
 
     def __init__(
@@ -110,10 +138,12 @@ class PathPolicy:
         data_roots: Sequence[Path] = (),
         log_roots: Sequence[Path] = (),
         protected: Sequence[Path] = (),
+        registry: OutputRegistry | None = None,
     ):
         self.data_roots = tuple(Path(r) for r in data_roots)
         self.log_roots = tuple(Path(r) for r in log_roots)
         self.protected = tuple(Path(p) for p in protected)
+        self.registry = registry
 
     def __repr__(self) -> str:
         return f"<PathPolicy data_roots={len(self.data_roots)} log_roots={len(self.log_roots)}>"
@@ -141,11 +171,77 @@ class PathPolicy:
             expect="file",
         )
 
-    def output(self, path: str | os.PathLike[str], *, what: str = "output file") -> Path:
+    def output(
+        self, path: str | os.PathLike[str], *, what: str = "output file", force: bool = False
+    ) -> Path:
         """Where the workspace may write ``path``: resolved, refused
         (:class:`NotPermittedError`) inside a data root, a log root or a protected path
-        of the pipeline's; parent directories are created."""
+        of the pipeline's; an existing file only with ``force`` and only if the workspace
+        wrote it and it is unchanged since; parent directories are created."""
         target = _usable(path, what).resolve()
+        self._check_roots(target, what)
+        if target.exists() or target.is_symlink():
+            self._may_replace(target, what, force)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def output_dir(self, path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
+        """A folder the workspace may write into (created): never among the pipeline's
+        files (:class:`NotPermittedError`), never an existing file."""
+        target = _usable(path, what).resolve()
+        self._check_roots(target, what)
+        if target.exists() and not target.is_dir():
+            raise InvalidQueryError(f"The {what} {target} is a file; give a folder.")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataUnavailableError(
+                f"Cannot create the {what} {target}: {exc.strerror or exc}; choose a writable "
+                "folder."
+            ) from None
+        return target
+
+    def write(
+        self,
+        path: str | os.PathLike[str],
+        data: bytes,
+        *,
+        what: str = "output file",
+        force: bool = False,
+    ) -> Path:
+        """Write ``data`` to ``path`` (checked by :meth:`output`) atomically and remember
+        it as the workspace's; returns the resolved path."""
+        from dsa110_ws.core.atomic import atomic_write
+
+        target = self.output(path, what=what, force=force)
+        atomic_write(target, data)
+        self.record(target)
+        return target
+
+    def record(self, target: Path) -> None:
+        """Remember ``target`` (just written by the workspace) as the workspace's.  When the
+        state database cannot take the record the file stays unowned: it can then never be
+        replaced by the workspace (the safe side), and the write itself stands."""
+        if self.registry is None or not target.is_file():
+            return
+        with contextlib.suppress(WorkspaceError, OSError):
+            self.registry.record_output(target, file_sha256(target), target.stat().st_size)
+
+    def _may_replace(self, target: Path, what: str, force: bool) -> None:
+        if target.is_dir() and not target.is_symlink():
+            raise InvalidQueryError(f"The {what} {target} is a directory; give a file name.")
+        if not force:
+            raise InvalidQueryError(
+                f"The {what} {target} exists; pass --force (force=True) to replace it."
+            )
+        known = None if self.registry is None else self.registry.output_sha256(target)
+        if target.is_symlink() or known is None or known != file_sha256(target):
+            raise NotPermittedError(
+                f"Refusing to replace {target}: the workspace did not write it (or it has "
+                "changed since), so it may be someone else's. Choose another file name."
+            )
+
+    def _check_roots(self, target: Path, what: str) -> None:
         for kind, roots in (
             ("data root", self.data_roots),
             ("log root", self.log_roots),
@@ -159,5 +255,3 @@ class PathPolicy:
                         "and the workspace never writes among the pipeline's files. Choose "
                         "another directory."
                     )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target

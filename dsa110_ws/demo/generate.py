@@ -126,6 +126,11 @@ def make_demo_state(
             raise FileExistsError(
                 f"{out} is not empty; pass overwrite=True (--overwrite) to replace it."
             )
+        if not _is_demo_state(out):  # never delete a directory the demo did not make
+            raise FileExistsError(
+                f"{out} is not empty and is not a demo state (no demo truth.json): refusing "
+                "to delete it; choose an empty or new directory."
+            )
         from dsa110_ws.demo.queue.cluster import stop_server
         from dsa110_ws.demo.queue.day import QUEUE_DIRNAME
 
@@ -263,6 +268,14 @@ def make_demo_state(
         f'now = "{now_iso}"\n'
     )
     return truth
+
+
+def _is_demo_state(path: Path) -> bool:
+    """Whether ``path`` holds a demo state (its truth file names a generator version)."""
+    try:
+        return "demo_version" in json.loads((path / "truth.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _count(rows: list[dict], key: str) -> dict[str, int]:

@@ -44,6 +44,12 @@ def make_scale_state(
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} is not empty; pass overwrite=True to replace it.")
+        foreign = {p.name for p in out.iterdir()} - {"pipeline.sqlite3", "settings.toml"}
+        if foreign:  # never delete a directory the scale generator did not make
+            raise FileExistsError(
+                f"{out} holds files the scale generator does not write ({sorted(foreign)[:3]}): "
+                "refusing to delete it; choose an empty or new directory."
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True)
     t_begin = time.perf_counter()

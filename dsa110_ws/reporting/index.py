@@ -41,29 +41,54 @@ class ReportEntry:
         return d
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+    """A JSON object and what was wrong with it (``None``: nothing)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, f"{path.name} missing"
+    except (OSError, ValueError) as exc:
+        return {}, f"{path.name} unreadable ({type(exc).__name__})"
+    if not isinstance(doc, dict):
+        return {}, f"{path.name} is not a JSON object"
+    return doc, None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _entry(root: Path, folder: Path) -> ReportEntry | None:
-    prov = _read(folder / "provenance.json")
-    if not prov:
-        return None
-    kind = folder.parent.name
-    failed = prov.get("status") != "ok"
-    doc = {} if failed else _read(folder / "metrics.json")
+    if not (folder / "provenance.json").exists():
+        return None  # not a report folder
+    prov, problem = _read(folder / "provenance.json")
+    state = prov.get("status")
+    if problem is None and state not in ("ok", "failed"):
+        problem = "provenance.json has no run status"
+    metrics: list[Any] = []
+    status = "unknown"
+    if problem is None and state == "failed":
+        status = "failed"
+    elif problem is None:
+        doc, problem = _read(folder / "metrics.json")
+        found = doc.get("metrics")
+        if isinstance(found, list) and all(isinstance(m, dict) for m in found):
+            metrics = found
+        else:
+            problem = problem or "metrics.json has no list of metrics"
+        word = _text(doc.get("status")) or "unknown"
+        ok_word = Severity.parse(word).value == word
+        status = word if ok_word and problem is None else "unknown"  # damaged: no verdict
+    window = prov.get("data_time_range")
     return ReportEntry(
-        kind=kind,
-        label=prov.get("label", folder.name),
-        status="failed" if failed else doc.get("status", "unknown"),
+        kind=folder.parent.name,
+        label=_text(prov.get("label")) or folder.name,
+        status=status,
         path=folder.relative_to(root),
-        finished_at=prov.get("finished_at"),
-        window=prov.get("data_time_range", {}),
-        metrics=tuple(doc.get("metrics", [])),
-        error=prov.get("error"),
+        finished_at=_text(prov.get("finished_at")),
+        window=window if isinstance(window, dict) else {},
+        metrics=tuple(metrics),
+        error=problem or _text(prov.get("error")),
     )
 
 
@@ -87,7 +112,8 @@ def list_reports(root: str | os.PathLike[str], *, include_failed: bool = True) -
             if entry is not None:
                 out.append(entry)
     out.sort(
-        key=lambda e: (e.kind, e.window.get("start_utc", ""), e.finished_at or ""), reverse=True
+        key=lambda e: (e.kind, str(e.window.get("start_utc", "")), e.finished_at or ""),
+        reverse=True,
     )
     out.sort(key=lambda e: e.kind)
     return out

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsa110_ws.errors import one_line
+from dsa110_ws.core.severity import Severity, worst
+from dsa110_ws.errors import NotPermittedError, WorkspaceError, one_line
 from dsa110_ws.reporting._metric import overall_status, status_rank
 from dsa110_ws.reporting.execute import cell_seconds, execute_notebook
 from dsa110_ws.reporting.params import (
@@ -182,9 +183,10 @@ def run_report(
         if fail_on not in (None, "warning", "critical"):
             raise ReportParameterError(f"fail_on={fail_on!r}: use 'warning' or 'critical'.")
         p, settings, tpl = _prepare(kind, params, template, now)
-        root = Path(out_dir) if out_dir is not None else default_out_dir(settings)
+        root = _out_root(settings, out_dir)
+        _check_replaceable(root / kind / p.label)
         tmp = _workdir(root / kind, p.label)
-    except ReportParameterError as exc:
+    except (ReportParameterError, WorkspaceError) as exc:
         return ReportResult(kind, "invalid", EXIT_INVALID, error=one_line(exc))
     marks: dict[str, float] = {}
     t_exec = time.perf_counter()
@@ -219,6 +221,23 @@ def run_report(
     if error is not None:
         return _fail(tmp, root / kind, root, error=error, marks=marks, **common)
     return _succeed(tmp, root / kind / p.label, root, fail_on=fail_on, marks=marks, **common)
+
+
+def _out_root(settings: Settings, out_dir: str | os.PathLike[str] | None) -> Path:
+    """The output root: never among the pipeline's files (data and log roots, its
+    database's folder), created when missing."""
+    root = Path(out_dir) if out_dir is not None else default_out_dir(settings)
+    out: Path = settings.path_policy().output_dir(root, what="report output folder")
+    return out
+
+
+def _check_replaceable(final: Path) -> None:
+    """A report folder is replaced only when a report run made it (its provenance.json)."""
+    if final.exists() and not (final / "provenance.json").is_file():
+        raise NotPermittedError(
+            f"{final} exists and is not a report this workspace published (no provenance.json):"
+            " refusing to replace it; choose another --out."
+        )
 
 
 def _workdir(kind_dir: Path, label: str) -> Path:
@@ -351,7 +370,8 @@ def _succeed(
 ) -> ReportResult:
     doc = json.loads((tmp / "metrics.json").read_text())
     metrics = tuple(doc.get("metrics", []))
-    overall = overall_status(metrics)
+    # a section that failed raised the document's status (reporting._sections)
+    overall = worst([overall_status(metrics), Severity.parse(doc.get("status"))]).value
     files = {"notebook": "report.ipynb", "html": "report.html", "metrics": "metrics.json"}
     write_json(tmp / "provenance.json", _provenance("ok", None, files, **common))
     with locked(root):

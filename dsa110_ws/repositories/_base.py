@@ -135,11 +135,20 @@ def finish(
     return df
 
 
+#: The largest row limit accepted (beyond it, ask for everything with ``limit=None``).
+MAX_LIMIT = 100_000_000
+
+
 def check_limit(limit: int | None) -> int | None:
+    """``limit`` checked: ``None`` (every row) or an integer from 0 to :data:`MAX_LIMIT`."""
     if limit is None:
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise InvalidQueryError(f"limit must be a non-negative integer or None, not {limit!r}.")
+    if limit > MAX_LIMIT:
+        raise InvalidQueryError(
+            f"limit {limit} is larger than {MAX_LIMIT:,}; pass limit=None for every row."
+        )
     return limit
 
 

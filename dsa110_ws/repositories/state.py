@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS audit (
     message TEXT,
     outcome TEXT                 -- pending (intent recorded), done, failed, refused
 );
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY,       -- resolved path of a file the workspace wrote
+    sha256 TEXT NOT NULL,        -- of the content written
+    size INTEGER NOT NULL,
+    written_at REAL NOT NULL     -- Unix seconds
+);
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,        -- kind + file identity + parameters
     kind TEXT NOT NULL,
@@ -47,6 +53,14 @@ class StateDB:
 
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / "workspace.sqlite3"
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable for process pools and Dask
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
         self._lock = threading.Lock()
         self._ready = False
 
@@ -168,6 +182,25 @@ class StateDB:
             con.close()
         df["at_utc"] = pd.to_datetime(df["at"], unit="s", utc=True)
         return df
+
+    # -- files the workspace wrote ---------------------------------------------------
+    def record_output(self, path: Path, sha256: str, size: int) -> None:
+        """Remember that the workspace wrote ``path`` with this content."""
+        self._write(
+            "INSERT OR REPLACE INTO outputs (path, sha256, size, written_at) VALUES (?, ?, ?, ?)",
+            (str(path), sha256, int(size), time.time()),
+        )
+
+    def output_sha256(self, path: Path) -> str | None:
+        """The checksum of what the workspace last wrote at ``path`` (``None``: never)."""
+        con = self._connect()
+        try:
+            row = con.execute("SELECT sha256 FROM outputs WHERE path = ?", (str(path),)).fetchone()
+        except sqlite3.Error:
+            return None
+        finally:
+            con.close()
+        return None if row is None else str(row[0])
 
     # -- cached results ------------------------------------------------------------
     def get_result(self, key: str) -> Any | None:

@@ -85,5 +85,5 @@ def test_ms_waterfall_writes_a_png(env, truth, tmp_path):
     assert "12 integrations x 32 channels, 24 rows read" in r.stdout
     with Image.open(io.BytesIO(out.read_bytes())) as im:
         assert im.format == "PNG" and im.size[0] > 400
-    r = run("ms", "waterfall", ms, "-o", str(out), "--baseline", "1&zz", env=env)
+    r = run("ms", "waterfall", ms, "-o", str(out), "--baseline", "1&zz", "--force", env=env)
     assert r.returncode == 1 and "No antenna named 'zz'" in r.stderr

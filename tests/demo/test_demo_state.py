@@ -100,7 +100,7 @@ def test_issue17_additions_are_in_the_files(demo_dir, truth):
 
     from dsa110_ws.demo.generate import DEMO_VERSION
 
-    assert truth["demo_version"] == DEMO_VERSION == 2
+    assert truth["demo_version"] == DEMO_VERSION == 3
     ms = truth["measurement_sets"][0]
     burst = next(b for b in ms["rfi"] if len(b["integrations"]) < 12)
     with table(ms["path"], ack=False) as t:

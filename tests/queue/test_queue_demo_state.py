@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,13 @@ def _postmaster(demo) -> int | None:
     return info["pid"] if info and is_our_postmaster(info["pid"], pgdata) else None
 
 
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _dashboard(demo, tmp_path, port):
     import os
     import subprocess
@@ -169,6 +177,11 @@ def test_a_killed_dashboard_leaves_nothing_that_blocks_the_next_start(small_demo
     finally:
         if proc.poll() is None:
             proc.kill()
+    # Voila went with the command that started it: nothing holds the port any more
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _listening(port):
+        time.sleep(0.2)
+    assert not _listening(port)
     assert _postmaster(demo) is not None  # the orphaned server still runs ...
     import os
     import subprocess

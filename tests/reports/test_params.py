@@ -182,5 +182,5 @@ def test_invalid_parameters_start_nothing(tmp_path, settings):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     result = run_report("qa", {"settings": settings}, out_dir=blocker)
-    assert result.status == "invalid" and "Cannot create the report folder" in result.error
+    assert result.status == "invalid" and "is a file; give a folder" in result.error
     assert result.papermill_invoked is False

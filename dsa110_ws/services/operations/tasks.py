@@ -26,7 +26,7 @@ from dsa110_ws.errors import (
     WorkspaceError,
 )
 from dsa110_ws.repositories import DEFAULT_LIMIT, TruncatedResultWarning
-from dsa110_ws.services._memo import Memo
+from dsa110_ws.services.memo import Memo
 from dsa110_ws.services.operations._failures import group_failures
 from dsa110_ws.services.operations._taskrecords import TaskInfo, refusal
 

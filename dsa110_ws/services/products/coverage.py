@@ -323,13 +323,18 @@ class CoverageService:
         """Write a coverage's MOC (or a MOC) as a MOC FITS file (IVOA MOC 2.0), never among
         the pipeline's files; returns the path."""
         moc = coverage.moc if isinstance(coverage, Coverage) else coverage
-        target = self._paths.output(path, what="MOC file")
-        if target.exists() and not overwrite:
-            raise InvalidQueryError(f"{target} exists; pass overwrite=True to replace it.")
+        target = self._paths.output(path, what="MOC file", force=overwrite)
+        from dsa110_ws.core.atomic import temp_sibling
+
+        tmp = temp_sibling(target)
         try:
-            moc.save(str(target), format="fits", overwrite=True)
+            moc.save(str(tmp), format="fits", overwrite=True)
+            os.replace(tmp, target)
         except (OSError, ValueError) as exc:
             raise DataUnavailableError(f"Cannot write the MOC to {target}: {exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._paths.record(target)
         return target
 
     def plot(self, coverage: Coverage, ax: Any = None, *, kind: str = "allsky") -> Any:

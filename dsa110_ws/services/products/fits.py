@@ -222,10 +222,17 @@ class FitsImageService:
         return Cutout(cut.data, cut.wcs, position, self.header(path))
 
     def cutout_fits(
-        self, path: PathLike, position: Any, size: Any, *, out: PathLike | None = None
+        self,
+        path: PathLike,
+        position: Any,
+        size: Any,
+        *,
+        out: PathLike | None = None,
+        force: bool = False,
     ) -> bytes | Path:
         """The cutout as a FITS file (2-D, with the source's beam, frequency and date keywords):
-        its bytes, or written to ``out`` (which must lie outside the data roots) and its path."""
+        its bytes, or written to ``out`` (never among the pipeline's files; an existing file
+        only with ``force`` and only if the workspace wrote it) and its path."""
         from astropy.io import fits
 
         cut = self.cutout(path, position, size)
@@ -248,9 +255,7 @@ class FitsImageService:
         hdu.writeto(buf)
         if out is None:
             return buf.getvalue()
-        target = self.output_path(out)
-        target.write_bytes(buf.getvalue())
-        return target
+        return self._paths.write(out, buf.getvalue(), what="cutout", force=force)
 
     def cutout_png(
         self,
@@ -325,11 +330,19 @@ class FitsImageService:
         with open_view(self._path(path), ra, dec) as v:
             yield v
 
-    def output_path(self, out: PathLike) -> Path:
+    def output_path(self, out: PathLike, *, force: bool = False) -> Path:
         """``out`` resolved, refused (:class:`NotPermittedError`) inside the data roots, the
-        log roots or the pipeline database's directory: the workspace never writes among
-        the pipeline's files; parent directories are created."""
-        return self._paths.output(out)
+        log roots or the pipeline database's directory (the workspace never writes among the
+        pipeline's files), or when it exists, unless ``force`` and the workspace wrote it;
+        parent directories are created."""
+        return self._paths.output(out, force=force)
+
+    def write_output(
+        self, out: PathLike, data: bytes, *, what: str = "output file", force: bool = False
+    ) -> Path:
+        """Write ``data`` (a PNG, a FITS cutout) to ``out`` under the rules of
+        :meth:`output_path`, atomically; returns the path."""
+        return self._paths.write(out, data, what=what, force=force)
 
 
 def _skycoord(position: Any) -> Any:

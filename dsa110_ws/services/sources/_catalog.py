@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,11 +31,16 @@ def as_radec(position: Any) -> tuple[float, float]:
         return float(c.ra.deg), float(c.dec.deg)
     try:
         ra, dec = position
-        return float(_deg(ra)), float(_deg(dec))
+        ra_deg, dec_deg = float(_deg(ra)), float(_deg(dec))
     except (TypeError, ValueError):
         raise InvalidQueryError(
             f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair."
         ) from None
+    if not (math.isfinite(ra_deg) and 0.0 <= ra_deg < 360.0):
+        raise InvalidQueryError(f"RA {ra_deg!r} deg is outside 0-360; give RA in degrees.")
+    if not (math.isfinite(dec_deg) and -90.0 <= dec_deg <= 90.0):
+        raise InvalidQueryError(f"Dec {dec_deg!r} deg is outside -90..+90; give Dec in degrees.")
+    return ra_deg, dec_deg
 
 
 def _deg(x: Any) -> float:

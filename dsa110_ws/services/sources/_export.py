@@ -19,10 +19,9 @@ FORMATS = ("csv", "votable")
 
 
 def _target(paths: PathPolicy, path: str | os.PathLike[str], overwrite: bool) -> Path:
-    target = paths.output(path, what="export")
-    if target.exists() and not overwrite:
-        raise InvalidQueryError(f"{target} exists; pass overwrite=True to replace it.")
-    return target
+    """Where to write: never among the pipeline's files; an existing file only with
+    ``overwrite`` and only if the workspace wrote it (unchanged since)."""
+    return paths.output(path, what="export", force=overwrite)
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
@@ -64,16 +63,18 @@ def export_table(
     if not isinstance(df, pd.DataFrame):
         raise InvalidQueryError("export() writes a DataFrame (a light curve or a table).")
     target = _target(paths, path, overwrite)
-    if fmt == "csv":
-        _plain(df).to_csv(target, index=False, float_format="%.17g")
-        return target
     from dsa110_ws.core.atomic import temp_sibling
-    from dsa110_ws.services.sources._votable import write_votable
 
     tmp = temp_sibling(target)
     try:
-        write_votable(df, tmp, serialization=serialization)
+        if fmt == "csv":
+            _plain(df).to_csv(tmp, index=False, float_format="%.17g")
+        else:
+            from dsa110_ws.services.sources._votable import write_votable
+
+            write_votable(df, tmp, serialization=serialization)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    paths.record(target)
     return target

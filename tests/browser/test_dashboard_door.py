@@ -1,0 +1,58 @@
+"""Writes only behind a door: the dashboard with operator actions never listens beyond this
+machine without a token, and with a token a browser without it sees no widgets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from dsa110_ws.cli import main, voila
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("ip", ["0.0.0.0", "::"])
+def test_writes_allowed_beyond_loopback_without_a_token_is_refused_before_listening(
+        demo_dir, tmp_path, monkeypatch, capsys, ip):
+    monkeypatch.setenv("DSA110_WS_SETTINGS", str(demo_dir / "settings.toml"))
+    monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DSA110_WS_ALLOW_WRITES", "1")
+    monkeypatch.delenv("DSA110_WS_DASHBOARD_TOKEN", raising=False)
+    port = voila.free_port()
+    assert main(["dashboard", "--ip", ip, "--port", str(port), "--no-browser"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no token" in err and "--token auto" in err
+    with socket.socket() as s:  # nothing was started: the port is still ours to bind
+        s.bind(("127.0.0.1", port))
+
+
+def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path, browser):
+    port, token = voila.free_port(), "s3cr3t-token-for-the-test"
+    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+               DSA110_WS_STATE_DIR=str(tmp_path / "state"), DSA110_WS_ALLOW_WRITES="1",
+               PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port),
+         "--no-browser", "--token", token], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        voila.wait_for_port(port, proc=proc, timeout_s=120)
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
+        page = context.new_page()
+        page.goto(voila.dashboard_url(port, "operations"), wait_until="domcontentloaded")
+        page.wait_for_timeout(3000)
+        assert page.locator(".dsa-panel").count() == 0  # the login page, no dashboard
+        assert "token" in page.content().lower() or "login" in page.url
+        page.goto(voila.dashboard_url(port, "operations", token=token), timeout=180_000)
+        page.wait_for_selector(".dsa-kpi[data-kpi='pending'] .dsa-kpi-value:not(:text('…'))",
+                               timeout=180_000)
+        assert page.locator(".dsa-panel").count() > 5
+        context.close()
+    finally:
+        voila.stop_process(proc)
+    out = proc.stdout.read()
+    assert f"?token={token}" in out  # the URL to open was printed with it
