@@ -275,10 +275,10 @@ class Panel(widgets.VBox):
         its empty text, an "all clear", or rows of an earlier refresh).  Panels with
         other views override it."""
         why = one_line(as_schema_error(exc, f"the {self.title or type(self).__name__} panel"))
-        for table in self.tables():
+        for table in self.own_tables():
             table.set_unavailable(why)
 
-    def tables(self) -> list[PagedTable]:
+    def own_tables(self) -> list[PagedTable]:
         """This panel's tables (not those of panels nested in it)."""
         out: list[PagedTable] = []
 
