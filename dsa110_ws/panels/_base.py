@@ -235,10 +235,10 @@ class Panel(widgets.VBox):
                     self.status.show(f"{what}: done in {time.perf_counter() - t0:.1f} s", "ok")
             except Exception as exc:  # noqa: BLE001 - shown, logged; never into the kernel
                 if current():
-                    self.show_error(exc)
-                    if failed is not None:
+                    if failed is not None:  # (first: what it triggers must not hide the error)
                         with contextlib.suppress(Exception):
                             failed(exc)
+                    self.show_error(exc)
             finally:
                 if current():
                     self.busy = False

@@ -215,7 +215,7 @@ class PagedTable(widgets.VBox):
         """Show no rows and, instead of the empty text (an "all clear"), one line saying
         that the rows could not be read and why."""
         self.unavailable = " ".join(str(reason).split())
-        self.data = pd.DataFrame()
+        self.data = self.data.iloc[:0]  # (its columns kept for whoever reads them)
         self.n_rows = 0
         if self.page == 0:
             self._render()
