@@ -55,6 +55,8 @@ def probe_scheduler(address: str, timeout_s: float) -> dict[str, Any]:
             msg = pool.submit(ask).result()
     except TimeoutError:
         raise _unreachable(address, f"no answer within {timeout_s:g} s") from None
+    except OSError as exc:  # refused, unresolvable, distributed's own connect timeout
+        raise _unreachable(address, f"cannot connect ({one_line(exc)[:160]})") from None
     except Exception as exc:  # noqa: BLE001 - whatever a foreign server makes the decoder do
         raise _unreachable(
             address, f"it did not answer as dask does ({one_line(exc)[:160]})"
