@@ -68,8 +68,9 @@ def _subprocess(args, env_over: dict[str, str], timeout: float = 90.0):
 
 # -- the database is never created, written or checkpointed by a read ---------------------------
 @pytest.mark.parametrize("suffix", ["", "?mode=rwc", "?mode=rw"])
-def test_a_url_to_a_missing_file_is_an_error_and_creates_nothing(env, tmp_path, capsys,
-                                                                  monkeypatch, suffix):
+def test_a_url_to_a_missing_file_is_an_error_and_creates_nothing(
+    env, tmp_path, capsys, monkeypatch, suffix
+):
     missing = tmp_path / "nowhere" / "pipeline.sqlite3"
     (tmp_path / "nowhere").mkdir()
     monkeypatch.setenv("PIPELINE_DB", f"sqlite:///{missing}{suffix}")
@@ -93,8 +94,7 @@ def _wal_with_frames(db: Path) -> int:
         print(cur.lastrowid, flush=True)
         os._exit(0)  # no close: no checkpoint, -wal and -shm stay
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert Path(f"{db}-wal").stat().st_size > 0
     return int(out.stdout)
 
@@ -113,8 +113,9 @@ def test_a_read_never_checkpoints_the_wal(env, capsys, monkeypatch, route):
 
 
 @pytest.mark.parametrize("route", ["path", "url"])
-def test_a_read_of_a_rollback_journal_database_leaves_no_wal_or_shm(env, capsys, monkeypatch,
-                                                                    route):
+def test_a_read_of_a_rollback_journal_database_leaves_no_wal_or_shm(
+    env, capsys, monkeypatch, route
+):
     db = env / "pipeline.sqlite3"
     before = _files(db)
     monkeypatch.setenv("PIPELINE_DB", str(db) if route == "path" else f"sqlite:///{db}")
@@ -151,9 +152,14 @@ def test_what_is_not_a_database_is_refused_in_one_line(env, tmp_path, kind):
     res = _subprocess(["jobs"], {"PIPELINE_DB": str(target)})
     assert res.returncode == 1 and not res.stdout
     _one_line_error(res.stderr, str(target))
-    expected = {"fifo": "not a regular file", "directory": "is a directory", "empty": "is empty",
-                "png": "not an SQLite database", "devnull": "not a regular file",
-                "symlink_loop": "cannot be reached"}[kind]
+    expected = {
+        "fifo": "not a regular file",
+        "directory": "is a directory",
+        "empty": "is empty",
+        "png": "not an SQLite database",
+        "devnull": "not a regular file",
+        "symlink_loop": "cannot be reached",
+    }[kind]
     assert expected in res.stderr
 
 
@@ -198,8 +204,9 @@ def exclusive_lock(env):
         print("locked", flush=True)
         sys.stdin.read()
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "locked"
     yield db
     proc.stdin.close()
@@ -215,7 +222,9 @@ def test_a_read_under_an_exclusive_lock_gives_up_within_the_busy_timeout(exclusi
 
 
 def test_health_never_says_ok_under_an_exclusive_lock(exclusive_lock):
-    res = _subprocess(["health", "--check", "database", "--json"], {"DSA110_WS_BUSY_TIMEOUT": "0.5"})
+    res = _subprocess(
+        ["health", "--check", "database", "--json"], {"DSA110_WS_BUSY_TIMEOUT": "0.5"}
+    )
     import json
 
     rep = json.loads(res.stdout)
@@ -257,12 +266,14 @@ def _in_readonly_mount(directory: Path, args: list[str], env_over: dict[str, str
     """Run the CLI with ``directory`` bind-mounted read-only (a private mount namespace)."""
     script = (
         f"mount --bind {directory} {directory} && "
-        f"mount -o remount,ro,bind {directory} && exec {' '.join(CLI)} "
-        + " ".join(args)
+        f"mount -o remount,ro,bind {directory} && exec {' '.join(CLI)} " + " ".join(args)
     )
     return subprocess.run(
-        [UNSHARE, "-m", "sh", "-c", script], env={**os.environ, **env_over},
-        capture_output=True, text=True, timeout=120,
+        [UNSHARE, "-m", "sh", "-c", script],
+        env={**os.environ, **env_over},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -315,18 +326,25 @@ def test_health_names_the_indexes_the_real_schema_lacks(tmp_path, monkeypatch):
 
     db = _schema_db(tmp_path / "pipeline.sqlite3")
     before = _digest(db)
-    w = dsa110_ws.connect(None, pipeline_db=db, state_dir=tmp_path / "state", data_roots=[],
-                          log_roots=[])
+    w = dsa110_ws.connect(
+        None, pipeline_db=db, state_dir=tmp_path / "state", data_roots=[], log_roots=[]
+    )
     missing = w.health.missing_indexes()
     with sqlite3.connect(db) as con:
-        tables = {r[0]: {c[1] for c in con.execute(f"PRAGMA table_info({r[0]})")}
-                  for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            r[0]: {c[1] for c in con.execute(f"PRAGMA table_info({r[0]})")}
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
     expected = {
-        (n.table, n.columns) for n in INDEX_NEEDS
-        if n.table in tables and set(n.columns) <= tables[n.table]
+        (n.table, n.columns)
+        for n in INDEX_NEEDS
+        if n.table in tables
+        and set(n.columns) <= tables[n.table]
         and not any(_schema_has(n.table, c) for c in (n.columns, *n.alternatives))
     }
-    assert {(t, tuple(c)) for t, c in zip(missing["table"], missing["columns"])} == expected
+    assert {
+        (t, tuple(c)) for t, c in zip(missing["table"], missing["columns"], strict=True)
+    } == expected
     assert ("photometry", ("ra_deg", "dec_deg")) not in expected  # the schema has it
     rep = w.health.check(names=["indexes"])
     w.close()
@@ -345,8 +363,9 @@ def test_a_database_without_the_coordinate_index_is_told_how_to_add_it(tmp_path)
         con.execute("DROP INDEX idx_photometry_coords")
         con.execute("DROP INDEX idx_images_ms_path")
     before = _digest(db)
-    w = dsa110_ws.connect(None, pipeline_db=db, state_dir=tmp_path / "state", data_roots=[],
-                          log_roots=[])
+    w = dsa110_ws.connect(
+        None, pipeline_db=db, state_dir=tmp_path / "state", data_roots=[], log_roots=[]
+    )
     rep = w.health.check(names=["indexes"])
     detail = rep.to_frame()["detail"].iloc[0]
     w.close()
@@ -358,8 +377,9 @@ def test_a_database_without_the_coordinate_index_is_told_how_to_add_it(tmp_path)
     with sqlite3.connect(db) as con:  # the operator runs them: the check is then satisfied
         for s in sql:
             con.execute(s)
-    w = dsa110_ws.connect(None, pipeline_db=db, state_dir=tmp_path / "state", data_roots=[],
-                          log_roots=[])
+    w = dsa110_ws.connect(
+        None, pipeline_db=db, state_dir=tmp_path / "state", data_roots=[], log_roots=[]
+    )
     assert w.health.check(names=["indexes"]).status == "ok"
     w.close()
 
@@ -406,7 +426,9 @@ def not_dask_server():
     proc.wait(timeout=30)
 
 
-@pytest.mark.parametrize("args", [["tasks", "stats"], ["tasks", "list"], ["health", "--check", "task-queue"]])
+@pytest.mark.parametrize(
+    "args", [["tasks", "stats"], ["tasks", "list"], ["health", "--check", "task-queue"]]
+)
 def test_a_silent_queue_server_is_one_line_within_the_connect_timeout(env, silent_server, args):
     url = f"postgresql://absurd@127.0.0.1:{silent_server}/dsa110_absurd"
     before = _digest(env / "pipeline.sqlite3")
@@ -432,12 +454,15 @@ def test_a_dask_scheduler_that_is_not_there_is_a_typed_line(demo_dir, tmp_path, 
     from dsa110_ws.errors import DataUnavailableError
     from dsa110_ws.services.products import batch
 
-    port = {"silent": lambda: request.getfixturevalue("silent_server"),
-            "not_dask": lambda: request.getfixturevalue("not_dask_server"),
-            "refused": lambda: 1}[server]()
+    port = {
+        "silent": lambda: request.getfixturevalue("silent_server"),
+        "not_dask": lambda: request.getfixturevalue("not_dask_server"),
+        "refused": lambda: 1,
+    }[server]()
     address = f"tcp://127.0.0.1:{port}"
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "state",
-                          dask_scheduler=address)
+    w = dsa110_ws.connect(
+        demo_dir / "settings.toml", state_dir=tmp_path / "state", dask_scheduler=address
+    )
     old = batch.DASK_CONNECT_TIMEOUT_S
     batch.DASK_CONNECT_TIMEOUT_S = 2.0
     try:
@@ -448,13 +473,17 @@ def test_a_dask_scheduler_that_is_not_there_is_a_typed_line(demo_dir, tmp_path, 
         w.close()
     msg = str(info.value)
     assert len(msg.splitlines()) == 1 and address in msg and "DSA110_WS_DASK_SCHEDULER" in msg
-    assert {"silent": "no answer within 2 s", "not_dask": "did not answer as dask does",
-            "refused": "cannot connect"}[server] in msg
+    assert {
+        "silent": "no answer within 2 s",
+        "not_dask": "did not answer as dask does",
+        "refused": "cannot connect",
+    }[server] in msg
 
 
 # -- settings that point somewhere absurd ----------------------------------------------------
-@pytest.mark.parametrize("value", ["postgresql://u:p@127.0.0.1/x", "sqlite:///a\x00b",
-                                   "mysql:///pipeline"])
+@pytest.mark.parametrize(
+    "value", ["postgresql://u:p@127.0.0.1/x", "sqlite:///a\x00b", "mysql:///pipeline"]
+)
 def test_a_pipeline_db_that_is_not_a_sqlite_path_is_a_settings_error(env, value):
     res = _subprocess(["jobs"], {"PIPELINE_DB": value.replace("\x00", "%00")})
     assert res.returncode == 1 and not res.stdout
