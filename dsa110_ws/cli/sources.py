@@ -1,4 +1,4 @@
-"""``dsa110-ws sources variability | lightcurve | cone | snapshot``: a thin layer over ``w.sources``."""
+"""``dsa110-ws sources variability | lightcurve | cone | dataset``: a thin layer over ``w.sources``."""
 
 from __future__ import annotations
 
@@ -133,9 +133,16 @@ def variability(
             f"{a['n_sources']} sources, {a['n_with_metrics']} with metrics, "
             f"{a['n_candidates']} candidates at {preset} ({a['n_ese_like']} ESE-like); "
             f"skipped rows: {a['n_rows_rejected']} (NaN flux {a['n_rows_nan_flux']}, "
-            f"bad error {a['n_rows_bad_error']})"
+            f"bad error {a['n_rows_bad_error']}); two-epoch route: {a['two_epoch']}"
         )
-    _emit(df, VARIABILITY_FIELDS, as_json, as_csv, None if show_all else 30)
+    scales = [f"_{name}" for name in df.attrs.get("timescales", {})]
+    per_scale = [c for c in df.columns if c.endswith(tuple(scales))] if scales else []
+    if not (as_json or as_csv):  # the text table: the preset's timescale only
+        p = df.attrs["preset"]["timescale"]
+        per_scale = [f"vs_max_{p}", f"m_max_{p}"] if p != "epoch" else []
+    at = VARIABILITY_FIELDS.index("dip_start_mjd")
+    fields = [*VARIABILITY_FIELDS[:at], *per_scale, *VARIABILITY_FIELDS[at:]]
+    _emit(df, fields, as_json, as_csv, None if show_all else 30)
 
 
 @sources.command()
@@ -183,23 +190,40 @@ def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool, as
 
 
 @sources.command()
-@click.option("--status", "status_only", is_flag=True, help="Only report; build nothing.")
+@click.option("--refresh", "do_refresh", is_flag=True, help="Bring the dataset up to the database.")
+@click.option("--full", is_flag=True, help="With --refresh: also check every row for updates.")
+@click.option("--status", "status_only", is_flag=True, help="Only report (the default).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record.")
-def snapshot(status_only: bool, as_json: bool) -> None:
-    """Build the columnar photometry snapshot now if missing or stale (run it from cron
-    after the night's photometry is written), then report it."""
+def dataset(do_refresh: bool, full: bool, status_only: bool, as_json: bool) -> None:
+    """The photometry as a Parquet dataset: where it is and what it holds; with --refresh
+    built or refreshed first (run it from cron after the night's photometry is in).
+    Point pandas, DuckDB or polars at PATH/*/*.parquet."""
     w = workspace()
-    out = w.sources.snapshot(refresh=not status_only)
+    ds = w.dataset
+    out = (
+        ds.refresh(full=full, progress=not as_json)
+        if do_refresh and not status_only
+        else ds.status()
+    )
     if as_json:
         echo_json(out)
         return
-    if "action" in out:
-        click.echo(f"action: {out['action']}")
     click.echo(f"database: {out['database']}")
-    if not out["valid"]:
-        click.echo("snapshot: none valid for the database as it is now")
+    click.echo(f"path: {out['path']}")
+    if not out["built"]:
+        click.echo("dataset: not built yet (dsa110-ws sources dataset --refresh builds it)")
         return
     click.echo(
-        f"snapshot: valid, {out['n_rows']:,} rows, {out['n_sources']:,} sources, "
-        f"{out['bytes'] / 1e6:.1f} MB at {out['path']}"
+        f"dataset: {out['rows']:,} rows in {out['partitions']} partitions, {out['files']} "
+        f"files, {out['bytes'] / 1e6:.1f} MB; {out['state']} "
+        f"(rows up to id {out['max_id']:,})"
     )
+    last = out.get("last_refresh") or {}
+    if last:
+        click.echo(
+            f"last refresh: {last.get('mode')}, {last.get('images_added', 0):,} images added, "
+            f"{last.get('images_changed', 0):,} changed, {last.get('images_removed', 0):,} "
+            f"removed; {last.get('rows_read', 0):,} rows read"
+            + (f", {last['rows_checked']:,} checked" if last.get("rows_checked") else "")
+            + f" ({last.get('driver')}) in {last.get('seconds', 0):.2f} s"
+        )

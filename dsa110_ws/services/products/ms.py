@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.core.time import TimeLike
+from dsa110_ws.errors import ConfigurationError
 from dsa110_ws.services.products._msflags import FlagStats, compute_flag_stats
 from dsa110_ws.services.products._mssummary import MSSummary, read_summary
 from dsa110_ws.services.products._msviews import QuickLook, antenna_layout, quicklook
@@ -36,10 +37,19 @@ PathLike = str | os.PathLike[str]
 class MSService:
     """Measurement Set inspection (``w.ms``)."""
 
-    def __init__(self, paths: PathPolicy, cache: ProductCache, index: MSIndexRepository):
+    def __init__(self, paths: PathPolicy, cache: ProductCache, index: MSIndexRepository | None):
         self._paths = paths
         self._cache = cache
-        self._index = index
+        self._index_repo = index  # None: files only (no pipeline database configured)
+
+    @property
+    def _index(self) -> MSIndexRepository:
+        if self._index_repo is None:
+            raise ConfigurationError(
+                "ms_index is in the pipeline database, and none is configured; set "
+                "PIPELINE_DB (reading a Measurement Set's files needs none)."
+            )
+        return self._index_repo
 
     def __repr__(self) -> str:
         return (
