@@ -489,3 +489,16 @@ def test_a_pipeline_db_that_is_not_a_sqlite_path_is_a_settings_error(env, value)
     assert res.returncode == 1 and not res.stdout
     _one_line_error(res.stderr)
     assert "p@" not in res.stderr
+
+
+def test_the_survey_cluster_gives_up_on_a_silent_scheduler(silent_server):
+    from dsa110_ws.errors import DataUnavailableError
+    from dsa110_ws.services.sources import DaskCluster
+
+    cluster = DaskCluster(scheduler=f"tcp://127.0.0.1:{silent_server}", timeout_s=2.0)
+    with pytest.raises(DataUnavailableError) as info:
+        cluster.client()
+    msg = str(info.value)
+    assert len(msg.splitlines()) == 1 and "no answer within 2 s" in msg
+    assert f"127.0.0.1:{silent_server}" in msg
+    cluster.close()

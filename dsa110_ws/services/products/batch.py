@@ -318,7 +318,7 @@ def _run_dask(task, worker, items, kwargs, outcomes, bar) -> None:
             "A dask scheduler is configured but dask.distributed is not installed: "
             "pip install 'dask[distributed]'."
         ) from None
-    from dsa110_ws.services.products._dask import connect_client
+    from dsa110_ws.services.dask_probe import connect_client
 
     client = connect_client(worker[1].dask_scheduler, DASK_CONNECT_TIMEOUT_S)
     try:
