@@ -36,6 +36,7 @@ __all__ = [
     "default_demo_dir",
     "default_state_dir",
     "mask_url",
+    "sqlite_url_path",
 ]
 
 DEFAULT_QUEUE = "dsa110-pipeline"
@@ -234,7 +235,7 @@ def _login_name() -> str:
         return "unknown"
 
 
-def _sqlite_path(value: str) -> str:
+def sqlite_url_path(value: str) -> str:
     """A ``sqlite:///path`` (or ``sqlite+...:///``) URL as its path; other text unchanged."""
     if "://" not in value:
         return value
@@ -254,7 +255,7 @@ def _convert(name: str, value: Any, where: str, base: Path | None = None) -> Any
     kind = FIELDS[name].kind
     try:
         if kind == "path":
-            text = _sqlite_path(str(value)) if name == "pipeline_db" else str(value)
+            text = sqlite_url_path(str(value)) if name == "pipeline_db" else str(value)
             if "\x00" in text:
                 raise ValueError("contains a NUL byte")
             p = Path(os.path.expanduser(text))

@@ -21,6 +21,8 @@ __all__ = [
     "OptionalDependencyError",
     "ConfigurationError",
     "one_line",
+    "mask_secrets",
+    "as_schema_error",
 ]
 
 
@@ -68,6 +70,27 @@ class NotPermittedError(WorkspaceError, PermissionError):
 
 class OptionalDependencyError(WorkspaceError, ImportError):
     """A feature needs a package that is not installed."""
+
+
+def as_schema_error(exc: BaseException, where: str) -> BaseException:
+    """``exc`` as the :class:`SchemaMismatchError` it means when it is a ``KeyError`` naming
+    a column of the pipeline's schema (a view read a table that lacks that column);
+    otherwise ``exc`` itself.  ``where`` names the view, e.g. ``"the QA panel"``."""
+    if not (isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str)):
+        return exc
+    from dsa110_ws.models import PIPELINE_TABLES
+
+    col = exc.args[0]
+    tables = [t for t, spec in PIPELINE_TABLES.items() if col in spec.column_names]
+    if not tables:
+        return exc
+    return SchemaMismatchError(
+        f"The pipeline database lacks column {col!r} (of {', '.join(tables[:3])} in the "
+        f"pipeline's schema) that {where} needs; the database is of an older or different "
+        "schema: point PIPELINE_DB at a current pipeline.sqlite3.",
+        table=tables[0],
+        column=col,
+    )
 
 
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*:)([^@\s/]+)@")

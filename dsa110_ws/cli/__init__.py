@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.errors import WorkspaceError, as_schema_error, one_line
 
 __all__ = ["main", "cli"]
 
@@ -158,6 +158,12 @@ def _run(argv: list[str]) -> int:
         return 130
     except WorkspaceError as exc:
         click.echo(f"error: {one_line(exc)}", err=True)
+        return 1
+    except KeyError as exc:  # a column the pipeline database lacks, else a bug (see main)
+        typed = as_schema_error(exc, f"`dsa110-ws {' '.join(argv[:2])}`")
+        if typed is exc:
+            raise
+        click.echo(f"error: {one_line(typed)}", err=True)
         return 1
     except FileExistsError as exc:
         click.echo(f"error: {exc}", err=True)

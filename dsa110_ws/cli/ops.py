@@ -231,7 +231,25 @@ def jobs_batches(as_json: bool) -> None:
 @click.pass_context
 def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bool) -> None:
     """Service and data health; exit status 0 ok, 1 warning, 2 critical, 3 unknown."""
-    rep = workspace().health.check(names=list(names) or None)
+    from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError, WorkspaceError, one_line
+
+    try:
+        rep = workspace().health.check(names=list(names) or None)
+    except WorkspaceError as exc:  # no workspace: the database (or the settings) is unusable
+        bad = isinstance(exc, (DataUnavailableError, DatabaseBusyError))
+        status, what = ("critical", "database") if bad else ("unknown", "settings")
+        if as_json:
+            echo_json(
+                {
+                    "status": status,
+                    "checks": [{"name": what, "status": status, "detail": one_line(exc)}],
+                    "exit_code": 2 if bad else 3,
+                }
+            )
+        else:
+            click.echo(f"overall: {status.upper()}")
+            click.echo(f"  {status:<8} {what:<28} {one_line(exc)}")
+        ctx.exit(2 if bad else 3)
     code = rep.exit_code
     if strict and rep.status == "unknown":
         code = 1
@@ -285,16 +303,17 @@ def logs(
         return
     emit = _emit_json if as_json else _emit_text
     if not follow:
-        emit(
-            w.logs.read(
-                run_id,
-                level=level,
-                pattern=pattern,
-                start=_time(w, since),
-                end=_time(w, until),
-                tail=n_tail,
-            )
+        df = w.logs.read(
+            run_id,
+            level=level,
+            pattern=pattern,
+            start=_time(w, since),
+            end=_time(w, until),
+            tail=n_tail,
         )
+        emit(df)
+        if df.attrs.get("truncated"):
+            click.echo(f"({df.attrs['truncated']})", err=True)
         return
     _follow(
         w,
@@ -333,22 +352,17 @@ def _follow(
     max_seconds: float | None,
     emit: Any,
 ) -> None:
-    import pandas as pd
-
-    offset, backlog = 0, []
-    while True:  # catch up first, keeping only the last n_tail lines
-        df, new = w.logs.follow(run_id, offset, level=level, pattern=pattern)
-        backlog.append(df)
-        if new == offset:
-            break
-        offset = new
-    emit(pd.concat(backlog, ignore_index=True).tail(n_tail))
+    # the last lines first, read from the end (never the whole file), then what is new
+    df, offset = w.logs.start_follow(run_id, n_tail, level=level, pattern=pattern)
+    emit(df)
     sys.stdout.flush()
     t0 = time.monotonic()
     try:
         while max_seconds is None or time.monotonic() - t0 < max_seconds:
             time.sleep(max(0.05, interval))
             df, offset = w.logs.follow(run_id, offset, level=level, pattern=pattern)
+            if df.attrs.get("restarted"):
+                click.echo(f"-- {df.attrs['restarted']} --", err=True)
             if len(df):
                 emit(df)
                 sys.stdout.flush()

@@ -26,6 +26,11 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS idx_batch_items_batch ON batch_job_items(batch_id)",
     "CREATE INDEX IF NOT EXISTS idx_hdf5_group ON hdf5_files(group_id)",
     "CREATE INDEX IF NOT EXISTS idx_ingestion_subbands_group ON ingestion_subbands(group_id)",
+    # as the pipeline's schema.sql has them (the workspace's health check asks for them)
+    "CREATE INDEX IF NOT EXISTS idx_jobs_created ON jobs(created_at DESC)",
+    "CREATE INDEX IF NOT EXISTS idx_cal_qa_ms_path ON calibration_qa(ms_path)",
+    "CREATE INDEX IF NOT EXISTS idx_cal_applied_ms ON calibration_applied(ms_path)",
+    "CREATE INDEX IF NOT EXISTS idx_ese_source ON ese_candidates(source_id)",
 ]
 
 _UNIQUE = {"images": ["path"], "caltables": ["path"]}

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import ipywidgets as widgets
 import traitlets
 
-from dsa110_ws.errors import WorkspaceError, one_line
-from dsa110_ws.panels._widgets import AutoRefresh, StatusLine
+from dsa110_ws.errors import WorkspaceError, as_schema_error, one_line
+from dsa110_ws.panels._widgets import AutoRefresh, PagedTable, StatusLine
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -159,7 +159,9 @@ class Panel(widgets.VBox):
         self.status.show(message, level)
 
     def show_error(self, exc: BaseException) -> None:
-        """Show an error as one readable line (and keep it in ``errors``)."""
+        """Show an error as one readable line (and keep it in ``errors``); a ``KeyError``
+        naming a pipeline column is shown as the schema mismatch it is."""
+        exc = as_schema_error(exc, f"the {self.title or type(self).__name__} panel")
         self.errors.append(exc)
         self.last_error = one_line(exc)
         self.status.show(self.last_error, "error")
@@ -201,12 +203,13 @@ class Panel(widgets.VBox):
         *,
         what: str = "loading",
         channel: str = "main",
+        failed: Callable[[BaseException], Any] | None = None,
     ) -> cf.Future | None:
         """Run ``work()`` and then ``done(result)``, in the background when enabled.
 
         A newer call on the same ``channel`` supersedes an older one still running: the
-        older result is dropped.  Errors end up on the status line.  Returns the future in
-        background mode.
+        older result is dropped.  Errors end up on the status line (and go to ``failed``,
+        if given).  Returns the future in background mode.
         """
         with self._lock:
             gen = self._generations.get(channel, 0) + 1
@@ -232,6 +235,9 @@ class Panel(widgets.VBox):
                     self.status.show(f"{what}: done in {time.perf_counter() - t0:.1f} s", "ok")
             except Exception as exc:  # noqa: BLE001 - shown, logged; never into the kernel
                 if current():
+                    if failed is not None:  # (first: what it triggers must not hide the error)
+                        with contextlib.suppress(Exception):
+                            failed(exc)
                     self.show_error(exc)
             finally:
                 if current():
@@ -253,10 +259,38 @@ class Panel(widgets.VBox):
         """Reload what the panel shows."""
 
         def done(data: Any) -> None:
+            self.last_error = ""  # (set again if what is shown still has a failed part)
             self._show(data)
             self.refreshed_at = time.time()
 
-        return self.run(self._load, done, what=f"refreshing {self.title or 'panel'}".strip())
+        return self.run(
+            self._load,
+            done,
+            what=f"refreshing {self.title or 'panel'}".strip(),
+            failed=self._show_unavailable,
+        )
+
+    def _show_unavailable(self, exc: BaseException) -> None:
+        """A refresh failed: every table of this panel says so in one line (none keeps
+        its empty text, an "all clear", or rows of an earlier refresh).  Panels with
+        other views override it."""
+        why = one_line(as_schema_error(exc, f"the {self.title or type(self).__name__} panel"))
+        for table in self.own_tables():
+            table.set_unavailable(why)
+
+    def own_tables(self) -> list[PagedTable]:
+        """This panel's tables (not those of panels nested in it)."""
+        out: list[PagedTable] = []
+
+        def walk(widget: Any) -> None:
+            for child in getattr(widget, "children", ()):
+                if isinstance(child, PagedTable):
+                    out.append(child)
+                elif not isinstance(child, Panel):
+                    walk(child)
+
+        walk(self)
+        return out
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until queued background work has finished (for scripts and tests)."""

@@ -171,6 +171,8 @@ class PagedTable(widgets.VBox):
         self.formatters = dict(formatters or {})
         self.highlight = highlight
         self.empty_text = empty_text
+        #: why there is nothing to show (its source failed), or None
+        self.unavailable: str | None = None
         self._label = label
         self.html = widgets.HTML()
         self.info = widgets.Label()
@@ -200,6 +202,7 @@ class PagedTable(widgets.VBox):
 
     def set_data(self, df: pd.DataFrame, *, keep_page: bool = False) -> None:
         """Show ``df`` from its first page (or the same page, clamped, if ``keep_page``)."""
+        self.unavailable = None
         self.data = df
         self.n_rows = len(df)
         page = min(self.page, self.n_pages - 1) if keep_page else 0
@@ -207,6 +210,17 @@ class PagedTable(widgets.VBox):
             self._render()
         else:
             self.page = page
+
+    def set_unavailable(self, reason: str) -> None:
+        """Show no rows and, instead of the empty text (an "all clear"), one line saying
+        that the rows could not be read and why."""
+        self.unavailable = " ".join(str(reason).split())
+        self.data = self.data.iloc[:0]  # (its columns kept for whoever reads them)
+        self.n_rows = 0
+        if self.page == 0:
+            self._render()
+        else:
+            self.page = 0
 
     def page_frame(self) -> pd.DataFrame:
         """The rows on the current page."""
@@ -217,8 +231,15 @@ class PagedTable(widgets.VBox):
         part = self.page_frame()
         start = self.page * self.page_size
         if self.n_rows == 0:
-            self.info.value = "0 rows"
-            self.html.value = f"<i>{html.escape(self.empty_text)}</i>"
+            if self.unavailable is not None:
+                self.info.value = "unavailable"
+                self.html.value = (
+                    f"<span class='dsa-unavailable' style='color:#b00020'>unavailable: "
+                    f"{html.escape(self.unavailable)}</span>"
+                )
+            else:
+                self.info.value = "0 rows"
+                self.html.value = f"<i>{html.escape(self.empty_text)}</i>"
         else:
             self.info.value = (
                 f"rows {start + 1:,}-{start + len(part):,} of {self.n_rows:,} "

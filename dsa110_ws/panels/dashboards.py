@@ -183,16 +183,24 @@ class OperationsDashboard(_Composite):
         health, jobs, ingest, tp, tasks = (
             p.get(n) for n in ("health", "jobs", "ingest", "throughput", "tasks")
         )
-        if health is not None and health.report is not None:
+        # a source that failed shows "n/a" (never a count of 0 or an earlier number)
+        if health is not None and health.refreshed_at:
+            r, cal, stuck = health.report, health.cal, health.stuck
             k.update(
-                health=health.report.status,
-                calibration=health.cal.status,
-                stuck_ms=len(health.stuck),
-                open_alerts=len(health.cal.open_alerts),
+                health="unknown" if r is None else r.status,
+                calibration="unknown" if cal is None else cal.status,
+                stuck_ms="n/a" if stuck is None else len(stuck),
+                open_alerts="n/a" if cal is None else len(cal.open_alerts),
             )
-        if jobs is not None and jobs.summary is not None:
+        elif health is not None and health.last_error:
+            k.update(health="unknown", calibration="unknown", stuck_ms="n/a", open_alerts="n/a")
+        if jobs is not None and jobs.summary is not None and not jobs.last_error:
             k.update(failed_jobs=jobs.summary.n_failed, running_jobs=jobs.summary.n_running)
-        if ingest is not None and ingest.refreshed_at:
+        elif jobs is not None and jobs.last_error:
+            k.update(failed_jobs="n/a", running_jobs="n/a")
+        if ingest is not None and ingest.last_error:
+            k.update(incomplete_groups="n/a")
+        elif ingest is not None and ingest.refreshed_at:
             k.update(incomplete_groups=len(ingest.incomplete))
         if tasks is None or tasks.summary is None and tasks.last_error:
             k.update(dict.fromkeys(_QUEUE_KPIS, "n/a"))
@@ -203,7 +211,9 @@ class OperationsDashboard(_Composite):
                 failed_1h=tasks.summary["failed_1h"],
                 stuck_tasks=tasks.summary["stuck"],
             )
-        if tp is not None and tp.refreshed_at and "n_images" in tp.data:
+        if tp is not None and tp.last_error:
+            k.update(images="n/a")
+        elif tp is not None and tp.refreshed_at and "n_images" in tp.data:
             k.update(images=int(tp.data["n_images"].sum()))
         self.kpis = k
         self._update_clock()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from dsa110_ws.core.severity import Severity, badge_html
 from dsa110_ws.core.time import unix_to_utc
+from dsa110_ws.errors import one_line
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import short_path
 from dsa110_ws.panels._widgets import PagedTable, section
@@ -95,15 +96,67 @@ class HealthPanel(Panel):
         ]
 
     def _load(self) -> dict[str, Any]:
-        return {
-            "report": self.w.health.check(),
-            "stuck": self.w.jobs.stuck(),
-            "cal": self.w.calhealth.health(),
-        }
+        """Each source on its own: a failure of one (the database, say) is shown where
+        its rows would be, and the others still load."""
+        out: dict[str, Any] = {}
+        for key, read in (
+            ("report", lambda: self.w.health.check()),
+            ("stuck", lambda: self.w.jobs.stuck()),
+            ("cal", lambda: self.w.calhealth.health()),
+        ):
+            try:
+                out[key] = read()
+            except Exception as exc:  # noqa: BLE001 - shown as one line where the rows go
+                out[key] = exc
+        return out
 
     def _show(self, data: dict[str, Any]) -> None:
-        self.report, self.stuck, self.cal = data["report"], data["stuck"], data["cal"]
-        r = self.report
+        failed = self._show_sections(data)
+        if failed:
+            self.show_error(failed[0])
+            return
+        self.show_status(
+            f"health {self.report.status}, calibration {self.cal.status}, "
+            f"{len(self.stuck)} stuck MS",
+            "ok",
+        )
+
+    def _show_unavailable(self, exc: BaseException) -> None:
+        self._show_sections({"report": exc, "stuck": exc, "cal": exc})
+
+    def _show_sections(self, data: dict[str, Any]) -> list[BaseException]:
+        """Each section, or one line where it would be if its source failed."""
+        failed = [v for v in data.values() if isinstance(v, BaseException)]
+        self.report, self.stuck, self.cal = (
+            None if isinstance(data[k], BaseException) else data[k]
+            for k in ("report", "stuck", "cal")
+        )
+        self._show_report(data["report"])
+        if self.stuck is None:
+            self.stuck_table.set_unavailable(one_line(data["stuck"]))
+        else:
+            self.stuck_table.set_data(
+                self.stuck.assign(
+                    ms=[short_path(p) for p in self.stuck["path"]],
+                    minutes_since_change=self.stuck["minutes_since_change"].round(0),
+                ),
+                keep_page=True,
+            )
+        if self.cal is None:
+            self._cal_unavailable(data["cal"])
+        else:
+            self._show_cal(self.cal)
+        return failed
+
+    def _show_report(self, r: Any) -> None:
+        if isinstance(r, BaseException):
+            self.overall_html.value = (
+                f"<div class='dsa-health-overall'>Pipeline health {badge('unknown')} "
+                f"<span class='dsa-unavailable' style='color:#b00020'>"
+                f"{html.escape(one_line(r))}</span></div>"
+            )
+            self.checks_table.set_unavailable(one_line(r))
+            return
         counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n)
         self.overall_html.value = (
             f"<div class='dsa-health-overall'>Pipeline health "
@@ -113,17 +166,15 @@ class HealthPanel(Panel):
         self.checks_table.set_data(
             r.to_frame().assign(latency_ms=lambda d: d["latency_ms"].round(1)), keep_page=True
         )
-        self.stuck_table.set_data(
-            self.stuck.assign(
-                ms=[short_path(p) for p in self.stuck["path"]],
-                minutes_since_change=self.stuck["minutes_since_change"].round(0),
-            ),
-            keep_page=True,
+
+    def _cal_unavailable(self, exc: BaseException) -> None:
+        self.cal_html.value = (
+            f"<div class='dsa-cal-overall'>Calibration {badge('unknown')} "
+            f"<span class='dsa-unavailable' style='color:#b00020'>"
+            f"{html.escape(one_line(exc))}</span></div>"
         )
-        self._show_cal(self.cal)
-        self.show_status(
-            f"health {r.status}, calibration {self.cal.status}, {len(self.stuck)} stuck MS", "ok"
-        )
+        self.flux_table.set_unavailable(one_line(exc))
+        self.alerts_table.set_unavailable(one_line(exc))
 
     def _show_cal(self, cal: Any) -> None:
         near = cal.nearest

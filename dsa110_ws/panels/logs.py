@@ -107,15 +107,11 @@ class LogViewer(Panel):
         pattern = self.pattern or None
         if key == self._loaded:
             df, off = self.w.logs.follow(self.run_id, self.offset, level=level, pattern=pattern)
-            return "append", key, df, off
-        parts, off = [], 0
-        while True:
-            df, new = self.w.logs.follow(self.run_id, off, level=level, pattern=pattern)
-            parts.append(df.tail(KEEP_LINES))
-            if new == off:
-                break
-            off = new
-        return "replace", key, pd.concat(parts, ignore_index=True).tail(KEEP_LINES), off
+            # a replaced or truncated file: its lines so far are another file's
+            return ("replace" if df.attrs.get("restarted") else "append"), key, df, off
+        # the last lines, read from the end of the file (a huge log is never read whole)
+        df, off = self.w.logs.start_follow(self.run_id, KEEP_LINES, level=level, pattern=pattern)
+        return "replace", key, df, off
 
     def _show(self, data: tuple[str, tuple[str, str, str], pd.DataFrame, int]) -> None:
         mode, key, df, off = data

@@ -9,6 +9,7 @@ from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedRes
 from dsa110_ws.repositories._db import Database
 from dsa110_ws.repositories.caltables import CalibrationAppliedRepository, CaltableRepository
 from dsa110_ws.repositories.images import ImageRatingRepository, ImageRepository
+from dsa110_ws.repositories.indexes import INDEX_NEEDS, IndexNeed, missing_indexes
 from dsa110_ws.repositories.ingest import (
     HDF5FileRepository,
     IngestionGroupRepository,
@@ -31,6 +32,9 @@ __all__ = [
     "Repository",
     "TruncatedResultWarning",
     "DEFAULT_LIMIT",
+    "INDEX_NEEDS",
+    "IndexNeed",
+    "missing_indexes",
     "finish",
 ]
 

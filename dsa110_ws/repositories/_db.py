@@ -1,8 +1,11 @@
 """Database access: the pipeline's SQLite database, read-only unless an operator writes.
 
 SQLite is opened through a ``file:...?mode=ro`` URI with a busy timeout, so a live
-pipeline writing in WAL mode is neither blocked nor modified.  Writes (operator actions)
-go through :meth:`Database.transaction`, which refuses unless writes are allowed.
+pipeline writing in WAL mode is neither blocked nor modified; the file is never created
+(``mode=rw`` for an operator's write, never ``rwc``) and never checkpointed by a read.
+Writes (operator actions) go through :meth:`Database.transaction`, which refuses unless
+writes are allowed.  What SQLite does with ``-wal``/``-shm`` for read-only readers is
+described in :mod:`dsa110_ws.repositories._sqlitefile`.
 """
 
 from __future__ import annotations
@@ -10,54 +13,46 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from dsa110_ws.errors import (
+    ConfigurationError,
     DatabaseBusyError,
     DataUnavailableError,
     NotPermittedError,
     SchemaMismatchError,
+    WorkspaceError,
+)
+from dsa110_ws.repositories._sqlitefile import (
+    TRANSIENT_CODES,
+    cannot_open_reason,
+    check_sqlite_file,
+    retry_transient,
+    sqlite_uri,
 )
 
 __all__ = ["Database", "check_sqlite_file"]
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
+def _as_path(target: str | Path) -> Path:
+    """A path, or the path of a ``sqlite:///`` URL (the one parser, in config)."""
+    text = str(target)
+    if "://" not in text:
+        return Path(text)
+    from dsa110_ws.config import sqlite_url_path
 
-def check_sqlite_file(path: Path, *, variable: str = "PIPELINE_DB") -> Path:
-    """Check that ``path`` is an existing SQLite file; raise a clear error naming it."""
-    path = Path(path).expanduser()
-    hint = f"(from {variable})" if variable else ""
-    if not path.exists():
-        raise DataUnavailableError(
-            f"Pipeline database {path} {hint} does not exist; set {variable} to the pipeline's "
-            "pipeline.sqlite3, or unset it to use the demo state."
-        )
-    if path.is_dir():
-        raise DataUnavailableError(
-            f"Pipeline database {path} {hint} is a directory; set {variable} to the "
-            "pipeline.sqlite3 file inside it."
-        )
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise DataUnavailableError(
-            f"Pipeline database {path} {hint} cannot be read: {exc}"
-        ) from None
-    if head != _SQLITE_MAGIC:
-        raise DataUnavailableError(
-            f"Pipeline database {path} {hint} is not an SQLite database; point {variable} at "
-            "the pipeline's pipeline.sqlite3."
-        )
-    return path
+        return Path(sqlite_url_path(text))
+    except ValueError as exc:
+        raise ConfigurationError(f"Pipeline database {text!r}: {exc}.") from None
 
 
 class Database:
@@ -66,7 +61,7 @@ class Database:
     Parameters
     ----------
     target
-        Path of the SQLite file (``pipeline.sqlite3``).
+        Path of the SQLite file (``pipeline.sqlite3``), or a ``sqlite:///`` URL of it.
     busy_timeout_s
         Seconds SQLite waits on a lock before :class:`DatabaseBusyError`.
     allow_writes
@@ -85,29 +80,34 @@ class Database:
         self.allow_writes = bool(allow_writes)
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        #: every thread's reader, with a weak reference to its thread (closed once it ends)
+        self._readers: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._tables: dict[str, tuple[str, ...]] | None = None
         self._write_engine: sa.Engine | None = None
-        self.path: Path = check_sqlite_file(Path(target), variable=variable).resolve()
+        self.path: Path = check_sqlite_file(_as_path(target), variable=variable).resolve()
         self.url = f"sqlite:///{self.path}"
         self.engine = self._sqlite_engine(readonly=True)
 
     # -- engines -------------------------------------------------------------------
     def _sqlite_engine(self, *, readonly: bool) -> sa.Engine:
-        uri = f"file:{quote(str(self.path))}" + ("?mode=ro" if readonly else "")
         timeout = self.busy_timeout_s
 
         def creator() -> sqlite3.Connection:
-            return self._sqlite_connect(uri, timeout, readonly)
+            return self._connect(readonly=readonly, timeout=timeout)
 
         return sa.create_engine(
             "sqlite://", creator=creator, poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=4
         )
 
-    @staticmethod
-    def _sqlite_connect(uri: str, timeout: float, readonly: bool) -> sqlite3.Connection:
+    def _connect(self, *, readonly: bool, timeout: float) -> sqlite3.Connection:
+        """A new connection: ``mode=ro`` (or ``rw``, never creating the file), a busy
+        timeout of ``timeout`` seconds, and ``query_only`` when read-only."""
         con = sqlite3.connect(
-            uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None
+            sqlite_uri(self.path, readonly=readonly),
+            uri=True,
+            timeout=timeout,
+            check_same_thread=False,
+            isolation_level=None,
         )
         con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if readonly:
@@ -115,23 +115,42 @@ class Database:
         return con
 
     def _reader(self) -> sqlite3.Connection:
-        """This thread's read-only SQLite connection (the fast path for small queries)."""
+        """This thread's read-only SQLite connection (the fast path for small queries).
+
+        Readers of threads that have ended are closed here, so short-lived threads (the
+        health checks' pool, panel workers) never pile up open connections."""
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = self._sqlite_connect(
-                f"file:{quote(str(self.path))}?mode=ro", self.busy_timeout_s, True
-            )
+            try:
+                con = self._connect(readonly=True, timeout=self.busy_timeout_s)
+            except sqlite3.Error as exc:
+                raise self.error(exc, "opening it") from None
             self._local.con = con
             with self._lock:
-                self._readers.append(con)
+                alive = []
+                for ref, other in self._readers:
+                    thread = ref()
+                    if thread is None or not thread.is_alive():
+                        with contextlib.suppress(sqlite3.Error):
+                            other.close()
+                    else:
+                        alive.append((ref, other))
+                alive.append((weakref.ref(threading.current_thread()), con))
+                self._readers = alive
         return con
+
+    @property
+    def open_readers(self) -> int:
+        """How many per-thread reader connections are open (for tests and diagnostics)."""
+        return len(self._readers)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        for con in self._readers:
-            with contextlib.suppress(sqlite3.Error):
-                con.close()
-        self._readers = []
+        with self._lock:
+            for _, con in self._readers:
+                with contextlib.suppress(sqlite3.Error):
+                    con.close()
+            self._readers = []
         self._local = threading.local()
         self.engine.dispose()
         if self._write_engine is not None:
@@ -170,49 +189,87 @@ class Database:
         """The database's path, for messages."""
         return str(self.path)
 
-    # -- reading -----------------------------------------------------------------------
+    # -- errors ------------------------------------------------------------------------
+    def error(
+        self, exc: BaseException, what: str, *, busy_s: float | None = None
+    ) -> WorkspaceError:
+        """The one-line typed error for a failure of SQLite (or of SQLAlchemy over it)
+        while ``what``: locked, being recovered, a hot journal, an older schema, unopenable
+        (with the likely reason) or corrupt."""
+        orig = getattr(exc, "orig", None) or exc
+        msg = " ".join(str(orig).split())
+        code = str(getattr(orig, "sqlite_errorname", "") or "")
+        where = f"The pipeline database {self.describe()}"
+        waited = self.busy_timeout_s if busy_s is None else busy_s
+        if code.startswith("SQLITE_BUSY") or "database is locked" in msg:
+            return DatabaseBusyError(
+                f"{where} stayed locked by another process for more than {waited:g} s while "
+                f"{what}; retry, or raise DSA110_WS_BUSY_TIMEOUT."
+            )
+        if code in TRANSIENT_CODES:
+            return DatabaseBusyError(
+                f"{where} was being recovered by its writer for more than {waited:g} s while "
+                f"{what}; retry."
+            )
+        if code == "SQLITE_READONLY_ROLLBACK":
+            return DataUnavailableError(
+                f"{where} cannot be read while {what}: it has a hot journal "
+                f"({self.path.name}-journal) left by a pipeline process that stopped "
+                "mid-write, which only a writer may roll back; it becomes readable once the "
+                "pipeline opens it again."
+            )
+        if "no such column" in msg or "no such table" in msg:
+            name = msg.split(":", 1)[1].strip() if ":" in msg else None
+            return SchemaMismatchError(
+                f"{where} lacks what {what} needs ({msg}).",
+                table=name if "no such table" in msg else None,
+                column=name if "no such column" in msg else None,
+            )
+        if code.startswith("SQLITE_CANTOPEN") or "unable to open" in msg:
+            return DataUnavailableError(
+                f"{where} cannot be opened while {what} ({msg}): {cannot_open_reason(self.path)}."
+            )
+        if code.startswith("SQLITE_CORRUPT") or code == "SQLITE_NOTADB" or "malformed" in msg:
+            return DataUnavailableError(
+                f"{where} is corrupt ({msg}) while {what}; restore it from a backup or "
+                "recover it into a new file (sqlite3 .recover)."
+            )
+        return DataUnavailableError(f"{where} failed while {what}: {msg}")
+
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         try:
             yield
-        except sa.exc.OperationalError as exc:
-            msg = str(exc.orig) if exc.orig is not None else str(exc)
-            if "locked" in msg or "busy" in msg:
-                raise DatabaseBusyError(
-                    f"The pipeline database {self.describe()} stayed locked for more than "
-                    f"{self.busy_timeout_s:g} s while {what}; retry, or raise "
-                    "DSA110_WS_BUSY_TIMEOUT."
-                ) from None
-            if "no such column" in msg or "no such table" in msg:
-                raise SchemaMismatchError(
-                    f"The pipeline database {self.describe()} lacks what {what} needs ({msg})."
-                ) from None
-            raise DataUnavailableError(
-                f"The pipeline database {self.describe()} failed while {what}: {msg}"
-            ) from None
-        except sa.exc.DatabaseError as exc:
-            raise DataUnavailableError(
-                f"The pipeline database {self.describe()} failed while {what}: {exc.orig}"
-            ) from None
+        except (sa.exc.DBAPIError, sqlite3.Error) as exc:
+            raise self.error(exc, what) from None
 
+    # -- reading -----------------------------------------------------------------------
     def fetch(
         self, sql: str, params: Mapping[str, Any] | None = None
     ) -> tuple[list[str], list[tuple]]:
         """Run one parameterised SELECT (``:name`` parameters); return (columns, rows).
 
         Runs on a per-thread read-only DB-API connection (no per-call engine overhead).
+        A reader of a live WAL database that meets the writer recovering it retries for
+        up to the busy timeout.
         """
+        args = dict(params or {})
+        con = self._reader()
         try:
-            cur = self._reader().execute(sql, dict(params or {}))
+            cur = con.execute(sql, args)
             rows = cur.fetchall()
-        except sqlite3.OperationalError as exc:
-            with self._errors("running a query"):
-                raise sa.exc.OperationalError(sql, params, exc) from None
-            raise  # pragma: no cover - _errors always raises
-        except sqlite3.DatabaseError as exc:
-            with self._errors("running a query"):
-                raise sa.exc.DatabaseError(sql, params, exc) from None
-            raise  # pragma: no cover
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorname", "") not in TRANSIENT_CODES:
+                raise self.error(exc, "running a query") from None
+
+            def again() -> tuple[sqlite3.Cursor, list[Any]]:
+                c = con.execute(sql, args)
+                return c, c.fetchall()
+
+            try:
+                cur, rows = retry_transient(again, deadline_s=self.busy_timeout_s)
+            except sqlite3.Error as exc2:
+                raise self.error(exc2, "running a query") from None
         return [d[0] for d in cur.description], rows
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -225,17 +282,56 @@ class Database:
         _, rows = self.fetch(sql, params)
         return rows[0][0] if rows else None
 
-    def ping(self) -> float:
-        """Seconds one trivial query takes (raises the usual typed errors if it fails)."""
-        import time
+    def probe(self, *, timeout_s: float | None = None) -> float:
+        """Seconds one real read takes on a fresh read-only connection.
 
+        It reads the schema (page 1 and the schema table), so a lock held by another
+        process, a file SQLite cannot open and a corrupt header all raise their typed
+        error; it waits at most ``timeout_s`` (default the busy timeout) on a lock.
+        """
+        wait = self.busy_timeout_s if timeout_s is None else min(timeout_s, self.busy_timeout_s)
         t0 = time.perf_counter()
-        self.scalar("SELECT 1")
+        try:
+            con = self._connect(readonly=True, timeout=wait)
+            try:
+                retry_transient(
+                    lambda: con.execute(
+                        "SELECT COUNT(*), MAX(rootpage) FROM sqlite_master"
+                    ).fetchone(),
+                    deadline_s=wait,
+                )
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            raise self.error(exc, "probing it", busy_s=wait) from None
         return time.perf_counter() - t0
+
+    def ping(self) -> float:
+        """Seconds one real read takes (see :meth:`probe`)."""
+        return self.probe()
+
+    def indexes(self) -> dict[str, list[tuple[str, ...]]]:
+        """Each table's usable indexes as column tuples, in index order (primary-key and
+        UNIQUE indexes included; partial indexes left out; an expression ends a tuple)."""
+        _, rows = self.fetch(
+            "SELECT m.name, il.name, ii.seqno, ii.name FROM sqlite_master AS m "
+            "JOIN pragma_index_list(m.name) AS il JOIN pragma_index_info(il.name) AS ii "
+            "WHERE m.type = 'table' AND il.partial = 0 ORDER BY 1, 2, 3"
+        )
+        cols: dict[tuple[str, str], list[str | None]] = {}
+        for table, index, _, column in rows:
+            cols.setdefault((table, index), []).append(column)
+        out: dict[str, list[tuple[str, ...]]] = {}
+        for (table, _), names in cols.items():
+            usable = names[: names.index(None)] if None in names else names
+            if usable:
+                out.setdefault(table, []).append(tuple(str(c) for c in usable))
+        return out
 
     def raw_connection(self) -> Any:
         """A pooled DB-API connection (for streaming large column reads); close it after use."""
-        return self.engine.raw_connection()
+        with self._errors("opening it"):
+            return self.engine.raw_connection()
 
     # -- writing -----------------------------------------------------------------------
     @contextlib.contextmanager

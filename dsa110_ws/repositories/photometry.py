@@ -221,19 +221,7 @@ def _kind(spec, column: str) -> str:
 
 
 def _db_error(db, exc: Exception) -> Exception:
-    from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError, SchemaMismatchError
-
-    msg = str(exc)
-    if "locked" in msg or "busy" in msg:
-        return DatabaseBusyError(
-            f"The pipeline database {db.describe()} stayed locked while "
-            "reading photometry; retry, or raise DSA110_WS_BUSY_TIMEOUT."
-        )
-    if "no such" in msg:
-        return SchemaMismatchError(
-            f"The pipeline database {db.describe()} lacks what the photometry read needs ({msg})."
-        )
-    return DataUnavailableError(f"Reading photometry from {db.describe()} failed: {msg}")
+    return db.error(exc, "reading photometry")
 
 
 def _convert_chunk(rows: list[tuple], kinds: list[str]) -> list[object]:

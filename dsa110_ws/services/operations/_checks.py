@@ -152,8 +152,10 @@ def check_disk(spec: dict[str, Any], ctx: Any) -> Outcome:
 
 
 def check_database(spec: dict[str, Any], ctx: Any) -> Outcome:
+    """A real read on a fresh connection (a lock held elsewhere, an unopenable or corrupt
+    file raise, and the health service reports critical), then the age of the last write."""
     db = ctx.db
-    query_ms = db.ping() * 1000.0
+    query_ms = db.probe(timeout_s=float(spec["timeout_s"])) * 1000.0
     value: dict[str, Any] = {"query_ms": query_ms, "database": db.describe()}
     if db.path is None:
         return "ok", f"{db.describe()} answers ({query_ms:.0f} ms); last write unknown", value
@@ -170,6 +172,27 @@ def check_database(spec: dict[str, Any], ctx: Any) -> Outcome:
     if warn is not None and age_min >= float(warn):
         return "warning", detail, value
     return "ok", detail, value
+
+
+def check_indexes(spec: dict[str, Any], ctx: Any) -> Outcome:
+    """The indexes the workspace's queries rely on that the database lacks, with the
+    ``CREATE INDEX`` statements an operator can run (the workspace never adds them)."""
+    from dsa110_ws.repositories import missing_indexes
+
+    missing = missing_indexes(ctx.db)
+    if not missing:
+        return "ok", "every index the workspace's queries rely on is present", {"missing": []}
+    value = {
+        "missing": [m.label for m in missing],
+        "sql": [m.create_sql for m in missing],
+    }
+    needs = ", ".join(f"{m.label} ({m.why})" for m in missing)
+    return (
+        str(spec.get("severity", "warning")),
+        f"{len(missing)} index(es) the workspace's queries rely on are missing, so those "
+        f"views scan whole tables: {needs}; an operator can run: {' '.join(value['sql'])}",
+        value,
+    )
 
 
 def check_freshness(spec: dict[str, Any], ctx: Any) -> Outcome:
@@ -256,6 +279,7 @@ CHECKS = {
     "pidfile": check_pidfile,
     "disk": check_disk,
     "database": check_database,
+    "indexes": check_indexes,
     "freshness": check_freshness,
     "stuck": check_stuck,
     "queue": check_queue,

@@ -4,7 +4,8 @@ Configuration lives in the settings table ``[health]``::
 
     [health]
     include_defaults = true        # DSA-110 service checks (not in the demo state)
-    data_checks = true             # database, disk of the data roots, freshness, stuck MS
+    data_checks = true             # database, its indexes, disk of the data roots, freshness,
+                                   # stuck MS
     timeout_s = 3.0                # per check, unless the check says otherwise
     disk_warning_percent = 85
     disk_critical_percent = 95
@@ -211,7 +212,7 @@ class HealthService:
         self._is_demo = is_demo
 
     def __repr__(self) -> str:
-        return "<HealthService: checks, check, disk_usage>"
+        return "<HealthService: checks, check, disk_usage, missing_indexes>"
 
     def checks(self) -> list[dict[str, Any]]:
         """The effective check specs (defaults, data checks, configured; timeouts filled)."""
@@ -247,7 +248,8 @@ class HealthService:
                 "kind": "database",
                 "write_warning_minutes": cfg.db_write_warning_minutes,
                 "write_critical_minutes": cfg.db_write_critical_minutes,
-            }
+            },
+            {"name": "indexes", "kind": "indexes", "severity": "warning"},
         ]
         for root in self._data_roots:
             out.append(
@@ -315,6 +317,20 @@ class HealthService:
             status=worst([r.status for r in final], empty=Severity.UNKNOWN).value,
             checks=final,
             at=self._clock.now().isot,
+        )
+
+    def missing_indexes(self) -> pd.DataFrame:
+        """Indexes the workspace's queries rely on that the pipeline database lacks:
+        table, columns, why, create_sql (statements an operator can run; the workspace
+        never writes the pipeline's schema)."""
+        from dsa110_ws.repositories import missing_indexes
+
+        return pd.DataFrame(
+            [
+                {"table": m.table, "columns": m.columns, "why": m.why, "create_sql": m.create_sql}
+                for m in missing_indexes(self._db)
+            ],
+            columns=["table", "columns", "why", "create_sql"],
         )
 
     def disk_usage(self) -> pd.DataFrame:

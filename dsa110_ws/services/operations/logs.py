@@ -8,16 +8,27 @@ outside the roots is refused).
 
 from __future__ import annotations
 
+import collections
 import os
 import re
+import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
-from dsa110_ws.core.time import TimeLike, to_unix
+from dsa110_ws.core.time import TimeLike
 from dsa110_ws.errors import ConfigurationError, DataUnavailableError, InvalidQueryError
-from dsa110_ws.services.operations._common import LEVELS, parse_log_line
+from dsa110_ws.services.operations._logfile import MAX_LINE, open_log, utf8_cut
+from dsa110_ws.services.operations._logparse import (
+    LOG_COLUMNS,
+    Keep,
+    check_count,
+    parse_lines,
+    read_head,
+    read_tail,
+)
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
@@ -26,19 +37,14 @@ if TYPE_CHECKING:
 __all__ = ["LogService", "RUN_ID_PATTERN", "LOG_COLUMNS"]
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-LOG_COLUMNS = [
-    "offset",
-    "line_no",
-    "time",
-    "time_unix",
-    "level",
-    "logger",
-    "message",
-    "continuation",
-    "raw",
-]
 #: At most this many bytes are read by one ``follow`` call (the rest on the next call).
-FOLLOW_CHUNK = 1 << 20
+FOLLOW_CHUNK = MAX_LINE
+#: At most this many bytes of a log are read by one ``read``/``tail`` (huge logs).
+SCAN_BYTES = 64 << 20
+#: Seconds an unfinished last line may stay unchanged before ``follow`` hands it out.
+PARTIAL_WAIT_S = 2.0
+_MARK_BYTES = 64
+_MAX_MARKS = 256
 
 
 class LogService:
@@ -47,9 +53,14 @@ class LogService:
     def __init__(self, paths: PathPolicy, *, clock: Clock):
         self._paths = paths
         self._clock = clock
+        self._marks_lock = threading.Lock()
+        self._marks: collections.OrderedDict[tuple[str, int], tuple[int, int, bytes]] = (
+            collections.OrderedDict()
+        )
+        self._pending: dict[tuple[str, int], tuple[int, float]] = {}
 
     def __repr__(self) -> str:
-        return "<LogService: path, runs, read, follow>"
+        return "<LogService: path, runs, read, tail, start_follow, follow>"
 
     # -- locating ------------------------------------------------------------------------
     def path(self, run_id: str | int) -> Path:
@@ -149,50 +160,139 @@ class LogService:
             Keep lines whose time is in [start, end) (lines without a time inherit the time
             of the line before, as tracebacks do).
         tail
-            Keep only the last ``tail`` matching lines.
+            Keep only the last ``tail`` matching lines: the file is then read backwards
+            from its end, in bounded chunks, until enough lines match (at most
+            :data:`SCAN_BYTES`).
 
-        Returns a DataFrame with columns offset (byte offset of the line), line_no (1-based),
-        time (ISO), time_unix, level, logger, message, continuation, raw.
+        Returns a DataFrame with columns offset (byte offset of the line), line_no (1-based;
+        None when a tail did not reach the start of the file), time (ISO), time_unix,
+        level, logger, message, continuation, raw.  Bytes that are not UTF-8 are shown as
+        U+FFFD.  At most :data:`SCAN_BYTES` of a huge log are read; ``df.attrs["truncated"]``
+        then says which part was searched.
         """
+        keep = Keep(level, pattern, start, end, self._clock.now())
+        if tail is not None:
+            check_count(tail, "tail")
         path = self.path(run_id)
-        with open(path, "rb") as fh:
-            data = fh.read()
-        df = _parse(data, base_offset=0, first_line_no=1)
-        return _filter(
-            df, level=level, pattern=pattern, start=start, end=end, now=self._clock.now(), tail=tail
-        )
+        with open_log(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if tail is not None:
+                return read_tail(fh, size, tail, keep, max_bytes=SCAN_BYTES)
+            return read_head(fh, size, keep, max_bytes=SCAN_BYTES)
 
     def tail(self, run_id: str, n: int = 50, *, level: str | None = None) -> pd.DataFrame:
         """The last ``n`` lines (optionally of at least ``level``)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidQueryError(f"tail needs a non-negative integer line count, not {n!r}.")
+        check_count(n, "tail")
         return self.read(run_id, level=level, tail=n)
 
-    def follow(
-        self, run_id: str, offset: int = 0, *, level: str | None = None, pattern: str | None = None
+    def start_follow(
+        self,
+        run_id: str,
+        n: int = 50,
+        *,
+        level: str | None = None,
+        pattern: str | None = None,
     ) -> tuple[pd.DataFrame, int]:
-        """New complete lines since byte ``offset``, and the offset to pass next time.
+        """The last ``n`` complete lines matching the filters, read from the end, and the
+        offset to pass to :meth:`follow` to continue from there."""
+        check_count(n, "n")
+        keep = Keep(level, pattern, None, None, self._clock.now())
+        path = self.path(run_id)
+        with open_log(path) as fh:
+            st = os.fstat(fh.fileno())
+            fh.seek(max(0, st.st_size - MAX_LINE))
+            last = fh.read(MAX_LINE)
+            nl = last.rfind(b"\n")
+            end = st.st_size - len(last) + nl + 1 if nl >= 0 else st.st_size
+            df = read_tail(fh, end, n, keep, max_bytes=SCAN_BYTES)
+            self._remember(path, st, end, fh)
+        return df, end
 
-        A partial last line (no newline yet) is left for the next call.  When the file is
-        shorter than ``offset`` (rotated or truncated) reading restarts at 0.  Lines carry
-        ``line_no`` = None (only byte offsets are known when following).
+    def follow(
+        self,
+        run_id: str,
+        offset: int = 0,
+        *,
+        level: str | None = None,
+        pattern: str | None = None,
+        partial: bool = False,
+    ) -> tuple[pd.DataFrame, int]:
+        """New lines since byte ``offset``, and the offset to pass next time.
+
+        At most :data:`FOLLOW_CHUNK` bytes are read per call.  A last line without its
+        newline waits for it, unless ``partial`` is set, it has stayed unfinished for
+        :data:`PARTIAL_WAIT_S`, or it is longer than a whole chunk (then it comes in
+        pieces): the offset advances whenever there are new bytes.  When the file is
+        shorter than ``offset`` (truncated) or is no longer the file this service read up
+        to ``offset`` (replaced, or truncated and rewritten), reading restarts at 0 and
+        ``df.attrs["restarted"]`` says why.  Lines carry ``line_no`` = None.
         """
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidQueryError(f"offset must be a non-negative integer, not {offset!r}.")
+        keep = Keep(level, pattern, None, None, self._clock.now())
         path = self.path(run_id)
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size < offset:
+        with open_log(path) as fh:
+            st = os.fstat(fh.fileno())
+            restarted = self._changed(path, st, offset, fh)
+            if restarted:
                 offset = 0
             fh.seek(offset)
             data = fh.read(FOLLOW_CHUNK)
-        end = data.rfind(b"\n") + 1
-        data = data[:end]
-        df = _parse(data, base_offset=offset, first_line_no=None)
-        df = _filter(
-            df, level=level, pattern=pattern, start=None, end=None, now=self._clock.now(), tail=None
-        )
-        return df, offset + end
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and data:
+                if len(data) == FOLLOW_CHUNK:
+                    cut = utf8_cut(data) or len(data)
+                elif partial or self._stalled(path, offset, st.st_size):
+                    cut = len(data)
+            df, _ = parse_lines(data[:cut], base_offset=offset, first_line_no=None)
+            self._remember(path, st, offset + cut, fh)
+        df = keep(df)
+        if restarted:
+            df.attrs["restarted"] = f"{path} {restarted}; reading it from the start"
+        return df, offset + cut
+
+    # -- what follow remembers about the files it read ---------------------------------------
+    def _remember(self, path: Path, st: os.stat_result, offset: int, fh: BinaryIO) -> None:
+        """Keep the file's identity and the bytes just before ``offset`` (to know later
+        whether the file is still the one read up to there)."""
+        fh.seek(max(0, offset - _MARK_BYTES))
+        before = fh.read(min(offset, _MARK_BYTES))
+        with self._marks_lock:
+            self._marks[(str(path), offset)] = (st.st_dev, st.st_ino, before)
+            self._marks.move_to_end((str(path), offset))
+            while len(self._marks) > _MAX_MARKS:
+                self._marks.popitem(last=False)
+
+    def _changed(self, path: Path, st: os.stat_result, offset: int, fh: BinaryIO) -> str | None:
+        """Why reading must restart at 0 ("was truncated", "was replaced"), or None."""
+        if offset == 0:
+            return None
+        if st.st_size < offset:
+            return "was truncated"
+        with self._marks_lock:
+            mark = self._marks.get((str(path), offset))
+        if mark is None:
+            return None
+        dev, ino, before = mark
+        if (st.st_dev, st.st_ino) != (dev, ino):
+            return "was replaced by a new file"
+        fh.seek(offset - len(before))
+        if fh.read(len(before)) != before:
+            return "was truncated and rewritten"
+        return None
+
+    def _stalled(self, path: Path, offset: int, size: int) -> bool:
+        """Whether the unfinished line at ``offset`` has not grown for PARTIAL_WAIT_S."""
+        now = time.monotonic()
+        key = (str(path), offset)
+        with self._marks_lock:
+            seen = self._pending.get(key)
+            if seen is None or seen[0] != size:
+                self._pending[key] = (size, now)
+                while len(self._pending) > _MAX_MARKS:
+                    self._pending.pop(next(iter(self._pending)))
+                return False
+            return now - seen[1] >= PARTIAL_WAIT_S
 
     def _roots(self) -> tuple[Path, ...]:
         roots = self._paths.log_roots
@@ -212,63 +312,3 @@ def check_run_id(run_id: Any) -> str:
             "with a letter or digit (no path separators), e.g. 'calibrate-000026'."
         )
     return run_id
-
-
-def _parse(data: bytes, *, base_offset: int, first_line_no: int | None) -> pd.DataFrame:
-    rows = []
-    pos = 0
-    prev: dict[str, Any] = {"time": None, "level": None, "logger": None}
-    for k, raw in enumerate(data.splitlines(keepends=True)):
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        parsed = parse_log_line(text)
-        if parsed is None:
-            row = {**prev, "message": text, "continuation": True}
-        else:
-            prev = {"time": parsed["time"], "level": parsed["level"], "logger": parsed["logger"]}
-            row = {**parsed, "continuation": False}
-        row.update(
-            offset=base_offset + pos,
-            raw=text,
-            line_no=None if first_line_no is None else first_line_no + k,
-        )
-        rows.append(row)
-        pos += len(raw)
-    df = pd.DataFrame(rows, columns=[c for c in LOG_COLUMNS if c != "time_unix"])
-    times = pd.to_datetime(df["time"], errors="coerce", utc=True, format="ISO8601")
-    unix = (times - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
-    df.insert(3, "time_unix", unix.astype(float))
-    return df
-
-
-def _filter(
-    df: pd.DataFrame,
-    *,
-    level: str | None,
-    pattern: str | None,
-    start: TimeLike,
-    end: TimeLike,
-    now: Any,
-    tail: int | None,
-) -> pd.DataFrame:
-    keep = pd.Series(True, index=df.index)
-    if level is not None:
-        lv = str(level).upper()
-        if lv not in LEVELS:
-            raise InvalidQueryError(
-                f"Unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
-            )
-        keep &= df["level"].map(lambda x: LEVELS.get(str(x), -1)) >= LEVELS[lv]
-    if pattern is not None:
-        try:
-            rx = re.compile(pattern)
-        except re.error as exc:
-            raise InvalidQueryError(f"Invalid regular expression {pattern!r}: {exc}.") from None
-        keep &= df["raw"].map(lambda s: rx.search(s) is not None).astype(bool)
-    if start is not None:
-        keep &= df["time_unix"] >= to_unix(start, now=now, what="start")
-    if end is not None:
-        keep &= df["time_unix"] < to_unix(end, now=now, what="end")
-    out = df[keep]
-    if tail is not None:
-        out = out.iloc[max(len(out) - tail, 0) :] if tail else out.iloc[:0]
-    return out.reset_index(drop=True)

@@ -310,7 +310,7 @@ def _run_pool(task, worker, items, kwargs, outcomes, bar, mode, workers) -> None
 
 def _run_dask(task, worker, items, kwargs, outcomes, bar) -> None:
     try:
-        from distributed import Client, as_completed
+        from distributed import as_completed
     except ImportError:
         from dsa110_ws.errors import OptionalDependencyError
 
@@ -318,16 +318,9 @@ def _run_dask(task, worker, items, kwargs, outcomes, bar) -> None:
             "A dask scheduler is configured but dask.distributed is not installed: "
             "pip install 'dask[distributed]'."
         ) from None
-    address = worker[1].dask_scheduler
-    try:
-        client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        from dsa110_ws.errors import DataUnavailableError
+    from dsa110_ws.services.dask_probe import connect_client
 
-        raise DataUnavailableError(
-            f"Cannot reach the dask scheduler at {address} ({one_line(exc)}); check "
-            "DSA110_WS_DASK_SCHEDULER or unset it to use the local process pool."
-        ) from None
+    client = connect_client(worker[1].dask_scheduler, DASK_CONNECT_TIMEOUT_S)
     try:
         futures = {
             client.submit(run_item, task, worker, item, kwargs, pure=False): i

@@ -93,7 +93,10 @@ class DaskCluster:
         timeout = f"{self.timeout_s}s"
         try:
             with dask.config.set({"distributed.comm.timeouts.connect": timeout}):
-                if self.scheduler:
+                if self.scheduler:  # asked who it is first: a silent socket is bounded
+                    from dsa110_ws.services.dask_probe import probe_scheduler
+
+                    probe_scheduler(self.scheduler, self.timeout_s)
                     return Client(self.scheduler, timeout=timeout, set_as_default=False)
                 self._cluster = LocalCluster(
                     n_workers=self.workers,
