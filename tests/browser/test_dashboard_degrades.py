@@ -67,7 +67,12 @@ def test_the_operations_dashboard_over_a_corrupt_database(voila_server, page, co
     for kpi in ("stuck_ms", "open_alerts", "failed_jobs", "incomplete_groups"):
         assert page.locator(value.format(kpi)).inner_text().strip() == "n/a", kpi
     body = page.locator("body").inner_text()
-    for clear in ("No stuck Measurement Set", "No open alerts", "No jobs match", "No failed groups"):
+    for clear in (
+        "No stuck Measurement Set",
+        "No open alerts",
+        "No jobs match",
+        "No failed groups",
+    ):
         assert clear not in body, clear
     assert page.locator(".dsa-stuck-table .dsa-unavailable").count() == 1
     assert "corrupt" in page.locator(".dsa-stuck-table .dsa-unavailable").inner_text()

@@ -76,6 +76,7 @@ class QueueDatabase:
         self.host = _host(self.url)
         self.allow_writes = bool(allow_writes)
         self.statement_timeout_ms = int(statement_timeout_s * 1000)
+        self.connect_timeout_s = max(1, int(round(connect_timeout_s)))
         try:
             self.engine = sa.create_engine(
                 _sqlalchemy_url(self.url),
@@ -83,7 +84,7 @@ class QueueDatabase:
                 pool_size=2,
                 max_overflow=4,
                 connect_args={
-                    "connect_timeout": max(1, int(round(connect_timeout_s))),
+                    "connect_timeout": self.connect_timeout_s,
                     "application_name": "dsa110-ws",
                 },
             )

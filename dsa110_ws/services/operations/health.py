@@ -233,6 +233,9 @@ class HealthService:
                 "dead_letter": cfg.queue_dead_letter,
                 "oldest_pending_minutes": cfg.queue_oldest_pending_minutes,
                 "stuck": cfg.queue_stuck,
+                # why: longer than a connection attempt, so a silent server is reported by
+                # the connect error that names its host, not by the check's own time limit
+                "timeout_s": max(cfg.timeout_s, self._tasks.connect_timeout_s + 2.0),
             }
         for spec in cfg.checks:
             specs[spec.name] = spec.as_spec()

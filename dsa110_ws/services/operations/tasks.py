@@ -108,6 +108,11 @@ class TaskQueueService:
         """Whether a task-queue database is configured."""
         return self._repos is not None
 
+    @property
+    def connect_timeout_s(self) -> float:
+        """How long a connection attempt may wait (0 when no queue is configured)."""
+        return float(self._repos.db.connect_timeout_s) if self._repos is not None else 0.0
+
     def _r(self) -> QueueRepositories:
         if self._repos is None:
             raise QueueNotConfigured(NOT_CONFIGURED + " (or DSA110_WS_QUEUE_URL).")
