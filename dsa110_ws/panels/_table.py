@@ -62,6 +62,15 @@ _ROW_JS = """function (row, data) {
 }"""
 
 
+def _configure_itables() -> None:
+    """itables' global options this module relies on: no silent downsampling of large
+    frames, no warning for the DataTables callbacks it does not list (``createdRow``)."""
+    import itables.options as opt
+
+    opt.maxBytes = 0
+    opt.warn_on_undocumented_option = False
+
+
 def _js(code: str) -> Any:
     from itables import JavascriptFunction
 
@@ -111,6 +120,7 @@ class DataTable(widgets.VBox):
     ):
         from itables.widget import ITable
 
+        _configure_itables()
         self.data = pd.DataFrame()
         self.columns = list(columns)
         self.labels = dict(labels or {})
@@ -188,6 +198,14 @@ class DataTable(widgets.VBox):
             classes="display nowrap compact cell-border hover",
             columnDefs=defs,
             order=[],
+            # search and paging even when every row fits on one page (itables hides its
+            # default controls then; this layout differs from the default)
+            layout={
+                "topStart": "pageLength",
+                "topEnd": {"search": {"placeholder": "filter rows"}},
+                "bottomStart": "info",
+                "bottomEnd": "paging",
+            },
             language={"emptyTable": self.empty_text, "zeroRecords": "No row matches."},
             drawCallback=_js(_DRAW_JS),
             createdRow=_js(_ROW_JS),

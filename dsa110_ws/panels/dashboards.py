@@ -97,6 +97,8 @@ class OperationsDashboard(_Composite):
     qa_source
         ``"stored"`` (the pipeline's image_qa grades; cheap at survey scale) or
         ``"pixels"`` (graded from the FITS files by ``w.qa``, cached).
+    job_id
+        A job to open (a deep link): the jobs panel then lists every job and selects it.
     """
 
     title = "DSA-110 operations"
@@ -111,13 +113,17 @@ class OperationsDashboard(_Composite):
         timer: str = "browser",
         qa_night: str = "yesterday",
         qa_source: str = "stored",
+        job_id: int | None = None,
         **kwargs: Any,
     ):
         self._qa = {"night": qa_night, "source": qa_source}
+        self._job_id = job_id
+        self.period: Any = None
         super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
         for part in self.parts.values():
             part.observe(self.guard(lambda _: self._update_kpis()), ["refreshed_at", "last_error"])
         self._update_kpis()
+        self._load_period()
         if auto_refresh and self.auto is not None:
             self.auto.enabled = True
 
@@ -138,7 +144,13 @@ class OperationsDashboard(_Composite):
             "health": HealthPanel(self.w, background=bg),
             "throughput": ThroughputPanel(self.w, background=bg),
             "ingest": IngestionPanel(self.w, background=bg),
-            "jobs": JobMonitor(self.w, status="failed", background=bg),
+            "jobs": (
+                JobMonitor(self.w, status="failed", background=bg)
+                if self._job_id is None
+                else JobMonitor(
+                    self.w, status="any", window="all", job_id=self._job_id, background=bg
+                )
+            ),
             "qa": QAPanel(
                 self.w, night=self._qa["night"], source=self._qa["source"], background=bg
             ),
@@ -180,9 +192,7 @@ class OperationsDashboard(_Composite):
     def _update_kpis(self) -> None:
         p = self.parts
         k: dict[str, Any] = {}
-        health, jobs, ingest, tp, tasks = (
-            p.get(n) for n in ("health", "jobs", "ingest", "throughput", "tasks")
-        )
+        health, jobs, ingest, tasks = (p.get(n) for n in ("health", "jobs", "ingest", "tasks"))
         if health is not None and health.report is not None:
             k.update(
                 health=health.report.status,
@@ -203,8 +213,8 @@ class OperationsDashboard(_Composite):
                 failed_1h=tasks.summary["failed_1h"],
                 stuck_tasks=tasks.summary["stuck"],
             )
-        if tp is not None and tp.refreshed_at and "n_images" in tp.data:
-            k.update(images=int(tp.data["n_images"].sum()))
+        if self.period is not None:  # its own fixed window: never the throughput panel's
+            k.update(images=int(self.period.n_images))
         self.kpis = k
         self._update_clock()
         lvl = {"ok": "ok", "warning": "warning", "critical": "critical", "unknown": "unknown"}
@@ -274,12 +284,23 @@ class OperationsDashboard(_Composite):
         self.now_html.value = (
             f"<span style='color:#555'>pipeline state as of {self.w.now().isot[:19]} UTC; "
             f"<span class='dsa-refreshes' data-ticks='{ticks}'>{ticks} automatic refreshes"
-            f"</span>, page updated {wall} (local time)</span>"
+            f"</span>, page updated {wall} (local time); <a href='wall.ipynb' target='_self' "
+            "style='color:#0969da'>operations wall</a></span>"
         )
+
+    def _load_period(self) -> None:
+        """The headline's own last-24-h numbers (``w.stats.period_summary``)."""
+
+        def done(period: Any) -> None:
+            self.period = period
+            self._update_kpis()
+
+        self.run(self.w.stats.period_summary, done, what="last 24 h", channel="period")
 
     def refresh(self) -> None:
         """Refresh every part (each in its own worker), then the clock line."""
         super().refresh()
+        self._load_period()
         self._update_clock()
 
 
@@ -292,7 +313,12 @@ class ScienceDashboard(_Composite):
     night
         Night the image browser opens on (UTC day; ``"yesterday"`` is relative to ``w.now()``).
     source_id
-        Source the explorer opens on (default: the best ESE candidate).
+        Source the explorer opens on (default: the best ESE candidate); given, the page
+        opens on the Sources tab.
+    image_id
+        Image the browser opens on (at the night it was made).
+    n_nights
+        Nights the image browser lists from ``night``.
     """
 
     title = "DSA-110 science"
@@ -303,9 +329,12 @@ class ScienceDashboard(_Composite):
         *,
         night: str = "yesterday",
         source_id: str | None = None,
+        image_id: int | None = None,
+        n_nights: int = 1,
         **kwargs: Any,
     ):
         self._night, self._source_id = night, source_id
+        self._image_id, self._n_nights = image_id, n_nights
         super().__init__(workspace, **kwargs)
 
     def _build(self) -> list[widgets.Widget]:
@@ -314,11 +343,19 @@ class ScienceDashboard(_Composite):
 
         bg = self.background
         self.parts = {
-            "images": ImageBrowser(self.w, night=self._night, background=bg),
+            "images": ImageBrowser(
+                self.w,
+                night=self._night,
+                n_nights=self._n_nights,
+                image_id=self._image_id,
+                background=bg,
+            ),
             "sources": SourceExplorer(self.w, self._source_id, background=bg),
         }
         self.tabs = widgets.Tab(children=list(self.parts.values()))
         for i, name in enumerate(("Images", "Sources")):
             self.tabs.set_title(i, name)
         self.tabs.add_class("dsa-science-tabs")
+        if self._source_id and self._image_id is None:
+            self.tabs.selected_index = 1
         return [self.tabs]

@@ -40,11 +40,10 @@ def _new_canvas_figure() -> tuple[Any, widgets.Widget]:
     canvas = manager.canvas
     canvas.header_visible = False
     canvas.toolbar_visible = True
-    canvas.toolbar_position = "top"
+    canvas.toolbar_position = "left"
     canvas.footer_visible = True
     canvas.resizable = False
     canvas.capture_scroll = False
-    canvas.layout.width = f"{int(_FIG_IN[0] * _DPI) + 4}px"
     return fig, canvas
 
 
@@ -164,6 +163,14 @@ class ImageViewer(Panel):
             f"{n}; use the toolbar to zoom and pan</span>"
         )
         self.show_status(f"{h.path.rsplit('/', 1)[-1]} drawn ({self.stretch})", "ok")
+
+    def clear(self) -> None:
+        """Show nothing (no image selected)."""
+        with plotting():
+            self.fig.clear()
+        self.canvas.draw_idle()
+        self.geometry = {}
+        self.geometry_html.value = ""
 
     def png(self) -> bytes:
         """The current figure as PNG bytes (for a report or a static notebook)."""

@@ -21,7 +21,8 @@ def from_query(query: str | None = None, **defaults: Any) -> dict[str, Any]:
 
     Each value is converted to its default's type (``int``, ``float``, ``bool`` or text; a
     ``None`` default takes the text).  ``query`` defaults to the page's ``QUERY_STRING``;
-    names not in ``defaults`` (e.g. Voila's ``token``) are ignored.
+    names not in ``defaults`` (e.g. Voila's ``token``) are ignored.  A ``+`` is taken
+    literally (source names hold one, ``J103255.8+363112``); a space is ``%20``.
 
     Raises
     ------
@@ -30,7 +31,8 @@ def from_query(query: str | None = None, **defaults: Any) -> dict[str, Any]:
     """
     text = os.environ.get("QUERY_STRING", "") if query is None else query
     out = dict(defaults)
-    for name, value in urllib.parse.parse_qsl(text.lstrip("?"), keep_blank_values=False):
+    pairs = urllib.parse.parse_qsl(text.lstrip("?").replace("+", "%2B"))
+    for name, value in pairs:
         if name not in defaults:
             continue
         default = defaults[name]

@@ -10,8 +10,9 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import sexagesimal
+from dsa110_ws.panels._table import DataTable
 from dsa110_ws.panels._widgets import (
-    PagedTable,
     figure_png,
     kv_html,
     new_figure,
@@ -112,15 +113,31 @@ class SourceExplorer(Panel):
         )
         self.cone_button = widgets.Button(description="Cone search", icon="search")
         self.cone_button.on_click(self.guard(lambda _: self.cone_search()))
-        self.cone_table = PagedTable(
-            columns=["id", "ra_deg", "dec_deg", "sep_arcmin", "detection_count", "mean_flux_jy"],
+        self.cone_table = DataTable(
+            columns=[
+                "id",
+                "ra_deg",
+                "dec_deg",
+                "position",
+                "sep_arcmin",
+                "detection_count",
+                "mean_flux_jy",
+            ],
+            labels={
+                "ra_deg": "RA (deg)",
+                "dec_deg": "Dec (deg)",
+                "position": "position (ICRS)",
+                "sep_arcmin": "separation (arcmin)",
+                "detection_count": "detections",
+                "mean_flux_jy": "mean flux (Jy)",
+            },
+            decimals={"ra_deg": 6, "dec_deg": 6, "sep_arcmin": 3},
             page_size=6,
-            selectable=True,
-            label=lambda r: str(r["id"]),
             empty_text="No search yet (or nothing inside the radius).",
         )
+        self.cone_table.add_class("dsa-sources-cone")
         self.cone_table.observe(self.guard(self._picked), "selected")
-        self.cand_table = PagedTable(
+        self.cand_table = DataTable(
             columns=[
                 "source_id",
                 "score",
@@ -132,9 +149,17 @@ class SourceExplorer(Panel):
                 "ese_like",
                 "stored_status",
             ],
+            labels={
+                "source_id": "source",
+                "n_epochs": "epochs",
+                "v": "V",
+                "eta": "eta",
+                "chi2_nu": "chi2/dof",
+                "sigma_deviation": "deviation (sigma)",
+                "ese_like": "ESE-like",
+                "stored_status": "stored status",
+            },
             page_size=8,
-            selectable=True,
-            label=lambda r: f"{r['source_id']} (score {r['score']:.2f})",
             empty_text="No candidates at this preset.",
         )
         self.cand_table.add_class("dsa-sources-candidates")
@@ -298,7 +323,10 @@ class SourceExplorer(Panel):
         def done(df: pd.DataFrame) -> None:
             self.cone_results = df
             self.cone_table.set_data(
-                df.assign(sep_arcmin=df["sep_deg"] * 60.0).set_index("id", drop=False)
+                df.assign(
+                    sep_arcmin=df["sep_deg"] * 60.0,
+                    position=sexagesimal(df["ra_deg"], df["dec_deg"]),
+                ).set_index("id", drop=False)
             )
             self.show_status(f"{len(df)} sources within {self.cone_radius.value:g}'", "ok")
 

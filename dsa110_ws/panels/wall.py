@@ -29,15 +29,15 @@ _DASHBOARD_FILES = {"operations": "operations.ipynb", "science": "science.ipynb"
 
 _CSS = """<style>
 .dsa-wall-tiles{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:14px;
-  width:100%;box-sizing:border-box}
-.dsa-tile{display:block;box-sizing:border-box;height:232px;padding:12px 16px;border-radius:8px;
+  width:calc(100% - 12px);box-sizing:border-box}
+.dsa-tile{display:block;box-sizing:border-box;height:250px;padding:10px 16px;border-radius:8px;
   border:1px solid #d0d7de;border-left-width:12px;text-decoration:none;color:#24292f;
   overflow:hidden;background:#fff}
 .dsa-tile:hover{box-shadow:0 0 0 3px #0969da55}
 .dsa-tile-label{font-size:20px;color:#424a53;white-space:nowrap;overflow:hidden;
   text-overflow:ellipsis}
-.dsa-tile-value{font-size:48px;font-weight:700;line-height:1.15;white-space:nowrap}
-.dsa-tile-detail{font-size:16px;color:#424a53;height:2.5em;overflow:hidden}
+.dsa-tile-value{font-size:46px;font-weight:700;line-height:1.15;white-space:nowrap}
+.dsa-tile-detail{font-size:16px;line-height:1.3;color:#424a53;height:3.9em;overflow:hidden}
 .dsa-tile-foot{display:flex;justify-content:space-between;align-items:flex-end;
   font-size:15px;color:#57606a;margin-top:4px}
 </style>"""
