@@ -122,6 +122,8 @@ class DataTable(widgets.VBox):
 
         _configure_itables()
         self.data = pd.DataFrame()
+        #: What the page was sent: the shown columns under their headers (and ``_bg``).
+        self.shown = pd.DataFrame()
         self.columns = list(columns)
         self.labels = dict(labels or {})
         self.decimals = dict(decimals or {})
@@ -220,11 +222,12 @@ class DataTable(widgets.VBox):
         del keep_page
         self.data = df
         self.n_rows = len(df)
+        self.shown = self._frame(df)
         keep = self.selected if self.selected is not None and self.selected in df.index else None
         rows = [int(df.index.get_loc(keep))] if keep is not None else []
         self._swapping = True
         try:
-            self.itable.update(self._frame(df), selected_rows=rows, **self._options(df))
+            self.itable.update(self.shown, selected_rows=rows, **self._options(df))
         finally:
             self._swapping = False
         if keep is None:

@@ -178,8 +178,8 @@ class OperationsDashboard(_Composite):
                 f"style='color:{NEUTRAL_COLOUR}'>{html.escape(NOT_CONFIGURED)}.</div>"
             )
         queue.add_class("dsa-queue-section")
-        bottom = widgets.GridBox([p["jobs"], p["qa"]], layout=two)
-        return [self.now_html, self.kpi_html, top, queue, bottom]
+        bottom = widgets.GridBox([p["qa"]], layout=two)
+        return [self.now_html, self.kpi_html, top, queue, p["jobs"], bottom]
 
     def _queue_configured(self) -> bool:
         """Whether a task queue is configured (an unusable one counts: its panels then say

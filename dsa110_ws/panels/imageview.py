@@ -22,7 +22,7 @@ from dsa110_ws.panels._widgets import figure_png, plotting
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
 
-__all__ = ["ImageViewer", "STRETCH_CHOICES"]
+__all__ = ["ImageViewer", "STRETCH_CHOICES", "canvas_figure"]
 
 STRETCH_CHOICES = ("zscale", "asinh", "zscale asinh", "minmax")
 #: Figure size (inches) at ``_DPI``: wide enough for the axes labels and the colour bar.
@@ -30,14 +30,24 @@ _FIG_IN = (6.4, 5.4)
 _DPI = 90
 
 
-def _new_canvas_figure() -> tuple[Any, widgets.Widget]:
-    """A matplotlib Figure on an ipympl canvas (a widget with zoom/pan), no pyplot."""
+def canvas_figure(figsize: tuple[float, float], dpi: int = _DPI) -> tuple[Any, Any]:
+    """A matplotlib Figure (constrained layout) on an ipympl canvas: a widget with a zoom
+    and pan toolbar, no pyplot state."""
+    import warnings
+
     from ipympl.backend_nbagg import new_figure_manager_given_figure
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=_FIG_IN, dpi=_DPI, layout="constrained")
-    manager = new_figure_manager_given_figure(id(fig), fig)
-    canvas = manager.canvas
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    with warnings.catch_warnings():  # ipympl's toolbar passes traitlets an old-style argument
+        warnings.simplefilter("ignore", DeprecationWarning)
+        manager = new_figure_manager_given_figure(id(fig), fig)
+    return fig, manager.canvas
+
+
+def _new_canvas_figure() -> tuple[Any, widgets.Widget]:
+    """The viewer's figure and canvas."""
+    fig, canvas = canvas_figure(_FIG_IN)
     canvas.header_visible = False
     canvas.toolbar_visible = True
     canvas.toolbar_position = "left"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 import traitlets
 
@@ -178,7 +179,10 @@ class SourceExplorer(Panel):
         self.eta_v_plot = png_widget(width="420px")
         self.metrics_html = widgets.HTML()
         self.metrics_html.add_class("dsa-source-metrics")
-        self.lc_plot = png_widget(width="100%")
+        from dsa110_ws.panels.lightcurve import LightCurveView
+
+        self.lc_view = LightCurveView(self.w, background=self.background)
+        self.lc_view.add_class("dsa-lightcurve")
         self.stamp_plot = png_widget(width="100%", max_width="1300px")
         cone = widgets.VBox(
             [
@@ -200,7 +204,7 @@ class SourceExplorer(Panel):
                 "Source",
                 widgets.HBox([self.forced_box, self.samp_point_button]),
                 self.metrics_html,
-                self.lc_plot,
+                self.lc_view,
                 self.stamp_plot,
             ),
         ]
@@ -246,7 +250,6 @@ class SourceExplorer(Panel):
             lc = self.w.sources.lightcurve(sid, forced=forced)
             out = {
                 "lc": lc,
-                "lc_png": _lightcurve_png(self.w, lc),
                 "eta_v": _eta_v_png(self.w, table, sid),
             }
             self.report_progress(1, 3, f"postage stamps of {sid}")
@@ -267,7 +270,8 @@ class SourceExplorer(Panel):
             list(self.metrics.items()) or [("metrics", "none")],
             title=f"{sid}: {len(self.lightcurve)} measurements{limits}",
         )
-        self.lc_plot.value, self.eta_v_plot.value = d["lc_png"], d["eta_v"]
+        self.eta_v_plot.value = d["eta_v"]
+        self.lc_view.show(sid, self.lightcurve)
         if len(self.lightcurve) and self.cone_results.empty:  # centre the cone search here
             self.cone_ra.value = round(float(self.lightcurve["ra_deg"].mean()), 5)
             self.cone_dec.value = round(float(self.lightcurve["dec_deg"].mean()), 5)
@@ -350,13 +354,6 @@ def _samp_button(label: str, what: str) -> widgets.Button:
 
 
 @plot_locked
-def _lightcurve_png(w: Any, lc: pd.DataFrame) -> bytes:
-    fig = new_figure(7.0, 2.6)
-    w.sources.plot_lightcurve(lc, ax=fig.add_subplot())
-    return figure_png(fig)
-
-
-@plot_locked
 def _eta_v_png(w: Any, table: pd.DataFrame, sid: str) -> bytes:
     fig = new_figure(4.6, 4.2)
     ax = fig.add_subplot()
@@ -372,9 +369,11 @@ def _eta_v_png(w: Any, table: pd.DataFrame, sid: str) -> bytes:
 
 @plot_locked
 def _stamps_png(w: Any, sid: str) -> bytes:
-    strip = w.sources.stamps(sid, max_epochs=8)
+    strip = w.sources.stamps(sid)  # every epoch, on the source's own flux range
     n = max(len(strip.mjd), 1)
-    fig = new_figure(1.6 * n + 1.2, 2.2)
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    ncols = min(n, 10)
+    nrows = int(np.ceil(n / ncols))
+    fig = new_figure(1.45 * ncols + 1.4, 1.75 * nrows + 0.5)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     w.sources.plot_stamps(strip, axes=axes)
     return figure_png(fig)

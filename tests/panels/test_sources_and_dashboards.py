@@ -17,9 +17,37 @@ def test_source_explorer_lists_the_injected_variables_and_opens_the_best(workspa
     assert p.source_id == p.candidates["source_id"].iloc[0]
     assert p.metrics["n_epochs"] == len(p.lightcurve.dropna(subset=["flux_jy"]))
     assert p.lightcurve["mjd"].is_monotonic_increasing
-    for plot in (p.lc_plot, p.eta_v_plot, p.stamp_plot):
+    for plot in (p.eta_v_plot, p.stamp_plot):
         assert bytes(plot.value).startswith(b"\x89PNG")
+    assert len(p.lc_view.lightcurve) == len(p.lightcurve) and p.lc_view.ax.has_data()
     assert f">{len(cands)}</b> candidates" in p.summary_html.value
+
+
+def test_light_curve_click_opens_the_epochs_stamp_and_image(workspace, truth):
+    """A click on a light-curve point (a real matplotlib button event at the point's
+    screen position) opens that epoch's stamp and image; the y axis says mJy; the
+    nights are told apart (one legend entry per UTC night)."""
+    from matplotlib.backend_bases import MouseEvent
+
+    ese = truth["sources"]["ese"][0]["source_id"]
+    p = SourceExplorer(workspace, ese, stamps=False)
+    v = p.lc_view
+    assert "mJy" in v.ax.get_ylabel() and p.lightcurve.attrs["flux_column"] in v.ax.get_ylabel()
+    nights = set(p.lightcurve["time_utc"].dt.strftime("%Y-%m-%d"))
+    assert {t.get_text() for t in v.ax.get_legend().get_texts()} == nights
+    k = 5
+    x, y = v.ax.transData.transform(v._xy[k])
+    v.canvas.callbacks.process(
+        "button_press_event", MouseEvent("button_press_event", v.canvas, x + 3, y - 2, 1)
+    )
+    assert v.epoch == k
+    assert v.viewer.path == p.lightcurve["image_path"].iloc[k]
+    assert bytes(v.stamp.value).startswith(b"\x89PNG")
+    when = p.lightcurve["time_utc"].iloc[k].strftime("%Y-%m-%d %H:%M:%S")
+    assert when in v.epoch_html.value
+    far = MouseEvent("button_press_event", v.canvas, x + 40, y + 40, 1)
+    v.canvas.callbacks.process("button_press_event", far)
+    assert v.epoch == k  # a click away from every point selects nothing new
 
 
 def test_source_explorer_candidate_pick_cone_search_and_errors(workspace, truth):
