@@ -200,6 +200,7 @@ class DataTable(widgets.VBox):
             classes="display nowrap compact cell-border hover",
             columnDefs=defs,
             order=[],
+            text_in_header_can_be_selected=False,  # a click anywhere on a header sorts
             # search and paging even when every row fits on one page (itables hides its
             # default controls then; this layout differs from the default)
             layout={
@@ -222,12 +223,17 @@ class DataTable(widgets.VBox):
         del keep_page
         self.data = df
         self.n_rows = len(df)
-        self.shown = self._frame(df)
+        shown = self._frame(df)
+        same = shown.equals(self.shown) and list(shown.columns) == list(self.shown.columns)
+        self.shown = shown
         keep = self.selected if self.selected is not None and self.selected in df.index else None
         rows = [int(df.index.get_loc(keep))] if keep is not None else []
         self._swapping = True
         try:
-            self.itable.update(self.shown, selected_rows=rows, **self._options(df))
+            if not same:  # a refresh with the same rows keeps the page's sort and search
+                self.itable.update(self.shown, selected_rows=rows, **self._options(df))
+            elif list(self.itable.selected_rows) != rows:
+                self.itable.selected_rows = rows
         finally:
             self._swapping = False
         if keep is None:

@@ -295,7 +295,7 @@ class OperationsDashboard(_Composite):
             self.period = period
             self._update_kpis()
 
-        self.run(self.w.stats.period_summary, done, what="last 24 h", channel="period")
+        self.run(lambda: self.w.stats.period_summary(), done, what="last 24 h", channel="period")
 
     def refresh(self) -> None:
         """Refresh every part (each in its own worker), then the clock line."""

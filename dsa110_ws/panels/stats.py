@@ -39,6 +39,7 @@ class ThroughputPanel(Panel):
 
     def _build(self) -> list[widgets.Widget]:
         self.window_select = widgets.Dropdown(options=list(WINDOWS), description="window")
+        self.window_select.add_class("dsa-throughput-window")
         self.link_values((self.window_select, "window"))
         self.totals_html = widgets.HTML()
         self.totals_html.add_class("dsa-throughput-totals")

@@ -30,7 +30,7 @@ _DASHBOARD_FILES = {"operations": "operations.ipynb", "science": "science.ipynb"
 _CSS = """<style>
 .dsa-wall-tiles{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:14px;
   width:calc(100% - 12px);box-sizing:border-box}
-.dsa-tile{display:block;box-sizing:border-box;height:250px;padding:10px 16px;border-radius:8px;
+.dsa-tile{display:block;box-sizing:border-box;height:240px;padding:10px 16px;border-radius:8px;
   border:1px solid #d0d7de;border-left-width:12px;text-decoration:none;color:#24292f;
   overflow:hidden;background:#fff}
 .dsa-tile:hover{box-shadow:0 0 0 3px #0969da55}
@@ -142,12 +142,14 @@ class WallDashboard(_Composite):
         self.tiles_html.add_class("dsa-wall-tiles-box")
         self.tiles_html.layout.width = "100%"
         self.parts = {"throughput": ThroughputPanel(self.w, background=self.background)}
-        self.parts["throughput"].plot.layout.max_width = "1100px"
+        self.parts["throughput"].plot.layout.max_width = "820px"
         return [self.head_html, self.tiles_html, self.parts["throughput"]]
 
     def load_tiles(self) -> None:
         """Read every tile (in the background) and draw them."""
-        self.run(self.w.wall.tiles, self._show_tiles, what="reading the wall", channel="tiles")
+        self.run(
+            lambda: self.w.wall.tiles(), self._show_tiles, what="reading the wall", channel="tiles"
+        )
 
     def _show_tiles(self, tiles: list[WallTile]) -> None:
         self.tiles = tiles
