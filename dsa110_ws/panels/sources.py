@@ -203,8 +203,7 @@ class SourceExplorer(Panel):
             section(
                 "Source",
                 widgets.HBox([self.forced_box, self.samp_point_button]),
-                self.metrics_html,
-                self.lc_view,
+                widgets.HBox([self.metrics_html, self.lc_view]),
                 self.stamp_plot,
             ),
         ]
@@ -260,6 +259,8 @@ class SourceExplorer(Panel):
 
     def _show_source(self, sid: str, d: dict[str, Any]) -> None:
         self.lightcurve = d["lc"]
+        if sid in self.cand_table.data.index and self.cand_table.selected != sid:
+            self.cand_table.select(sid)  # the shown source is the selected row
         rows = self.variability[self.variability["source_id"] == sid]
         self.metrics = (
             rows.iloc[0][[c for c in METRICS if c in rows]].to_dict() if len(rows) else {}

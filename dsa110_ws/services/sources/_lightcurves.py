@@ -192,7 +192,16 @@ def _errorbars_by_night(ax: Any, lc: pd.DataFrame, x: np.ndarray, ok: np.ndarray
             x[sel], 1e3 * lc["flux_jy"][sel], yerr=1e3 * lc["flux_err_jy"][sel], **style
         )
         first = first if first is not None else drawn
-    ax.legend(loc="best", fontsize=7, ncols=min(5, len(pd.unique(nights[ok]))), title="UTC night")
+    n = len(pd.unique(nights[ok]))  # beside the axes, never over the points
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        ncols=1 + (n > 10),
+        title="UTC night",
+        title_fontsize=7,
+        borderaxespad=0.0,
+    )
     return first
 
 
