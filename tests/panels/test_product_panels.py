@@ -105,6 +105,18 @@ def test_ms_inspector_lists_a_night_and_refuses_paths_outside_the_roots(workspac
     assert p.status.level == "error" and "/etc" in p.last_error
 
 
+def test_cal_inspector_y_menu_follows_the_table_type(workspace, truth):
+    tables = truth["calibration"]["caltables"]
+    k = next(c["path"] for c in tables if c["table_type"] == "K")
+    g = next(c["path"] for c in tables if c["table_type"] == "GP")
+    p = CalInspector(workspace, k)
+    assert p.y_select.options == (("delay (ns)", "delay"),) and p.y_select.disabled
+    assert p.y_axis == "delay" and _png(p.plot.value) and p.status.level == "ok", p.last_error
+    p.caltable = g
+    assert [o[0] for o in p.y_select.options] == ["amplitude", "phase (deg)"]
+    assert p.y_axis == "amp" and not p.y_select.disabled
+
+
 def test_cal_inspector_finds_the_dead_antenna_and_the_coverage_gap(workspace, truth):
     cal = truth["calibration"]
     dead = next(c for c in cal["caltables"] if c["dead_antenna"] is not None)
