@@ -176,7 +176,11 @@ class SourceExplorer(Panel):
         )
         widgets.link((self.forced_box, "value"), (self, "forced"))
         self.summary_html = widgets.HTML()
-        self.eta_v_plot = png_widget(width="420px")
+        from dsa110_ws.panels.etav import EtaVView
+
+        self.eta_v = EtaVView(self.w, background=self.background)
+        self.eta_v.add_class("dsa-etav")
+        self.eta_v.observe(self.guard(self._picked), "selected")
         self.metrics_html = widgets.HTML()
         self.metrics_html.add_class("dsa-source-metrics")
         from dsa110_ws.panels.lightcurve import LightCurveView
@@ -197,7 +201,7 @@ class SourceExplorer(Panel):
             section(
                 "ESE candidates",
                 self.summary_html,
-                widgets.HBox([self.cand_table, self.eta_v_plot]),
+                widgets.HBox([self.cand_table, self.eta_v]),
                 self.samp_cands_button,
             ),
             section(
@@ -249,7 +253,6 @@ class SourceExplorer(Panel):
             lc = self.w.sources.lightcurve(sid, forced=forced)
             out = {
                 "lc": lc,
-                "eta_v": _eta_v_png(self.w, table, sid),
             }
             self.report_progress(1, 3, f"postage stamps of {sid}")
             out["stamps_png"] = _stamps_png(self.w, sid) if with_stamps else b""
@@ -271,7 +274,7 @@ class SourceExplorer(Panel):
             list(self.metrics.items()) or [("metrics", "none")],
             title=f"{sid}: {len(self.lightcurve)} measurements{limits}",
         )
-        self.eta_v_plot.value = d["eta_v"]
+        self.eta_v.show(self.variability, sid)
         self.lc_view.show(sid, self.lightcurve)
         if len(self.lightcurve) and self.cone_results.empty:  # centre the cone search here
             self.cone_ra.value = round(float(self.lightcurve["ra_deg"].mean()), 5)
@@ -352,20 +355,6 @@ def _samp_button(label: str, what: str) -> widgets.Button:
     )
     b.add_class("dsa-samp")
     return b
-
-
-@plot_locked
-def _eta_v_png(w: Any, table: pd.DataFrame, sid: str) -> bytes:
-    fig = new_figure(4.6, 4.2)
-    ax = fig.add_subplot()
-    w.sources.plot_eta_v(table, ax=ax)
-    row = table[table["source_id"] == sid]
-    if len(row):
-        ax.scatter(
-            row["eta"], row["v"], s=160, facecolors="none", edgecolors="#cf222e", lw=2, label=sid
-        )
-        ax.legend(fontsize=7, loc="lower right")
-    return figure_png(fig)
 
 
 @plot_locked

@@ -17,8 +17,8 @@ def test_source_explorer_lists_the_injected_variables_and_opens_the_best(workspa
     assert p.source_id == p.candidates["source_id"].iloc[0]
     assert p.metrics["n_epochs"] == len(p.lightcurve.dropna(subset=["flux_jy"]))
     assert p.lightcurve["mjd"].is_monotonic_increasing
-    for plot in (p.eta_v_plot, p.stamp_plot):
-        assert bytes(plot.value).startswith(b"\x89PNG")
+    assert bytes(p.stamp_plot.value).startswith(b"\x89PNG")
+    assert len(p.eta_v.table) == p.variability[["eta", "v"]].notna().all(axis=1).sum()
     assert len(p.lc_view.lightcurve) == len(p.lightcurve) and p.lc_view.ax.has_data()
     assert f">{len(cands)}</b> candidates" in p.summary_html.value
 
@@ -48,6 +48,28 @@ def test_light_curve_click_opens_the_epochs_stamp_and_image(workspace, truth):
     far = MouseEvent("button_press_event", v.canvas, x + 40, y + 40, 1)
     v.canvas.callbacks.process("button_press_event", far)
     assert v.epoch == k  # a click away from every point selects nothing new
+
+
+def test_eta_v_click_selects_that_source(workspace, truth):
+    """A click on a point of the eta-V plot (a real button event at its screen position)
+    opens that source; a hover names it."""
+    from matplotlib.backend_bases import MouseEvent
+
+    p = SourceExplorer(workspace, stamps=False)
+    v = p.eta_v
+    target = truth["sources"]["ese"][1]["source_id"]
+    assert p.source_id != target
+    k = v._ids.index(target)
+    x, y = v.ax.transData.transform(v._xy[k])
+    v.canvas.callbacks.process(
+        "motion_notify_event", MouseEvent("motion_notify_event", v.canvas, x, y)
+    )
+    assert target in v.hover_html.value
+    v.canvas.callbacks.process(
+        "button_press_event", MouseEvent("button_press_event", v.canvas, x + 2, y + 2, 1)
+    )
+    assert v.selected == target and p.source_id == target
+    assert p.lightcurve["source_id"].eq(target).all() and p.cand_table.selected == target
 
 
 def test_source_explorer_candidate_pick_cone_search_and_errors(workspace, truth):
