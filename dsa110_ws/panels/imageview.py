@@ -49,7 +49,7 @@ def _new_canvas_figure() -> tuple[Any, widgets.Widget]:
     """The viewer's figure and canvas."""
     fig, canvas = canvas_figure(_FIG_IN)
     canvas.header_visible = False
-    canvas.toolbar_visible = True
+    canvas.toolbar_visible = "fade-in-fade-out"  # over the figure only while hovered
     canvas.toolbar_position = "left"
     canvas.footer_visible = True
     canvas.resizable = False
@@ -170,7 +170,7 @@ class ImageViewer(Panel):
             f"<span class='dsa-geometry' {attrs} style='font-size:12px;color:#555'>"
             f"{int(g['nx'])} x {int(g['ny'])} pixels of {h.cell_arcsec or 0:g}&Prime;; "
             f"unit {html.escape(h.bunit or 'unknown')}; stretch {html.escape(self.stretch)}"
-            f"{n}; use the toolbar to zoom and pan</span>"
+            f"{n}; hover the image for the zoom and pan toolbar</span>"
         )
         self.show_status(f"{h.path.rsplit('/', 1)[-1]} drawn ({self.stretch})", "ok")
 
