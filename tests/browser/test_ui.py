@@ -189,6 +189,7 @@ def test_operations_dashboard_fills_every_panel_on_20_loads(voila_server, browse
     try:
         for n in range(20):
             page = context.new_page()
+            page.set_default_timeout(180_000)
             page.goto(voila_server.url("operations"), wait_until="domcontentloaded")
             page.wait_for_selector(".dsa-kpi[data-kpi='images']", timeout=180_000)
             try:

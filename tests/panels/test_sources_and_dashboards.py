@@ -124,6 +124,64 @@ def test_science_dashboard_has_images_and_sources(workspace, truth):
     assert d.parts["sources"].source_id == truth["sources"]["ese"][1]["source_id"]
 
 
+def test_wall_tiles_match_the_truth_and_ignore_panel_windows(workspace, truth):
+    from dsa110_ws.panels.wall import WallDashboard
+
+    d = WallDashboard(workspace)
+    tiles = {t.key: t for t in d.tiles}
+    assert len(tiles) == 10 and d.last_error == ""
+    failed = tiles["failed_jobs"]
+    assert failed.value == str(len(truth["failed_jobs"])) and failed.severity == "critical"
+    assert len(failed.series) == 24 and sum(failed.series) == len(truth["failed_jobs"])
+    assert tiles["stuck_ms"].value == str(len(truth["ms_states"]["stuck"]))
+    assert tiles["stuck_ms"].severity == "warning"
+    assert tiles["incomplete_groups"].value == str(len(truth["incomplete_groups"]))
+    now_mjd = truth["now_unix"] / 86400.0 + 40587.0
+    n_24h = sum(1 for i in truth["images"] if now_mjd - 1 <= i["mid_mjd"] < now_mjd)
+    assert tiles["images"].value == str(n_24h) and tiles["images"].severity == "info"
+    assert sum(tiles["images"].series) == n_24h
+    assert tiles["images"].link == ("science", (("night", "2026-11-13"), ("n_nights", "2")))
+    html_before = d.tiles_html.value
+    d.parts["throughput"].window = "last 30 days"  # a panel's window: the tiles stay
+    assert d.parts["throughput"].data["n_images"].sum() > n_24h
+    assert d.tiles_html.value == html_before
+    assert "data-severity='critical'" in html_before and "href='operations.ipynb?panel=jobs'" in (
+        html_before
+    )
+    d.close()
+
+
+def test_operations_headline_images_keep_their_24_h(workspace, truth):
+    d = OperationsDashboard(workspace)
+    now_mjd = truth["now_unix"] / 86400.0 + 40587.0
+    n_24h = sum(1 for i in truth["images"] if now_mjd - 1 <= i["mid_mjd"] < now_mjd)
+    assert d.kpis["images"] == n_24h
+    d.parts["throughput"].window = "last 30 days"
+    assert d.parts["throughput"].data["n_images"].sum() == len(truth["images"]) > n_24h
+    assert d.kpis["images"] == n_24h
+    d.close()
+
+
+def test_deep_link_parameters_from_the_query_string(workspace, truth):
+    from dsa110_ws.errors import InvalidQueryError
+    from dsa110_ws.panels import from_query
+
+    sid = truth["sources"]["ese"][1]["source_id"]
+    got = from_query(f"?source_id={sid}&job_id=12&token=abc", source_id="", job_id=0)
+    assert got == {"source_id": sid, "job_id": 12}  # '+' kept, unknown names ignored
+    assert from_query("", night="yesterday") == {"night": "yesterday"}
+    with pytest.raises(InvalidQueryError, match="job_id"):
+        from_query("job_id=twelve", job_id=0)
+    job = truth["failed_jobs"][0]["id"]
+    d = OperationsDashboard(workspace, job_id=job)
+    assert d.parts["jobs"].job_table.selected == job
+    assert f"Job {job}" in d.parts["jobs"].detail.value
+    d.close()
+    s = ScienceDashboard(workspace, source_id=sid)
+    assert s.tabs.selected_index == 1 and s.parts["sources"].source_id == sid
+    s.close()
+
+
 @pytest.mark.parametrize("cls", [SourceExplorer, OperationsDashboard, ScienceDashboard])
 def test_sources_and_dashboards_on_a_broken_database_path(cls, broken_workspace):
     d = cls(broken_workspace)
