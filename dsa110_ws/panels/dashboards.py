@@ -99,6 +99,9 @@ class OperationsDashboard(_Composite):
         ``"pixels"`` (graded from the FITS files by ``w.qa``, cached).
     job_id
         A job to open (a deep link): the jobs panel then lists every job and selects it.
+    panel
+        A part shown first, full width (a deep link from the wall: ``health``, ``jobs``,
+        ``ingest``, ``qa``, ``tasks``...).
     """
 
     title = "DSA-110 operations"
@@ -114,10 +117,12 @@ class OperationsDashboard(_Composite):
         qa_night: str = "yesterday",
         qa_source: str = "stored",
         job_id: int | None = None,
+        panel: str = "",
         **kwargs: Any,
     ):
         self._qa = {"night": qa_night, "source": qa_source}
         self._job_id = job_id
+        self._focus = panel or ("jobs" if job_id is not None else "")
         self.period: Any = None
         super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
         for part in self.parts.values():
@@ -161,25 +166,30 @@ class OperationsDashboard(_Composite):
                 failures=FailuresPanel(self.w, background=bg),
                 workers=WorkersPanel(self.w, background=bg),
             )
-        p = self.parts
+        p: dict[str, widgets.Widget] = dict(self.parts)
+        focus = p.pop(self._focus, None)  # a deep link's panel goes first, full width
         two = widgets.Layout(
             grid_template_columns="repeat(2, minmax(460px, 1fr))", grid_gap="16px", width="100%"
         )
-        top = widgets.GridBox(
-            [p["health"], widgets.VBox([p["throughput"], p["ingest"]])], layout=two
-        )
-        if "tasks" in p:
-            queue: widgets.Widget = widgets.GridBox(
-                [p["tasks"], widgets.VBox([p["failures"], p["workers"]])], layout=two
-            )
+
+        def row(*columns: list[str]) -> widgets.Widget:
+            cols = [[p[n] for n in names if n in p] for names in columns]
+            cells = [c[0] if len(c) == 1 else widgets.VBox(c) for c in cols if c]
+            return widgets.GridBox(cells, layout=two)
+
+        if "tasks" in self.parts:
+            queue = row(["tasks"], ["failures", "workers"])
         else:
             queue = widgets.HTML(
                 f"<h3 style='margin:4px 0'>Task queue</h3><div class='dsa-queue-off' "
                 f"style='color:{NEUTRAL_COLOUR}'>{html.escape(NOT_CONFIGURED)}.</div>"
             )
         queue.add_class("dsa-queue-section")
-        bottom = widgets.GridBox([p["qa"]], layout=two)
-        return [self.now_html, self.kpi_html, top, queue, p["jobs"], bottom]
+        rows = [row(["health"], ["throughput", "ingest"]), queue, row(["jobs"]), row(["qa"])]
+        if "jobs" in p:  # the failed jobs' table is wide: a row of its own
+            rows[2] = p["jobs"]
+        first = [focus] if focus is not None else []
+        return [self.now_html, self.kpi_html, *first, *rows]
 
     def _queue_configured(self) -> bool:
         """Whether a task queue is configured (an unusable one counts: its panels then say

@@ -175,6 +175,7 @@ def test_deep_link_parameters_from_the_query_string(workspace, truth):
     job = truth["failed_jobs"][0]["id"]
     d = OperationsDashboard(workspace, job_id=job)
     assert d.parts["jobs"].job_table.selected == job
+    assert d.children.index(d.parts["jobs"]) < d.children.index(d.kpi_html) + 2  # shown first
     assert f"Job {job}" in d.parts["jobs"].detail.value
     d.close()
     s = ScienceDashboard(workspace, source_id=sid)
