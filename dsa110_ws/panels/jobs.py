@@ -37,6 +37,7 @@ WINDOWS: dict[str, float | None] = {
     "all": None,
 }
 _FAILED_BG = Severity.CRITICAL.background
+_NO_DETAIL = "<i style='color:#555'>Click a job or a batch job to see its detail here.</i>"
 
 
 class JobMonitor(Panel):
@@ -106,12 +107,12 @@ class JobMonitor(Panel):
         self.job_table.add_class("dsa-jobs-table")
         self.batch_table = DataTable(
             columns=["id", "type", "status", "items", "n_failed", "progress_pct", "created"],
-            labels={"progress_pct": "progress", "created": "created (UTC)"},
+            labels={"progress_pct": "progress", "created": "created (UTC)", "n_failed": "failed"},
             page_size=8,
             empty_text="No batch jobs in this window.",
         )
         self.batch_table.add_class("dsa-batches-table")
-        self.detail = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.detail = widgets.HTML(_NO_DETAIL, layout=widgets.Layout(width="100%"))
         self.detail.add_class("dsa-jobs-detail")
         self.job_table.observe(self.guard(self._job_selected), "selected")
         self.batch_table.observe(self.guard(self._batch_selected), "selected")
@@ -208,7 +209,7 @@ class JobMonitor(Panel):
         jid = change["new"]
         self.rerun_button.disabled = jid is None
         if jid is None:  # nothing selected (or the row was filtered away): no stale detail
-            self.detail.value = ""
+            self.detail.value = _NO_DETAIL
             return
         self.run(lambda: self.w.jobs.get(int(jid)), self._show_job, what=f"reading job {jid}")
 
@@ -237,7 +238,7 @@ class JobMonitor(Panel):
         bid = change["new"]
         self.cancel_button.disabled = bid is None
         if bid is None:
-            self.detail.value = ""
+            self.detail.value = _NO_DETAIL
             return
         self.run(lambda: self.w.jobs.batch(int(bid)), self._show_batch, what=f"reading batch {bid}")
 
