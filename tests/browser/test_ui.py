@@ -184,6 +184,7 @@ def _fits_shape(path: str) -> tuple[float, float]:
         return float(hdul[0].header["NAXIS1"]), float(hdul[0].header["NAXIS2"])
 
 
+@pytest.mark.timeout(2400)  # 20 pages, each with its own kernel, on a 2-core machine
 def test_operations_dashboard_fills_every_panel_on_20_loads(voila_server, browser):
     """Updates from the panels' worker threads reach the page every time."""
     empty = []
