@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         OperatorActions,
         StatsService,
         TaskQueueService,
+        WallService,
     )
     from dsa110_ws.services.products import (
         BatchRunner,
@@ -456,6 +457,21 @@ class Workspace:
             r.image_qa,
             jobs=self.jobs,
             health=self.health,
+            clock=self.clock,
+        )
+
+    @lazy
+    def wall(self) -> WallService:
+        """The operations wall's tiles: fixed last-24-h numbers with severities and trends."""
+        from dsa110_ws.services.operations import WallService
+
+        return WallService(
+            stats=self.stats,
+            jobs=self.jobs,
+            health=self.health,
+            calhealth=self.calhealth,
+            ingest=self.ingest,
+            tasks=self.tasks,
             clock=self.clock,
         )
 

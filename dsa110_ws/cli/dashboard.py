@@ -30,16 +30,16 @@ from dsa110_ws.cli._common import workspace
 @click.option("--no-browser", is_flag=True, help="Do not open a web browser.")
 @click.option(
     "--notebook",
-    type=click.Choice(["operations", "science"]),
+    type=click.Choice(["operations", "science", "wall"]),
     default="operations",
     show_default=True,
-    help="Dashboard to open and print (both are served).",
+    help="Dashboard to open and print (all are served; 'wall': the operations wall).",
 )
 @click.option(
     "--notebooks-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory holding operations.ipynb and science.ipynb "
+    help="Directory holding operations.ipynb, science.ipynb and wall.ipynb "
     "(default: notebooks/dashboards of the checkout).",
 )
 @click.option(

@@ -37,7 +37,11 @@ __all__ = [
 ]
 
 #: Dashboard name -> notebook file in ``notebooks/dashboards``.
-DASHBOARDS: dict[str, str] = {"operations": "operations.ipynb", "science": "science.ipynb"}
+DASHBOARDS: dict[str, str] = {
+    "operations": "operations.ipynb",
+    "science": "science.ipynb",
+    "wall": "wall.ipynb",
+}
 
 #: The configuration file beside the dashboards.
 CONFIG_FILE = "voila.json"

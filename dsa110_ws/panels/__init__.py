@@ -32,7 +32,10 @@ __all__ = [
     "ThroughputPanel",
     "OperationsDashboard",
     "ScienceDashboard",
+    "WallDashboard",
+    "ImageViewer",
     "Panel",
+    "from_query",
 ]
 
 _WHERE = {
@@ -53,7 +56,10 @@ _WHERE = {
     "ThroughputPanel": "stats",
     "OperationsDashboard": "dashboards",
     "ScienceDashboard": "dashboards",
+    "WallDashboard": "wall",
+    "ImageViewer": "imageview",
     "Panel": "_base",
+    "from_query": "query",
 }
 
 

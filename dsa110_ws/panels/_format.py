@@ -9,7 +9,14 @@ import pandas as pd
 
 from dsa110_ws.core.time import mjd_to_unix
 
-__all__ = ["unix_text", "mjd_text", "short_path", "beam_text", "qa_checks_html"]
+__all__ = [
+    "unix_text",
+    "mjd_text",
+    "short_path",
+    "beam_text",
+    "qa_checks_html",
+    "sexagesimal",
+]
 
 
 def _missing(x: Any) -> bool:
@@ -55,3 +62,23 @@ def qa_checks_html(qa: Any) -> str:
         f"</span> (rms {qa.rms_jy * 1e3:.3g} mJy/beam, peak {qa.peak_jy:.3g} Jy/beam, "
         f"DR {qa.dynamic_range:.0f})</p><table class='dsa-table'>{rows}</table>"
     )
+
+
+def sexagesimal(ra_deg: Any, dec_deg: Any) -> list[str]:
+    """ICRS positions as ``hh:mm:ss.sss +dd:mm:ss.ss`` (blank where either is missing)."""
+    import numpy as np
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    ra = np.atleast_1d(np.asarray(pd.to_numeric(ra_deg, errors="coerce"), dtype=float))
+    dec = np.atleast_1d(np.asarray(pd.to_numeric(dec_deg, errors="coerce"), dtype=float))
+    ok = np.isfinite(ra) & np.isfinite(dec)
+    out = [""] * len(ra)
+    if ok.any():
+        hms = Angle(ra[ok], u.deg).to_string(unit=u.hour, sep=":", precision=3, pad=True)
+        dms = Angle(dec[ok], u.deg).to_string(
+            unit=u.deg, sep=":", precision=2, pad=True, alwayssign=True
+        )
+        for k, a, d in zip(np.flatnonzero(ok), np.atleast_1d(hms), np.atleast_1d(dms), strict=True):
+            out[int(k)] = f"{a} {d}"
+    return out

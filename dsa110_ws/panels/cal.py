@@ -240,6 +240,7 @@ class CalInspector(Panel):
         self.spw_table.columns = ["spw", "n_solutions", "flag_fraction", *values, "snr_median"]
         self.antenna_table.set_data(per_ant)
         self.spw_table.set_data(q.per_spw if q.per_spw is not None else pd.DataFrame())
+        self._y_choices(str(r.table_type or ""))
         names = ["all", *[str(n) for n in per_ant.get("name", [])]]
         if self.antenna not in names:
             self.antenna = "all"
@@ -250,6 +251,18 @@ class CalInspector(Panel):
         said = f"QA {q.grade}" if q.grade != "unknown" else f"QA {q.reasons[0]}"
         self.show_status(f"{r.table_type} table of {r.set_name}: {said}", level)
         self._load_plot()
+
+    def _y_choices(self, kind: str) -> None:
+        """The y menu says what the plot of this table type draws: a K table's delays (ns),
+        else amplitude or phase (the gain QA's axis for G tables)."""
+        if kind == "K":
+            self.y_select.options = [("delay (ns)", "delay")]
+        else:
+            self.y_select.options = [("amplitude", "amp"), ("phase (deg)", "phase")]
+        self.y_select.disabled = kind == "K"
+        want = "delay" if kind == "K" else (self.y_axis if self.y_axis != "delay" else "amp")
+        if self.y_select.value != want:
+            self.y_select.value = want
 
     def _load_plot(self) -> None:
         if not self.caltable or self.registry is None:
@@ -328,5 +341,26 @@ def _timeline_png(tl: Any) -> bytes:
         ax.axvspan(a - tl.start_mjd, b - tl.start_mjd, color="#cf222e", alpha=0.25, lw=0)
     ax.set_yticks(np.arange(len(tl.sets)), [str(s) for s in tl.sets["set_name"]], fontsize=7)
     ax.set_xlim(0, tl.end_mjd - tl.start_mjd)
-    ax.set_xlabel(f"days since {mjd_text(tl.start_mjd)} UTC (red: no valid set)")
+    _utc_date_axis(ax, tl.start_mjd, tl.end_mjd)
+    ax.set_xlabel("UTC date (green: a set's validity; red: no valid set)")
     return figure_png(fig)
+
+
+def _utc_date_axis(ax: Any, start_mjd: float, end_mjd: float) -> None:
+    """Label an x axis drawn in days since ``start_mjd`` with UTC dates and times."""
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FuncFormatter
+
+    from dsa110_ws.core.time import mjd_to_unix
+
+    span = max(end_mjd - start_mjd, 1e-6)
+    step = next((d for d in (1 / 24, 3 / 24, 6 / 24, 0.5, 1, 2, 7, 14, 30) if span / d <= 8), 60)
+    first = np.ceil(start_mjd / step) * step
+    ticks = np.arange(first, end_mjd + 1e-9, step) - start_mjd
+    ax.set_xticks(ticks)
+    fmt = "%m-%d %H:%M" if step < 1 else "%Y-%m-%d"
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(
+            lambda x, _: mdates.num2date(mjd_to_unix(start_mjd + x) / 86400.0).strftime(fmt)
+        )
+    )

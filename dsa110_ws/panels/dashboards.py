@@ -97,6 +97,11 @@ class OperationsDashboard(_Composite):
     qa_source
         ``"stored"`` (the pipeline's image_qa grades; cheap at survey scale) or
         ``"pixels"`` (graded from the FITS files by ``w.qa``, cached).
+    job_id
+        A job to open (a deep link): the jobs panel then lists every job and selects it.
+    panel
+        A part shown first, full width (a deep link from the wall: ``health``, ``jobs``,
+        ``ingest``, ``qa``, ``tasks``...).
     """
 
     title = "DSA-110 operations"
@@ -111,13 +116,20 @@ class OperationsDashboard(_Composite):
         timer: str = "browser",
         qa_night: str = "yesterday",
         qa_source: str = "stored",
+        job_id: int | None = None,
+        panel: str = "",
         **kwargs: Any,
     ):
         self._qa = {"night": qa_night, "source": qa_source}
+        self._job_id = job_id
+        self._focus = panel or ("jobs" if job_id is not None else "")
+        self.period: Any = None
+        self._period_failed = False
         super().__init__(workspace, refresh_s=refresh_s, timer=timer, **kwargs)
         for part in self.parts.values():
             part.observe(self.guard(lambda _: self._update_kpis()), ["refreshed_at", "last_error"])
         self._update_kpis()
+        self._load_period()
         if auto_refresh and self.auto is not None:
             self.auto.enabled = True
 
@@ -138,7 +150,13 @@ class OperationsDashboard(_Composite):
             "health": HealthPanel(self.w, background=bg),
             "throughput": ThroughputPanel(self.w, background=bg),
             "ingest": IngestionPanel(self.w, background=bg),
-            "jobs": JobMonitor(self.w, status="failed", background=bg),
+            "jobs": (
+                JobMonitor(self.w, status="failed", background=bg)
+                if self._job_id is None
+                else JobMonitor(
+                    self.w, status="any", window="all", job_id=self._job_id, background=bg
+                )
+            ),
             "qa": QAPanel(
                 self.w, night=self._qa["night"], source=self._qa["source"], background=bg
             ),
@@ -149,25 +167,30 @@ class OperationsDashboard(_Composite):
                 failures=FailuresPanel(self.w, background=bg),
                 workers=WorkersPanel(self.w, background=bg),
             )
-        p = self.parts
+        p: dict[str, widgets.Widget] = dict(self.parts)
+        focus = p.pop(self._focus, None)  # a deep link's panel goes first, full width
         two = widgets.Layout(
             grid_template_columns="repeat(2, minmax(460px, 1fr))", grid_gap="16px", width="100%"
         )
-        top = widgets.GridBox(
-            [p["health"], widgets.VBox([p["throughput"], p["ingest"]])], layout=two
-        )
-        if "tasks" in p:
-            queue: widgets.Widget = widgets.GridBox(
-                [p["tasks"], widgets.VBox([p["failures"], p["workers"]])], layout=two
-            )
+
+        def row(*columns: list[str]) -> widgets.Widget:
+            cols = [[p[n] for n in names if n in p] for names in columns]
+            cells = [c[0] if len(c) == 1 else widgets.VBox(c) for c in cols if c]
+            return widgets.GridBox(cells, layout=two)
+
+        if "tasks" in self.parts:
+            queue = row(["tasks"], ["failures", "workers"])
         else:
             queue = widgets.HTML(
                 f"<h3 style='margin:4px 0'>Task queue</h3><div class='dsa-queue-off' "
                 f"style='color:{NEUTRAL_COLOUR}'>{html.escape(NOT_CONFIGURED)}.</div>"
             )
         queue.add_class("dsa-queue-section")
-        bottom = widgets.GridBox([p["jobs"], p["qa"]], layout=two)
-        return [self.now_html, self.kpi_html, top, queue, bottom]
+        rows = [row(["health"], ["throughput", "ingest"]), queue, row(["jobs"]), row(["qa"])]
+        if "jobs" in p:  # the failed jobs' table is wide: a row of its own
+            rows[2] = p["jobs"]
+        first = [focus] if focus is not None else []
+        return [self.now_html, self.kpi_html, *first, *rows]
 
     def _queue_configured(self) -> bool:
         """Whether a task queue is configured (an unusable one counts: its panels then say
@@ -180,9 +203,7 @@ class OperationsDashboard(_Composite):
     def _update_kpis(self) -> None:
         p = self.parts
         k: dict[str, Any] = {}
-        health, jobs, ingest, tp, tasks = (
-            p.get(n) for n in ("health", "jobs", "ingest", "throughput", "tasks")
-        )
+        health, jobs, ingest, tasks = (p.get(n) for n in ("health", "jobs", "ingest", "tasks"))
         # a source that failed shows "n/a" (never a count of 0 or an earlier number)
         if health is not None and health.refreshed_at:
             r, cal, stuck = health.report, health.cal, health.stuck
@@ -211,10 +232,10 @@ class OperationsDashboard(_Composite):
                 failed_1h=tasks.summary["failed_1h"],
                 stuck_tasks=tasks.summary["stuck"],
             )
-        if tp is not None and tp.last_error:
+        if self._period_failed:
             k.update(images="n/a")
-        elif tp is not None and tp.refreshed_at and "n_images" in tp.data:
-            k.update(images=int(tp.data["n_images"].sum()))
+        elif self.period is not None:  # its own fixed window: never the throughput panel's
+            k.update(images=int(self.period.n_images))
         self.kpis = k
         self._update_clock()
         lvl = {"ok": "ok", "warning": "warning", "critical": "critical", "unknown": "unknown"}
@@ -284,12 +305,32 @@ class OperationsDashboard(_Composite):
         self.now_html.value = (
             f"<span style='color:#555'>pipeline state as of {self.w.now().isot[:19]} UTC; "
             f"<span class='dsa-refreshes' data-ticks='{ticks}'>{ticks} automatic refreshes"
-            f"</span>, page updated {wall} (local time)</span>"
+            f"</span>, page updated {wall} (local time); <a href='wall.ipynb' target='_self' "
+            "style='color:#0969da'>operations wall</a></span>"
         )
+
+    def _load_period(self) -> None:
+        """The headline's own last-24-h numbers (``w.stats.period_summary``)."""
+
+        def work() -> Any:
+            try:
+                return self.w.stats.period_summary()
+            except WorkspaceError as exc:  # shown as n/a, never the previous number
+                return exc
+
+        def done(res: Any) -> None:
+            self._period_failed = isinstance(res, Exception)
+            self.period = None if self._period_failed else res
+            self._update_kpis()
+            if self._period_failed:
+                self.show_error(res)
+
+        self.run(work, done, what="last 24 h", channel="period")
 
     def refresh(self) -> None:
         """Refresh every part (each in its own worker), then the clock line."""
         super().refresh()
+        self._load_period()
         self._update_clock()
 
 
@@ -302,7 +343,12 @@ class ScienceDashboard(_Composite):
     night
         Night the image browser opens on (UTC day; ``"yesterday"`` is relative to ``w.now()``).
     source_id
-        Source the explorer opens on (default: the best ESE candidate).
+        Source the explorer opens on (default: the best ESE candidate); given, the page
+        opens on the Sources tab.
+    image_id
+        Image the browser opens on (at the night it was made).
+    n_nights
+        Nights the image browser lists from ``night``.
     """
 
     title = "DSA-110 science"
@@ -313,9 +359,12 @@ class ScienceDashboard(_Composite):
         *,
         night: str = "yesterday",
         source_id: str | None = None,
+        image_id: int | None = None,
+        n_nights: int = 1,
         **kwargs: Any,
     ):
         self._night, self._source_id = night, source_id
+        self._image_id, self._n_nights = image_id, n_nights
         super().__init__(workspace, **kwargs)
 
     def _build(self) -> list[widgets.Widget]:
@@ -324,11 +373,19 @@ class ScienceDashboard(_Composite):
 
         bg = self.background
         self.parts = {
-            "images": ImageBrowser(self.w, night=self._night, background=bg),
+            "images": ImageBrowser(
+                self.w,
+                night=self._night,
+                n_nights=self._n_nights,
+                image_id=self._image_id,
+                background=bg,
+            ),
             "sources": SourceExplorer(self.w, self._source_id, background=bg),
         }
         self.tabs = widgets.Tab(children=list(self.parts.values()))
         for i, name in enumerate(("Images", "Sources")):
             self.tabs.set_title(i, name)
         self.tabs.add_class("dsa-science-tabs")
+        if self._source_id and self._image_id is None:
+            self.tabs.selected_index = 1
         return [self.tabs]

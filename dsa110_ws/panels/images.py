@@ -11,8 +11,9 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
-from dsa110_ws.panels._format import beam_text, mjd_text, qa_checks_html
-from dsa110_ws.panels._widgets import PagedTable, kv_html, png_widget, section
+from dsa110_ws.panels._format import beam_text, mjd_text, qa_checks_html, sexagesimal
+from dsa110_ws.panels._table import DataTable
+from dsa110_ws.panels._widgets import kv_html, png_widget, section
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -51,9 +52,16 @@ class ImageBrowser(Panel):
         n_nights: int = 1,
         page_size: int = 8,
         thumb_px: int = 160,
+        image_id: int | None = None,
         **kwargs: Any,
     ):
         self._page_size, self._thumb_px = page_size, thumb_px
+        self._want_image = image_id
+        if image_id is not None:  # a deep link: open on the night the image was made
+            night = pd.Timestamp(
+                float(workspace.images.get(int(image_id)).created_at), unit="s"
+            ).strftime("%Y-%m-%d")
+            n_nights = max(n_nights, 1)
         self.images = pd.DataFrame()
         self.header: Any = None
         self.qa: Any = None
@@ -64,7 +72,6 @@ class ImageBrowser(Panel):
             self.guard(lambda _: self.refresh()),
             ["night", "n_nights", "image_type", "grade", "dec_range"],
         )
-        self.table.observe(self.guard(lambda _: self._load_thumbs()), ["page", "n_rows"])
         self.table.observe(self.guard(self._selected), "selected")
         self.run(
             lambda: self.w.images.types(),
@@ -105,7 +112,7 @@ class ImageBrowser(Panel):
         )
         self.grade_select.add_class("dsa-images-grade")
         self.night_text.add_class("dsa-images-night")
-        self.table = PagedTable(
+        self.table = DataTable(
             columns=[
                 "id",
                 "observed",
@@ -115,11 +122,30 @@ class ImageBrowser(Panel):
                 "noise_mjy",
                 "dynamic_range",
                 "beam",
+                "center_ra_deg",
                 "center_dec_deg",
+                "centre",
+                "path",
             ],
+            labels={
+                "observed": "observed (UTC)",
+                "field_name": "field",
+                "qa_grade": "QA grade",
+                "noise_mjy": "noise (mJy/beam)",
+                "dynamic_range": "dynamic range",
+                "beam": "beam (arcsec, deg)",
+                "center_ra_deg": "RA (deg)",
+                "center_dec_deg": "Dec (deg)",
+                "centre": "centre (ICRS)",
+            },
+            decimals={
+                "center_ra_deg": 6,
+                "center_dec_deg": 6,
+                "dynamic_range": 0,
+                "noise_mjy": 3,
+            },
+            paths=("path",),
             page_size=self._page_size,
-            selectable=True,
-            label=lambda r: f"{r['id']}: {r['observed']} {r['field_name']} ({r['qa_grade']})",
             highlight=lambda r: _GRADE_BG.get(str(r["qa_grade"])),
             empty_text="No images match these filters.",
         )
@@ -129,8 +155,12 @@ class ImageBrowser(Panel):
                 grid_template_columns=f"repeat(auto-fill, {self._thumb_px + 8}px)", grid_gap="6px"
             )
         )
-        self.detail = widgets.HTML()
-        self.preview = png_widget(width="360px")
+        self.detail = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.detail.add_class("dsa-image-detail")
+        from dsa110_ws.panels.imageview import ImageViewer
+
+        self.viewer = ImageViewer(self.w, background=self.background)
+        self.viewer.add_class("dsa-image-viewer")
         self.cutout = self._build_cutout_tool()
         filters = widgets.VBox(
             [
@@ -140,7 +170,6 @@ class ImageBrowser(Panel):
                 self.dec_slider,
             ]
         )
-        inspect = widgets.HBox([self.preview, self.detail])
         self.open_ms_button = widgets.Button(
             description="Inspect its MS", icon="table", disabled=True
         )
@@ -154,11 +183,18 @@ class ImageBrowser(Panel):
         from dsa110_ws.panels.provenance import ProvenanceStrip
 
         self.provenance = ProvenanceStrip(self.w, background=self.background)
+        left = widgets.VBox(
+            [self.table, section("Thumbnails (the table's first rows)", self.thumbs)],
+            layout=widgets.Layout(flex="1 1 0", min_width="0"),
+        )
+        right = widgets.VBox(
+            [section("Selected image", self.viewer, self.detail)],
+            layout=widgets.Layout(flex="0 0 auto", width="680px"),
+        )
         return [
             filters,
-            self.table,
-            self.thumbs,
-            section("Selected image", inspect, self.cutout, links, self.linked),
+            widgets.HBox([left, right], layout=widgets.Layout(width="100%", grid_gap="12px")),
+            section("Cutout and products", self.cutout, links, self.linked),
             section("Provenance", self.provenance),
         ]
 
@@ -213,7 +249,8 @@ class ImageBrowser(Panel):
     def _show(self, df: pd.DataFrame) -> None:
         self.images = df
         shown = df.assign(
-            observed=[mjd_text(x) for x in df["obs_mjd"]],
+            observed=[mjd_text(x, "%Y-%m-%d %H:%M:%S") for x in df["obs_mjd"]],
+            centre=sexagesimal(df["center_ra_deg"], df["center_dec_deg"]),
             noise_mjy=pd.to_numeric(df["noise_jy"], errors="coerce") * 1e3,
             beam=[
                 beam_text(a, b, p)
@@ -223,11 +260,24 @@ class ImageBrowser(Panel):
             ],
         )
         self.table.set_data(shown.set_index("id", drop=False))
+        self._load_thumbs()
+        self._select_first_or_wanted()
         cut = " (truncated: narrow the filters)" if df.attrs.get("truncated") else ""
         self.show_status(
             f"{len(df)} images from {self.night} over {self.n_nights} night(s){cut}",
             "warning" if cut else "ok",
         )
+
+    def _select_first_or_wanted(self) -> None:
+        """Open the deep link's image, or the first image when nothing is selected yet."""
+        data = self.table.data
+        want, self._want_image = self._want_image, None
+        if want is not None and want in data.index:
+            self.table.select(want)
+        elif want is not None:
+            self.show_status(f"image {want} is not among these images", "warning")
+        elif self.table.selected is None and len(data) and not self.selected_path:
+            self.table.select(data.index[0])
 
     # -- thumbnails -----------------------------------------------------------------------
     def _load_thumbs(self) -> None:
@@ -274,7 +324,12 @@ class ImageBrowser(Panel):
     # -- selection ------------------------------------------------------------------------
     def _selected(self, change: dict) -> None:
         iid = change["new"]
-        if iid is None:
+        if iid is None:  # nothing selected, or the row was filtered away: no stale detail
+            self.selected_path = ""
+            self.detail.value = ""
+            self.viewer.path = ""
+            self.viewer.clear()
+            self.open_ms_button.disabled = self.open_cal_button.disabled = True
             return
         row = self.images.set_index("id", drop=False).loc[iid]
         self.selected_path = str(row["path"])
@@ -290,7 +345,6 @@ class ImageBrowser(Panel):
         out: dict[str, Any] = {
             "row": row,
             "header": self.w.fits.header(path),
-            "preview": self.w.fits.thumbnail(path, size=360),
         }
         try:
             out["qa"] = self.w.qa.image(path)
@@ -306,7 +360,7 @@ class ImageBrowser(Panel):
         self.open_ms_button.disabled = not isinstance(d["row"].get("ms_path"), str)
         self.open_cal_button.disabled = False
         h, row = self.header, d["row"]
-        self.preview.value = d["preview"]
+        self.viewer.path = str(row["path"])
         centre = h.center
         if centre is not None:
             icrs = centre.icrs

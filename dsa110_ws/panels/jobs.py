@@ -11,8 +11,9 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
-from dsa110_ws.panels._format import short_path, unix_text
-from dsa110_ws.panels._widgets import PagedTable, fmt_value, kv_html, section
+from dsa110_ws.panels._format import unix_text
+from dsa110_ws.panels._table import DataTable
+from dsa110_ws.panels._widgets import fmt_value, kv_html, section
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -36,6 +37,7 @@ WINDOWS: dict[str, float | None] = {
     "all": None,
 }
 _FAILED_BG = Severity.CRITICAL.background
+_NO_DETAIL = "<i style='color:#555'>Click a job or a batch job to see its detail here.</i>"
 
 
 class JobMonitor(Panel):
@@ -43,7 +45,8 @@ class JobMonitor(Panel):
 
     Traits ``status_filter``, ``type_filter`` and ``window`` drive the tables; the
     rerun and cancel buttons exist only when ``w.settings.allow_writes`` is on, and each
-    asks for confirmation before it acts.
+    asks for confirmation before it acts.  ``job_id`` (a deep link) selects that job once
+    the table has loaded.
     """
 
     title = "Jobs"
@@ -59,9 +62,11 @@ class JobMonitor(Panel):
         status: str = "any",
         window: str = "last 24 h",
         page_size: int = 15,
+        job_id: int | None = None,
         **kwargs: Any,
     ):
         self._page_size = page_size
+        self._want_job = job_id
         self.summary: Any = None
         self.jobs = pd.DataFrame()
         self.batches = pd.DataFrame()
@@ -85,34 +90,45 @@ class JobMonitor(Panel):
         )
         self.summary_html = widgets.HTML()
         self.status_select.add_class("dsa-jobs-status")
-        self.job_table = PagedTable(
-            columns=["id", "type", "status", "created", "duration_s", "failure_reason", "ms"],
+        self.job_table = DataTable(
+            columns=["id", "type", "status", "created", "duration_s", "failure_reason", "ms_path"],
+            labels={
+                "created": "created (UTC)",
+                "duration_s": "duration (s)",
+                "failure_reason": "failure reason",
+                "ms_path": "MS",
+            },
+            decimals={"duration_s": 1},
+            paths=("ms_path",),
             page_size=self._page_size,
-            selectable=True,
-            label=lambda r: f"job {r['id']}: {r['type']} {r['status']}",
             highlight=lambda r: _FAILED_BG if r["status"] in ("failed", "error") else None,
             empty_text="No jobs match these filters.",
         )
         self.job_table.add_class("dsa-jobs-table")
-        self.batch_table = PagedTable(
+        self.batch_table = DataTable(
             columns=["id", "type", "status", "items", "n_failed", "progress_pct", "created"],
+            labels={"progress_pct": "progress", "created": "created (UTC)", "n_failed": "failed"},
             page_size=8,
-            selectable=True,
-            label=lambda r: f"batch {r['id']}: {r['type']} {r['status']}",
             empty_text="No batch jobs in this window.",
         )
-        self.detail = widgets.HTML()
+        self.batch_table.add_class("dsa-batches-table")
+        self.detail = widgets.HTML(_NO_DETAIL, layout=widgets.Layout(width="100%"))
+        self.detail.add_class("dsa-jobs-detail")
         self.job_table.observe(self.guard(self._job_selected), "selected")
         self.batch_table.observe(self.guard(self._batch_selected), "selected")
         self.actions_box = widgets.VBox(self._build_actions())
         filters = widgets.HBox([self.status_select, self.type_select, self.window_select])
+        tables = widgets.VBox(
+            [section("Jobs", self.job_table), section("Batch jobs", self.batch_table)],
+            layout=widgets.Layout(flex="3 1 0", min_width="0"),
+        )
+        side = widgets.VBox(
+            [self.actions_box, self.detail], layout=widgets.Layout(flex="2 1 0", min_width="0")
+        )
         return [
             filters,
             self.summary_html,
-            section("Jobs", self.job_table),
-            section("Batch jobs", self.batch_table),
-            self.actions_box,
-            self.detail,
+            widgets.HBox([tables, side], layout=widgets.Layout(width="100%", grid_gap="12px")),
         ]
 
     def _build_actions(self) -> list[widgets.Widget]:
@@ -166,11 +182,15 @@ class JobMonitor(Panel):
         if self.type_filter not in types:
             types.append(self.type_filter)
         self.type_select.options = types
-        jobs = self.jobs.assign(
-            created=[unix_text(x) for x in self.jobs["created_at"]],
-            ms=[short_path(p) for p in self.jobs["ms_path"]],
-        )
+        jobs = self.jobs.assign(created=[unix_text(x) for x in self.jobs["created_at"]])
         self.job_table.set_data(jobs.set_index("id", drop=False), keep_page=True)
+        if self._want_job is not None:  # a deep link's job, once
+            want, self._want_job = self._want_job, None
+            if want in self.job_table.data.index:
+                self.job_table.select(want)
+            else:
+                self.show_status(f"job {want} is not among these jobs", "warning")
+                return
         b = self.batches
         batches = b.assign(
             items=[f"{d}/{n}" for d, n in zip(b["n_done"], b["n_items"], strict=True)],
@@ -188,7 +208,8 @@ class JobMonitor(Panel):
     def _job_selected(self, change: dict) -> None:
         jid = change["new"]
         self.rerun_button.disabled = jid is None
-        if jid is None:
+        if jid is None:  # nothing selected (or the row was filtered away): no stale detail
+            self.detail.value = _NO_DETAIL
             return
         self.run(lambda: self.w.jobs.get(int(jid)), self._show_job, what=f"reading job {jid}")
 
@@ -207,14 +228,17 @@ class JobMonitor(Panel):
         ]
         logs = html.escape(info.logs or "")
         self.detail.value = (
-            kv_html(fields, title=f"Job {info.id}")
-            + f"<pre style='font-size:11px;max-height:12em;overflow:auto'>{logs}</pre>"
+            "<div style='overflow-wrap:anywhere'>"
+            + kv_html(fields, title=f"Job {info.id}")
+            + f"<pre style='font-size:11px;max-height:16em;overflow:auto;white-space:pre-wrap'>"
+            f"{logs}</pre></div>"
         )
 
     def _batch_selected(self, change: dict) -> None:
         bid = change["new"]
         self.cancel_button.disabled = bid is None
         if bid is None:
+            self.detail.value = _NO_DETAIL
             return
         self.run(lambda: self.w.jobs.batch(int(bid)), self._show_batch, what=f"reading batch {bid}")
 

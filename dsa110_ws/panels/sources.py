@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._format import sexagesimal
+from dsa110_ws.panels._table import DataTable
 from dsa110_ws.panels._widgets import (
-    PagedTable,
     figure_png,
     kv_html,
     new_figure,
@@ -112,15 +114,31 @@ class SourceExplorer(Panel):
         )
         self.cone_button = widgets.Button(description="Cone search", icon="search")
         self.cone_button.on_click(self.guard(lambda _: self.cone_search()))
-        self.cone_table = PagedTable(
-            columns=["id", "ra_deg", "dec_deg", "sep_arcmin", "detection_count", "mean_flux_jy"],
+        self.cone_table = DataTable(
+            columns=[
+                "id",
+                "ra_deg",
+                "dec_deg",
+                "position",
+                "sep_arcmin",
+                "detection_count",
+                "mean_flux_jy",
+            ],
+            labels={
+                "ra_deg": "RA (deg)",
+                "dec_deg": "Dec (deg)",
+                "position": "position (ICRS)",
+                "sep_arcmin": "separation (arcmin)",
+                "detection_count": "detections",
+                "mean_flux_jy": "mean flux (Jy)",
+            },
+            decimals={"ra_deg": 6, "dec_deg": 6, "sep_arcmin": 3},
             page_size=6,
-            selectable=True,
-            label=lambda r: str(r["id"]),
             empty_text="No search yet (or nothing inside the radius).",
         )
+        self.cone_table.add_class("dsa-sources-cone")
         self.cone_table.observe(self.guard(self._picked), "selected")
-        self.cand_table = PagedTable(
+        self.cand_table = DataTable(
             columns=[
                 "source_id",
                 "score",
@@ -132,9 +150,17 @@ class SourceExplorer(Panel):
                 "ese_like",
                 "stored_status",
             ],
+            labels={
+                "source_id": "source",
+                "n_epochs": "epochs",
+                "v": "V",
+                "eta": "eta",
+                "chi2_nu": "chi2/dof",
+                "sigma_deviation": "deviation (sigma)",
+                "ese_like": "ESE-like",
+                "stored_status": "stored status",
+            },
             page_size=8,
-            selectable=True,
-            label=lambda r: f"{r['source_id']} (score {r['score']:.2f})",
             empty_text="No candidates at this preset.",
         )
         self.cand_table.add_class("dsa-sources-candidates")
@@ -150,10 +176,17 @@ class SourceExplorer(Panel):
         )
         widgets.link((self.forced_box, "value"), (self, "forced"))
         self.summary_html = widgets.HTML()
-        self.eta_v_plot = png_widget(width="420px")
+        from dsa110_ws.panels.etav import EtaVView
+
+        self.eta_v = EtaVView(self.w, background=self.background)
+        self.eta_v.add_class("dsa-etav")
+        self.eta_v.observe(self.guard(self._picked), "selected")
         self.metrics_html = widgets.HTML()
         self.metrics_html.add_class("dsa-source-metrics")
-        self.lc_plot = png_widget(width="100%")
+        from dsa110_ws.panels.lightcurve import LightCurveView
+
+        self.lc_view = LightCurveView(self.w, background=self.background)
+        self.lc_view.add_class("dsa-lightcurve")
         self.stamp_plot = png_widget(width="100%", max_width="1300px")
         cone = widgets.VBox(
             [
@@ -168,14 +201,13 @@ class SourceExplorer(Panel):
             section(
                 "ESE candidates",
                 self.summary_html,
-                widgets.HBox([self.cand_table, self.eta_v_plot]),
+                widgets.HBox([self.cand_table, self.eta_v]),
                 self.samp_cands_button,
             ),
             section(
                 "Source",
                 widgets.HBox([self.forced_box, self.samp_point_button]),
-                self.metrics_html,
-                self.lc_plot,
+                widgets.HBox([self.metrics_html, self.lc_view]),
                 self.stamp_plot,
             ),
         ]
@@ -226,8 +258,6 @@ class SourceExplorer(Panel):
             lc = self.w.sources.lightcurve(sid, forced=forced)
             out = {
                 "lc": lc,
-                "lc_png": _lightcurve_png(self.w, lc),
-                "eta_v": _eta_v_png(self.w, table, sid),
             }
             self.report_progress(1, 3, f"postage stamps of {sid}")
             out["stamps_png"] = _stamps_png(self.w, sid) if with_stamps else b""
@@ -237,6 +267,8 @@ class SourceExplorer(Panel):
 
     def _show_source(self, sid: str, d: dict[str, Any]) -> None:
         self.lightcurve = d["lc"]
+        if sid in self.cand_table.data.index and self.cand_table.selected != sid:
+            self.cand_table.select(sid)  # the shown source is the selected row
         rows = self.variability[self.variability["source_id"] == sid]
         self.metrics = (
             rows.iloc[0][[c for c in METRICS if c in rows]].to_dict() if len(rows) else {}
@@ -247,7 +279,8 @@ class SourceExplorer(Panel):
             list(self.metrics.items()) or [("metrics", "none")],
             title=f"{sid}: {len(self.lightcurve)} measurements{limits}",
         )
-        self.lc_plot.value, self.eta_v_plot.value = d["lc_png"], d["eta_v"]
+        self.eta_v.show(self.variability, sid)
+        self.lc_view.show(sid, self.lightcurve)
         if len(self.lightcurve) and self.cone_results.empty:  # centre the cone search here
             self.cone_ra.value = round(float(self.lightcurve["ra_deg"].mean()), 5)
             self.cone_dec.value = round(float(self.lightcurve["dec_deg"].mean()), 5)
@@ -303,7 +336,10 @@ class SourceExplorer(Panel):
         def done(df: pd.DataFrame) -> None:
             self.cone_results = df
             self.cone_table.set_data(
-                df.assign(sep_arcmin=df["sep_deg"] * 60.0).set_index("id", drop=False)
+                df.assign(
+                    sep_arcmin=df["sep_deg"] * 60.0,
+                    position=sexagesimal(df["ra_deg"], df["dec_deg"]),
+                ).set_index("id", drop=False)
             )
             self.show_status(f"{len(df)} sources within {self.cone_radius.value:g}'", "ok")
 
@@ -327,31 +363,12 @@ def _samp_button(label: str, what: str) -> widgets.Button:
 
 
 @plot_locked
-def _lightcurve_png(w: Any, lc: pd.DataFrame) -> bytes:
-    fig = new_figure(7.0, 2.6)
-    w.sources.plot_lightcurve(lc, ax=fig.add_subplot())
-    return figure_png(fig)
-
-
-@plot_locked
-def _eta_v_png(w: Any, table: pd.DataFrame, sid: str) -> bytes:
-    fig = new_figure(4.6, 4.2)
-    ax = fig.add_subplot()
-    w.sources.plot_eta_v(table, ax=ax)
-    row = table[table["source_id"] == sid]
-    if len(row):
-        ax.scatter(
-            row["eta"], row["v"], s=160, facecolors="none", edgecolors="#cf222e", lw=2, label=sid
-        )
-        ax.legend(fontsize=7, loc="lower right")
-    return figure_png(fig)
-
-
-@plot_locked
 def _stamps_png(w: Any, sid: str) -> bytes:
-    strip = w.sources.stamps(sid, max_epochs=8)
+    strip = w.sources.stamps(sid)  # every epoch, on the source's own flux range
     n = max(len(strip.mjd), 1)
-    fig = new_figure(1.6 * n + 1.2, 2.2)
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    ncols = min(n, 10)
+    nrows = int(np.ceil(n / ncols))
+    fig = new_figure(1.45 * ncols + 1.4, 1.75 * nrows + 0.5)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     w.sources.plot_stamps(strip, axes=axes)
     return figure_png(fig)

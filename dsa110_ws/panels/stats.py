@@ -39,6 +39,7 @@ class ThroughputPanel(Panel):
 
     def _build(self) -> list[widgets.Widget]:
         self.window_select = widgets.Dropdown(options=list(WINDOWS), description="window")
+        self.window_select.add_class("dsa-throughput-window")
         self.link_values((self.window_select, "window"))
         self.totals_html = widgets.HTML()
         self.totals_html.add_class("dsa-throughput-totals")
@@ -71,9 +72,12 @@ def _plot(df: pd.DataFrame, per: str) -> bytes:
     width = 0.4
     ax.bar(x - width / 2, df.get("n_ms", 0), width, label="MS", color="#0969da")
     ax.bar(x + width / 2, df.get("n_images", 0), width, label="images", color="#1a7f37")
+    from matplotlib.ticker import MaxNLocator
+
     fmt = "%H" if per == "hour" else "%m-%d"
-    step = max(1, len(df) // 12)
+    step = max(1, int(np.ceil(len(df) / (12 if per == "hour" else 8))))  # labels never overlap
     ax.set_xticks(x[::step], [t.strftime(fmt) for t in df["bin_start"][::step]])
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole-number ticks
     ax.set_xlabel("UTC hour (observation time)" if per == "hour" else "UTC night")
     ax.set_ylabel(f"per {per}")
     ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -14,7 +14,8 @@ import traitlets
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._format import short_path
-from dsa110_ws.panels._widgets import PagedTable, kv_html, section
+from dsa110_ws.panels._table import DataTable
+from dsa110_ws.panels._widgets import kv_html, section
 
 if TYPE_CHECKING:
     from dsa110_ws.services.operations import TaskInfo
@@ -96,7 +97,7 @@ class TaskQueuePanel(Panel):
         )
         self.counts_html = widgets.HTML()
         self.counts_html.add_class("dsa-queue-counts")
-        self.task_table = PagedTable(
+        self.task_table = DataTable(
             columns=[
                 "task_name",
                 "status",
@@ -106,19 +107,22 @@ class TaskQueuePanel(Panel):
                 "created",
                 "error",
             ],
+            labels={
+                "task_name": "task",
+                "queue_name": "queue",
+                "worker_id": "worker",
+                "created": "created (UTC)",
+            },
             page_size=12,
-            selectable=True,
-            label=lambda r: f"{r['task_name']} {r['status']} ({str(r['task_id'])[:8]})",
             highlight=lambda r: Severity.CRITICAL.background if r["status"] == "failed" else None,
             empty_text="No tasks match these filters.",
         )
         self.task_table.add_class("dsa-task-table")
         self.task_table.add_class("dsa-pipeline-text")  # shows the pipeline's error texts
-        self.stuck_table = PagedTable(
+        self.stuck_table = DataTable(
             columns=["task_name", "worker_id", "held", "limit", "task"],
+            labels={"task_name": "task name", "worker_id": "worker", "limit": "time limit"},
             page_size=5,
-            selectable=True,
-            label=lambda r: f"{r['task_name']} held {r['held']} ({r['task']})",
             highlight=lambda r: Severity.WARNING.background,
             empty_text="No task is held past its timeout.",
         )
@@ -126,7 +130,7 @@ class TaskQueuePanel(Panel):
         self.detail = widgets.HTML()
         self.detail.add_class("dsa-pipeline-text")
         for table in (self.task_table, self.stuck_table):  # either table picks "the" task
-            table.observe(self.guard(lambda c: self._pick(c["new"])), "selected")
+            table.observe(self.guard(lambda c: self._pick(c["new"], c["old"])), "selected")
         self.observe(self.guard(self._selected), "selected_task")
         filters = widgets.HBox([self.queue_select, self.status_select, self.window_select])
         more = widgets.HBox([self.name_text, self.worker_text])
@@ -226,9 +230,11 @@ class TaskQueuePanel(Panel):
             self.show_status(text, "warning" if len(st) else "ok")
 
     # -- selection --------------------------------------------------------------------------
-    def _pick(self, task_id: Any) -> None:
+    def _pick(self, task_id: Any, old: Any = None) -> None:
         if task_id is not None:
             self.selected_task = str(task_id)
+        elif old is not None and str(old) == self.selected_task and not self._acted_on:
+            self.selected_task = None  # unselected, or filtered away in the page
 
     def select(self, task_id: str) -> None:
         """Show this task's detail (and act on it), wherever it is listed."""

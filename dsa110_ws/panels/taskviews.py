@@ -12,6 +12,7 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
+from dsa110_ws.panels._table import DataTable
 from dsa110_ws.panels._widgets import PagedTable, figure_png, new_figure, plot_locked, png_widget
 from dsa110_ws.panels.tasks import _when
 
@@ -83,11 +84,10 @@ class FailuresPanel(Panel):
     def _build(self) -> list[widgets.Widget]:
         self.window_select = widgets.Dropdown(options=list(WINDOWS), description="window")
         self.link_values((self.window_select, "window"))
-        self.table = PagedTable(
+        self.table = DataTable(
             columns=["n", "cause", "task_names", "last"],
+            labels={"n": "failures", "task_names": "tasks", "last": "last (UTC)"},
             page_size=8,
-            selectable=True,
-            label=lambda r: f"{r['n']} x {str(r['cause'])[:70]}",
             empty_text="No task failed in this window.",
         )
         self.table.add_class("dsa-failures-table")
@@ -171,11 +171,10 @@ class WorkflowPanel(Panel):
         self.refresh()
 
     def _build(self) -> list[widgets.Widget]:
-        self.table = PagedTable(
+        self.table = DataTable(
             columns=["name", "status", "progress_pct", "n_tasks", "n_failed", "created"],
+            labels={"progress_pct": "progress", "n_tasks": "tasks", "n_failed": "failed"},
             page_size=6,
-            selectable=True,
-            label=lambda r: f"{r['name']} ({r['status']})",
             empty_text="No workflows.",
         )
         self.graph = png_widget()
@@ -195,7 +194,7 @@ class WorkflowPanel(Panel):
         )
         self.table.set_data(show.set_index("workflow_id", drop=False), keep_page=True)
         if len(show) and self.table.selected is None:
-            self.table.selected = show["workflow_id"].iloc[0]
+            self.table.select(show["workflow_id"].iloc[0])
         self.show_status(f"{len(df)} workflows", "ok")
 
     def _selected(self, change: dict) -> None:

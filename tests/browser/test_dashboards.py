@@ -67,13 +67,13 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth, de
         page.get_by_text(job["reason"], exact=False).first.wait_for()
     # a control: the jobs table filtered to 'failed' lists 4 jobs; 'any' lists them all
     info = page.locator(".dsa-jobs-table .widget-label").first
-    assert re.search(r"of 4 \(", info.inner_text())
+    assert info.inner_text().strip() == "4 rows"
     page.locator(".dsa-jobs-status select").select_option("any")
     page.wait_for_function(
         "() => { const e = document.querySelector('.dsa-jobs-table .widget-label');"
-        " return e && !/ of 4 \\(/.test(e.textContent); }"
+        " return e && e.textContent.trim() !== '4 rows'; }"
     )
-    assert not re.search(r"of 4 \(", info.inner_text())
+    assert info.inner_text().strip() != "4 rows"
     page.wait_for_selector(".dsa-kpi[data-kpi='images'] .dsa-kpi-value:not(:text('…'))")
     now_mjd = truth["now_unix"] / 86400.0 + 40587.0
     assert kpi(page, "images") == str(
@@ -130,7 +130,7 @@ def test_science_dashboard_explores_images_and_sources(voila_server, page, truth
     info.wait_for()
     page.wait_for_function(
         "n => { const e = document.querySelector('.dsa-images-table .widget-label');"
-        " return e && e.textContent.includes(' of ' + n + ' '); }",
+        " return e && e.textContent.trim() === n + ' rows'; }",
         arg=str(n_last),
     )
     page.locator("img[src^='blob:'], img[src^='data:']").first.wait_for()
@@ -142,12 +142,12 @@ def test_science_dashboard_explores_images_and_sources(voila_server, page, truth
     n_bad = sum(1 for i in truth["images"] if i["bad_reason"])
     page.wait_for_function(
         "n => { const e = document.querySelector('.dsa-images-table');"
-        " return e && e.innerText.includes(' of ' + n + ' ') && !e.innerText.includes('good')"
-        " && e.querySelectorAll('option').length == n; }",
+        " return e && e.innerText.includes(n + ' rows') && !e.innerText.includes('good')"
+        " && e.querySelectorAll('.dt-scroll-body tbody tr').length == n; }",
         arg=str(n_bad),
     )
-    table = page.locator(".dsa-images-table").inner_text()
-    assert table.count("(bad)") == n_bad and "2026-11-10" in table
+    table = page.locator(".dsa-images-table .dt-scroll-body").inner_text()
+    assert table.count("\tbad\t") == n_bad and "2026-11-10" in table
     assert_no_python_error(page)
     screenshot(page, "dashboard-science-images.png")
     page.get_by_role("tab", name="Sources").click()

@@ -24,7 +24,7 @@ def _id(p: Path) -> str:
 def test_the_curated_set_is_complete():
     names = [p.name for p in CURATED]
     assert [n[:3] for n in names] == ["01_", "02_", "03_", "04_", "05_", "06_"], names
-    assert [p.name for p in DASHBOARDS] == ["operations.ipynb", "science.ipynb"]
+    assert [p.name for p in DASHBOARDS] == ["operations.ipynb", "science.ipynb", "wall.ipynb"]
 
 
 @pytest.mark.parametrize("path", ALL, ids=_id)

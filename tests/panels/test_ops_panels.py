@@ -19,7 +19,9 @@ def test_job_monitor_counts_and_filters_failed_jobs(workspace, truth):
     assert sorted(p.jobs["id"]) == sorted(j["id"] for j in truth["failed_jobs"])
     reasons = dict(zip(p.jobs["id"], p.jobs["failure_reason"], strict=True))
     assert reasons == {j["id"]: j["reason"] for j in truth["failed_jobs"]}
-    assert "of 4 (" in p.job_table.info.value and n_any > 4
+    assert p.job_table.n_rows == 4 and p.job_table.info.value == "4 rows" and n_any > 4
+    assert list(p.job_table.shown.columns[:3]) == ["id", "type", "status"]
+    assert "duration (s)" in p.job_table.shown.columns  # units in the headers
     p.type_select.value = "calibrate"
     assert list(p.jobs["id"]) == [j["id"] for j in truth["failed_jobs"] if j["type"] == "calibrate"]
     p.window_select.value = "all"

@@ -22,17 +22,17 @@ def test_image_browser_filters_by_night_grade_and_declination(workspace, truth):
     p = ImageBrowser(workspace, night=truth["nights"][0], page_size=5)
     first = {i["path"] for i in truth["images"] if i["night"] == truth["nights"][0]}
     assert set(p.images["path"]) == first and p.status.level == "ok", p.last_error
-    assert p.table.n_pages == 2 and p.table.html.value.count("<tr") == 6
-    assert len(p.thumbs.children) == 5  # thumbnails of the current page only
-    p.table.next.click()
-    assert len(p.thumbs.children) == len(first) - 5
+    assert p.table.n_rows == len(first) > 5 and len(p.table.shown) == len(first)
+    assert len(p.thumbs.children) == 5  # thumbnails of the table's first page
+    assert p.table.selected == p.images["id"].iloc[0]  # the first image is opened
     p.night_text.value = truth["nights"][3]
     p.nights_int.value = 4
     p.grade_select.value = "bad"
     assert set(p.images["path"]) == set(_bad(truth))
     dec = truth["images"][0]["center_dec_deg"]
     p.dec_slider.value = (dec + 1.0, 90.0)
-    assert p.images.empty and "No images" in p.table.html.value
+    assert p.images.empty and "No images" in p.table.info.value
+    assert p.table.selected is None and p.detail.value == "" and p.viewer.path == ""
 
 
 def test_image_browser_selection_shows_header_qa_cutout_and_products(workspace, truth):
@@ -41,7 +41,10 @@ def test_image_browser_selection_shows_header_qa_cutout_and_products(workspace, 
     iid = int(p.images.loc[p.images["path"] == noisy["path"], "id"].iloc[0])
     p.thumbs.children[list(p.table.page_frame()["id"]).index(iid)].children[1].click()
     assert p.selected_path == noisy["path"] and p.qa.grade == "bad"
-    assert p.header.bmaj_arcsec == noisy["beam"][0] and _png(p.preview.value)
+    assert p.header.bmaj_arcsec == noisy["beam"][0] and _png(p.viewer.png())
+    g = p.viewer.geometry  # square pixels: the drawn axes have the image's aspect ratio
+    assert (g["nx"], g["ny"]) == tuple(float(n) for n in p.header.plane_shape[::-1])
+    assert g["axes_w"] / g["axes_h"] == pytest.approx(g["nx"] / g["ny"], rel=0.01)
     assert noisy["ms_path"] in p.detail.value and "caltable" in p.detail.value
     assert p.cut_ra.value == pytest.approx(noisy["center_ra_deg"], abs=1e-3)
     p.cut_button.click()
@@ -100,6 +103,18 @@ def test_ms_inspector_lists_a_night_and_refuses_paths_outside_the_roots(workspac
     assert list(p.path_box.options) == night and p.ms_path == night[0]
     p.path_box.value = "/etc"
     assert p.status.level == "error" and "/etc" in p.last_error
+
+
+def test_cal_inspector_y_menu_follows_the_table_type(workspace, truth):
+    tables = truth["calibration"]["caltables"]
+    k = next(c["path"] for c in tables if c["table_type"] == "K")
+    g = next(c["path"] for c in tables if c["table_type"] == "GP")
+    p = CalInspector(workspace, k)
+    assert p.y_select.options == (("delay (ns)", "delay"),) and p.y_select.disabled
+    assert p.y_axis == "delay" and _png(p.plot.value) and p.status.level == "ok", p.last_error
+    p.caltable = g
+    assert [o[0] for o in p.y_select.options] == ["amplitude", "phase (deg)"]
+    assert p.y_axis == "amp" and not p.y_select.disabled
 
 
 def test_cal_inspector_finds_the_dead_antenna_and_the_coverage_gap(workspace, truth):

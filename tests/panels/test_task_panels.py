@@ -25,7 +25,7 @@ def test_task_queue_panel_counts_tasks_and_stuck(workspace, truth):
     html = p.counts_html.value
     assert f"data-queue='{DLQ}'" in html and f"failed <b>{q['counts'][Q]['failed']}</b>" in html
     assert list(p.stuck["task_id"].astype(str)) == [t["task_id"] for t in q["stuck"]]
-    assert "6.7 h" in p.stuck_table.html.value
+    assert "6.7 h" in p.stuck_table.shown.to_string()
     assert p.summary == workspace.tasks.summary()
     assert not hasattr(p, "retry_button")  # read-only: no action buttons at all
     assert any("DSA110_WS_ALLOW_WRITES=1" in getattr(c, "value", "") for c in p.children)

@@ -5,7 +5,7 @@ to it.  Services: :class:`JobService` (``w.jobs``), :class:`OperatorActions`
 (``w.actions``), :class:`TaskQueueService` (``w.tasks``), :class:`IngestionService`
 (``w.ingest``), :class:`LogService` (``w.logs``),
 :class:`HealthService` (``w.health``), :class:`CalibrationHealthService`
-(``w.calhealth``) and :class:`StatsService` (``w.stats``).
+(``w.calhealth``), :class:`StatsService` (``w.stats``) and :class:`WallService` (``w.wall``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         TaskInfo,
         TaskQueueService,
     )
+    from dsa110_ws.services.operations.wall import WallService, WallTile
 
 __all__ = [
     "JobService",
@@ -62,6 +63,8 @@ __all__ = [
     "HealthService",
     "CalibrationHealthService",
     "StatsService",
+    "WallService",
+    "WallTile",
     "JobInfo",
     "JobSummary",
     "BatchInfo",
@@ -108,6 +111,8 @@ _DEFINED_IN: dict[str, str] = {
     "FLUX_SUMMARY_COLUMNS": "calhealth",
     "staleness_class": "calhealth",
     "StatsService": "stats",
+    "WallService": "wall",
+    "WallTile": "wall",
     "JobInfo": "_records",
     "JobSummary": "_records",
     "BatchInfo": "_records",

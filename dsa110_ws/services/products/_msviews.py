@@ -60,6 +60,12 @@ class QuickLook:
             }
         )
 
+    @property
+    def amplitude_unit(self) -> str:
+        """Jy for calibrated (or model) visibilities; the correlator's arbitrary units for
+        the raw DATA column."""
+        return "Jy" if self.column in ("CORRECTED_DATA", "MODEL_DATA") else "uncalibrated"
+
     def plot(self, ax: Any = None) -> Any:
         """Scatter (time, baseline) or line (frequency) plot, one colour per correlation."""
         from dsa110_ws.services.products._plots import new_axes
@@ -67,10 +73,12 @@ class QuickLook:
         ax = new_axes(ax, figsize=(7.0, 4.0))
         x = self.x
         xlabel = {"frequency": "frequency (GHz)", "baseline": "uv distance (m)"}.get(self.x_axis)
-        if self.x_axis == "time":
-            t0 = float(np.min(x)) if x.size else 0.0
-            x = (x - t0) * 1440.0
-            xlabel = f"time (min since MJD {t0:.5f} UTC)"
+        if self.x_axis == "time":  # UTC datetimes: the axis reads as clock time
+            from dsa110_ws.core.time import mjd_to_utc
+
+            x = mjd_to_utc(x).dt.tz_localize(None).to_numpy() if x.size else x
+            day = str(x[0])[:10] if x.size else ""
+            xlabel = f"time (UTC{', ' + day if day else ''})"
         elif self.x_axis == "frequency":
             x = x / 1e9
         for corr in dict.fromkeys(self.correlation.tolist()):
@@ -82,7 +90,15 @@ class QuickLook:
             else:
                 ax.plot(x[sel], self.y[sel], ".", ms=2, label=str(corr))
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("amplitude" if self.y_axis == "amp" else "phase (deg)")
+        if self.x_axis == "time" and x.size:
+            import matplotlib.dates as mdates
+
+            loc = mdates.AutoDateLocator()
+            ax.xaxis.set_major_locator(loc)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+        ax.set_ylabel(
+            f"amplitude ({self.amplitude_unit})" if self.y_axis == "amp" else "phase (deg)"
+        )
         ax.set_title(f"{self.column} {self.y_axis} vs {self.x_axis}: {Path(self.path).name}")
         ax.legend(fontsize="x-small", markerscale=4)
         return ax

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_plane", "new_axes"]
+__all__ = ["plot_plane", "new_axes", "STRETCHES", "image_norm"]
+
+#: The stretches :func:`plot_plane` draws with: ``"asinh"`` (symmetric about the median,
+#: +- ``vlim_sigma`` rms, linear within ``softening_sigma`` rms), ``"zscale"`` (IRAF's
+#: zscale limits, linear), ``"zscale asinh"`` (zscale limits, asinh) and ``"minmax"``
+#: (the full range, linear).
+STRETCHES = ("asinh", "zscale", "zscale asinh", "minmax")
 
 
 def new_axes(
@@ -42,20 +48,19 @@ def plot_plane(
     beam: bool = True,
     colorbar: bool = True,
     title: str | None = None,
+    stretch: str = "asinh",
 ) -> Any:
-    """Draw an image plane (row 0 at the bottom) with an asinh norm symmetric about the median."""
-    from matplotlib.colors import AsinhNorm
+    """Draw an image plane (row 0 at the bottom) with one of :data:`STRETCHES` (default: an
+    asinh norm symmetric about the median), square pixels (the image's aspect ratio)."""
     from matplotlib.patches import Ellipse
 
     ax = new_axes(ax, projection=wcs)
-    scale = stats.jy_per_unit or 1.0
-    med, rms = stats.median_jy / scale, stats.rms_jy / scale
-    if not np.isfinite(rms) or rms <= 0:
-        med, rms = 0.0, 1.0
-    norm = AsinhNorm(
-        linear_width=softening_sigma * rms, vmin=med - vlim_sigma * rms, vmax=med + vlim_sigma * rms
+    norm = image_norm(
+        data, stats, stretch=stretch, vlim_sigma=vlim_sigma, softening_sigma=softening_sigma
     )
-    im = ax.imshow(data, origin="lower", cmap=cmap, norm=norm, interpolation="nearest")
+    im = ax.imshow(
+        data, origin="lower", cmap=cmap, norm=norm, interpolation="nearest", aspect="equal"
+    )
     if wcs is not None and hasattr(ax, "coords"):
         ax.coords[0].set_axislabel("Right ascension")
         ax.coords[1].set_axislabel("Declination")
@@ -86,3 +91,47 @@ def plot_plane(
         cb.set_label(header.bunit or "pixel value")
     ax.set_title(title if title is not None else (header.object or header.path.rsplit("/", 1)[-1]))
     return ax
+
+
+def image_norm(
+    data: np.ndarray,
+    stats: Any,
+    *,
+    stretch: str = "asinh",
+    vlim_sigma: float = 50.0,
+    softening_sigma: float = 1.0,
+) -> Any:
+    """The matplotlib norm of one of :data:`STRETCHES` for ``data`` (``stats``: its robust
+    median and rms in Jy, with ``jy_per_unit``)."""
+    from matplotlib.colors import AsinhNorm, Normalize
+
+    from dsa110_ws.errors import InvalidQueryError
+
+    if stretch not in STRETCHES:
+        raise InvalidQueryError(
+            f"Stretch {stretch!r} is not known; choose one of {', '.join(STRETCHES)}."
+        )
+    scale = stats.jy_per_unit or 1.0
+    med, rms = stats.median_jy / scale, stats.rms_jy / scale
+    if not np.isfinite(rms) or rms <= 0:
+        med, rms = 0.0, 1.0
+    if stretch == "asinh":
+        return AsinhNorm(
+            linear_width=softening_sigma * rms,
+            vmin=med - vlim_sigma * rms,
+            vmax=med + vlim_sigma * rms,
+        )
+    finite = data[np.isfinite(data)]
+    if stretch == "minmax":
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    else:
+        from astropy.visualization import ZScaleInterval
+
+        lo, hi = ZScaleInterval().get_limits(finite) if finite.size else (0.0, 1.0)
+    if not hi > lo:
+        lo, hi = lo - 1.0, lo + 1.0
+    if stretch == "zscale asinh":
+        return AsinhNorm(
+            linear_width=max(softening_sigma * rms, (hi - lo) * 1e-3), vmin=lo, vmax=hi
+        )
+    return Normalize(vmin=float(lo), vmax=float(hi))

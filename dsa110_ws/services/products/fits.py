@@ -310,8 +310,12 @@ class FitsImageService:
         beam: bool = True,
         colorbar: bool = True,
         title: str | None = None,
+        stretch: str = "asinh",
     ) -> Any:
         """Plot the first plane with WCS axes, the restoring beam and a colour bar.
+
+        ``stretch`` is one of ``"asinh"``, ``"zscale"``, ``"zscale asinh"``, ``"minmax"``
+        (see :data:`~dsa110_ws.services.products._plots.STRETCHES`).
 
         Limits are ``median +- vlim_sigma x rms`` (robust rms) with an asinh stretch linear
         within ``softening_sigma`` rms.  ``ax`` may be a WCSAxes (or any Axes, then in pixels);
@@ -333,6 +337,7 @@ class FitsImageService:
             beam=beam,
             colorbar=colorbar,
             title=title,
+            stretch=stretch,
         )
 
     @contextlib.contextmanager

@@ -129,11 +129,14 @@ def plot_lightcurve(
     *,
     time_axis: str = "utc",
     mark: tuple[float, float] | None = None,
+    by_night: bool = False,
     **errorbar_kw: Any,
 ) -> Any:
     """Error-bar plot of a light curve (mJy) against UTC date (or MJD); returns the Axes.
 
-    ``mark`` shades an MJD interval (e.g. a dip found by the variability table).
+    ``mark`` shades an MJD interval (e.g. a dip found by the variability table);
+    ``by_night`` draws each UTC night's measurements in its own colour and marker (one
+    point per measurement), with the nights in the legend.
     """
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
@@ -147,9 +150,12 @@ def plot_lightcurve(
     kw = {"fmt": "o", "ms": 4, "capsize": 2, "lw": 1} | errorbar_kw
     if limits.any() and ok.any():
         kw.setdefault("label", "detection")
-    drawn = ax.errorbar(
-        np.asarray(x[ok]), 1e3 * lc["flux_jy"][ok], yerr=1e3 * lc["flux_err_jy"][ok], **kw
-    )
+    if by_night and ok.any():
+        drawn = _errorbars_by_night(ax, lc, np.asarray(x), ok, kw)
+    else:
+        drawn = ax.errorbar(
+            np.asarray(x[ok]), 1e3 * lc["flux_jy"][ok], yerr=1e3 * lc["flux_err_jy"][ok], **kw
+        )
     if limits.any():
         _draw_upper_limits(ax, np.asarray(x[limits]), 1e3 * lc["upper_limit_jy"][limits], drawn)
     if mark is not None and np.all(np.isfinite(mark)):
@@ -166,6 +172,37 @@ def plot_lightcurve(
     ax.set_title(_title(lc))
     ax.grid(alpha=0.3)
     return ax
+
+
+_NIGHT_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
+
+
+def _errorbars_by_night(ax: Any, lc: pd.DataFrame, x: np.ndarray, ok: np.ndarray, kw: dict) -> Any:
+    """One error-bar series per UTC night (colour and marker cycle); returns the first."""
+    nights = pd.to_datetime(lc["time_utc"]).dt.strftime("%Y-%m-%d").to_numpy()
+    first = None
+    for k, night in enumerate(pd.unique(nights[ok])):
+        sel = ok & (nights == night)
+        style = kw | {
+            "fmt": _NIGHT_MARKERS[k % len(_NIGHT_MARKERS)],
+            "color": f"C{k % 10}",
+            "label": night,
+        }
+        drawn = ax.errorbar(
+            x[sel], 1e3 * lc["flux_jy"][sel], yerr=1e3 * lc["flux_err_jy"][sel], **style
+        )
+        first = first if first is not None else drawn
+    n = len(pd.unique(nights[ok]))  # beside the axes, never over the points
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        ncols=1 + (n > 10),
+        title="UTC night",
+        title_fontsize=7,
+        borderaxespad=0.0,
+    )
+    return first
 
 
 def _title(lc: pd.DataFrame) -> str:

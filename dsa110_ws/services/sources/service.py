@@ -283,11 +283,13 @@ class SourceService:
         forced: bool = False,
         time_axis: str = "utc",
         mark: tuple[float, float] | None = None,
+        by_night: bool = False,
         **errorbar_kw: Any,
     ) -> Any:
         """Error-bar light curve (mJy) against UTC date (``time_axis="mjd"`` for MJD);
         ``mark`` shades an MJD interval (e.g. a candidate's dip); ``forced=True`` plots
-        forced photometry, non-detections as downward arrows at their upper limits.
+        forced photometry, non-detections as downward arrows at their upper limits;
+        ``by_night`` colours each UTC night's measurements apart.
         ``source_id`` may also be a light curve or a :meth:`forced` table.  Returns the Axes."""
         if isinstance(source_id, pd.DataFrame):
             lc = _forcedrun.as_lightcurve(source_id) if "status" in source_id else source_id
@@ -295,19 +297,22 @@ class SourceService:
             lc = self.lightcurve(
                 source_id, start=start, end=end, normalised=normalised, forced=forced
             )
-        return _lightcurves.plot_lightcurve(lc, ax, time_axis=time_axis, mark=mark, **errorbar_kw)
+        return _lightcurves.plot_lightcurve(
+            lc, ax, time_axis=time_axis, mark=mark, by_night=by_night, **errorbar_kw
+        )
 
     def stamps(
         self,
         source_id: str,
         *,
         size: Any = None,
-        max_epochs: int = 12,
+        max_epochs: int | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
     ) -> _stamps.StampStrip:
-        """Cutouts (``size`` angle, default 10 arcmin) of the source from up to
-        ``max_epochs`` epochs spread over its light curve, with one shared display range."""
+        """Cutouts (``size`` angle, default 10 arcmin) of the source from every epoch of its
+        light curve (``max_epochs``: about that many, its dip epochs always among them), on
+        one display range from the noise floor to just above the source's brightest peak."""
         from astropy.coordinates import SkyCoord
 
         lc = self.lightcurve(source_id, start=start, end=end, normalised=False)
@@ -323,7 +328,7 @@ class SourceService:
         axes: Any = None,
         *,
         size: Any = None,
-        max_epochs: int = 12,
+        max_epochs: int | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         cmap: str = "inferno",

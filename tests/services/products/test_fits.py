@@ -342,3 +342,34 @@ def test_plot_image_has_wcs_axes_beam_and_colorbar(workspace, truth):
         assert workspace.fits.plot_image(im["path"], ax=own, colorbar=False) is own
     finally:
         plt.close(fig)
+
+
+def test_plot_image_stretches(workspace, truth):
+    """zscale limits are astropy's ZScaleInterval of the plane (read here with astropy);
+    minmax spans the finite pixels; an unknown stretch is refused in one line."""
+    import matplotlib.pyplot as plt
+    from astropy.io import fits
+    from astropy.visualization import ZScaleInterval
+
+    from dsa110_ws.errors import InvalidQueryError
+
+    im = _good_images(truth)[0]
+    with fits.open(im["path"]) as hdul:
+        data = np.squeeze(hdul[0].data).astype(float)
+    finite = data[np.isfinite(data)]
+    ax = workspace.fits.plot_image(im["path"], stretch="zscale")
+    try:
+        norm = ax.images[0].norm
+        assert (norm.vmin, norm.vmax) == pytest.approx(ZScaleInterval().get_limits(finite))
+        assert ax.figure.axes[1].get_ylabel() == "Jy/beam"  # colour bar in the image's unit
+    finally:
+        plt.close(ax.figure)
+    ax = workspace.fits.plot_image(im["path"], stretch="minmax")
+    try:
+        norm = ax.images[0].norm
+        assert (norm.vmin, norm.vmax) == pytest.approx((finite.min(), finite.max()))
+    finally:
+        plt.close(ax.figure)
+    with pytest.raises(InvalidQueryError, match="zscale"):
+        workspace.fits.plot_image(im["path"], stretch="log-ish")
+    plt.close("all")

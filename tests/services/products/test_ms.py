@@ -200,6 +200,22 @@ def test_plots_return_axes(workspace, truth):
         plt.close(ax.figure)
 
 
+def test_quicklook_time_axis_in_utc_and_amplitude_with_its_unit(workspace, truth):
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    ms = truth["measurement_sets"][0]
+    ax = workspace.ms.plot_quicklook(ms["path"], x="time")
+    assert ax.get_xlabel().startswith("time (UTC") and "since" not in ax.get_xlabel()
+    assert ax.get_ylabel() == "amplitude (uncalibrated)"  # the raw DATA column
+    lo, hi = (mdates.num2date(v) for v in ax.get_xlim())  # the axis is in dates
+    mid_mjd = 0.5 * (ms["time_start_mjd"] + ms["time_end_mjd"])
+    mid = pd.Timestamp((mid_mjd - 40587.0) * 86400.0, unit="s", tz="UTC")
+    assert lo <= mid <= hi and (hi - lo).total_seconds() < 86400
+    plt.close(ax.figure)
+
+
 def test_antenna_layout_in_local_metres(workspace, truth):
     from astropy import units as u
     from astropy.coordinates import EarthLocation
