@@ -413,6 +413,48 @@ def plot_locked(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_PNG_MEMO: dict[tuple[str, str], bytes] = {}
+_PNG_MEMO_SIZE = 64
+
+
+def _fingerprint(value: Any) -> str:
+    """A digest of a plot's input: a frame by its values, index and columns; else its repr."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    if isinstance(value, pd.DataFrame | pd.Series):
+        h.update(repr((list(getattr(value, "columns", [])), str(value.dtypes))).encode())
+        h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+    else:
+        h.update(repr(value).encode())
+    return h.hexdigest()
+
+
+def png_memo(fn: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Decorate a function that draws a PNG from its arguments so that the same arguments
+    (frames compared by content) return the PNG already drawn: a refresh whose data did not
+    change costs a digest of the rows, not a matplotlib render (most of a panel's refresh)."""
+    import functools
+
+    name = f"{fn.__module__}.{fn.__qualname__}"
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> bytes:
+        key = (name, "|".join(_fingerprint(a) for a in (*args, *sorted(kwargs.items()))))
+        with _PLOT_LOCK:
+            hit = _PNG_MEMO.get(key)
+        if hit is not None:
+            return hit
+        png = fn(*args, **kwargs)
+        with _PLOT_LOCK:
+            if len(_PNG_MEMO) >= _PNG_MEMO_SIZE:
+                _PNG_MEMO.pop(next(iter(_PNG_MEMO)))
+            _PNG_MEMO[key] = png
+        return png
+
+    return wrapper
+
+
 def new_figure(width_in: float = 6.0, height_in: float = 3.0) -> Any:
     """A matplotlib ``Figure`` on the Agg canvas (no pyplot; usable from any thread)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

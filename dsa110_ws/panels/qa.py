@@ -20,6 +20,7 @@ from dsa110_ws.panels._widgets import (
     figure_png,
     new_figure,
     plot_locked,
+    png_memo,
     png_widget,
     section,
 )
@@ -180,6 +181,7 @@ class QAPanel(Panel):
         )
 
 
+@png_memo
 @plot_locked
 def _plot(res: pd.DataFrame, label: str) -> bytes:
     fig = new_figure(7.0, 3.2)

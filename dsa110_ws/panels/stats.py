@@ -9,7 +9,13 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel
-from dsa110_ws.panels._widgets import figure_png, new_figure, plot_locked, png_widget
+from dsa110_ws.panels._widgets import (
+    figure_png,
+    new_figure,
+    plot_locked,
+    png_memo,
+    png_widget,
+)
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -62,6 +68,7 @@ class ThroughputPanel(Panel):
         self.show_status(f"{self.window}: {totals.get('images', 0)} images", "ok")
 
 
+@png_memo
 @plot_locked
 def _plot(df: pd.DataFrame, per: str) -> bytes:
     import numpy as np

@@ -135,3 +135,27 @@ def test_timer_is_off_by_default(workspace):
     assert not p.auto.enabled and not p.auto.running
     with pytest.raises(ValueError):
         AutoRefresh(lambda: None, driver="cron")
+
+
+def test_png_memo_draws_once_per_distinct_data():
+    """A refresh whose rows did not change reuses the PNG; any changed value redraws."""
+    import pandas as pd
+
+    from dsa110_ws.panels._widgets import png_memo
+
+    calls: list[int] = []
+
+    @png_memo
+    def draw(df: pd.DataFrame, label: str) -> bytes:
+        calls.append(len(df))
+        return f"{label}:{df['x'].sum()}".encode()
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    first = draw(df, "a")
+    assert draw(df.copy(), "a") == first and calls == [3]  # equal content: no redraw
+    changed = df.copy()
+    changed.loc[1, "x"] = 2.5
+    assert draw(changed, "a") == b"a:6.5" and calls == [3, 3]
+    assert draw(df, "b") == b"b:6.0" and len(calls) == 3  # another argument: redrawn
+    assert draw(df.rename(columns={"x": "y"}).rename(columns={"y": "x"}), "a") == first
+    assert len(calls) == 3
