@@ -25,6 +25,7 @@ from dsa110_ws.errors import (
     NotPermittedError,
     SchemaMismatchError,
 )
+from dsa110_ws.repositories.querylog import QueryCounter
 
 __all__ = ["Database", "check_sqlite_file"]
 
@@ -88,6 +89,7 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._tables: dict[str, tuple[str, ...]] | None = None
         self._write_engine: sa.Engine | None = None
+        self.queries = QueryCounter("pipeline")  # every read, for tests and benchmarks
         self.path: Path = check_sqlite_file(Path(target), variable=variable).resolve()
         self.url = f"sqlite:///{self.path}"
         self.engine = self._sqlite_engine(readonly=True)
@@ -144,6 +146,7 @@ class Database:
             return self._tables
         with self._lock:
             if self._tables is None or refresh:
+                self.queries.count("schema", kind="schema")
                 with self._errors("reading the schema"):
                     insp = sa.inspect(self.engine)
                     self._tables = {
@@ -202,6 +205,7 @@ class Database:
 
         Runs on a per-thread read-only DB-API connection (no per-call engine overhead).
         """
+        self.queries.count(sql)
         try:
             cur = self._reader().execute(sql, dict(params or {}))
             rows = cur.fetchall()
@@ -235,6 +239,7 @@ class Database:
 
     def raw_connection(self) -> Any:
         """A pooled DB-API connection (for streaming large column reads); close it after use."""
+        self.queries.count("raw connection")
         return self.engine.raw_connection()
 
     # -- writing -----------------------------------------------------------------------
