@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.audit import AuditTrail
     from dsa110_ws.services.operations import (
         CalibrationHealthService,
+        DashboardKernels,
         HealthService,
         IngestionService,
         JobService,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
+    from dsa110_ws.services.shared import SharedCache
     from dsa110_ws.services.sources import PhotometrySnapshot, SampService, SourceService
 
 __all__ = ["Workspace", "connect"]
@@ -190,7 +192,22 @@ class Workspace:
         """The one path of every operator write: one transaction, audited."""
         from dsa110_ws.services.audit import AuditTrail
 
-        return AuditTrail(self.db, self.state, operator=self.settings.operator)
+        return AuditTrail(
+            self.db, self.state, operator=self.settings.operator, after_write=self.shared.clear
+        )
+
+    @lazy
+    def shared(self) -> SharedCache:
+        """Derived results shared by every process over this state (the dashboards'
+        kernels): ``<state_dir>/shared``, keyed on the pipeline database's state."""
+        from dsa110_ws.services.shared import SharedCache
+
+        s = self.settings
+        return SharedCache(
+            Path(s.state_dir) / "shared",
+            ttl_s=s.sections.dashboard.shared_s,
+            databases=[s.pipeline_db] if s.pipeline_db is not None else [],
+        )
 
     @lazy
     def results(self) -> ResultCache:
@@ -418,6 +435,16 @@ class Workspace:
             data_roots=self.settings.data_roots,
             is_demo=self.settings.is_demo,
             tasks=self.tasks,
+        )
+
+    @lazy
+    def kernels(self) -> DashboardKernels:
+        """The dashboards' kernels over this state and their memory."""
+        from dsa110_ws.services.operations import DashboardKernels
+
+        s = self.settings
+        return DashboardKernels(
+            Path(s.state_dir) / "kernels", max_kernels=s.sections.dashboard.max_kernels
         )
 
     @lazy

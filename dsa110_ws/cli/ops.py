@@ -228,16 +228,18 @@ def jobs_batches(as_json: bool) -> None:
 @click.pass_context
 def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bool) -> None:
     """Service and data health; exit status 0 ok, 1 warning, 2 critical, 3 unknown."""
-    rep = workspace().health.check(names=list(names) or None)
+    w = workspace()
+    rep = w.health.check(names=list(names) or None)
     code = rep.exit_code
     if strict and rep.status == "unknown":
         code = 1
     if as_json:
-        echo_json({**rep.to_dict(), "exit_code": code})
+        echo_json({**rep.to_dict(), "dashboard_kernels": w.kernels.summary(), "exit_code": code})
     else:
         click.echo(f"overall: {rep.status.upper()}  (at {rep.at[:19]} UTC)")
         for c in rep.checks:
             click.echo(f"  {c.status:<8} {c.name:<28} {c.detail}  [{c.latency_ms:.0f} ms]")
+        click.echo(f"  {w.kernels.describe()}")
     ctx.exit(code)
 
 
