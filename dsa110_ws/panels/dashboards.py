@@ -277,7 +277,7 @@ class OperationsDashboard(_Composite):
         wall = time.strftime("%H:%M:%S")
         self.now_html.value = (
             f"<span style='color:#555'>pipeline state as of {self.w.now().isot[:19]} UTC; "
-            f"<span class='dsa-refreshes' data-ticks='{ticks}'>{ticks} automatic refreshes"
+            f"<span class='dsa-refreshes' data-ticks='{ticks}'>{ticks} refreshes"
             f"</span>, page updated {wall} (local time)</span>"
         )
 
