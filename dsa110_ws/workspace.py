@@ -372,6 +372,7 @@ class Workspace:
         """The pipeline's task queue (Absurd): counts, tasks, stuck, failures, workers,
         workflows, schedules; retry and cancel."""
         from dsa110_ws.services.operations import TaskQueueService
+        from dsa110_ws.services.shared import SharedCache
 
         s = self.settings
         return TaskQueueService(
@@ -382,6 +383,7 @@ class Workspace:
             dlq=s.dead_letter_queue,
             settings=s.sections.queue,
             jobs=self.jobs,
+            shared=SharedCache(Path(s.state_dir) / "shared", ttl_s=s.sections.queue.cache_s),
         )
 
     @lazy

@@ -87,7 +87,8 @@ class SharedCache:
 
     def key_digest(self, key: Hashable) -> str:
         """The file name stem of ``key`` under the current database state."""
-        text = repr((key, [str(p) for p in self.databases], file_state(self.databases)))
+        state = file_state(self.databases)
+        text = repr((key, [str(p) for p in self.databases], state, self.generation()))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def get(self, key: Hashable, fn: Callable[[], Any]) -> Any:
@@ -113,8 +114,21 @@ class SharedCache:
         self._prune()
         return value
 
+    def generation(self) -> tuple[int, int]:
+        """Changes whenever :meth:`clear` runs (in any process): what a process keeps in
+        memory on top of this cache is valid for one generation only."""
+        try:
+            st = (self.root / "generation").stat()
+        except OSError:
+            return (0, 0)
+        return (st.st_ino, st.st_mtime_ns)
+
     def clear(self) -> int:
-        """Remove every entry (after an operator's write); returns how many."""
+        """Remove every entry and start a new generation (after an operator's write: no
+        process serves what it read before); returns how many entries were removed."""
+        with contextlib.suppress(OSError):
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.root / "generation", f"{time.time_ns()} {os.getpid()}\n")
         n = 0
         for p in self.root.glob("*.pkl") if self.root.is_dir() else ():
             with contextlib.suppress(FileNotFoundError):
