@@ -131,7 +131,9 @@ class Viewer:
             self.errors.append(f"check: {type(exc).__name__}")
 
 
-async def run_viewers(url: str, n: int, seconds: float, state: Path, qlog: Path) -> dict:
+async def run_viewers(
+    url: str, n: int, seconds: float, state: Path, qlog: Path, stagger: float = 0.0
+) -> dict:
     from playwright.async_api import async_playwright
 
     from dsa110_ws.repositories import read_query_log
@@ -141,7 +143,12 @@ async def run_viewers(url: str, n: int, seconds: float, state: Path, qlog: Path)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         viewers = [Viewer(browser, url) for _ in range(n)]
-        await asyncio.gather(*(v.open() for v in viewers))
+
+        async def arrive(i: int, v: Viewer) -> None:
+            await asyncio.sleep(i * stagger)  # 0: all at once (the worst case)
+            await v.open()
+
+        await asyncio.gather(*(arrive(i, v) for i, v in enumerate(viewers)))
         ok = [v for v in viewers if v.page is not None and not v.errors]
         await asyncio.sleep(2)
         await asyncio.gather(*(v.page.wait_for_function(IDLE) for v in ok))
@@ -180,7 +187,7 @@ async def run_viewers(url: str, n: int, seconds: float, state: Path, qlog: Path)
     }
 
 
-def one_run(demo: Path, n: int, seconds: float, queue_url: str) -> dict:
+def one_run(demo: Path, n: int, seconds: float, queue_url: str, stagger: float = 0.0) -> dict:
     """A fresh server for ``n`` viewers; its results."""
     from dsa110_ws.cli import voila
     from dsa110_ws.config import load_settings
@@ -211,7 +218,7 @@ def one_run(demo: Path, n: int, seconds: float, queue_url: str) -> dict:
             time.sleep(1)
         time.sleep(5)
         url = voila.dashboard_url(port, "operations")
-        return asyncio.run(run_viewers(url, n, seconds, state, qlog))
+        return asyncio.run(run_viewers(url, n, seconds, state, qlog, stagger))
     finally:
         voila.stop_process(proc)
 
@@ -220,16 +227,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=40.0, help="refreshing time per run (s)")
     ap.add_argument("--viewers", default="1,5,10", help="viewer counts (the first: baseline)")
+    ap.add_argument(
+        "--stagger", type=float, default=0.0, help="seconds between arrivals (0: all at once)"
+    )
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
-    if max(counts) > 20 or args.seconds > 600:
+    if max(counts) > 20 or args.seconds > 600 or not 0 <= args.stagger <= 60:
         sys.exit("bounded: at most 20 viewers and 600 s per run")
     from dsa110_ws.demo.queue.day import start_queue_server
 
     demo = demo_state()
     tomllib.loads((demo / "settings.toml").read_text())  # a readable demo state
     server = start_queue_server(demo)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()} (shared machine)")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()} (shared machine); "
+        f"viewers arrive {f'{args.stagger:g} s apart' if args.stagger else 'all at once'}"
+    )
     results = {}
     try:
         for n in counts:
@@ -237,7 +250,7 @@ def main() -> int:
                 f"-- {n} viewer(s); load average {tuple(round(x, 1) for x in os.getloadavg())}",
                 flush=True,
             )
-            results[n] = r = one_run(demo, n, args.seconds, str(server.conninfo))
+            results[n] = r = one_run(demo, n, args.seconds, str(server.conninfo), args.stagger)
             print(
                 f"   first widget p50 {pct(r['first_widget'], 50):6.2f} s p99 "
                 f"{pct(r['first_widget'], 99):6.2f} s | all numbers p50 "
@@ -250,7 +263,7 @@ def main() -> int:
                 flush=True,
             )
             for e in r["errors"][:5]:
-                print(f"     error: {e}")
+                print(f"     error: {e.splitlines()[0]}")
     finally:
         server.stop()
     base, last = results[counts[0]], results[counts[-1]]
