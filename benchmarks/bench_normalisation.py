@@ -31,7 +31,7 @@ from dsa110_ws.services.sources import _fluxdata, _normalise
 
 
 def reference_rows(w):
-    _, df = _fluxdata.read_rows(w, flux="raw", image=True)
+    _, df = _fluxdata.read_rows(w.repos.photometry, flux="raw", image=True)
     src = df["source_id"].cat.codes.to_numpy().astype(np.int64)
     img = df["image_path"].cat.codes.to_numpy().astype(np.int64)
     f, s = df["flux_jy"].to_numpy(float), df["flux_err_jy"].to_numpy(float)
@@ -47,8 +47,9 @@ def reference_rows(w):
 def design(src, img, f, s, n_src, n_img):
     wt = 1.0 / np.sqrt((s / f) ** 2 + 0.003**2)
     cols = np.column_stack([img, n_img + src]).ravel()
-    a = sp.csr_matrix((np.repeat(wt, 2), (np.repeat(np.arange(len(f)), 2), cols)),
-                      shape=(len(f), n_img + n_src))
+    a = sp.csr_matrix(
+        (np.repeat(wt, 2), (np.repeat(np.arange(len(f)), 2), cols)), shape=(len(f), n_img + n_src)
+    )
     return a, np.log(f) * wt
 
 
@@ -68,11 +69,16 @@ def main() -> None:
     ap.add_argument("--lsqr-iter", type=int, default=1000)
     args = ap.parse_args()
     state = scale_state()
-    w = dsa110_ws.connect(state / "settings.toml", state_dir=tempfile.mkdtemp(prefix="bench-nrm-"),
-                          sections={"sources": {"snapshot_min_rows": -1}})
+    w = dsa110_ws.connect(
+        state / "settings.toml",
+        state_dir=tempfile.mkdtemp(prefix="bench-nrm-"),
+        sections={"sources": {"dataset_min_rows": -1}},
+    )
     src, img, f, s, n_src, n_img = reference_rows(w)
-    print(f"reference rows: {len(f):,} measurements, {len(np.unique(src)):,} sources, "
-          f"{len(np.unique(img)):,} images")
+    print(
+        f"reference rows: {len(f):,} measurements, {len(np.unique(src)):,} sources, "
+        f"{len(np.unique(img)):,} images"
+    )
     a, b = design(src, img, f, s, n_src, n_img)
 
     t0 = time.perf_counter()
@@ -90,18 +96,26 @@ def main() -> None:
     den = np.bincount(img, weights=w2, minlength=n_img)
     x_new = np.concatenate([np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), log_b])
     d = log_b[seen] - x_old[n_img:][seen]
-    print(f"multigrid CG: {info['iterations']} iterations, normal-equation residual "
-          f"{normal_residual(a, b, x_new):.1e}, {info['n_groups']} linked group(s)")
-    print(f"LSQR (previous): {itn} iterations (cap {args.lsqr_iter}), normal-equation "
-          f"residual {normal_residual(a, b, x_old):.1e}")
-    print(f"largest difference of log-baselines (after removing the free scale): "
-          f"{np.max(np.abs(d - np.median(d))):.1e}")
+    print(
+        f"multigrid CG: {info['iterations']} iterations, normal-equation residual "
+        f"{normal_residual(a, b, x_new):.1e}, {info['n_groups']} linked group(s)"
+    )
+    print(
+        f"LSQR (previous): {itn} iterations (cap {args.lsqr_iter}), normal-equation "
+        f"residual {normal_residual(a, b, x_old):.1e}"
+    )
+    print(
+        f"largest difference of log-baselines (after removing the free scale): "
+        f"{np.max(np.abs(d - np.median(d))):.1e}"
+    )
     r = report("baseline solve, multigrid CG", t_new, "LSQR as before", t_old)
     print(f"  speed-up {1 / r:.1f}x")
     t0 = time.perf_counter()
     nrm = w.sources.normalisation()
-    print(f"w.sources.normalisation() end to end: {time.perf_counter() - t0:.1f} s, "
-          f"{len(nrm.references):,} references, converged: {nrm.diagnostics['converged']}")
+    print(
+        f"w.sources.normalisation() end to end: {time.perf_counter() - t0:.1f} s, "
+        f"{len(nrm.references):,} references, converged: {nrm.diagnostics['converged']}"
+    )
 
 
 if __name__ == "__main__":

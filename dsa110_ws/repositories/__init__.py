@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedResultWarning
+from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedResultWarning, finish
 from dsa110_ws.repositories._db import Database
 from dsa110_ws.repositories.caltables import CalibrationAppliedRepository, CaltableRepository
 from dsa110_ws.repositories.images import ImageRatingRepository, ImageRepository
@@ -35,6 +35,7 @@ __all__ = [
     "Repository",
     "TruncatedResultWarning",
     "DEFAULT_LIMIT",
+    "finish",
 ]
 
 #: Attribute name on :class:`Repositories` -> repository class (one per pipeline table).
