@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.audit import AuditTrail
     from dsa110_ws.services.operations import (
         CalibrationHealthService,
+        DashboardKernels,
         HealthService,
         IngestionService,
         JobService,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
+    from dsa110_ws.services.shared import SharedCache
     from dsa110_ws.services.sources import (
         PhotometryDataset,
         SampService,
@@ -197,7 +199,22 @@ class Workspace:
         """The one path of every operator write: one transaction, audited."""
         from dsa110_ws.services.audit import AuditTrail
 
-        return AuditTrail(self.db, self.state, operator=self.settings.operator)
+        return AuditTrail(
+            self.db, self.state, operator=self.settings.operator, after_write=self.shared.clear
+        )
+
+    @lazy
+    def shared(self) -> SharedCache:
+        """Derived results shared by every process over this state (the dashboards'
+        kernels): ``<state_dir>/shared``, keyed on the pipeline database's state."""
+        from dsa110_ws.services.shared import SharedCache
+
+        s = self.settings
+        return SharedCache(
+            Path(s.state_dir) / "shared",
+            ttl_s=s.sections.dashboard.shared_s,
+            databases=[s.pipeline_db] if s.pipeline_db is not None else [],
+        )
 
     @lazy
     def results(self) -> ResultCache:
@@ -378,6 +395,7 @@ class Workspace:
         """The pipeline's task queue (Absurd): counts, tasks, stuck, failures, workers,
         workflows, schedules; retry and cancel."""
         from dsa110_ws.services.operations import TaskQueueService
+        from dsa110_ws.services.shared import SharedCache
 
         s = self.settings
         return TaskQueueService(
@@ -388,6 +406,7 @@ class Workspace:
             dlq=s.dead_letter_queue,
             settings=s.sections.queue,
             jobs=self.jobs,
+            shared=SharedCache(Path(s.state_dir) / "shared", ttl_s=s.sections.queue.cache_s),
         )
 
     @lazy
@@ -441,6 +460,16 @@ class Workspace:
             data_roots=self.settings.data_roots,
             is_demo=self.settings.is_demo,
             tasks=self.tasks,
+        )
+
+    @lazy
+    def kernels(self) -> DashboardKernels:
+        """The dashboards' kernels over this state and their memory."""
+        from dsa110_ws.services.operations import DashboardKernels
+
+        s = self.settings
+        return DashboardKernels(
+            Path(s.state_dir) / "kernels", max_kernels=s.sections.dashboard.max_kernels
         )
 
     @lazy

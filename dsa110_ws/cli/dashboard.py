@@ -105,7 +105,14 @@ def dashboard(
         f"  (science: {voila.dashboard_url(port, 'science', host=host, token=token)}; "
         f"server log: {log_path}; Ctrl-C to stop)"
     )
-    proc = voila.start_voila(nb_dir, port=port, ip=ip, env=env, log_path=log_path, token=token)
+    d = w.settings.sections.dashboard
+    click.echo(
+        f"  at most {d.max_kernels or 'any number of'} viewer kernels; "
+        f"{'one kernel kept ready; ' if d.preheat else ''}idle ones stop after {d.cull_idle_s:g} s"
+    )
+    proc = voila.start_voila(
+        nb_dir, port=port, ip=ip, env=env, log_path=log_path, token=token, dashboard=d
+    )
     for sig in (signal.SIGTERM, signal.SIGHUP):  # stop Voila too when we are told to stop
         signal.signal(sig, _exit_on_signal)
     try:

@@ -234,7 +234,8 @@ def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bo
     from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError, WorkspaceError, one_line
 
     try:
-        rep = workspace().health.check(names=list(names) or None)
+        w = workspace()
+        rep = w.health.check(names=list(names) or None)
     except WorkspaceError as exc:  # no workspace: the database (or the settings) is unusable
         bad = isinstance(exc, (DataUnavailableError, DatabaseBusyError))
         status, what = ("critical", "database") if bad else ("unknown", "settings")
@@ -254,11 +255,12 @@ def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bo
     if strict and rep.status == "unknown":
         code = 1
     if as_json:
-        echo_json({**rep.to_dict(), "exit_code": code})
+        echo_json({**rep.to_dict(), "dashboard_kernels": w.kernels.summary(), "exit_code": code})
     else:
         click.echo(f"overall: {rep.status.upper()}  (at {rep.at[:19]} UTC)")
         for c in rep.checks:
             click.echo(f"  {c.status:<8} {c.name:<28} {c.detail}  [{c.latency_ms:.0f} ms]")
+        click.echo(f"  {w.kernels.describe()}")
     ctx.exit(code)
 
 

@@ -20,9 +20,12 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.errors import ConfigurationError, DataUnavailableError
+
+if TYPE_CHECKING:
+    from dsa110_ws.core.settings import DashboardSettings
 
 __all__ = [
     "DASHBOARDS",
@@ -92,12 +95,19 @@ def is_loopback(ip: str) -> bool:
 
 
 def voila_command(
-    notebook_dir: Path, *, port: int, ip: str = "127.0.0.1", token: str | None = None
+    notebook_dir: Path,
+    *,
+    port: int,
+    ip: str = "127.0.0.1",
+    token: str | None = None,
+    dashboard: DashboardSettings | None = None,
 ) -> list[str]:
     """The ``python -m voila ...`` argument list serving every dashboard in ``notebook_dir``
     (run it in the folder holding ``voila.json``: :func:`start_voila` does).
 
     Voila never opens a browser itself (the caller does, once the server listens).
+    ``dashboard`` (the ``[dashboard]`` settings) overrides ``voila.json``'s kernel limit,
+    idle culling and preheating.
     """
     return [
         sys.executable,
@@ -109,6 +119,17 @@ def voila_command(
         "--Voila.port_retries=0",
         "--no-browser",
         *([f"--token={token}"] if token else []),  # the one spelling Voila honours
+        *(_dashboard_flags(dashboard) if dashboard is not None else []),
+    ]
+
+
+def _dashboard_flags(d: DashboardSettings) -> list[str]:
+    """Voila flags for the ``[dashboard]`` settings (they win over ``voila.json``)."""
+    return [
+        f"--LimitedKernelManager.max_kernels={int(d.max_kernels)}",
+        f"--MappingKernelManager.cull_idle_timeout={int(d.cull_idle_s)}",
+        f"--MappingKernelManager.cull_interval={max(5, min(60, int(d.cull_idle_s) // 10))}",
+        f"--VoilaConfiguration.preheat_kernel={bool(d.preheat)}",
     ]
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "SourcesSettings",
     "ReportsSettings",
     "QueueSettings",
+    "DashboardSettings",
     "ProductsSettings",
     "Sections",
     "SECTION_MODELS",
@@ -442,6 +443,38 @@ class QueueSettings(Section):
     )
 
 
+class DashboardSettings(Section):
+    """``[dashboard]``: the Voila dashboards under many viewers."""
+
+    shared_s: float = Field(
+        20.0,
+        ge=0,
+        le=600,
+        description="Seconds a panel's refreshed data is shared by every viewer's kernel "
+        "(0: never); a change of the pipeline's database ends it sooner. Keep it below the "
+        "refresh interval.",
+    )
+    max_kernels: int = Field(
+        16,
+        ge=0,
+        le=1000,
+        description="Most dashboard kernels (viewers, plus the preheated one) at once; the "
+        "viewer over the limit gets a page saying so (0: no limit). About 0.2 GB each.",
+    )
+    cull_idle_s: float = Field(
+        300.0,
+        ge=30,
+        le=86400,
+        description="Seconds after which the kernel of a page nobody has open any more is "
+        "shut down (a closed tab shuts its kernel at once).",
+    )
+    preheat: bool = Field(
+        True,
+        description="Keep one operations-dashboard kernel started and executed ahead of the "
+        "next viewer (faster first paint; costs one idle kernel).",
+    )
+
+
 class ProductsSettings(Section):
     """``[products]``: bounds on what reading a product file may cost."""
 
@@ -473,6 +506,7 @@ SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "sources": ("sources", SourcesSettings),
     "reports": ("reports", ReportsSettings),
     "queue": ("queue", QueueSettings),
+    "dashboard": ("dashboard", DashboardSettings),
     "products": ("products", ProductsSettings),
 }
 
@@ -491,4 +525,5 @@ class Sections(BaseModel):
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     products: ProductsSettings = Field(default_factory=ProductsSettings)

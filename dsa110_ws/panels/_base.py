@@ -83,6 +83,10 @@ class Panel(widgets.VBox):
 
     title: ClassVar[str] = ""
     refresh_label: ClassVar[str] = "auto-refresh"
+    #: Names of the attributes that decide what :meth:`_load` reads, when its result may
+    #: be shared with every other kernel over the same state (``w.shared``); ``None``: not
+    #: shared (the load has side effects, or its result is private to this panel).
+    shared_params: ClassVar[tuple[str, ...] | None] = None
     busy = traitlets.Bool(False)
     last_error = traitlets.Unicode("")
     refreshed_at = traitlets.Float(0.0)
@@ -263,8 +267,9 @@ class Panel(widgets.VBox):
             self._show(data)
             self.refreshed_at = time.time()
 
+        load = self._load if self.shared_params is None else self._shared_load
         return self.run(
-            self._load,
+            load,
             done,
             what=f"refreshing {self.title or 'panel'}".strip(),
             failed=self._show_unavailable,
@@ -291,6 +296,20 @@ class Panel(widgets.VBox):
 
         walk(self)
         return out
+
+    def _shared_load(self) -> Any:
+        """:meth:`_load` through the workspace's shared cache: the first kernel of a
+        refresh reads the databases, the others take its result."""
+        s = self.w.settings
+        key = (
+            "panel",
+            type(self).__qualname__,
+            tuple((n, getattr(self, n)) for n in self.shared_params or ()),
+            str(s.settings_file),
+            str(s.pipeline_db),
+            repr(self.w.clock),  # a frozen clock's time; "real time" otherwise
+        )
+        return self.w.shared.get(key, self._load)
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until queued background work has finished (for scripts and tests)."""

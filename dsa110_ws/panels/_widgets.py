@@ -324,9 +324,16 @@ class AutoRefresh(widgets.HBox):
         # to True, not when it is created playing; count its views to restart it once shown.
         self.play._view_count = 0
         self.play.observe(self._viewed, "_view_count")
+        self.now = widgets.Button(
+            description="refresh now",
+            tooltip="Refresh now (viewers of the same data share one read of the databases)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.now.add_class("dsa-refresh-now")
+        self.now.on_click(lambda _: self.tick())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        super().__init__(children=[self.checkbox, self.every, self.play])
+        super().__init__(children=[self.checkbox, self.every, self.now, self.play])
         self.interval_s = float(interval_s)
         widgets.link((self.checkbox, "value"), (self, "enabled"))
         self.every.observe(lambda ch: self.set_trait("interval_s", float(ch["new"])), "value")

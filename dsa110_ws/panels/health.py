@@ -31,6 +31,8 @@ class HealthPanel(Panel):
     CalHealthReport).
     """
 
+    shared_params = ()  # the same for every viewer: shared (w.shared)
+
     title = "Health"
 
     def __init__(self, workspace: Workspace, **kwargs: Any):

@@ -37,6 +37,8 @@ class IngestionPanel(Panel):
     """Subband-group ingestion from ``w.ingest`` (the task queue's tables, else the
     pipeline's): what is waiting, which subbands are missing, what failed."""
 
+    shared_params = ()  # the same for every viewer: shared (w.shared)
+
     title = "Ingestion"
 
     def __init__(self, workspace: Workspace, **kwargs: Any):

@@ -49,6 +49,12 @@ class JobMonitor(Panel):
     the table has loaded.
     """
 
+    shared_params = (
+        "status_filter",
+        "type_filter",
+        "window",
+    )  # the same for every viewer: shared (w.shared)
+
     title = "Jobs"
     status_filter = traitlets.Unicode("any")
     type_filter = traitlets.Unicode("any")

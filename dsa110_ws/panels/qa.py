@@ -51,6 +51,12 @@ class QAPanel(Panel):
     per image (grade, rms_jy, dynamic_range, reasons) and ``counts`` the grade counts.
     """
 
+    shared_params = (
+        "night",
+        "source",
+        "max_images",
+    )  # the same for every viewer: shared (w.shared)
+
     title = "Image QA"
     night = traitlets.Unicode("yesterday")
     source = traitlets.Unicode("pixels")

@@ -33,6 +33,8 @@ WINDOWS: dict[str, tuple[float, str]] = {
 class ThroughputPanel(Panel):
     """``w.stats.throughput`` as a bar chart with totals; ``window`` picks the span."""
 
+    shared_params = ("window",)  # the same for every viewer: shared (w.shared)
+
     title = "Throughput"
     window = traitlets.Unicode("last 24 h")
 

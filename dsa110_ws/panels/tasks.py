@@ -56,6 +56,14 @@ class TaskQueuePanel(Panel):
     allowed, each confirmed first.  State: ``stats``, ``tasks``, ``stuck``, ``summary``,
     ``selected_task`` and its ``info``."""
 
+    shared_params = (
+        "queue_filter",
+        "status_filter",
+        "name_filter",
+        "worker_filter",
+        "window",
+    )  # the same for every viewer: shared (w.shared)
+
     title = "Task queue"
     queue_filter = traitlets.Unicode("any")
     status_filter = traitlets.Unicode("any")

@@ -28,6 +28,8 @@ class WorkersPanel(Panel):
     """Every worker seen in the window: running tasks, last claim, done, failed, failure
     rate (``workers`` after a refresh)."""
 
+    shared_params = ("window",)  # the same for every viewer: shared (w.shared)
+
     title = "Workers"
     window = traitlets.Unicode("last 24 h")
 
@@ -69,6 +71,8 @@ class WorkersPanel(Panel):
 class FailuresPanel(Panel):
     """Failed tasks of the window grouped by cause (ids, paths and numbers normalised), most
     frequent first; with writes allowed, one confirmed action retries a whole group."""
+
+    shared_params = ("window",)  # the same for every viewer: shared (w.shared)
 
     title = "Failures by cause"
     window = traitlets.Unicode("last 24 h")

@@ -20,6 +20,7 @@ from dsa110_ws.repositories.monitoring import CalibrationMonitoringRepository, F
 from dsa110_ws.repositories.ms import MSIndexRepository, MSStateRepository
 from dsa110_ws.repositories.photometry import PhotometryRepository
 from dsa110_ws.repositories.qa import CalibrationQARepository, ImageQARepository
+from dsa110_ws.repositories.querylog import QUERY_LOG_ENV, QueryCounter, read_query_log
 from dsa110_ws.repositories.sources import SourceRepository
 from dsa110_ws.repositories.variability import ESECandidateRepository, VariabilityStatsRepository
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from dsa110_ws.core.time import Clock
 
 __all__ = [
+    "QUERY_LOG_ENV",
+    "QueryCounter",
+    "read_query_log",
     "Database",
     "Repositories",
     "Repository",

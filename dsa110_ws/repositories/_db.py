@@ -38,6 +38,7 @@ from dsa110_ws.repositories._sqlitefile import (
     retry_transient,
     sqlite_uri,
 )
+from dsa110_ws.repositories.querylog import QueryCounter
 
 __all__ = ["Database", "check_sqlite_file"]
 
@@ -84,6 +85,7 @@ class Database:
         self._readers: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._tables: dict[str, tuple[str, ...]] | None = None
         self._write_engine: sa.Engine | None = None
+        self.queries = QueryCounter("pipeline")  # every read, for tests and benchmarks
         self.path: Path = check_sqlite_file(_as_path(target), variable=variable).resolve()
         self.url = f"sqlite:///{self.path}"
         self.engine = self._sqlite_engine(readonly=True)
@@ -163,6 +165,7 @@ class Database:
             return self._tables
         with self._lock:
             if self._tables is None or refresh:
+                self.queries.count("schema", kind="schema")
                 with self._errors("reading the schema"):
                     insp = sa.inspect(self.engine)
                     self._tables = {
@@ -253,6 +256,7 @@ class Database:
         A reader of a live WAL database that meets the writer recovering it retries for
         up to the busy timeout.
         """
+        self.queries.count(sql)
         args = dict(params or {})
         con = self._reader()
         try:
@@ -330,6 +334,7 @@ class Database:
 
     def raw_connection(self) -> Any:
         """A pooled DB-API connection (for streaming large column reads); close it after use."""
+        self.queries.count("raw connection")
         with self._errors("opening it"):
             return self.engine.raw_connection()
 

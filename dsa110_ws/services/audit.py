@@ -56,12 +56,23 @@ class AuditTrail:
         The workspace's own database, where the audit records go.
     operator
         Who acts (recorded in every audit record).
+    after_write
+        Called after every write transaction, committed or not (the shared cache of the
+        dashboards forgets what it served, so the next refresh shows the change).
     """
 
-    def __init__(self, db: Database, state: StateDB, *, operator: str):
+    def __init__(
+        self,
+        db: Database,
+        state: StateDB,
+        *,
+        operator: str,
+        after_write: Callable[[], Any] | None = None,
+    ):
         self.db = db
         self.state = state
         self.operator = operator
+        self.after_write = after_write
 
     def __repr__(self) -> str:
         return f"<AuditTrail operator={self.operator!r} writes={'on' if self.db.allow_writes else 'off'}>"
@@ -114,13 +125,21 @@ class AuditTrail:
             with target_db.transaction(f"{action} {target}") as con:
                 before, after = apply(con)
         except WorkspaceError as exc:
+            self._written()
             self.state.finish_audit(audit_id, ok=False, message=one_line(exc))
             raise
         except BaseException as exc:
+            self._written()
             self.state.finish_audit(audit_id, ok=False, message=f"aborted: {one_line(exc)}")
             raise
+        self._written()
         self.state.finish_audit(audit_id, before=before, after=after, ok=True)
         return ActionResult(action, target, before, after, before != after, audit_id)
+
+    def _written(self) -> None:
+        if self.after_write is not None:
+            with contextlib.suppress(Exception):  # forgetting a cache never fails an action
+                self.after_write()
 
     def record(
         self,

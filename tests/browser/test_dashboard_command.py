@@ -71,7 +71,9 @@ def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(d
     """Not our command line, not the dashboards' folder: the voila.json the installation put
     in <prefix>/etc/jupyter still strips the sources and hides tracebacks."""
     config = json.loads((voila.dashboards_dir() / "voila.json").read_text())
-    assert config["VoilaConfiguration"] == {"strip_sources": True, "show_tracebacks": False}
+    shown = config["VoilaConfiguration"]
+    assert shown["strip_sources"] is True and shown["show_tracebacks"] is False
+    assert shown["allow_template_override"] == "NO"  # no ?template= around the settings
     installed = Path(sys.prefix) / "etc" / "jupyter" / "voila.json"
     assert json.loads(installed.read_text()) == config
     port = voila.free_port()

@@ -61,14 +61,18 @@ def test_wall_fits_1920x1080_and_its_tiles_ignore_panel_windows(voila_server, wa
     page.wait_for_selector(".dsa-throughput-totals b")
     before = tiles_text(page)
     assert len(before) == 10
-    assert before["failed_jobs"].startswith("critical|") and f"\n{len(truth['failed_jobs'])}\n" in (
-        before["failed_jobs"]
+    assert (
+        before["failed_jobs"].startswith("critical|")
+        and f"\n{len(truth['failed_jobs'])}\n" in (before["failed_jobs"])
     )
     assert before["stuck_ms"].startswith("warning|")
     # the sparkline of the failed jobs: 24 hourly points summing to the failures of 24 h
-    assert page.locator(".dsa-tile[data-tile='failed_jobs'] svg.dsa-spark").get_attribute(
-        "data-points"
-    ) == "24"
+    assert (
+        page.locator(".dsa-tile[data-tile='failed_jobs'] svg.dsa-spark").get_attribute(
+            "data-points"
+        )
+        == "24"
+    )
     assert page.evaluate(_SCROLLERS) == []  # nothing scrolls at 1920x1080
     labels = page.evaluate(
         "() => Array.from(document.querySelectorAll('.dsa-tile-label, .dsa-tile-value'),"

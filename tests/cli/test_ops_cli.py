@@ -228,3 +228,35 @@ def test_write_commands(writable_demo, truth, tmp_path, monkeypatch, capsys):
         .fetchone()[0]
         == 1
     )
+
+
+def test_health_reports_the_dashboard_kernels_and_their_memory(demo_env, tmp_path, capsys):
+    """A registered kernel (a live child process standing in for one) is listed with its
+    memory as /proc has it; a registration whose process is gone is dropped."""
+    from dsa110_ws.services.operations import DashboardKernels
+
+    kernels = DashboardKernels(Path(demo_env["DSA110_WS_STATE_DIR"]) / "kernels")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        kernels.register("OperationsDashboard", pid=child.pid)
+        kernels.register("OperationsDashboard", pid=dead.pid)
+        rss_kib = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{child.pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        assert main(["health"]) == 1
+        out = capsys.readouterr().out
+        assert "dashboard kernels: 1 running (limit 16)" in out
+        assert f"pid {child.pid} {rss_kib / 1024:.0f}" in out
+        assert main(["health", "--json"]) == 1
+        doc = json.loads(capsys.readouterr().out)["dashboard_kernels"]
+        assert doc["n_kernels"] == 1 and doc["max_kernels"] == 16
+        assert [k["pid"] for k in doc["kernels"]] == [child.pid]
+        assert 5 < doc["total_rss_mib"] < 500 and doc["total_pss_mib"] > 0
+        assert not (kernels.root / f"{dead.pid}.json").exists()
+    finally:
+        child.kill()
+        child.wait()

@@ -396,7 +396,7 @@ def test_failures_in_the_last_hour_make_it_critical(qws, day_url, day_truth):
             " WHERE task_id = %s",
             (day_truth["now"], ids[11]),
         )
-    qws.tasks.memo.clear()  # reads are shared for [queue] cache_s; we changed it behind them
+    qws.tasks.forget()  # reads are shared for [queue] cache_s; we changed it behind them
     rep, c = _queue_check(qws)
     assert c.value["failed_1h"] == base + 11 and c.value["graded"]["failed_1h"] == "critical"
     assert rep.status == "critical" and rep.exit_code == 2

@@ -27,6 +27,7 @@ from dsa110_ws.errors import (
     NotPermittedError,
     SchemaMismatchError,
 )
+from dsa110_ws.repositories.querylog import QueryCounter
 
 __all__ = ["QueueDatabase", "SCHEMA"]
 
@@ -95,6 +96,7 @@ class QueueDatabase:
             ) from None
         self._lock = threading.Lock()
         self._tables: dict[str, tuple[str, ...]] | None = None
+        self.queries = QueryCounter("queue")  # every read, for tests and benchmarks
 
     def __repr__(self) -> str:
         return f"<QueueDatabase {self.describe()}>"
@@ -207,6 +209,7 @@ class QueueDatabase:
         """One SELECT in a read-only transaction with the statement timeout."""
         if check:
             self.tables()
+        self.queries.count(sql, kind="schema" if "information_schema" in sql else "query")
         with self._errors(what), self.engine.connect() as con:
             con.exec_driver_sql("SET TRANSACTION READ ONLY")
             con.exec_driver_sql(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}")

@@ -5,7 +5,8 @@ to it.  Services: :class:`JobService` (``w.jobs``), :class:`OperatorActions`
 (``w.actions``), :class:`TaskQueueService` (``w.tasks``), :class:`IngestionService`
 (``w.ingest``), :class:`LogService` (``w.logs``),
 :class:`HealthService` (``w.health``), :class:`CalibrationHealthService`
-(``w.calhealth``), :class:`StatsService` (``w.stats``) and :class:`WallService` (``w.wall``).
+(``w.calhealth``), :class:`StatsService` (``w.stats``), :class:`WallService` (``w.wall``)
+and :class:`DashboardKernels` (``w.kernels``: the dashboards' kernels and their memory).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     )
     from dsa110_ws.services.operations.ingest import INGESTION_STATES, IngestionService
     from dsa110_ws.services.operations.jobs import JobService, parse_job_id
+    from dsa110_ws.services.operations.kernels import DashboardKernels, KernelInfo
     from dsa110_ws.services.operations.logs import LOG_COLUMNS, RUN_ID_PATTERN, LogService
     from dsa110_ws.services.operations.stats import StatsService
     from dsa110_ws.services.operations.tasks import (
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from dsa110_ws.services.operations.wall import WallService, WallTile
 
 __all__ = [
+    "DashboardKernels",
+    "KernelInfo",
     "JobService",
     "OperatorActions",
     "IngestionService",
@@ -90,6 +94,8 @@ __all__ = [
 
 #: Public name -> the module of this package defining it (imported on first use).
 _DEFINED_IN: dict[str, str] = {
+    "DashboardKernels": "kernels",
+    "KernelInfo": "kernels",
     "JobService": "jobs",
     "parse_job_id": "jobs",
     "OperatorActions": "actions",

@@ -29,6 +29,7 @@ from dsa110_ws.repositories import DEFAULT_LIMIT, TruncatedResultWarning
 from dsa110_ws.services.memo import Memo
 from dsa110_ws.services.operations._failures import group_failures
 from dsa110_ws.services.operations._taskrecords import TaskInfo, refusal
+from dsa110_ws.services.shared import SharedCache
 
 if TYPE_CHECKING:
     from dsa110_ws.core.time import Clock
@@ -88,6 +89,7 @@ class TaskQueueService:
         dlq: str,
         settings: QueueSettings | None = None,
         jobs: JobService | None = None,
+        shared: SharedCache | None = None,
     ):
         self._repos = repos
         self._jobs = jobs
@@ -98,6 +100,9 @@ class TaskQueueService:
         self._settings = settings or QueueSettings()
         #: reads shared by the views refreshing together ([queue] cache_s)
         self.memo = Memo(self._settings.cache_s)
+        #: the same reads shared with the other processes over this state (the
+        #: dashboards' kernels), for as long
+        self.shared = shared
 
     def __repr__(self) -> str:
         where = self._repos.db.describe() if self._repos is not None else "not configured"
@@ -123,8 +128,21 @@ class TaskQueueService:
         return self._repos.db.describe() if self._repos is not None else NOT_CONFIGURED
 
     def _shared(self, key: Any, fn: Any) -> pd.DataFrame:
-        """``fn()`` through the memo; each caller gets its own copy of the frame."""
+        """``fn()`` through the memo (and the cross-process cache); each caller gets its own
+        copy of the frame."""
+        if self.shared is not None:
+            cache, read = self.shared, fn
+            where = ("task queue", self.describe(), self.queue, self.dlq, key)
+            fn = lambda: cache.get(where, read)  # noqa: E731
+            key = (key, cache.generation())  # a write in any process ends this memo too
         return self.memo.get(key, fn).copy()
+
+    def forget(self) -> None:
+        """Drop the shared reads (this process's and the other kernels'): the next views
+        read the queue again."""
+        self.memo.clear()
+        if self.shared is not None:
+            self.shared.clear()
 
     def _now(self) -> dt.datetime:
         return unix_to_datetime(self._clock.now_unix())
@@ -349,7 +367,7 @@ class TaskQueueService:
         try:
             return self._audit.perform(action=f"task_{verb}", target=tid, apply=apply, db=repos.db)
         finally:
-            self.memo.clear()  # what the views show next is read again
+            self.forget()  # what the views show next is read again
 
     def retry_failures(self, cause: str, *, since: TimeLike | None = None) -> dict[str, Any]:
         """Retry every task of one failure group (a ``cause`` of :meth:`failures`): one
