@@ -25,6 +25,7 @@ import ipywidgets as widgets
 import traitlets
 
 from dsa110_ws.errors import WorkspaceError, as_schema_error, one_line
+from dsa110_ws.panels._table import DataTable
 from dsa110_ws.panels._widgets import AutoRefresh, PagedTable, StatusLine
 
 if TYPE_CHECKING:
@@ -283,13 +284,13 @@ class Panel(widgets.VBox):
         for table in self.own_tables():
             table.set_unavailable(why)
 
-    def own_tables(self) -> list[PagedTable]:
+    def own_tables(self) -> list[PagedTable | DataTable]:
         """This panel's tables (not those of panels nested in it)."""
-        out: list[PagedTable] = []
+        out: list[PagedTable | DataTable] = []
 
         def walk(widget: Any) -> None:
             for child in getattr(widget, "children", ()):
-                if isinstance(child, PagedTable):
+                if isinstance(child, PagedTable | DataTable):
                     out.append(child)
                 elif not isinstance(child, Panel):
                     walk(child)

@@ -134,6 +134,8 @@ class DataTable(widgets.VBox):
         self.page_size = int(page_size)
         self.selectable = selectable
         self.empty_text = empty_text
+        #: Why the rows could not be read (shown instead of the empty text), else None.
+        self.unavailable: str | None = None
         self.info = widgets.Label()
         self._swapping = False
         self._clear_timer: threading.Timer | None = None
@@ -221,6 +223,9 @@ class DataTable(widgets.VBox):
         row is still there, cleared otherwise.  ``keep_page`` is accepted for symmetry
         with :class:`PagedTable` (the page keeps its own sort and search state)."""
         del keep_page
+        if self.unavailable is not None:
+            self.unavailable = None
+            self.shown = pd.DataFrame()  # the page showed the reason: send the rows again
         self.data = df
         self.n_rows = len(df)
         shown = self._frame(df)
@@ -238,6 +243,23 @@ class DataTable(widgets.VBox):
             self._swapping = False
         if keep is None:
             self.selected = None
+        self._update_info()
+
+    def set_unavailable(self, reason: str) -> None:
+        """Show no rows and, instead of the empty text (an "all clear"), one line saying
+        that the rows could not be read and why."""
+        self.unavailable = " ".join(str(reason).split())
+        self.data = self.data.iloc[:0]
+        self.n_rows = 0
+        self.shown = self._frame(self.data)
+        opts = self._options(self.data)
+        opts["language"] = {**opts["language"], "emptyTable": f"unavailable: {self.unavailable}"}
+        self._swapping = True
+        try:
+            self.itable.update(self.shown, selected_rows=[], **opts)
+        finally:
+            self._swapping = False
+        self.selected = None
         self._update_info()
 
     def page_frame(self) -> pd.DataFrame:
@@ -285,7 +307,10 @@ class DataTable(widgets.VBox):
             self.selected = None
 
     def _update_info(self) -> None:
-        self.info.value = f"{self.n_rows:,} rows" if self.n_rows else self.empty_text
+        if self.unavailable is not None:
+            self.info.value = f"unavailable: {self.unavailable}"
+        else:
+            self.info.value = f"{self.n_rows:,} rows" if self.n_rows else self.empty_text
 
 
 def _text(v: Any) -> str:
