@@ -37,7 +37,7 @@ from dsa110_ws.services.sources import _fluxdata, _normalise
 
 
 def reference_rows(w):
-    _, df = _fluxdata.read_rows(w, flux="raw", image=True)
+    _, df = _fluxdata.read_rows(w.repos.photometry, flux="raw", image=True)
     src = df["source_id"].cat.codes.to_numpy().astype(np.int64)
     img = df["image_path"].cat.codes.to_numpy().astype(np.int64)
     f, s = df["flux_jy"].to_numpy(float), df["flux_err_jy"].to_numpy(float)
@@ -53,8 +53,9 @@ def reference_rows(w):
 def design(src, img, f, s, n_src, n_img):
     wt = 1.0 / np.sqrt((s / f) ** 2 + 0.003**2)
     cols = np.column_stack([img, n_img + src]).ravel()
-    a = sp.csr_matrix((np.repeat(wt, 2), (np.repeat(np.arange(len(f)), 2), cols)),
-                      shape=(len(f), n_img + n_src))
+    a = sp.csr_matrix(
+        (np.repeat(wt, 2), (np.repeat(np.arange(len(f)), 2), cols)), shape=(len(f), n_img + n_src)
+    )
     return a, np.log(f) * wt
 
 
@@ -74,11 +75,16 @@ def main() -> int:
     ap.add_argument("--lsqr-iter", type=int, default=1000)
     args = ap.parse_args()
     state = scale_state()
-    w = dsa110_ws.connect(state / "settings.toml", state_dir=tempfile.mkdtemp(prefix="bench-nrm-"),
-                          sections={"sources": {"snapshot_min_rows": -1}})
+    w = dsa110_ws.connect(
+        state / "settings.toml",
+        state_dir=tempfile.mkdtemp(prefix="bench-nrm-"),
+        sections={"sources": {"dataset_min_rows": -1}},
+    )
     src, img, f, s, n_src, n_img = reference_rows(w)
-    print(f"reference rows: {len(f):,} measurements, {len(np.unique(src)):,} sources, "
-          f"{len(np.unique(img)):,} images")
+    print(
+        f"reference rows: {len(f):,} measurements, {len(np.unique(src)):,} sources, "
+        f"{len(np.unique(img)):,} images"
+    )
     a, b = design(src, img, f, s, n_src, n_img)
 
     t0 = time.perf_counter()

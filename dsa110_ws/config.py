@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -123,9 +124,10 @@ FIELDS: dict[str, FieldDoc] = {
         "it represents, so 'last night' and 'last 24 hours' mean the same every day.",
     ),
     "operator": FieldDoc(
-        ("DSA110_WS_OPERATOR",),
+        ("DSA110_WS_OPERATOR", "JUPYTERHUB_USER"),
         "str",
-        "Name recorded in audit records for operator actions (default: the login name).",
+        "Name recorded in audit records for operator actions (default: the user JupyterHub "
+        "authenticated, JUPYTERHUB_USER, else the login name).",
     ),
     "demo_dir": FieldDoc(
         ("DSA110_WS_DEMO_DIR",),
@@ -289,8 +291,23 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+_MAX_SETTINGS_BYTES = 4 << 20  # a settings file is a few kB; a larger one is a mistake
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
+        # why: open() on a FIFO blocks until a writer appears; a device never ends
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            raise ConfigurationError(
+                f"Settings file {path} is not a regular file (a pipe, socket or device); "
+                "point DSA110_WS_SETTINGS at a TOML file."
+            )
+        if st.st_size > _MAX_SETTINGS_BYTES:
+            raise ConfigurationError(
+                f"Settings file {path} is {st.st_size / 2**20:.0f} MiB, not a settings file; "
+                "point DSA110_WS_SETTINGS at a TOML file of a few kB."
+            )
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:

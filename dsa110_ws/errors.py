@@ -14,6 +14,7 @@ __all__ = [
     "NotFoundError",
     "InvalidQueryError",
     "DataUnavailableError",
+    "CorruptFileError",
     "SchemaMismatchError",
     "DatabaseBusyError",
     "NotPermittedError",
@@ -41,6 +42,11 @@ class ConfigurationError(InvalidQueryError):
 
 class DataUnavailableError(WorkspaceError, OSError):
     """A product file is missing, unreadable or corrupt."""
+
+
+class CorruptFileError(DataUnavailableError):
+    """A product file exists but its content is damaged: cut short, larger than it may
+    decompress to, or not the format its name says (re-copy or re-create it)."""
 
 
 class SchemaMismatchError(WorkspaceError, LookupError):

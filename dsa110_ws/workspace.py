@@ -49,7 +49,12 @@ if TYPE_CHECKING:
         QAService,
     )
     from dsa110_ws.services.results import ResultCache
-    from dsa110_ws.services.sources import PhotometrySnapshot, SampService, SourceService
+    from dsa110_ws.services.sources import (
+        PhotometryDataset,
+        SampService,
+        SourceService,
+        SurveyCompute,
+    )
 
 __all__ = ["Workspace", "connect"]
 
@@ -89,7 +94,8 @@ class Workspace:
 
     Products: ``w.images`` (the image catalogue), ``w.fits``, ``w.qa``, ``w.ms``,
     ``w.cal``, ``w.provenance``, ``w.batch``, ``w.cache``, ``w.coverage``.  Sources:
-    ``w.sources``, ``w.samp``.  Operations: ``w.jobs``, ``w.actions``, ``w.ingest``,
+    ``w.sources``, ``w.samp``, ``w.dataset`` (the photometry as Parquet), ``w.survey``
+    (survey-wide work over it, here or on Dask).  Operations: ``w.jobs``, ``w.actions``, ``w.ingest``,
     ``w.tasks``, ``w.logs``, ``w.health``, ``w.calhealth``, ``w.stats``.
     Underneath: ``w.repos.<table>`` (one repository per pipeline table), ``w.db``,
     ``w.state`` (the workspace's own database), ``w.clock`` and ``w.paths``.
@@ -220,14 +226,16 @@ class Workspace:
         """FITS images: header, plane, statistics, thumbnails, cutouts, plots."""
         from dsa110_ws.services.products import FitsImageService
 
-        return FitsImageService(self.paths, self.cache)
+        return FitsImageService(self.paths, self.cache, self.settings.sections.products)
 
     @lazy
     def cal(self) -> CaltableService:
         """Calibration tables: solutions, solve type, plots, the registry."""
         from dsa110_ws.services.products import CaltableService
 
-        return CaltableService(self.paths, self.repos.caltables)
+        # why: the files are readable without a pipeline database; only the registry needs it
+        registry = self.repos.caltables if self.settings.pipeline_db is not None else None
+        return CaltableService(self.paths, registry)
 
     @lazy
     def qa(self) -> QAService:
@@ -258,7 +266,8 @@ class Workspace:
         """Measurement Sets: summary, flags, quick-looks, the index."""
         from dsa110_ws.services.products import MSService
 
-        return MSService(self.paths, self.cache, self.repos.ms_index)
+        index = self.repos.ms_index if self.settings.pipeline_db is not None else None
+        return MSService(self.paths, self.cache, index)
 
     @lazy
     def batch(self) -> BatchRunner:
@@ -277,13 +286,25 @@ class Workspace:
 
     # -- sources -------------------------------------------------------------------------
     @lazy
-    def snapshot(self) -> PhotometrySnapshot:
-        """The columnar photometry snapshot survey-wide reads use."""
-        from dsa110_ws.services.sources import PhotometrySnapshot
+    def dataset(self) -> PhotometryDataset:
+        """The photometry as a Parquet dataset in the state dir, refreshed incrementally."""
+        from dsa110_ws.services.sources import PhotometryDataset
 
-        return PhotometrySnapshot(
-            self.repos.photometry, self.db, self.settings.state_dir, self.settings.sections.sources
+        return PhotometryDataset(self.db, self.settings.state_dir, self.settings.sections.sources)
+
+    @lazy
+    def survey(self) -> SurveyCompute:
+        """Survey-wide work over the dataset's partitions (here, or on Dask)."""
+        from dsa110_ws.services.sources import DaskCluster, SurveyCompute
+
+        sec = self.settings.sections.sources
+        cluster = DaskCluster(
+            self.settings.dask_scheduler,
+            workers=sec.dask_workers,
+            memory_limit_gb=sec.dask_memory_limit_gb,
+            timeout_s=sec.dask_timeout_s,
         )
+        return SurveyCompute(self.dataset, sec, cluster)
 
     @lazy
     def sources(self) -> SourceService:
@@ -296,7 +317,8 @@ class Workspace:
             catalogue=r.sources,
             stored_stats=r.variability_stats,
             candidates=r.ese_candidates,
-            snapshot=self.snapshot,
+            survey=self.survey,
+            settings=self.settings.sections.sources,
             fits=self.fits,
             images=self.images,
             batch=self.batch,
@@ -453,7 +475,10 @@ class Workspace:
         return self.paths.log(path, must_exist=must_exist)
 
     def close(self) -> None:
-        """Release database connections (and leave the demo's queue server)."""
+        """Release database connections, the Dask cluster if one was started, and leave the
+        demo's queue server."""
+        if "survey" in self.__dict__:
+            self.survey.cluster.close()
         if "db" in self.__dict__:
             self.db.dispose()
         queue_db = self.__dict__.get("queue_db")

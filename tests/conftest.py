@@ -50,6 +50,27 @@ def _isolated_user_dirs(tmp_path_factory):
             os.environ[k] = v
 
 
+def _files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if not p.is_dir()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_fixtures_stay_untouched():
+    """Tests open copies of tests/data (casacore writes ``table.lock`` into any table it
+    opens, even read-only): a file that appears there during the session is an error naming
+    it, so the test that opened a shared fixture is found, not its lock files committed."""
+    data = Path(__file__).parent / "data"
+    before = _files_under(data)
+    yield
+    new = sorted(str(p.relative_to(data)) for p in _files_under(data) - before)
+    if new:
+        pytest.fail(
+            f"files appeared under tests/data during the session (a test opened a shared "
+            f"fixture instead of a copy): {', '.join(new[:5])}",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
     """The default demo state, generated once per test session. Treat it as read-only.

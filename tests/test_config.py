@@ -41,6 +41,19 @@ def test_precedence_argument_over_env_over_file_over_default(tmp_path):
     assert load_settings(env={}).origin["allow_writes"] == "default"
 
 
+def test_operator_is_the_authenticated_user_else_the_login(monkeypatch):
+    import getpass
+
+    login = getpass.getuser()
+    assert load_settings(env={}).operator == login
+    hub = load_settings(env={"JUPYTERHUB_USER": "night-shift-" + login})
+    assert (
+        hub.operator == "night-shift-" + login and hub.origin["operator"] == "env:JUPYTERHUB_USER"
+    )
+    both = {"JUPYTERHUB_USER": "hub-user", "DSA110_WS_OPERATOR": "on-call"}
+    assert load_settings(env=both).operator == "on-call"
+
+
 def test_roots_are_pathsep_lists(tmp_path):
     env = {"DSA110_WS_DATA_ROOTS": os.pathsep.join(["/a", "/b/c"]), "DSA110_WS_LOG_ROOTS": "/l"}
     s = load_settings(env=env)

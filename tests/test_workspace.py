@@ -78,3 +78,26 @@ def test_dir_shows_curated_names(workspace):
     names = dir(workspace)
     assert "images" in names and "qa" in names and "_services" not in names
     assert repr(workspace).startswith("<Workspace demo state")
+
+
+def test_a_workspace_without_a_pipeline_database_reads_product_files(demo_dir, truth, tmp_path):
+    """Files alone (a laptop with a copied MS, FITS and caltables): QA, MS summaries and
+    caltables work; only what lives in the database says it needs one."""
+    from dsa110_ws.config import load_settings
+    from dsa110_ws.errors import ConfigurationError
+    from dsa110_ws.workspace import Workspace
+
+    settings = load_settings(
+        env={}, data_roots=[str(demo_dir / "data")], state_dir=str(tmp_path / "state")
+    )
+    assert settings.pipeline_db is None
+    w = Workspace(settings)
+    image = truth["images"][0]["path"]
+    assert w.qa.image(image, use_cache=False).grade in {"good", "warning", "bad"}
+    ms = next((demo_dir / "data").rglob("*.ms"))
+    assert w.ms.summary(ms, flags=False).n_rows > 0
+    kcal = next((demo_dir / "data").rglob("*_kcal"))
+    assert w.cal.load(kcal).table_type == "K"
+    for call in (w.cal.find, w.ms.find):
+        with pytest.raises(ConfigurationError, match="PIPELINE_DB"):
+            call()

@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -123,7 +124,28 @@ def main(argv: list[str] | None = None) -> int:
         return _unexpected(exc, args)
 
 
+def _note_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A Python warning as one line on standard error: ``note: <message>`` (no category,
+    no source path, no code line)."""
+    click.echo(f"note: {' '.join(str(message).split())}", err=True)
+
+
 def _main(argv: list[str]) -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _note_warning
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     try:
         rv = cli.main(args=argv, prog_name="dsa110-ws", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dsa110_ws.cli._common import echo_json, workspace
+from dsa110_ws.cli._common import echo_json, echo_table, note, workspace
 
 if TYPE_CHECKING:
     from astropy.time import Time
@@ -52,16 +52,16 @@ def _utc(unix: Any) -> str:
     try:
         x = float(unix)
     except (TypeError, ValueError):
-        return "-"
-    return "-" if math.isnan(x) else iso_utc(x)[:19]
+        return ""
+    return "" if math.isnan(x) else iso_utc(x)[:19]
+
+
+#: Columns holding paths: printed cut on the left, so the file name stays.
+_PATHS = ("ms_path", "path", "image_path", "source_ms_path")
 
 
 def _table(df: Any, columns: list[str]) -> None:
-    if df.empty:
-        click.echo("(none)")
-        return
-    cols = [c for c in columns if c in df.columns]
-    click.echo(df[cols].to_string(index=False, max_colwidth=70))
+    echo_table(df, columns, paths=_PATHS)
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def jobs(
     df = df.assign(created=[_utc(x) for x in df["created_at"]])
     _table(df, ["id", "type", "status", "created", "duration_s", "failure_reason", "ms_path"])
     if df.attrs.get("truncated"):
-        click.echo(f"(showing the newest {limit}; pass --limit for more)")
+        note(f"showing the newest {limit} jobs; pass --limit for more")
 
 
 @jobs.command("show")
@@ -130,8 +130,11 @@ def jobs_show(job_id: str, as_json: bool) -> None:
         echo_json(info.to_dict())
         return
     for k, v in info.to_dict().items():
-        if k != "logs":
-            click.echo(f"{k:>15}: {v}")
+        if k == "logs":
+            continue
+        if k.endswith("_at") and v is not None:
+            v = f"{_utc(v)} UTC"  # stored as Unix seconds
+        click.echo(f"{k:>15}: {'' if v is None else v}".rstrip())
     click.echo(info.logs or "")
 
 
@@ -243,7 +246,7 @@ def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bo
 
 # -- logs ------------------------------------------------------------------------------------
 @click.command()
-@click.argument("run_id", required=False)
+@click.argument("run_id", required=False, metavar="[RUN_ID|JOB_ID]")
 @click.option("--level", default=None, help="Minimum level (INFO, WARNING, ERROR, ...).")
 @click.option("--grep", "pattern", default=None, help="Regular expression to keep lines.")
 @click.option("--since", default=None, help="Lines at/after TIME.")
@@ -272,7 +275,8 @@ def logs(
     max_seconds: float | None,
     as_json: bool,
 ) -> None:
-    """Show a run's log (RUN_ID, e.g. calibrate-000026); without RUN_ID list the runs."""
+    """Show a run's log: RUN_ID is a run id (calibrate-000026) or the job id that
+    `dsa110-ws jobs` prints (26); without RUN_ID list the runs."""
     w = workspace()
     if run_id is None:
         df = w.logs.runs()
@@ -408,7 +412,13 @@ def cal_timeline(since: str | None, until: str | None, as_json: bool) -> None:
             f"({tl.n_unknown_windows} active set(s) have no validity window and are not "
             "counted: see `dsa110-ws cal health`)"
         )
-    _table(tl.gaps, ["start_mjd", "end_mjd", "duration_h"])
+    from dsa110_ws.core.time import mjd_to_iso
+
+    gaps = tl.gaps.assign(
+        start_utc=[mjd_to_iso(x) for x in tl.gaps["start_mjd"]],
+        end_utc=[mjd_to_iso(x) for x in tl.gaps["end_mjd"]],
+    )
+    _table(gaps, ["start_utc", "end_utc", "duration_h", "start_mjd", "end_mjd"])
 
 
 # -- stats -----------------------------------------------------------------------------------

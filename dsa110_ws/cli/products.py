@@ -3,8 +3,11 @@
 
 ``--json`` prints the result's ``to_dict()``: a stable, documented record (see
 ``ImageQAResult``, ``CalQAResult`` and ``MSSummary``).  Exit status 0 on success; an error is
-one line on stderr and status 1; ``--fail-on`` turns a bad (or warning) grade into status 3 for
-cron jobs.
+one line on stderr and status 1; ``--fail-on`` turns a bad (or warning, or unknown) grade into
+status 3 for cron jobs.  A table or image the QA could not measure (damaged, all-NaN solutions,
+an unknown solve type, no rows) is graded ``unknown``, its checks say ``cannot grade: ...``, and
+``--fail-on unknown`` counts it as failing (the order is good < unknown < warning < bad, the
+severity ladder).
 """
 
 from __future__ import annotations
@@ -15,22 +18,31 @@ import click
 
 from dsa110_ws.cli._common import echo_json, workspace
 
-_FAIL_ON = click.Choice(["never", "warning", "bad"])
+_FAIL_ON = click.Choice(["never", "unknown", "warning", "bad"])
 _GRADE_EXIT = 3
+#: Grades from best to worst (the severity ladder: ok < unknown < warning < critical).
+_GRADE_RANK = {"good": 0, "unknown": 1, "warning": 2, "bad": 3}
 
 
 def _exit_for(grade: str, fail_on: str) -> None:
-    if (fail_on == "bad" and grade == "bad") or (
-        fail_on == "warning" and grade in ("bad", "warning")
-    ):
+    if fail_on != "never" and _GRADE_RANK.get(grade, 1) >= _GRADE_RANK[fail_on]:
         raise click.exceptions.Exit(_GRADE_EXIT)
 
 
 def _echo_checks(result) -> None:
     click.echo(f"grade: {result.grade}")
     for c in result.checks:
-        mark = {"pass": " ok ", "warn": "WARN", "fail": "FAIL"}.get(c.verdict, c.verdict)
+        mark = {"pass": " ok ", "warn": "WARN", "fail": "FAIL", "unknown": " ?? "}.get(
+            c.verdict, c.verdict
+        )
         click.echo(f"  [{mark}] {c.metric:<20} {c.reason}")
+
+
+def _cal_head(r) -> str:
+    """``path: type (VisCal)``, or what is known of a table that could not be classified."""
+    kind = r.table_type or "unknown solve type"
+    said = f" ({r.vis_cal})" if r.vis_cal else ""
+    return f"{r.path}: {kind}{said}"
 
 
 def _qa_options(func):
@@ -98,10 +110,8 @@ def qa_cal(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     if as_json:
         echo_json(r.to_dict())
     else:
-        click.echo(
-            f"{r.path}: {r.table_type} ({r.vis_cal}), {r.n_solutions} solutions, "
-            f"{r.flag_fraction:.1%} flagged"
-        )
+        flagged = f"{r.flag_fraction:.1%} flagged" if r.n_solutions else "no solutions read"
+        click.echo(f"{_cal_head(r)}, {r.n_solutions} solutions, {flagged}")
         if r.dead_antennas:
             click.echo(f"dead antennas: {', '.join(r.dead_antennas)}")
         _echo_checks(r)
@@ -127,18 +137,24 @@ def ms_summary(path: Path, as_json: bool, no_flags: bool) -> None:
     integration_s, scans, data_columns, size_bytes, flag_fraction (all visibilities),
     flag_fraction_cross, flag_fraction_per_antenna, warnings.
     """
+    from dsa110_ws.core.coordtext import position_text
+
     s = workspace().ms.summary(path, flags=not no_flags)
     if as_json:
         echo_json(s.to_dict())
         return
     click.echo(f"{s.path} ({s.telescope}, {s.size_bytes / 1e6:.1f} MB)")
-    click.echo(
-        f"rows {s.n_rows}, antennas {s.n_antennas} ({s.n_antennas_with_data} with data), "
-        f"scans {list(s.scans)}, integration {s.integration_s} s"
-    )
-    click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
+    parts = [f"rows {s.n_rows}", f"antennas {s.n_antennas}"]
+    if s.n_antennas_with_data is not None:
+        parts[-1] += f" ({s.n_antennas_with_data} with data)"
+    parts.append("scans unknown" if s.scans is None else f"scans {list(s.scans)}")
+    if s.integration_s is not None:
+        parts.append(f"integration {s.integration_s:g} s")
+    click.echo(", ".join(parts))
+    if s.time_start_utc is not None:
+        click.echo(f"time {s.time_start_utc} .. {s.time_end_utc} ({s.time_scale})")
     for f in s.fields:
-        click.echo(f"field {f['name']}: RA {f['ra_deg']} deg, Dec {f['dec_deg']} deg (J2000)")
+        click.echo(f"field {f['name']}: {position_text(f['ra_deg'], f['dec_deg'])} (J2000)")
     for w in s.spws:
         click.echo(
             f"spw {w['spw_id']}: {w['n_channels']} channels, "
@@ -196,9 +212,9 @@ def qa_gains(path: Path, as_json: bool, no_cache: bool, fail_on: str) -> None:
     if as_json:
         echo_json(r.to_dict())
     else:
+        along = f"successive solutions along {r.axis or 'nothing (one solution each)'}"
         click.echo(
-            f"{r.path}: {r.table_type} ({r.vis_cal}), {r.n_antennas} antennas, "
-            f"successive solutions along {r.axis or 'nothing (one solution each)'}"
+            f"{_cal_head(r)}, {r.n_antennas} antennas, {along if r.n_solutions else 'no solutions read'}"
         )
         if r.noisy_antennas:
             click.echo(f"noisy antennas: {', '.join(r.noisy_antennas)}")

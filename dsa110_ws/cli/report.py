@@ -125,9 +125,10 @@ def run(
     elif not (quiet and result.exit_code == 0):
         click.echo(result.summary(), err=result.exit_code in (1, 2))
         if result.exit_code == 3:
-            for m in result.metrics:
-                if m["status"] in ("warning", "critical"):
-                    click.echo(f"  {m['status']}: {m['name']} = {m['value']} {m['unit']}".rstrip())
+            from dsa110_ws.reporting.attention import needs_attention
+
+            for line in needs_attention(result.metrics):
+                click.echo(f"  {line.severity.value}: {line.text}")
     ctx.exit(result.exit_code)
 
 
@@ -156,18 +157,19 @@ def list_(out_dir: Path | None, settings: str | None, as_json: bool) -> None:
     root = _out_root(out_dir, settings)
     entries = list_reports(root)
     if as_json:
-        echo_json({"root": str(root), "reports": [e.to_dict() for e in entries]})
+        reports = [
+            {**e.to_dict(), "attention": [ln.to_dict() for ln in e.attention()]} for e in entries
+        ]
+        echo_json({"root": str(root), "reports": reports})
         return
     click.echo(f"reports in {root} (index: {root / 'index.html'})")
     if not entries:
         click.echo("  (none)")
     for e in entries:
-        headline = ", ".join(f"{m['name']}={_short(m.get('value'))}" for m in e.metrics[:4])
-        click.echo(f"  {e.kind:<6} {e.label:<28} {e.status:<9} {headline or e.error or ''}")
-
-
-def _short(value: object) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+        lines = [] if e.error else e.attention()
+        first = e.error or (lines[0].text if lines else "nothing breached a threshold")
+        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+        click.echo(f"  {e.kind:<6} {e.label:<28} {e.status:<9} {first}{more}")
 
 
 @report.command("schedule")

@@ -1,4 +1,4 @@
-"""``dsa110-ws sources variability | lightcurve | cone | snapshot``: a thin layer over ``w.sources``."""
+"""``dsa110-ws sources variability | lightcurve | cone | dataset``: a thin layer over ``w.sources``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from dsa110_ws.cli._common import echo_json, workspace
+from dsa110_ws.cli._common import echo_json, iso_text, note, text_table, workspace
 
 __all__ = ["sources"]
 
@@ -68,19 +68,25 @@ def _number(text: str | None) -> Any:
         return text
 
 
+def _iso_times(df: Any) -> Any:
+    """Time columns (``*_utc`` datetimes) as ISO 8601 UTC to the millisecond."""
+    cols = [c for c in df.columns if c.endswith("_utc") and str(df[c].dtype).startswith("datetime")]
+    return df.assign(**{c: [iso_text(t) for t in df[c]] for c in cols}) if cols else df
+
+
 def _emit(df: Any, fields: list[str], as_json: bool, as_csv: bool, shown: int | None) -> None:
     cols = [c for c in fields if c in df.columns]
     if as_json:
         echo_json(df[cols])
     elif as_csv:
-        df[cols].to_csv(sys.stdout, index=False, float_format="%.15g")
+        _iso_times(df[cols]).to_csv(sys.stdout, index=False, float_format="%.15g")
     elif df.empty:
         click.echo("(none)")
     else:
         view = df[cols] if shown is None else df[cols].head(shown)
-        click.echo(view.to_string(index=False, max_colwidth=60))
+        click.echo(text_table(view, cols, paths=("image_path",)))
         if shown is not None and len(df) > shown:
-            click.echo(f"... {len(df) - shown} more (use --json, --csv or --all)")
+            note(f"{len(df) - shown} more rows not shown (use --json, --csv or --all)")
 
 
 def _output_options(fn: Any) -> Any:
@@ -133,9 +139,16 @@ def variability(
             f"{a['n_sources']} sources, {a['n_with_metrics']} with metrics, "
             f"{a['n_candidates']} candidates at {preset} ({a['n_ese_like']} ESE-like); "
             f"skipped rows: {a['n_rows_rejected']} (NaN flux {a['n_rows_nan_flux']}, "
-            f"bad error {a['n_rows_bad_error']})"
+            f"bad error {a['n_rows_bad_error']}); two-epoch route: {a['two_epoch']}"
         )
-    _emit(df, VARIABILITY_FIELDS, as_json, as_csv, None if show_all else 30)
+    scales = [f"_{name}" for name in df.attrs.get("timescales", {})]
+    per_scale = [c for c in df.columns if c.endswith(tuple(scales))] if scales else []
+    if not (as_json or as_csv):  # the text table: the preset's timescale only
+        p = df.attrs["preset"]["timescale"]
+        per_scale = [f"vs_max_{p}", f"m_max_{p}"] if p != "epoch" else []
+    at = VARIABILITY_FIELDS.index("dip_start_mjd")
+    fields = [*VARIABILITY_FIELDS[:at], *per_scale, *VARIABILITY_FIELDS[at:]]
+    _emit(df, fields, as_json, as_csv, None if show_all else 30)
 
 
 @sources.command()
@@ -156,9 +169,15 @@ def lightcurve(
 
 
 @sources.command()
-@click.argument("ra", type=float)
-@click.argument("dec", type=float)
-@click.argument("radius_deg", type=float)
+@click.argument("ra", type=float, metavar="RA_DEG")
+@click.argument("dec", type=float, metavar="DEC_DEG")
+@click.argument("radius_deg", type=float, required=False, metavar="[RADIUS_DEG]")
+@click.option(
+    "--radius-arcmin",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Search radius in arcminutes (as the dashboards use).",
+)
 @click.option(
     "--limit",
     default=1000,
@@ -167,39 +186,75 @@ def lightcurve(
     help="Nearest sources returned.",
 )
 @_output_options
-def cone(ra: float, dec: float, radius_deg: float, limit: int, as_json: bool, as_csv: bool) -> None:
-    """Sources within RADIUS_DEG of (RA, DEC) (degrees), nearest first."""
+def cone(
+    ra: float,
+    dec: float,
+    radius_deg: float | None,
+    radius_arcmin: float | None,
+    limit: int,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Sources within --radius-arcmin of (RA_DEG, DEC_DEG) (ICRS, degrees), nearest first;
+    sep_arcsec is each one's separation in arcseconds.
+
+    The radius as a third argument in degrees still works but is deprecated.
+    """
     import warnings
 
     from dsa110_ws.repositories import TruncatedResultWarning
 
+    if (radius_deg is None) == (radius_arcmin is None):
+        raise click.UsageError("give the search radius once, as --radius-arcmin ARCMIN")
+    if radius_deg is not None:
+        note(
+            f"RADIUS_DEG as a third argument is deprecated: use --radius-arcmin {radius_deg * 60:g}"
+        )
+    radius = radius_deg if radius_deg is not None else radius_arcmin / 60.0  # type: ignore[operator]
     w = workspace()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncatedResultWarning)
-        df = w.sources.cone((ra, dec), radius_deg, limit=limit)
+        df = w.sources.cone((ra, dec), radius, limit=limit)
     _emit(df, CONE_FIELDS, as_json, as_csv, None)
     if caught and not (as_json or as_csv):
-        click.echo(f"(truncated at --limit {limit})", err=True)
+        note(f"truncated at --limit {limit}")
 
 
 @sources.command()
-@click.option("--status", "status_only", is_flag=True, help="Only report; build nothing.")
+@click.option("--refresh", "do_refresh", is_flag=True, help="Bring the dataset up to the database.")
+@click.option("--full", is_flag=True, help="With --refresh: also check every row for updates.")
+@click.option("--status", "status_only", is_flag=True, help="Only report (the default).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record.")
-def snapshot(status_only: bool, as_json: bool) -> None:
-    """Build the columnar photometry snapshot now if missing or stale (run it from cron
-    after the night's photometry is written), then report it."""
+def dataset(do_refresh: bool, full: bool, status_only: bool, as_json: bool) -> None:
+    """The photometry as a Parquet dataset: where it is and what it holds; with --refresh
+    built or refreshed first (run it from cron after the night's photometry is in).
+    Point pandas, DuckDB or polars at PATH/*/*.parquet."""
     w = workspace()
-    out = w.sources.snapshot(refresh=not status_only)
+    ds = w.dataset
+    out = (
+        ds.refresh(full=full, progress=not as_json)
+        if do_refresh and not status_only
+        else ds.status()
+    )
     if as_json:
         echo_json(out)
         return
-    if "action" in out:
-        click.echo(f"action: {out['action']}")
     click.echo(f"database: {out['database']}")
-    if not out["valid"]:
-        click.echo("snapshot: none valid for the database as it is now")
+    click.echo(f"path: {out['path']}")
+    if not out["built"]:
+        click.echo("dataset: not built yet (dsa110-ws sources dataset --refresh builds it)")
         return
     click.echo(
-        f"snapshot: valid, {out['n_rows']:,} rows, {out['n_sources']:,} sources, "
-        f"{out['bytes'] / 1e6:.1f} MB at {out['path']}"
+        f"dataset: {out['rows']:,} rows in {out['partitions']} partitions, {out['files']} "
+        f"files, {out['bytes'] / 1e6:.1f} MB; {out['state']} "
+        f"(rows up to id {out['max_id']:,})"
     )
+    last = out.get("last_refresh") or {}
+    if last:
+        click.echo(
+            f"last refresh: {last.get('mode')}, {last.get('images_added', 0):,} images added, "
+            f"{last.get('images_changed', 0):,} changed, {last.get('images_removed', 0):,} "
+            f"removed; {last.get('rows_read', 0):,} rows read"
+            + (f", {last['rows_checked']:,} checked" if last.get("rows_checked") else "")
+            + f" ({last.get('driver')}) in {last.get('seconds', 0):.2f} s"
+        )

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from dsa110_ws.cli._common import echo_json, workspace
+from dsa110_ws.cli._common import echo_json, echo_table, iso_text, note, workspace
 
 __all__ = ["tasks", "ingest"]
 
@@ -32,17 +32,13 @@ _LIST_COLUMNS = [
 
 def _short(df: Any, *, times: tuple[str, ...] = ("created_at",)) -> Any:
     """A listing made readable in a terminal: short ids, times to the second, one-line errors."""
-    import pandas as pd
 
     out = df.copy()
     if "task_id" in out:
         out["task_id"] = [str(t)[:8] for t in out["task_id"]]
     for col in times:
         if col in out:
-            out[col] = [
-                "-" if pd.isna(t) else pd.Timestamp(t).tz_convert("UTC").strftime("%m-%d %H:%M:%S")
-                for t in out[col]
-            ]
+            out[col] = [iso_text(t)[:19] for t in out[col]]
     if "error" in out:
         out["error"] = [
             "" if not isinstance(e, str) else e.splitlines()[0][:60] for e in out["error"]
@@ -51,17 +47,12 @@ def _short(df: Any, *, times: tuple[str, ...] = ("created_at",)) -> Any:
 
 
 def _table(df: Any, columns: list[str]) -> None:
-    if df.empty:
-        click.echo("(none)")
-        return
-    cols = [c for c in columns if c in df.columns]
-    shown = df[cols].astype(object)
-    click.echo(shown.where(shown.notna(), "-").to_string(index=False, max_colwidth=70))
+    echo_table(df, columns, paths=("ms_path", "file_path"))
 
 
 def _truncated(df: Any, limit: int | None) -> None:
     if df.attrs.get("truncated"):
-        click.echo(f"(first {limit} shown; pass --limit for more)")
+        note(f"first {limit} shown; pass --limit for more")
 
 
 @click.group()

@@ -1,7 +1,7 @@
 """Atomic writes: a reader sees the old file or the new one, never half of either.
 
 The one implementation of the temp-file-then-rename dance, used by the product cache,
-the reports (metrics, HTML, index) and the photometry snapshot.  The temporary file lives
+the reports (metrics, HTML, index) and the photometry dataset's manifest.  The temporary file lives
 in the target's directory (same filesystem, so ``os.replace`` is atomic), carries the
 process id and a counter in its name (concurrent writers never share one), and is removed
 when the write fails.

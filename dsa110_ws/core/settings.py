@@ -25,6 +25,7 @@ __all__ = [
     "SourcesSettings",
     "ReportsSettings",
     "QueueSettings",
+    "ProductsSettings",
     "Sections",
     "SECTION_MODELS",
 ]
@@ -318,13 +319,90 @@ class CalibrationSettings(Section):
 
 
 class SourcesSettings(Section):
-    """``[sources]``: survey-wide photometry reads."""
+    """``[sources]``: survey-wide photometry: the Parquet dataset and where it is computed."""
 
-    snapshot_min_rows: int = Field(
+    dataset_min_rows: int = Field(
         1_000_000,
         ge=-1,
-        description="Photometry rows before survey-wide reads are snapshotted (-1: never).",
+        description="Photometry rows from which survey-wide reads (variability, "
+        "normalisation, the derived catalogue) use the Parquet dataset instead of SQLite "
+        "(-1: never).",
     )
+    dataset_partitions: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Partitions of the dataset (by a hash of source_id); changing it "
+        "rebuilds the dataset.",
+    )
+    dataset_full_check_hours: float = Field(
+        24.0,
+        ge=-1,
+        description="A refresh also reads every row to find rows updated in place when "
+        "the last such check is older than this, hours (0: every refresh; -1: only when "
+        "asked, `sources dataset --refresh --full`).",
+    )
+    dataset_reader: Literal["auto", "adbc", "sqlite3"] = Field(
+        "auto",
+        description="How the dataset reads SQLite: the ADBC driver (adbc-driver-sqlite), "
+        "the standard library's sqlite3, or auto (ADBC when installed).",
+    )
+    dataset_build_processes: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Processes that read SQLite in parallel when the dataset is built "
+        "from scratch (default: one per CPU core, at most 4).",
+    )
+    dask_min_rows: int = Field(
+        20_000_000,
+        ge=-1,
+        description="Dataset rows from which survey-wide work runs on Dask (the cluster "
+        "of DSA110_WS_DASK_SCHEDULER, else a local cluster) instead of in this process "
+        "(-1: only with a scheduler configured).",
+    )
+    dask_workers: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Workers of the local Dask cluster (default: one per CPU core).",
+    )
+    dask_memory_limit_gb: float | None = Field(
+        None,
+        gt=0,
+        description="Memory limit per local Dask worker, GB (default: 80 % of the "
+        "machine's memory shared among the workers).",
+    )
+    dask_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds to connect to the Dask scheduler or to start the local "
+        "cluster before giving up.",
+    )
+    variability_timescales: dict[str, float] = Field(
+        default_factory=lambda: {"night": 1.0, "week": 7.0},
+        description="Timescales of the variability table's two-epoch metrics on averaged "
+        "measurements: name = bin width in days (bins from MJD 0; a night is a UTC day); "
+        "each adds columns vs_max_<name>, m_max_<name>... ({} for none).",
+    )
+
+    @model_validator(mode="after")
+    def _timescales(self) -> SourcesSettings:
+        import math
+        import re
+
+        for name, width in self.variability_timescales.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name) or name == "epoch":
+                raise ValueError(
+                    f"variability_timescales: {name!r} is not a lower-case identifier other "
+                    "than 'epoch' (it becomes a column suffix, e.g. vs_max_night)"
+                )
+            if not (math.isfinite(width) and width > 0):
+                raise ValueError(
+                    f"variability_timescales: {name!r} has width {width!r}; give days > 0"
+                )
+        return self
 
 
 class ReportsSettings(Section):
@@ -332,6 +410,12 @@ class ReportsSettings(Section):
 
     out_dir: Path | None = Field(
         None, description="Output root of `report run` (default <state_dir>/reports)."
+    )
+    dashboard_url: str | None = Field(
+        None,
+        description="URL of the operations dashboard as readers of the reports reach it "
+        "(e.g. http://ops-host:8866/voila/render/operations.ipynb); each nightly report "
+        "and the index link to `<dashboard_url>?night=YYYY-MM-DD`. Unset: no links.",
     )
 
 
@@ -358,6 +442,26 @@ class QueueSettings(Section):
     )
 
 
+class ProductsSettings(Section):
+    """``[products]``: bounds on what reading a product file may cost."""
+
+    max_decompressed_mb: float = Field(
+        1024.0,
+        gt=0,
+        le=1_048_576,
+        description="A compressed FITS image (gzip, bzip2, xz, zip, tile-compressed) whose "
+        "pixels would take more than this many MB once decompressed is refused before it is "
+        "decompressed (a decompression bomb).",
+    )
+    max_cutout_pixels: int = Field(
+        16_777_216,
+        ge=1,
+        le=1 << 40,
+        description="A cutout of more pixels than this (rows x columns; default 4096 x 4096) "
+        "is refused before anything is allocated.",
+    )
+
+
 #: TOML table name (dotted) -> (attribute of :class:`Sections`, model).
 SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "qa.image": ("qa_image", QAImageSettings),
@@ -369,6 +473,7 @@ SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "sources": ("sources", SourcesSettings),
     "reports": ("reports", ReportsSettings),
     "queue": ("queue", QueueSettings),
+    "products": ("products", ProductsSettings),
 }
 
 
@@ -386,3 +491,4 @@ class Sections(BaseModel):
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    products: ProductsSettings = Field(default_factory=ProductsSettings)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["make_demo_state", "ensure_demo", "load_truth", "make_scale_state"]
+__all__ = [
+    "make_demo_state",
+    "ensure_demo",
+    "load_truth",
+    "make_scale_state",
+    "make_scale_dataset",
+]
 
 
 def make_demo_state(*args, **kwargs):  # noqa: D103 - documented in generate.py
@@ -21,6 +27,13 @@ make_demo_state.__doc__ = "Write a complete demo pipeline state; see dsa110_ws.d
 def make_scale_state(*args, **kwargs):
     """Rows-only state at survey scale for benchmarks; see dsa110_ws.demo.scale."""
     from dsa110_ws.demo.scale import make_scale_state as impl
+
+    return impl(*args, **kwargs)
+
+
+def make_scale_dataset(*args, **kwargs):
+    """A photometry dataset (Parquet) at survey scale for benchmarks; see dsa110_ws.demo.scale."""
+    from dsa110_ws.demo.scale import make_scale_dataset as impl
 
     return impl(*args, **kwargs)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from dsa110_ws.demo.schema import INDEXES, create_schema
 
-__all__ = ["make_scale_state"]
+__all__ = ["make_scale_state", "make_scale_dataset"]
 
 T0_UNIX = 1_763_000_000.0  # 2025-11-13
 
@@ -301,3 +301,89 @@ def _photometry(con, rng, n_sources, n_rows, n_images, mid_mjd, img_path, chunk)
                     (mid_mjd[img] - 40587.0) * 86400 + 900,
                 ],
             )
+
+
+def make_scale_dataset(
+    out_dir: str | Path,
+    *,
+    n_photometry: int = 100_000_000,
+    n_sources: int | None = None,
+    n_images: int = 100_000,
+    n_partitions: int = 64,
+    seed: int = 7,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a photometry dataset of ``n_photometry`` rows directly as Parquet, in the
+    layout of the workspace's photometry dataset (``part-NNN/*.parquet``, the dataset's
+    columns and types, rows sorted by source, observation time and id), for benchmarks
+    at a scale SQLite would take hours to fill.  The rows follow :func:`make_scale_state`
+    (the same ids, sources, images and epochs; fluxes drawn afresh); source ``S<k>`` lies
+    in partition ``k % n_partitions``.  No database is written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} is not empty; pass overwrite=True to replace it.")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    t_begin = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    n_sources = n_sources or max(n_photometry // 100, 1)
+    n_epochs = -(-n_photometry // n_sources)
+    z = rng.uniform(np.sin(np.radians(-20)), np.sin(np.radians(80)), n_sources)
+    dec, ra = np.degrees(np.arcsin(z)), rng.uniform(0, 360, n_sources)
+    flux = 10 ** rng.uniform(-2.2, 0, n_sources)
+    mid_mjd = (T0_UNIX + 300.0 * np.arange(n_images) + 150.0) / 86400.0 + 40587.0
+    images = pa.array([f"/scale/images/{i}.fits" for i in range(n_images)], type=pa.string())
+    n_bytes = 0
+    for p in range(n_partitions):
+        src = np.arange(p, n_sources, n_partitions)
+        names = np.array([f"S{s}" for s in src], dtype=object)
+        by_name = np.argsort(names.astype(str), kind="stable")
+        src, names = src[by_name], names[by_name]
+        epoch = np.tile(np.arange(n_epochs), len(src))
+        s = np.repeat(src, n_epochs)
+        local = np.repeat(np.arange(len(src)), n_epochs)
+        k = epoch * n_sources + s
+        keep = k < n_photometry
+        k, s, local, epoch = k[keep], s[keep], local[keep], epoch[keep]
+        img = (s * 37 + epoch * 1009) % n_images
+        mjd = mid_mjd[img]
+        order = np.lexsort((k, mjd, local))
+        k, s, local, img, mjd = k[order], s[order], local[order], img[order], mjd[order]
+        f = flux[s] + rng.normal(0, 1e-3, len(k))
+        err = np.full(len(k), 1e-3)
+        table = pa.table(
+            {
+                "id": pa.array(k + 1, type=pa.int64()),
+                "source_id": pa.DictionaryArray.from_arrays(
+                    pa.array(local.astype(np.int32)), pa.array(names.tolist(), pa.string())
+                ),
+                "image_path": pa.DictionaryArray.from_arrays(
+                    pa.array(img.astype(np.int32)), images
+                ),
+                "mjd": mjd,
+                "obs_mjd": mjd,
+                "ra_deg": ra[s],
+                "dec_deg": dec[s],
+                "nvss_flux_mjy": flux[s] * 1000,
+                "flux_jy": f,
+                "flux_err_jy": err,
+                "normalized_flux_jy": f,
+                "normalized_flux_err_jy": err,
+            }
+        )
+        path = out / f"part-{p:03d}" / "f000001-000.parquet"
+        path.parent.mkdir()
+        pq.write_table(table, path, compression="snappy", row_group_size=1 << 20)
+        n_bytes += path.stat().st_size
+    return {
+        "n_photometry": int(min(n_photometry, n_sources * n_epochs)),
+        "n_sources": n_sources,
+        "n_partitions": n_partitions,
+        "bytes": n_bytes,
+        "seconds": time.perf_counter() - t_begin,
+        "path": str(out),
+    }

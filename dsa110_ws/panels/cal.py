@@ -32,6 +32,9 @@ __all__ = ["CalInspector"]
 
 TIMELINE_DAYS = {"last 7 days": 7.0, "last 14 days": 14.0, "last 30 days": 30.0}
 _BAD = Severity.CRITICAL.background
+#: The value columns of the per-antenna and per-spw tables: gains and bandpasses, or delays.
+_GAIN_COLUMNS = ("amp_median", "phase_scatter_deg")
+_DELAY_COLUMNS = ("delay_median_ns",)
 
 
 class CalInspector(Panel):
@@ -222,7 +225,7 @@ class CalInspector(Panel):
                     ("refant", r.refant),
                     ("QA grade", q.grade),
                     ("solutions", f"{q.n_solutions:,}"),
-                    ("flagged", f"{100 * q.flag_fraction:.1f}%"),
+                    ("flagged", f"{100 * q.flag_fraction:.1f}%" if q.n_solutions else "-"),
                     ("dead antennas", ", ".join(q.dead_antennas) or "none"),
                 ],
                 title="Caltable",
@@ -230,6 +233,11 @@ class CalInspector(Panel):
             + f"<ul class='dsa-cal-checks'>{checks}</ul>"
         )
         per_ant = q.per_antenna if q.per_antenna is not None else pd.DataFrame()
+        delays = "delay_median_ns" in per_ant.columns  # a K table: delays, never "amplitude"
+        values = list(_DELAY_COLUMNS if delays else _GAIN_COLUMNS)
+        self.antenna_table.columns = ["name", "n_solutions", "flag_fraction", *values]
+        self.antenna_table.columns += ["snr_median", "dead"]
+        self.spw_table.columns = ["spw", "n_solutions", "flag_fraction", *values, "snr_median"]
         self.antenna_table.set_data(per_ant)
         self.spw_table.set_data(q.per_spw if q.per_spw is not None else pd.DataFrame())
         names = ["all", *[str(n) for n in per_ant.get("name", [])]]
@@ -238,7 +246,9 @@ class CalInspector(Panel):
         self.antenna_select.options = names
         self.gains = data["gains"]
         self.gains_html.value = _gains_html(self.gains)
-        self.show_status(f"{r.table_type} table of {r.set_name}: QA {q.grade}", "ok")
+        level = {"good": "ok", "warning": "warning", "bad": "error"}.get(q.grade, "warning")
+        said = f"QA {q.grade}" if q.grade != "unknown" else f"QA {q.reasons[0]}"
+        self.show_status(f"{r.table_type} table of {r.set_name}: {said}", level)
         self._load_plot()
 
     def _load_plot(self) -> None:
@@ -297,6 +307,8 @@ def _gains_html(g: Any) -> str:
         f"<li>{html.escape(c.verdict)}: {html.escape(c.reason)}</li>" for c in g.checks
     )
     along = f"successive solutions along {g.axis}" if g.axis else "one solution per antenna"
+    if not g.n_solutions:
+        along = "no solutions read"
     noisy = ", ".join(g.noisy_antennas) or "none"
     return (
         f"<p>grade <b>{html.escape(g.grade)}</b> ({along}); noisy antennas: "

@@ -30,12 +30,13 @@ if TYPE_CHECKING:
 __all__ = ["QAPanel"]
 
 SOURCES = {"pixels": "QA from the pixels (w.qa)", "stored": "the pipeline's stored QA"}
-_ORDER = {"bad": 0, "error": 1, "warning": 2, "no QA": 3, "good": 4}
+_ORDER = {"bad": 0, "error": 1, "warning": 2, "unknown": 3, "no QA": 4, "good": 5}
 _COLOURS = {
     "good": Severity.OK.colour,
     "warning": Severity.WARNING.colour,
     "bad": Severity.CRITICAL.colour,
     "error": "#8250df",  # the grade could not be computed
+    "unknown": Severity.UNKNOWN.colour,  # measured nothing: "cannot grade: ..."
     "no QA": Severity.UNKNOWN.colour,
 }
 
@@ -111,7 +112,7 @@ class QAPanel(Panel):
             images = self.w.images.find(start=lo, end=hi, limit=self.max_images)
         truncated = bool(images.attrs.get("truncated"))
         res = self._pixels(images) if self.source == "pixels" else self._stored(images)
-        res["sort"] = res["grade"].map(_ORDER).fillna(5)
+        res["sort"] = res["grade"].map(_ORDER).fillna(6)
         res = res.sort_values(["sort", "rms_jy"], ascending=[True, False], kind="stable")
         res = res.drop(columns="sort").reset_index(drop=True)
         res.attrs["truncated"] = truncated

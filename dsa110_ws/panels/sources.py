@@ -182,7 +182,12 @@ class SourceExplorer(Panel):
 
     # -- survey-wide --------------------------------------------------------------------------
     def _load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        table = self.w.sources.variability(preset=self.preset)
+        table = self.w.sources.variability(
+            preset=self.preset,
+            progress=lambda stage, done, total: self.report_progress(
+                done, total, f"{stage}: {done:,} of {total:,}"
+            ),
+        )
         cands = self.w.sources.ese_candidates(preset=self.preset, table=table)
         return table, cands
 

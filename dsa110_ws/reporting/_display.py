@@ -24,6 +24,7 @@ __all__ = [
     "metrics_table",
     "thumbnail_grid",
     "join",
+    "link",
     "badge",
     "figure_block",
     "cached_figure",
@@ -45,7 +46,11 @@ class HTMLBlock:
 
 
 def badge(status: Any) -> str:
-    """A status word (or QA grade, verdict...) on its severity's colour."""
+    """A status word (or QA grade, verdict...) on its severity's colour; ``info`` (a metric
+    without thresholds) as neutral text, never a colour of the ladder."""
+    if str(status) in ("info", "not judged"):
+        word = "no threshold" if str(status) == "info" else "not judged"
+        return f'<span style="color:{NEUTRAL_COLOUR}">{word}</span>'
     return badge_html(str(status), str(status))
 
 
@@ -55,7 +60,11 @@ def note(message: str, *, kind: str = "info") -> HTMLBlock:
     return HTMLBlock(f'<p style="color:{colour}"><em>{html.escape(message)}</em></p>', text=message)
 
 
-def _cell(value: Any, status_cols: set[str], col: str) -> str:
+def _cell(
+    value: Any, status_cols: set[str], col: str, formats: dict[str, Callable[[Any], str]]
+) -> str:
+    if col in formats:
+        return html.escape(formats[col](value))
     if col in status_cols and value is not None and value == value:
         return badge(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -79,16 +88,24 @@ def table(
     status_columns: Iterable[str] = (),
     caption: str | None = None,
     max_rows: int = 200,
+    formats: dict[str, Callable[[Any], str]] | None = None,
+    nowrap: Iterable[str] = (),
 ) -> HTMLBlock:
-    """A plain HTML table of ``df`` (no index), status columns as coloured badges."""
+    """A plain HTML table of ``df`` (no index), status columns as coloured badges;
+    ``formats`` maps a column to the function writing its cells (e.g. percentages);
+    ``nowrap`` columns never wrap (status columns never do)."""
     cols = [c for c in (columns or list(df.columns)) if c in df.columns]
     status_cols = set(status_columns)
+    fmts = dict(formats or {})
+    keep = set(nowrap) | status_cols
+    wrap = {c: ";white-space:nowrap" if c in keep else "" for c in cols}
     shown = df.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="text-align:{_align(row[c])}">{_cell(row[c], status_cols, c)}</td>'
+            f'<td style="text-align:{_align(row[c])}{wrap[c]}">'
+            f"{_cell(row[c], status_cols, c, fmts)}</td>"
             for c in cols
         )
         + "</tr>"
@@ -108,27 +125,32 @@ def table(
 
 
 def metrics_table(metrics: Sequence[Any]) -> HTMLBlock:
-    """The headline metrics with value, thresholds and status (like ASKAP's table)."""
+    """The headline metrics with value, thresholds and status (like ASKAP's table);
+    fractions and rates in percent, metrics without thresholds neutral."""
+    from dsa110_ws.reporting._format import threshold_text, value_text
+
     rows = []
     for m in metrics:
         d = m if isinstance(m, dict) else m.to_dict()
-        op = ">=" if d.get("higher_is_worse", True) else "<="
-        thr = " / ".join(
-            f"{op} {_cell(d.get(k), set(), k)}"
-            for k in ("warning", "critical")
-            if d.get(k) is not None
-        )
+        unit = str(d.get("unit") or "")
         rows.append(
             {
                 "metric": d["name"],
-                "value": d["value"],
-                "unit": d.get("unit", ""),
-                "warning / critical": thr,
-                "status": d["status"],
+                "value": value_text(d["value"], name=d["name"], unit=unit)
+                or ("–" if d["status"] == "unknown" else ""),
+                "thresholds": threshold_text(d),
+                # info with thresholds: a comparison that could not be made honestly
+                "status": "not judged"
+                if d["status"] == "info"
+                and (d.get("warning") is not None or d.get("critical") is not None)
+                else d["status"],
                 "description": d.get("description", ""),
+                "detail": d.get("detail", ""),
             }
         )
-    return table(pd.DataFrame(rows), status_columns=["status"])
+    return table(
+        pd.DataFrame(rows), status_columns=["status"], nowrap=["metric", "value", "thresholds"]
+    )
 
 
 def thumbnail_grid(items: Sequence[dict[str, Any]]) -> HTMLBlock:
@@ -193,6 +215,14 @@ def cached_figure(
         key, "report.figure", lambda: {"png_base64": _png_base64(make())}
     )
     return _png_block(hit["png_base64"])
+
+
+def link(text: str, url: str) -> HTMLBlock:
+    """One paragraph holding one link."""
+    return HTMLBlock(
+        f'<p><a href="{html.escape(url, quote=True)}">{html.escape(text)}</a></p>',
+        text=f"{text}: {url}",
+    )
 
 
 def join(*blocks: HTMLBlock | str) -> HTMLBlock:

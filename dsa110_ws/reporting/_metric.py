@@ -2,8 +2,10 @@
 
 A :class:`Metric` is one number with its unit, its warning and critical thresholds, which
 direction is worse and the status those imply (``ok``, ``warning``, ``critical``, or
-``unknown`` when the value could not be computed).  ``metrics.json`` is a list of these,
-the report's overall status being the worst of them.
+``unknown`` when the value could not be computed).  A metric without thresholds is
+``info``: shown in the neutral colour, never judged, never green, and left out of the
+overall status.  ``metrics.json`` is a list of these, the report's overall status being
+the worst of the judged ones.
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ __all__ = [
     "write_metrics",
     "read_metrics",
     "status_rank",
+    "INFO",
+    "is_judged",
 ]
 
-Status = Literal["ok", "warning", "critical", "unknown"]
+Status = Literal["ok", "warning", "critical", "unknown", "info"]
+#: The status of a metric that has no thresholds: a number shown, not a verdict.
+INFO: Literal["info"] = "info"
 #: statuses from best to worst: the one severity ladder (:mod:`dsa110_ws.core.severity`)
 STATUSES: tuple[str, ...] = tuple(s.value for s in sorted(Severity, key=lambda s: s.rank))
 
@@ -49,10 +55,13 @@ def status_for(
 ) -> Status:
     """The status of ``value`` against its thresholds (a breach is at or beyond them).
 
-    ``None`` or NaN values are ``unknown``; a metric without thresholds is ``ok``.
+    ``None`` or NaN values are ``unknown``; a metric without thresholds is ``info`` (shown
+    neutral, never ``ok``: nothing says a number without thresholds is good).
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "unknown"
+    if warning is None and critical is None:
+        return INFO
     sign = 1.0 if higher_is_worse else -1.0
     if critical is not None and sign * value >= sign * critical:
         return "critical"
@@ -74,13 +83,16 @@ class Metric:
     unit
         Unit of ``value`` and the thresholds (``""`` for counts and fractions).
     status
-        ``ok``, ``warning``, ``critical`` or ``unknown``.
+        ``ok``, ``warning``, ``critical``, ``unknown`` or ``info`` (no thresholds).
     warning, critical
         Thresholds (``None`` for informational metrics).
     higher_is_worse
         Whether values above the thresholds breach them (else below).
     description
-        One line for people.
+        One line for people: what the metric is.
+    detail
+        One line for people about this value (``"3 of 8 images graded bad"``, ``"antenna
+        pad17 fully flagged in 8 of 8 MS"``); the "needs attention" block quotes it.
     """
 
     name: str
@@ -91,6 +103,7 @@ class Metric:
     critical: float | None = None
     higher_is_worse: bool = True
     description: str = ""
+    detail: str = ""
 
     @classmethod
     def graded(
@@ -103,33 +116,52 @@ class Metric:
         higher_is_worse: bool = True,
         unit: str = "",
         description: str = "",
+        detail: str = "",
     ) -> Metric:
-        """A metric whose status follows from its value and thresholds."""
+        """A metric whose status follows from its value and thresholds (``info`` without)."""
         if isinstance(value, float) and math.isnan(value):
             value = None
         status = status_for(value, warning, critical, higher_is_worse=higher_is_worse)
-        return cls(name, value, unit, status, warning, critical, higher_is_worse, description)
+        return cls(
+            name, value, unit, status, warning, critical, higher_is_worse, description, detail
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+def is_judged(status: str | None) -> bool:
+    """Whether a metric status is a verdict on the ladder (not ``info``)."""
+    return status != INFO
+
+
 def overall_status(metrics: Iterable[Metric | dict[str, Any]]) -> str:
-    """The worst status among ``metrics`` (``ok`` when there are none)."""
-    return worst(m["status"] if isinstance(m, dict) else m.status for m in metrics).value
+    """The worst status among the judged ``metrics`` (``ok`` when there are none);
+    ``info`` metrics (no thresholds) do not count."""
+    statuses = (m["status"] if isinstance(m, dict) else m.status for m in metrics)
+    return worst(s for s in statuses if is_judged(s)).value
 
 
 def metrics_document(
-    metrics: Sequence[Metric], *, kind: str, label: str, window: dict[str, Any] | None = None
+    metrics: Sequence[Metric],
+    *,
+    kind: str,
+    label: str,
+    window: dict[str, Any] | None = None,
+    links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of a report's metrics."""
-    return {
+    """The JSON document of a report's metrics (``links``: e.g. the dashboard view of the
+    report's night, which the index page shows)."""
+    doc = {
         "report": kind,
         "label": label,
         "status": overall_status(metrics),
         "window": window or {},
         "metrics": [m.to_dict() for m in metrics],
     }
+    if links:
+        doc["links"] = dict(links)
+    return doc
 
 
 def write_metrics(
@@ -139,12 +171,13 @@ def write_metrics(
     kind: str,
     label: str,
     window: dict[str, Any] | None = None,
+    links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.json`` atomically (temp file + ``os.replace``); returns the document.
 
     With ``path`` empty or ``None`` (a template run by hand) nothing is written.
     """
-    doc = metrics_document(metrics, kind=kind, label=label, window=window)
+    doc = metrics_document(metrics, kind=kind, label=label, window=window, links=links)
     if path:
         atomic_write(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return doc

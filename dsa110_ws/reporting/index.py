@@ -34,6 +34,14 @@ class ReportEntry:
     window: dict[str, Any]
     metrics: tuple[dict[str, Any], ...]
     error: str | None = None
+    links: dict[str, str] = dataclasses.field(default_factory=dict)
+    section_errors: tuple[dict[str, str], ...] = ()
+
+    def attention(self) -> list[Any]:
+        """The report's "needs attention" lines (:func:`~dsa110_ws.reporting.attention.needs_attention`)."""
+        from dsa110_ws.reporting.attention import needs_attention
+
+        return needs_attention(self.metrics, section_errors=self.section_errors)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -66,6 +74,7 @@ def _entry(root: Path, folder: Path) -> ReportEntry | None:
     if problem is None and state not in ("ok", "failed"):
         problem = "provenance.json has no run status"
     metrics: list[Any] = []
+    doc: dict[str, Any] = {}
     status = "unknown"
     if problem is None and state == "failed":
         status = "failed"
@@ -80,6 +89,9 @@ def _entry(root: Path, folder: Path) -> ReportEntry | None:
         ok_word = Severity.parse(word).value == word
         status = word if ok_word and problem is None else "unknown"  # damaged: no verdict
     window = prov.get("data_time_range")
+    found_links, found_errors = doc.get("links"), doc.get("section_errors")
+    links: dict[str, Any] = found_links if isinstance(found_links, dict) else {}
+    errors: list[Any] = found_errors if isinstance(found_errors, list) else []
     return ReportEntry(
         kind=folder.parent.name,
         label=_text(prov.get("label")) or folder.name,
@@ -89,6 +101,8 @@ def _entry(root: Path, folder: Path) -> ReportEntry | None:
         window=window if isinstance(window, dict) else {},
         metrics=tuple(metrics),
         error=problem or _text(prov.get("error")),
+        links={str(k): str(v) for k, v in links.items() if isinstance(v, str)},
+        section_errors=tuple(e for e in errors if isinstance(e, dict)),
     )
 
 
@@ -119,52 +133,74 @@ def list_reports(root: str | os.PathLike[str], *, include_failed: bool = True) -
     return out
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return "–" if value is None else str(value)
+_KINDS = {"qa": "nightly QA", "stats": "statistics"}
 
 
 def _badge(status: str) -> str:
     colour = _colour(status)
     return (
-        f'<span style="background:{colour};color:#fff;padding:1px 6px;border-radius:3px">'
-        f"{html.escape(status)}</span>"
+        f'<span style="background:{colour};color:#fff;padding:1px 8px;border-radius:4px;'
+        f'font-weight:600">{html.escape(status)}</span>'
     )
+
+
+def _a(href: str, text: str) -> str:
+    return f'<a href="{html.escape(href, quote=True)}">{html.escape(text)}</a>'
+
+
+def _links(e: ReportEntry) -> str:
+    folder = e.path.as_posix()
+    if e.status == "failed":
+        return _a(f"{folder}/report.failed.ipynb", "partial notebook")
+    out = [_a(f"{folder}/report.html", "report"), _a(f"{folder}/report.ipynb", "notebook")]
+    if e.links.get("dashboard"):
+        out.append(_a(e.links["dashboard"], "dashboard"))
+    return " · ".join(out)
 
 
 def _row(e: ReportEntry) -> str:
+    from dsa110_ws.reporting.attention import attention_html
+
     finished = (e.finished_at or "")[:16].replace("T", " ")
-    link = e.path / ("report.html" if e.status != "failed" else "report.failed.ipynb")
-    headline = " · ".join(
-        f'<span title="{html.escape(m.get("description", ""))}" style="color:'
-        f'{_colour(str(m.get("status")))}">{html.escape(m["name"])}='
-        f"{html.escape(_fmt(m.get('value')))}{html.escape(' ' + m['unit'] if m.get('unit') else '')}"
-        f"</span>"
-        for m in e.metrics
-    )
+    target = "report.failed.ipynb" if e.status == "failed" else "report.html"
     if e.error:
-        headline = html.escape(e.error)
+        attention = f'<div style="color:{_colour(e.status)}">{html.escape(e.error)}</div>'
+    else:
+        attention = attention_html(e.attention(), compact=True)
     return (
-        f"<tr><td>{html.escape(e.kind)}</td>"
-        f'<td style="white-space:nowrap"><a href="{html.escape(link.as_posix())}">'
-        f"{html.escape(e.label)}</a></td>"
+        f'<tr class="dsa-status-{html.escape(e.status)}">'
+        f'<td class="night">{_a(f"{e.path.as_posix()}/{target}", e.label)}</td>'
+        f"<td>{html.escape(_KINDS.get(e.kind, e.kind))}</td>"
         f"<td>{_badge(e.status)}</td>"
-        f'<td style="white-space:nowrap">{html.escape(finished)}</td>'
-        f"<td style='font-size:90%'>{headline}</td></tr>"
+        f'<td class="attention">{attention}</td>'
+        f'<td class="links">{_links(e)}</td>'
+        f'<td class="finished">{html.escape(finished)}</td></tr>'
     )
+
+
+_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
+color:#24292f;font-size:16px}h1{font-size:26px;margin:0 0 4px 0}p.lead{margin:0 0 16px 0;
+color:#57606a}table{border-collapse:collapse;width:100%}th{text-align:left;
+border-bottom:2px solid #d0d7de;padding:6px 10px;font-size:14px;color:#57606a}
+td{border-bottom:1px solid #d8dee4;padding:8px 10px;vertical-align:top}
+td.night,td.links,td.finished{white-space:nowrap}td.attention div{margin:1px 0}
+tr.dsa-status-critical td:first-child{border-left:6px solid #cf222e}
+tr.dsa-status-warning td:first-child{border-left:6px solid #9a6700}"""
 
 
 def render_index(entries: list[ReportEntry]) -> str:
-    """The HTML of an index page for ``entries``."""
-    rows = "\n".join(_row(e) for e in entries) or "<tr><td colspan=5>no reports yet</td></tr>"
+    """The HTML of an index page for ``entries``: one row per report (night or period,
+    report, status, what needs attention, links, when it finished); no external resource."""
+    rows = "\n".join(_row(e) for e in entries) or "<tr><td colspan=6>no reports yet</td></tr>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>DSA-110 reports</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}</style>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{_CSS}</style>
 </head><body><h1>DSA-110 reports</h1>
-<table><thead><tr><th>report</th><th>window</th><th>status</th><th>finished (UTC)</th>
-<th>headline metrics</th></tr></thead><tbody>
+<p class="lead">Nightly QA, then statistics; newest first in each. Status: the worst judged metric of the report
+(ok, unknown, warning, critical); "needs attention" lists what breached a threshold.</p>
+<table><thead><tr><th>night / period</th><th>report</th><th>status</th>
+<th>needs attention</th><th>links</th><th>finished (UTC)</th></tr></thead><tbody>
 {rows}
 </tbody></table></body></html>
 """

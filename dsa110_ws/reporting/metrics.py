@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from dsa110_ws.reporting._metric import (
+    INFO,
     Metric,
     overall_status,
     read_metrics,
     status_for,
     write_metrics,
 )
+from dsa110_ws.reporting.nightly_metrics import nightly_qa_metrics
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -30,7 +32,32 @@ __all__ = [
     "write_metrics",
     "read_metrics",
     "status_for",
+    "nights_with_data",
+    "comparison_note",
 ]
+
+
+def nights_with_data(w: Workspace, start: Any, end: Any) -> tuple[int, int]:
+    """``(nights with any MS or image observed, nights in the period)`` of [start, end),
+    from ``w.stats.throughput(per="night")``."""
+    tp = w.stats.throughput(start=start, end=end, per="night")
+    n_data = int(((tp["n_ms"] + tp["n_images"]) > 0).sum()) if len(tp) else 0
+    return n_data, len(tp)
+
+
+def comparison_note(current: tuple[int, int], previous: tuple[int, int]) -> str:
+    """Why the previous period cannot be compared with the current one (``""``: it can).
+
+    The previous period is incomplete when it has data on fewer nights than the current
+    one: a per-day rate or a median over it would claim a change the data do not show.
+    """
+    (cur, n_cur), (prev, n_prev) = current, previous
+    if prev >= cur:
+        return ""
+    return (
+        f"the previous period is incomplete: data on {prev} of {n_prev} nights "
+        f"(this period: {cur} of {n_cur}); no change is claimed from it"
+    )
 
 
 def stats_metrics(
@@ -40,12 +67,16 @@ def stats_metrics(
     current: dict[str, Any] | None = None,
     previous: dict[str, Any] | None = None,
     disk: pd.DataFrame | None = None,
+    incomplete: str | None = None,
 ) -> list[Metric]:
     """Headline metrics of the stats report for ``params`` (a ``StatsParams``).
 
     ``current``, ``previous`` and ``disk`` may be passed when already computed (the
     template does, to read the database once); they are exactly what
     ``w.stats.period_summary(...).to_dict()`` and ``w.stats.disk_usage()`` return.
+    ``incomplete`` is :func:`comparison_note` of the two periods (computed when ``None``):
+    when the previous period is incomplete, ``throughput_ratio`` has no value and is
+    ``info``, never a verdict.
     """
     p = params
     cur = current if current is not None else w.stats.period_summary(*p.window).to_dict()
@@ -53,6 +84,10 @@ def stats_metrics(
         previous if previous is not None else w.stats.period_summary(*p.previous_window).to_dict()
     )
     disk = disk if disk is not None else w.stats.disk_usage()
+    if incomplete is None:
+        incomplete = comparison_note(
+            nights_with_data(w, *p.window), nights_with_data(w, *p.previous_window)
+        )
     ratio = (cur["images_per_day"] / prev["images_per_day"]) if prev["images_per_day"] else None
     used = pd.to_numeric(disk["used_percent"], errors="coerce").dropna()
     return [
@@ -63,14 +98,7 @@ def stats_metrics(
             unit="1/d",
             description="images observed per day",
         ),
-        Metric.graded(
-            "throughput_ratio",
-            ratio,
-            warning=p.throughput_ratio_warning,
-            critical=p.throughput_ratio_critical,
-            higher_is_worse=False,
-            description="images per day relative to the previous period",
-        ),
+        _throughput_ratio(ratio, p, incomplete),
         Metric.graded(
             "job_success_rate",
             cur["job_success_rate"],
@@ -78,6 +106,10 @@ def stats_metrics(
             critical=p.success_rate_critical,
             higher_is_worse=False,
             description="jobs done or completed / (those + failed), created in the period",
+            detail=""
+            if cur["job_success_rate"] is None
+            else f"job success rate {100 * cur['job_success_rate']:.1f}% "
+            f"({cur['n_failed_jobs']} failed of {cur['n_success'] + cur['n_failed_jobs']})",
         ),
         Metric.graded(
             "n_failed_jobs",
@@ -107,144 +139,27 @@ def stats_metrics(
     ]
 
 
-def _median(values: Any) -> float | None:
-    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
-    return float(v.median()) if len(v) else None
-
-
-def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[Metric]:
-    """Headline metrics of the nightly QA report for ``params`` (a ``NightlyQAParams``).
-
-    ``data`` is the :class:`~dsa110_ws.reporting.nightly_data.NightlyData` already gathered
-    for the same parameters (the template passes its own, to read everything once); by
-    default it is gathered here.  A metric whose data source is unavailable is ``unknown``.
-    """
-    from dsa110_ws.reporting.nightly_data import gather_nightly
-
-    p = params
-    d = data if data is not None else gather_nightly(w, params)
-    out = []
-    if d.images is not None:
-        im = d.images
-        graded = im[im["grade"].isin(["good", "warning", "bad"])]
-        n_bad = int((graded["grade"] == "bad").sum())
-        rms = _median(graded["qa_rms_jy"])
-        out += [
-            Metric.graded(
-                "n_images",
-                len(im),
-                critical=0,
-                higher_is_worse=False,
-                description="images observed in the window (none is critical)",
-            ),
-            Metric.graded("n_images_bad", n_bad, description="images whose pixel QA grade is bad"),
-            Metric.graded(
-                "bad_image_fraction",
-                n_bad / len(graded) if len(graded) else None,
-                warning=p.bad_image_fraction_warning,
-                critical=p.bad_image_fraction_critical,
-                description="images whose pixel QA grade is bad / images graded",
-            ),
-            Metric.graded(
-                "median_noise_mjy",
-                None if rms is None else rms * 1e3,
-                unit="mJy/beam",
-                warning=p.noise_warning_mjy,
-                critical=p.noise_critical_mjy,
-                description="median robust rms of the window's images",
-            ),
-            Metric.graded(
-                "median_dynamic_range",
-                _median(graded["qa_dynamic_range"]),
-                description="median peak (maximum pixel) / robust rms",
-            ),
-            Metric.graded(
-                "n_images_peer_outliers",
-                int((im["peer_grade"] == "bad").sum()) if "peer_grade" in im else None,
-                warning=1,
-                description="images graded bad against their peers (rms, beam or source "
-                "count far from the other images of their declination strip and night)",
-            ),
-        ]
-    if d.ms is not None:
-        out += [
-            Metric.graded("n_ms", len(d.ms), description="Measurement Sets observed"),
-            Metric.graded(
-                "median_ms_flag_fraction",
-                _median(d.ms["flag_fraction"]),
-                description="median flagged fraction of the window's MS",
-            ),
-        ]
-    if d.caltables is not None:
-        ff = pd.to_numeric(d.caltables["flag_fraction"], errors="coerce").dropna()
-        out += [
-            Metric.graded(
-                "max_cal_flag_fraction",
-                float(ff.max()) if len(ff) else None,
-                warning=p.cal_flag_fraction_warning,
-                critical=p.cal_flag_fraction_critical,
-                description="largest flagged fraction among the caltables of "
-                "the sets valid in the window",
-            ),
-            Metric.graded(
-                "n_caltables_bad",
-                int((d.caltables["grade"] == "bad").sum()),
-                description="caltables graded bad",
-            ),
-        ]
-    if d.timeline is not None:
-        tl = d.timeline
-        # sets without a validity window may cover what the known windows do not: unknown
-        unsure = tl.n_unknown_windows > 0 and tl.coverage_fraction < 1.0
-        out += [
-            Metric.graded(
-                "cal_coverage_fraction",
-                None if unsure else float(tl.coverage_fraction),
-                warning=p.cal_coverage_warning,
-                critical=p.cal_coverage_critical,
-                higher_is_worse=False,
-                description="fraction of the window inside an active set's validity"
-                + (
-                    f" (unknown: {tl.n_unknown_windows} active set(s) have no validity window)"
-                    if unsure
-                    else ""
-                ),
-            ),
-            Metric.graded(
-                "n_cal_gaps",
-                len(d.timeline.gaps),
-                description="calibration coverage gaps in the window",
-            ),
-        ]
-    if d.failed_jobs is not None:
-        out.append(
-            Metric.graded(
-                "n_failed_jobs",
-                len(d.failed_jobs),
-                warning=p.failed_jobs_warning,
-                critical=p.failed_jobs_critical,
-                description="jobs created in the window that failed",
-            )
+def _throughput_ratio(ratio: float | None, p: Any, incomplete: str) -> Metric:
+    description = "images per day relative to the previous period"
+    if incomplete:
+        return Metric(
+            "throughput_ratio",
+            None,
+            status=INFO,
+            warning=p.throughput_ratio_warning,
+            critical=p.throughput_ratio_critical,
+            higher_is_worse=False,
+            description=description,
+            detail=f"not compared: {incomplete}",
         )
-    if d.candidates is not None:
-        out.append(
-            Metric.graded(
-                "n_variable_candidates",
-                len(d.candidates),
-                description=f"{p.candidate_preset} variability / ESE "
-                "candidates measured in the window",
-            )
-        )
-    if d.alerts is not None:
-        out.append(
-            Metric.graded(
-                "n_flux_alerts",
-                len(d.alerts),
-                description="flux-monitoring alerts triggered in the window",
-            )
-        )
-    for what in d.unavailable:
-        out.append(
-            Metric("unavailable_" + what, None, status="unknown", description=d.unavailable[what])
-        )
-    return out
+    return Metric.graded(
+        "throughput_ratio",
+        ratio,
+        warning=p.throughput_ratio_warning,
+        critical=p.throughput_ratio_critical,
+        higher_is_worse=False,
+        description=description,
+        detail=""
+        if ratio is None
+        else f"{100 * ratio:.0f}% of the previous period's images per day",
+    )

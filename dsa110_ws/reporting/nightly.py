@@ -16,7 +16,9 @@ import pandas as pd
 from dsa110_ws.core.time import mjd_to_utc
 from dsa110_ws.errors import WorkspaceError
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting._format import deg_text, sexagesimal, value_text
 from dsa110_ws.reporting._sections import SectionGuard, section
+from dsa110_ws.reporting.figures import noise_figure
 from dsa110_ws.reporting.nightly_data import NightlyData, gather_nightly
 from dsa110_ws.services.operations import FLUX_SUMMARY_COLUMNS
 
@@ -37,6 +39,10 @@ NIGHTLY_QA_SECTIONS = (
     "Failed jobs",
 )
 THUMBNAIL_PX = 200
+
+
+def _pct(value: Any) -> str:
+    return value_text(value, name="flag_fraction")
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -80,13 +86,31 @@ class NightlyQAReport(SectionGuard):
         """The note for a part that is missing (every section shows something)."""
         return self._unavailable(part) or D.note(f"Not available: {part}.", kind="unavailable")
 
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard view of this night (``[reports] dashboard_url?night=...``)."""
+        from dsa110_ws.reporting.links import dashboard_link
+
+        return dashboard_link(self.w.settings.sections.reports.dashboard_url, self.params.night)
+
     # -- sections ------------------------------------------------------------------------
     @section
     def header(self) -> D.HTMLBlock:
+        """The window, the overall status, the "needs attention" block and the links."""
+        from dsa110_ws.reporting._metric import overall_status
+        from dsa110_ws.reporting.attention import attention_html, needs_attention
+
         s = self.w.settings
         what = f"night {self.params.night} (UTC day)" if self.params.night else "window"
+        ms = self.metrics()
+        link = self.dashboard_link
         return D.join(
+            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
+            D.HTMLBlock(attention_html(needs_attention(ms))),
             f"QA of the {what}: {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC.",
+            D.link("Open this night in the operations dashboard", link)
+            if link
+            else "No dashboard link: set [reports] dashboard_url in the settings.",
             f"Data source: {s.database_target}{' (demo state)' if s.is_demo else ''}; "
             f"workspace clock {self.w.now().isot[:19]} UTC.",
         )
@@ -97,8 +121,14 @@ class NightlyQAReport(SectionGuard):
         from dsa110_ws.reporting._metric import overall_status, write_metrics
 
         ms = self.metrics()
+        link = self.dashboard_link
         doc = write_metrics(
-            ms, metrics_path, kind="qa", label=self.params.label, window=self.params.window_dict()
+            ms,
+            metrics_path,
+            kind="qa",
+            label=self.params.label,
+            window=self.params.window_dict(),
+            links={"dashboard": link} if link else None,
         )
         self._remember_metrics(metrics_path, doc)
         return D.join(
@@ -199,7 +229,7 @@ class NightlyQAReport(SectionGuard):
             "qa.noise_vs_time",
             plotted,
             self.params.noise_warning_mjy,
-            lambda: _noise_figure(im, self.params),
+            lambda: noise_figure(im, self.params),
         )
 
     @section
@@ -225,6 +255,7 @@ class NightlyQAReport(SectionGuard):
                         "error",
                     ],
                     status_columns=["grade"],
+                    formats={"flag_fraction": _pct},
                     caption="Caltables of the sets valid during the window",
                 )
             )
@@ -241,6 +272,7 @@ class NightlyQAReport(SectionGuard):
                         "fully_flagged_antennas",
                         "error",
                     ],
+                    formats={"flag_fraction": _pct, "flag_fraction_cross": _pct},
                     caption="Flagging of the window's Measurement Sets",
                 )
             )
@@ -318,7 +350,10 @@ class NightlyQAReport(SectionGuard):
         c = self.data.candidates
         if c is None:
             return self._missing("candidates")
-        c = c.assign(mean_flux_mjy=c["mean_flux_jy"] * 1e3)
+        c = c.assign(
+            mean_flux_mjy=c["mean_flux_jy"] * 1e3,
+            position=[sexagesimal(r, d) for r, d in zip(c["ra_deg"], c["dec_deg"], strict=True)],
+        )
         return D.join(
             f"{len(c)} candidate(s) at the {self.params.candidate_preset} preset "
             "among sources measured in the window (light curves up to its end).",
@@ -328,6 +363,7 @@ class NightlyQAReport(SectionGuard):
                     "source_id",
                     "ra_deg",
                     "dec_deg",
+                    "position",
                     "n_epochs",
                     "mean_flux_mjy",
                     "v",
@@ -339,6 +375,8 @@ class NightlyQAReport(SectionGuard):
                     "score",
                     "stored_status",
                 ],
+                formats={"ra_deg": deg_text, "dec_deg": deg_text},
+                caption="ra_deg, dec_deg: ICRS, degrees; position: the same as RA h:m:s, Dec d:m:s",
             ),
         )
 
@@ -356,24 +394,3 @@ class NightlyQAReport(SectionGuard):
             columns=["id", "type", "status", "created_utc", "ms", "failure_reason"],
             caption="Failed jobs",
         )
-
-
-def _noise_figure(im: pd.DataFrame, params: Any) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
-    a1, a2 = fig.subplots(1, 2, sharex=True)
-    colours = {"good": "tab:green", "warning": "tab:orange", "bad": "tab:red"}
-    t = im["obs_utc"].dt.tz_localize(None)
-    for grade, g in im.groupby("grade"):
-        sel = im["grade"] == grade
-        a1.scatter(t[sel], g["qa_rms_jy"] * 1e3, label=grade, c=colours.get(grade, "grey"), s=18)
-        a2.scatter(t[sel], g["qa_dynamic_range"], c=colours.get(grade, "grey"), s=18)
-    a1.axhline(params.noise_warning_mjy, ls="--", c="tab:orange", lw=0.8)
-    a1.set_ylabel("robust rms (mJy/beam)")
-    a2.set_ylabel("dynamic range")
-    a1.legend(frameon=False, fontsize=8)
-    for ax in (a1, a2):
-        ax.set_xlabel("observation time (UTC)")
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    return fig

@@ -183,6 +183,8 @@ class NightlyQAParams(ReportParams):
         ("bad_image_fraction_warning", "bad_image_fraction_critical"),
         ("noise_warning_mjy", "noise_critical_mjy"),
         ("cal_flag_fraction_warning", "cal_flag_fraction_critical"),
+        ("ms_flag_fraction_warning", "ms_flag_fraction_critical"),
+        ("flagged_antennas_warning", "flagged_antennas_critical"),
         ("failed_jobs_warning", "failed_jobs_critical"),
     )
     _lower_worse = (("cal_coverage_warning", "cal_coverage_critical"),)
@@ -219,6 +221,18 @@ class NightlyQAParams(ReportParams):
     )
     cal_flag_fraction_critical: float = Field(
         0.5, ge=0, le=1, description="Largest caltable flagged fraction that is critical."
+    )
+    ms_flag_fraction_warning: float = Field(
+        0.3, ge=0, le=1, description="Median flagged fraction of the night's MS that is a warning."
+    )
+    ms_flag_fraction_critical: float = Field(
+        0.5, ge=0, le=1, description="Median flagged fraction of the night's MS that is critical."
+    )
+    flagged_antennas_warning: int = Field(
+        1, ge=0, description="Antennas fully flagged in some MS of the night that are a warning."
+    )
+    flagged_antennas_critical: int = Field(
+        10, ge=0, description="Antennas fully flagged in some MS of the night that are critical."
     )
     cal_coverage_warning: float = Field(
         0.95,

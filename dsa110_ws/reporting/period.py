@@ -8,14 +8,16 @@ the template only calls these functions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from dsa110_ws.reporting import _display as D
+from dsa110_ws.reporting._format import is_fraction, value_text
 from dsa110_ws.reporting._sections import SectionGuard, section
-from dsa110_ws.reporting.metrics import stats_metrics
+from dsa110_ws.reporting.figures import bar_figure, qa_figure
+from dsa110_ws.reporting.metrics import comparison_note, nights_with_data, stats_metrics
 
 if TYPE_CHECKING:
     from dsa110_ws.reporting.params import StatsParams
@@ -51,21 +53,41 @@ def period_summary(w: Workspace, start: dt.datetime, end: dt.datetime) -> dict[s
     return w.stats.period_summary(start, end).to_dict()
 
 
-def trends(current: dict[str, Any], previous: dict[str, Any]) -> pd.DataFrame:
-    """This period against the previous one: value, previous value, change (ratio - 1)
-    and whether the change is for the better."""
+def _change(a: Any, b: Any, fraction: bool) -> tuple[str, float | None]:
+    """The change from ``b`` to ``a``: percentage points for fractions, else relative."""
+    if a is None or b is None:
+        return "", None
+    if fraction:
+        pp = 100.0 * (a - b)
+        return f"{pp:+.1f} pp", pp
+    if b == 0:
+        return ("new (was 0)", 1.0) if a else ("", 0.0)
+    return f"{100 * (a / b - 1.0):+.1f}%", a / b - 1.0
+
+
+def trends(current: dict[str, Any], previous: dict[str, Any], *, note: str = "") -> pd.DataFrame:
+    """This period against the previous one: both values, the change (percentage points
+    for fractions and rates, relative otherwise) and whether it is for the better.
+
+    With ``note`` (:func:`~dsa110_ws.reporting.metrics.comparison_note`: the previous
+    period is incomplete) no change and no verdict are given: the row says why.
+    """
     rows = []
     for key, what, higher_better in _TREND_ROWS:
         a, b = current.get(key), previous.get(key)
-        change = (a / b - 1.0) if a is not None and b not in (None, 0) else None
+        fraction = is_fraction(key)
+        text, change = _change(a, b, fraction)
         better = None if change is None or change == 0 else (change > 0) == higher_better
+        verdict = {True: "better", False: "worse", None: ""}[better]
+        if note:
+            text, verdict = "", "not compared (previous period incomplete)"
         rows.append(
             {
                 "metric": what,
-                "this period": a,
-                "previous period": b,
-                "change": None if change is None else f"{100 * change:+.1f}%",
-                "verdict": {True: "better", False: "worse", None: "–"}[better],
+                "this period": value_text(a, name=key),
+                "previous period": value_text(b, name=key),
+                "change": text,
+                "verdict": verdict,
             }
         )
     return pd.DataFrame(rows)
@@ -97,6 +119,17 @@ class StatsReport(SectionGuard):
         return self._get("previous", lambda: period_summary(self.w, lo, hi))
 
     @property
+    def incomplete(self) -> str:
+        """Why the previous period cannot be compared (``""``: it can)."""
+        return self._get(
+            "incomplete",
+            lambda: comparison_note(
+                nights_with_data(self.w, self.start, self.end),
+                nights_with_data(self.w, *self.params.previous_window),
+            ),
+        )
+
+    @property
     def disk(self) -> pd.DataFrame:
         return self._get("disk", self.w.stats.disk_usage)
 
@@ -105,14 +138,25 @@ class StatsReport(SectionGuard):
         return self._get(
             "metrics",
             lambda: stats_metrics(
-                self.w, self.params, current=self.current, previous=self.previous, disk=self.disk
+                self.w,
+                self.params,
+                current=self.current,
+                previous=self.previous,
+                disk=self.disk,
+                incomplete=self.incomplete,
             ),
         )
 
     @section
     def header(self) -> D.HTMLBlock:
-        s = self.w.settings
+        """The period, the overall status and the "needs attention" block."""
+        from dsa110_ws.reporting._metric import overall_status
+        from dsa110_ws.reporting.attention import attention_html, needs_attention
+
+        s, ms = self.w.settings, self.metrics()
         return D.join(
+            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
+            D.HTMLBlock(attention_html(needs_attention(ms))),
             f"Period {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC "
             f"({self.current['days']:g} days); previous period for trends: "
             f"{self.params.previous_window[0]:%Y-%m-%d} to "
@@ -149,7 +193,7 @@ class StatsReport(SectionGuard):
             "stats.throughput",
             tp[["bin_start", "n_ms", "n_images"]],
             None,
-            lambda: _bar_figure(tp, ["n_ms", "n_images"], "per observing night (UTC day)"),
+            lambda: bar_figure(tp, ["n_ms", "n_images"], "per observing night (UTC day)"),
         )
         c = self.current
         return D.join(
@@ -161,7 +205,21 @@ class StatsReport(SectionGuard):
                 tp.assign(night=tp["bin_start"].dt.strftime("%Y-%m-%d")),
                 columns=["night", "n_ms", "n_images", "n_photometry"],
             ),
+            self._night_links(list(tp["bin_start"].dt.strftime("%Y-%m-%d"))),
         )
+
+    def _night_links(self, nights: list[str]) -> D.HTMLBlock:
+        """Links to the dashboard view of each night (``[reports] dashboard_url``)."""
+        import html
+
+        from dsa110_ws.reporting.links import dashboard_link
+
+        base = self.w.settings.sections.reports.dashboard_url
+        links = [(n, dashboard_link(base, n)) for n in nights]
+        if not base or not links:
+            return D.HTMLBlock("")
+        items = " · ".join(f'<a href="{html.escape(u, quote=True)}">{n}</a>' for n, u in links if u)
+        return D.HTMLBlock(f"<p>Each night in the operations dashboard: {items}</p>")
 
     @section
     def success_rates(self) -> D.HTMLBlock:
@@ -177,14 +235,20 @@ class StatsReport(SectionGuard):
             "success_rate",
             "mean_duration_s",
         ]
-        return D.table(df, columns=cols)
+        pct = functools.partial(value_text, name="success_rate")
+        return D.table(
+            df,
+            columns=cols,
+            formats={"success_rate": pct},
+            caption="success_rate: done or completed / (those + failed), in percent",
+        )
 
     @section
     def qa_distributions(self) -> D.HTMLBlock:
         qa = self.w.stats.qa(start=self.start, end=self.end, per="night")
         if qa.empty:
             return D.note("No stored image QA for images observed in the period.")
-        fig = D.cached_figure(self.w, "stats.qa", qa, None, lambda: _qa_figure(qa))
+        fig = D.cached_figure(self.w, "stats.qa", qa, None, lambda: qa_figure(qa))
         show = qa.assign(
             night=qa["bin_start"].dt.strftime("%Y-%m-%d"),
             noise_median_mjy=qa["noise_median_jy"] * 1e3,
@@ -200,7 +264,10 @@ class StatsReport(SectionGuard):
 
     @section
     def trends(self) -> D.HTMLBlock:
-        return D.table(trends(self.current, self.previous), status_columns=())
+        table = D.table(trends(self.current, self.previous, note=self.incomplete))
+        if not self.incomplete:
+            return table
+        return D.join(D.note(self.incomplete[:1].upper() + self.incomplete[1:] + "."), table)
 
     @section
     def disk_usage(self) -> D.HTMLBlock:
@@ -208,50 +275,8 @@ class StatsReport(SectionGuard):
             used_fraction=self.disk["used_percent"] / 100.0, free_gb=self.disk["free_bytes"] / 1e9
         )
         return D.table(
-            df, columns=["path", "used_fraction", "free_gb", "status"], status_columns=["status"]
+            df,
+            columns=["path", "used_fraction", "free_gb", "status"],
+            status_columns=["status"],
+            formats={"used_fraction": functools.partial(value_text, name="used_fraction")},
         )
-
-
-def _bar_figure(df: pd.DataFrame, cols: list[str], title: str):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 2.8))
-    ax = fig.subplots()
-    x = np.arange(len(df))
-    width = 0.8 / max(len(cols), 1)
-    for i, c in enumerate(cols):
-        ax.bar(x + i * width, df[c], width=width, label=c.removeprefix("n_"))
-    ax.set_xticks(x + 0.4 - width / 2, df["bin_start"].dt.strftime("%m-%d"))
-    ax.set_ylabel("count")
-    ax.set_title(title)
-    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return fig
-
-
-def _qa_figure(qa: pd.DataFrame):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 2.8), layout="constrained")
-    a1, a2 = fig.subplots(1, 2)
-    x = qa["bin_start"].dt.strftime("%m-%d")
-    a1.errorbar(
-        x,
-        qa["noise_median_jy"] * 1e3,
-        yerr=[
-            (qa["noise_median_jy"] - qa["noise_p16_jy"]) * 1e3,
-            (qa["noise_p84_jy"] - qa["noise_median_jy"]) * 1e3,
-        ],
-        fmt="o",
-    )
-    a1.set_ylabel("noise (mJy/beam)")
-    a1.set_title("median, 16-84%")
-    a2.errorbar(
-        x,
-        qa["dr_median"],
-        yerr=[qa["dr_median"] - qa["dr_p16"], qa["dr_p84"] - qa["dr_median"]],
-        fmt="o",
-    )
-    a2.set_ylabel("dynamic range")
-    for ax in (a1, a2):
-        ax.tick_params(axis="x", labelrotation=45)
-    return fig

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shlex
@@ -70,18 +69,15 @@ def crontab_line(
     fail_on: str | None = "critical",
     at: str | None = None,
 ) -> str:
-    """One crontab line. Cron runs in the daemon's local time, so the UTC time ``at`` is
-    converted with this machine's current UTC offset (recheck after DST changes).
+    """The crontab lines: ``CRON_TZ=UTC`` then the entry at the UTC time ``at``, the same
+    time the systemd timer names (cronie and other crons that read ``CRON_TZ`` run the
+    entries after it in that zone, whatever the machine's local time and its DST).
     With ``--quiet`` the command prints only on failure or a threshold breach, and cron
     mails whatever a job prints (set ``MAILTO``)."""
     _, dow, default_at = _DEFAULTS[kind]
     hour, minute = _parse_at(at or default_at)
-    utc = dt.datetime.now(dt.UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    local = utc.astimezone()
-    if dow != "*":  # the local day may differ from the UTC day
-        dow = str((int(dow) + (local.date() - utc.date()).days) % 7)
     cmd = shlex.join(report_command(kind, out_dir=out_dir, settings=settings, fail_on=fail_on))
-    return f"{local.minute} {local.hour} * * {dow} {cmd}"
+    return f"CRON_TZ=UTC\n{minute} {hour} * * {dow} {cmd}"
 
 
 def systemd_units(
@@ -127,7 +123,8 @@ def render_schedule(
 ) -> str:
     """What ``dsa110-ws report schedule --print`` shows: the crontab line and both units."""
     parts = [
-        "# --- crontab (crontab -e; cron mails what a job prints: set MAILTO) ---",
+        "# --- crontab (crontab -e; cron mails what a job prints: set MAILTO;",
+        "#     CRON_TZ=UTC: the time is UTC, as in the systemd timer) ---",
         crontab_line(kind, out_dir=out_dir, settings=settings, fail_on=fail_on, at=at),
         "",
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedResultWarning
+from dsa110_ws.repositories._base import DEFAULT_LIMIT, Repository, TruncatedResultWarning, finish
 from dsa110_ws.repositories._db import Database
 from dsa110_ws.repositories.caltables import CalibrationAppliedRepository, CaltableRepository
 from dsa110_ws.repositories.images import ImageRatingRepository, ImageRepository
@@ -25,7 +25,14 @@ from dsa110_ws.repositories.variability import ESECandidateRepository, Variabili
 if TYPE_CHECKING:
     from dsa110_ws.core.time import Clock
 
-__all__ = ["Database", "Repositories", "Repository", "TruncatedResultWarning", "DEFAULT_LIMIT"]
+__all__ = [
+    "Database",
+    "Repositories",
+    "Repository",
+    "TruncatedResultWarning",
+    "DEFAULT_LIMIT",
+    "finish",
+]
 
 #: Attribute name on :class:`Repositories` -> repository class (one per pipeline table).
 REPOSITORY_CLASSES: dict[str, type[Repository]] = {

@@ -31,8 +31,11 @@ def _broken_state(tmp_path: Path, how: str) -> Path:
 def _batch(db: Path, status: str) -> int:
     con = sqlite3.connect(db)
     try:
-        return int(con.execute("SELECT id FROM batch_jobs WHERE status = ? ORDER BY id LIMIT 1",
-                               (status,)).fetchone()[0])
+        return int(
+            con.execute(
+                "SELECT id FROM batch_jobs WHERE status = ? ORDER BY id LIMIT 1", (status,)
+            ).fetchone()[0]
+        )
     finally:
         con.close()
 
@@ -58,10 +61,13 @@ def test_no_audit_record_no_action(writable_demo, tmp_path, monkeypatch, capsys,
 
 
 def test_a_malformed_rerun_command_is_refused_before_anything_is_written(
-        writable_demo, tmp_path, monkeypatch, capsys, truth):
+    writable_demo, tmp_path, monkeypatch, capsys, truth
+):
     settings = writable_demo / "settings.toml"
-    settings.write_text(settings.read_text() + '\n[operations]\nrerun_command = '
-                        '"dsa110-rerun --ms {ms_path} --job {job_id"\n')
+    settings.write_text(
+        settings.read_text() + "\n[operations]\nrerun_command = "
+        '"dsa110-rerun --ms {ms_path} --job {job_id"\n'
+    )
     db = writable_demo / "pipeline.sqlite3"
     monkeypatch.setenv("DSA110_WS_SETTINGS", str(settings))
     monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
@@ -74,8 +80,9 @@ def test_a_malformed_rerun_command_is_refused_before_anything_is_written(
     assert _digest(db) == before
 
 
-def test_a_task_retry_without_its_audit_record_does_not_happen(tmp_path, monkeypatch,
-                                                                capsys, demo_dir):
+def test_a_task_retry_without_its_audit_record_does_not_happen(
+    tmp_path, monkeypatch, capsys, demo_dir
+):
     """The task queue's retry: the state database cannot take the intent, the queue is not
     touched (checked on the demo's own queue: the task stays failed)."""
     import dsa110_ws

@@ -17,14 +17,16 @@ SECRET = "hunter2-do-not-print"
 @pytest.fixture()
 def boom(tmp_path, monkeypatch):
     """A command with a bug in it (a ZeroDivisionError whose text carries a password)."""
-    (tmp_path / "boom_cmd.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "boom_cmd.py").write_text(
+        textwrap.dedent(f"""
         import click
 
         @click.command()
         def boom():
             '''Fails the way a bug does.'''
             raise ZeroDivisionError("while reading postgresql://absurd:{SECRET}@db/x")
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(cli.COMMANDS, "boom", "boom_cmd:boom")
     monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
@@ -67,8 +69,12 @@ def test_a_queue_password_is_masked_everywhere(writable_demo, tmp_path, capsys, 
     monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("ABSURD_DATABASE_URL", url)
     seen = []
-    for args in (["info", "--json"], ["tasks", "stats"], ["health", "--json"],
-                 ["tasks", "list", "--json"]):
+    for args in (
+        ["info", "--json"],
+        ["tasks", "stats"],
+        ["health", "--json"],
+        ["tasks", "list", "--json"],
+    ):
         main(args)
         out = capsys.readouterr()
         seen.append(out.out + out.err)
@@ -89,5 +95,3 @@ def test_a_report_never_writes_the_password(writable_demo, tmp_path, monkeypatch
     for f in (tmp_path / "reports").rglob("*"):
         if f.is_file():
             assert SECRET not in f.read_text(errors="replace"), f
-
-

@@ -40,8 +40,9 @@ def _image(demo_dir, truth) -> Path:
 def test_thumbnail_never_writes_among_the_pipelines_files(env, demo_dir, truth, capsys, target):
     db = env / "pipeline.sqlite3"
     log = next((demo_dir / "logs").iterdir())
-    where = {"db": db, "db_dir": env / "new.png", "log": log,
-             "data": demo_dir / "data" / "x.png"}[target]
+    where = {"db": db, "db_dir": env / "new.png", "log": log, "data": demo_dir / "data" / "x.png"}[
+        target
+    ]
     before = {p: _digest(p) for p in (db, log)}
     code, out, err = _run(capsys, "thumbnail", _image(demo_dir, truth), "-o", where)
     assert code == 1 and not out and "Refusing to write" in err and len(err.splitlines()) == 1
@@ -51,8 +52,9 @@ def test_thumbnail_never_writes_among_the_pipelines_files(env, demo_dir, truth, 
     assert code == 1 and "Refusing to write" in err  # --force never opens the pipeline's files
 
 
-def test_an_existing_file_is_replaced_only_with_force_and_only_if_ours(env, demo_dir, truth,
-                                                                        capsys, tmp_path):
+def test_an_existing_file_is_replaced_only_with_force_and_only_if_ours(
+    env, demo_dir, truth, capsys, tmp_path
+):
     img = _image(demo_dir, truth)
     theirs = tmp_path / "out" / "someone-elses.png"
     theirs.parent.mkdir()
@@ -91,7 +93,8 @@ def test_exports_and_mocs_follow_the_same_rules(workspace, tmp_path, truth):
 
 
 def test_a_report_never_goes_among_the_pipelines_files_or_over_a_foreign_folder(
-        env, demo_dir, capsys, tmp_path):
+    env, demo_dir, capsys, tmp_path
+):
     for out in (demo_dir / "data" / "reports", env):
         code, _, err = _run(capsys, "report", "run", "qa", "--out", out)
         assert code == 2 and "Refusing to write report output folder" in err, err
@@ -122,30 +125,35 @@ def test_demo_overwrite_refuses_a_directory_it_did_not_make(tmp_path, capsys):
 def test_the_state_database_records_what_was_written(workspace, tmp_path, truth):
     png = tmp_path / "t.png"
     workspace.fits.write_output(png, b"\x89PNG fake", what="thumbnail")
-    assert workspace.state.output_sha256(png.resolve()) == hashlib.sha256(
-        b"\x89PNG fake").hexdigest()
+    assert (
+        workspace.state.output_sha256(png.resolve()) == hashlib.sha256(b"\x89PNG fake").hexdigest()
+    )
     shutil.copy(png, tmp_path / "copy.png")
     assert workspace.state.output_sha256((tmp_path / "copy.png").resolve()) is None
     assert json.dumps(str(png))  # (a path, not a secret)
 
 
-@pytest.mark.parametrize("metrics, provenance, words", [
-    ("[1, 2]", '{"status": "ok", "label": "a"}', "metrics.json is not a JSON object"),
-    ('{"metrics": "x", "status": "critical"}', '{"status": "ok"}', "no list of metrics"),
-    ('{"metrics": [], "status": 5}', '{"status": "ok"}', None),
-    ("\xff\xfe", '{"status": "ok"}', "metrics.json unreadable"),
-    ('{"metrics": []}', "{}", "no run status"),
-    ('{"metrics": []}', "[]", "not a JSON object"),
-    ('{"metrics": []}', '{"status": "ok", "data_time_range": 7, "label": 3}', None),
-])
-def test_report_list_says_what_is_wrong_with_a_damaged_report(tmp_path, capsys, monkeypatch,
-                                                              writable_demo, metrics,
-                                                              provenance, words):
+@pytest.mark.parametrize(
+    "metrics, provenance, words",
+    [
+        ("[1, 2]", '{"status": "ok", "label": "a"}', "metrics.json is not a JSON object"),
+        ('{"metrics": "x", "status": "critical"}', '{"status": "ok"}', "no list of metrics"),
+        ('{"metrics": [], "status": 5}', '{"status": "ok"}', None),
+        ("\xff\xfe", '{"status": "ok"}', "metrics.json unreadable"),
+        ('{"metrics": []}', "{}", "no run status"),
+        ('{"metrics": []}', "[]", "not a JSON object"),
+        ('{"metrics": []}', '{"status": "ok", "data_time_range": 7, "label": 3}', None),
+    ],
+)
+def test_report_list_says_what_is_wrong_with_a_damaged_report(
+    tmp_path, capsys, monkeypatch, writable_demo, metrics, provenance, words
+):
     monkeypatch.setenv("DSA110_WS_SETTINGS", str(writable_demo / "settings.toml"))
     folder = tmp_path / "reports" / "qa" / "2026-11-13"
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_bytes(metrics.encode("utf-8", "surrogateescape")
-                                          if "\xff" not in metrics else b"\xff\xfe")
+    (folder / "metrics.json").write_bytes(
+        metrics.encode("utf-8", "surrogateescape") if "\xff" not in metrics else b"\xff\xfe"
+    )
     (folder / "provenance.json").write_text(provenance)
     code, out, err = _run(capsys, "report", "list", "--out", tmp_path / "reports")
     assert code == 0 and "Traceback" not in out + err, err

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.mark.parametrize("ip", ["0.0.0.0", "::"])
 def test_writes_allowed_beyond_loopback_without_a_token_is_refused_before_listening(
-        demo_dir, tmp_path, monkeypatch, capsys, ip):
+    demo_dir, tmp_path, monkeypatch, capsys, ip
+):
     monkeypatch.setenv("DSA110_WS_SETTINGS", str(demo_dir / "settings.toml"))
     monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DSA110_WS_ALLOW_WRITES", "1")
@@ -32,13 +33,31 @@ def test_writes_allowed_beyond_loopback_without_a_token_is_refused_before_listen
 
 def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path, browser):
     port, token = voila.free_port(), "s3cr3t-token-for-the-test"
-    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
-               DSA110_WS_STATE_DIR=str(tmp_path / "state"), DSA110_WS_ALLOW_WRITES="1",
-               PYTHONWARNINGS="ignore")
+    env = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
+        DSA110_WS_ALLOW_WRITES="1",
+        PYTHONWARNINGS="ignore",
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port),
-         "--no-browser", "--token", token], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "dsa110_ws.cli",
+            "dashboard",
+            "--port",
+            str(port),
+            "--no-browser",
+            "--token",
+            token,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         voila.wait_for_port(port, proc=proc, timeout_s=120)
         context = browser.new_context(viewport={"width": 1300, "height": 900})
@@ -48,8 +67,9 @@ def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path,
         assert page.locator(".dsa-panel").count() == 0  # the login page, no dashboard
         assert "token" in page.content().lower() or "login" in page.url
         page.goto(voila.dashboard_url(port, "operations", token=token), timeout=180_000)
-        page.wait_for_selector(".dsa-kpi[data-kpi='pending'] .dsa-kpi-value:not(:text('…'))",
-                               timeout=180_000)
+        page.wait_for_selector(
+            ".dsa-kpi[data-kpi='pending'] .dsa-kpi-value:not(:text('…'))", timeout=180_000
+        )
         assert page.locator(".dsa-panel").count() > 5
         context.close()
     finally:

@@ -105,7 +105,9 @@ def assert_queue_section(page, truth, demo_dir) -> None:
         failed_1h = con.execute(
             "SELECT count(*) FROM absurd.tasks WHERE queue_name = 'dsa110-pipeline' AND "
             "status = 'failed' AND completed_at >= %s::timestamptz - interval '1 hour' AND "
-            "completed_at < %s::timestamptz", (q["now"], q["now"])).fetchone()[0]
+            "completed_at < %s::timestamptz",
+            (q["now"], q["now"]),
+        ).fetchone()[0]
     assert kpi(page, "pending") == str(main["pending"])
     assert kpi(page, "running") == str(main["claimed"])
     assert kpi(page, "failed_1h") == str(failed_1h)
@@ -114,7 +116,9 @@ def assert_queue_section(page, truth, demo_dir) -> None:
     dlq = section.locator(".dsa-queue-counts [data-queue='dsa110-pipeline-dlq']")
     assert f"pending {q['counts']['dsa110-pipeline-dlq']['pending']}" in dlq.inner_text()
     assert "imaging" in section.locator(".dsa-stuck-tasks").inner_text()
-    assert "create-mosaic exceeded timeout_sec" in section.locator(".dsa-failures-table").inner_text()
+    assert (
+        "create-mosaic exceeded timeout_sec" in section.locator(".dsa-failures-table").inner_text()
+    )
     for worker in q["workers"]:
         assert worker in section.locator(".dsa-workers-table").inner_text()
 

@@ -39,10 +39,16 @@ def test_the_fixture_has_the_traits_it_claims(pipeline_db):
     con = sqlite3.connect(pipeline_db.parent / "pipeline.sqlite3")
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert not tables & set(LAZY_TABLES) and "caltables" in tables
-    assert {r[0] for r in con.execute("SELECT DISTINCT table_type FROM caltables")} == \
-        set(CAL_TYPES)
-    assert con.execute("SELECT count(*) FROM caltables WHERE valid_start_mjd IS NOT NULL OR "
-                       "valid_end_mjd IS NOT NULL").fetchone()[0] == 0
+    assert {r[0] for r in con.execute("SELECT DISTINCT table_type FROM caltables")} == set(
+        CAL_TYPES
+    )
+    assert (
+        con.execute(
+            "SELECT count(*) FROM caltables WHERE valid_start_mjd IS NOT NULL OR "
+            "valid_end_mjd IS NOT NULL"
+        ).fetchone()[0]
+        == 0
+    )
     assert con.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     con.close()
 
@@ -113,7 +119,7 @@ COMMANDS = [
     (["stats", "--per", "night"], 0, None),
     (["sources", "variability", "--json"], 0, None),
     (["sources", "lightcurve", "src_00000", "--json"], 0, None),
-    (["sources", "cone", "180", "37", "0.1"], 0, None),
+    (["sources", "cone", "180", "37", "--radius-arcmin", "6"], 0, None),
     (["qa", "image", "/stage/dsa110-contimg/images/obs_0000.fits"], 1, "outside the data roots"),
     (["qa", "cal", "/stage/dsa110-contimg/cal/obs_0000.bcal"], 1, "outside the data roots"),
     (["ms", "summary", "/stage/dsa110-contimg/ms/obs_0000.ms"], 1, "outside the data roots"),

@@ -1,4 +1,4 @@
-"""`dsa110-ws sources variability | lightcurve | cone | snapshot` as a user runs them."""
+"""`dsa110-ws sources variability | lightcurve | cone | dataset` as a user runs them."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def test_variability_json_has_one_record_per_source(env, truth):
         "is_candidate",
     }
     assert need <= set(records[0])
+    assert {"n_bins_night", "vs_max_night", "m_mjd_b_week"} <= set(records[0])
     flagged = {r["source_id"] for r in records if r["is_candidate"]}
     assert flagged == {v["source_id"] for v in truth["sources"]["variables"]}
     sens = json.loads(
@@ -59,6 +60,9 @@ def test_variability_json_has_one_record_per_source(env, truth):
 def test_variability_text_and_csv(env):
     text = run("variability", env=env)
     assert text.returncode == 0 and "6 candidates at moderate (2 ESE-like)" in text.stdout
+    assert "two-epoch route: vs_max_night / m_max_night (timescale 'night')" in text.stdout
+    header = text.stdout.splitlines()[1].split()
+    assert header.index("m_mjd_b") < header.index("vs_max_night") < header.index("dip_start_mjd")
     csv = run("variability", "--csv", "--candidates", env=env)
     df = pd.read_csv(io.StringIO(csv.stdout))
     assert len(df) == 6 and df["is_candidate"].all()
@@ -76,31 +80,38 @@ def test_lightcurve_and_cone(env, truth):
     assert raw["mjd"].to_numpy() == pytest.approx(mjd, abs=1e-9)
     missing = run("lightcurve", "J000000.0+000000", env=env)
     assert missing.returncode == 1 and "J000000.0+000000" in missing.stderr
-    cone = json.loads(run("cone", "153.0", "37.0", "0.3", "--json", env=env).stdout)
+    cone = json.loads(
+        run("cone", "153.0", "37.0", "--radius-arcmin", "18", "--json", env=env).stdout
+    )
     seps = [c["sep_arcsec"] for c in cone]
     assert seps == sorted(seps) and max(seps) <= 0.3 * 3600 and len(cone) > 3
 
 
-def test_snapshot_builds_then_reports(writable_demo, tmp_path):
+def test_dataset_builds_refreshes_then_reports(writable_demo, tmp_path):
+    import sqlite3
     import time
 
     db = writable_demo / "pipeline.sqlite3"
-    old = time.time() - 3600  # settled: a snapshot of a database written just now is not kept
+    old = time.time() - 3600  # settled
     os.utime(db, (old, old))
     env = {
         "DSA110_WS_SETTINGS": str(writable_demo / "settings.toml"),
         "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
     }
-    before = json.loads(run("snapshot", "--status", "--json", env=env).stdout)
-    assert before["valid"] is False and "action" not in before
-    built = run("snapshot", "--json", env=env)
+    before = json.loads(run("dataset", "--json", env=env).stdout)
+    assert before["built"] is False and before["path"].startswith(str(tmp_path / "state"))
+    built = run("dataset", "--refresh", "--json", env=env)
     assert built.returncode == 0, built.stderr
     out = json.loads(built.stdout)
-    assert out["valid"] is True and out["action"] == "built"
-    assert out["path"].startswith(str(tmp_path / "state"))
-    text = run("snapshot", "--status", env=env)
+    n = sqlite3.connect(db).execute("SELECT COUNT(*) FROM photometry").fetchone()[0]
+    assert out["rows"] == n and out["last_refresh"]["mode"] == "build"
+    assert out["state"] == "current" and out["files"] > 1 and out["bytes"] > 0
+    text = run("dataset", "--status", env=env)
     assert text.returncode == 0, text.stderr
-    assert "snapshot: valid" in text.stdout
-    assert f"{out['n_rows']:,} rows, {out['n_sources']:,} sources" in text.stdout
-    again = json.loads(run("snapshot", "--json", env=env).stdout)
-    assert again["action"] == "used" and again["path"] == out["path"]
+    assert f"dataset: {n:,} rows in 64 partitions" in text.stdout
+    assert "last refresh: build, 80 images added" in text.stdout
+    again = json.loads(run("dataset", "--refresh", "--json", env=env).stdout)
+    assert again["version"] == out["version"] and again["path"] == out["path"]
+    full = json.loads(run("dataset", "--refresh", "--full", "--json", env=env).stdout)
+    assert full["last_refresh"]["mode"] == "full" and full["last_refresh"]["rows_checked"] == n
+    assert full["last_refresh"]["rows_read"] == 0

@@ -123,6 +123,19 @@ def test_cal_inspector_finds_the_dead_antenna_and_the_coverage_gap(workspace, tr
     assert p.registry.set_name == cal["active_sets"][-1]
 
 
+def test_cal_inspector_shows_a_delay_table_as_delays(workspace, truth):
+    kcal = next(c for c in truth["calibration"]["caltables"] if c["path"].endswith("_kcal"))
+    p = CalInspector(workspace, kcal["path"])
+    assert p.qa.table_type == "K" and p.status.level == "ok", p.last_error
+    for table in (p.antenna_table, p.spw_table):
+        assert "delay_median_ns" in table.columns and "amp_median" not in table.columns
+        assert "delay_median_ns" in table.html.value and "amp" not in table.html.value
+    assert "amplitude" not in p.info_html.value.lower()
+    bp = next(c for c in truth["calibration"]["caltables"] if c["path"].endswith("_bpcal"))
+    p.caltable = bp["path"]  # back to a complex table: amplitudes and phases again
+    assert "amp_median" in p.antenna_table.columns and "delay_median_ns" not in p.spw_table.columns
+
+
 @pytest.mark.parametrize("cls", [ImageBrowser, QAPanel, MSInspector, CalInspector])
 def test_product_panels_on_a_broken_database_path_show_a_status_line(cls, broken_workspace):
     p = cls(broken_workspace)

@@ -40,8 +40,11 @@ def test_task_queue_panel_filters_and_shows_a_task_with_its_log(workspace, truth
     p.name_text.value = "pipeline-job"
     assert set(p.tasks["task_name"]) == {"pipeline-job"} and len(p.tasks) == 3
     with_job = set(workspace.jobs.find(limit=None)["ms_path"].dropna())
-    tid = next(t["task_id"] for t in q["failed"]
-               if t["task_name"] == "pipeline-job" and t["ms_path"] in with_job)
+    tid = next(
+        t["task_id"]
+        for t in q["failed"]
+        if t["task_name"] == "pipeline-job" and t["ms_path"] in with_job
+    )
     p.task_table.select(tid)
     assert p.selected_task == tid and p.info is not None and p.info.task_id == tid
     assert "acquiring lock" in p.detail.value and "dsa-task-error" in p.detail.value
@@ -72,8 +75,11 @@ def test_the_operations_dashboard_has_the_queue_section_and_headline(workspace, 
     d.wait()
     s = workspace.tasks.summary()
     assert {k: d.kpis[k] for k in ("pending", "running", "failed_1h", "stuck_tasks")} == {
-        "pending": s["pending"], "running": s["running"], "failed_1h": s["failed_1h"],
-        "stuck_tasks": s["stuck"]}
+        "pending": s["pending"],
+        "running": s["running"],
+        "failed_1h": s["failed_1h"],
+        "stuck_tasks": s["stuck"],
+    }
     assert s["stuck"] == len(truth["queue"]["stuck"])
     for label in (">pending<", ">running<", ">failed (1 h)<", ">stuck<"):
         assert label in d.kpi_html.value
@@ -91,11 +97,9 @@ def test_without_a_queue_the_dashboard_says_so_and_shows_na(writable_demo, tmp_p
     try:
         d.wait()
         assert "tasks" not in d.parts
-        assert all(d.kpis[k] == "n/a" for k in ("pending", "running", "failed_1h",
-                                                 "stuck_tasks"))
+        assert all(d.kpis[k] == "n/a" for k in ("pending", "running", "failed_1h", "stuck_tasks"))
         section = [c for c in d.children if "dsa-queue-section" in c._dom_classes]
-        assert section and "task queue not configured: set ABSURD_DATABASE_URL" in \
-            section[0].value
+        assert section and "task queue not configured: set ABSURD_DATABASE_URL" in section[0].value
         p = TaskQueuePanel(w)
         assert p.status.level == "error" and "ABSURD_DATABASE_URL" in p.last_error
     finally:
@@ -107,8 +111,11 @@ def test_without_a_queue_the_dashboard_says_so_and_shows_na(writable_demo, tmp_p
 def test_an_unreachable_queue_is_one_line_in_every_panel(demo_dir, tmp_path, cls):
     import dsa110_ws
 
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s",
-                          queue_url="postgresql://absurd:hunter2@127.0.0.1:1/dsa110_absurd")
+    w = dsa110_ws.connect(
+        demo_dir / "settings.toml",
+        state_dir=tmp_path / "s",
+        queue_url="postgresql://absurd:hunter2@127.0.0.1:1/dsa110_absurd",
+    )
     try:
         p = cls(w)
         p.wait()
@@ -128,8 +135,11 @@ def test_a_page_that_finished_building_gets_every_widget_state_again(workspace, 
         d.wait()
         sent: list[widgets.Widget] = []
         real = widgets.Widget.send_state
-        monkeypatch.setattr(widgets.Widget, "send_state",
-                            lambda self, key=None: (sent.append(self), real(self, key))[1])
+        monkeypatch.setattr(
+            widgets.Widget,
+            "send_state",
+            lambda self, key=None: (sent.append(self), real(self, key))[1],
+        )
         d.beacon.ready += 1  # what the beacon's front end does once the page rendered it
         everything = [w for w in walk(d) if w is not d.beacon]
         resent = [w for w in sent if w is not d.beacon]  # (the bump itself syncs the beacon)

@@ -56,9 +56,17 @@ def digest(url: str) -> dict[str, str]:
     from dsa110_ws.demo.queue.db import connect
 
     with connect(url, autocommit=True) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'absurd' "
-            "ORDER BY table_name")]
-        return {t: con.execute(f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY "
-                               f"x::text), '')) FROM absurd.{t} AS x").fetchone()[0]
-                for t in tables}
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'absurd' "
+                "ORDER BY table_name"
+            )
+        ]
+        return {
+            t: con.execute(
+                f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY "
+                f"x::text), '')) FROM absurd.{t} AS x"
+            ).fetchone()[0]
+            for t in tables
+        }

@@ -78,8 +78,9 @@ def day_truth(filled_day) -> dict:
 def _workspace(demo_dir, tmp_path, url, **overrides):
     import dsa110_ws
 
-    return dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "ws-state",
-                             queue_url=url, **overrides)
+    return dsa110_ws.connect(
+        demo_dir / "settings.toml", state_dir=tmp_path / "ws-state", queue_url=url, **overrides
+    )
 
 
 @pytest.fixture()

@@ -23,8 +23,7 @@ def small_demo():
     from dsa110_ws.demo import make_demo_state
 
     base = Path(tempfile.mkdtemp(prefix="dsa110-qdemo-", dir="/tmp"))
-    truth = make_demo_state(base / "demo", nights=4, per_night=PER_NIGHT, n_sources=30,
-                            queue=False)
+    truth = make_demo_state(base / "demo", nights=4, per_night=PER_NIGHT, n_sources=30, queue=False)
     queue = make_queue_state(base / "demo")
     yield base / "demo", truth, queue
     shutil.rmtree(base, ignore_errors=True)
@@ -126,13 +125,21 @@ def _dashboard(demo, tmp_path, port):
     import subprocess
     import sys
 
-    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo / "settings.toml"),
-               DSA110_WS_STATE_DIR=str(tmp_path / "state"), PYTHONWARNINGS="ignore")
+    env = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
+        PYTHONWARNINGS="ignore",
+    )
     env.pop("DSA110_WS_QUEUE_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port),
-         "--no-browser"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port), "--no-browser"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.slow
@@ -187,10 +194,18 @@ def test_a_killed_dashboard_leaves_nothing_that_blocks_the_next_start(small_demo
     import subprocess
     import sys
 
-    env = dict(os.environ, DSA110_WS_SETTINGS=str(demo / "settings.toml"),
-               DSA110_WS_STATE_DIR=str(tmp_path / "state2"))
+    env = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(tmp_path / "state2"),
+    )
     env.pop("DSA110_WS_QUEUE_URL", None)
-    out = subprocess.run([sys.executable, "-m", "dsa110_ws.cli", "tasks", "stats"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "dsa110_ws.cli", "tasks", "stats"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "dsa110-pipeline" in out.stdout, out.stderr  # ... joined,
     assert _postmaster(demo) is None  # and, the last live user, stopped on its way out

@@ -22,12 +22,16 @@ DEADLINE_S = 90.0
 
 
 def test_reads_while_another_process_claims_lose_nothing(con, queue_url, demo_dir, tmp_path):
-    ids = {str(r[0]) for r in con.execute(
-        "SELECT absurd.spawn_task(%s, 'convert-group', jsonb_build_object('i', i)) "
-        "FROM generate_series(1, %s) AS i", (Q, N_TASKS)).fetchall()}
+    ids = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT absurd.spawn_task(%s, 'convert-group', jsonb_build_object('i', i)) "
+            "FROM generate_series(1, %s) AS i",
+            (Q, N_TASKS),
+        ).fetchall()
+    }
     con.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))  # the child pauses at HALF
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s",
-                          queue_url=queue_url)
+    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s", queue_url=queue_url)
     child = spawn_helper("claim", queue_url, Q, "lxd110h17-child", str(LOCK_KEY), str(HALF))
     seen: list[int] = []
     try:
@@ -56,15 +60,23 @@ def test_reads_while_another_process_claims_lose_nothing(con, queue_url, demo_di
 
 
 def _retry_process(url: str, demo_dir, state_dir, task_id: str) -> subprocess.Popen:
-    env = {**os.environ, "DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
-           "DSA110_WS_STATE_DIR": str(state_dir), "DSA110_WS_QUEUE_URL": url,
-           "DSA110_WS_ALLOW_WRITES": "1"}
-    return subprocess.Popen([sys.executable, "-m", "dsa110_ws.cli", "tasks", "retry", task_id],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "DSA110_WS_SETTINGS": str(demo_dir / "settings.toml"),
+        "DSA110_WS_STATE_DIR": str(state_dir),
+        "DSA110_WS_QUEUE_URL": url,
+        "DSA110_WS_ALLOW_WRITES": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "dsa110_ws.cli", "tasks", "retry", task_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
-def test_two_operators_retry_the_same_task_one_is_told_why_not(con, queue_url, demo_dir,
-                                                                tmp_path):
+def test_two_operators_retry_the_same_task_one_is_told_why_not(con, queue_url, demo_dir, tmp_path):
     tid = str(con.execute("SELECT absurd.spawn_task(%s, 'imaging', '{}')", (Q,)).fetchone()[0])
     con.execute("SELECT absurd.claim_task(%s, 'lxd110h23-w1')", (Q,))
     con.execute("SELECT absurd.fail_task(%s, 'casacore: table is locked')", (tid,))
@@ -72,11 +84,17 @@ def test_two_operators_retry_the_same_task_one_is_told_why_not(con, queue_url, d
     with psycopg.connect(queue_url) as holder:  # hold the row until both are waiting for it
         holder.execute("SELECT 1 FROM absurd.tasks WHERE task_id = %s FOR UPDATE", (tid,))
         try:
-            procs = [_retry_process(queue_url, demo_dir, tmp_path / f"op{i}", tid)
-                     for i in range(2)]
+            procs = [
+                _retry_process(queue_url, demo_dir, tmp_path / f"op{i}", tid) for i in range(2)
+            ]
             deadline = time.monotonic() + DEADLINE_S
-            while con.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                              "'Lock' AND application_name = 'dsa110-ws'").fetchone()[0] < 2:
+            while (
+                con.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                    "'Lock' AND application_name = 'dsa110-ws'"
+                ).fetchone()[0]
+                < 2
+            ):
                 assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
@@ -91,7 +109,9 @@ def test_two_operators_retry_the_same_task_one_is_told_why_not(con, queue_url, d
     assert len(ok) == 1 and len(refused) == 1, results
     assert "failed -> pending" in ok[0][0]
     err = refused[0][1].strip()
-    assert err == (f"error: Task {tid} (imaging) is pending: only failed or cancelled tasks can "
-                   "be retried.")
-    assert con.execute("SELECT status, attempt FROM absurd.tasks WHERE task_id = %s",
-                       (tid,)).fetchone() == ("pending", 1)
+    assert err == (
+        f"error: Task {tid} (imaging) is pending: only failed or cancelled tasks can be retried."
+    )
+    assert con.execute(
+        "SELECT status, attempt FROM absurd.tasks WHERE task_id = %s", (tid,)
+    ).fetchone() == ("pending", 1)

@@ -30,8 +30,15 @@ def test_stats_per_queue_are_the_deployments_own_counts(qws, day_url, day_truth)
         assert {s: int(row[s]) for s in counts} == counts
         assert int(row["total"]) == sum(counts.values())
     direct = _sql(day_url, "SELECT s.* FROM absurd.get_queue_stats(%s) AS s", Q)[0]
-    assert tuple(int(x) for x in stats.loc[Q, ["pending", "claimed", "completed", "failed",
-                                                 "cancelled", "retrying", "total"]]) == direct
+    assert (
+        tuple(
+            int(x)
+            for x in stats.loc[
+                Q, ["pending", "claimed", "completed", "failed", "cancelled", "retrying", "total"]
+            ]
+        )
+        == direct
+    )
 
 
 def test_an_empty_dead_letter_queue_still_has_its_row(qws, day_url):
@@ -76,9 +83,23 @@ def test_show_one_task_whole(qws, day_truth):
     assert info.task_id == last and info.workflow_id == wf["workflow_id"]
     assert info.depends_on and set(info.depends_on) <= set(wf["task_ids"])
     d = info.to_dict()
-    for col in ("params", "result", "error", "attempt", "max_retries", "created_at",
-                "claimed_at", "completed_at", "wait_time_sec", "execution_time_sec",
-                "depends_on", "workflow_id", "queue_name", "task_name", "status"):
+    for col in (
+        "params",
+        "result",
+        "error",
+        "attempt",
+        "max_retries",
+        "created_at",
+        "claimed_at",
+        "completed_at",
+        "wait_time_sec",
+        "execution_time_sec",
+        "depends_on",
+        "workflow_id",
+        "queue_name",
+        "task_name",
+        "status",
+    ):
         assert col in d
 
 
@@ -90,8 +111,10 @@ def test_show_a_failed_task_with_the_log_of_its_ms_job(qws, day_truth):
     assert info.error == candidates[0]["error"]
     job = qws.jobs.find(ms_path=info.ms_path, limit=None).iloc[:1]
     assert info.job_id == int(job["id"].iloc[0])
-    assert info.log_excerpt and info.log_excerpt.splitlines()[-1] == \
-        str(job["logs"].iloc[0]).splitlines()[-1]
+    assert (
+        info.log_excerpt
+        and info.log_excerpt.splitlines()[-1] == str(job["logs"].iloc[0]).splitlines()[-1]
+    )
 
 
 def test_show_refuses_malformed_and_unknown_ids(qws):
@@ -114,9 +137,15 @@ def test_stuck_is_claimed_past_its_own_timeout(qws, day_truth):
 def test_stuck_after_s_applies_to_tasks_without_a_timeout(qws, day_url, day_truth):
     with connect(day_url, autocommit=True) as con:
         con.execute("UPDATE absurd.tasks SET timeout_sec = NULL WHERE status = 'claimed'")
-    held = {str(t): s for t, s in _sql(
-        day_url, "SELECT task_id, extract(epoch FROM (%s::timestamptz - claimed_at)) FROM "
-        "absurd.tasks WHERE status = 'claimed'", day_truth["now"])}
+    held = {
+        str(t): s
+        for t, s in _sql(
+            day_url,
+            "SELECT task_id, extract(epoch FROM (%s::timestamptz - claimed_at)) FROM "
+            "absurd.tasks WHERE status = 'claimed'",
+            day_truth["now"],
+        )
+    }
     stuck = qws.tasks.stuck()
     want = {t for t, s in held.items() if s > qws.settings.sections.queue.stuck_after_s}
     assert set(stuck["task_id"].astype(str)) == want and (stuck["limit_s"] == 3600.0).all()
@@ -133,12 +162,18 @@ def test_dead_letter_has_the_dlq_and_the_exhausted_tasks(qws, day_truth):
 def test_workers_counts_agree_with_sql(qws, day_url, day_truth):
     df = qws.tasks.workers(since="7d").set_index("worker_id")
     assert set(df.index) == set(day_truth["workers"])
-    rows = _sql(day_url, "SELECT worker_id, count(*) FILTER (WHERE status = 'claimed'), "
-                "count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = "
-                "'failed') FROM absurd.tasks WHERE worker_id IS NOT NULL GROUP BY 1")
+    rows = _sql(
+        day_url,
+        "SELECT worker_id, count(*) FILTER (WHERE status = 'claimed'), "
+        "count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = "
+        "'failed') FROM absurd.tasks WHERE worker_id IS NOT NULL GROUP BY 1",
+    )
     for worker, running, done, failed in rows:
-        assert (df.loc[worker, "running"], df.loc[worker, "done"], df.loc[worker, "failed"]) \
-            == (running, done, failed)
+        assert (df.loc[worker, "running"], df.loc[worker, "done"], df.loc[worker, "failed"]) == (
+            running,
+            done,
+            failed,
+        )
         assert df.loc[worker, "failure_rate"] == pytest.approx(failed / (done + failed))
 
 
@@ -155,8 +190,12 @@ def test_failures_group_by_cause_with_ids_and_paths_normalised(qws, day_truth):
 
 def test_durations_percentiles_match_numpy(qws, day_url, day_truth):
     df = qws.tasks.durations(since="2d").set_index("task_name")
-    rows = _sql(day_url, "SELECT task_name, wait_time_sec, execution_time_sec FROM absurd.tasks"
-                " WHERE completed_at IS NOT NULL AND completed_at < %s", day_truth["now"])
+    rows = _sql(
+        day_url,
+        "SELECT task_name, wait_time_sec, execution_time_sec FROM absurd.tasks"
+        " WHERE completed_at IS NOT NULL AND completed_at < %s",
+        day_truth["now"],
+    )
     name = Counter(r[0] for r in rows).most_common(1)[0][0]
     waits = np.array([r[1] for r in rows if r[0] == name and r[1] is not None], float)
     assert df.loc[name, "wait_p50_s"] == pytest.approx(np.percentile(waits, 50))
@@ -190,8 +229,10 @@ def test_summary_headline_numbers(qws, day_truth):
     assert s["dead_letter"] == sum(day_truth["counts"][DLQ].values())
     now = datetime.fromisoformat(day_truth["now"])
     assert s["failed_1h"] == sum(
-        1 for t in qws.tasks.list(status="failed", limit=None)["completed_at"]
-        if (now - t.to_pydatetime()).total_seconds() <= 3600)
+        1
+        for t in qws.tasks.list(status="failed", limit=None)["completed_at"]
+        if (now - t.to_pydatetime()).total_seconds() <= 3600
+    )
 
 
 def test_reads_change_nothing(qws, day_url, day_truth):
@@ -199,7 +240,10 @@ def test_reads_change_nothing(qws, day_url, day_truth):
     t = qws.tasks
     t.stats(), t.list(limit=None), t.stuck(), t.dead_letter(), t.workers(), t.failures()
     t.durations(), t.workflows(), t.schedules(), t.summary(), t.oldest_pending_s()
-    t.show(day_truth["failed"][0]["task_id"]), t.workflow_graph(day_truth["workflow"]["workflow_id"])
+    (
+        t.show(day_truth["failed"][0]["task_id"]),
+        t.workflow_graph(day_truth["workflow"]["workflow_id"]),
+    )
     qws.ingest.groups(), qws.ingest.incomplete(), qws.health.check(names=["task-queue"])
     assert digest(day_url) == before
 
@@ -223,8 +267,9 @@ def test_retry_goes_through_the_deployments_function_and_is_audited(qws_writable
     assert row["outcome"] == "done"
 
 
-def test_a_retry_past_max_retries_is_refused_with_the_tasks_status(qws_writable, day_url,
-                                                                    day_truth):
+def test_a_retry_past_max_retries_is_refused_with_the_tasks_status(
+    qws_writable, day_url, day_truth
+):
     w = qws_writable
     task = next(t for t in day_truth["failed"] if t["exhausted"])
     before = digest(day_url)
@@ -267,8 +312,9 @@ def test_without_a_queue_every_view_says_how_to_configure_it(workspace_no_queue)
     t = workspace_no_queue.tasks
     assert not t.configured
     for call in (t.stats, t.list, t.stuck, t.summary, lambda: t.show("x")):
-        with pytest.raises(QueueNotConfigured, match="task queue not configured: set "
-                                                      "ABSURD_DATABASE_URL"):
+        with pytest.raises(
+            QueueNotConfigured, match="task queue not configured: set ABSURD_DATABASE_URL"
+        ):
             call()
     assert "task-queue" not in [c["name"] for c in workspace_no_queue.health.checks()]
 
@@ -295,8 +341,12 @@ def test_health_grades_the_queue_against_its_thresholds(qws, day_truth):
     s = qws.tasks.summary()
     assert {k: c.value[k] for k in s} == s
     assert 1 <= s["failed_1h"] < 10 and s["dead_letter"] >= 1 and s["stuck"] == 1
-    assert c.value["graded"] == {"failed_1h": "warning", "dead_letter": "warning",
-                                 "oldest_pending_minutes": "warning", "stuck": "warning"}
+    assert c.value["graded"] == {
+        "failed_1h": "warning",
+        "dead_letter": "warning",
+        "oldest_pending_minutes": "warning",
+        "stuck": "warning",
+    }
     assert 30 <= c.value["oldest_pending_minutes"] < 180
     assert f"DLQ {s['dead_letter']}" in c.detail and f"{s['stuck']} stuck" in c.detail
 
@@ -304,10 +354,18 @@ def test_health_grades_the_queue_against_its_thresholds(qws, day_truth):
 def test_health_thresholds_come_from_the_settings(demo_dir, tmp_path, day_url):
     import dsa110_ws
 
-    health = {"queue_dead_letter": [10, 20], "queue_stuck": [2, 3], "queue_failed_1h": [5, 9],
-              "queue_oldest_pending_minutes": [600, 900]}
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s",
-                          queue_url=day_url, sections={"health": health})
+    health = {
+        "queue_dead_letter": [10, 20],
+        "queue_stuck": [2, 3],
+        "queue_failed_1h": [5, 9],
+        "queue_oldest_pending_minutes": [600, 900],
+    }
+    w = dsa110_ws.connect(
+        demo_dir / "settings.toml",
+        state_dir=tmp_path / "s",
+        queue_url=day_url,
+        sections={"health": health},
+    )
     try:
         assert _queue_check(w)[1].status == "ok"
     finally:
@@ -317,16 +375,27 @@ def test_health_thresholds_come_from_the_settings(demo_dir, tmp_path, day_url):
 def test_failures_in_the_last_hour_make_it_critical(qws, day_url, day_truth):
     base = qws.tasks.failed_count(since="1h")
     with connect(day_url, autocommit=True) as con:
-        ids = [con.execute("SELECT absurd.spawn_task(%s, 'imaging', '{}', 1000)",  # first out
-                           (Q,)).fetchone()[0] for _ in range(12)]
+        ids = [
+            con.execute(
+                "SELECT absurd.spawn_task(%s, 'imaging', '{}', 1000)",  # first out
+                (Q,),
+            ).fetchone()[0]
+            for _ in range(12)
+        ]
         for tid in ids:
             con.execute("SELECT absurd.claim_task(%s, 'lxd110h99-feedbeef')", (Q,))
             con.execute("SELECT absurd.fail_task(%s, 'casacore: table is locked')", (tid,))
         # on the demo's clock: failed ten minutes before its "now" (and 5 after: not counted)
-        con.execute("UPDATE absurd.tasks SET completed_at = %s::timestamptz - interval '10 min'"
-                    " WHERE task_id = ANY(%s)", (day_truth["now"], ids[:11]))
-        con.execute("UPDATE absurd.tasks SET completed_at = %s::timestamptz + interval '5 min'"
-                    " WHERE task_id = %s", (day_truth["now"], ids[11]))
+        con.execute(
+            "UPDATE absurd.tasks SET completed_at = %s::timestamptz - interval '10 min'"
+            " WHERE task_id = ANY(%s)",
+            (day_truth["now"], ids[:11]),
+        )
+        con.execute(
+            "UPDATE absurd.tasks SET completed_at = %s::timestamptz + interval '5 min'"
+            " WHERE task_id = %s",
+            (day_truth["now"], ids[11]),
+        )
     qws.tasks.memo.clear()  # reads are shared for [queue] cache_s; we changed it behind them
     rep, c = _queue_check(qws)
     assert c.value["failed_1h"] == base + 11 and c.value["graded"]["failed_1h"] == "critical"
@@ -336,8 +405,11 @@ def test_failures_in_the_last_hour_make_it_critical(qws, day_url, day_truth):
 def test_an_unreachable_queue_is_critical_in_one_line(demo_dir, tmp_path):
     import dsa110_ws
 
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s",
-                          queue_url="postgresql://absurd:pw@127.0.0.1:1/dsa110_absurd")
+    w = dsa110_ws.connect(
+        demo_dir / "settings.toml",
+        state_dir=tmp_path / "s",
+        queue_url="postgresql://absurd:pw@127.0.0.1:1/dsa110_absurd",
+    )
     try:
         rep, c = _queue_check(w)
     finally:
@@ -346,8 +418,7 @@ def test_an_unreachable_queue_is_critical_in_one_line(demo_dir, tmp_path):
     assert "127.0.0.1:1" in c.detail and "pw@" not in c.detail and "\n" not in c.detail
 
 
-def test_views_refreshing_together_share_one_read_until_a_write(qws_writable, day_url,
-                                                                 day_truth):
+def test_views_refreshing_together_share_one_read_until_a_write(qws_writable, day_url, day_truth):
     t = qws_writable.tasks
     first = t.stats()
     assert t.memo.misses == 1
@@ -375,8 +446,12 @@ def test_concurrent_callers_make_one_query(qws):
 def test_cache_s_zero_reads_every_time(demo_dir, tmp_path, day_url):
     import dsa110_ws
 
-    w = dsa110_ws.connect(demo_dir / "settings.toml", state_dir=tmp_path / "s",
-                          queue_url=day_url, sections={"queue": {"cache_s": 0}})
+    w = dsa110_ws.connect(
+        demo_dir / "settings.toml",
+        state_dir=tmp_path / "s",
+        queue_url=day_url,
+        sections={"queue": {"cache_s": 0}},
+    )
     try:
         before = int(w.tasks.stats().set_index("queue_name").loc[Q, "total"])
         with connect(day_url, autocommit=True) as con:

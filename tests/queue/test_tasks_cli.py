@@ -60,13 +60,20 @@ def test_every_read_command_answers_and_changes_nothing(cli_env, capsys, day_tru
     assert digest(cli_env) == before
 
 
-def test_stats_json_is_one_record_per_queue_with_the_functions_columns(cli_env, capsys,
-                                                                        day_truth):
+def test_stats_json_is_one_record_per_queue_with_the_functions_columns(cli_env, capsys, day_truth):
     rows = _json(capsys, "tasks", "stats", "--json")
     assert [r["queue_name"] for r in rows] == ["dsa110-pipeline", "dsa110-pipeline-dlq"]
     for r in rows:
-        assert list(r) == ["queue_name", "pending", "claimed", "completed", "failed",
-                           "cancelled", "retrying", "total"]
+        assert list(r) == [
+            "queue_name",
+            "pending",
+            "claimed",
+            "completed",
+            "failed",
+            "cancelled",
+            "retrying",
+            "total",
+        ]
         want = day_truth["counts"][r["queue_name"]]
         assert {k: r[k] for k in want} == want
 
@@ -74,15 +81,29 @@ def test_stats_json_is_one_record_per_queue_with_the_functions_columns(cli_env, 
 def test_list_json_uses_the_tasks_columns(cli_env, capsys, day_truth):
     rows = _json(capsys, "tasks", "list", "--status", "failed", "--json")
     assert {r["task_id"] for r in rows} == {t["task_id"] for t in day_truth["failed"]}
-    assert {"task_id", "queue_name", "task_name", "status", "worker_id", "attempt",
-            "max_retries", "error", "created_at", "claimed_at", "completed_at",
-            "wait_time_sec", "execution_time_sec", "workflow_id"} <= set(rows[0])
+    assert {
+        "task_id",
+        "queue_name",
+        "task_name",
+        "status",
+        "worker_id",
+        "attempt",
+        "max_retries",
+        "error",
+        "created_at",
+        "claimed_at",
+        "completed_at",
+        "wait_time_sec",
+        "execution_time_sec",
+        "workflow_id",
+    } <= set(rows[0])
 
 
 def test_list_says_when_it_is_cut(cli_env, capsys):
-    code, out, _ = _run(capsys, "tasks", "list", "--limit", "3")
-    assert code == 0 and "(first 3 shown; pass --limit for more)" in out
-    assert len(out.strip().splitlines()) == 1 + 3 + 1
+    code, out, err = _run(capsys, "tasks", "list", "--limit", "3")
+    # the note goes to standard error, one line; standard output is the table alone
+    assert code == 0 and err == "note: first 3 shown; pass --limit for more\n"
+    assert len(out.strip().splitlines()) == 1 + 3
 
 
 def test_show_json_is_the_task_whole(cli_env, capsys, day_truth):
@@ -98,24 +119,31 @@ def test_stuck_json(cli_env, capsys, day_truth):
     assert rows[0]["age_s"] > rows[0]["limit_s"] == rows[0]["timeout_sec"]
 
 
-def test_ingest_json_has_the_deployments_columns_and_missing_subbands(cli_env, capsys,
-                                                                       day_truth):
+def test_ingest_json_has_the_deployments_columns_and_missing_subbands(cli_env, capsys, day_truth):
     rows = _json(capsys, "ingest", "--json")
-    assert list(rows[0])[:5] == ["group_id", "state", "subband_count", "expected_subbands",
-                                 "missing_subbands"]
+    assert list(rows[0])[:5] == [
+        "group_id",
+        "state",
+        "subband_count",
+        "expected_subbands",
+        "missing_subbands",
+    ]
     missing = {r["group_id"]: r["missing_subbands"] for r in rows if r["missing_subbands"]}
     assert missing == day_truth["ingestion"]["missing_subbands"]
     only = _json(capsys, "ingest", "--state", "failed", "--json")
     assert {r["group_id"]: r["error_message"] for r in only} == day_truth["ingestion"]["failed"]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["tasks", "show", "not-a-uuid"], "is not a UUID"),
-    (["tasks", "show", "00000000-0000-0000-0000-000000000000"], "No task 00000000"),
-    (["tasks", "retry", "00000000-0000-0000-0000-000000000000"], "writes to the task queue"),
-    (["tasks", "list", "--status", "exploded"], "Unknown task status 'exploded'"),
-    (["tasks", "list", "--since", "yesterdayish"], "yesterdayish"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["tasks", "show", "not-a-uuid"], "is not a UUID"),
+        (["tasks", "show", "00000000-0000-0000-0000-000000000000"], "No task 00000000"),
+        (["tasks", "retry", "00000000-0000-0000-0000-000000000000"], "writes to the task queue"),
+        (["tasks", "list", "--status", "exploded"], "Unknown task status 'exploded'"),
+        (["tasks", "list", "--since", "yesterdayish"], "yesterdayish"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_1(cli_env, capsys, args, words):
     code, out, err = _run(capsys, *args)
     assert code == 1 and words in err, err
@@ -136,15 +164,17 @@ def test_retry_and_cancel_from_the_command_line(cli_env, capsys, monkeypatch, da
     assert code == 1 and "is claimed (held by" in err
 
 
-def test_without_a_queue_the_tasks_commands_say_how_to_configure_it(writable_demo, tmp_path,
-                                                                    capsys, monkeypatch):
+def test_without_a_queue_the_tasks_commands_say_how_to_configure_it(
+    writable_demo, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("DSA110_WS_SETTINGS", str(writable_demo / "settings.toml"))
     monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
     for args in (["tasks", "stats"], ["tasks", "list"], ["tasks", "stuck", "--json"]):
         code, out, err = _run(capsys, *args)
         assert code == 1 and not out
-        assert err.strip() == ("error: task queue not configured: set ABSURD_DATABASE_URL "
-                               "(or DSA110_WS_QUEUE_URL).")
+        assert err.strip() == (
+            "error: task queue not configured: set ABSURD_DATABASE_URL (or DSA110_WS_QUEUE_URL)."
+        )
     code, out, _ = _run(capsys, "ingest", "--json")  # the SQLite's ingestion tables, as before
     assert code == 0 and json.loads(out)
 
@@ -161,12 +191,18 @@ def _fails(capsys, url: str, monkeypatch, *args: str) -> tuple[str, float]:
 
 
 def test_an_unreachable_server_is_one_line_naming_the_host_fast(cli_env, capsys, monkeypatch):
-    err, took = _fails(capsys, "postgresql://absurd:secret@127.0.0.1:1/dsa110_absurd",
-                       monkeypatch, "tasks", "stats")
+    err, took = _fails(
+        capsys,
+        "postgresql://absurd:secret@127.0.0.1:1/dsa110_absurd",
+        monkeypatch,
+        "tasks",
+        "stats",
+    )
     assert "127.0.0.1:1" in err and "secret" not in err and took < 10
     # a host that never answers: the connect timeout, not a hang
-    err, took = _fails(capsys, "postgresql://absurd@10.255.255.1:5433/dsa110_absurd",
-                       monkeypatch, "tasks", "stuck")
+    err, took = _fails(
+        capsys, "postgresql://absurd@10.255.255.1:5433/dsa110_absurd", monkeypatch, "tasks", "stuck"
+    )
     assert "10.255.255.1:5433" in err and took < 10
 
 
@@ -198,8 +234,10 @@ def test_a_database_without_schema_absurd(cli_env, capsys, monkeypatch):
 
 def test_a_missing_optional_table_costs_only_its_view(cli_env, capsys, monkeypatch, qws):
     with connect(cli_env, autocommit=True) as con:
-        con.execute("DROP TABLE absurd.workflows, absurd.scheduled_tasks, "
-                    "absurd.ingestion_subbands, absurd.ingestion_groups")
+        con.execute(
+            "DROP TABLE absurd.workflows, absurd.scheduled_tasks, "
+            "absurd.ingestion_subbands, absurd.ingestion_groups"
+        )
     from dsa110_ws.errors import SchemaMismatchError
 
     with pytest.raises(SchemaMismatchError, match="no table absurd.workflows"):

@@ -115,4 +115,5 @@ def test_index_lists_the_report(folder, report_root, qa_run):
     assert f'href="qa/{QA_NIGHT}/report.html"' in html
     row = html[html.index(f"qa/{QA_NIGHT}/report.html") :]
     row = row[: row.index("</tr>")]
-    assert ">critical<" in row and "bad_image_fraction=0.375" in row
+    assert ">critical<" in row and "3 of 8 images graded bad (37.5%)" in row
+    assert "bad_image_fraction=" not in row  # sentences, not snake_case=value

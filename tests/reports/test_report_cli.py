@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from dsa110_ws.reporting.schedule import crontab_line, systemd_units
 
 
-def run_cli(*args):
+def run_cli(*args, env=None):
     import os
     import subprocess
     import sys
@@ -20,7 +19,7 @@ def run_cli(*args):
         [sys.executable, "-m", "dsa110_ws.cli", *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
         timeout=600,
     )
 
@@ -75,13 +74,24 @@ def test_list_shows_both_reports(qa_run, stats_run, report_root):
     got = {(r["kind"], r["label"], r["status"]) for r in doc["reports"]}
     assert ("qa", "2026-11-10", "critical") in got
     assert ("stats", stats_run.label, stats_run.overall) in got
+    qa = next(r for r in doc["reports"] if r["kind"] == "qa" and r["label"] == "2026-11-10")
+    assert qa["attention"][0]["severity"] == "critical" and len(qa["attention"]) <= 5
     text = run_cli("report", "list", "--out", str(report_root))
     assert text.returncode == 0 and "2026-11-10" in text.stdout and "critical" in text.stdout
+    row = next(ln for ln in text.stdout.splitlines() if "2026-11-10" in ln)
+    assert "3 of 8 images graded bad (37.5%)" in row and "=" not in row
 
 
 def test_schedule_print(tmp_path, settings_file):
     proc = run_cli(
-        "report", "schedule", "--print", "--out", str(tmp_path / "r"), "--settings", settings_file
+        "report",
+        "schedule",
+        "--print",
+        "--out",
+        str(tmp_path / "r"),
+        "--settings",
+        settings_file,
+        env={"TZ": "America/Los_Angeles"},  # a local zone 8 h from UTC
     )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
@@ -94,9 +104,11 @@ def test_schedule_print(tmp_path, settings_file):
         and not ln.startswith("ExecStart")
     ]
     assert len(cron) == 1
+    # in UTC, the very time of the systemd timer, whatever this machine's zone
+    lines = text.splitlines()
+    assert lines[lines.index(cron[0]) - 1] == "CRON_TZ=UTC"
     fields = cron[0].split(None, 5)
-    assert re.fullmatch(r"\d{1,2}", fields[0]) and re.fullmatch(r"\d{1,2}", fields[1])
-    assert fields[2:5] == ["*", "*", "*"]
+    assert fields[:5] == ["30", "7", "*", "*", "*"]
     cmd = shlex.split(fields[5])
     assert cmd[0].endswith("dsa110-ws") and cmd[1:5] == ["report", "run", "qa", "--night"]
     assert (
@@ -116,6 +128,7 @@ def test_schedule_functions_for_the_weekly_stats(tmp_path):
     assert set(units) == {"dsa110-ws-report-stats.service", "dsa110-ws-report-stats.timer"}
     assert "OnCalendar=Mon *-*-* 06:15:00 UTC" in units["dsa110-ws-report-stats.timer"]
     assert "report run stats" in units["dsa110-ws-report-stats.service"]
-    line = crontab_line("stats", out_dir=tmp_path, at="06:15")
+    tz, line = crontab_line("stats", out_dir=tmp_path, at="06:15").splitlines()
+    assert tz == "CRON_TZ=UTC"
     assert "report run stats" in line and "--night" not in line
-    assert re.fullmatch(r"[0-6]", line.split()[4])  # a weekly day-of-week
+    assert line.split()[:5] == ["15", "6", "*", "*", "1"]  # Monday 06:15 UTC, as the timer

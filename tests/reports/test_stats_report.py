@@ -77,9 +77,12 @@ def test_metrics_agree_with_an_independent_count(folder, demo_dir, truth):
     assert bad == 0 and later_bad == len(truth["failed_jobs"]) == 4
     assert doc["job_success_rate"]["value"] == pytest.approx(ok / (ok + bad))
     assert doc["n_failed_jobs"]["value"] == bad
-    prev = sum(i["night"] < "2026-11-07" for i in truth["images"]) / 7.0
-    assert doc["throughput_ratio"]["value"] == pytest.approx(8.0 / prev)
-    assert doc["throughput_ratio"]["status"] == "ok"
+    # the previous period holds data on 2 of its 7 nights: no ratio is claimed from it
+    prev_nights = {i["night"] for i in truth["images"] if "2026-10-31" <= i["night"] < "2026-11-07"}
+    assert len(prev_nights) == 2
+    assert doc["throughput_ratio"]["value"] is None
+    assert doc["throughput_ratio"]["status"] == "info"
+    assert "data on 2 of 7 nights" in doc["throughput_ratio"]["detail"]
     # the three bad images of 2026-11-10 are in the stored QA
     assert doc["bad_image_fraction"]["value"] == pytest.approx(3 / 56)
 

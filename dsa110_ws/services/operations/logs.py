@@ -52,22 +52,52 @@ class LogService:
         return "<LogService: path, runs, read, follow>"
 
     # -- locating ------------------------------------------------------------------------
-    def path(self, run_id: str) -> Path:
+    def path(self, run_id: str | int) -> Path:
         """The resolved, confined path of a run's log file.
 
-        Raises :class:`InvalidQueryError` for a malformed run id, :class:`NotPermittedError`
-        when the file resolves outside the log roots and :class:`DataUnavailableError` when
-        no root holds it.
+        ``run_id`` is a run id (``calibrate-000026``) or a job id (``26``, as the jobs
+        table and ``dsa110-ws jobs`` show it): a job id names the one run whose id ends in
+        ``-<job id>`` (zero-padded or not).
+
+        Raises :class:`InvalidQueryError` for a malformed run id or a job id that matches
+        several runs, :class:`NotPermittedError` when the file resolves outside the log
+        roots and :class:`DataUnavailableError` when no root holds it.
         """
-        rid = check_run_id(run_id)
+        rid = check_run_id(str(run_id) if isinstance(run_id, int) else run_id)
         roots = self._roots()
         for root in roots:
             candidate = Path(root) / f"{rid}.log"
             if os.path.lexists(candidate):
                 return self._paths.log(candidate)
+        if rid.isdigit():
+            return self._job_log(int(rid), roots)
         raise DataUnavailableError(
             f"No log file for run {rid!r} under the log roots "
-            f"({os.pathsep.join(str(r) for r in roots)}); list them with w.logs.runs()."
+            f"({os.pathsep.join(str(r) for r in roots)}); list the runs with `dsa110-ws logs` "
+            "(in Python: w.logs.runs())."
+        )
+
+    def _job_log(self, job_id: int, roots: tuple[Path, ...]) -> Path:
+        """The log of the one run whose id ends in ``-<job_id>`` (zero-padded or not)."""
+        pattern = re.compile(rf"^.+[-_.]0*{job_id}$")
+        found = sorted(
+            entry
+            for root in roots
+            if Path(root).is_dir()
+            for entry in Path(root).glob("*.log")
+            if pattern.match(entry.name[:-4])
+        )
+        if len(found) == 1:
+            return self._paths.log(found[0])
+        if found:
+            names = ", ".join(p.name[:-4] for p in found[:5])
+            raise InvalidQueryError(
+                f"Job {job_id} matches several runs ({names}); give the run id instead."
+            )
+        raise DataUnavailableError(
+            f"No log file for job {job_id} (no run id ending in -{job_id:06d} or -{job_id}) "
+            f"under the log roots ({os.pathsep.join(str(r) for r in roots)}); list the runs "
+            "with `dsa110-ws logs` (in Python: w.logs.runs())."
         )
 
     def runs(self) -> pd.DataFrame:

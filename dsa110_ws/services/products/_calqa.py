@@ -20,9 +20,24 @@ from typing import Any
 import numpy as np
 
 from dsa110_ws.services.products._calsol import CalSolutions, wrap_deg
-from dsa110_ws.services.products._checks import Check, GradedMixin, grade_of, lower, upper
+from dsa110_ws.services.products._checks import (
+    Check,
+    GradedMixin,
+    cannot_grade,
+    grade_of,
+    lower,
+    upper,
+)
 
-__all__ = ["CalQAResult", "grade_caltable", "circular_scatter_deg", "phase_median_deg"]
+__all__ = [
+    "CalQAResult",
+    "grade_caltable",
+    "ungradable_caltable",
+    "ungradable_reason",
+    "usable_solutions",
+    "circular_scatter_deg",
+    "phase_median_deg",
+]
 
 _NAN = math.nan
 
@@ -136,6 +151,7 @@ def _within_group_phases(sol: CalSolutions, good: np.ndarray) -> np.ndarray:
 def _stats(sol: CalSolutions, good: np.ndarray, resid: np.ndarray | None) -> dict[str, Any]:
     v = sol.values[good].astype(np.complex128 if sol.is_complex else np.float64)
     snr = sol.snr[good]
+    snr = snr[np.isfinite(snr)]
     out: dict[str, Any] = {"snr_median": float(np.median(snr)) if snr.size else None}
     keys = (
         "amp_median",
@@ -182,10 +198,11 @@ def _breakdown(
     import pandas as pd
 
     rows = []
+    usable = usable_solutions(sol)
     for key in np.unique(by):
         sel = by == key
         flags = sol.flags[sel]
-        good = ~flags
+        good = usable[sel]
         row: dict[str, Any] = {label: int(key)}
         if names is not None:
             row["name"] = names[key] if 0 <= key < len(names) else str(key)
@@ -200,23 +217,89 @@ def _breakdown(
             row["phase_scatter_deg"] = circular_scatter_deg(resid[sel][good]) if v.size else _NAN
         else:
             row["delay_median_ns"] = float(np.median(v)) if v.size else _NAN
+        snr = snr[np.isfinite(snr)]
         row["snr_median"] = float(np.median(snr)) if snr.size else _NAN
         row["dead"] = bool(flags.size and flags.all())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def grade_caltable(sol: CalSolutions, t: dict[str, float]) -> CalQAResult:
-    """QA of loaded solutions with thresholds ``t`` (see ``CAL_QA_DEFAULTS``)."""
+def usable_solutions(sol: CalSolutions) -> np.ndarray:
+    """Solutions that are unflagged and finite (a NaN gain left unflagged is no measurement)."""
+    return ~sol.flags & np.isfinite(sol.values)
+
+
+def ungradable_reason(sol: CalSolutions) -> str | None:
+    """Why the table cannot be graded at all, or ``None``: a solve type the pipeline does not
+    register (thresholds made for K/B/G tables do not apply), no solutions, or unflagged
+    solutions that are all NaN or infinite.  (Every solution flagged *is* graded: bad.)"""
+    if sol.table_type is None:
+        said = repr(sol.vis_cal) if sol.vis_cal else "no VisCal keyword"
+        return (
+            f"the solve type ({said}) is not one the pipeline registers (K, BA, BP, GA, GP, 2G, "
+            "FLUX), so the QA thresholds do not apply"
+        )
+    if sol.flags.size == 0:
+        return "the table has no solutions (0 rows)"
     good = ~sol.flags
+    if good.any() and not np.isfinite(sol.values[good]).any():
+        return f"every one of the {int(good.sum())} unflagged solutions is NaN or infinite"
+    return None
+
+
+def ungradable_caltable(path: str, why: str) -> CalQAResult:
+    """The result for a table that could not be read at all (damaged): grade ``"unknown"``."""
+    import pandas as pd
+
+    stats = dict.fromkeys(
+        (
+            "amp_median",
+            "amp_std",
+            "amp_mad",
+            "phase_median_deg",
+            "phase_scatter_deg",
+            "phase_scatter_all_deg",
+            "delay_median_ns",
+            "delay_std_ns",
+            "delay_max_abs_ns",
+            "snr_median",
+        )
+    )
+    return CalQAResult(
+        path=str(path),
+        table_type=None,
+        vis_cal="",
+        n_solutions=0,
+        n_flagged=0,
+        flag_fraction=_NAN,
+        **stats,
+        dead_antennas=(),
+        n_antennas=0,
+        grade="unknown",
+        checks=(cannot_grade("readable", why, value=False, threshold=True),),
+        per_antenna=pd.DataFrame(),
+        per_spw=pd.DataFrame(),
+    )
+
+
+def grade_caltable(sol: CalSolutions, t: dict[str, float]) -> CalQAResult:
+    """QA of loaded solutions with thresholds ``t`` (see ``CAL_QA_DEFAULTS``); statistics
+    use the unflagged, finite solutions."""
+    usable = usable_solutions(sol)
     n, n_flag = int(sol.flags.size), int(sol.flags.sum())
     frac = n_flag / n if n else _NAN
-    resid = _within_group_phases(sol, good) if sol.is_complex and n else None
-    stats = _stats(sol, good, resid)
+    resid = _within_group_phases(sol, usable) if sol.is_complex and n else None
+    stats = _stats(sol, usable, resid)
     per_ant = _breakdown(sol, sol.antenna, "antenna", sol.antenna_names, resid)
     per_spw = _breakdown(sol, sol.spw, "spw", None, resid)
     dead = tuple(per_ant.loc[per_ant["dead"], "name"].astype(str)) if len(per_ant) else ()
-    checks = _checks(sol, stats, frac, n_flag, n, dead, t)
+    why = ungradable_reason(sol)
+    if why is not None:
+        metric = "solve_type" if sol.table_type is None else "solutions"
+        checks = [cannot_grade(metric, why)]
+    else:
+        n_nonfinite = int((~sol.flags).sum()) - int(usable.sum())
+        checks = _checks(sol, stats, frac, n_flag, n, dead, t, n_nonfinite)
     return CalQAResult(
         path=sol.path,
         table_type=sol.table_type,
@@ -242,16 +325,11 @@ def _checks(
     n: int,
     dead: tuple[str, ...],
     t: dict[str, float],
+    n_nonfinite: int = 0,
 ) -> list[Check]:
-    if n == 0 or n_flag == n:
-        what = (
-            "The table has no solutions."
-            if n == 0
-            else f"Every one of the {n} solutions is flagged."
-        )
-        return [
-            Check("flag_fraction", 1.0 if n else None, t["flag_fraction_max"], "<=", "fail", what)
-        ]
+    if n_flag == n:
+        what = f"Every one of the {n} solutions is flagged."
+        return [Check("flag_fraction", 1.0, t["flag_fraction_max"], "<=", "fail", what)]
     checks = [
         upper(
             "flag_fraction",
@@ -262,8 +340,29 @@ def _checks(
             fmt=".3f",
         )
     ]
+    if n_nonfinite:
+        checks.append(
+            Check(
+                "nonfinite_solutions",
+                n_nonfinite,
+                0,
+                "<=",
+                "warn",
+                f"{n_nonfinite} unflagged solution(s) are NaN or infinite (applying the table "
+                "would write NaN visibilities); the statistics leave them out.",
+            )
+        )
     if s["snr_median"] is not None and math.isfinite(s["snr_median"]):
         checks.append(lower("snr_median", s["snr_median"], t["snr_min"], "The median SNR"))
+    else:
+        checks.append(
+            cannot_grade(
+                "snr_median",
+                "the unflagged solutions have no finite SNR",
+                threshold=t["snr_min"],
+                comparison=">=",
+            )
+        )
     if sol.is_complex:
         amp = s["amp_median"]
         if amp < t["amp_min"]:

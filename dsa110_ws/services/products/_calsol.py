@@ -141,18 +141,27 @@ def wrap_deg(phase_deg: np.ndarray) -> np.ndarray:
     return (np.asarray(phase_deg, dtype=float) + 180.0) % 360.0 - 180.0
 
 
+#: The first word of CASA's ``VisCal`` keyword -> Jones family, for the solve types the
+#: pipeline registers (delays, bandpasses, gains); any other (``D Jones``, ``Df Jones``,
+#: ``X Jones``, ``KAntPos Jones``, ``KCROSS Jones``, ``TSys``, ``TOpac``, ``Fringe Jones``,
+#: ``EGainCurve``, ``A Mueller``...) is an unknown type here.
+_VISCAL_FAMILY = {
+    "K": "K",
+    "KMBD": "K",
+    "B": "B",
+    "BPOLY": "B",
+    "G": "G",
+    "T": "G",
+    "GSPLINE": "G",
+}
+
+
 def family_of(vis_cal: str | None) -> str | None:
-    """Jones family ``'K'``, ``'B'`` or ``'G'`` of a CASA ``VisCal`` (``'K Jones'``...)."""
-    if not vis_cal:
+    """Jones family ``'K'``, ``'B'`` or ``'G'`` of a CASA ``VisCal`` (``'K Jones'``...), or
+    ``None`` for a solve type the pipeline does not register (or no keyword)."""
+    if not vis_cal or not str(vis_cal).strip():
         return None
-    head = vis_cal.strip().upper()
-    if head.startswith(("K", "KANTPOS")):
-        return "K"
-    if head.startswith(("B", "BPOLY")):
-        return "B"
-    if head.startswith(("G", "T", "GSPLINE")):
-        return "G"
-    return None
+    return _VISCAL_FAMILY.get(str(vis_cal).split()[0].upper())
 
 
 def suffix_type(path: str | Path) -> str | None:
@@ -167,10 +176,12 @@ def registry_type(
     flags: np.ndarray | None = None,
 ) -> str | None:
     """The pipeline registry type (K, BA, BP, GA, GP, 2G, FLUX) of a caltable, or ``None`` for
-    a Jones type the pipeline does not register (D, X, Fringe...) without a DSA-110 suffix."""
+    a Jones type the pipeline does not register (D, X, Fringe...) or a table without a
+    ``VisCal`` keyword.  The keyword decides the family; the file name only refines it (a
+    ``_gacal`` suffix on a ``D Jones`` table does not make it a gain table)."""
     family, by_name = family_of(vis_cal), suffix_type(path)
     if family is None:
-        return by_name
+        return None
     if by_name is not None and _FAMILY[by_name] == family:
         return by_name
     if family == "G" and values is not None and np.iscomplexobj(values):
@@ -200,9 +211,13 @@ def load_solutions(path: Path) -> CalSolutions:
         kw = table_keywords(tb)
         vis_cal = kw.get("VisCal")
         n = tb.nrows()
-        values = _array(tb, param, path)
-        flags = _array(tb, "FLAG", path).astype(bool)
-        snr = read_column(tb, "SNR", default=None)
+        if n == 0:  # casacore cannot getcol an empty table: the arrays are empty
+            values = np.zeros((0, 1, 1), np.complex64 if param == "CPARAM" else np.float32)
+            flags = np.zeros((0, 1, 1), bool)
+        else:
+            values = _array(tb, param, path)
+            flags = _array(tb, "FLAG", path).astype(bool)
+        snr = read_column(tb, "SNR", default=None) if n else None
         snr = np.full(flags.shape, np.nan, np.float32) if snr is None else np.asarray(snr)
         time_s = np.asarray(read_column(tb, "TIME", default=np.zeros(n)), dtype=float)
         from dsa110_ws.services.products._casatables import measure_ref
@@ -212,8 +227,8 @@ def load_solutions(path: Path) -> CalSolutions:
             c: np.asarray(read_column(tb, c, default=np.zeros(n, int)), dtype=np.int64)
             for c in ("ANTENNA1", "ANTENNA2", "SPECTRAL_WINDOW_ID", "FIELD_ID")
         }
-        paramerr = read_column(tb, "PARAMERR", default=None)
-        chi2 = read_column(tb, "CHI2", default=None)
+        paramerr = read_column(tb, "PARAMERR", default=None) if n else None
+        chi2 = read_column(tb, "CHI2", default=None) if n else None
     names = _names(path, "ANTENNA")
     return CalSolutions(
         path=str(path),
@@ -242,10 +257,14 @@ def _array(tb: Any, column: str, path: Path) -> np.ndarray:
     try:
         a = np.asarray(tb.getcol(column))
     except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "shape" in first.lower():
+            raise DataUnavailableError(
+                f"Calibration table {path}: column {column} cannot be read as one array "
+                f"({first}); tables whose spws differ in channel count are not supported yet."
+            ) from None
         raise DataUnavailableError(
-            f"Calibration table {path}: column {column} cannot be read as one array "
-            f"({str(exc).splitlines()[0]}); tables whose spws differ in channel count are not "
-            "supported yet."
+            f"Calibration table {path}: column {column} cannot be read ({first})."
         ) from None
     return a.reshape(a.shape[0], 1, -1) if a.ndim == 2 else a
 

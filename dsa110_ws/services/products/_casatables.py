@@ -2,7 +2,14 @@
 
 Tables are always opened ``readonly=True, ack=False`` and closed on exit.  casacore creates a
 ``table.lock`` file next to a table it opens when the directory is writable, as CASA itself
-does; nothing else is ever written.  Time and direction measures are converted with astropy
+does; nothing else is ever written.
+
+A table whose files were cut short (an interrupted copy) opens, and fails only when a read
+reaches the missing bytes; casacore's bucket cache is then in a state where the *next* read
+of that table can crash the process (a segmentation fault, seen on truncated StandardStMan
+files).  So the table is handed out as a :class:`GuardedTable`: its first I/O error becomes a
+:class:`CorruptFileError` naming the table, and every later call on it raises the same error
+without touching casacore again.  Time and direction measures are converted with astropy
 without IERS tables: TAI/TT -> UTC needs only the leap-second table astropy ships, and
 B1950 -> J2000 is the FK4 -> FK5 transformation.
 """
@@ -17,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from dsa110_ws.errors import DataUnavailableError, OptionalDependencyError
+from dsa110_ws.errors import CorruptFileError, DataUnavailableError, OptionalDependencyError
 
 __all__ = [
+    "GuardedTable",
+    "is_damage",
     "open_table",
     "open_subtable",
     "measure_ref",
@@ -78,9 +87,85 @@ def _tables() -> Any:
     return tables
 
 
+#: Parts of casacore's messages that mean a file of the table is shorter than it should be
+#: (or otherwise unreadable as stored), not a missing column or an undefined cell.
+_DAMAGE = (
+    "FilebufIO",
+    "FiledesIO",
+    "readBlock",
+    "BucketCache",
+    "BucketFile",
+    "exceeds nr of buckets",
+    "is not writable",
+    "MMapIO",
+    "incorrect number of bytes",
+    "SSMIndex",  # "access to non-existing row": the table says it has rows its files lack
+    "non-existing row",
+)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether a casacore error means the table's files are damaged (cut short...)."""
+    text = str(exc)
+    return any(sign in text for sign in _DAMAGE)
+
+
+def _damaged(what: str, path: Path, exc: BaseException) -> str:
+    return (
+        f"The {what} {path} is damaged: a file of the table is cut short or unreadable (an "
+        f"interrupted copy or write?; casacore: {_first_line(exc).rstrip('.')}). Re-copy or "
+        "re-create it."
+    )
+
+
+class GuardedTable:
+    """A read-only casacore table whose first I/O error is final (see the module doc).
+
+    Attribute access is forwarded to the casacore table; a reference table it returns
+    (``selectrows``...) is guarded too and shares the verdict.
+    """
+
+    def __init__(self, tb: Any, path: Path, what: str, state: dict[str, str] | None = None):
+        self._tb = tb
+        self._path = path
+        self._what = what
+        self._state = state if state is not None else {}
+
+    def __repr__(self) -> str:
+        return f"<GuardedTable {self._what} {self._path}>"
+
+    @property
+    def broken(self) -> str | None:
+        """The one-line reason this table is no longer read, or ``None``."""
+        return self._state.get("broken")
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._tb, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._state.get("broken"):
+                raise CorruptFileError(self._state["broken"])
+            try:
+                out = attr(*args, **kwargs)
+            except RuntimeError as exc:
+                if not is_damage(exc):
+                    raise
+                self._state["broken"] = _damaged(self._what, self._path, exc)
+                raise CorruptFileError(self._state["broken"]) from None
+            if type(out).__module__.startswith("casacore.tables") and hasattr(out, "getcol"):
+                return GuardedTable(out, self._path, self._what, self._state)
+            return out
+
+        return call
+
+
 @contextlib.contextmanager
 def open_table(path: Path, *, what: str = "table") -> Iterator[Any]:
-    """Open a casacore table read-only; :class:`DataUnavailableError` if it is not one."""
+    """Open a casacore table read-only as a :class:`GuardedTable`;
+    :class:`DataUnavailableError` if it is not one, :class:`CorruptFileError` if its files
+    are damaged (at open, or at the first read that meets the damage)."""
     tables = _tables()
     if not path.is_dir():
         kind = "a file" if path.exists() else "missing"
@@ -95,9 +180,20 @@ def open_table(path: Path, *, what: str = "table") -> Iterator[Any]:
     try:
         tb = tables.table(str(path), ack=False, readonly=True)
     except RuntimeError as exc:
+        if is_damage(exc) or "does not exist" in str(exc):  # table.dat there, but unreadable
+            raise CorruptFileError(_damaged(what, path, exc)) from None
         raise DataUnavailableError(f"Cannot open {what} {path}: {_first_line(exc)}") from None
+    from dsa110_ws.services.products._casastorage import storage_problem
+
+    problem = storage_problem(tb, path)
+    if problem:
+        tb.close()
+        raise CorruptFileError(
+            f"The {what} {path} is damaged: {problem} (cut short: an interrupted copy or "
+            "write?). Re-copy or re-create it."
+        )
     try:
-        yield tb
+        yield GuardedTable(tb, path, what)
     finally:
         tb.close()
 

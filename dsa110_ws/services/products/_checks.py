@@ -2,7 +2,10 @@
 
 A grade is never a bare word: every result carries its checks, one :class:`Check` per metric
 with the value, the threshold it was compared with, the verdict and a sentence saying why.
-The grade is ``"bad"`` if any check failed, ``"warning"`` if any warned, else ``"good"``.
+The grade is ``"bad"`` if any check failed, ``"warning"`` if any warned, ``"unknown"`` if a
+metric could not be measured (its check's verdict is ``"unknown"`` and its reason starts
+``"cannot grade: "``), else ``"good"``: the order of the severity ladder (critical, warning,
+unknown, ok), so what could not be measured is never reported as good.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import Any
 
 from dsa110_ws.core.settings import QACalSettings, QAImageSettings
 
-__all__ = ["Check", "grade_of", "IMAGE_QA_DEFAULTS", "CAL_QA_DEFAULTS"]
+__all__ = ["Check", "grade_of", "cannot_grade", "IMAGE_QA_DEFAULTS", "CAL_QA_DEFAULTS"]
 
-VERDICTS = ("pass", "warn", "fail")
+VERDICTS = ("pass", "warn", "fail", "unknown")
+#: The prefix of the reason of every check that could not be measured.
+CANNOT_GRADE = "cannot grade: "
 
 
 def _defaults(model: Any) -> dict[str, tuple[float, str]]:
@@ -42,6 +47,11 @@ class Check:
     verdict: str
     reason: str
 
+    @property
+    def measured(self) -> bool:
+        """Whether the metric could be measured (verdict other than ``"unknown"``)."""
+        return self.verdict != "unknown"
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for k in ("value", "threshold"):
@@ -63,9 +73,9 @@ class GradedMixin:
     @property
     def reasons(self) -> list[str]:
         """Reasons of the checks that did not pass (worst first)."""
-        order = {"fail": 0, "warn": 1}
+        order = {"fail": 0, "warn": 1, "unknown": 2}
         bad = sorted(
-            (c for c in self.checks if c.verdict != "pass"), key=lambda c: order[c.verdict]
+            (c for c in self.checks if c.verdict != "pass"), key=lambda c: order.get(c.verdict, 2)
         )
         return [c.reason for c in bad]
 
@@ -78,9 +88,22 @@ class GradedMixin:
 
 
 def grade_of(checks: list[Check] | tuple[Check, ...]) -> str:
-    """``'bad'`` if any check failed, ``'warning'`` if any warned, else ``'good'``."""
+    """``'bad'`` if any check failed, ``'warning'`` if any warned, ``'unknown'`` if any could
+    not be measured (or there are no checks), else ``'good'``."""
     verdicts = {c.verdict for c in checks}
-    return "bad" if "fail" in verdicts else "warning" if "warn" in verdicts else "good"
+    if "fail" in verdicts:
+        return "bad"
+    if "warn" in verdicts:
+        return "warning"
+    return "unknown" if "unknown" in verdicts or not verdicts else "good"
+
+
+def cannot_grade(
+    metric: str, why: str, *, value: Any = None, threshold: Any = None, comparison: str = "measured"
+) -> Check:
+    """The check of a metric that could not be measured: verdict ``"unknown"``, reason
+    ``"cannot grade: <why>"``."""
+    return Check(metric, value, threshold, comparison, "unknown", CANNOT_GRADE + why)
 
 
 def upper(

@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from dsa110_ws.errors import DataUnavailableError
+from dsa110_ws.errors import CorruptFileError, DataUnavailableError
+from dsa110_ws.services.products._fitsguard import (
+    beam_problem,
+    check_declared_size,
+    check_decompressed_size,
+    compression_of,
+    default_max_bytes,
+    header_number,
+)
 
 __all__ = ["ImageHeader", "open_image", "plane_of", "read_header", "unit_scale_to_jy"]
 
@@ -42,6 +50,8 @@ class ImageHeader:
     ``center`` is the sky position of pixel ``(nx // 2, ny // 2)`` (0-based), where CASA puts
     the reference pixel, or ``None`` without a celestial WCS.  ``shape`` is the full data shape
     (numpy order); ``plane_shape`` the ``(ny, nx)`` of the plane the workspace analyses.
+    ``beam_note`` says why there is no beam when BMAJ/BMIN are present but unusable (NaN,
+    infinite, text, not positive).
     """
 
     path: str
@@ -63,6 +73,7 @@ class ImageHeader:
     ctypes: tuple[str, ...]
     radesys: str | None
     hdu: int
+    beam_note: str | None = None
 
     @property
     def has_beam(self) -> bool:
@@ -97,23 +108,35 @@ def unit_scale_to_jy(bunit: str | None) -> float | None:
 
 
 @contextlib.contextmanager
-def open_image(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
+def open_image(
+    path: Path, *, max_bytes: int | None = None
+) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
     """Open a FITS image: yields ``(header, data, hdu_index, beams)`` of its first image HDU
     (``beams`` is CASA's per-plane ``BEAMS`` table, or ``None``).
 
     ``data`` may be a memory map valid only inside the ``with`` block.  Raises
-    :class:`DataUnavailableError` for a directory, an empty, non-FITS or truncated file, a file
-    without image data, and arrays that are not 2- to 4-dimensional.
+    :class:`DataUnavailableError` for a directory, an empty, non-FITS or truncated file (a
+    :class:`CorruptFileError` when it is cut short or cannot be decompressed), a file
+    without image data, arrays that are not 2- to 4-dimensional, and a compressed file that
+    would decompress to more than ``max_bytes`` (default ``[products]
+    max_decompressed_mb``).  Header cards astropy cannot parse do not warn inside the block.
     """
+    from astropy.io.fits.verify import VerifyWarning
+
     if path.is_dir():
         raise DataUnavailableError(f"{path} is a directory; expected a FITS image file.")
     if path.stat().st_size == 0:
         raise DataUnavailableError(
             f"FITS image {path} is empty (0 bytes); was the write interrupted?"
         )
-    hdul = _open_hdul(path, memmap=True)
+    limit = default_max_bytes() if max_bytes is None else int(max_bytes)
+    kind = compression_of(path)
+    if kind is not None:
+        check_decompressed_size(path, kind, limit)
+    hdul = _open_hdul(path, memmap=kind is None)
     try:
         index, hdu = _first_image_hdu(path, hdul)
+        check_declared_size(path, hdu, compressed=kind is not None, max_bytes=limit)
         if any(k in hdu.header for k in ("BSCALE", "BZERO", "BLANK")):  # scaled: no memory map
             hdul.close()
             hdul = _open_hdul(path, memmap=False)
@@ -123,7 +146,9 @@ def open_image(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
         if "BEAMS" in hdul:
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
                 beams = np.array(hdul["BEAMS"].data)
-        yield hdu.header, data, index, beams
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)  # a bad card: read as unusable
+            yield hdu.header, data, index, beams
     finally:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -138,8 +163,9 @@ def _open_hdul(path: Path, *, memmap: bool) -> Any:
         try:
             hdul = fits.open(path, memmap=memmap, lazy_load_hdus=False)
         except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
-            raise DataUnavailableError(
-                f"Cannot read {path} as FITS: {exc}. Is it a FITS image?"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CorruptFileError(
+                f"Cannot read {path} as FITS: {first.rstrip('.')}. Is it a FITS image?"
             ) from None
     try:
         _raise_if_damaged(path, caught)
@@ -154,8 +180,8 @@ def _raise_if_damaged(path: Path, caught: list) -> None:
         text = str(w.message)
         if any(key in text.lower() for key in _FATAL_WARNINGS):
             first = text.splitlines()[0] if text else type(w.message).__name__
-            raise DataUnavailableError(
-                f"FITS image {path} is damaged: {first} Re-create or re-copy it."
+            raise CorruptFileError(
+                f"FITS image {path} is damaged: {first.rstrip('. ')}. Re-create or re-copy it."
             )
 
 
@@ -191,10 +217,12 @@ def _load_data(path: Path, hdu: Any) -> np.ndarray:
 
 def full_wcs(header: Any) -> Any | None:
     """The WCS of ``header`` (all axes), or ``None`` when astropy cannot build one."""
+    from astropy.io.fits.verify import VerifyWarning
     from astropy.wcs import WCS, FITSFixedWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
+        warnings.simplefilter("ignore", VerifyWarning)
         try:
             return WCS(header)
         except (ValueError, KeyError, MemoryError, TypeError, AttributeError):
@@ -257,21 +285,22 @@ def read_header(
         ctypes=tuple(str(header.get(f"CTYPE{k + 1}", "")) for k in range(data.ndim)),
         radesys=_text(header, "RADESYS") or _text(header, "RADECSYS"),
         hdu=hdu_index,
+        beam_note=None if source is not None else beam_problem(header),
     )
 
 
 def _text(header: Any, key: str) -> str | None:
-    value = header.get(key)
+    from astropy.io.fits.verify import VerifyError
+
+    try:
+        value = header.get(key)
+    except (VerifyError, ValueError):
+        return None
     return None if value is None or str(value).strip() == "" else str(value).strip()
 
 
 def _number(header: Any, key: str) -> float | None:
-    value = header.get(key)
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+    return header_number(header, key)[0]
 
 
 def _beam(
@@ -281,15 +310,27 @@ def _beam(
     if bmaj is not None and bmin is not None and bmaj > 0 and bmin > 0:
         return bmaj * 3600.0, bmin * 3600.0, _number(header, "BPA") or 0.0, "header"
     if beams_table is not None and len(beams_table) > 0:  # CASA per-plane beams, arcsec
-        row = beams_table[0]
-        return float(row["BMAJ"]), float(row["BMIN"]), float(row["BPA"]), "BEAMS table"
-    for card in reversed(header.get("HISTORY", [])):
+        with contextlib.suppress(KeyError, ValueError, TypeError, IndexError):
+            row = beams_table[0]
+            a, b, pa = float(row["BMAJ"]), float(row["BMIN"]), float(row["BPA"])
+            if math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0:
+                return a, b, pa if math.isfinite(pa) else 0.0, "BEAMS table"
+    for card in reversed(_history(header)):
         match = _AIPS_BEAM.search(str(card))
         if match:
             vals = [float(v.replace("D", "E").replace("d", "e")) for v in match.groups()]
-            if vals[0] > 0 and vals[1] > 0:
+            if all(map(math.isfinite, vals)) and vals[0] > 0 and vals[1] > 0:
                 return vals[0] * 3600.0, vals[1] * 3600.0, vals[2], "AIPS history"
     return None, None, None, None
+
+
+def _history(header: Any) -> list[str]:
+    from astropy.io.fits.verify import VerifyError
+
+    try:
+        return [str(c) for c in header.get("HISTORY", [])]
+    except (VerifyError, ValueError):
+        return []
 
 
 def _spectral(header: Any) -> tuple[float | None, float | None]:

@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from dsa110_ws.services.products._calqa import ungradable_reason, usable_solutions
 from dsa110_ws.services.products._calsol import CalSolutions
-from dsa110_ws.services.products._checks import Check, GradedMixin, grade_of
+from dsa110_ws.services.products._checks import Check, GradedMixin, cannot_grade, grade_of
 
-__all__ = ["GainQAResult", "grade_gains"]
+__all__ = ["GainQAResult", "grade_gains", "ungradable_gains"]
 
 _NAN = math.nan
 
@@ -108,7 +109,7 @@ def _pairs(sol: CalSolutions, axis: str | None) -> tuple[np.ndarray, ...]:
     empty = np.empty(0)
     if axis is None or not sol.is_complex:
         return empty.astype(np.int64), empty, empty, empty
-    v, good = sol.values.astype(np.complex128), ~sol.flags
+    v, good = sol.values.astype(np.complex128), usable_solutions(sol)
     if axis == "time":
         order = np.lexsort((sol.time_mjd, sol.spw, sol.antenna))
         v, good, ant, spw = v[order], good[order], sol.antenna[order], sol.spw[order]
@@ -129,6 +130,7 @@ def _per_antenna(sol: CalSolutions, axis: str | None) -> Any:
     import pandas as pd
 
     n_ant = max(len(sol.antenna_names), int(sol.antenna.max(initial=-1)) + 1)
+    usable = usable_solutions(sol)
     pair_ant, d_amp, d_phase, _ = _pairs(sol, axis)
     n_pairs = np.bincount(pair_ant, minlength=n_ant).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -138,9 +140,10 @@ def _per_antenna(sol: CalSolutions, axis: str | None) -> Any:
     for a in range(n_ant):
         sel = sol.antenna == a
         flags = sol.flags[sel]
-        good = ~flags
+        good = usable[sel]
         amp = np.abs(sol.values[sel][good]) if sol.is_complex else np.empty(0)
         snr = sol.snr[sel][good]
+        snr = snr[np.isfinite(snr)]
         chi2 = sol.chi2[sel][good] if sol.chi2 is not None else np.empty(0)
         med = float(np.median(amp)) if amp.size else _NAN
         rows.append(
@@ -180,9 +183,19 @@ def _metric_check(df: Any, metric: tuple, t: dict[str, float], axis: str | None)
     name, col, key, side, words, unit, fmt = metric
     values = df[col].astype(float)
     have = values.notna()
-    if not have.any():
-        return None
     limit = t[key]
+    if not have.any():
+        if name == "antenna_chi2":
+            return None  # no CHI2 column (CASA writes none): nothing claimed
+        if "jitter" in name and axis is None:
+            return None  # the smoothness check says why
+        what = "successive unflagged solutions" if "jitter" in name else f"a finite {words}"
+        return cannot_grade(
+            name,
+            f"no antenna has {what}",
+            threshold=limit,
+            comparison=">=" if side == "min" else "<=",
+        )
     bad = have & ((values < limit) if side == "min" else (values > limit))
     worst = float(values[have].min() if side == "min" else values[have].max())
     along = f" between successive solutions in {axis}" if "jitter" in name else ""
@@ -204,9 +217,43 @@ def _metric_check(df: Any, metric: tuple, t: dict[str, float], axis: str | None)
     return Check(name, worst, limit, comparison, "pass", reason)
 
 
+def ungradable_gains(path: str, why: str) -> GainQAResult:
+    """The result for a table that could not be read or graded at all: grade ``"unknown"``."""
+    import pandas as pd
+
+    return GainQAResult(
+        path=str(path),
+        table_type=None,
+        vis_cal="",
+        axis=None,
+        n_antennas=0,
+        n_solutions=0,
+        has_chi2=False,
+        noisy_antennas=(),
+        grade="unknown",
+        checks=(cannot_grade("readable", why, value=False, threshold=True),),
+        per_antenna=pd.DataFrame(),
+    )
+
+
 def grade_gains(sol: CalSolutions, t: dict[str, float]) -> GainQAResult:
-    """Gain QA of loaded solutions with the ``[qa.cal]`` thresholds ``t``."""
+    """Gain QA of loaded solutions with the ``[qa.cal]`` thresholds ``t`` (unflagged, finite
+    solutions only); a table that cannot be graded (see ``ungradable_reason``; also every
+    solution flagged: nothing to measure here) gets one ``cannot grade`` check."""
     axis = solution_axis(sol)
+    why = ungradable_reason(sol)
+    if why is None and not usable_solutions(sol).any():
+        why = "every solution is flagged (w.qa.cal grades the flagged fraction)"
+    if why is not None:
+        return dataclasses.replace(
+            ungradable_gains(sol.path, why),
+            table_type=sol.table_type,
+            vis_cal=sol.vis_cal,
+            axis=axis,
+            n_solutions=int(sol.flags.size),
+            has_chi2=sol.chi2 is not None,
+            checks=(cannot_grade("solve_type" if sol.table_type is None else "solutions", why),),
+        )
     df = _per_antenna(sol, axis)
     checks, noisy = [], np.zeros(len(df), bool)
     reasons: list[list[str]] = [[] for _ in range(len(df))]
@@ -229,7 +276,7 @@ def grade_gains(sol: CalSolutions, t: dict[str, float]) -> GainQAResult:
                 None,
                 "present",
                 "pass",
-                "Not graded: every antenna has a single solution (no successive solutions).",
+                "Does not apply: every antenna has a single solution (none successive to compare).",
             )
         )
     df["noisy"] = noisy

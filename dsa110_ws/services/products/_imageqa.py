@@ -6,7 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
-from dsa110_ws.services.products._checks import Check, GradedMixin, grade_of, lower, upper
+from dsa110_ws.services.products._checks import (
+    Check,
+    GradedMixin,
+    grade_of,
+    lower,
+    upper,
+)
 
 __all__ = ["ImageQAResult", "grade_image"]
 
@@ -71,7 +77,9 @@ class ImageQAResult(GradedMixin):
     def _repr_html_(self) -> str:
         import html
 
-        colour = {"good": "#2a7", "warning": "#c80", "bad": "#c33"}.get(self.grade, "#888")
+        from dsa110_ws.core.severity import from_grade
+
+        colour = from_grade(self.grade).colour
         rows = "".join(
             f"<tr><td>{html.escape(c.metric)}</td><td>{c.verdict}</td><td>{html.escape(c.reason)}</td></tr>"
             for c in self.checks
@@ -88,7 +96,17 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
     finite = stats.n_finite > 0
     rms = stats.rms_jy
     if not finite:
-        checks.append(Check("finite_pixels", 0, 1, ">=", "fail", "Every pixel is blank (NaN/inf)."))
+        checks.append(
+            Check(
+                "finite_pixels",
+                0,
+                1,
+                ">=",
+                "fail",
+                "Every pixel is blank (NaN/inf): the image holds no data (its rms, peak and "
+                "dynamic range do not exist).",
+            )
+        )
     elif not rms > 0:
         checks.append(
             Check(
@@ -185,17 +203,15 @@ def grade_image(stats: Any, header: Any, t: dict[str, float]) -> ImageQAResult:
 
 def _beam_checks(header: Any, t: dict[str, float]) -> list[Check]:
     if not header.has_beam:
-        return [
-            Check(
-                "beam",
-                None,
-                "BMAJ/BMIN",
-                "present",
-                "fail",
-                "No restoring beam in the header (BMAJ/BMIN missing): fluxes cannot be "
-                "calibrated in Jy.",
-            )
-        ]
+        note = getattr(header, "beam_note", None)
+        reason = (
+            f"The header's restoring beam is unusable ({note}): fluxes cannot be calibrated "
+            "in Jy; the image's header needs valid BMAJ/BMIN (degrees)."
+            if note
+            else "No restoring beam in the header (BMAJ/BMIN missing): fluxes cannot be "
+            "calibrated in Jy."
+        )
+        return [Check("beam", None, "BMAJ/BMIN", "present", "fail", reason)]
     out = [
         Check(
             "beam",

@@ -7,9 +7,9 @@ import dataclasses
 import math
 from typing import Any
 
-from dsa110_ws.services.products._checks import Check, GradedMixin, grade_of, upper
+from dsa110_ws.services.products._checks import Check, GradedMixin, cannot_grade, grade_of, upper
 
-__all__ = ["MSQAResult", "grade_ms"]
+__all__ = ["MSQAResult", "grade_ms", "ungradable_ms"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ def grade_ms(flags: Any, t: dict[str, float]) -> MSQAResult:
         frac = flags.flag_fraction
     checks: list[Check] = []
     if not math.isfinite(frac):
-        checks.append(Check("flag_fraction_cross", None, None, "<=", "fail", "The MS has no rows."))
+        checks.append(cannot_grade("flag_fraction_cross", "the MS has no rows (no visibilities)."))
     else:
         checks.append(
             upper(
@@ -78,4 +78,18 @@ def grade_ms(flags: Any, t: dict[str, float]) -> MSQAResult:
         fully_flagged_antennas=tuple(dead),
         grade=grade_of(checks),
         checks=tuple(checks),
+    )
+
+
+def ungradable_ms(path: str, why: str) -> MSQAResult:
+    """The result for an MS whose flags could not be read: grade ``"unknown"``."""
+    return MSQAResult(
+        path=str(path),
+        n_rows=0,
+        flag_fraction=math.nan,
+        flag_fraction_cross=math.nan,
+        n_antennas_with_data=0,
+        fully_flagged_antennas=(),
+        grade="unknown",
+        checks=(cannot_grade("readable", why, value=False, threshold=True),),
     )

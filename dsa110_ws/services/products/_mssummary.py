@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dsa110_ws.core.time import mjd_to_iso
+from dsa110_ws.errors import CorruptFileError, DataUnavailableError, one_line
 from dsa110_ws.services.products._casatables import (
     STOKES_NAMES,
     direction_to_j2000,
@@ -100,26 +102,43 @@ class MSSummary:
         return cls(**kw)
 
 
+#: Main-table columns every Measurement Set has (a caltable has none of the last two).
+_MS_COLUMNS = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "UVW")
+
+
 def read_summary(path: Path, size_bytes: int) -> MSSummary:
     """Read the metadata of the MS at ``path`` (see :class:`MSSummary`), in a time independent
-    of its number of rows."""
+    of its number of rows.  A subtable that is missing, empty or damaged, and main-table columns
+    that cannot be read, cost only their part: ``warnings`` says what could not be read.  Only
+    a main table that cannot be opened at all is an error."""
     warn: list[str] = []
     with open_table(path, what="Measurement Set") as ms:
         cols = ms.colnames()
+        lacking = [c for c in _MS_COLUMNS if c not in cols]
+        if lacking:
+            kind = (ms.info() or {}).get("type") or "table"
+            raise DataUnavailableError(
+                f"{path} is not a Measurement Set (a {kind} without the column(s) "
+                f"{', '.join(lacking)}); give the path of an MS."
+            )
         n_rows = ms.nrows()
-        t_min, t_max = _time_range(ms, n_rows)
-        integration = _first(read_column(ms, "INTERVAL", start=0, nrow=1)) if n_rows else None
         time_ref = measure_ref(ms, "TIME", "UTC")
-    names, antennas = _antennas(path)
-    spws = _spws(path, warn)
-    corrs = _correlations(path, warn)
-    if corrs is None or not spws:
-        _shape_fallback(path, n_rows, spws, warn)
+        try:
+            t_min, t_max = _time_range(ms, n_rows)
+            integration = _first(read_column(ms, "INTERVAL", start=0, nrow=1)) if n_rows else None
+        except CorruptFileError as exc:
+            warn.append(f"{one_line(exc)} Its time range and integration are unknown.")
+            t_min = t_max = integration = None
+    names, antennas = _part(warn, lambda: _antennas(path, warn), ((), ()))
+    spws = _part(warn, lambda: _spws(path, warn), [])
+    corrs = _part(warn, lambda: _correlations(path, warn), None)
+    if (corrs is None or not spws) and t_min is not None:
+        _part(warn, lambda: _shape_fallback(path, n_rows, spws, warn), None)
     if n_rows == 0:
         warn.append("The main table has no rows: the MS holds no visibilities.")
-    with open_subtable(path, "OBSERVATION") as obs:
-        telescope = _first(read_column(obs, "TELESCOPE_NAME"))
-        observer = _first(read_column(obs, "OBSERVER"))
+    telescope, observer = _part(warn, lambda: _observation(path, warn), (None, None))
+    fields = _part(warn, lambda: _fields(path, warn), ())
+    _part(warn, lambda: _data_description(path, warn), None)
     return MSSummary(
         path=str(path),
         telescope=telescope,
@@ -129,7 +148,7 @@ def read_summary(path: Path, size_bytes: int) -> MSSummary:
         n_antennas_with_data=None,
         antenna_names=names,
         antennas=antennas,
-        fields=_fields(path, warn),
+        fields=fields,
         spws=tuple(spws),
         correlations=corrs,
         **time_fields(t_min, t_max, time_ref),
@@ -139,6 +158,33 @@ def read_summary(path: Path, size_bytes: int) -> MSSummary:
         size_bytes=int(size_bytes),
         warnings=tuple(warn),
     )
+
+
+def _part(warn: list[str], read: Callable[[], Any], default: Any) -> Any:
+    """``read()``, or ``default`` with the reason in ``warn`` when a subtable is missing,
+    damaged or unreadable."""
+    try:
+        return read()
+    except DataUnavailableError as exc:
+        warn.append(one_line(exc))
+        return default
+
+
+def _observation(path: Path, warn: list[str]) -> tuple[Any, Any]:
+    with open_subtable(path, "OBSERVATION") as obs:
+        if obs.nrows() == 0:
+            warn.append("The OBSERVATION subtable has no rows: the telescope is unknown.")
+            return None, None
+        return _first(read_column(obs, "TELESCOPE_NAME")), _first(read_column(obs, "OBSERVER"))
+
+
+def _data_description(path: Path, warn: list[str]) -> None:
+    with open_subtable(path, "DATA_DESCRIPTION") as tb:
+        if tb.nrows() == 0:
+            warn.append(
+                "The DATA_DESCRIPTION subtable has no rows: visibilities cannot be tied to "
+                "their spectral windows (flag statistics per spw are unavailable)."
+            )
 
 
 def time_fields(t_min: float | None, t_max: float | None, ref: str | None) -> dict[str, Any]:
@@ -176,9 +222,13 @@ def _time_range(ms: Any, n_rows: int) -> tuple[float | None, float | None]:
     return float(times.min()), float(times.max())
 
 
-def _antennas(path: Path) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
+def _antennas(
+    path: Path, warn: list[str] | None = None
+) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
     with open_subtable(path, "ANTENNA") as tb:
         n = tb.nrows()
+        if n == 0 and warn is not None:
+            warn.append("The ANTENNA subtable has no rows: antenna names are unknown.")
         names = [str(x) for x in (read_column(tb, "NAME", default=[""] * n) or [])]
         stations = [str(x) for x in (read_column(tb, "STATION", default=[""] * n) or [])]
         pos = np.asarray(read_column(tb, "POSITION", default=np.full((n, 3), np.nan)), dtype=float)

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from dsa110_ws.errors import DataUnavailableError
+from dsa110_ws.errors import DataUnavailableError, InvalidQueryError
+from dsa110_ws.services.products._fitsguard import check_declared_size, compression_of
 from dsa110_ws.services.products._fitsio import (
     _beam,
     _load_data,
@@ -81,12 +82,20 @@ class ImageView:
         return bool(-0.5 <= self.x < nx - 0.5 and -0.5 <= self.y < ny - 0.5)
 
     def box(self, half: int) -> PixelBox:
-        """The ``(2 half + 1)``-pixel square box centred on the pixel nearest the position."""
+        """The ``(2 half + 1)``-pixel square box centred on the pixel nearest the position
+        (``half`` at most the image's longest side: a larger box holds nothing more)."""
+        ny, nx = self.shape
+        if not isinstance(half, (int, np.integer)) or isinstance(half, bool) or half < 0:
+            raise InvalidQueryError(f"Box half-width {half!r} must be a non-negative integer.")
+        if half > max(ny, nx):
+            raise InvalidQueryError(
+                f"A box of half-width {half} pixels is larger than the whole {ny} x {nx} image; "
+                f"ask for at most {max(ny, nx)}."
+            )
         ix, iy = int(np.floor(self.x + 0.5)), int(np.floor(self.y + 0.5))
-        size = 2 * half + 1
+        size = 2 * int(half) + 1
         data = np.full((size, size), np.nan)
         inside = np.zeros((size, size), dtype=bool)
-        ny, nx = self.shape
         x0, x1 = max(ix - half, 0), min(ix + half + 1, nx)
         y0, y1 = max(iy - half, 0), min(iy + half + 1, ny)
         if x0 < x1 and y0 < y1:
@@ -246,16 +255,18 @@ _PLAIN = ("BSCALE", "BZERO", "BLANK")
 
 
 @contextlib.contextmanager
-def _open_primary(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
+def _open_primary(path: Path, max_bytes: int | None) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
     """:func:`open_image` for the common case, reading only the primary HDU: a plain (not
-    scaled) 2- to 4-axis image with its beam in the header.  Anything else, and any doubt
-    about the file, goes through :func:`open_image` (and its typed errors)."""
+    scaled, not compressed, not cut short) 2- to 4-axis image with its beam in the header.
+    Anything else, and any doubt about the file, goes through :func:`open_image` (and its
+    typed errors and limits)."""
     import warnings
 
     from astropy.io import fits
+    from astropy.io.fits.verify import VerifyError, VerifyWarning
 
     hdul, plain = None, False
-    if path.is_file() and path.stat().st_size > 0:
+    if path.is_file() and path.stat().st_size > 0 and compression_of(path) is None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -270,16 +281,20 @@ def _open_primary(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
                     and "BMIN" in header
                 )
                 _raise_if_damaged(path, caught)
-            except (OSError, ValueError, TypeError, IndexError, KeyError, DataUnavailableError):
+                if plain:
+                    check_declared_size(path, hdu, compressed=False, max_bytes=0)
+            except (OSError, ValueError, TypeError, IndexError, KeyError, VerifyError):
                 plain = False
         if not plain and hdul is not None:
             hdul.close()
     if hdul is None or not plain:
-        with open_image(path) as opened:
+        with open_image(path, max_bytes=max_bytes) as opened:
             yield opened
         return
     try:
-        yield header, _load_data(path, hdu), 0, None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)
+            yield header, _load_data(path, hdu), 0, None
     finally:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -287,7 +302,9 @@ def _open_primary(path: Path) -> Iterator[tuple[Any, np.ndarray, int, Any]]:
 
 
 @contextlib.contextmanager
-def open_view(path: Path, ra_deg: float, dec_deg: float) -> Iterator[ImageView]:
+def open_view(
+    path: Path, ra_deg: float, dec_deg: float, *, max_bytes: int | None = None
+) -> Iterator[ImageView]:
     """Open ``path`` and look at ICRS ``(ra_deg, dec_deg)`` in it (see :class:`ImageView`).
 
     Raises :class:`DataUnavailableError` for unreadable files and images without a
@@ -295,7 +312,7 @@ def open_view(path: Path, ra_deg: float, dec_deg: float) -> Iterator[ImageView]:
     """
     from dsa110_ws.core.skymath import angular_sep_deg
 
-    with _open_primary(path) as (hdr, data, index, beams):
+    with _open_primary(path, max_bytes) as (hdr, data, index, beams):
         prms = _wcsprm(path, hdr, index)
         if prms is None:
             raise DataUnavailableError(

@@ -7,6 +7,12 @@ nanoseconds (for a table directory: total size and newest file, ignoring casacor
 ``table.lock``) -- is what it was when the entry was written; a changed file is recomputed and
 its entry replaced.  Each entry is one file written atomically (a short JSON header followed by
 the payload), so worker processes can share the cache without locks.
+
+An entry is verified before it is used: its header records the payload's length and SHA-256,
+and an entry whose header is not a JSON object of a sane length (a header claiming 2^62
+bytes), whose payload is cut short or altered, or whose value no longer decodes into the
+result it stands for, is a miss -- recomputed and replaced by ``get_or_compute``, deleted by
+``prune`` -- never an error and never a wrong answer.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ __all__ = ["ProductCache", "FileIdentity", "file_identity"]
 
 T = TypeVar("T")
 #: Bumped when the meaning of cached values changes, so old entries are ignored (2: peak_jy is
-#: the maximum pixel, as CASA; the fitted peak is peak_fit_jy).
-CACHE_VERSION = 2
-_MAGIC = b"DSA110WS-CACHE1\n"
+#: the maximum pixel, as CASA; the fitted peak is peak_fit_jy; 3: payload length and SHA-256
+#: in the header).
+CACHE_VERSION = 3
+_MAGIC = b"DSA110WS-CACHE2\n"
+#: The longest header an entry may claim (bytes): headers are a few hundred bytes.
+_MAX_HEADER = 1 << 20
 _IGNORED = {"table.lock"}
 
 
@@ -113,14 +122,14 @@ class ProductCache:
         entry = self._entry_path(kind, ident.path, params)
         try:
             meta, payload = _read_entry(entry)
-        except (OSError, ValueError):
-            return None
-        if (
-            meta.get("identity") != dataclasses.asdict(ident)
-            or meta.get("version") != CACHE_VERSION
-        ):
-            return None
-        return payload if meta.get("encoding") == "bytes" else json.loads(payload)
+            if (
+                meta.get("identity") != dataclasses.asdict(ident)
+                or meta.get("version") != CACHE_VERSION
+            ):
+                return None
+            return payload if meta.get("encoding") == "bytes" else json.loads(payload)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None  # damaged, cut short, of another shape: a miss
 
     def put(
         self,
@@ -169,7 +178,10 @@ class ProductCache:
         if use_cache:
             hit = self.get(kind, path, params)
             if hit is not None:
-                return decode(hit) if decode else cast(T, hit)
+                try:
+                    return decode(hit) if decode else cast(T, hit)
+                except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                    pass  # a verified entry of another shape (an older layout): recompute
         ident = file_identity(path)
         value = compute()
         with contextlib.suppress(OSError):  # a read-only cache must not break the computation
@@ -214,9 +226,26 @@ class ProductCache:
                 n += 1
         return n
 
+    def damaged(self) -> list[Path]:
+        """Entry files that fail verification (cut short, altered, of another layout)."""
+        out = []
+        for entry in sorted(self.root.rglob("*.entry")) if self.root.is_dir() else ():
+            try:
+                _read_entry(entry)
+            except ValueError:
+                out.append(entry)
+            except OSError:
+                continue
+        return out
+
     def prune(self) -> int:
-        """Delete entries whose source file changed or disappeared; returns the number deleted."""
+        """Delete entries whose source file changed or disappeared, and entries that fail
+        verification; returns the number deleted."""
         n = 0
+        for entry in self.damaged():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                n += 1
         for entry, meta in list(self.entries()):
             ident = meta.get("identity", {})
             try:
@@ -232,14 +261,39 @@ class ProductCache:
 
 def _write_entry(entry: Path, meta: dict[str, Any], payload: bytes) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
+    meta = {**meta, "payload_bytes": len(payload), "payload_sha256": _sha256(payload)}
     header = json.dumps(meta, default=str).encode()
     atomic_write(entry, _MAGIC + len(header).to_bytes(8, "little") + header + payload)
 
 
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
 def _read_entry(entry: Path, *, header_only: bool = False) -> tuple[dict[str, Any], bytes]:
+    """``(header, payload)`` of a verified entry; :class:`ValueError` saying what is wrong when
+    the file is not one (wrong magic, a header length beyond the file or ``_MAX_HEADER``, a
+    header that is not a JSON object, a payload of another length or checksum)."""
     with open(entry, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
         if fh.read(len(_MAGIC)) != _MAGIC:
-            raise ValueError(f"not a cache entry: {entry}")
+            raise ValueError(f"not a cache entry of this version: {entry}")
         n = int.from_bytes(fh.read(8), "little")
-        meta = json.loads(fh.read(n))
-        return meta, (b"" if header_only else fh.read())
+        room = size - len(_MAGIC) - 8
+        if not 0 < n <= min(room, _MAX_HEADER):
+            raise ValueError(f"cache entry {entry} claims a {n}-byte header ({room} bytes follow)")
+        try:
+            meta = json.loads(fh.read(n))
+        except RecursionError:
+            raise ValueError(f"cache entry {entry} has a header nested too deep") from None
+        want = meta.get("payload_bytes") if isinstance(meta, dict) else None
+        if type(want) is not int or not isinstance(meta.get("payload_sha256"), str):
+            raise ValueError(f"cache entry {entry} has a header of another shape")
+        if room - n != want:
+            raise ValueError(f"cache entry {entry} holds {room - n} payload bytes of {want}")
+        if header_only:
+            return meta, b""
+        payload = fh.read(want)
+    if _sha256(payload) != meta["payload_sha256"]:
+        raise ValueError(f"cache entry {entry} fails its checksum")
+    return meta, payload

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsa110_ws.errors import NotFoundError
+from dsa110_ws.errors import ConfigurationError, NotFoundError
 from dsa110_ws.services.products._calsol import (
     REGISTRY_TYPES,
     CalSolutions,
@@ -35,9 +35,18 @@ PathLike = str | os.PathLike[str]
 class CaltableService:
     """Calibration-table inspection (``w.cal``)."""
 
-    def __init__(self, paths: PathPolicy, registry: CaltableRepository):
+    def __init__(self, paths: PathPolicy, registry: CaltableRepository | None):
         self._paths = paths
-        self._registry = registry
+        self._registry_repo = registry  # None: files only (no pipeline database configured)
+
+    @property
+    def _registry(self) -> CaltableRepository:
+        if self._registry_repo is None:
+            raise ConfigurationError(
+                "The caltables registry is in the pipeline database, and none is configured; "
+                "set PIPELINE_DB (reading the tables' files needs none)."
+            )
+        return self._registry_repo
 
     def __repr__(self) -> str:
         return (
@@ -46,7 +55,7 @@ class CaltableService:
         )
 
     def _path(self, path: PathLike) -> Path:
-        return self._paths.product(path, what="calibration table")
+        return self._paths.product(path, what="calibration table", expect="dir")
 
     # -- the pipeline's registry ------------------------------------------------------------
     def find(self, **filters: Any) -> pd.DataFrame:

@@ -218,7 +218,9 @@ class CoverageService:
         if footprint == "wcs":
             for i, path in enumerate(rows["path"].astype(str)):
                 try:
-                    lon[i], lat[i] = _footprints.wcs_polygon(self._paths.product(path))
+                    lon[i], lat[i] = _footprints.wcs_polygon(
+                        self._paths.product(path, what="FITS image", expect="file")
+                    )
                     source[i] = "wcs"
                 except WorkspaceError:
                     continue  # keeps the table footprint, counted as n_from_table

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dsa110_ws.errors import DataUnavailableError, InvalidQueryError
+from dsa110_ws.services.products._fitsguard import MIB
 from dsa110_ws.services.products._fitsio import (
     ImageHeader,
     celestial_wcs,
@@ -35,6 +37,7 @@ from dsa110_ws.services.products._view import ImageView, open_view
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
+    from dsa110_ws.core.settings import ProductsSettings
     from dsa110_ws.services.products.cache import ProductCache
 
 __all__ = ["FitsImageService", "ImageHeader", "ImageStats", "Cutout"]
@@ -59,11 +62,22 @@ class Cutout:
 
 
 class FitsImageService:
-    """FITS image inspection (``w.fits``)."""
+    """FITS image inspection (``w.fits``).
 
-    def __init__(self, paths: PathPolicy, cache: ProductCache):
+    ``settings`` (``[products]``) bound what one call may cost: a compressed file is refused
+    when it would decompress to more than ``max_decompressed_mb``, a cutout of more than
+    ``max_cutout_pixels`` pixels before anything is allocated.
+    """
+
+    def __init__(
+        self, paths: PathPolicy, cache: ProductCache, settings: ProductsSettings | None = None
+    ):
+        from dsa110_ws.core.settings import ProductsSettings
+
         self._paths = paths
         self._cache = cache
+        self._settings = settings or ProductsSettings()
+        self._max_bytes = int(self._settings.max_decompressed_mb * MIB)
 
     def __repr__(self) -> str:
         return (
@@ -73,19 +87,22 @@ class FitsImageService:
 
     # -- basic access -----------------------------------------------------------------
     def _path(self, path: PathLike) -> Path:
-        return self._paths.product(path, what="FITS image")
+        return self._paths.product(path, what="FITS image", expect="file")
+
+    def _open(self, p: Path) -> Any:
+        return open_image(p, max_bytes=self._max_bytes)
 
     def header(self, path: PathLike) -> ImageHeader:
         """Header summary of the image at ``path`` (see :class:`ImageHeader`)."""
         p = self._path(path)
-        with open_image(p) as (hdr, data, index, beams):
+        with self._open(p) as (hdr, data, index, beams):
             return read_header(p, hdr, data, index, wcs=full_wcs(hdr), beams=beams)
 
     def plane(self, path: PathLike) -> tuple[np.ndarray, Any]:
         """The first 2-D plane as a native-endian array and its celestial WCS (``None`` when
         the header has no celestial WCS).  Row 0 is FITS row 0 (show with ``origin='lower'``)."""
         p = self._path(path)
-        with open_image(p) as (hdr, data, _index, _beams):
+        with self._open(p) as (hdr, data, _index, _beams):
             wcs = full_wcs(hdr)
             plane = plane_of(data, wcs)
             out = np.array(plane, dtype=plane.dtype.newbyteorder("="), copy=True)
@@ -117,7 +134,7 @@ class FitsImageService:
         )
 
     def _measure(self, p: Path, island_sigma: float) -> ImageStats:
-        with open_image(p) as (hdr, data, _index, _beams):
+        with self._open(p) as (hdr, data, _index, _beams):
             wcs = full_wcs(hdr)
             bunit = hdr.get("BUNIT")
             return measure_plane(
@@ -174,7 +191,7 @@ class FitsImageService:
         )
 
     def _render(self, p: Path, params: RenderParams) -> bytes:
-        with open_image(p) as (hdr, data, _index, _beams):
+        with self._open(p) as (hdr, data, _index, _beams):
             return render_png(plane_of(data, full_wcs(hdr)), params)
 
     def cutout(self, path: PathLike, position: Any, size: Any) -> Cutout:
@@ -197,7 +214,14 @@ class FitsImageService:
             raise DataUnavailableError(
                 f"Cannot cut out of {path}: its header has no celestial WCS."
             )
-        _check_size(size)
+        size, (ny, nx) = _cutout_shape(size, wcs)
+        cap = self._settings.max_cutout_pixels
+        if ny * nx > cap:
+            raise InvalidQueryError(
+                f"A cutout of {ny:.4g} x {nx:.4g} pixels is more than [products] "
+                f"max_cutout_pixels = {cap:,}: refused before allocating it. Ask for a smaller "
+                "size, or raise the limit."
+            )
         outside = InvalidQueryError(
             f"Position {position.to_string('hmsdms')} lies outside image {path}; pick a "
             "position inside it (w.fits.header(path).center is its centre)."
@@ -327,7 +351,7 @@ class FitsImageService:
                 raise InvalidQueryError(
                     f"Position {position!r} is not a SkyCoord or an (ra_deg, dec_deg) pair."
                 ) from None
-        with open_view(self._path(path), ra, dec) as v:
+        with open_view(self._path(path), ra, dec, max_bytes=self._max_bytes) as v:
             yield v
 
     def output_path(self, out: PathLike, *, force: bool = False) -> Path:
@@ -359,11 +383,39 @@ def _skycoord(position: Any) -> Any:
         ) from None
 
 
-def _check_size(size: Any) -> None:
+def _cutout_shape(size: Any, wcs: Any) -> tuple[Any, tuple[int, int]]:
+    """``size`` as the ``Quantity`` pair Cutout2D takes, and the ``(ny, nx)`` pixels it will
+    hold (an angle over the pixel scale, rounded up; pixels rounded)."""
     from astropy import units as u
+    from astropy.wcs.utils import proj_plane_pixel_scales
 
-    values = size if isinstance(size, (tuple, list)) else [size]
-    for v in values:
-        q = v if isinstance(v, u.Quantity) else u.Quantity(v, u.pix)
-        if not (np.all(np.isfinite(q.value)) and np.all(q.value > 0)):
-            raise InvalidQueryError(f"Cutout size {size!r} must be positive (an angle or pixels).")
+    values = list(size) if isinstance(size, (tuple, list)) else [size, size]
+    if len(values) != 2:
+        raise InvalidQueryError(f"Cutout size {_short(size)} must be one size or a pair (ny, nx).")
+    out, pixels = [], []
+    scales = np.abs(proj_plane_pixel_scales(wcs))[::-1] * u.deg  # (y, x) as size is
+    for v, scale in zip(values, scales, strict=True):
+        try:
+            q = v if isinstance(v, u.Quantity) else u.Quantity(v, u.pix)
+            value = float(q.value) if np.isscalar(q.value) else math.nan  # type: ignore[arg-type]
+            finite = math.isfinite(value) and value > 0
+        except (TypeError, ValueError, OverflowError, u.UnitsError):
+            finite = False
+        if not finite:
+            raise InvalidQueryError(
+                f"Cutout size {_short(size)} must be positive (an angle or pixels)."
+            ) from None
+        try:
+            n = q.to_value(u.pix) if q.unit == u.pix else (q / scale).to_value(u.one)
+        except u.UnitsError:
+            raise InvalidQueryError(
+                f"Cutout size {_short(size)} must be an angle or a number of pixels."
+            ) from None
+        out.append(q)
+        pixels.append(max(1.0, math.ceil(n - 1e-9)))
+    return tuple(out), (pixels[0], pixels[1])
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.core.time import TimeLike
+from dsa110_ws.errors import ConfigurationError, DataUnavailableError, one_line
 from dsa110_ws.services.products._msflags import FlagStats, compute_flag_stats
 from dsa110_ws.services.products._mssummary import MSSummary, read_summary
 from dsa110_ws.services.products._msviews import QuickLook, antenna_layout, quicklook
@@ -36,10 +37,19 @@ PathLike = str | os.PathLike[str]
 class MSService:
     """Measurement Set inspection (``w.ms``)."""
 
-    def __init__(self, paths: PathPolicy, cache: ProductCache, index: MSIndexRepository):
+    def __init__(self, paths: PathPolicy, cache: ProductCache, index: MSIndexRepository | None):
         self._paths = paths
         self._cache = cache
-        self._index = index
+        self._index_repo = index  # None: files only (no pipeline database configured)
+
+    @property
+    def _index(self) -> MSIndexRepository:
+        if self._index_repo is None:
+            raise ConfigurationError(
+                "ms_index is in the pipeline database, and none is configured; set "
+                "PIPELINE_DB (reading a Measurement Set's files needs none)."
+            )
+        return self._index_repo
 
     def __repr__(self) -> str:
         return (
@@ -48,7 +58,7 @@ class MSService:
         )
 
     def _path(self, path: PathLike) -> Path:
-        return self._paths.product(path, what="Measurement Set")
+        return self._paths.product(path, what="Measurement Set", expect="dir")
 
     def find(
         self,
@@ -82,7 +92,12 @@ class MSService:
             meta = read_summary(p, file_identity(p).size)
             if not flags:
                 return meta
-            fs = self.flag_stats(p, use_cache=use_cache)
+            try:
+                fs = self.flag_stats(p, use_cache=use_cache)
+            except DataUnavailableError as exc:  # the metadata stands; say what is missing
+                said = f"The flag pass could not be made ({one_line(exc)}): flags, scans and "
+                said += "antennas with data are unknown."
+                return dataclasses.replace(meta, warnings=(*meta.warnings, said))
             warnings = list(meta.warnings)
             if fs.integration_varies:
                 warnings.append("INTERVAL varies between rows; integration_s is its median.")

@@ -105,7 +105,9 @@ class ProvenanceService:
                 return self._r.images.get_by_path(candidate).to_dict()
             except NotFoundError:
                 continue
-        p = self._paths.product(given, what="FITS image")  # NotFound/NotPermitted if no file
+        p = self._paths.product(
+            given, what="FITS image", expect="file"
+        )  # NotFound/NotPermitted if no file
         try:
             return self._r.images.get_by_path(str(p)).to_dict()
         except NotFoundError:

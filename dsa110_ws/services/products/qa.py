@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.core.settings import QACalSettings, QAImageSettings, QAMSSettings
-from dsa110_ws.errors import ConfigurationError, InvalidQueryError
-from dsa110_ws.services.products._calqa import CalQAResult, grade_caltable
+from dsa110_ws.errors import ConfigurationError, CorruptFileError, InvalidQueryError, one_line
+from dsa110_ws.services.products._calqa import CalQAResult, grade_caltable, ungradable_caltable
 from dsa110_ws.services.products._checks import CAL_QA_DEFAULTS, IMAGE_QA_DEFAULTS, Check
-from dsa110_ws.services.products._gainqa import GainQAResult, grade_gains
+from dsa110_ws.services.products._gainqa import GainQAResult, grade_gains, ungradable_gains
 from dsa110_ws.services.products._imageqa import ImageQAResult, grade_image
-from dsa110_ws.services.products._msqa import MSQAResult, grade_ms
+from dsa110_ws.services.products._msqa import MSQAResult, grade_ms, ungradable_ms
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
@@ -117,7 +117,7 @@ class QAService:
             Metrics, ``grade`` (good / warning / bad) and the ``checks`` behind it.
         """
         t = self.thresholds("image", **dict(thresholds or {}))
-        p = self._paths.product(path, what="FITS image")
+        p = self._paths.product(path, what="FITS image", expect="file")
 
         def compute() -> ImageQAResult:
             stats = self._fits.stats(p, island_sigma=t["island_sigma"], use_cache=use_cache)
@@ -140,12 +140,20 @@ class QAService:
         """Grade one CASA calibration table from its solutions (flags, amplitudes, phases,
         SNR, dead antennas), with per-antenna and per-spw breakdowns."""
         t = self.thresholds("cal", **dict(thresholds or {}))
-        p = self._paths.product(path, what="calibration table")
+        p = self._paths.product(path, what="calibration table", expect="dir")
+
+        def compute() -> CalQAResult:
+            try:
+                sol = self._cal.load(p)
+            except CorruptFileError as exc:
+                return ungradable_caltable(str(p), one_line(exc))
+            return grade_caltable(sol, t)
+
         return self._cache.get_or_compute(
             "qa.cal",
             p,
             t,
-            lambda: grade_caltable(self._cal.load(p), t),
+            compute,
             encode=CalQAResult.to_dict,
             decode=CalQAResult.from_dict,
             use_cache=use_cache,
@@ -160,12 +168,20 @@ class QAService:
         ``gain_*`` thresholds of ``[qa.cal]``; the noisy antennas are named (see
         :class:`GainQAResult`)."""
         t = self.thresholds("cal", **dict(thresholds or {}))
-        p = self._paths.product(path, what="calibration table")
+        p = self._paths.product(path, what="calibration table", expect="dir")
+
+        def compute() -> GainQAResult:
+            try:
+                sol = self._cal.load(p)
+            except CorruptFileError as exc:
+                return ungradable_gains(str(p), one_line(exc))
+            return grade_gains(sol, t)
+
         return self._cache.get_or_compute(
             "qa.gains",
             p,
             t,
-            lambda: grade_gains(self._cal.load(p), t),
+            compute,
             encode=GainQAResult.to_dict,
             decode=GainQAResult.from_dict,
             use_cache=use_cache,
@@ -220,9 +236,9 @@ class QAService:
         t = self.thresholds("image", **dict(thresholds or {}))
         table = self._peer_inputs(images, thresholds, use_cache)
         out = peer_table(table, t)
-        rank = {"good": 0, "warning": 1, "bad": 2, "unreadable": 3}
+        rank = {"good": 0, "unknown": 1, "warning": 2, "bad": 3, "unreadable": 4}
         out["grade_with_peers"] = [
-            g if rank.get(g, 3) >= rank.get(p, 0) else p
+            g if rank.get(g, 4) >= rank.get(p, 0) else p
             for g, p in zip(out["grade"], out["peer_grade"], strict=True)
         ]
         return out
@@ -277,4 +293,8 @@ class QAService:
         if self._ms is None:
             raise ConfigurationError("This QAService was built without an MSService.")
         t = self.thresholds("ms", **dict(thresholds or {}))
-        return grade_ms(self._ms.flag_stats(path), t)
+        try:
+            flags = self._ms.flag_stats(path)
+        except CorruptFileError as exc:
+            return ungradable_ms(str(path), one_line(exc))
+        return grade_ms(flags, t)

@@ -2,8 +2,9 @@
 normalisation, VO export and SAMP.
 
 The public surface of the sources domain (``w.sources`` is a :class:`SourceService`;
-``w.snapshot`` the :class:`PhotometrySnapshot` its survey-wide reads use; ``w.samp`` the
-:class:`SampService`); everything else in this package is private to it.
+``w.dataset`` the :class:`PhotometryDataset`, the photometry as Parquet, that its
+survey-wide reads use, through :class:`SurveyCompute` on a :class:`DaskCluster` or in
+this process; ``w.samp`` the :class:`SampService`); everything else in this package is private to it.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dsa110_ws.services.sources._cluster import DaskCluster
+    from dsa110_ws.services.sources._dataset import PhotometryDataset
     from dsa110_ws.services.sources._ese import PRESETS, Preset
     from dsa110_ws.services.sources._normalise import Normalisation
     from dsa110_ws.services.sources._samp import SampService
-    from dsa110_ws.services.sources._snapshot import PhotometrySnapshot, SnapshotWarning
     from dsa110_ws.services.sources._stamps import StampStrip
+    from dsa110_ws.services.sources._survey import SurveyCompute
     from dsa110_ws.services.sources._variability import FluxArrays
     from dsa110_ws.services.sources.service import SourceService
 
 __all__ = [
     "SourceService",
+    "PhotometryDataset",
+    "SurveyCompute",
+    "DaskCluster",
     "SampService",
-    "PhotometrySnapshot",
-    "SnapshotWarning",
     "Normalisation",
     "StampStrip",
     "FluxArrays",
@@ -35,9 +39,10 @@ __all__ = [
 #: Public name -> the module of this package defining it (imported on first use).
 _DEFINED_IN: dict[str, str] = {
     "SourceService": "service",
+    "PhotometryDataset": "_dataset",
+    "SurveyCompute": "_survey",
+    "DaskCluster": "_cluster",
     "SampService": "_samp",
-    "PhotometrySnapshot": "_snapshot",
-    "SnapshotWarning": "_snapshot",
     "Normalisation": "_normalise",
     "StampStrip": "_stamps",
     "FluxArrays": "_variability",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,14 +118,17 @@ def _input_coords(obj: Any) -> tuple[pd.DataFrame, Any]:
     return obj.reset_index(drop=True), c
 
 
-def crossmatch(catalogue: SourceRepository, positions: Any, *, max_sep: Any) -> pd.DataFrame:
+def crossmatch(
+    catalogue: Callable[[], pd.DataFrame], positions: Any, *, max_sep: Any
+) -> pd.DataFrame:
     """Nearest catalogue source to each position (``source_id``, ``sep_arcsec``,
-    ``matched`` = within ``max_sep``); the input's own columns are kept."""
+    ``matched`` = within ``max_sep``); the input's own columns are kept.  ``catalogue``
+    gives the whole catalogue (read after the input is checked)."""
     from astropy.coordinates import SkyCoord, match_coordinates_sky
 
     limit_deg = as_degrees(max_sep, "max_sep")
     frame, coords = _input_coords(positions)
-    cat = catalogue.find(limit=None)
+    cat = catalogue()
     out = frame.copy()
     if cat.empty or len(coords) == 0:
         out["source_id"], out["sep_arcsec"], out["matched"] = None, np.nan, False

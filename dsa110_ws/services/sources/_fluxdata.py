@@ -11,8 +11,8 @@ Which flux a source's series uses (``flux=``):
 * ``"reference"``: raw flux divided by the per-image correction from bright stable
   reference sources (:mod:`dsa110_ws.services.sources._normalise`), errors propagated.
 
-The rows come from the photometry snapshot when one matches the database
-(:mod:`dsa110_ws.services.sources._snapshot`), else from SQLite; ``attrs["snapshot"]`` says which.
+The rows come from SQLite here; the same functions run over the partitions of the
+photometry dataset (:mod:`dsa110_ws.services.sources._partitions`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,15 @@ from dsa110_ws.services.sources._variability import FluxArrays
 if TYPE_CHECKING:
     from dsa110_ws.repositories.photometry import PhotometryRepository
     from dsa110_ws.services.sources._normalise import Normalisation
-    from dsa110_ws.services.sources._snapshot import PhotometrySnapshot
 
-__all__ = ["FLUX_MODES", "load_flux_arrays", "mjd_bounds", "read_rows"]
+__all__ = [
+    "FLUX_MODES",
+    "frame_arrays",
+    "load_flux_arrays",
+    "mjd_bounds",
+    "needed_columns",
+    "read_rows",
+]
 
 FLUX_MODES = ("auto", "normalized", "raw", "reference")
 NORM = ("normalized_flux_jy", "normalized_flux_err_jy")
@@ -63,9 +69,18 @@ def _check_mode(flux: str, have: set[str]) -> str:
     return flux
 
 
+def needed_columns(flux: str, have: set[str], *, image: bool = False) -> tuple[str, list[str]]:
+    """The resolved flux mode and the photometry columns it reads (``obs_mjd`` included)."""
+    flux = _check_mode(flux, have)
+    cols = ["source_id", "obs_mjd"]
+    cols += list(NORM) if flux in ("auto", "normalized") else []
+    cols += list(RAW) if flux in ("auto", "raw", "reference") else []
+    cols += ["image_path"] if (image or flux == "reference") else []
+    return flux, cols
+
+
 def read_rows(
     repo: PhotometryRepository,
-    snapshot: PhotometrySnapshot,
     *,
     start_mjd: float | None = None,
     end_mjd: float | None = None,
@@ -73,25 +88,18 @@ def read_rows(
     flux: str = "auto",
     image: bool = False,
 ) -> tuple[str, Any]:
-    """The photometry columns ``flux`` needs (one scan, from the snapshot where it is
-    valid), and the resolved flux mode."""
-    flux = _check_mode(flux, set(repo.columns()))
+    """The photometry columns ``flux`` needs, in one scan of SQLite, and the resolved
+    flux mode."""
+    flux, cols = needed_columns(flux, set(repo.columns()), image=image)
     lo, hi = start_mjd, end_mjd
-    cols = ["source_id", "obs_mjd"]
-    cols += list(NORM) if flux in ("auto", "normalized") else []
-    cols += list(RAW) if flux in ("auto", "raw", "reference") else []
-    cols += ["image_path"] if (image or flux == "reference") else []
-    data, how = snapshot.read(cols, start_mjd=lo, end_mjd=hi, source_ids=source_ids)
-    if data is None:
-        data = repo.scan_columns(cols, start_mjd=lo, end_mjd=hi, source_id=source_ids)
+    data = repo.scan_columns(cols, start_mjd=lo, end_mjd=hi, source_id=source_ids)
     df = pd.DataFrame(data, columns=cols, copy=False)  # the arrays are fresh: no second copy
-    df.attrs.update(table="photometry", n_rows=len(df), start_mjd=lo, end_mjd=hi, snapshot=how)
+    df.attrs.update(table="photometry", n_rows=len(df), start_mjd=lo, end_mjd=hi)
     return flux, df
 
 
 def load_flux_arrays(
     repo: PhotometryRepository,
-    snapshot: PhotometrySnapshot,
     *,
     start_mjd: float | None = None,
     end_mjd: float | None = None,
@@ -99,10 +107,16 @@ def load_flux_arrays(
     flux: str = "auto",
     normalisation: Normalisation | None = None,
 ) -> FluxArrays:
-    """Read once and choose each source's flux series (see module doc)."""
+    """Read once from SQLite and choose each source's flux series (see module doc)."""
     flux, df = read_rows(
-        repo, snapshot, start_mjd=start_mjd, end_mjd=end_mjd, source_ids=source_ids, flux=flux
+        repo, start_mjd=start_mjd, end_mjd=end_mjd, source_ids=source_ids, flux=flux
     )
+    return frame_arrays(df, flux, normalisation)
+
+
+def frame_arrays(df: pd.DataFrame, flux: str, normalisation: Normalisation | None) -> FluxArrays:
+    """Rows (``source_id`` categorical with sorted categories, ``obs_mjd``, the flux
+    columns ``flux`` needs) to the flux series of each source, for a resolved ``flux``."""
     cat = df["source_id"].cat
     code = cat.codes.to_numpy().astype(np.int64)
     ids = cat.categories.to_numpy().astype(object)
@@ -115,7 +129,6 @@ def load_flux_arrays(
         "flux": flux,
         "start_mjd": df.attrs.get("start_mjd"),
         "end_mjd": df.attrs.get("end_mjd"),
-        "snapshot": df.attrs.get("snapshot"),
     }
     if flux == "auto":
         f, s, column = _auto(df, code, n_src, counts)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from dsa110_ws.services.sources._segments import seg_median
 
-__all__ = ["Normalisation", "solve_frame", "apply", "seg_median"]
+__all__ = ["Normalisation", "solve_frame", "solve_codes", "candidates", "apply", "seg_median"]
 
 MAD_TO_SIGMA = 1.4826
 MEDIAN_SE = 1.2533  # sqrt(pi/2): standard error of a median / standard error of a mean
@@ -125,7 +125,11 @@ def _image_solve(
     return sol, keep
 
 
-def _candidates(src, f, s, n_src, snr_min, min_epochs) -> tuple[np.ndarray, ...]:
+def candidates(
+    src: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int, snr_min: float, min_epochs: int
+) -> tuple[np.ndarray, ...]:
+    """Candidate references (median S/N >= ``snr_min`` over >= ``min_epochs`` good
+    rows), with each source's median S/N and count (rows already filtered to good ones)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = seg_median(src, f / s, n_src)
     n = np.bincount(src, minlength=n_src)
@@ -235,7 +239,7 @@ def solve(
     with np.errstate(invalid="ignore"):
         good = (src >= 0) & (img >= 0) & np.isfinite(f) & np.isfinite(s) & (s > 0) & (f > 0)
     src, img, f, s = src[good], img[good], f[good], s[good]
-    is_ref, snr, n_ep = _candidates(src, f, s, n_src, snr_min, min_epochs)
+    is_ref, snr, n_ep = candidates(src, f, s, n_src, snr_min, min_epochs)
     inlier = np.ones(len(f), dtype=bool)
     solves: list[dict] = []
     for _ in range(max(int(max_rounds), 1)):
@@ -284,16 +288,36 @@ def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
     ``obs_mjd``, ``flux_jy``, ``flux_err_jy``)."""
     sc, ic = df["source_id"].cat, df["image_path"].cat
     src, img = sc.codes.to_numpy().astype(np.int64), ic.codes.to_numpy().astype(np.int64)
-    n_src, n_img = len(sc.categories), len(ic.categories)
-    sol, refs, diagnostics = solve(
+    ok_img = img >= 0
+    n_img = len(ic.categories)
+    mjd = seg_median(img[ok_img], df["obs_mjd"].to_numpy(float)[ok_img], n_img)
+    return solve_codes(
         src,
         img,
         df["flux_jy"].to_numpy(float),
         df["flux_err_jy"].to_numpy(float),
-        n_src,
-        n_img,
+        source_names=sc.categories.to_numpy().astype(object),
+        image_names=ic.categories.to_numpy().astype(object),
+        image_mjd=mjd,
         **params,
     )
+
+
+def solve_codes(
+    src: np.ndarray,
+    img: np.ndarray,
+    f: np.ndarray,
+    s: np.ndarray,
+    *,
+    source_names: np.ndarray,
+    image_names: np.ndarray,
+    image_mjd: np.ndarray,
+    **params: Any,
+) -> Normalisation:
+    """:func:`solve` on rows given as codes into ``source_names`` / ``image_names`` (sorted),
+    with each image's observation time ``image_mjd`` (the median over its rows)."""
+    n_src, n_img = len(source_names), len(image_names)
+    sol, refs, diagnostics = solve(src, img, f, s, n_src, n_img, **params)
     if not diagnostics["converged"]:
         worst = max(i["relative_residual"] for i in diagnostics["solves"])
         warnings.warn(
@@ -301,14 +325,12 @@ def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
             f"(relative residual {worst:.1e} > 1e-8): baselines may be off by more "
             "than rounding. Raise lsq_iter.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    ok_img = img >= 0
-    mjd = seg_median(img[ok_img], df["obs_mjd"].to_numpy(float)[ok_img], n_img)
     corr = pd.DataFrame(
         {
-            "image_path": ic.categories.to_numpy().astype(object),
-            "mjd": mjd,
+            "image_path": np.asarray(image_names, dtype=object),
+            "mjd": image_mjd,
             **(
                 {k: sol[k] for k in ("correction", "correction_err", "n_refs", "n_rejected", "ok")}
                 if sol
@@ -323,7 +345,7 @@ def solve_frame(df: pd.DataFrame, **params: Any) -> Normalisation:
     corr = corr.sort_values(["mjd", "image_path"], kind="stable").reset_index(drop=True)
     ref = pd.DataFrame(
         {
-            "source_id": sc.categories.to_numpy().astype(object)[refs["code"]],
+            "source_id": np.asarray(source_names, dtype=object)[refs["code"]],
             **{k: v for k, v in refs.items() if k != "code"},
         }
     )

@@ -3,7 +3,7 @@
 ``np.lexsort`` on ten million rows takes seconds; packing (group, rank of value) into one
 int64 key and sorting that with numpy's (SIMD) quicksort is several times faster and
 gives the same order.  Ties in ``values`` within a group come out in a deterministic but
-unspecified order.
+unspecified order, or in their input order with ``stable=True``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import numpy as np
 __all__ = ["group_order", "is_grouped_sorted", "seg_median"]
 
 
-def group_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Indices sorting rows by ``group`` (non-negative ints), then by ``values``."""
+def group_order(group: np.ndarray, values: np.ndarray, *, stable: bool = False) -> np.ndarray:
+    """Indices sorting rows by ``group`` (non-negative ints), then by ``values`` (NaN
+    last); with ``stable``, rows with equal (group, value) keep their order."""
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(values)] = np.arange(n, dtype=np.int64)
+    rank[np.argsort(values, kind="stable" if stable else None)] = np.arange(n, dtype=np.int64)
     return np.argsort(group.astype(np.int64) * n + rank)
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     )
     from dsa110_ws.services.audit import ActionResult, AuditTrail
 
-__all__ = ["compare", "triage", "TRIAGE_STATUSES"]
+__all__ = ["compare", "decorate", "triage", "TRIAGE_STATUSES"]
 
 TRIAGE_STATUSES = ("investigated", "dismissed", "active")
 
@@ -196,3 +196,30 @@ def triage(
 
     what = f"candidate {int(target)}" if by_id else f"source {target}"
     return audit.perform(action=f"triage_candidate:{status}", target=what, apply=apply)
+
+
+def decorate(
+    cands: pd.DataFrame,
+    attrs: dict,
+    catalogue: SourceRepository,
+    candidates: ESECandidateRepository,
+) -> pd.DataFrame:
+    """Candidates with their positions (``ra_deg``, ``dec_deg``) and the pipeline's latest
+    stored candidate row (``stored_candidate_id``, ``stored_status``); ``attrs`` kept."""
+    ids = cands["source_id"].tolist()
+    pos = catalogue.find(source_id=ids, limit=None) if ids else pd.DataFrame()
+    if not pos.empty:
+        where = pos.set_index("id")[["ra_deg", "dec_deg"]]
+        cands = cands.assign(
+            ra_deg=cands["source_id"].map(where["ra_deg"]),
+            dec_deg=cands["source_id"].map(where["dec_deg"]),
+        )
+    if ids and candidates.available:
+        stored = candidates.find(source_id=ids, limit=None).sort_values("id")
+        latest = stored.groupby("source_id").tail(1).set_index("source_id")
+        cands = cands.assign(
+            stored_candidate_id=cands["source_id"].map(latest["id"]),
+            stored_status=cands["source_id"].map(latest["status"]),
+        )
+    cands.attrs.update(attrs)
+    return cands

@@ -21,20 +21,28 @@ Definitions (docs/science.md), for the N usable epochs f_i +- s_i of one source:
 A usable epoch has a finite flux, a finite error > 0 and an observation time; other rows
 are dropped and counted.  Sources with fewer than ``min_epochs`` usable epochs keep their
 row with NaN metrics.  Dips below the baseline (the ESE signature) come from
-:mod:`dsa110_ws.services.sources._dips`.
+:mod:`dsa110_ws.services.sources._dips`; the two-epoch metrics on measurements averaged
+per night, per week (any bins: ``timescales``) from
+:mod:`dsa110_ws.services.sources._timescales` (columns ``vs_max_night``...).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from dsa110_ws.services.sources._dips import DIP_COLUMNS, find_dips
 from dsa110_ws.services.sources._segments import group_order, is_grouped_sorted
+from dsa110_ws.services.sources._timescales import (
+    DEFAULT_TIMESCALES,
+    bin_series,
+    timescale_columns,
+)
 
-__all__ = ["FluxArrays", "compute_metrics", "METRIC_COLUMNS"]
+__all__ = ["FluxArrays", "compute_metrics", "add_pairs", "METRIC_COLUMNS"]
 
 #: Columns of the variability table, in order.
 METRIC_COLUMNS = (
@@ -92,13 +100,15 @@ def _usable(a: FluxArrays) -> np.ndarray:
 
 
 def _sorted_usable(a: FluxArrays) -> tuple[np.ndarray, ...]:
-    """Usable rows sorted by (source, time); rows that come sorted (as from the photometry
-    snapshot) are checked in one pass and not sorted again."""
+    """Usable rows sorted by (source, time), rows of equal time in their input order (the
+    order of ``id`` from SQLite and from the dataset, so every path pairs the same epochs);
+    rows that come sorted (as from the photometry dataset) are checked in one pass and
+    not sorted again."""
     keep = _usable(a)
     code, mjd, f, s = a.code[keep], a.mjd[keep], a.flux[keep], a.err[keep]
     if is_grouped_sorted(code, mjd):
         return code, mjd, f, s, keep
-    order = group_order(code, mjd)
+    order = group_order(code, mjd, stable=True)
     return code[order], mjd[order], f[order], s[order], keep
 
 
@@ -106,8 +116,18 @@ def _seg_sum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(x, starts) if len(starts) else np.zeros(0)
 
 
-def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
-    """The variability table: one row per source in ``a.source_ids`` (see module doc)."""
+def compute_metrics(
+    a: FluxArrays,
+    *,
+    min_epochs: int = 2,
+    pairs: bool = True,
+    timescales: Mapping[str, float] = DEFAULT_TIMESCALES,
+) -> pd.DataFrame:
+    """The variability table: one row per source in ``a.source_ids`` (see module doc),
+    with the two-epoch metrics of every timescale ``name = bin width (days)`` in
+    ``timescales`` after ``flux_column``; ``pairs=False`` leaves out the tuple columns
+    ``vs_pair`` / ``m_pair`` (cheaper to send between processes; :func:`add_pairs` adds
+    them)."""
     n_src = len(a.source_ids)
     code, mjd, f, s, keep = _sorted_usable(a)
     n = np.bincount(code, minlength=n_src).astype(np.int64)
@@ -115,11 +135,26 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
     has = np.flatnonzero(n > 0)  # segments present, in code order
     starts = np.concatenate([[0], np.cumsum(n[has])[:-1]]).astype(np.int64)
     out = {k: np.full(n_src, np.nan) for k in METRIC_COLUMNS[3:-1]}
+    ts_cols = timescale_columns(timescales)
+    per_ts = {k: np.full(n_src, np.nan) for k in ts_cols}
     if len(has):
         _moments(out, has, starts, n[has], f, s, mjd)
         _pairs(out, code, mjd, f, s, n_src)
         out.update(find_dips(code, mjd, f, s, n_src))
+        for name, width in timescales.items():
+            bc, bt, bf, bs, single = bin_series(code, mjd, f, s, width)
+            per_ts[f"n_bins_{name}"] = n.copy() if single else np.bincount(bc, minlength=n_src)
+            if single:  # one row per bin: the bins are the epochs, their pairs the same
+                for k in ("vs_max", "vs_mjd_a", "vs_mjd_b", "m_max", "m_mjd_a", "m_mjd_b"):
+                    per_ts[f"{k}_{name}"] = out[k].copy()
+            else:
+                _pairs(per_ts, bc, bt, bf, bs, n_src, suffix=f"_{name}")
     few = n < max(int(min_epochs), 2)
+    for k in ts_cols:
+        if not k.startswith("n_bins_"):
+            per_ts[k][few] = np.nan
+        elif not len(has):
+            per_ts[k] = np.zeros(n_src, dtype=np.int64)
     for k in (
         "std_flux_jy",
         "v",
@@ -142,14 +177,12 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
             "n_rejected": rejected,
             **out,
             "flux_column": a.flux_column,
+            **per_ts,
         },
-        columns=list(METRIC_COLUMNS),
+        columns=[*METRIC_COLUMNS, *ts_cols],
     )
-    for name in ("vs", "m"):  # the pair as one (mjd_a, mjd_b) value, None when undefined
-        pa, pb = out[f"{name}_mjd_a"], out[f"{name}_mjd_b"]
-        df[f"{name}_pair"] = [
-            None if x != x else (x, y) for x, y in zip(pa.tolist(), pb.tolist(), strict=True)
-        ]
+    if pairs:
+        add_pairs(df)
     df.attrs.update(a.counts)
     df.attrs.update(
         n_sources=int(n_src),
@@ -159,6 +192,17 @@ def compute_metrics(a: FluxArrays, *, min_epochs: int = 2) -> pd.DataFrame:
         n_rows_used=int(len(f)),
         n_rows_rejected=int(rejected.sum()),
     )
+    return df
+
+
+def add_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``vs_pair`` and ``m_pair``: each epoch pair as one (mjd_a, mjd_b) value, None
+    when undefined (in place; returns ``df``)."""
+    for name in ("vs", "m"):
+        pa, pb = df[f"{name}_mjd_a"].to_numpy(float), df[f"{name}_mjd_b"].to_numpy(float)
+        df[f"{name}_pair"] = [
+            None if x != x else (x, y) for x, y in zip(pa.tolist(), pb.tolist(), strict=True)
+        ]
     return df
 
 
@@ -207,9 +251,17 @@ def _moments(
 
 
 def _pairs(
-    out: dict, code: np.ndarray, mjd: np.ndarray, f: np.ndarray, s: np.ndarray, n_src: int
+    out: dict,
+    code: np.ndarray,
+    mjd: np.ndarray,
+    f: np.ndarray,
+    s: np.ndarray,
+    n_src: int,
+    *,
+    suffix: str = "",
 ) -> None:
-    """Largest |Vs| and |m| over consecutive epochs of each source, and which pair."""
+    """Largest |Vs| and |m| over consecutive epochs of each source, and which pair (into
+    ``out["vs_max" + suffix]``...)."""
     if len(f) < 2:
         return
     same = code[1:] == code[:-1]
@@ -226,9 +278,9 @@ def _pairs(
         hit = np.flatnonzero((val == best[pair_code]) & np.isfinite(val))
         src, first = np.unique(pair_code[hit], return_index=True)
         idx = hit[first]
-        out[f"{name}_max"][src] = val[idx]
-        out[f"{name}_mjd_a"][src] = mjd[idx]
-        out[f"{name}_mjd_b"][src] = mjd[idx + 1]
+        out[f"{name}_max{suffix}"][src] = val[idx]
+        out[f"{name}_mjd_a{suffix}"][src] = mjd[idx]
+        out[f"{name}_mjd_b{suffix}"][src] = mjd[idx + 1]
 
 
 def _segmax(best: np.ndarray, pair_code: np.ndarray, val: np.ndarray) -> None:

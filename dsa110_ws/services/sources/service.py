@@ -12,7 +12,7 @@ A thin facade: the science lives in private modules (``_variability``, ``_dips``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +30,14 @@ from dsa110_ws.services.sources import (
     _normalise,
     _stamps,
     _stored,
+    _timescales,
     _variability,
     _votable,
 )
 
 if TYPE_CHECKING:
     from dsa110_ws.core.paths import PathPolicy
+    from dsa110_ws.core.settings import SourcesSettings
     from dsa110_ws.core.time import Clock
     from dsa110_ws.models import Record
     from dsa110_ws.repositories.photometry import PhotometryRepository
@@ -51,8 +53,9 @@ if TYPE_CHECKING:
         ImageService,
         ProductCache,
     )
+    from dsa110_ws.services.sources._dataset import PhotometryDataset, ProgressArg
     from dsa110_ws.services.sources._normalise import Normalisation
-    from dsa110_ws.services.sources._snapshot import PhotometrySnapshot
+    from dsa110_ws.services.sources._survey import SurveyCompute
 
 __all__ = ["SourceService"]
 
@@ -65,8 +68,11 @@ class SourceService:
     photometry, catalogue, stored_stats, candidates
         The ``photometry``, ``sources``, ``variability_stats`` and ``ese_candidates``
         repositories.
-    snapshot
-        The photometry snapshot survey-wide reads use.
+    survey
+        Survey-wide work over the photometry dataset (in this process or on Dask); its
+        ``dataset`` is the Parquet dataset of the photometry.
+    settings
+        ``[sources]`` (the variability table's timescales).
     fits
         FITS cutouts for postage stamps; pixels for forced photometry.
     images, batch, cache
@@ -87,7 +93,8 @@ class SourceService:
         catalogue: SourceRepository,
         stored_stats: VariabilityStatsRepository,
         candidates: ESECandidateRepository,
-        snapshot: PhotometrySnapshot,
+        survey: SurveyCompute,
+        settings: SourcesSettings,
         fits: FitsImageService,
         images: ImageService,
         batch: BatchRunner,
@@ -100,7 +107,8 @@ class SourceService:
         self._catalogue = catalogue
         self._stored_stats = stored_stats
         self._candidates = candidates
-        self._snapshot = snapshot
+        self._survey = survey
+        self._settings = settings
         self._fits = fits
         self._images = images
         self._batch = batch
@@ -120,15 +128,35 @@ class SourceService:
             "plot_lightcurve, "
             "stamps, plot_stamps, variability, eta_v_thresholds, eta_v_candidates, "
             "plot_eta_v, presets, ese_candidates, compare_stored, triage, normalisation, "
-            "snapshot, export, to_qtable, load_votable>"
+            "dataset, export, to_qtable, load_votable>"
         )
 
     # -- catalogue -----------------------------------------------------------------------
-    def catalog(self, *, limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+    def catalog(self, *, limit: int | None = DEFAULT_LIMIT, engine: str = "auto") -> pd.DataFrame:
         """The ``sources`` table when filled, else derived from photometry (error-weighted
         position, detection count, first/last MJD, mean flux, NVSS flux);
-        ``df.attrs["derived"]`` says which."""
-        return self._catalogue.find(limit=limit)
+        ``df.attrs["derived"]`` says which.  A catalogue derived from a survey-scale
+        photometry table comes from the photometry dataset (``engine`` as in
+        :meth:`variability`), not from a GROUP BY in SQLite per call."""
+        from dsa110_ws.repositories import finish
+
+        if not self._catalogue.derived:
+            return self._catalogue.find(limit=limit)
+        engine = self._engine(engine)
+        if engine == "sqlite":
+            df = self._catalogue.find(limit=limit)
+        else:
+            full = self._survey.catalogue(engine=engine)
+            df = finish(
+                full if limit is None else full.iloc[: limit + 1],
+                table="sources (derived from photometry)",
+                limit=limit,
+            )
+        df.attrs.update(derived=True, engine=engine)
+        return df
+
+    def _engine(self, engine: str) -> str:
+        return self._survey.engine(engine, self._photometry.approx_rows)
 
     def get(self, source_id: str) -> Record:
         """One source as a frozen ``SourceRecord``; :class:`NotFoundError` if unknown."""
@@ -153,7 +181,9 @@ class SourceService:
         from astropy import units as u
 
         return _catalog.crossmatch(
-            self._catalogue, positions, max_sep=30 * u.arcsec if max_sep is None else max_sep
+            lambda: self.catalog(limit=None),
+            positions,
+            max_sep=30 * u.arcsec if max_sep is None else max_sep,
         )
 
     # -- light curves -----------------------------------------------------------------------
@@ -318,6 +348,9 @@ class SourceService:
         source_ids: Sequence[str] | None = None,
         preset: str | None = "moderate",
         normalisation: Normalisation | None = None,
+        engine: str = "auto",
+        progress: ProgressArg = True,
+        timescales: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         """Variability metrics of every source at once (one read, no loop per source).
 
@@ -325,22 +358,52 @@ class SourceService:
         ``chi2_nu``, ``sigma_deviation``, ``vs_max``/``m_max`` with their epoch pair
         (``vs_mjd_a``, ``vs_mjd_b``...), the deepest dip, ``flux_column``; with ``preset``
         also ``chi2_sigma``, ``eta_sigma``, ``score``, ``ese_like``, ``is_candidate``.
+        Per timescale (``timescales``: name = bin width in days; default
+        ``[sources] variability_timescales``, ``night`` and ``week``) the two-epoch
+        metrics on measurements averaged per bin: ``n_bins_night``, ``vs_max_night``,
+        ``vs_mjd_a_night``... (:mod:`dsa110_ws.services.sources._timescales`); the
+        presets' two-epoch route uses ``night`` (``attrs["preset"]["timescale"]``).
         ``flux``: "auto" (stored normalised flux where complete per source, else raw),
         "normalized", "raw" or "reference".  ``attrs`` count rows and sources that were
         skipped (NaN flux, non-positive errors, too few epochs) and which flux was used.
+        ``engine``: "auto" (SQLite for a small database, else the photometry dataset, on
+        Dask for a large one: :mod:`dsa110_ws.services.sources._survey`), "sqlite",
+        "dataset" (partition by partition here) or "dask"; ``attrs["engine"]`` says which
+        ran (they agree to 1e-9).  ``progress``: tqdm bars for long work (True), none
+        (False), or ``callback(stage, done, total)`` (a panel's progress bar).
         Definitions: :mod:`dsa110_ws.services.sources._variability`.
         """
         lo, hi = self._mjd_bounds(start, end)
-        arrays = _fluxdata.load_flux_arrays(
-            self._photometry,
-            self._snapshot,
-            start_mjd=lo,
-            end_mjd=hi,
-            source_ids=source_ids,
-            flux=flux,
-            normalisation=normalisation,
+        engine = self._engine(engine)
+        scales = _timescales.checked(
+            self._settings.variability_timescales if timescales is None else timescales
         )
-        table = _variability.compute_metrics(arrays, min_epochs=min_epochs)
+        if flux == "reference" and normalisation is None:
+            normalisation = self.normalisation(start=start, end=end, engine=engine)
+        if engine == "sqlite":
+            arrays = _fluxdata.load_flux_arrays(
+                self._photometry,
+                start_mjd=lo,
+                end_mjd=hi,
+                source_ids=source_ids,
+                flux=flux,
+                normalisation=normalisation,
+            )
+            table = _variability.compute_metrics(arrays, min_epochs=min_epochs, timescales=scales)
+        else:
+            table = self._survey.variability(
+                engine=engine,
+                flux=flux,
+                min_epochs=min_epochs,
+                start_mjd=lo,
+                end_mjd=hi,
+                source_ids=source_ids,
+                normalisation=normalisation,
+                progress=progress,
+                timescales=scales,
+            )
+        table.attrs["engine"] = engine
+        table.attrs["timescales"] = scales
         return table if preset is None else _ese.classify(table, preset)
 
     def eta_v_thresholds(
@@ -405,27 +468,7 @@ class SourceService:
         classified = _ese.classify(table, preset, **thresholds)
         cands = classified[classified["is_candidate"]]
         cands = cands.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-        return self._decorate(cands, classified.attrs)
-
-    def _decorate(self, cands: pd.DataFrame, attrs: dict) -> pd.DataFrame:
-        ids = cands["source_id"].tolist()
-        pos = self._catalogue.find(source_id=ids, limit=None) if ids else pd.DataFrame()
-        if not pos.empty:
-            where = pos.set_index("id")[["ra_deg", "dec_deg"]]
-            cands = cands.assign(
-                ra_deg=cands["source_id"].map(where["ra_deg"]),
-                dec_deg=cands["source_id"].map(where["dec_deg"]),
-            )
-        repo = self._candidates
-        if ids and repo.available:
-            stored = repo.find(source_id=ids, limit=None).sort_values("id")
-            latest = stored.groupby("source_id").tail(1).set_index("source_id")
-            cands = cands.assign(
-                stored_candidate_id=cands["source_id"].map(latest["id"]),
-                stored_status=cands["source_id"].map(latest["status"]),
-            )
-        cands.attrs.update(attrs)
-        return cands
+        return _stored.decorate(cands, classified.attrs, self._catalogue, self._candidates)
 
     def compare_stored(
         self, *, table: pd.DataFrame | None = None, preset: str = "moderate", rtol: float = 1e-6
@@ -456,23 +499,39 @@ class SourceService:
 
     # -- normalisation and export -----------------------------------------------------------
     def normalisation(
-        self, *, start: TimeLike | None = None, end: TimeLike | None = None, **params: Any
+        self,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        engine: str = "auto",
+        **params: Any,
     ) -> Normalisation:
         """Per-image flux corrections from bright stable reference sources (median ratio to
         baseline, MAD 3-sigma rejection, >= 3 references, errors propagated):
         ``.corrections`` (the series), ``.references``, ``.apply_to(lightcurve)``.
-        Parameters: :func:`dsa110_ws.services.sources._normalise.solve`."""
+        ``engine`` as in :meth:`variability`.  Parameters:
+        :func:`dsa110_ws.services.sources._normalise.solve`."""
         lo, hi = self._mjd_bounds(start, end)
+        engine = self._engine(engine)
+        if engine != "sqlite":
+            return self._survey.normalisation(engine=engine, start_mjd=lo, end_mjd=hi, **params)
         _, rows = _fluxdata.read_rows(
-            self._photometry, self._snapshot, start_mjd=lo, end_mjd=hi, flux="raw", image=True
+            self._photometry, start_mjd=lo, end_mjd=hi, flux="raw", image=True
         )
         return _normalise.solve_frame(rows, **params)
 
-    def snapshot(self, *, refresh: bool = False) -> dict[str, Any]:
-        """The columnar photometry snapshot survey-wide reads use (see
-        :mod:`dsa110_ws.services.sources._snapshot`): its status, or with ``refresh=True`` built
-        and kept now if missing or stale (``"action"`` says which)."""
-        return self._snapshot.refresh() if refresh else self._snapshot.status()
+    def dataset(
+        self, *, refresh: bool = True, full: bool = False, progress: ProgressArg = True
+    ) -> PhotometryDataset:
+        """The photometry as a Parquet dataset (:mod:`dsa110_ws.services.sources._dataset`):
+        ``.path`` (point pandas, DuckDB or polars at it), ``.to_arrow()``,
+        ``.to_dask()``, ``.status()``.  Refreshed from the database first (built on
+        first use; ``full=True`` also checks every row for in-place updates) unless
+        ``refresh=False``."""
+        ds = self._survey.dataset
+        if refresh:
+            ds.refresh(full=full, progress=progress)
+        return ds
 
     def export(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -51,13 +52,19 @@ def test_get_or_compute_recomputes_only_when_needed(workspace, tmp_path):
     assert len(list(c.entries())) == 1  # a changed file replaces its entry
 
 
-def test_directory_identity_ignores_casacore_lock_files(truth):
-    ms = truth["measurement_sets"][0]["path"]
+def test_directory_identity_ignores_casacore_lock_files(truth, tmp_path):
+    import shutil
+
+    ms = str(tmp_path / "copy.ms")  # a copy: the session demo is shared and read-only
+    shutil.copytree(truth["measurement_sets"][0]["path"], ms)
+    for lock in Path(ms).rglob("table.lock"):
+        lock.unlink()
     before = file_identity(ms)
     from casacore import tables
 
     with tables.table(ms, ack=False):
         pass  # creates table.lock in a writable directory
+    assert (Path(ms) / "table.lock").exists()
     assert file_identity(ms) == before
     assert before.size > 0 and before.path == ms
 

@@ -19,7 +19,12 @@ from dsa110_ws.demo.cal_writer import (
     make_gain_solutions,
     write_caltable,
 )
-from dsa110_ws.errors import DataUnavailableError, NotFoundError, NotPermittedError
+from dsa110_ws.errors import (
+    DataUnavailableError,
+    InvalidQueryError,
+    NotFoundError,
+    NotPermittedError,
+)
 from dsa110_ws.services.products.caltables import REGISTRY_TYPES
 
 matplotlib.use("Agg")
@@ -203,7 +208,7 @@ def test_not_a_caltable_and_other_bad_inputs(scratch_ws, scratch_root, truth, tm
         with pytest.raises(DataUnavailableError, match="not a calibration table"):
             call(ms)
     (scratch_root / "flat_gpcal").write_text("nope")
-    with pytest.raises(DataUnavailableError, match="is a file"):
+    with pytest.raises(InvalidQueryError, match="is a file"):
         scratch_ws.qa.cal(scratch_root / "flat_gpcal")
     shutil.copytree(truth["calibration"]["caltables"][0]["path"], tmp_path / "away_kcal")
     (scratch_root / "link_kcal").symlink_to(tmp_path / "away_kcal")

@@ -10,7 +10,12 @@ import pytest
 from astropy.io import fits
 
 from dsa110_ws.demo.fits_writer import write_image
-from dsa110_ws.errors import DataUnavailableError, NotPermittedError, WorkspaceError
+from dsa110_ws.errors import (
+    DataUnavailableError,
+    InvalidQueryError,
+    NotPermittedError,
+    WorkspaceError,
+)
 
 
 def _good(path, **kw):
@@ -64,7 +69,7 @@ def test_empty_file_non_fits_file_and_directory(scratch_ws, scratch_root):
     (scratch_root / "dir.fits").mkdir()
     _all_raise(scratch_ws, scratch_root / "empty.fits", DataUnavailableError, "empty")
     _all_raise(scratch_ws, scratch_root / "notes.fits", DataUnavailableError, "as FITS")
-    _all_raise(scratch_ws, scratch_root / "dir.fits", DataUnavailableError, "is a directory")
+    _all_raise(scratch_ws, scratch_root / "dir.fits", InvalidQueryError, "is a directory")
     _all_raise(scratch_ws, scratch_root / "missing.fits", DataUnavailableError, "does not exist")
 
 

@@ -1,0 +1,194 @@
+"""Building the photometry dataset from scratch, reading SQLite in several processes.
+
+Reading dominates a cold build and the ADBC driver holds the interpreter while it reads,
+so the ``id`` range is split among ``processes`` worker processes (``[sources]
+dataset_build_processes``, default one per core up to four; one for fewer than 2,000,000
+rows).  Each reads its range (ids up to the ``MAX(id)`` seen first), partitions and sorts
+its rows and writes one fragment per partition; a partition then holds one fragment per
+process, in increasing ``id`` ranges.  Each process reads in its own transaction: should
+the pipeline commit meanwhile, rows added later are left to the next refresh (the ids are
+bounded) and rows deleted meanwhile are found by the next refresh's count check.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dsa110_ws.services.sources import _dataset_files as files
+from dsa110_ws.services.sources._dataset_refresh import Progress, finish
+from dsa110_ws.services.sources._dataset_write import Writer, write_parts
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from dsa110_ws.repositories.photometry_arrow import PhotometryReader
+    from dsa110_ws.services.sources._dataset_files import Manifest
+
+__all__ = ["build", "build_range"]
+
+#: Rows below which one process reads everything.
+MIN_ROWS_PER_PROCESS = 1_000_000
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _write_chunk(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> pd.DataFrame:
+    """Write ``table`` as one fragment per partition; return its rows per image."""
+    write_parts(w, table, parts)
+    return files.image_counts(table)
+
+
+def _read_range(
+    reader: PhotometryReader,
+    w: Writer,
+    lo: int,
+    hi: int,
+    n_partitions: int,
+    chunk_rows: int,
+    progress: Progress,
+    total: int,
+) -> tuple[list[list[dict[str, Any]]], pd.DataFrame, int]:
+    import pyarrow as pa
+
+    parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
+    pending: list[pa.Table] = []
+    counts: list[pd.DataFrame] = []
+    held = done = 0
+    with reader:
+        for t in reader.read(after_id=lo, upto_id=hi, batch_rows=min(chunk_rows, 500_000)):
+            pending.append(t)
+            held += t.num_rows
+            done += t.num_rows
+            progress("reading", done, max(done, total))
+            if held >= chunk_rows:
+                counts.append(_write_chunk(w, pa.concat_tables(pending), parts))
+                pending, held = [], 0
+    if pending:
+        counts.append(_write_chunk(w, pa.concat_tables(pending), parts))
+    return parts, files.add_counts(*counts), done
+
+
+def build_range(
+    db_path: str,
+    busy_timeout_s: float,
+    driver: str,
+    lo: int,
+    hi: int,
+    root: str,
+    version: int,
+    n_partitions: int,
+    tag: str,
+    chunk_rows: int,
+) -> tuple[list[list[dict[str, Any]]], pd.DataFrame, int, str]:
+    """One worker's share of a build: rows with ``lo < id <= hi`` (runs in a process)."""
+    from dsa110_ws.repositories import Database
+    from dsa110_ws.repositories.photometry_arrow import PhotometryReader
+
+    db = Database(db_path, busy_timeout_s=busy_timeout_s)
+    try:
+        reader = PhotometryReader(db, driver=driver)
+        w = Writer(Path(root), version, n_partitions, tag=tag, fresh=False)
+        parts, counts, done = _read_range(
+            reader, w, lo, hi, n_partitions, chunk_rows, _quiet, hi - lo
+        )
+        return parts, counts, done, reader.driver
+    finally:
+        db.dispose()
+
+
+def build(
+    root: Path,
+    db_path: Path,
+    reader: PhotometryReader,
+    *,
+    n_partitions: int,
+    version: int,
+    processes: int = 1,
+    progress: Progress = _quiet,
+    chunk_rows: int = 20_000_000,
+) -> Manifest:
+    """Read every row and write the dataset from scratch (see module doc)."""
+    before, started = files.db_identity(db_path), time.time()
+    with reader:
+        ext = reader.extent()
+    k = max(1, min(int(processes), ext["n_rows"] // MIN_ROWS_PER_PROCESS))
+    w = Writer(root, version, n_partitions)
+    bounds = np.linspace(0, ext["max_id"], k + 1).astype(np.int64)
+    progress("reading", 0, ext["n_rows"])
+    if k == 1:
+        parts, per_image, done = _read_range(
+            reader, w, 0, ext["max_id"], n_partitions, chunk_rows, progress, ext["n_rows"]
+        )
+        driver = reader.driver
+    else:
+        parts, per_image, done, driver = _in_processes(
+            reader, w, bounds, n_partitions, chunk_rows, progress, ext["n_rows"]
+        )
+    for p in range(n_partitions):
+        w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
+    report = {
+        "mode": "build",
+        "driver": driver,
+        "processes": k,
+        "rows_read": done,
+        "rows_checked": 0,
+        "rows_dropped": 0,
+        "images_added": len(per_image),
+        "images_changed": 0,
+        "images_removed": 0,
+    }
+    ext = {**ext, "n_rows": done}
+    return finish(
+        root, db_path, reader, ext, parts, per_image, version, before, started, started, report
+    )
+
+
+def _in_processes(
+    reader: PhotometryReader,
+    w: Writer,
+    bounds: np.ndarray,
+    n_partitions: int,
+    chunk_rows: int,
+    progress: Progress,
+    total: int,
+) -> tuple[list[list[dict[str, Any]]], pd.DataFrame, int, str]:
+    """The ranges ``bounds`` read and written by one process each; fragments kept in
+    increasing ``id`` order per partition."""
+    k = len(bounds) - 1
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    args = [
+        (
+            str(reader.db.path),
+            reader.db.busy_timeout_s,
+            reader.driver,
+            int(bounds[i]),
+            int(bounds[i + 1]),
+            str(w.root),
+            w.version,
+            n_partitions,
+            f"p{i}-",
+            chunk_rows,
+        )
+        for i in range(k)
+    ]
+    with ProcessPoolExecutor(k, mp_context=ctx) as pool:
+        futures = [pool.submit(build_range, *a) for a in args]
+        results = []
+        for fut in futures:
+            results.append(fut.result())
+            progress("reading", sum(r[2] for r in results), max(total, 1))
+    parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
+    for got, _, _, _ in results:  # range order: increasing ids
+        for p in range(n_partitions):
+            parts[p].extend(got[p])
+    per_image = files.add_counts(*[r[1] for r in results])
+    return parts, per_image, sum(r[2] for r in results), results[0][3]

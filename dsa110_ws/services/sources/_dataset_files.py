@@ -1,0 +1,370 @@
+"""The photometry dataset on disk: layout, manifest, fragments and row fingerprints.
+
+Layout, under ``<state_dir>/datasets/photometry/<database key>/``::
+
+    manifest.json                   what the current version holds (written atomically)
+    current -> v000007              the current version (a symlink, swapped atomically)
+    images-v000007.parquet          rows per image in that version (beside it, not in it)
+    v000007/part-000/f000005-000.parquet ...   the rows: exactly the current rows
+    .lock                           held while a refresh writes
+
+A version directory is never modified once the manifest names it: a refresh writes a new
+one (hard links for the fragments it keeps, new files for new rows), then swaps the
+manifest and the ``current`` link, then removes versions older than the previous one.  A
+refresh killed midway leaves an unreferenced directory that the next refresh removes, so
+a reader (or a glob over ``current``) always sees one complete version.
+
+Rows are partitioned by a hash of ``source_id`` (CRC-32 of its UTF-8 bytes modulo the
+number of partitions; rows without a source go to partition 0) and sorted by
+(``source_id``, ``obs_mjd``, ``id``) within each fragment, so every source's light curve
+lies in one partition.  A partition holds one fragment per refresh that added rows to
+it; the newest two are merged while the newer is at least as large as the older (so a
+partition keeps about log2(refreshes) fragments and a row is rewritten about that often).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dsa110_ws.core.atomic import atomic_write, temp_sibling
+from dsa110_ws.services.sources._segments import group_order
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "SETTLE_S",
+    "Manifest",
+    "db_identity",
+    "digest",
+    "newest_mtime",
+    "load_manifest",
+    "publish",
+    "locked",
+    "partition_rows",
+    "write_fragment",
+    "fingerprints",
+]
+
+LAYOUT_VERSION = 1
+#: Seconds the database must have been unmodified before a refresh for the manifest to
+#: trust the file's identity (stat) as proof that nothing changed since.
+SETTLE_S = 2.0
+TEXT = ("source_id", "image_path")
+
+
+def db_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What makes the database "the same file": stat of the database and its ``-wal``
+    (device, inode, size, mtime ns; the database's ctime too)."""
+    out: dict[str, Any] = {"path": str(path)}
+    for name, suffix in (("db", ""), ("wal", "-wal")):
+        try:
+            st = os.stat(f"{path}{suffix}")
+        except FileNotFoundError:
+            out[name] = None
+            continue
+        out[name] = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+        if name == "db":  # not for -wal: SQLite re-owns it on open when run as root
+            out[name].append(st.st_ctime_ns)
+    return out
+
+
+def newest_mtime(identity: dict[str, Any]) -> int:
+    """The newest mtime (ns) of the database and its ``-wal`` in an identity."""
+    return max((v[3] for v in (identity.get("db"), identity.get("wal")) if v), default=0)
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclasses.dataclass
+class Manifest:
+    """What one version of the dataset holds (``manifest.json``)."""
+
+    version: int
+    database: str
+    columns: list[str]
+    n_partitions: int
+    #: Per partition, its fragments oldest first: ``{"file": name, "rows": n}``.
+    partitions: list[list[dict[str, Any]]]
+    n_rows: int
+    max_id: int
+    #: The database's file identity when it is known to match the rows (settled), else None.
+    identity: dict[str, Any] | None
+    refreshed_at: float
+    last_full_check: float
+    last_refresh: dict[str, Any] = dataclasses.field(default_factory=dict)
+    layout: int = LAYOUT_VERSION
+
+    @property
+    def dirname(self) -> str:
+        return f"v{self.version:06d}"
+
+    @property
+    def images_file(self) -> str:
+        """Beside the version (not in it): rows per image, ``image_path`` and ``n``."""
+        return f"images-{self.dirname}.parquet"
+
+    def files(self, root: Path) -> list[list[Path]]:
+        """Fragment paths per partition."""
+        base = root / self.dirname
+        return [
+            [base / f"part-{p:03d}" / frag["file"] for frag in frags]
+            for p, frags in enumerate(self.partitions)
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)
+
+
+def load_manifest(root: Path) -> Manifest | None:
+    """The current manifest, or None when absent, of another layout, or naming files that
+    are not there (removed or damaged meanwhile: the dataset is rebuilt)."""
+    try:
+        raw = json.loads((root / "manifest.json").read_text())
+        if raw.get("layout") != LAYOUT_VERSION:
+            return None
+        man = Manifest(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+    paths = [p for part in man.files(root) for p in part]
+    if not all(p.is_file() for p in paths) or not (root / man.images_file).is_file():
+        return None
+    return man
+
+
+def publish(root: Path, man: Manifest) -> None:
+    """Make ``man`` current: the manifest (atomically), then the ``current`` link; then
+    remove versions older than the previous one and leftovers of killed refreshes."""
+    previous = load_manifest(root)
+    atomic_write(root / "manifest.json", man.to_json(), fsync=True)
+    link = temp_sibling(root / "current", "link")
+    os.symlink(man.dirname, link)
+    os.replace(link, root / "current")
+    keep = {man.dirname, man.images_file}
+    if previous is not None and previous.version < man.version:
+        keep |= {previous.dirname, previous.images_file}
+    for p in root.iterdir():
+        if p.name in keep or p.name in ("manifest.json", "current", ".lock"):
+            continue
+        if p.name.startswith(("v", "images-", ".")):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold the dataset's write lock (one refresh at a time, across processes)."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- partitioning and sorting -------------------------------------------------------------
+def _codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A string column as (int64 codes, -1 for null; the distinct values as objects)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = np.asarray(arr.dictionary.to_pylist(), dtype=object)
+    return codes, values
+
+
+def bucket_of(values: np.ndarray, n_partitions: int) -> np.ndarray:
+    """The partition of each source id (CRC-32 of its UTF-8 bytes, modulo)."""
+    return np.fromiter(
+        (zlib.crc32(str(v).encode()) % n_partitions for v in values),
+        dtype=np.int64,
+        count=len(values),
+    )
+
+
+def partition_rows(table: pa.Table, n_partitions: int) -> Iterator[tuple[int, pa.Table]]:
+    """``table`` split by partition, each part sorted by (source_id, obs_mjd, id)."""
+    import pyarrow as pa
+
+    if table.num_rows == 0:
+        return
+    ids = table.column("id").to_numpy()
+    if np.any(np.diff(ids) < 0):  # ties in time keep id order
+        table = table.take(pa.array(np.argsort(ids, kind="stable")))
+    codes, values = _codes(table.column("source_id"))
+    n_u = len(values)
+    bucket_u = bucket_of(values, n_partitions)
+    rank = np.empty(n_u, dtype=np.int64)
+    rank[np.argsort(values.astype(str), kind="stable")] = np.arange(n_u, dtype=np.int64)
+    ok = codes >= 0
+    bucket = np.where(ok, bucket_u[np.maximum(codes, 0)], 0)
+    within = np.where(ok, rank[np.maximum(codes, 0)], n_u)  # no source: last in partition 0
+    group = bucket * (n_u + 1) + within
+    obs = table.column("obs_mjd").to_numpy(zero_copy_only=False).astype(float)
+    order = group_order(group, obs, stable=True)
+    table = table.take(pa.array(order))
+    bounds = np.searchsorted(bucket[order], np.arange(n_partitions + 1))
+    for p in range(n_partitions):
+        if bounds[p + 1] > bounds[p]:
+            yield p, table.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
+
+
+def write_fragment(path: Path, table: pa.Table) -> None:
+    """One Parquet file (dictionary-encoded text, snappy)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        table,
+        path,
+        compression="snappy",
+        use_dictionary=[c for c in TEXT if c in table.column_names],
+        row_group_size=1 << 20,
+    )
+
+
+# -- fingerprints --------------------------------------------------------------------------
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic)."""
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _text_hash(values: np.ndarray) -> np.ndarray:
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
+            for v in values
+        ),
+        dtype=np.uint64,
+        count=len(values),
+    )
+
+
+def row_hashes(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash of each row's stored values (every bit of every float: any change
+    to a stored value changes it; NULL and NaN hash alike, as SQLite stores NaN as NULL)."""
+    h = _mix(table.column("id").to_numpy().astype(np.uint64))
+    for k, c in enumerate(columns):
+        if c in ("id", "obs_mjd"):  # obs_mjd is derived from mjd and the MS index
+            continue
+        if c in TEXT:
+            codes, values = _codes(table.column(c))
+            lut = np.append(_text_hash(values), np.uint64(0x5DEECE66D))
+            bits = lut[np.where(codes >= 0, codes, len(values))]
+        else:
+            vals = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+            bits = np.where(np.isnan(vals), np.nan, vals).view(np.uint64)
+        salt = np.uint64(((k + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+        h = _mix(h ^ _mix(bits + salt))
+    return h
+
+
+FP_COLUMNS = ("image_path", "n", "min_id", "max_id", "sum_id", "hash")
+
+
+def _reduce(key: np.ndarray, n: np.ndarray, lo, hi, s, h) -> dict[str, np.ndarray]:
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]])) if len(k) else k
+    return {
+        "key": k[starts],
+        "n": np.add.reduceat(n[order], starts) if len(k) else n,
+        "min_id": np.minimum.reduceat(lo[order], starts) if len(k) else lo,
+        "max_id": np.maximum.reduceat(hi[order], starts) if len(k) else hi,
+        "sum_id": np.add.reduceat(s[order], starts) if len(k) else s,
+        "hash": np.add.reduceat(h[order], starts) if len(k) else h,
+    }
+
+
+def fingerprints(table: pa.Table, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per image (``image_path``; None for rows without one): rows ``n``, ``min_id``,
+    ``max_id``, ``sum_id`` and ``hash`` (the sum of the rows' hashes, modulo 2^64: any
+    change to a stored value, and any row added or removed, changes it).  With
+    ``columns=None`` only which rows exist is fingerprinted (``hash`` = 0).  Computed the
+    same way from SQLite's rows and from the dataset's, whose values are SQLite's bits."""
+    codes, values = _codes(table.column("image_path"))
+    ids = table.column("id").to_numpy().astype(np.int64)
+    h = row_hashes(table, columns) if columns is not None else np.zeros(len(ids), dtype=np.uint64)
+    key = np.where(codes >= 0, codes, len(values))
+    r = _reduce(key, np.ones(len(ids), dtype=np.int64), ids, ids, ids, h)
+    names = np.append(values, np.array([None], dtype=object))
+    return _frame(names[r["key"]], r)
+
+
+def _frame(paths: np.ndarray, r: dict[str, np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "image_path": pd.Series(paths, dtype=object),
+            **{c: r[c] for c in ("n", "min_id", "max_id", "sum_id")},
+            "hash": r["hash"].astype(np.uint64),
+        },
+        columns=list(FP_COLUMNS),
+    )
+
+
+def image_counts(table: pa.Table) -> pd.DataFrame:
+    """Rows per ``image_path`` (None for rows without one) of ``table``."""
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(table.column("image_path"))
+    return pd.DataFrame(
+        {
+            "image_path": pd.Series(vc.field("values").to_pylist(), dtype=object),
+            "n": vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64),
+        }
+    )
+
+
+def add_counts(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Rows per image of the union of disjoint row sets."""
+    df = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else pd.DataFrame({"image_path": pd.Series([], dtype=object), "n": np.zeros(0, np.int64)})
+    )
+    key = df["image_path"].astype(object).where(df["image_path"].notna(), "\0none")
+    out = df.groupby(key, sort=True)["n"].sum().astype(np.int64)
+    names = [None if k == "\0none" else k for k in out.index]
+    return pd.DataFrame({"image_path": pd.Series(names, dtype=object), "n": out.to_numpy()})
+
+
+def save_counts(path: Path, counts: pd.DataFrame) -> None:
+    tmp = temp_sibling(path)
+    counts.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def load_counts(path: Path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    df["image_path"] = df["image_path"].astype(object).where(df["image_path"].notna(), None)
+    return df
