@@ -31,15 +31,21 @@ test: setup browser  ## the whole test suite (what CI runs): types, lint, then p
 	$(PY) -m mypy
 	$(VENV)/bin/ruff check dsa110_ws tests benchmarks
 	$(VENV)/bin/ruff format --check dsa110_ws
+	$(PY) .ci/lint_tests.py tests  # no test that cannot fail
 	$(PY) -m pytest
 
 lint: setup  ## types, lint and format (part of make test)
 	$(PY) -m mypy
 	$(VENV)/bin/ruff check dsa110_ws tests benchmarks
 	$(VENV)/bin/ruff format --check dsa110_ws
+	$(PY) .ci/lint_tests.py tests
 
-bench: setup  ## speed benchmarks (ratios against baselines measured in the same run)
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: setup  ## speed benchmarks: ratios against baselines of the same run, one closing table; fails on a miss
+	@res=$$(mktemp); codes=""; \
+	for b in benchmarks/bench_*.py; do \
+	  echo "== $$b"; DSA110_BENCH_RESULTS=$$res $(PY) $$b; codes="$$codes $$(basename $$b .py)=$$?"; \
+	done; \
+	$(PY) benchmarks/_verdict.py summary $$res $$codes; rc=$$?; rm -f $$res; exit $$rc
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

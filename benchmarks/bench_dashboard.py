@@ -17,11 +17,13 @@ The demo state is $DSA110_BENCH_DEMO, else generated into a temporary directory.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import best_of, demo_state, scale_state
+from _common import demo_state, scale_state
+from _verdict import Verdicts, median_time
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -88,24 +90,25 @@ def refresh_times(settings: Path) -> tuple[float, dict[str, tuple[float, float]]
     for name, part in dash.parts.items():
         assert not part.last_error, f"{name}: {part.last_error}"
     parts = {
-        name: (best_of(part._load, repeat=3), best_of(part.refresh, repeat=3))
+        name: (median_time(part._load, repeat=3), median_time(part.refresh, repeat=3))
         for name, part in dash.parts.items()
     }
-    total = best_of(dash.refresh, repeat=5)
+    total = median_time(dash.refresh, repeat=5)
     dash.close()
     w.close()
     return total, parts
 
 
-def main() -> None:
+def main() -> int:
+    v = Verdicts("bench_dashboard")
     demo = demo_state()
     print("== cold start of the operations dashboard (Voila + headless Chromium)")
     for k, (t_port, t_widget, t_data) in enumerate(cold_start(demo / "settings.toml"), 1):
-        verdict = "OK" if t_widget < 10 else "SLOW"
         print(
             f"run {k}: listening {t_port:5.2f} s | first widget {t_widget:5.2f} s "
-            f"(target < 10 s: {verdict}) | failed-jobs number shown {t_data:5.2f} s"
+            f"| failed-jobs number shown {t_data:5.2f} s"
         )
+        v.at_most(f"Voila cold start to the first widget, run {k}", t_widget, 10.0, unit=" s")
     print("== refreshing every operations panel (synchronous, median)")
     small, small_parts = refresh_times(demo / "settings.toml")
     big, big_parts = refresh_times(scale_state() / "settings.toml")
@@ -119,17 +122,18 @@ def main() -> None:
             f"{name:<12}{sl * 1e3:9.1f}ms{st * 1e3:10.1f}ms{bl * 1e3:10.1f}ms"
             f"{bt * 1e3:11.1f}ms{bt / st:7.1f}x"
         )
-    verdict = "OK" if big < 1.0 else "SLOW"
     print(
         f"{'all panels':<12}{'':>11}{small * 1e3:10.1f}ms{'':>12}{big * 1e3:11.1f}ms"
-        f"{big / small:7.1f}x   scale refresh {big:.3f} s (target < 1 s: {verdict})"
+        f"{big / small:7.1f}x   scale refresh {big:.3f} s"
     )
+    v.at_most("operations dashboard refresh at survey scale", big, 1.0, unit=" s")
     slowest = max(big_parts, key=lambda n: big_parts[n][1])
     print(
         f"slowest at scale: {slowest} ({big_parts[slowest][1] * 1e3:.0f} ms, of which "
         f"{big_parts[slowest][0] * 1e3:.0f} ms in its service calls)"
     )
+    return v.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import demo_state  # noqa: E402
+from _verdict import Verdicts  # noqa: E402
 
 TARGET_S = 10.0
 RA, DEC = 150.2, 37.3
@@ -164,12 +165,11 @@ def main() -> int:
         f"ratio cold / baseline: {t_cold / t_base:.2f}x (baseline / cold: "
         f"{t_base / t_cold:.2f}x); target: cold under {TARGET_S:.0f} s"
     )
-    passed = t_cold < TARGET_S and ok_flux
-    print(
-        f"\n{'PASS' if passed else 'FAIL'}: {t_cold:.2f} s for {len(paths)} images"
-        + ("" if ok_flux else "; fluxes disagree with the injected truth")
-    )
-    return 0 if passed else 1
+    v = Verdicts("bench_forced")
+    v.at_most(f"forced photometry cold, {len(paths)} images", t_cold, TARGET_S, unit=" s")
+    v.true("fluxes agree with the injected truth (|z| < 5, rms z in 0.7-1.4)", ok_flux)
+    print(f"(ratio cold / Cutout2D baseline: {t_cold / t_base:.2f}x, not a target)")
+    return v.finish()
 
 
 if __name__ == "__main__":

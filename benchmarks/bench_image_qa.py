@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import best_of, report  # noqa: E402
+from _common import report  # noqa: E402
+from _verdict import Verdicts, median_time  # noqa: E402
 
 NPIX = 4096
 
@@ -49,7 +50,7 @@ def make_image(path: Path) -> None:
     )
 
 
-def main() -> None:
+def main() -> int:
     import warnings
 
     from astropy.io import fits
@@ -69,11 +70,11 @@ def main() -> None:
     data = np.asarray(fits.getdata(path)[0, 0], dtype=np.float32)  # native, in memory
     warnings.simplefilter("ignore", AstropyUserWarning)  # astropy: "NaNs ... clipped"
 
-    t_qa = best_of(lambda: w.qa.image(path, use_cache=False), repeat=5)
-    t_stats = best_of(lambda: robust_stats(data), repeat=5)
-    t_astropy = best_of(lambda: sigma_clipped_stats(data, sigma=3, maxiters=5), repeat=3)
-    t_pass = best_of(lambda: data.sum(), repeat=7)
-    t_cached = best_of(lambda: w.qa.image(path), repeat=7)
+    t_qa = median_time(lambda: w.qa.image(path, use_cache=False), repeat=5)
+    t_stats = median_time(lambda: robust_stats(data), repeat=5)
+    t_astropy = median_time(lambda: sigma_clipped_stats(data, sigma=3, maxiters=5), repeat=3)
+    t_pass = median_time(lambda: data.sum(), repeat=7)
+    t_cached = median_time(lambda: w.qa.image(path), repeat=7)
 
     qa = w.qa.image(path)
     _, _, std = sigma_clipped_stats(data, sigma=3, maxiters=5)
@@ -98,12 +99,12 @@ def main() -> None:
     )
     report("robust_stats (in memory)", t_stats, "one numpy pass (sum)", t_pass)
     report("w.qa.image from the file", t_qa, "w.qa.image, cached", t_cached)
-    ok = r1 >= 5 and abs(agree) < 0.01
-    print(
-        f"\n{'PASS' if ok else 'FAIL'}: speed-up {r1:.1f}x (stats kernel {r2:.1f}x), "
-        f"rms within {abs(agree):.3%} of astropy"
-    )
+    v = Verdicts("bench_image_qa")
+    v.at_least("image QA speed-up vs astropy sigma_clipped_stats", r1, 5.0)
+    v.agree("rms vs astropy (relative)", agree, 0.01)
+    print(f"(stats kernel alone: {r2:.1f}x)")
+    return v.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

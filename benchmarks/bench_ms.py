@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import best_of, report  # noqa: E402
+from _common import report  # noqa: E402
+from _verdict import Verdicts, median_time  # noqa: E402
 
 WIDTH = 0.244140625e6 * 8
 
@@ -160,7 +161,7 @@ def _child(data: Path, big: Path, traced: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> int:
     from dsa110_ws.config import load_settings
     from dsa110_ws.workspace import Workspace
 
@@ -175,19 +176,20 @@ def main() -> None:
     )
     w = Workspace(load_settings(data_roots=[str(data)], state_dir=str(tmp / "state")))
 
-    t_small = best_of(lambda: w.ms.summary(data / "small.ms", flags=False, use_cache=False))
-    t_large = best_of(lambda: w.ms.summary(data / "large.ms", flags=False, use_cache=False))
-    t_cached = best_of(lambda: w.ms.summary(data / "large.ms", flags=False))
+    t_small = median_time(lambda: w.ms.summary(data / "small.ms", flags=False, use_cache=False))
+    t_large = median_time(lambda: w.ms.summary(data / "large.ms", flags=False, use_cache=False))
+    t_cached = median_time(lambda: w.ms.summary(data / "large.ms", flags=False))
+    v = Verdicts("bench_ms")
     fs = w.ms.flag_stats(data / "large.ms", use_cache=False)
-    assert fs.flag_fraction == large["flag_fraction"], "flag statistics disagree with the writer"
+    v.true("flag fraction equals the writer's", fs.flag_fraction == large["flag_fraction"])
     rows = fs.chunk_rows
-    t_flags = best_of(lambda: w.ms.flag_stats(data / "large.ms", use_cache=False), repeat=5)
-    t_bare = best_of(lambda: bare_flag_read(data / "large.ms", rows), repeat=5)
-    t_bare_idx = best_of(
+    t_flags = median_time(lambda: w.ms.flag_stats(data / "large.ms", use_cache=False), repeat=5)
+    t_bare = median_time(lambda: bare_flag_read(data / "large.ms", rows), repeat=5)
+    t_bare_idx = median_time(
         lambda: bare_flag_read(data / "large.ms", rows, index_columns=True), repeat=5
     )
-    t_full = best_of(lambda: w.ms.summary(data / "large.ms", use_cache=False), repeat=5)
-    t_data = best_of(
+    t_full = median_time(lambda: w.ms.summary(data / "large.ms", use_cache=False), repeat=5)
+    t_data = median_time(
         lambda: bare_flag_read(data / "large.ms", rows) and _read_data(data / "large.ms"), repeat=3
     )
     print()
@@ -210,7 +212,9 @@ def main() -> None:
         t_bare,
         target="(target <= 2x)",
     )
-    report("flag_stats, 100x MS", t_flags, "bare FLAG + per-row index columns", t_bare_idx)
+    r_flag_idx = report(
+        "flag_stats, 100x MS", t_flags, "bare FLAG + per-row index columns", t_bare_idx
+    )
 
     big = data / "bigflags.ms"
     t0 = time.perf_counter()
@@ -218,7 +222,7 @@ def main() -> None:
     print(f"\nwrote an MS with a {gb:.2f} GB FLAG column in {time.perf_counter() - t0:.0f} s")
     m = _child(data, big, traced=False)
     traced = _child(data, big, traced=True)["traced_mb"]
-    t_bare_big = best_of(lambda: bare_flag_read(big, m["chunk_rows"]), repeat=2)
+    t_bare_big = median_time(lambda: bare_flag_read(big, m["chunk_rows"]), repeat=2)
     r_big = report(
         f"flag_stats, {gb:.2f} GB of FLAG",
         m["seconds"],
@@ -226,7 +230,7 @@ def main() -> None:
         t_bare_big,
         target="(target <= 2x)",
     )
-    t_bare_big_idx = best_of(
+    t_bare_big_idx = median_time(
         lambda: bare_flag_read(big, m["chunk_rows"], index_columns=True), repeat=2
     )
     report(
@@ -246,7 +250,11 @@ def main() -> None:
         f"{r_flag:.2f}x on the demo-like MS, where 32 flags per row cost less than its per-row "
         f"index columns; peak RSS {m['peak_mb']:.0f} MB for {gb:.2f} GB of flags"
     )
+    v.at_most("MS summary (metadata): 100x rows / demo-sized", r_sum, 2.0)
+    v.at_most(f"flag_stats / bare getcol('FLAG'), {gb:.2f} GB of FLAG", r_big, 2.0)
+    v.at_most("flag_stats / bare FLAG + index columns, demo-like", r_flag_idx, 2.0)
+    return v.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,18 +12,24 @@ each with its wall time and the relative residual of the normal equations
 ||A^T (b - A x)|| / ||A^T b|| it reached (smaller is more converged), and the largest
 difference of their log-baselines.  Then the whole ``w.sources.normalisation()``.
 
+Targets (exit 1 on a miss): the new solve no slower than LSQR (>= 1x) and at least as
+converged (its residual <= 1e-9 and <= LSQR's), the log-baselines agreeing within 0.01
+(1 % in flux), and the end-to-end normalisation converged.
+
 Run:  .venv/bin/python benchmarks/bench_normalisation.py [--lsqr-iter 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 
 import numpy as np
 import scipy.sparse as sp
 from _common import report, scale_state
+from _verdict import Verdicts
 from scipy.sparse.linalg import lsqr
 
 import dsa110_ws
@@ -64,7 +70,7 @@ def old_lsqr(a, b, iter_lim: int) -> tuple[np.ndarray, int]:
     return out[0] / norm, int(out[2])
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lsqr-iter", type=int, default=1000)
     args = ap.parse_args()
@@ -96,27 +102,26 @@ def main() -> None:
     den = np.bincount(img, weights=w2, minlength=n_img)
     x_new = np.concatenate([np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), log_b])
     d = log_b[seen] - x_old[n_img:][seen]
-    print(
-        f"multigrid CG: {info['iterations']} iterations, normal-equation residual "
-        f"{normal_residual(a, b, x_new):.1e}, {info['n_groups']} linked group(s)"
-    )
-    print(
-        f"LSQR (previous): {itn} iterations (cap {args.lsqr_iter}), normal-equation "
-        f"residual {normal_residual(a, b, x_old):.1e}"
-    )
-    print(
-        f"largest difference of log-baselines (after removing the free scale): "
-        f"{np.max(np.abs(d - np.median(d))):.1e}"
-    )
+    res_new, res_old = normal_residual(a, b, x_new), normal_residual(a, b, x_old)
+    spread = float(np.max(np.abs(d - np.median(d))))
+    print(f"multigrid CG: {info['iterations']} iterations, normal-equation residual "
+          f"{res_new:.1e}, {info['n_groups']} linked group(s)")
+    print(f"LSQR (previous): {itn} iterations (cap {args.lsqr_iter}), normal-equation "
+          f"residual {res_old:.1e}")
+    print(f"largest difference of log-baselines (after removing the free scale): {spread:.1e}")
     r = report("baseline solve, multigrid CG", t_new, "LSQR as before", t_old)
-    print(f"  speed-up {1 / r:.1f}x")
     t0 = time.perf_counter()
     nrm = w.sources.normalisation()
-    print(
-        f"w.sources.normalisation() end to end: {time.perf_counter() - t0:.1f} s, "
-        f"{len(nrm.references):,} references, converged: {nrm.diagnostics['converged']}"
-    )
+    print(f"w.sources.normalisation() end to end: {time.perf_counter() - t0:.1f} s, "
+          f"{len(nrm.references):,} references, converged: {nrm.diagnostics['converged']}")
+    v = Verdicts("bench_normalisation")
+    v.at_least("baseline solve: LSQR / multigrid CG (speed-up)", 1 / r, 1.0)
+    v.at_most("multigrid CG normal-equation residual", res_new, 1e-9, unit="")
+    v.true("multigrid CG at least as converged as LSQR", res_new <= res_old)
+    v.agree("log-baselines, CG vs LSQR (free scale removed)", spread, 0.01)
+    v.true("w.sources.normalisation() converged", bool(nrm.diagnostics["converged"]))
+    return v.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

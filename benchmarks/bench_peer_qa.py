@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import best_of, report  # noqa: E402
+from _common import report  # noqa: E402
+from _verdict import Verdicts, median_time  # noqa: E402
 
 N, NPIX, CELL = 288, 256, 20.0
 ROOT = Path(os.environ.get("DSA110_BENCH_PEERS", "/tmp/dsa-bench-peers"))
@@ -127,7 +128,7 @@ def main() -> int:
         pairs.append((t1 - t0, time.perf_counter() - t1))
     t_qa, t_both = (statistics.median(x) for x in zip(*pairs, strict=True))
     added = statistics.median(b - a for a, b in pairs)
-    t_peers = best_of(lambda: w.qa.peers(table), repeat=7)  # QA from the cache
+    t_peers = median_time(lambda: w.qa.peers(table), repeat=7)  # QA from the cache
     out = w.qa.peers(table)
     flagged = sorted(int(Path(p).stem[3:]) for p in out.loc[out["peer_grade"] != "good", "path"])
     print()
@@ -141,9 +142,10 @@ def main() -> int:
         f"flagged {flagged} (planted {sorted(NOISY)}); absolute grades: "
         f"{out['grade'].value_counts().to_dict()}"
     )
-    ok = t_peers < 2.0 and flagged == sorted(NOISY)
-    print(f"\n{'PASS' if ok else 'FAIL'}: the peer step takes {t_peers:.2f} s (target < 2 s)")
-    return 0 if ok else 1
+    v = Verdicts("bench_peer_qa")
+    v.at_most("peer step over a night's cached QA (288 images)", t_peers, 2.0, unit=" s")
+    v.true("flags exactly the planted noisy images", flagged == sorted(NOISY))
+    return v.finish()
 
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _common import demo_state
+from _verdict import Verdicts
 
 PHASES = ("prepare_s", "kernel_start_s", "data_s", "kernel_other_s", "render_s", "total_s")
 
@@ -83,18 +85,19 @@ def _series(tag: str, params: dict, work: Path, *, repeat: int) -> tuple[list, l
     return cold, warm
 
 
-def _summary(tag: str, cold: list, warm: list, floor: float) -> None:
+def _summary(v: Verdicts, tag: str, cold: list, warm: list, floor: float) -> None:
     c, w = _median(cold, "total_s"), _median(warm, "total_s")
     cd, wd = _median(cold, "data_s"), _median(warm, "data_s")
     print(
-        f"{tag}: end to end cold {c:.2f} s, warm {w:.2f} s -> {c / w:.2f}x "
-        f"(target >= 2x: {'met' if c / w >= 2 else 'NOT met'}); cells only: cold {cd:.2f} s, "
+        f"{tag}: end to end cold {c:.2f} s, warm {w:.2f} s -> {c / w:.2f}x; "
+        f"cells only: cold {cd:.2f} s, "
         f"warm {wd:.2f} s -> {cd / wd:.2f}x; above the floor: cold {c - floor:.2f} s, warm "
         f"{w - floor:.2f} s -> {(c - floor) / max(w - floor, 1e-3):.2f}x"
     )
+    v.at_least(f"QA report {tag}: cold / warm caches, end to end", c / w, 2.0)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--night", default="2026-11-13", help="demo night (default: 'yesterday')")
     ap.add_argument("--repeat", type=int, default=3, help="runs per series (medians)")
@@ -127,12 +130,14 @@ def main() -> None:
         f"(kernel start {_median(floors, 'kernel_start_s'):.2f} s)"
     )
     print(
-        f"night {args.night}, end to end with cold caches: {c:.2f} s (target < 30 s: "
-        f"{'met' if c < 30 else 'NOT met'}); {c / floor:.2f}x the floor"
+        f"night {args.night}, end to end with cold caches: {c:.2f} s; {c / floor:.2f}x the floor"
     )
-    _summary(f"night-{args.night}", cold, warm, floor)
-    _summary("10-nights", cold10, warm10, floor)
+    v = Verdicts("bench_report")
+    v.at_most(f"nightly QA report {args.night}, cold, with kernel start", c, 30.0, unit=" s")
+    _summary(v, f"night-{args.night}", cold, warm, floor)
+    _summary(v, "10-nights", cold10, warm10, floor)
+    return v.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_of, report  # noqa: E402
+from _common import report  # noqa: E402
+from _verdict import Verdicts, median_time  # noqa: E402
 from bench_image_qa import make_image  # noqa: E402
 
 SIZE = 256
@@ -44,7 +45,7 @@ def matplotlib_png(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def main() -> None:
+def main() -> int:
     from PIL import Image
 
     from dsa110_ws.config import load_settings
@@ -57,15 +58,15 @@ def main() -> None:
 
     ours = w.fits.thumbnail(path, size=SIZE, use_cache=False)
     base = matplotlib_png(path)
-    print(
-        f"PNG sizes: ours {Image.open(io.BytesIO(ours)).size}, "
-        f"matplotlib {Image.open(io.BytesIO(base)).size}"
-    )
+    v = Verdicts("bench_thumbnail")
+    sizes = Image.open(io.BytesIO(ours)).size, Image.open(io.BytesIO(base)).size
+    print(f"PNG sizes: ours {sizes[0]}, matplotlib {sizes[1]}")
+    v.true("both PNGs are 256 x 256 (like for like)", sizes == ((SIZE, SIZE), (SIZE, SIZE)))
     t0 = time.perf_counter()
-    t_ours = best_of(lambda: w.fits.thumbnail(path, size=SIZE, use_cache=False), repeat=7)
-    t_mpl = best_of(lambda: matplotlib_png(path), repeat=5)
-    t_cached = best_of(lambda: w.fits.thumbnail(path, size=SIZE), repeat=7)
-    t_zscale = best_of(
+    t_ours = median_time(lambda: w.fits.thumbnail(path, size=SIZE, use_cache=False), repeat=7)
+    t_mpl = median_time(lambda: matplotlib_png(path), repeat=5)
+    t_cached = median_time(lambda: w.fits.thumbnail(path, size=SIZE), repeat=7)
+    t_zscale = median_time(
         lambda: w.fits.thumbnail(path, size=SIZE, scale="zscale", use_cache=False), repeat=5
     )
     print(f"(timed in {time.perf_counter() - t0:.0f} s)\n")
@@ -78,8 +79,9 @@ def main() -> None:
     )
     report("matplotlib imshow + savefig", t_mpl, "w.fits.thumbnail (zscale)", t_zscale)
     report("w.fits.thumbnail (rms, asinh)", t_ours, "w.fits.thumbnail, cached", t_cached)
-    print(f"\n{'PASS' if r >= 3 else 'FAIL'}: {r:.1f}x faster than matplotlib")
+    v.at_least("thumbnail speed-up vs matplotlib imshow+savefig", r, 3.0)
+    return v.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

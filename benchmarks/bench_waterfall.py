@@ -33,7 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import best_of, report  # noqa: E402
+from _common import report  # noqa: E402
+from _verdict import Verdicts, median_time  # noqa: E402
 
 N_CHAN, N_TIMES = 384, 160
 ROOT = Path(os.environ.get("DSA110_BENCH_WATERFALL", "/tmp/dsa-bench-waterfall"))
@@ -152,9 +153,9 @@ def main() -> int:
     wf = w.ms.waterfall(big, "amp", baseline="1&2")
     assert wf.shape == (N_TIMES, N_CHAN) and wf.n_rows_read == N_TIMES
     chunk = max(1, (32 << 20) // (N_CHAN * 2 * 8))
-    t_big = best_of(lambda: w.ms.waterfall(big, "amp", baseline="1&2"), repeat=7)
-    t_small = best_of(lambda: w.ms.waterfall(small, "amp", baseline="1&2"), repeat=7)
-    t_bare = best_of(lambda: bare_read(big, 48 * 49 // 2, 1, chunk), repeat=7)
+    t_big = median_time(lambda: w.ms.waterfall(big, "amp", baseline="1&2"), repeat=7)
+    t_small = median_time(lambda: w.ms.waterfall(small, "amp", baseline="1&2"), repeat=7)
+    t_bare = median_time(lambda: bare_read(big, 48 * 49 // 2, 1, chunk), repeat=7)
     print()
     r_ind = report(
         "waterfall 1&2, big MS (1,176 baselines)",
@@ -178,12 +179,12 @@ def main() -> int:
         f"{every['peak_mb']:.0f} MB ({every['seconds']:.1f} s, {every['rows']:,} rows, all "
         f"{gb:.2f} GB read); the interpreter with its imports alone: {one['before_mb']:.0f} MB"
     )
-    ok = r_ind <= 2.0 and r_bare <= 3.0 and one["peak_mb"] < 500 and every["peak_mb"] < 500
-    print(
-        f"\n{'PASS' if ok else 'FAIL'}: {r_ind:.2f}x of the small MS, {r_bare:.2f}x of a bare "
-        f"read, peak {max(one['peak_mb'], every['peak_mb']):.0f} MB (target < 500 MB)"
-    )
-    return 0 if ok else 1
+    v = Verdicts("bench_waterfall")
+    v.at_most("waterfall big MS / small MS (independent of size)", r_ind, 2.0)
+    v.at_most("waterfall / bare strided getcol", r_bare, 3.0)
+    v.at_most("peak RSS, one baseline", one["peak_mb"], 500, unit=" MB")
+    v.at_most("peak RSS, every baseline averaged", every["peak_mb"], 500, unit=" MB")
+    return v.finish()
 
 
 if __name__ == "__main__":

@@ -38,20 +38,28 @@ def test_connect_with_nothing_configured_generates_the_demo_once(tmp_path, demo_
     assert w.repos.images.count() > 0
 
 
-def test_paths_outside_the_data_roots_are_refused(workspace, tmp_path, demo_dir):
+def test_paths_outside_the_data_roots_are_refused(tmp_path, demo_dir, state_dir):
+    scratch = tmp_path / "scratch-data"  # a second data root of our own: the demo stays as is
+    scratch.mkdir()
+    workspace = dsa110_ws.connect(
+        demo_dir / "settings.toml",
+        state_dir=state_dir,
+        data_roots=[str(demo_dir / "data"), str(scratch)],
+    )
     outside = tmp_path / "elsewhere.fits"
     outside.write_bytes(b"SIMPLE")
     with pytest.raises(NotPermittedError, match="outside the data roots"):
         workspace.open_path(outside)
-    escape = demo_dir / "data" / "escape_link_test.fits"
-    try:
-        escape.symlink_to(outside)
-        with pytest.raises(NotPermittedError):
-            workspace.open_path(escape)
-    finally:
-        escape.unlink(missing_ok=True)
+    escape = scratch / "escape_link_test.fits"
+    escape.symlink_to(outside)
+    with pytest.raises(NotPermittedError):
+        workspace.open_path(escape)
     inside = next((demo_dir / "data" / "images").rglob("*.fits"))
     assert workspace.open_path(inside) == inside.resolve()
+    good = scratch / "good_link.fits"  # a link that stays inside the roots is followed
+    good.symlink_to(inside)
+    assert workspace.open_path(good) == inside.resolve()
+    workspace.close()
 
 
 def test_import_is_light_and_side_effect_free(tmp_path):

@@ -97,6 +97,20 @@ def variability_rows(phot: list[dict], now_unix: float) -> tuple[list, list]:
     return stats, cands
 
 
+def _check_end_night(end_night: str) -> None:
+    import datetime as dt
+
+    from dsa110_ws.errors import InvalidQueryError
+
+    try:
+        dt.date.fromisoformat(str(end_night))
+    except ValueError:
+        raise InvalidQueryError(
+            f"end_night={end_night!r} is not a calendar date YYYY-MM-DD; "
+            f"pass e.g. --end-night {DEFAULT_END_NIGHT}."
+        ) from None
+
+
 def make_demo_state(
     out_dir: str | Path,
     *,
@@ -120,6 +134,7 @@ def make_demo_state(
         from dsa110_ws.errors import InvalidQueryError
 
         raise InvalidQueryError(f"The demo needs at least 4 nights (got {nights}).")
+    _check_end_night(end_night)  # before anything on disk is touched
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         if not overwrite:

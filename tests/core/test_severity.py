@@ -84,3 +84,15 @@ def test_one_palette():
     assert COLOURS[Severity.CRITICAL] in badge_html("bad") and ">CRITICAL<" in badge_html("bad")
     assert ">bad<" in badge_html("bad", "bad")
     assert "&lt;b&gt;" in badge_html("ok", "<b>")
+
+
+def test_every_comparison_follows_the_documented_order():
+    """<, <=, > and >= for every pair, against the order written down in DESIGN.md
+    (ok < unknown < warning < critical), not against the module's own ranks."""
+    order = ["ok", "unknown", "warning", "critical"]
+    for i, a in enumerate(order):
+        for j, b in enumerate(order):
+            sa, sb = Severity(a), Severity(b)
+            assert [sa < sb, sa <= sb, sa > sb, sa >= sb] == [i < j, i <= j, i > j, i >= j], (a, b)
+    with pytest.raises(TypeError):  # no silent answer against something not on the ladder
+        _ = Severity.OK < 1

@@ -193,3 +193,29 @@ def test_timestamps_to_unix_does_not_depend_on_the_datetime_resolution():
         assert got[0] == pytest.approx(want, abs=1.0 if unit == "s" else 1e-3)
         assert np.isnan(got[1])
     assert timestamps_to_unix(["2026-11-14T17:53:20"])[0] == pytest.approx(1794678800.0)
+
+
+def test_the_edges_of_every_accepted_range():
+    """Boundaries found untested by a mutation run (.ci/mutate.py); expected values from
+    astropy and from the documented ranges (MJD 40000..100000, Unix 1e8..1e10 s, years
+    1900..2200), not from the parser."""
+    from dsa110_ws.core.time import as_mjd_array, datetime_to_mjd, parse_duration, to_time, window
+    from dsa110_ws.errors import InvalidQueryError
+
+    assert to_time(40000).mjd == 40000.0 and to_time(40000.0).format == "mjd"
+    assert to_time(1e8).unix == pytest.approx(1e8) and to_time(1e8).format == "unix"
+    assert to_time(99999.5).format == "mjd"
+    with pytest.raises(InvalidQueryError):
+        to_time(dt.datetime(2200, 1, 1, tzinfo=dt.UTC))  # the end of the range is open
+    with pytest.raises(InvalidQueryError):
+        to_time(dt.date(2200, 1, 1))
+    assert parse_duration("0s") == dt.timedelta(0)
+    t = Time("2026-11-14T00:00:00", scale="utc")
+    lo, hi = window(t, start=t, end=t)  # an empty window is allowed; a reversed one is not
+    assert lo == hi
+    # an aware datetime keeps its offset: 02:00+02:00 is midnight UTC
+    tz = dt.timezone(dt.timedelta(hours=2))
+    assert datetime_to_mjd(dt.datetime(2026, 11, 14, 2, 0, tzinfo=tz)) == pytest.approx(t.mjd)
+    assert datetime_to_mjd(dt.datetime(2026, 11, 14)) == pytest.approx(t.mjd)  # naive: UTC
+    got = as_mjd_array([None, 61000.5, float("nan")])
+    assert np.isnan(got[0]) and got[1] == 61000.5 and np.isnan(got[2])

@@ -6,7 +6,6 @@ writers' own code; caltables and MS subtables are also compared with real CASA-w
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -177,14 +176,13 @@ def layout():
 def demo_ms(tmp_path_factory, layout):
     names, itrf, _ = layout
     path = tmp_path_factory.mktemp("ms") / "demo.ms"
-    start = time.perf_counter()
     truth = write_ms(
         path, antenna_names=names, antenna_itrf_m=itrf, times_mjd_s=_times(12),
         integration_s=INT_S, spw_freqs_hz=SPWS, field_name="drift_0", field_ra_deg=200.0,
         field_dec_deg=40.0, bad_antenna=7, bad_channels=slice(10, 13), rfi_fraction=0.02,
         scan_length_integrations=6, rng=np.random.default_rng(5),
     )  # fmt: skip
-    return path, truth, time.perf_counter() - start
+    return path, truth
 
 
 def test_layout_is_a_t_near_ovro(layout):
@@ -202,12 +200,8 @@ def test_layout_is_a_t_near_ovro(layout):
     assert np.ptp(enu[on_ew, 0]) > 1000
 
 
-def test_ms_is_written_fast(demo_ms):
-    assert demo_ms[2] < 1.0
-
-
 def test_ms_subtables_match_inputs(demo_ms, layout):
-    path, truth, _ = demo_ms
+    path, truth = demo_ms
     with _open(path) as ms:
         assert ms.getdminfo()  # data managers readable
         keywords = ms.getkeywords()
@@ -236,7 +230,7 @@ def test_ms_subtables_match_inputs(demo_ms, layout):
 
 
 def test_ms_main_table_matches_truth(demo_ms):
-    path, truth, _ = demo_ms
+    path, truth = demo_ms
     with _open(path) as ms:
         assert ms.nrows() == truth["n_rows"] == 12 * 2 * 55
         names = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "SCAN_NUMBER", "FLAG",
@@ -317,7 +311,7 @@ def test_ms_variants_and_casacore_utilities(tmp_path, layout):
 
 
 def test_ms_structure_matches_casa_sample(demo_ms, casa_samples):
-    path, _, _ = demo_ms
+    path, _ = demo_ms
     sample = casa_samples / "vla_3c273_xband.ms"
     with _open(sample) as ref, _open(path) as ours:
         assert set(ref.colnames()) - {"WEIGHT_SPECTRUM"} <= set(ours.colnames())
@@ -356,9 +350,7 @@ def test_caltable_round_trip(tmp_path, layout, kind):
     }  # fmt: skip
     solutions, n_times, freqs = make[kind]()
     path = tmp_path / f"demo.{kind}0"
-    start = time.perf_counter()
     truth = _write_cal(path, layout, solutions, n_times, freqs)
-    assert time.perf_counter() - start < 1.0
     param = "FPARAM" if kind == "K" else "CPARAM"
     with _open(path) as tb:
         keywords, info = tb.getkeywords(), tb.info()

@@ -8,6 +8,7 @@ import sqlite3
 
 import nbformat
 import pytest
+from astropy.time import Time
 
 from dsa110_ws.reporting._metric import overall_status
 from dsa110_ws.reporting.metrics import stats_metrics
@@ -55,14 +56,25 @@ def test_metrics_agree_with_an_independent_count(folder, demo_dir, truth):
     doc = {m["name"]: m for m in json.loads((folder / "metrics.json").read_text())["metrics"]}
     nights = [n for n in truth["nights"] if "2026-11-07" <= n < "2026-11-14"]
     assert doc["n_images"]["value"] == sum(i["night"] in nights for i in truth["images"]) == 56
+    # the window's bounds from astropy, not from the package's own time helpers
+    lo, hi = (Time(f"{d}T00:00:00", scale="utc").unix for d in ("2026-11-07", "2026-11-14"))
+    assert (lo, hi) == (1794009600.0, 1794614400.0)
+    day = 86400.0
     con = sqlite3.connect(f"file:{demo_dir / 'pipeline.sqlite3'}?mode=ro", uri=True)
-    lo, hi = 1793923200.0, 1794528000.0  # 2026-11-07, 2026-11-14 (Unix s)
-    ok, bad = con.execute(
-        "SELECT SUM(status IN ('done','completed')), SUM(status IN ('failed','error')) "
-        "FROM jobs WHERE created_at >= ? AND created_at < ?",
-        (lo, hi),
-    ).fetchone()
+
+    def jobs(a: float, b: float) -> tuple[int, int]:
+        return con.execute(
+            "SELECT SUM(status IN ('done','completed')), SUM(status IN ('failed','error')) "
+            "FROM jobs WHERE created_at >= ? AND created_at < ?",
+            (a, b),
+        ).fetchone()
+
+    ok, bad = jobs(lo, hi)
+    # the oracle can tell a window shifted by a day: the failed jobs of the truth file all
+    # start on 2026-11-14, so the window one day later holds them and this one none
+    later_ok, later_bad = jobs(lo + day, hi + day)
     con.close()
+    assert bad == 0 and later_bad == len(truth["failed_jobs"]) == 4
     assert doc["job_success_rate"]["value"] == pytest.approx(ok / (ok + bad))
     assert doc["n_failed_jobs"]["value"] == bad
     # the previous period holds data on 2 of its 7 nights: no ratio is claimed from it

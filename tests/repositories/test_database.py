@@ -6,7 +6,6 @@ import hashlib
 import multiprocessing as mp
 import shutil
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -26,42 +25,60 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _writer(db: str, n: int, started, stop) -> None:
-    con = sqlite3.connect(db, timeout=10)
+def _writer(db: str, rounds: int, in_txn, reader_done, progress) -> None:
+    """A pipeline-like writer that, each round, opens a write transaction, inserts a job and
+    then waits for the reader to finish a read before it commits: every read of the test
+    happens while this process holds an open write transaction. ``progress`` counts commits."""
+    con = sqlite3.connect(db, timeout=10, isolation_level=None)
     con.execute("PRAGMA journal_mode = WAL")
-    started.set()
-    i = 0
-    while not stop.is_set() and i < n:
-        with con:
-            con.execute(
-                "INSERT INTO jobs (type, status, created_at) VALUES ('image', 'running', ?)",
-                (time.time(),),
-            )
-        i += 1
+    for _ in range(rounds):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute(
+            "INSERT INTO jobs (type, status, created_at) VALUES ('image', 'running', ?)",
+            (1.8e9,),
+        )
+        in_txn.set()
+        if not reader_done.wait(60):
+            con.execute("ROLLBACK")
+            break
+        reader_done.clear()
+        con.execute("COMMIT")
+        with progress.get_lock():
+            progress.value += 1
     con.close()
 
 
 def test_reads_succeed_while_a_pipeline_process_writes_in_wal_mode(tmp_path, demo_dir):
+    """Each read runs while the writer holds an uncommitted insert (the writer's progress is
+    observed between reads): reads neither block nor see uncommitted rows, and they see
+    each commit once it is made."""
     db = tmp_path / "pipeline.sqlite3"
     shutil.copy2(demo_dir / "pipeline.sqlite3", db)
     w = dsa110_ws.connect(pipeline_db=db, state_dir=tmp_path / "st")
     before = w.repos.jobs.count()
     ctx = mp.get_context("spawn")
-    started, stop = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_writer, args=(str(db), 400, started, stop))
+    in_txn, reader_done, progress = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
+    rounds = 5
+    proc = ctx.Process(target=_writer, args=(str(db), rounds, in_txn, reader_done, progress))
     proc.start()
+    observed = []
     try:
-        assert started.wait(30)
-        counts = []
-        for _ in range(30):
-            counts.append(w.repos.jobs.count())
+        for _ in range(rounds):
+            assert in_txn.wait(60), "the writer never opened its transaction"
+            committed = progress.value  # the writer is inside its transaction now
+            n = w.repos.jobs.count()
             assert len(w.repos.jobs.find(status="failed")) == 4
-        assert counts == sorted(counts)  # a reader sees the writer's commits, monotonically
+            assert progress.value == committed and in_txn.is_set()  # still uncommitted
+            observed.append((committed, n))
+            in_txn.clear()  # only the reader clears it, so the next wait is for a new round
+            reader_done.set()
     finally:
-        stop.set()
-        proc.join(30)
-    assert proc.exitcode == 0
-    assert w.repos.jobs.count() > before
+        reader_done.set()
+        proc.join(60)
+    assert proc.exitcode == 0 and progress.value == rounds
+    # during the reads the writer had made 0, 1, ... commits, and each read saw exactly them
+    assert observed == [(i, before + i) for i in range(rounds)]
+    assert w.repos.jobs.count() == before + rounds
     w.close()
 
 

@@ -42,7 +42,7 @@ import pandas as pd
 
 from dsa110_ws.core.settings import HealthCheckSpec, HealthSettings
 from dsa110_ws.core.severity import Severity, worst
-from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.errors import InvalidQueryError, WorkspaceError, one_line
 from dsa110_ws.services.operations._checks import CHECKS
 
 if TYPE_CHECKING:
@@ -286,9 +286,16 @@ class HealthService:
         Each check gets its ``timeout_s``; one that raises reports ``unknown`` with the
         reason (``critical`` for the database check: an unreadable database is an outage).
         """
+        every = self.checks()
+        unknown = sorted(set(names or ()) - {s["name"] for s in every})
+        if unknown:
+            raise InvalidQueryError(
+                f"No health check named {', '.join(map(repr, unknown))}; the checks are "
+                f"{', '.join(s['name'] for s in every)} (see `dsa110-ws health`)."
+            )
         specs = [
             s
-            for s in self.checks()
+            for s in every
             if (names is None or s["name"] in names) and (kinds is None or s["kind"] in kinds)
         ]
         ctx = _Context(

@@ -34,7 +34,9 @@ def test_nearest_set_and_staleness(workspace, truth):
     assert near.valid and near.set_name == f"{img['night']}_3C286"
     expected_h = abs((near.valid_start_mjd + near.valid_end_mjd) / 2 - img["mid_mjd"]) * 24
     assert near.distance_h == pytest.approx(expected_h, abs=1e-6)
-    assert near.staleness == staleness_class(expected_h)
+    # the documented ladder (DESIGN.md: fresh <= 6 h, aging <= 12 h, stale <= 24 h)
+    ladder = [(6.0, "fresh"), (12.0, "aging"), (24.0, "stale"), (float("inf"), "critical")]
+    assert near.staleness == next(cls for limit, cls in ladder if expected_h <= limit)
     gap = truth["calibration"]["coverage_gap_mjd"]
     in_gap = workspace.calhealth.nearest((gap[0] + gap[1]) / 2)
     assert not in_gap.valid and in_gap.apply_list == ()

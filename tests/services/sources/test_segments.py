@@ -46,3 +46,17 @@ def test_group_order_and_sorted_check_agree():
     assert all(np.all(np.diff(v[g == k]) >= 0) for k in range(20))
     assert is_grouped_sorted(g, v) and not is_grouped_sorted(group, values)
     assert not is_grouped_sorted(g[::-1], v[::-1])
+
+
+def test_edge_cases_found_by_a_mutation_run():
+    """Small inputs where each answer can be written down by hand (ties, two rows, groups
+    in descending order); .ci/mutate.py found these comparisons untested."""
+    g, v = np.array([0, 0]), np.array([2.0, 1.0])
+    assert not is_grouped_sorted(g, v)  # two rows, out of order
+    assert is_grouped_sorted(np.array([0, 0, 1]), np.array([1.0, 1.0, 0.0]))  # a tie is sorted
+    assert not is_grouped_sorted(np.array([0, 0, 0]), np.array([1.0, 3.0, 2.0]))
+    assert is_grouped_sorted(np.array([0]), np.array([5.0]))
+    # groups given in descending order: each group's median, by hand
+    group = np.array([2, 2, 2, 1, 1, 0])
+    values = np.array([5.0, 1.0, 3.0, 4.0, 2.0, 7.0])
+    np.testing.assert_array_equal(seg_median(group, values, 3), [7.0, 3.0, 3.0])

@@ -173,5 +173,7 @@ def test_raw_fallback_when_normalised_columns_are_empty(writable_demo, state_dir
         }
     finally:
         w.close()
-    assert len(raw_fp) <= 5  # reported: 3 constants on the demo with raw flux
+    # raw flux gives a few false positives (3 on the demo), and the normalisation removes
+    # every one of them (ref holds exactly the truth's variables, checked above)
+    assert 1 <= len(raw_fp) <= 5 and raw_fp.isdisjoint(set(ref["source_id"]))
     shutil.rmtree(state_dir, ignore_errors=True)
