@@ -112,9 +112,9 @@ def queries(w, run, now: datetime) -> None:
     )
 
     def cold(fn):
-        # the service's shared reads (a 5 s memo) cleared first: each call goes to the server
+        # the service's shared reads (memo and cross-kernel cache) cleared: each call is a query
         def call():
-            w.tasks.memo.clear()
+            w.tasks.forget()  # this process's memo and the cross-kernel cache
             return fn()
 
         return call
@@ -177,7 +177,8 @@ def dashboard(
 
     def cold(fn):
         def run():  # queue reads and plots from scratch (the worst case)
-            w.tasks.memo.clear()
+            w.tasks.forget()
+            w.shared.clear()  # panels' refreshes shared across kernels: a cold round
             _widgets._PNG_MEMO.clear()
             fn()
 
@@ -194,7 +195,8 @@ def dashboard(
     times, redrawn = [], []
     for _ in range(7):
         for fresh_plots, into in ((False, times), (True, redrawn)):
-            w.tasks.memo.clear()
+            w.tasks.forget()
+            w.shared.clear()  # panels' refreshes shared across kernels: a cold round
             if fresh_plots:  # new rows since the last refresh: every plot drawn again
                 _widgets._PNG_MEMO.clear()
             t0 = time.perf_counter()
