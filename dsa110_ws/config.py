@@ -106,6 +106,13 @@ FIELDS: dict[str, FieldDoc] = {
         "float",
         "Seconds to wait for a locked SQLite database before raising DatabaseBusyError.",
     ),
+    "statement_timeout_s": FieldDoc(
+        ("DSA110_WS_STATEMENT_TIMEOUT",),
+        "float",
+        "Seconds one query of the pipeline's SQLite may run before it is stopped "
+        "(DatabaseBusyError; 0: no limit); survey-wide reads at 10^8 rows stay inside the "
+        "default.",
+    ),
     "queue_url": FieldDoc(
         ("DSA110_WS_QUEUE_URL", "ABSURD_DATABASE_URL"),
         "url",
@@ -164,6 +171,7 @@ class Settings:
     allow_writes: bool = False
     dask_scheduler: str | None = None
     busy_timeout_s: float = 5.0
+    statement_timeout_s: float = 600.0
     queue_url: str | None = None
     queue_name: str = DEFAULT_QUEUE
     dlq_name: str | None = None

@@ -137,7 +137,12 @@ class Workspace:
                 "No pipeline database configured: set PIPELINE_DB, or use dsa110_ws.connect() "
                 "for the demo state."
             )
-        return Database(s.pipeline_db, busy_timeout_s=s.busy_timeout_s, allow_writes=s.allow_writes)
+        return Database(
+            s.pipeline_db,
+            busy_timeout_s=s.busy_timeout_s,
+            allow_writes=s.allow_writes,
+            statement_timeout_s=s.statement_timeout_s,
+        )
 
     @lazy
     def repos(self) -> Repositories:

@@ -76,8 +76,10 @@ class Database:
         busy_timeout_s: float = 5.0,
         allow_writes: bool = False,
         variable: str = "PIPELINE_DB",
+        statement_timeout_s: float = 600.0,
     ):
         self.busy_timeout_s = float(busy_timeout_s)
+        self.statement_timeout_s = float(statement_timeout_s)
         self.allow_writes = bool(allow_writes)
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -259,10 +261,22 @@ class Database:
         self.queries.count(sql)
         args = dict(params or {})
         con = self._reader()
+        limit = self.statement_timeout_s if self.statement_timeout_s > 0 else float("inf")
+        deadline = time.monotonic() + limit
+        # why: SQLite has no statement timeout; its progress handler, called every N virtual
+        # machine steps, interrupts a statement that has run past the deadline (0: no limit)
+        if limit != float("inf"):
+            con.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
         try:
             cur = con.execute(sql, args)
             rows = cur.fetchall()
         except sqlite3.Error as exc:
+            if time.monotonic() > deadline and "interrupt" in str(exc).lower():
+                raise DatabaseBusyError(
+                    f"A query of {self.describe()} ran longer than {self.statement_timeout_s:g} "
+                    "s and was stopped; narrow the window or filters, or raise "
+                    "DSA110_WS_STATEMENT_TIMEOUT (statement_timeout_s)."
+                ) from None
             if getattr(exc, "sqlite_errorname", "") not in TRANSIENT_CODES:
                 raise self.error(exc, "running a query") from None
 
@@ -274,6 +288,8 @@ class Database:
                 cur, rows = retry_transient(again, deadline_s=self.busy_timeout_s)
             except sqlite3.Error as exc2:
                 raise self.error(exc2, "running a query") from None
+        finally:
+            con.set_progress_handler(None, 0)
         return [d[0] for d in cur.description], rows
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -503,3 +503,25 @@ def test_the_survey_cluster_gives_up_on_a_silent_scheduler(silent_server):
     assert len(msg.splitlines()) == 1 and "no answer within 2 s" in msg
     assert f"127.0.0.1:{silent_server}" in msg
     cluster.close()
+
+
+def test_a_query_that_runs_too_long_is_stopped_with_one_line(env, tmp_path):
+    """SQLite has no statement timeout of its own: a query past statement_timeout_s is
+    interrupted (a typed error naming the setting), and the connection works afterwards."""
+    import dsa110_ws
+    from dsa110_ws.errors import DatabaseBusyError
+
+    before = _digest(env / "pipeline.sqlite3")
+    w = dsa110_ws.connect(env / "settings.toml", state_dir=tmp_path / "st", statement_timeout_s=0.5)
+    endless = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    )
+    try:
+        with pytest.raises(DatabaseBusyError, match="statement_timeout_s") as err:
+            w.db.fetch(endless)
+        # (the recursive count never ends: an answer at all means it was stopped)
+        assert "\n" not in str(err.value) and "0.5 s" in str(err.value)
+        assert w.db.scalar("SELECT count(*) FROM images") > 0  # the reader still works
+    finally:
+        w.close()
+    assert _digest(env / "pipeline.sqlite3") == before
