@@ -4,7 +4,6 @@ column names, one-line errors with a non-zero exit, and reads that change nothin
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from _queue_helpers import admin_url, digest
@@ -180,30 +179,24 @@ def test_without_a_queue_the_tasks_commands_say_how_to_configure_it(
 
 
 # -- a server or database that is not what it should be ---------------------------------------
-def _fails(capsys, url: str, monkeypatch, *args: str) -> tuple[str, float]:
+def _fails(capsys, url: str, monkeypatch, *args: str) -> str:
     monkeypatch.setenv("DSA110_WS_QUEUE_URL", url)
-    t0 = time.monotonic()
     code, out, err = _run(capsys, *args)
-    took = time.monotonic() - t0
     assert code == 1 and not out.strip(), (out, err)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err, took
+    return err
 
 
-def test_an_unreachable_server_is_one_line_naming_the_host_fast(cli_env, capsys, monkeypatch):
-    err, took = _fails(
+def test_an_unreachable_server_is_one_line_naming_the_host(cli_env, capsys, monkeypatch):
+    # (a server that accepts and never answers, on loopback: tests/adversarial/test_databases)
+    err = _fails(
         capsys,
         "postgresql://absurd:secret@127.0.0.1:1/dsa110_absurd",
         monkeypatch,
         "tasks",
         "stats",
     )
-    assert "127.0.0.1:1" in err and "secret" not in err and took < 10
-    # a host that never answers: the connect timeout, not a hang
-    err, took = _fails(
-        capsys, "postgresql://absurd@10.255.255.1:5433/dsa110_absurd", monkeypatch, "tasks", "stuck"
-    )
-    assert "10.255.255.1:5433" in err and took < 10
+    assert "127.0.0.1:1" in err and "secret" not in err and "refused" in err.lower()
 
 
 def test_a_wrong_password_is_one_line_and_never_shown(cli_env, capsys, monkeypatch, pg_server):
@@ -216,7 +209,7 @@ def test_a_wrong_password_is_one_line_and_never_shown(cli_env, capsys, monkeypat
         con.execute("SELECT pg_reload_conf()")
     try:
         wrong = cli_env.replace("postgresql://postgres@", "postgresql://ws_pw:wrong-one@")
-        err, _ = _fails(capsys, wrong, monkeypatch, "tasks", "stats")
+        err = _fails(capsys, wrong, monkeypatch, "tasks", "stats")
         assert "refused the login" in err and "wrong-one" not in err
         assert "ABSURD_DATABASE_URL" in err
     finally:
@@ -228,7 +221,7 @@ def test_a_wrong_password_is_one_line_and_never_shown(cli_env, capsys, monkeypat
 def test_a_database_without_schema_absurd(cli_env, capsys, monkeypatch):
     with connect(cli_env, autocommit=True) as con:
         con.execute("DROP SCHEMA absurd CASCADE")
-    err, _ = _fails(capsys, cli_env, monkeypatch, "tasks", "stats")
+    err = _fails(capsys, cli_env, monkeypatch, "tasks", "stats")
     assert "has no schema 'absurd'" in err and "ABSURD_DATABASE_URL" in err
 
 
