@@ -96,6 +96,8 @@ class PhotometryDataset:
         self._settings = settings
         self.root = Path(state_dir) / "datasets" / "photometry" / files.digest(str(db.path))
         self._man: Manifest | None = None
+        #: Why the last rebuild after damage happened (None: none in this process).
+        self.last_damage: str | None = None
 
     def __repr__(self) -> str:
         man = self.manifest()
@@ -172,6 +174,19 @@ class PhotometryDataset:
         finally:
             close()
 
+    def rebuild(self, reason: str) -> Manifest:
+        """Build the dataset again from the database (a file of it was found damaged:
+        ``reason``); the damaged version is replaced whole, never patched."""
+        s = self._settings
+        callback, close = make_progress(False)
+        try:
+            with files.locked(self.root):
+                self._man = self._write(None, True, callback, s.dataset_reader)
+        finally:
+            close()
+        self.last_damage = reason
+        return self._man
+
     def _write(self, man: Manifest | None, full: bool, callback: Any, driver: str) -> Manifest:
         from dsa110_ws.repositories.photometry_arrow import PhotometryReader
 
@@ -211,7 +226,7 @@ class PhotometryDataset:
         """The current rows as a ``pyarrow.dataset.Dataset`` (refreshed first)."""
         import pyarrow.dataset as pads
 
-        return pads.dataset([f for part in self.files() for f in part], format="parquet")
+        return pads.dataset([f for part in self.files() for f in part], format=files.verified())
 
     def to_dask(self) -> Any:
         """The current rows as a dask DataFrame (one partition per file; refreshed first)."""
@@ -230,6 +245,7 @@ class PhotometryDataset:
             "database": str(self._db.path),
             "path": str(self.path),
             "built": man is not None,
+            "last_damage": self.last_damage,
         }
         if man is None:
             return out

@@ -244,6 +244,34 @@ def write_fragment(path: Path, table: pa.Table) -> None:
         compression="snappy",
         use_dictionary=[c for c in TEXT if c in table.column_names],
         row_group_size=1 << 20,
+        write_page_checksum=True,  # every page's CRC, verified by every read (verified())
+    )
+
+
+def verified() -> Any:
+    """The Parquet format every read of the dataset uses: each page's CRC checked, so a
+    file altered on disk (even to values of the right shape) fails the read
+    (:func:`is_damaged`) instead of giving wrong rows."""
+    import pyarrow.dataset as pads
+
+    return pads.ParquetFileFormat(
+        default_fragment_scan_options=pads.ParquetFragmentScanOptions(
+            page_checksum_verification=True
+        )
+    )
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether a read failed because a dataset file is damaged (a page's CRC, a cut file,
+    a footer that is not Parquet), as opposed to any other error."""
+    import pyarrow as pa
+
+    if not isinstance(exc, OSError | pa.ArrowException):
+        return False
+    text = str(exc).lower()
+    return any(
+        w in text
+        for w in ("checksum", "crc", "parquet magic", "thrift", "unexpected end", "corrupt")
     )
 
 
@@ -360,11 +388,11 @@ def add_counts(*frames: pd.DataFrame) -> pd.DataFrame:
 
 def save_counts(path: Path, counts: pd.DataFrame) -> None:
     tmp = temp_sibling(path)
-    counts.to_parquet(tmp, index=False)
+    counts.to_parquet(tmp, index=False, write_page_checksum=True)
     os.replace(tmp, path)
 
 
 def load_counts(path: Path) -> pd.DataFrame:
-    df = pd.read_parquet(path)
+    df = pd.read_parquet(path, page_checksum_verification=True)
     df["image_path"] = df["image_path"].astype(object).where(df["image_path"].notna(), None)
     return df

@@ -137,7 +137,7 @@ def _dataset_table(root: Path, man: Manifest, columns: list[str] | None) -> pa.T
     paths = [str(p) for part in man.files(root) for p in part]
     if not paths:
         return _empty(columns or man.columns)
-    return pads.dataset(paths, format="parquet").to_table(columns=columns)
+    return pads.dataset(paths, format=files.verified()).to_table(columns=columns)
 
 
 def refresh(

@@ -86,7 +86,12 @@ def compact(w: Writer, p: int, frags: list[dict[str, Any]]) -> list[dict[str, An
 
     while len(frags) >= 2 and frags[-1]["rows"] >= frags[-2]["rows"]:
         a, b = frags[-2], frags[-1]
-        both = pa.concat_tables([pq.read_table(w.path(p, a)), pq.read_table(w.path(p, b))])
+        both = pa.concat_tables(
+            [
+                pq.read_table(w.path(p, a), page_checksum_verification=True),
+                pq.read_table(w.path(p, b), page_checksum_verification=True),
+            ]
+        )
         merged = [t for _, t in files.partition_rows(both, 1)]
         for f in (a, b):
             w.path(p, f).unlink()
@@ -101,13 +106,15 @@ def _drop_rows(w: Writer, p: int, frag: dict[str, Any], drop: set) -> dict[str, 
     import pyarrow.parquet as pq
 
     path = w.path(p, frag)
-    img = pq.read_table(path, columns=["image_path"]).column("image_path")
+    img = pq.read_table(path, columns=["image_path"], page_checksum_verification=True).column(
+        "image_path"
+    )
     named = [x for x in drop if x is not None]
     hit = pc.is_in(img, value_set=pa.array(named, type=pa.string()))
     hit = pc.fill_null(hit, None in drop)
     if not pc.any(hit).as_py():
         return frag
-    kept = pq.read_table(path).filter(pc.invert(hit))
+    kept = pq.read_table(path, page_checksum_verification=True).filter(pc.invert(hit))
     path.unlink()
     return w.new(p, kept) if kept.num_rows else None
 

@@ -108,7 +108,11 @@ def read_partition(
     ordered, disjoint = _by_id_range(paths)
     cols = list(dict.fromkeys([*columns, *([] if disjoint else ["id"])]))
     fmt = pads.ParquetFileFormat(
-        read_options=pads.ParquetReadOptions(dictionary_columns=[c for c in TEXT if c in cols])
+        read_options=pads.ParquetReadOptions(dictionary_columns=[c for c in TEXT if c in cols]),
+        # every page's CRC checked: a damaged file fails (and is rebuilt), never wrong rows
+        default_fragment_scan_options=pads.ParquetFragmentScanOptions(
+            page_checksum_verification=True
+        ),
     )
     expr = None
     for cond in (

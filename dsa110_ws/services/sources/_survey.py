@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dsa110_ws.errors import InvalidQueryError
+from dsa110_ws.errors import InvalidQueryError, one_line
+from dsa110_ws.services.sources import _dataset_files as dsfiles
 from dsa110_ws.services.sources import _partitions
 from dsa110_ws.services.sources._dataset import ProgressArg, make_progress
 from dsa110_ws.services.sources._dataset_files import bucket_of
@@ -51,6 +52,24 @@ _SUMMED = (
     "n_rows_used",
     "n_rows_rejected",
 )
+
+
+def _rebuilt_once(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a survey-wide product; when a dataset file turns out damaged (a page's CRC, a
+    cut file), build the dataset again from the database and run it once more."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: SurveyCompute, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not dsfiles.is_damaged(exc):
+                raise
+            self.dataset.rebuild(reason=one_line(exc))
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class SurveyCompute:
@@ -140,6 +159,7 @@ class SurveyCompute:
         return out
 
     # -- the survey-wide products -----------------------------------------------------
+    @_rebuilt_once
     def variability(
         self,
         *,
@@ -223,6 +243,7 @@ class SurveyCompute:
         out.attrs.update(attrs)
         return out
 
+    @_rebuilt_once
     def catalogue(self, *, engine: str, progress: ProgressArg = False) -> pd.DataFrame:
         """The catalogue derived from photometry, one row per source, ``id`` order."""
         man = self.dataset.ensure(progress=progress)
@@ -237,6 +258,7 @@ class SurveyCompute:
         )
         return _combine_tables(frames, "id")
 
+    @_rebuilt_once
     def normalisation(
         self,
         *,

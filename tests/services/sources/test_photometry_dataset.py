@@ -505,3 +505,26 @@ def test_a_build_in_chunks_or_processes_gives_the_same_rows(
         w.sources.variability(preset=None, engine="sqlite"),
         w.sources.variability(preset=None, engine="dataset"),
     )
+
+
+def test_a_damaged_dataset_file_is_rebuilt_never_read_as_wrong_rows(db, writable_demo, tmp_path):
+    """Bytes of one Parquet file altered on disk (its size and footer intact): the page
+    checksums catch it, the dataset is built again from SQLite, and the answer is SQLite's."""
+    w = connect(writable_demo, tmp_path / "st")
+    sqlite = w.sources.variability(preset=None, engine="sqlite")
+    w.sources.variability(preset=None, engine="dataset")  # built
+    victim = max(
+        (f for part in w.dataset.files() for f in part), key=lambda f: Path(f).stat().st_size
+    )
+    raw = bytearray(Path(victim).read_bytes())
+    size = len(raw)
+    for k in range(size // 4, size // 4 + 8):  # inside the data pages, far from the footer
+        raw[k] ^= 0x5A
+    Path(victim).write_bytes(raw)
+    assert Path(victim).stat().st_size == size
+    again = w.sources.variability(preset=None, engine="dataset")
+    assert again.attrs.pop("engine") == "dataset" and sqlite.attrs.pop("engine") == "sqlite"
+    table_equal(sqlite, again)
+    damage = w.dataset.status()["last_damage"]
+    assert damage and "checksum" in damage.lower()
+    w.close()
