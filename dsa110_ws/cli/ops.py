@@ -231,12 +231,21 @@ def jobs_batches(as_json: bool) -> None:
 @click.pass_context
 def health(ctx: click.Context, names: tuple[str, ...], strict: bool, as_json: bool) -> None:
     """Service and data health; exit status 0 ok, 1 warning, 2 critical, 3 unknown."""
-    from dsa110_ws.errors import DatabaseBusyError, DataUnavailableError, WorkspaceError, one_line
+    from dsa110_ws.errors import (
+        ConfigurationError,
+        DatabaseBusyError,
+        DataUnavailableError,
+        InvalidQueryError,
+        WorkspaceError,
+        one_line,
+    )
 
     try:
         w = workspace()
         rep = w.health.check(names=list(names) or None)
     except WorkspaceError as exc:  # no workspace: the database (or the settings) is unusable
+        if isinstance(exc, InvalidQueryError) and not isinstance(exc, ConfigurationError):
+            raise  # a wrong --check name: the usual one-line error, exit 1
         bad = isinstance(exc, (DataUnavailableError, DatabaseBusyError))
         status, what = ("critical", "database") if bad else ("unknown", "settings")
         if as_json:
