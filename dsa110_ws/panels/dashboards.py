@@ -316,9 +316,12 @@ class OperationsDashboard(_Composite):
     def _load_period(self) -> None:
         """The headline's own last-24-h numbers (``w.stats.period_summary``)."""
 
+        s = self.w.settings
+        key = ("headline", str(s.settings_file), str(s.pipeline_db), repr(self.w.clock))
+
         def work() -> Any:
-            try:
-                return self.w.stats.period_summary()
+            try:  # shared across the dashboards' kernels, as the panels' refreshes are
+                return self.w.shared.get(key, self.w.stats.period_summary)
             except WorkspaceError as exc:  # shown as n/a, never the previous number
                 return exc
 
