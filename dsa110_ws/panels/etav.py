@@ -45,10 +45,6 @@ class EtaVView(Panel):
         from dsa110_ws.panels.imageview import canvas_figure
 
         self.fig, canvas = canvas_figure((4.8, 4.2))
-        canvas.header_visible = False
-        canvas.toolbar_position = "left"
-        canvas.resizable = False
-        canvas.capture_scroll = False
         canvas.add_class("dsa-etav-canvas")
         canvas.mpl_connect("button_press_event", self.guard(self._clicked))
         canvas.mpl_connect("motion_notify_event", self.guard(self._hovered))

@@ -32,7 +32,8 @@ _DPI = 90
 
 def canvas_figure(figsize: tuple[float, float], dpi: int = _DPI) -> tuple[Any, Any]:
     """A matplotlib Figure (constrained layout) on an ipympl canvas: a widget with a zoom
-    and pan toolbar, no pyplot state."""
+    and pan toolbar on its left, no pyplot state; fixed size, no header, and the page's
+    scroll wheel left to the page."""
     import warnings
 
     from ipympl.backend_nbagg import new_figure_manager_given_figure
@@ -42,18 +43,19 @@ def canvas_figure(figsize: tuple[float, float], dpi: int = _DPI) -> tuple[Any, A
     with warnings.catch_warnings():  # ipympl's toolbar passes traitlets an old-style argument
         warnings.simplefilter("ignore", DeprecationWarning)
         manager = new_figure_manager_given_figure(id(fig), fig)
-    return fig, manager.canvas
+    canvas = manager.canvas
+    canvas.header_visible = False
+    canvas.toolbar_position = "left"
+    canvas.resizable = False
+    canvas.capture_scroll = False
+    return fig, canvas
 
 
 def _new_canvas_figure() -> tuple[Any, widgets.Widget]:
     """The viewer's figure and canvas."""
     fig, canvas = canvas_figure(_FIG_IN)
-    canvas.header_visible = False
     canvas.toolbar_visible = "fade-in-fade-out"  # over the figure only while hovered
-    canvas.toolbar_position = "left"
     canvas.footer_visible = True
-    canvas.resizable = False
-    canvas.capture_scroll = False
     return fig, canvas
 
 

@@ -50,10 +50,6 @@ class LightCurveView(Panel):
         from dsa110_ws.panels.imageview import ImageViewer, canvas_figure
 
         self.fig, canvas = canvas_figure((9.0, 3.0))
-        canvas.header_visible = False
-        canvas.toolbar_position = "left"
-        canvas.resizable = False
-        canvas.capture_scroll = False
         canvas.add_class("dsa-lc-canvas")
         canvas.mpl_connect("button_press_event", self.guard(self._clicked))
         canvas.mpl_connect("motion_notify_event", self.guard(self._hovered))
