@@ -198,8 +198,8 @@ def test_operations_dashboard_fills_every_panel_on_20_loads(voila_server, browse
             page = context.new_page()
             page.set_default_timeout(180_000)
             page.goto(voila_server.url("operations"), wait_until="domcontentloaded")
-            page.wait_for_selector(".dsa-kpi[data-kpi='images']", timeout=180_000)
             try:
+                page.wait_for_selector(".dsa-kpi[data-kpi='images']", timeout=180_000)
                 page.wait_for_function(
                     "() => Array.from(document.querySelectorAll('.dsa-kpi-value'))"
                     ".every(e => e.textContent.trim() !== '…') &&"
@@ -212,7 +212,9 @@ def test_operations_dashboard_fills_every_panel_on_20_loads(voila_server, browse
             except Exception:  # noqa: BLE001 - counted, then reported with a screenshot
                 shot(page, f"operations-load-{n}-empty.png")
                 empty.append(n)
-            page.close()
+            # as a browser closing the tab does (Playwright skips it by default): the
+            # page's kernel is shut down, not left idle against the kernel limit (16)
+            page.close(run_before_unload=True)
     finally:
         context.close()
     assert empty == [], f"loads with an empty panel: {empty}"
