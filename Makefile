@@ -8,7 +8,7 @@ PORT ?= 8866
 
 .PHONY: setup browser run demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENV)/etc/jupyter/voila.json
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	$(PY) -m ipykernel install --sys-prefix --name dsa110-ws --display-name "DSA-110 workspace" >/dev/null
-	mkdir -p $(VENV)/etc/jupyter && cp notebooks/dashboards/voila.json $(VENV)/etc/jupyter/  # what the wheel installs
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+$(VENV)/etc/jupyter/voila.json: notebooks/dashboards/voila.json $(STAMP)  # what the wheel installs
+	mkdir -p $(VENV)/etc/jupyter && cp notebooks/dashboards/voila.json $@
 
 browser:  ## Debian's chromium for the Voila browser test (installed when missing)
 	bash .ci/ensure-chromium

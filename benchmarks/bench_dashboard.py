@@ -55,11 +55,10 @@ def cold_start(settings: Path, runs: int = 2) -> list[tuple[float, float, float]
                 DSA110_WS_STATE_DIR=tempfile.mkdtemp(prefix="bench-voila-"),
             )
             page = browser.new_page()
-            port = voila.free_port()
             t0 = time.perf_counter()
-            proc = voila.start_voila(voila.dashboards_dir(), port=port, env=env)
+            proc = voila.start_voila(voila.dashboards_dir(), env=env)
             try:
-                voila.wait_for_port(port, proc=proc, timeout_s=120)
+                port = proc.wait_port(timeout_s=120)  # the port the server bound
                 t_port = time.perf_counter() - t0
                 page.goto(
                     voila.dashboard_url(port, "operations"), wait_until="commit", timeout=120_000

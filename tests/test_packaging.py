@@ -159,19 +159,20 @@ def test_the_wheel_works_outside_the_checkout(tmp_path, demo_dir):
 def _serves_the_dashboard(exe: str, env: dict, work: Path) -> None:
     import urllib.request
 
-    from dsa110_ws.cli.voila import free_port, stop_process, wait_for_port
+    from dsa110_ws.cli.voila import stop_process
+    from tests.browser.conftest import served_port
 
-    port = free_port()
     proc = subprocess.Popen(
-        [exe, "dashboard", "--port", str(port), "--no-browser"],
+        [exe, "dashboard", "--port", "0", "--no-browser"],
         env=env,
         cwd=work,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:
-        wait_for_port(port, timeout_s=120, proc=proc)
+        port, _ = served_port(proc)  # printed once the installed Voila listens
         with urllib.request.urlopen(
             f"http://127.0.0.1:{port}/voila/render/operations.ipynb", timeout=120
         ) as resp:

@@ -18,8 +18,8 @@ from dsa110_ws.cli._common import workspace
     "--port",
     default=8866,
     show_default=True,
-    type=click.IntRange(1, 65535),
-    help="TCP port to serve on.",
+    type=click.IntRange(0, 65535),
+    help="TCP port to serve on (0: any free port; the URL printed says which).",
 )
 @click.option(
     "--ip",
@@ -85,38 +85,40 @@ def dashboard(
     queue = w.queue_db  # over the demo: its PostgreSQL starts here, and stops when we do
     if queue is not None and w.settings.queue_url is None:
         env["DSA110_WS_QUEUE_URL"] = queue.url  # kernels use this server, never start one
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((ip, port))
-    except OSError as exc:
-        raise ConfigurationError(
-            f"Cannot serve the dashboards on {ip}:{port}: {exc.strerror or exc}; pick another "
-            "--port (or stop what uses it)."
-        ) from None
-    host = socket.getfqdn() if ip in {"0.0.0.0", "::", ""} else ip
-    url = voila.dashboard_url(port, notebook, host=host, token=token)
+    if port:  # a clear line now, not a Voila log line later (port 0 is always free)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((ip, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Cannot serve the dashboards on {ip}:{port}: {exc.strerror or exc}; pick "
+                "another --port (or stop what uses it)."
+            ) from None
     log_path = Path(w.settings.state_dir) / "voila.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     state = "the demo state" if w.settings.is_demo else w.db.describe()
     click.echo(f"Serving the {notebook} dashboard over {state}")
     click.echo(f"  task queue: {w.tasks.describe()}")
-    click.echo(f"  {url}")
-    click.echo(
-        f"  (science: {voila.dashboard_url(port, 'science', host=host, token=token)}; "
-        f"server log: {log_path}; Ctrl-C to stop)"
-    )
     d = w.settings.sections.dashboard
-    click.echo(
-        f"  at most {d.max_kernels or 'any number of'} viewer kernels; "
-        f"{'one kernel kept ready; ' if d.preheat else ''}idle ones stop after {d.cull_idle_s:g} s"
-    )
     proc = voila.start_voila(
         nb_dir, port=port, ip=ip, env=env, log_path=log_path, token=token, dashboard=d
     )
     for sig in (signal.SIGTERM, signal.SIGHUP):  # stop Voila too when we are told to stop
         signal.signal(sig, _exit_on_signal)
     try:
-        voila.wait_for_port(port, host="127.0.0.1" if host != ip else ip, proc=proc)
+        port = proc.wait_port(timeout_s=120)  # the port the server bound
+        host = socket.getfqdn() if ip in {"0.0.0.0", "::", ""} else ip
+        url = voila.dashboard_url(port, notebook, host=host, token=token)
+        click.echo(f"  {url}")
+        click.echo(
+            f"  (science: {voila.dashboard_url(port, 'science', host=host, token=token)}; "
+            f"server log: {log_path}; Ctrl-C to stop)"
+        )
+        click.echo(
+            f"  at most {d.max_kernels or 'any number of'} viewer kernels; "
+            f"{'one kernel kept ready; ' if d.preheat else ''}idle ones stop after "
+            f"{d.cull_idle_s:g} s"
+        )
         if not no_browser:
             import webbrowser
 

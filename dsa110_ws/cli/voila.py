@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,10 +33,9 @@ __all__ = [
     "dashboards_dir",
     "dashboard_url",
     "voila_command",
-    "free_port",
     "is_loopback",
+    "VoilaProcess",
     "start_voila",
-    "wait_for_port",
     "stop_process",
 ]
 
@@ -112,7 +112,7 @@ def voila_command(
     return [
         sys.executable,
         "-m",
-        "voila",
+        "dsa110_ws.cli.voila_app",  # Voila, reporting the port it bound (port 0: any)
         str(Path(notebook_dir).resolve()),
         f"--port={int(port)}",
         f"--Voila.ip={ip}",
@@ -133,51 +133,57 @@ def _dashboard_flags(d: DashboardSettings) -> list[str]:
     ]
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+class VoilaProcess(subprocess.Popen):
+    """A Voila server started by :func:`start_voila`; :meth:`wait_port` says where it
+    listens (the server reports the port it bound, so port 0 is safe: nothing guesses a
+    free port that another process could take first)."""
 
+    port_file: Path
 
-def wait_for_port(
-    port: int,
-    *,
-    host: str = "127.0.0.1",
-    timeout_s: float = 60.0,
-    proc: subprocess.Popen | None = None,
-) -> float:
-    """Wait until ``host:port`` accepts connections; returns the seconds waited."""
-    t0 = time.monotonic()
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return time.monotonic() - t0
-        if proc is not None and proc.poll() is not None:
-            raise DataUnavailableError(
-                f"Voila exited with status {proc.returncode} before listening on port {port}."
-            )
-        if time.monotonic() - t0 > timeout_s:
-            raise DataUnavailableError(f"Nothing listens on {host}:{port} after {timeout_s:g} s.")
-        time.sleep(0.1)
+    def wait_port(self, timeout_s: float = 60.0) -> int:
+        """Wait until the server listens; returns its port."""
+        t0 = time.monotonic()
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                port = int(self.port_file.read_text())
+                self.port_file.unlink(missing_ok=True)
+                return port
+            if self.poll() is not None:
+                self.port_file.unlink(missing_ok=True)
+                raise DataUnavailableError(
+                    f"Voila exited with status {self.returncode} before listening; see its log."
+                )
+            if time.monotonic() - t0 > timeout_s:
+                raise DataUnavailableError(
+                    f"Voila is not listening after {timeout_s:g} s; see its log."
+                )
+            time.sleep(0.1)
 
 
 def start_voila(
     notebook_dir: Path,
     *,
-    port: int,
+    port: int = 0,
     env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
-    **kwargs,
-) -> subprocess.Popen:
+    **kwargs: Any,
+) -> VoilaProcess:
     """Start Voila in its own process group, in the folder of the shipped ``voila.json``
-    (stop it with :func:`stop_process`)."""
+    (``port=0``: any free port, see :meth:`VoilaProcess.wait_port`; stop it with
+    :func:`stop_process`)."""
+    from dsa110_ws.cli.voila_app import PORT_FILE_ENV
+
+    # a fresh name; the server writes the file once it listens
+    port_file = Path(tempfile.gettempdir()) / f"dsa110-ws-voila-{secrets.token_hex(8)}.port"
+    child_env = dict(os.environ if env is None else env)
+    child_env[PORT_FILE_ENV] = str(port_file)
     with contextlib.ExitStack() as stack:
         out: Any = subprocess.DEVNULL
         if log_path is not None:
             out = stack.enter_context(open(log_path, "ab"))  # noqa: SIM115
-        return subprocess.Popen(
+        proc = VoilaProcess(
             voila_command(notebook_dir, port=port, **kwargs),
-            env=dict(os.environ if env is None else env),
+            env=child_env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -185,6 +191,8 @@ def start_voila(
             cwd=dashboards_dir(),
             preexec_fn=_die_with_parent,
         )
+    proc.port_file = port_file
+    return proc
 
 
 def _die_with_parent() -> None:
@@ -200,6 +208,8 @@ def _die_with_parent() -> None:
 
 def stop_process(proc: subprocess.Popen, *, timeout_s: float = 15.0) -> None:
     """Stop a process started with ``start_new_session=True`` and its whole group."""
+    if isinstance(proc, VoilaProcess):
+        proc.port_file.unlink(missing_ok=True)  # never read: nobody waited for the port
     if proc.poll() is not None:
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -44,6 +44,45 @@ class VoilaServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def served_port(proc: subprocess.Popen, timeout_s: float = 120.0) -> tuple[int, str]:
+    """The port a ``dsa110-ws dashboard --port 0`` process serves on, read from the URL it
+    prints once Voila listens (and everything it printed up to that line)."""
+    import re
+    import time
+
+    out: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        out.append(line)
+        if m := re.search(r"http://[^/\s]+:(\d+)/voila/render/", line):
+            return int(m.group(1)), "".join(out)
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"no dashboard URL printed:\n{''.join(out)}")
+
+
+def listening_port(pid: int, timeout_s: float = 90.0) -> int:
+    """The TCP port the process ``pid`` listens on (a server started with port 0: the
+    system chose it, and the system says which)."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ports = {
+            c.laddr.port
+            for c in psutil.Process(pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        if ports:
+            assert len(ports) == 1, ports
+            return ports.pop()
+        time.sleep(0.2)
+    raise AssertionError(f"process {pid} listens on no port after {timeout_s:g} s")
+
+
 @pytest.fixture(scope="module")
 def voila_server(demo_dir, tmp_path_factory, request) -> Iterator[VoilaServer]:
     """Voila serving notebooks/dashboards over the demo state, stopped at module end."""
@@ -59,12 +98,9 @@ def voila_server(demo_dir, tmp_path_factory, request) -> Iterator[VoilaServer]:
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"voila-{request.module.__name__.rpartition('.')[2]}.log"
     log_path.unlink(missing_ok=True)
-    port = voila.free_port()
-    proc = voila.start_voila(voila.dashboards_dir(), port=port, env=env, log_path=log_path)
-    server = VoilaServer(port, proc, log_path)
+    proc = voila.start_voila(voila.dashboards_dir(), env=env, log_path=log_path)
     try:
-        voila.wait_for_port(port, proc=proc, timeout_s=90)
-        yield server
+        yield VoilaServer(proc.wait_port(timeout_s=90), proc, log_path)
     finally:
         voila.stop_process(proc)
 

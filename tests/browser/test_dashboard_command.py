@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,11 +17,11 @@ import psutil
 import pytest
 
 from dsa110_ws.cli import main, voila
+from tests.browser.conftest import listening_port, served_port
 
 
 @pytest.mark.slow
 def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_path):
-    port = voila.free_port()
     env = dict(
         os.environ,
         DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
@@ -30,7 +29,7 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
         PYTHONWARNINGS="ignore",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port), "--no-browser"],
+        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", "0", "--no-browser"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -39,16 +38,13 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
     )
     children: list = []
     try:
+        port, printed = served_port(proc)  # the port Voila bound, from the URL printed
         url = voila.dashboard_url(port, "operations")
-        lines = []
-        deadline = time.monotonic() + 60
-        while url not in "".join(lines) and time.monotonic() < deadline:
-            lines.append(proc.stdout.readline())
-        assert url in "".join(lines), "".join(lines)
-        lines.append(proc.stdout.readline())
-        assert voila.dashboard_url(port, "science") in "".join(lines)
-        voila.wait_for_port(port, timeout_s=60)
+        assert url in printed, printed
+        printed += proc.stdout.readline()
+        assert voila.dashboard_url(port, "science") in printed
         children = psutil.Process(proc.pid).children(recursive=True)
+        assert listening_port(children[0].pid) == port  # the server that bound it says so
         page = urllib.request.urlopen(url, timeout=120).read().decode()
         assert "qa_source" not in page  # the parameters cell; present without --strip_sources
         assert "Traceback" not in page
@@ -67,6 +63,39 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("notebook", ["science", "wall"])
+def test_dashboard_notebook_opens_and_prints_that_dashboard(demo_dir, tmp_path, notebook):
+    """``--notebook`` picks the page printed first (and opened): it is served and renders."""
+    env = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
+        PYTHONWARNINGS="ignore",
+    )
+    argv = ["dashboard", "--port", "0", "--no-browser", "--notebook", notebook]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_ws.cli", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        port, printed = served_port(proc)
+        first = [line.strip() for line in printed.splitlines() if "/voila/render/" in line][0]
+        assert first == voila.dashboard_url(port, notebook)
+        assert printed.splitlines()[0] == f"Serving the {notebook} dashboard over the demo state"
+        page = urllib.request.urlopen(first, timeout=180).read().decode()
+        assert "<html" in page.lower() and "Traceback" not in page
+        assert "widget-view+json" in page  # the notebook's last cell made its dashboard
+        assert "ws.connect()" not in page  # sources stripped: the page's code is not shown
+    finally:
+        voila.stop_process(proc)
+        proc.stdout.close()
+
+
+@pytest.mark.slow
 def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(demo_dir, tmp_path):
     """Not our command line, not the dashboards' folder: the voila.json the installation put
     in <prefix>/etc/jupyter still strips the sources and hides tracebacks."""
@@ -76,7 +105,6 @@ def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(d
     assert shown["allow_template_override"] == "NO"  # no ?template= around the settings
     installed = Path(sys.prefix) / "etc" / "jupyter" / "voila.json"
     assert json.loads(installed.read_text()) == config
-    port = voila.free_port()
     env = dict(
         os.environ,
         DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
@@ -89,7 +117,8 @@ def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(d
             "-m",
             "voila",
             str(nb),
-            f"--port={port}",
+            "--port=0",  # the system picks a free port; the process's socket says which
+            "--Voila.port_retries=0",
             "--no-browser",
             "--Voila.ip=127.0.0.1",
         ],
@@ -100,7 +129,7 @@ def test_a_plain_voila_anywhere_hides_sources_through_the_installed_voila_json(d
         start_new_session=True,
     )
     try:
-        voila.wait_for_port(port, timeout_s=60, proc=proc)
+        port = listening_port(proc.pid)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120).read().decode()
     finally:
         voila.stop_process(proc)

@@ -43,11 +43,9 @@ def voila_server(demo_dir, corrupt_db, tmp_path_factory) -> Iterator[VoilaServer
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "voila-test_dashboard_degrades.log"
     log_path.unlink(missing_ok=True)
-    port = voila.free_port()
-    proc = voila.start_voila(voila.dashboards_dir(), port=port, env=env, log_path=log_path)
+    proc = voila.start_voila(voila.dashboards_dir(), env=env, log_path=log_path)
     try:
-        voila.wait_for_port(port, proc=proc, timeout_s=90)
-        yield VoilaServer(port, proc, log_path)
+        yield VoilaServer(proc.wait_port(timeout_s=90), proc, log_path)
     finally:
         voila.stop_process(proc)
 

@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from dsa110_ws.cli import main, voila
+from tests.browser.conftest import served_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,16 +25,22 @@ def test_writes_allowed_beyond_loopback_without_a_token_is_refused_before_listen
     monkeypatch.setenv("DSA110_WS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DSA110_WS_ALLOW_WRITES", "1")
     monkeypatch.delenv("DSA110_WS_DASHBOARD_TOKEN", raising=False)
-    port = voila.free_port()
-    assert main(["dashboard", "--ip", ip, "--port", str(port), "--no-browser"]) == 1
+    with socket.socket() as held:  # a port nobody else can take while the test runs
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        assert main(["dashboard", "--ip", ip, "--port", str(port), "--no-browser"]) == 1
+        started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     err = capsys.readouterr().err.strip()
+    # refused for the token, before the port was even tried (it was taken: that would be
+    # another line), and nothing was started
     assert len(err.splitlines()) == 1 and "no token" in err and "--token auto" in err
-    with socket.socket() as s:  # nothing was started: the port is still ours to bind
-        s.bind(("127.0.0.1", port))
+    assert not any("voila" in " ".join(p.cmdline()) for p in started), started
+    assert not (tmp_path / "state" / "voila.log").exists()
 
 
 def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path, browser):
-    port, token = voila.free_port(), "s3cr3t-token-for-the-test"
+    token = "s3cr3t-token-for-the-test"
     env = dict(
         os.environ,
         DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
@@ -47,7 +55,7 @@ def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path,
             "dsa110_ws.cli",
             "dashboard",
             "--port",
-            str(port),
+            "0",
             "--no-browser",
             "--token",
             token,
@@ -59,7 +67,7 @@ def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path,
         start_new_session=True,
     )
     try:
-        voila.wait_for_port(port, proc=proc, timeout_s=120)
+        port, printed = served_port(proc)
         context = browser.new_context(viewport={"width": 1300, "height": 900})
         page = context.new_page()
         page.goto(voila.dashboard_url(port, "operations"), wait_until="domcontentloaded")
@@ -74,5 +82,5 @@ def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path,
         context.close()
     finally:
         voila.stop_process(proc)
-    out = proc.stdout.read()
+    out = printed + proc.stdout.read()
     assert f"?token={token}" in out  # the URL to open was printed with it

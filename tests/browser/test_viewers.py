@@ -91,13 +91,16 @@ def start_server(demo_dir, tmp_path_factory) -> Iterator:
         )
         env[QUERY_LOG_ENV] = str(base / "queries.log")
         log_path = base / "voila.log"
-        port = voila.free_port()
         proc = voila.start_voila(
-            voila.dashboards_dir(), port=port, env=env, log_path=log_path, dashboard=dashboard
+            voila.dashboards_dir(), env=env, log_path=log_path, dashboard=dashboard
         )
+        try:
+            port = proc.wait_port(timeout_s=120)  # the port the server bound
+        except BaseException:
+            voila.stop_process(proc)
+            raise
         server = Server(port, proc, base / "state", base / "queries.log", log_path)
         servers.append(server)
-        voila.wait_for_port(port, proc=proc, timeout_s=120)
         return server
 
     try:

@@ -14,6 +14,7 @@ import pytest
 from dsa110_ws.demo.queue.day import make_queue_state, queue_url_for, start_queue_server
 from dsa110_ws.demo.queue.db import connect
 from dsa110_ws.demo.queue.plan import QueueDay
+from tests.browser.conftest import served_port
 
 PER_NIGHT = 2
 
@@ -120,7 +121,7 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _dashboard(demo, tmp_path, port):
+def _dashboard(demo, tmp_path):
     import os
     import subprocess
     import sys
@@ -133,7 +134,7 @@ def _dashboard(demo, tmp_path, port):
     )
     env.pop("DSA110_WS_QUEUE_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", str(port), "--no-browser"],
+        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", "0", "--no-browser"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -146,21 +147,19 @@ def _dashboard(demo, tmp_path, port):
 def test_the_dashboard_starts_the_demo_queue_and_stops_it_on_sigterm(small_demo, tmp_path):
     import signal
 
-    from dsa110_ws.cli import voila
-
     demo = small_demo[0]
     assert _postmaster(demo) is None
-    port = voila.free_port()
-    proc = _dashboard(demo, tmp_path, port)
+    proc = _dashboard(demo, tmp_path)
     try:
-        voila.wait_for_port(port, proc=proc, timeout_s=120)
+        _, printed = served_port(proc)  # printed once Voila listens
         pid = _postmaster(demo)
         assert pid is not None  # the command started the queue's server
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        rest, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    out = printed + rest
     assert "task queue: postgresql://postgres@/dsa110_absurd" in out
     assert _postmaster(demo) is None  # and stopped it on the way out
 
@@ -169,13 +168,10 @@ def test_the_dashboard_starts_the_demo_queue_and_stops_it_on_sigterm(small_demo,
 def test_a_killed_dashboard_leaves_nothing_that_blocks_the_next_start(small_demo, tmp_path):
     import signal
 
-    from dsa110_ws.cli import voila
-
     demo = small_demo[0]
-    port = voila.free_port()
-    proc = _dashboard(demo, tmp_path, port)
+    proc = _dashboard(demo, tmp_path)
     try:
-        voila.wait_for_port(port, proc=proc, timeout_s=120)
+        port, _ = served_port(proc)  # printed once Voila listens
         assert _postmaster(demo) is not None
         import os
 
