@@ -12,8 +12,9 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
+from dsa110_ws.panels._paged import PagedTable
 from dsa110_ws.panels._table import DataTable
-from dsa110_ws.panels._widgets import PagedTable, figure_png, new_figure, plot_locked, png_widget
+from dsa110_ws.panels._widgets import figure_png, new_figure, plot_locked, png_widget
 from dsa110_ws.panels.tasks import _when
 
 if TYPE_CHECKING:
