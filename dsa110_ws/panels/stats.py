@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -22,11 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ThroughputPanel"]
 
-#: window label -> (hours, bin)
-WINDOWS: dict[str, tuple[float, str]] = {
-    "last 24 h": (24.0, "hour"),
-    "last 7 days": (168.0, "night"),
-    "last 30 days": (720.0, "night"),
+#: window label -> (span, bin): hours for hourly bins, whole UTC nights (tonight the
+#: last, to now) for nightly ones, so the totals are exactly the bars drawn
+WINDOWS: dict[str, tuple[int, str]] = {
+    "last 24 h": (24, "hour"),
+    "last 7 nights": (7, "night"),
+    "last 30 nights": (30, "night"),
 }
 
 
@@ -55,15 +57,22 @@ class ThroughputPanel(Panel):
         return [self.window_select, self.totals_html, self.plot]
 
     def _load(self) -> tuple[pd.DataFrame, bytes]:
-        hours, per = WINDOWS[self.window]
+        span, per = WINDOWS[self.window]
         now = float(self.w.now().unix)
-        df = self.w.stats.throughput(start=now - hours * 3600.0, end=now, per=per)
+        if per == "hour":
+            start = now - span * 3600.0
+        else:  # whole nights: from midnight UTC (span - 1) nights ago
+            start = (math.floor(now / 86400.0) - (span - 1)) * 86400.0
+        df = self.w.stats.throughput(start=start, end=now, per=per)
         return df, _plot(df, per)
 
     def _show(self, data: tuple[pd.DataFrame, bytes]) -> None:
         self.data, png = data
         totals = {c[2:]: int(self.data[c].sum()) for c in self.data.columns if c.startswith("n_")}
-        self.totals_html.value = "Observed in this window: " + ", ".join(
+        since = ""
+        if len(self.data) and WINDOWS[self.window][1] == "night":
+            since = f" (since {self.data['bin_start'].iloc[0]:%Y-%m-%d} 00:00 UTC)"
+        self.totals_html.value = f"Observed in this window{since}: " + ", ".join(
             f"<b data-what='{k}'>{v:,}</b> {k}" for k, v in totals.items()
         )
         self.plot.value = png

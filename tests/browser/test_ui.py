@@ -81,7 +81,7 @@ def test_wall_fits_1920x1080_and_its_tiles_ignore_panel_windows(voila_server, wa
     assert min(labels) >= 18  # legible across a room
     shot(page, "wall.png")
     totals = page.locator(".dsa-throughput-totals").inner_text()
-    page.locator(".dsa-throughput-window select").select_option("last 30 days")
+    page.locator(".dsa-throughput-window select").select_option("last 30 nights")
     page.wait_for_function(
         "t => document.querySelector('.dsa-throughput-totals').innerText !== t", arg=totals
     )
@@ -128,7 +128,7 @@ def test_operations_tables_sort_select_and_clear_their_detail(voila_server, wall
     # the headline's images (24 h) keeps its own window when the throughput panel's changes
     images = page.locator(".dsa-kpi[data-kpi='images'] .dsa-kpi-value").inner_text()
     totals = page.locator(".dsa-throughput-totals").inner_text()
-    page.locator(".dsa-throughput-window select").select_option("last 30 days")
+    page.locator(".dsa-throughput-window select").select_option("last 30 nights")
     page.wait_for_function(
         "t => document.querySelector('.dsa-throughput-totals').innerText !== t", arg=totals
     )

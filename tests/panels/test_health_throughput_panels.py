@@ -26,12 +26,14 @@ def test_throughput_panel_counts_the_truths_images_per_window(workspace, truth):
     in_day = sum(day_ago <= i["mid_mjd"] < now.mjd for i in truth["images"])
     assert _totals(p.totals_html.value)["images"] == in_day == 8
     assert p.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
-    # per-night bins count whole nights: from the night seven days before now
-    p.window_select.value = "last 7 days"
-    first_night = (now - 7 * u.day).to_value("iso", subfmt="date")
+    # nightly bins: seven whole UTC nights, tonight the last; the totals are the bars
+    p.window_select.value = "last 7 nights"
+    first_night = (now - 6 * u.day).to_value("iso", subfmt="date")
     nights = sum(i["night"] >= first_night for i in truth["images"])
-    assert p.window == "last 7 days" and _totals(p.totals_html.value)["images"] == nights == 64
-    p.window_select.value = "last 30 days"
+    assert p.window == "last 7 nights" and _totals(p.totals_html.value)["images"] == nights
+    assert len(p.data) == 7 and int(p.data["n_images"].sum()) == nights
+    assert f"since {first_night} 00:00 UTC" in p.totals_html.value
+    p.window_select.value = "last 30 nights"
     got = _totals(p.totals_html.value)
     assert got["images"] == len(truth["images"])
     assert got["photometry"] == truth["sources"]["n_photometry_rows"]

@@ -148,7 +148,7 @@ def test_wall_tiles_match_the_truth_and_ignore_panel_windows(workspace, truth):
     assert sum(tiles["images"].series) == n_24h
     assert tiles["images"].link == ("science", (("night", "2026-11-13"), ("n_nights", "2")))
     html_before = d.tiles_html.value
-    d.parts["throughput"].window = "last 30 days"  # a panel's window: the tiles stay
+    d.parts["throughput"].window = "last 30 nights"  # a panel's window: the tiles stay
     assert d.parts["throughput"].data["n_images"].sum() > n_24h
     assert d.tiles_html.value == html_before
     assert "data-severity='critical'" in html_before and "href='operations.ipynb?panel=jobs'" in (
@@ -162,7 +162,7 @@ def test_operations_headline_images_keep_their_24_h(workspace, truth):
     now_mjd = truth["now_unix"] / 86400.0 + 40587.0
     n_24h = sum(1 for i in truth["images"] if now_mjd - 1 <= i["mid_mjd"] < now_mjd)
     assert d.kpis["images"] == n_24h
-    d.parts["throughput"].window = "last 30 days"
+    d.parts["throughput"].window = "last 30 nights"
     assert d.parts["throughput"].data["n_images"].sum() == len(truth["images"]) > n_24h
     assert d.kpis["images"] == n_24h
     d.close()
