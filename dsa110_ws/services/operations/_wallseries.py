@@ -64,11 +64,42 @@ def from_binned(df: pd.DataFrame, bins: Bins) -> tuple[float, ...]:
 
 def from_times(unix: Any, bins: Bins) -> tuple[float, ...]:
     """Counts of events (Unix seconds; NaN and out-of-range times dropped) per bin."""
-    t = pd.to_numeric(pd.Series(unix, dtype=float), errors="coerce").dropna().to_numpy(float)
-    k = np.floor((t - bins.lo) / bins.width + 1e-9).astype(int)
-    return from_binned(pd.DataFrame({"bin": k, "n": np.ones(len(k))}), bins)
+    t = pd.to_numeric(pd.Series(unix, dtype=float), errors="coerce").to_numpy(float)
+    k = np.floor((t[np.isfinite(t)] - bins.lo) / bins.width + 1e-9).astype(int)
+    out = np.bincount(k[(k >= 0) & (k < bins.n)], minlength=bins.n)
+    return tuple(float(x) for x in out)
 
 
 def ratio(num: tuple[float, ...], den: tuple[float, ...]) -> tuple[float, ...]:
     """``num / den`` per bin; NaN where ``den`` is 0 (no data: a gap, not a zero)."""
     return tuple(n / d if d else math.nan for n, d in zip(num, den, strict=True))
+
+
+def nearest_hours(sets: pd.DataFrame, t_mjd: np.ndarray, every: Any) -> tuple[float, ...]:
+    """Hours from each time ``t_mjd`` to the calibration time (``ref_mjd``) of the active
+    set nearest to it, chosen as ``CalibrationHealthService.nearest`` chooses: among the
+    sets overlapping [t - 2 d, t + 2 d) (else every set with a known window, from
+    ``every()``), one whose window contains t wins, then the smallest distance.  NaN
+    where there is no set at all."""
+    t = np.asarray(t_mjd, float)[None, :]
+    vs, ve, ref = (sets[c].to_numpy(float)[:, None] for c in _SET_COLUMNS)
+    near = (ve >= t - 2.0) & (vs < t + 2.0)
+    if not near.any(axis=0).all():  # some time has no set within 2 days: every set
+        got = every()
+        got = got[got["window_known"].astype(bool)]
+        vs, ve, ref = (
+            np.vstack([a, got[c].to_numpy(float)[:, None]])
+            for a, c in zip((vs, ve, ref), _SET_COLUMNS, strict=True)
+        )
+        near = np.vstack([near, np.tile(~near.any(axis=0), (len(got), 1))])
+    d = np.where(near, np.abs(ref - t) * 24.0, np.inf)
+    d_in = np.where((vs <= t) & (ve >= t), d, np.inf)
+    best = np.where(
+        np.isfinite(d_in.min(axis=0, initial=np.inf)),
+        d_in.min(axis=0, initial=np.inf),
+        d.min(axis=0, initial=np.inf),
+    )
+    return tuple(float(x) if np.isfinite(x) else math.nan for x in best)
+
+
+_SET_COLUMNS = ("valid_start_mjd", "valid_end_mjd", "ref_mjd")

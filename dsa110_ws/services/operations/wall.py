@@ -174,17 +174,14 @@ class WallService:
         )
 
     def _cal_tiles(self, hi: float) -> list[WallTile]:
-        from astropy.time import Time
-
         cal = self._calhealth.health()
         near = cal.nearest
         detail = "no active set" if near.set_name is None else f"{near.set_name} ({near.staleness})"
         h = bins.hourly(hi)
-        ends = Time(h.lo + h.width * (np.arange(h.n) + 1.0), format="unix")
-        dist = tuple(
-            math.nan if (d := self._calhealth.nearest(t).distance_h) is None else float(d)
-            for t in ends
-        )
+        lo_mjd, hi_mjd, w_days = h.mjd()
+        ends = lo_mjd + w_days * (np.arange(h.n) + 1.0)  # each hour's end, as "now" is
+        sets = self._calhealth.sets(start=lo_mjd - 2.0, end=hi_mjd + 2.0)
+        dist = bins.nearest_hours(sets, ends, self._calhealth.sets)
         tiles = [
             WallTile(
                 "calibration",
@@ -194,7 +191,7 @@ class WallService:
                 detail,
                 series=dist if any(np.isfinite(dist)) else (),
                 link=(_OPS, (("panel", "health"),)),
-                trend=f"hours from the nearest set, {h.text}",
+                trend=f"hours from the nearest set, {h.text}" if any(np.isfinite(dist)) else "",
             )
         ]
         if not self._calhealth.flux_available:
@@ -326,7 +323,7 @@ class WallService:
 
     def _queue_tiles(self, hi: float) -> list[WallTile]:
         if not self._tasks.configured:
-            return _unavailable("queue", "task queue", "no task queue configured")
+            return [WallTile("queue", "task queue", "n/a", "info", "no task queue configured")]
         try:
             q = self._tasks.summary()
             failed_at = self._tasks.failed_times()
