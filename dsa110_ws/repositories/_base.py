@@ -249,7 +249,7 @@ class Repository:
             params,
         )
 
-    def newest(self, column: str, where: Where | None = None) -> float | None:
+    def max_of(self, column: str, where: Where | None = None) -> float | None:
         """The largest value of the numeric ``column`` among the rows ``where`` selects
         (``None`` when there is none)."""
         w = where or self.where()

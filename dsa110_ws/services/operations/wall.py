@@ -264,7 +264,7 @@ class WallService:
         failed = bins.from_binned(by[status.isin(FAILED)], h)
         done = bins.from_binned(by[status.isin(SUCCESS)], h)
         finished = tuple(a + b for a, b in zip(failed, done, strict=True))
-        last_failed = self._job_rows.newest(
+        last_failed = self._job_rows.max_of(
             "created_at",
             self._job_rows.where().eq("status", sorted(FAILED)).between("created_at", lo, hi),
         )
