@@ -43,13 +43,13 @@ class Bins:
 
 def hourly(end_unix: float) -> Bins:
     """The 24 hours before ``end_unix`` (exactly the wall's window), one bin per hour."""
-    return Bins(end_unix - HOURS * 3600.0, 3600.0, HOURS, "per hour, last 24 h")
+    return Bins(end_unix - HOURS * 3600.0, 3600.0, HOURS, "per hour, 24 h")
 
 
 def nightly(end_unix: float) -> Bins:
     """The 14 UTC nights (days) up to and including the one of ``end_unix``."""
     first = math.floor(end_unix / _DAY_S) * _DAY_S - (NIGHTS - 1) * _DAY_S
-    return Bins(first, _DAY_S, NIGHTS, "per night, last 14 nights")
+    return Bins(first, _DAY_S, NIGHTS, "per night, 14 nights")
 
 
 def from_binned(df: pd.DataFrame, bins: Bins) -> tuple[float, ...]:

@@ -170,7 +170,7 @@ class WallService:
                 c.value.get("newest_unix") for c in r.checks if c.kind == "freshness"
             ),
             link=(_OPS, (("panel", "health"),)),
-            trend=f"MS registered {h.text}" if series else "",
+            trend=f"new MS {h.text}" if series else "",
         )
 
     def _cal_tiles(self, hi: float) -> list[WallTile]:
@@ -191,7 +191,7 @@ class WallService:
                 detail,
                 series=dist if any(np.isfinite(dist)) else (),
                 link=(_OPS, (("panel", "health"),)),
-                trend=f"hours from the nearest set, {h.text}" if any(np.isfinite(dist)) else "",
+                trend=f"hours to the nearest cal set, {h.text}" if any(np.isfinite(dist)) else "",
             )
         ]
         if not self._calhealth.flux_available:
@@ -209,7 +209,7 @@ class WallService:
                 series=bins.from_times(alerts.get("triggered_at", ()), n),
                 newest_unix=_newest(alerts.get("triggered_at", ())),
                 link=(_OPS, (("panel", "health"),)),
-                trend=f"open alerts raised {n.text}",
+                trend=f"open alerts by night raised, {n.n} nights",
             )
         )
         return tiles
@@ -242,7 +242,7 @@ class WallService:
                 series=bins.from_binned(n_img, h),
                 newest_unix=newest_image,
                 link=science,
-                trend=f"images observed {h.text}",
+                trend=f"images {h.text} (observed)",
             ),
             WallTile(
                 "bad_images",
@@ -252,7 +252,7 @@ class WallService:
                 "no stored QA in the window" if not n_qa else f"{100 * frac:.1f}% graded bad",
                 series=bad_series,
                 link=(_OPS, (("panel", "qa"),)),
-                trend=f"images graded bad {h.text}" if bad_series else "",
+                trend=f"bad images {h.text} (observed)" if bad_series else "",
             ),
         ]
 
@@ -281,7 +281,7 @@ class WallService:
                 series=failed,
                 newest_unix=last_failed,
                 link=(_OPS, (("panel", "jobs"),)),
-                trend=f"jobs failed {h.text}",
+                trend=f"failed jobs {h.text} (created)",
             ),
             WallTile(
                 "success_rate",
@@ -291,7 +291,7 @@ class WallService:
                 f"{s.n_success} succeeded, {s.n_failed} failed",
                 series=bins.ratio(done, finished) if any(finished) else (),
                 link=(_OPS, (("panel", "jobs"),)),
-                trend=f"success rate {h.text}" if any(finished) else "",
+                trend=f"success rate {h.text} (created)" if any(finished) else "",
             ),
             WallTile(
                 "stuck_ms",
@@ -301,7 +301,7 @@ class WallService:
                 "no state change for too long",
                 series=bins.from_times(stuck["transition_time"], n),
                 link=(_OPS, (("panel", "health"),)),
-                trend=f"stuck MS by last change {n.text}",
+                trend=f"stuck MS by night of last change, {n.n} nights",
             ),
         ]
 
@@ -317,7 +317,7 @@ class WallService:
                 f"read from {self._ingest.source}",
                 series=bins.from_times(inc["created_at"], n),
                 link=(_OPS, (("panel", "ingest"),)),
-                trend=f"incomplete groups by creation {n.text}",
+                trend=f"incomplete groups by night created, {n.n} nights",
             )
         ]
 
@@ -340,15 +340,15 @@ class WallService:
         return [
             WallTile(
                 "queue",
-                "task queue",
-                f"{q['pending']} pending",
+                "task queue: pending",
+                str(q["pending"]),
                 level.value,
                 f"{q['running']} running, {q['failed_1h']} failed (1 h), {q['stuck']} stuck, "
                 f"{q['dead_letter']} dead-lettered",
                 series=bins.from_times(failed_at, h),
                 newest_unix=_newest(failed_at),
                 link=(_OPS, (("panel", "tasks"),)),
-                trend=f"tasks failed {h.text}",
+                trend=f"failed tasks {h.text} (finished)",
             )
         ]
 
