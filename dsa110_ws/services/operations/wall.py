@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from dsa110_ws.services.operations.health import HealthService
     from dsa110_ws.services.operations.ingest import IngestionService
     from dsa110_ws.services.operations.jobs import JobService
-    from dsa110_ws.services.operations.stats import StatsService
     from dsa110_ws.services.operations.tasks import TaskQueueService
 
 __all__ = ["WallService", "WallTile"]
@@ -69,7 +68,7 @@ class WallService:
 
     Parameters
     ----------
-    stats, jobs, health, calhealth, ingest
+    jobs, health, calhealth, ingest
         The services the tiles read.
     tasks
         The task queue (when none is configured its tile says so).
@@ -84,7 +83,6 @@ class WallService:
     def __init__(
         self,
         *,
-        stats: StatsService,
         jobs: JobService,
         health: HealthService,
         calhealth: CalibrationHealthService,
@@ -96,7 +94,7 @@ class WallService:
         settings: WallSettings,
         clock: Clock,
     ):
-        self._stats, self._jobs, self._health = stats, jobs, health
+        self._jobs, self._health = jobs, health
         self._calhealth, self._ingest, self._tasks = calhealth, ingest, tasks
         self._ms_index, self._job_rows, self._image_qa = ms_index, job_rows, image_qa
         self.settings = settings
@@ -128,16 +126,16 @@ class WallService:
             ),
             (
                 (("images", "images (24 h)"), ("bad_images", "bad images (24 h)")),
-                lambda: self._images_tiles(lo, hi, night, newest_image),
+                lambda: self._images_tiles(hi, night, newest_image),
             ),
             (
                 (
                     ("failed_jobs", "failed jobs (24 h)"),
                     ("success_rate", "job success rate (24 h)"),
-                    ("stuck_ms", "stuck MS"),
                 ),
                 lambda: self._jobs_tiles(lo, hi),
             ),
+            ((("stuck_ms", "stuck MS"),), lambda: self._stuck_tiles(hi)),
             ((("incomplete_groups", "incomplete subband groups"),), self._ingest_tiles),
             ((("queue", "task queue"),), lambda: self._queue_tiles(hi)),
         )
@@ -209,37 +207,39 @@ class WallService:
                 series=bins.from_times(alerts.get("triggered_at", ()), n),
                 newest_unix=_newest(alerts.get("triggered_at", ())),
                 link=(_OPS, (("panel", "health"),)),
-                trend=f"open alerts by night raised, {n.n} nights",
+                trend=f"open alerts per night raised, {n.n} nights",
             )
         )
         return tiles
 
-    def _images_tiles(
-        self, lo: float, hi: float, night: str, newest_image: float | None
-    ) -> list[WallTile]:
-        period = self._stats.period_summary(lo, hi)
+    def _images_tiles(self, hi: float, night: str, newest_image: float | None) -> list[WallTile]:
         h = bins.hourly(hi)
         lo_mjd, hi_mjd, w_days = h.mjd()
-        n_img = self._ms_index.binned_counts(
-            "images", lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=w_days
+        rows = self._ms_index.binned_counts
+        per_hour = rows("images", lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=w_days)
+        whole = (hi_mjd - lo_mjd) * (1 + 1e-9)  # one bin: the window (as the period summary)
+        n_ms, n_images, n_phot = (
+            int(rows(k, lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=whole)["n"].sum())
+            for k in ("ms", "images", "photometry")
         )
-        n_bad, n_qa = period.n_bad_images, period.n_qa
-        frac = n_bad / n_qa if n_qa else math.nan
+        n_qa = n_bad = 0
         bad_series: tuple[float, ...] = ()
-        if n_qa:
+        if self._image_qa.available:  # graded as the period summary grades: critical is bad
             qa = self._image_qa.metrics_by_observation(lo_mjd=lo_mjd, hi_mjd=hi_mjd)
-            bad = [from_quality(q) is Severity.CRITICAL for q in qa["overall_quality"]]
-            t_bad = (qa["obs_mjd"][np.asarray(bad, bool)] - 40587.0) * 86400.0
-            bad_series = bins.from_times(t_bad, h)
+            bad = np.asarray([from_quality(q) is Severity.CRITICAL for q in qa["overall_quality"]])
+            n_qa, n_bad = len(qa), int(bad.sum())
+            if n_qa:
+                bad_series = bins.from_times((qa["obs_mjd"][bad] - 40587.0) * 86400.0, h)
+        frac = n_bad / n_qa if n_qa else math.nan
         science = ("science", (("night", night), ("n_nights", "2")))
         return [
             WallTile(
                 "images",
                 "images (24 h)",
-                f"{period.n_images:,}",
+                f"{n_images:,}",
                 "info",
-                f"{period.n_ms:,} MS observed; {period.n_photometry:,} photometry rows",
-                series=bins.from_binned(n_img, h),
+                f"{n_ms:,} MS observed; {n_phot:,} photometry rows",
+                series=bins.from_binned(per_hour, h),
                 newest_unix=newest_image,
                 link=science,
                 trend=f"images {h.text} (observed)",
@@ -269,8 +269,6 @@ class WallService:
             self._job_rows.where().eq("status", sorted(FAILED)).between("created_at", lo, hi),
         )
         rate = s.success_rate
-        stuck = self._jobs.stuck()
-        n = bins.nightly(hi)
         return [
             WallTile(
                 "failed_jobs",
@@ -293,6 +291,12 @@ class WallService:
                 link=(_OPS, (("panel", "jobs"),)),
                 trend=f"success rate {h.text} (created)" if any(finished) else "",
             ),
+        ]
+
+    def _stuck_tiles(self, hi: float) -> list[WallTile]:
+        stuck = self._jobs.stuck()
+        n = bins.nightly(hi)
+        return [
             WallTile(
                 "stuck_ms",
                 "stuck MS",
@@ -301,7 +305,7 @@ class WallService:
                 "no state change for too long",
                 series=bins.from_times(stuck["transition_time"], n),
                 link=(_OPS, (("panel", "health"),)),
-                trend=f"stuck MS by night of last change, {n.n} nights",
+                trend=f"stuck MS per night of last change, {n.n} nights",
             ),
         ]
 
@@ -317,7 +321,7 @@ class WallService:
                 f"read from {self._ingest.source}",
                 series=bins.from_times(inc["created_at"], n),
                 link=(_OPS, (("panel", "ingest"),)),
-                trend=f"incomplete groups by night created, {n.n} nights",
+                trend=f"incomplete groups per night created, {n.n} nights",
             )
         ]
 
