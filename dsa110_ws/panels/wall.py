@@ -36,12 +36,12 @@ _CSS = """<style>
   overflow:hidden;background:#fff}
 .dsa-tile:hover{box-shadow:0 0 0 3px #0969da55}
 .dsa-tile-label{font-size:20px;color:#424a53;white-space:nowrap;overflow:hidden;
-  text-overflow:ellipsis}
-.dsa-tile-value{font-size:46px;font-weight:700;line-height:1.15;white-space:nowrap}
+  text-overflow:ellipsis;min-width:0}
+.dsa-tile-value{font-size:46px;font-weight:700;line-height:1.15;white-space:nowrap;
+  overflow:hidden;text-overflow:ellipsis}
 .dsa-tile-detail{font-size:16px;line-height:1.3;color:#424a53;height:2.6em;overflow:hidden}
 .dsa-tile-top{display:flex;justify-content:space-between;align-items:baseline;gap:8px}
-.dsa-tile-age{font-size:15px;color:#57606a;white-space:nowrap;overflow:hidden;
-  text-overflow:ellipsis;min-width:0}
+.dsa-tile-age{font-size:15px;color:#57606a;white-space:nowrap;flex:none}
 .dsa-spark{display:block;margin-top:6px}
 .dsa-tile-trend{font-size:15px;line-height:1.25;color:#57606a;height:2.5em;overflow:hidden;
   margin-top:2px}
@@ -100,6 +100,8 @@ def _max_text(values: tuple[float, ...]) -> str:
     if not finite:
         return ""
     lo, hi = min(finite), max(finite)
+    if lo == hi == 0:
+        return "none"
     if hi <= 1 and any(0 < v < 1 for v in finite):
         return f"{100 * lo:.0f}% to {100 * hi:.0f}%"
     return f"max {hi:.3g}"
@@ -134,10 +136,9 @@ def tile_html(tile: WallTile, now_unix: float) -> str:
         f"<a class='dsa-tile' data-tile='{e(tile.key)}' data-severity='{e(tile.severity)}' "
         f"href='{e(tile_href(tile))}' target='_self' title='{e(tile.detail)}' "
         f"style='border-left-color:{border};background:{bg}'>"
-        f"<div class='dsa-tile-label'>{e(tile.label)}</div>"
-        f"<div class='dsa-tile-top'><span class='dsa-tile-value' style='color:{colour}'>"
-        f"{e(tile.value)}</span><span class='dsa-tile-age'>"
-        f"{e(_age_text(tile.newest_unix, now_unix))}</span></div>"
+        f"<div class='dsa-tile-top'><span class='dsa-tile-label'>{e(tile.label)}</span>"
+        f"<span class='dsa-tile-age'>{e(_age_text(tile.newest_unix, now_unix))}</span></div>"
+        f"<div class='dsa-tile-value' style='color:{colour}'>{e(tile.value)}</div>"
         f"<div class='dsa-tile-detail'>{e(tile.detail)}</div>"
         f"{sparkline_svg(tile.series, colour, what=tile.trend)}"
         f"<div class='dsa-tile-trend'>"

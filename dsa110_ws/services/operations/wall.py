@@ -137,7 +137,7 @@ class WallService:
             ),
             ((("stuck_ms", "stuck MS"),), lambda: self._stuck_tiles(hi)),
             ((("incomplete_groups", "incomplete subband groups"),), self._ingest_tiles),
-            ((("queue", "task queue"),), lambda: self._queue_tiles(hi)),
+            ((("queue", "pending tasks"),), lambda: self._queue_tiles(hi)),
         )
         out: list[WallTile] = []
         for names, make in makers:
@@ -327,12 +327,12 @@ class WallService:
 
     def _queue_tiles(self, hi: float) -> list[WallTile]:
         if not self._tasks.configured:
-            return [WallTile("queue", "task queue", "n/a", "info", "no task queue configured")]
+            return [WallTile("queue", "pending tasks", "n/a", "info", "no task queue configured")]
         try:
             q = self._tasks.summary()
             failed_at = self._tasks.failed_times()
         except WorkspaceError as exc:
-            return _unavailable("queue", "task queue", one_line(exc))
+            return _unavailable("queue", "pending tasks", one_line(exc))
         t = self.settings
         level = worst(
             [
@@ -344,7 +344,7 @@ class WallService:
         return [
             WallTile(
                 "queue",
-                "task queue: pending",
+                "pending tasks",
                 str(q["pending"]),
                 level.value,
                 f"{q['running']} running, {q['failed_1h']} failed (1 h), {q['stuck']} stuck, "
