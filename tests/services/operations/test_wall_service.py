@@ -98,9 +98,17 @@ def test_every_trend_counts_what_the_database_and_the_truth_say(workspace, truth
         for k in range(24)
     ]
     assert np.allclose(tiles["calibration"].series, cal)
-    # failed queue tasks per hour: as many in the last hour as the tile's detail says
-    q1h = int(tiles["queue"].detail.split(" failed (1 h)")[0].rsplit(" ", 1)[-1])
-    assert tiles["queue"].series[-1] <= q1h <= sum(tiles["queue"].series)
+    # failed queue tasks per hour of their finish: psycopg on the queue's PostgreSQL
+    import psycopg
+
+    with psycopg.connect(workspace.queue_db.url) as pg:
+        done = pg.execute(
+            "SELECT EXTRACT(EPOCH FROM completed_at) FROM absurd.tasks WHERE status = "
+            "'failed' AND queue_name = %s",
+            (workspace.tasks.queue,),
+        ).fetchall()
+    assert list(tiles["queue"].series) == _hourly([float(r[0]) for r in done], lo)
+    assert sum(tiles["queue"].series) > 0
 
 
 def test_a_source_that_is_unavailable_shows_na_and_no_trend(writable_demo, tmp_path):
