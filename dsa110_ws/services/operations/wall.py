@@ -152,11 +152,11 @@ class WallService:
     def _health_tile(self, r: Any, hi: float) -> WallTile:
         bad = [f"{c.name} {c.status}" for c in r.checks if c.status != "ok"]
         h = bins.hourly(hi)
-        series: tuple[float, ...] = ()
-        if self._ms_index.available:
-            series = bins.from_binned(
+        series = _trend(
+            lambda: bins.from_binned(
                 self._ms_index.binned("created_at", lo=h.lo, hi=h.hi, width=h.width), h
             )
+        )
         return WallTile(
             "health",
             "pipeline health",
@@ -178,8 +178,13 @@ class WallService:
         h = bins.hourly(hi)
         lo_mjd, hi_mjd, w_days = h.mjd()
         ends = lo_mjd + w_days * (np.arange(h.n) + 1.0)  # each hour's end, as "now" is
-        sets = self._calhealth.sets(start=lo_mjd - 2.0, end=hi_mjd + 2.0)
-        dist = bins.nearest_hours(sets, ends, self._calhealth.sets)
+        dist = _trend(
+            lambda: bins.nearest_hours(
+                self._calhealth.sets(start=lo_mjd - 2.0, end=hi_mjd + 2.0),
+                ends,
+                self._calhealth.sets,
+            )
+        )
         tiles = [
             WallTile(
                 "calibration",
@@ -355,6 +360,15 @@ class WallService:
                 trend=f"failed tasks {h.text} (finished)",
             )
         ]
+
+
+def _trend(read: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
+    """A trend read apart from its tile's value: when it cannot be read the tile keeps its
+    value and shows no trend (never a line of zeros)."""
+    try:
+        return read()
+    except WorkspaceError:
+        return ()
 
 
 def _unavailable(key: str, label: str, why: str) -> list[WallTile]:

@@ -182,3 +182,18 @@ def test_bad_wall_thresholds_give_one_line_naming_the_key(writable_demo, body, e
     msg = str(err.value)
     assert "[wall]" in msg and str(path) in msg and expected in msg, msg
     assert "\n" not in msg
+
+
+def test_a_trend_that_cannot_be_read_leaves_its_tiles_value(writable_demo, tmp_path):
+    con = sqlite3.connect(writable_demo / "pipeline.sqlite3")
+    con.execute("ALTER TABLE ms_index DROP COLUMN created_at")  # the health tile's trend
+    con.commit()
+    con.close()
+    w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=tmp_path / "s")
+    try:
+        health = {t.key: t for t in w.wall.tiles()}["health"]
+        status = w.health.check().status
+    finally:
+        w.close()
+    assert health.value == status and health.value != "n/a"
+    assert health.series == () and health.trend == ""
