@@ -500,6 +500,7 @@ class Workspace:
         from dsa110_ws.services.operations import WallService
 
         return WallService(
+            stats=self.stats,
             jobs=self.jobs,
             health=self.health,
             calhealth=self.calhealth,

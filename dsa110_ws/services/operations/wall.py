@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from dsa110_ws.services.operations.health import HealthService
     from dsa110_ws.services.operations.ingest import IngestionService
     from dsa110_ws.services.operations.jobs import JobService
+    from dsa110_ws.services.operations.stats import StatsService
     from dsa110_ws.services.operations.tasks import TaskQueueService
 
 __all__ = ["WallService", "WallTile"]
@@ -68,7 +69,7 @@ class WallService:
 
     Parameters
     ----------
-    jobs, health, calhealth, ingest
+    stats, jobs, health, calhealth, ingest
         The services the tiles read.
     tasks
         The task queue (when none is configured its tile says so).
@@ -83,6 +84,7 @@ class WallService:
     def __init__(
         self,
         *,
+        stats: StatsService,
         jobs: JobService,
         health: HealthService,
         calhealth: CalibrationHealthService,
@@ -94,7 +96,7 @@ class WallService:
         settings: WallSettings,
         clock: Clock,
     ):
-        self._jobs, self._health = jobs, health
+        self._stats, self._jobs, self._health = stats, jobs, health
         self._calhealth, self._ingest, self._tasks = calhealth, ingest, tasks
         self._ms_index, self._job_rows, self._image_qa = ms_index, job_rows, image_qa
         self.settings = settings
@@ -218,36 +220,32 @@ class WallService:
         return tiles
 
     def _images_tiles(self, hi: float, night: str, newest_image: float | None) -> list[WallTile]:
+        period = self._stats.period_summary(hi - _HOURS * 3600.0, hi)  # the one definition
         h = bins.hourly(hi)
         lo_mjd, hi_mjd, w_days = h.mjd()
-        rows = self._ms_index.binned_counts
-        per_hour = rows("images", lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=w_days)
-        whole = (hi_mjd - lo_mjd) * (1 + 1e-9)  # one bin: the window (as the period summary)
-        n_ms, n_images, n_phot = (
-            int(rows(k, lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=whole)["n"].sum())
-            for k in ("ms", "images", "photometry")
+        per_hour = _trend(
+            lambda: bins.from_binned(
+                self._ms_index.binned_counts(
+                    "images", lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=w_days
+                ),
+                h,
+            )
         )
-        n_qa = n_bad = 0
-        bad_series: tuple[float, ...] = ()
-        if self._image_qa.available:  # graded as the period summary grades: critical is bad
-            qa = self._image_qa.metrics_by_observation(lo_mjd=lo_mjd, hi_mjd=hi_mjd)
-            bad = np.asarray([from_quality(q) is Severity.CRITICAL for q in qa["overall_quality"]])
-            n_qa, n_bad = len(qa), int(bad.sum())
-            if n_qa:
-                bad_series = bins.from_times((qa["obs_mjd"][bad] - 40587.0) * 86400.0, h)
+        n_bad, n_qa = period.n_bad_images, period.n_qa
         frac = n_bad / n_qa if n_qa else math.nan
+        bad_series = _trend(lambda: self._bad_per_hour(h)) if n_qa else ()
         science = ("science", (("night", night), ("n_nights", "2")))
         return [
             WallTile(
                 "images",
                 "images (24 h)",
-                f"{n_images:,}",
+                f"{period.n_images:,}",
                 "info",
-                f"{n_ms:,} MS observed; {n_phot:,} photometry rows",
-                series=bins.from_binned(per_hour, h),
+                f"{period.n_ms:,} MS observed; {period.n_photometry:,} photometry rows",
+                series=per_hour,
                 newest_unix=newest_image,
                 link=science,
-                trend=f"images {h.text} (observed)",
+                trend=f"images {h.text} (observed)" if per_hour else "",
             ),
             WallTile(
                 "bad_images",
@@ -260,6 +258,13 @@ class WallService:
                 trend=f"bad images {h.text} (observed)" if bad_series else "",
             ),
         ]
+
+    def _bad_per_hour(self, h: bins.Bins) -> tuple[float, ...]:
+        """Images graded bad (critical, as the period summary grades) per hour observed."""
+        lo_mjd, hi_mjd, _ = h.mjd()
+        qa = self._image_qa.metrics_by_observation(lo_mjd=lo_mjd, hi_mjd=hi_mjd)
+        bad = np.asarray([from_quality(q) is Severity.CRITICAL for q in qa["overall_quality"]])
+        return bins.from_times((qa["obs_mjd"][bad] - 40587.0) * 86400.0, h)
 
     def _jobs_tiles(self, lo: float, hi: float) -> list[WallTile]:
         s = self._jobs.summary(start=lo, end=hi)

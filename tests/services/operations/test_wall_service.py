@@ -124,13 +124,15 @@ def test_a_source_that_is_unavailable_shows_na_and_no_trend(writable_demo, tmp_p
     finally:
         w.close()
     assert len(tiles) == 10
-    for key in ("open_alerts", "failed_jobs", "success_rate"):
+    # (the images tiles read the one period summary, which counts jobs too)
+    for key in ("open_alerts", "failed_jobs", "success_rate", "images", "bad_images"):
         t = tiles[key]
         assert (t.value, t.severity, t.series, t.trend) == ("n/a", "unknown", (), ""), t
         assert t.detail  # says why
     assert tiles["queue"].value == "n/a" and tiles["queue"].series == ()  # no queue here
     # the others keep their numbers and trends
-    assert tiles["images"].series and tiles["stuck_ms"].series and tiles["health"].series
+    assert tiles["stuck_ms"].series and tiles["health"].series and tiles["calibration"].series
+    assert tiles["stuck_ms"].value != "n/a" and tiles["health"].value != "n/a"
 
 
 def _with_wall(writable_demo, body: str):
