@@ -385,6 +385,9 @@ def _section_error(exc: Any, dotted: str, model: Any, source: str) -> str:
             lines.append(f"unknown key {loc!r}{known}")
             continue
         msg = str(err["msg"]).removeprefix("Value error, ").rstrip(".")
+        if not err["loc"]:  # a check across keys: its message names them (not the table)
+            lines.append(msg)
+            continue
         field = model.model_fields.get(str(err["loc"][0])) if top else None
         expected = f"; expected {_type_name(field.annotation)}" if field is not None else ""
         shown = f" = {repr(err.get('input'))[:60]}" if "input" in err else ""

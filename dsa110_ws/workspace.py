@@ -506,6 +506,10 @@ class Workspace:
             calhealth=self.calhealth,
             ingest=self.ingest,
             tasks=self.tasks,
+            ms_index=self.repos.ms_index,
+            job_rows=self.repos.jobs,
+            image_qa=self.repos.image_qa,
+            settings=self.settings.sections.wall,
             clock=self.clock,
         )
 

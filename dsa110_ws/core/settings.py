@@ -27,6 +27,7 @@ __all__ = [
     "QueueSettings",
     "DashboardSettings",
     "ProductsSettings",
+    "WallSettings",
     "Sections",
     "SECTION_MODELS",
 ]
@@ -495,6 +496,76 @@ class ProductsSettings(Section):
     )
 
 
+def _pair(name: str, pair: tuple[float, float], *, rising: bool, top: float | None) -> None:
+    """Check a [warning, critical] pair: in range and in the order the tile reads it."""
+    warn, crit = pair
+    hi = "" if top is None else f" and {top:g}"
+    if min(warn, crit) < 0 or (top is not None and max(warn, crit) > top):
+        raise ValueError(f"{name} = {list(pair)} must lie between 0{hi}")
+    if rising and not warn <= crit:
+        raise ValueError(
+            f"{name} = {list(pair)}: critical ({crit:g}) must be at or above warning "
+            f"({warn:g}), as [warning, critical]"
+        )
+    if not rising and not warn >= crit:
+        raise ValueError(
+            f"{name} = {list(pair)}: critical ({crit:g}) must be at or below warning "
+            f"({warn:g}), as [warning, critical] (a lower rate is worse)"
+        )
+
+
+class WallSettings(Section):
+    """``[wall]``: the traffic-light thresholds of the operations wall's tiles, each a
+    ``[warning, critical]`` pair.  A tile turns warning at the first value and critical at
+    the second (counts and fractions: at or above; the success rate: below)."""
+
+    bad_image_fraction: tuple[float, float] = Field(
+        (0.05, 0.20),
+        description="[warning, critical] fraction (0-1) of the last 24 h's images with stored "
+        "QA whose grade is bad.",
+    )
+    job_success_rate: tuple[float, float] = Field(
+        (0.95, 0.80),
+        description="[warning, critical] fraction (0-1) of the last 24 h's finished jobs that "
+        "succeeded; warning below the first, critical below the second.",
+    )
+    failed_jobs: tuple[int, int] = Field(
+        (1, 1), description="[warning, critical] jobs created in the last 24 h that failed."
+    )
+    stuck_ms: tuple[int, int] = Field(
+        (1, 10),
+        description="[warning, critical] MS stuck now (no state change for [operations] "
+        "stuck_after_minutes).",
+    )
+    incomplete_groups: tuple[int, int] = Field(
+        (1, 10), description="[warning, critical] subband groups still missing subbands now."
+    )
+    open_flux_alerts: tuple[int, int] = Field(
+        (1, 5), description="[warning, critical] calibrator flux alerts not acknowledged."
+    )
+    queue_failed_1h: tuple[int, int] = Field(
+        (1, 1), description="[warning, critical] task-queue tasks failed in the last hour."
+    )
+    queue_stuck: tuple[int, int] = Field(
+        (1, 5), description="[warning, critical] task-queue tasks held past their timeout."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WallSettings:
+        _pair("bad_image_fraction", self.bad_image_fraction, rising=True, top=1.0)
+        _pair("job_success_rate", self.job_success_rate, rising=False, top=1.0)
+        for name in (
+            "failed_jobs",
+            "stuck_ms",
+            "incomplete_groups",
+            "open_flux_alerts",
+            "queue_failed_1h",
+            "queue_stuck",
+        ):
+            _pair(name, getattr(self, name), rising=True, top=None)
+        return self
+
+
 #: TOML table name (dotted) -> (attribute of :class:`Sections`, model).
 SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "qa.image": ("qa_image", QAImageSettings),
@@ -508,6 +579,7 @@ SECTION_MODELS: dict[str, tuple[str, type[Section]]] = {
     "queue": ("queue", QueueSettings),
     "dashboard": ("dashboard", DashboardSettings),
     "products": ("products", ProductsSettings),
+    "wall": ("wall", WallSettings),
 }
 
 
@@ -527,3 +599,4 @@ class Sections(BaseModel):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     products: ProductsSettings = Field(default_factory=ProductsSettings)
+    wall: WallSettings = Field(default_factory=WallSettings)

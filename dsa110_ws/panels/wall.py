@@ -10,6 +10,7 @@ without scrolling.
 from __future__ import annotations
 
 import html
+import math
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -35,34 +36,75 @@ _CSS = """<style>
   overflow:hidden;background:#fff}
 .dsa-tile:hover{box-shadow:0 0 0 3px #0969da55}
 .dsa-tile-label{font-size:20px;color:#424a53;white-space:nowrap;overflow:hidden;
-  text-overflow:ellipsis}
-.dsa-tile-value{font-size:46px;font-weight:700;line-height:1.15;white-space:nowrap}
-.dsa-tile-detail{font-size:16px;line-height:1.3;color:#424a53;height:3.9em;overflow:hidden}
-.dsa-tile-foot{display:flex;justify-content:space-between;align-items:flex-end;
-  font-size:15px;color:#57606a;margin-top:4px}
+  text-overflow:ellipsis;min-width:0}
+.dsa-tile-value{font-size:46px;font-weight:700;line-height:1.15;white-space:nowrap;
+  overflow:hidden;text-overflow:ellipsis}
+.dsa-tile-detail{font-size:16px;line-height:1.3;color:#424a53;height:2.6em;overflow:hidden}
+.dsa-tile-top{display:flex;justify-content:space-between;align-items:baseline;gap:8px}
+.dsa-tile-age{font-size:15px;color:#57606a;white-space:nowrap;flex:none}
+.dsa-spark{display:block;margin-top:6px}
+.dsa-tile-trend{font-size:15px;line-height:1.25;color:#57606a;height:2.5em;overflow:hidden;
+  margin-top:2px}
 </style>"""
 
 
-def sparkline_svg(values: tuple[float, ...], colour: str, *, width: int = 150, height: int = 36):
-    """An inline SVG polyline of ``values`` (oldest first), scaled to its own maximum;
-    empty text when there is no series."""
-    if not values:
+def sparkline_svg(
+    values: tuple[float, ...], colour: str, *, what: str = "", width: int = 330, height: int = 46
+) -> str:
+    """An inline SVG line of ``values`` (oldest first) from a faint zero line up to the
+    series' own maximum, broken where a value is NaN (no data, never drawn as 0), its last
+    point marked; empty text when there is no series or no value at all."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not values or not finite:
         return ""
-    top = max(max(values), 1.0)
+    top = max(max(finite), 1e-12)
     n = len(values)
-    step = (width - 4) / max(n - 1, 1)
-    pts = " ".join(
-        f"{2 + k * step:.1f},{height - 2 - (height - 4) * v / top:.1f}"
-        for k, v in enumerate(values)
+    step = (width - 8) / max(n - 1, 1)
+    base = height - 3
+
+    def xy(k: int, v: float) -> str:
+        return f"{4 + k * step:.1f},{base - (height - 8) * max(v, 0.0) / top:.1f}"
+
+    runs: list[list[str]] = [[]]
+    for k, v in enumerate(values):
+        if math.isfinite(v):
+            runs[-1].append(xy(k, v))
+        elif runs[-1]:
+            runs.append([])
+    lines = "".join(
+        f"<polyline points='{' '.join(r)}' fill='none' stroke='{colour}' stroke-width='3' "
+        "stroke-linejoin='round'/>"
+        if len(r) > 1
+        else f"<circle cx='{r[0].split(',')[0]}' cy='{r[0].split(',')[1]}' r='2.5' "
+        f"fill='{colour}'/>"
+        for r in runs
+        if r
     )
-    last_x, last_y = pts.rsplit(" ", 1)[-1].split(",")
+    last = next(k for k in range(n - 1, -1, -1) if math.isfinite(values[k]))
+    cx, cy = xy(last, values[last]).split(",")
+    e = html.escape
     return (
-        f"<svg class='dsa-spark' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' data-points='{n}' data-max='{top:g}'>"
-        f"<title>per hour, last 24 h (max {top:g})</title>"
-        f"<polyline points='{pts}' fill='none' stroke='{colour}' stroke-width='2'/>"
-        f"<circle cx='{last_x}' cy='{last_y}' r='3' fill='{colour}'/></svg>"
+        f"<svg class='dsa-spark' width='100%' height='{height}' viewBox='0 0 {width} {height}' "
+        f"preserveAspectRatio='none' data-points='{n}' data-max='{top:g}'>"
+        f"<title>{e(what)} (max {top:.3g})</title>"
+        f"<line x1='4' y1='{base}' x2='{width - 4}' y2='{base}' stroke='#d0d7de' "
+        "stroke-width='1'/>"
+        f"{lines}<circle cx='{cx}' cy='{cy}' r='4' fill='{colour}'/></svg>"
     )
+
+
+def _max_text(values: tuple[float, ...]) -> str:
+    """The scale of a sparkline in words: its maximum, or for a rate (fractions within
+    [0, 1]) its lowest and highest value in per cent."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    if lo == hi == 0:
+        return "none"
+    if hi <= 1 and any(0 < v < 1 for v in finite):
+        return f"{100 * lo:.0f}% to {100 * hi:.0f}%"
+    return f"max {hi:.3g}"
 
 
 def _age_text(newest_unix: float | None, now_unix: float) -> str:
@@ -94,12 +136,13 @@ def tile_html(tile: WallTile, now_unix: float) -> str:
         f"<a class='dsa-tile' data-tile='{e(tile.key)}' data-severity='{e(tile.severity)}' "
         f"href='{e(tile_href(tile))}' target='_self' title='{e(tile.detail)}' "
         f"style='border-left-color:{border};background:{bg}'>"
-        f"<div class='dsa-tile-label'>{e(tile.label)}</div>"
+        f"<div class='dsa-tile-top'><span class='dsa-tile-label'>{e(tile.label)}</span>"
+        f"<span class='dsa-tile-age'>{e(_age_text(tile.newest_unix, now_unix))}</span></div>"
         f"<div class='dsa-tile-value' style='color:{colour}'>{e(tile.value)}</div>"
         f"<div class='dsa-tile-detail'>{e(tile.detail)}</div>"
-        f"<div class='dsa-tile-foot'><span class='dsa-tile-age'>"
-        f"{e(_age_text(tile.newest_unix, now_unix))}</span>"
-        f"{sparkline_svg(tile.series, colour)}</div></a>"
+        f"{sparkline_svg(tile.series, colour, what=tile.trend)}"
+        f"<div class='dsa-tile-trend'>"
+        f"{e(tile.trend + ('; ' + _max_text(tile.series) if tile.series else ''))}</div></a>"
     )
 
 
@@ -146,9 +189,16 @@ class WallDashboard(_Composite):
         return [self.head_html, self.tiles_html, self.parts["throughput"]]
 
     def load_tiles(self) -> None:
-        """Read every tile (in the background) and draw them."""
+        """Read every tile with its trend (in the background; through the workspace's
+        shared cache, as the panels' refreshes: the first kernel of a refresh reads, the
+        other viewers' kernels take its tiles) and draw them."""
+        s = self.w.settings
+        key = ("wall", str(s.settings_file), str(s.pipeline_db), repr(self.w.clock))
         self.run(
-            lambda: self.w.wall.tiles(), self._show_tiles, what="reading the wall", channel="tiles"
+            lambda: self.w.shared.get(key, self.w.wall.tiles),
+            self._show_tiles,
+            what="reading the wall",
+            channel="tiles",
         )
 
     def _show_tiles(self, tiles: list[WallTile]) -> None:

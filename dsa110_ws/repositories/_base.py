@@ -220,6 +220,42 @@ class Repository:
         where = where or self.where()
         return int(self.db.scalar(f"SELECT COUNT(*) FROM {self.table}{where.sql()}", where.params))
 
+    def binned(
+        self,
+        column: str,
+        *,
+        lo: float,
+        hi: float,
+        width: float,
+        where: Where | None = None,
+        by: str | None = None,
+    ) -> pd.DataFrame:
+        """Rows per bin of the numeric ``column`` (in its stored unit: Unix seconds or MJD)
+        over [lo, hi): bin k is [lo + k * width, lo + (k + 1) * width).
+
+        Columns: bin (k), n, and ``by`` when given (one row per bin and value of ``by``);
+        empty bins have no row.  ``where`` narrows the rows further.
+        """
+        if not width > 0 or not hi > lo:
+            raise InvalidQueryError("Bins need a positive width and end > start.")
+        w = where or self.where()
+        col = w._col(column)
+        w.between(column, float(lo), float(hi))
+        params = {**w.params, "_lo": float(lo), "_w": float(width)}
+        group = "" if by is None else f", {w._col(by)}"
+        return self.db.query(
+            f"SELECT CAST(({col} - :_lo) / :_w AS INTEGER) AS bin{group}, COUNT(*) AS n "
+            f"FROM {self.table}{w.sql()} GROUP BY bin{group} ORDER BY bin",
+            params,
+        )
+
+    def max_of(self, column: str, where: Where | None = None) -> float | None:
+        """The largest value of the numeric ``column`` among the rows ``where`` selects
+        (``None`` when there is none)."""
+        w = where or self.where()
+        got = self.db.scalar(f"SELECT MAX({w._col(column)}) FROM {self.table}{w.sql()}", w.params)
+        return None if got is None else float(got)
+
     def _get_one(self, column: str, value: Any) -> Record:
         df = self._select(self.where().eq(column, value), limit=1, order="")
         if df.empty:

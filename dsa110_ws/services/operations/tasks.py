@@ -316,6 +316,14 @@ class TaskQueueService:
             finished_before=self._now(),
         )
 
+    def failed_times(self) -> pd.Series:
+        """Completion times (Unix seconds) of this queue's tasks that failed in the last
+        24 h: the day's failures, read once and shared (as :meth:`failed_count` reads them)."""
+        day = self._failed_rows(None)
+        done = pd.to_datetime(day["completed_at"], utc=True)[day["queue_name"] == self.queue]
+        epoch = pd.Timestamp(0, unit="s", tz="UTC")
+        return (done - epoch).dt.total_seconds().reset_index(drop=True)
+
     def oldest_pending_s(self) -> float | None:
         """How long (s) the oldest never-claimed pending task of the pipeline's queue has
         waited (retried tasks left out: when they were retried is not recorded)."""

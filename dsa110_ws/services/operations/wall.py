@@ -3,24 +3,35 @@
 One call, :meth:`WallService.tiles`, answers every tile over the same window, the 24 hours
 before the workspace clock; nothing a panel control sets reaches it.  Each tile carries its
 value, its severity on the one ladder (``core.severity``; ``"info"`` for a number that is
-shown and not judged), an hourly series for its sparkline, the time of the newest record
-behind it (for "updated x min ago") and the dashboard view that details it.
+shown and not judged) against the ``[wall]`` thresholds, a trend of its own quantity for
+its sparkline (hourly over the last 24 h or per night over the last 14 nights, named in
+``trend``; no trend when its source is unavailable), the time of the newest record behind
+it (for "updated x min ago") and the dashboard view that details it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from dsa110_ws.core.severity import Severity, worst
+from dsa110_ws.core.severity import Severity, from_quality, worst
 from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.services.operations import _wallseries as bins
+from dsa110_ws.services.operations._common import FAILED, SUCCESS
 
 if TYPE_CHECKING:
+    from dsa110_ws.core.settings import WallSettings
     from dsa110_ws.core.time import Clock
+    from dsa110_ws.repositories import (
+        ImageQARepository,
+        JobRepository,
+        MSIndexRepository,
+    )
     from dsa110_ws.services.operations.calhealth import CalibrationHealthService
     from dsa110_ws.services.operations.health import HealthService
     from dsa110_ws.services.operations.ingest import IngestionService
@@ -28,21 +39,19 @@ if TYPE_CHECKING:
     from dsa110_ws.services.operations.stats import StatsService
     from dsa110_ws.services.operations.tasks import TaskQueueService
 
-__all__ = ["WallService", "WallTile", "BAD_FRACTION", "SUCCESS_RATE"]
+__all__ = ["WallService", "WallTile"]
 
-#: Bad-image fraction (stored QA, last 24 h) at which the tile turns warning, critical.
-BAD_FRACTION = (0.05, 0.20)
-#: Job success rate (last 24 h) below which the tile turns warning, critical.
-SUCCESS_RATE = (0.95, 0.80)
-_HOURS = 24
+_HOURS = bins.HOURS
+_OPS = "operations"
 
 
 @dataclasses.dataclass(frozen=True)
 class WallTile:
     """One tile: ``value`` as text, ``severity`` (ok, warning, critical, unknown, or info),
-    ``series`` (hourly, oldest first; empty when the tile has no trend), ``newest_unix``
-    (the newest record behind it, or ``None``), ``detail`` (one line) and ``link``
-    (dashboard name and its query parameters)."""
+    ``series`` (its trend, oldest first, NaN where a rate has no data; empty when the
+    tile's source is unavailable), ``trend`` (what the series counts and its bins),
+    ``newest_unix`` (the newest record behind it, or ``None``), ``detail`` (one line) and
+    ``link`` (dashboard name and its query parameters)."""
 
     key: str
     label: str
@@ -51,7 +60,8 @@ class WallTile:
     detail: str = ""
     series: tuple[float, ...] = ()
     newest_unix: float | None = None
-    link: tuple[str, tuple[tuple[str, str], ...]] = ("operations", ())
+    link: tuple[str, tuple[tuple[str, str], ...]] = (_OPS, ())
+    trend: str = ""
 
 
 class WallService:
@@ -63,6 +73,10 @@ class WallService:
         The services the tiles read.
     tasks
         The task queue (when none is configured its tile says so).
+    ms_index, job_rows, image_qa
+        The repositories the trends are binned by (``ms_index``, ``jobs``, ``image_qa``).
+    settings
+        ``[wall]``: the tiles' [warning, critical] thresholds.
     clock
         The workspace clock: the window is the 24 hours before ``clock.now()``.
     """
@@ -76,10 +90,16 @@ class WallService:
         calhealth: CalibrationHealthService,
         ingest: IngestionService,
         tasks: TaskQueueService,
+        ms_index: MSIndexRepository,
+        job_rows: JobRepository,
+        image_qa: ImageQARepository,
+        settings: WallSettings,
         clock: Clock,
     ):
         self._stats, self._jobs, self._health = stats, jobs, health
         self._calhealth, self._ingest, self._tasks = calhealth, ingest, tasks
+        self._ms_index, self._job_rows, self._image_qa = ms_index, job_rows, image_qa
+        self.settings = settings
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -91,81 +111,129 @@ class WallService:
         return end - _HOURS * 3600.0, end
 
     def tiles(self) -> list[WallTile]:
-        """Every tile, in wall order; a tile whose source fails says why (unknown)."""
+        """Every tile, in wall order; a tile whose source fails says why ("n/a",
+        unknown, no trend)."""
         lo, hi = self.window()
         night = pd.Timestamp(hi - 86400.0, unit="s").strftime("%Y-%m-%d")
         report = self._health.check()
         newest = {
             c.name: c.value.get("newest_unix") for c in report.checks if c.kind == "freshness"
         }
-        makers = (
-            lambda: self._health_tile(report),
-            lambda: self._cal_tile(),
-            lambda: self._images_tiles(
-                lo, hi, night, _newest(v for k, v in newest.items() if "image" in k)
+        newest_image = _newest(v for k, v in newest.items() if "image" in k)
+        makers: tuple[tuple[tuple[tuple[str, str], ...], Callable[[], list[WallTile]]], ...] = (
+            ((("health", "pipeline health"),), lambda: [self._health_tile(report, hi)]),
+            (
+                (("calibration", "calibration"), ("open_alerts", "open flux alerts")),
+                lambda: self._cal_tiles(hi),
             ),
-            lambda: self._jobs_tiles(lo, hi),
-            lambda: self._ingest_tile(),
-            lambda: self._queue_tiles(),
+            (
+                (("images", "images (24 h)"), ("bad_images", "bad images (24 h)")),
+                lambda: self._images_tiles(hi, night, newest_image),
+            ),
+            (
+                (
+                    ("failed_jobs", "failed jobs (24 h)"),
+                    ("success_rate", "job success rate (24 h)"),
+                ),
+                lambda: self._jobs_tiles(lo, hi),
+            ),
+            ((("stuck_ms", "stuck MS"),), lambda: self._stuck_tiles(hi)),
+            ((("incomplete_groups", "incomplete subband groups"),), self._ingest_tiles),
+            ((("queue", "pending tasks"),), lambda: self._queue_tiles(hi)),
         )
         out: list[WallTile] = []
-        for make in makers:
+        for names, make in makers:
             try:
-                made = make()
+                out.extend(make())
             except WorkspaceError as exc:
-                made = [WallTile("error", "unavailable", "?", "unknown", one_line(exc))]
-            out.extend(made if isinstance(made, list) else [made])
+                for key, label in names:
+                    out.extend(_unavailable(key, label, one_line(exc)))
         return out
 
     # -- tiles ---------------------------------------------------------------------------
-    def _health_tile(self, r: Any) -> WallTile:
+    def _health_tile(self, r: Any, hi: float) -> WallTile:
         bad = [f"{c.name} {c.status}" for c in r.checks if c.status != "ok"]
+        h = bins.hourly(hi)
+        series = _trend(
+            lambda: bins.from_binned(
+                self._ms_index.binned("created_at", lo=h.lo, hi=h.hi, width=h.width), h
+            )
+        )
         return WallTile(
             "health",
             "pipeline health",
             r.status,
             r.status,
             "; ".join(bad) or f"{len(r.checks)} checks ok",
+            series=series,
             newest_unix=_newest(
                 c.value.get("newest_unix") for c in r.checks if c.kind == "freshness"
             ),
-            link=("operations", (("panel", "health"),)),
+            link=(_OPS, (("panel", "health"),)),
+            trend=f"new MS {h.text}" if series else "",
         )
 
-    def _cal_tile(self) -> list[WallTile]:
+    def _cal_tiles(self, hi: float) -> list[WallTile]:
         cal = self._calhealth.health()
         near = cal.nearest
         detail = "no active set" if near.set_name is None else f"{near.set_name} ({near.staleness})"
-        alerts = len(cal.open_alerts)
-        return [
+        h = bins.hourly(hi)
+        lo_mjd, hi_mjd, w_days = h.mjd()
+        ends = lo_mjd + w_days * (np.arange(h.n) + 1.0)  # each hour's end, as "now" is
+        dist = _trend(
+            lambda: bins.nearest_hours(
+                self._calhealth.sets(start=lo_mjd - 2.0, end=hi_mjd + 2.0),
+                ends,
+                self._calhealth.sets,
+            )
+        )
+        tiles = [
             WallTile(
                 "calibration",
                 "calibration",
                 cal.status,
                 cal.status,
                 detail,
-                link=("operations", (("panel", "health"),)),
-            ),
+                series=dist if any(np.isfinite(dist)) else (),
+                link=(_OPS, (("panel", "health"),)),
+                trend=f"hours to the nearest cal set, {h.text}" if any(np.isfinite(dist)) else "",
+            )
+        ]
+        if not self._calhealth.flux_available:
+            tiles += _unavailable("open_alerts", "open flux alerts", "no flux-monitoring tables")
+            return tiles
+        alerts = cal.open_alerts
+        n = bins.nightly(hi)
+        tiles.append(
             WallTile(
                 "open_alerts",
                 "open flux alerts",
-                str(alerts),
-                _count_level(alerts, Severity.WARNING),
-                "calibrator flux alerts not acknowledged",
-                link=("operations", (("panel", "health"),)),
-            ),
-        ]
+                str(len(alerts)),
+                _level_above(len(alerts), self.settings.open_flux_alerts),
+                "calibrator flux alerts not resolved",
+                series=bins.from_times(alerts.get("triggered_at", ()), n),
+                newest_unix=_newest(alerts.get("triggered_at", ())),
+                link=(_OPS, (("panel", "health"),)),
+                trend=f"open alerts per night raised, {n.n} nights",
+            )
+        )
+        return tiles
 
-    def _images_tiles(
-        self, lo: float, hi: float, night: str, newest_image: float | None
-    ) -> list[WallTile]:
-        period = self._stats.period_summary(lo, hi)
-        tp = self._stats.throughput(start=lo, end=hi, per="hour")
-        qa = self._stats.qa(start=lo, end=hi, per="hour")
+    def _images_tiles(self, hi: float, night: str, newest_image: float | None) -> list[WallTile]:
+        period = self._stats.period_summary(hi - _HOURS * 3600.0, hi)  # the one definition
+        h = bins.hourly(hi)
+        lo_mjd, hi_mjd, w_days = h.mjd()
+        per_hour = _trend(
+            lambda: bins.from_binned(
+                self._ms_index.binned_counts(
+                    "images", lo_mjd=lo_mjd, hi_mjd=hi_mjd, width_days=w_days
+                ),
+                h,
+            )
+        )
         n_bad, n_qa = period.n_bad_images, period.n_qa
         frac = n_bad / n_qa if n_qa else math.nan
-        bad_level = "unknown" if not n_qa else _level_above(frac, BAD_FRACTION)
-        bad_series = _hourly(qa, "n_bad", lo) if "n_bad" in qa.columns else ()
+        bad_series = _trend(lambda: self._bad_per_hour(h)) if n_qa else ()
         science = ("science", (("night", night), ("n_nights", "2")))
         return [
             WallTile(
@@ -174,97 +242,147 @@ class WallService:
                 f"{period.n_images:,}",
                 "info",
                 f"{period.n_ms:,} MS observed; {period.n_photometry:,} photometry rows",
-                series=_hourly(tp, "n_images", lo),
+                series=per_hour,
                 newest_unix=newest_image,
                 link=science,
+                trend=f"images {h.text} (observed)" if per_hour else "",
             ),
             WallTile(
                 "bad_images",
                 "bad images (24 h)",
-                f"{n_bad} of {n_qa}",
-                bad_level,
-                "no stored QA" if not n_qa else f"{100 * frac:.1f}% graded bad",
+                f"{n_bad} of {n_qa}" if n_qa else "n/a",
+                _level_above(frac, self.settings.bad_image_fraction) if n_qa else "unknown",
+                "no stored QA in the window" if not n_qa else f"{100 * frac:.1f}% graded bad",
                 series=bad_series,
-                link=("operations", (("panel", "qa"),)),
+                link=(_OPS, (("panel", "qa"),)),
+                trend=f"bad images {h.text} (observed)" if bad_series else "",
             ),
         ]
 
+    def _bad_per_hour(self, h: bins.Bins) -> tuple[float, ...]:
+        """Images graded bad (critical, as the period summary grades) per hour observed."""
+        lo_mjd, hi_mjd, _ = h.mjd()
+        qa = self._image_qa.metrics_by_observation(lo_mjd=lo_mjd, hi_mjd=hi_mjd)
+        bad = np.asarray([from_quality(q) is Severity.CRITICAL for q in qa["overall_quality"]])
+        return bins.from_times((qa["obs_mjd"][bad] - 40587.0) * 86400.0, h)
+
     def _jobs_tiles(self, lo: float, hi: float) -> list[WallTile]:
         s = self._jobs.summary(start=lo, end=hi)
-        failed = self._jobs.find(status=["failed", "error"], start=lo, end=hi, limit=None)
-        series = _hourly_times(failed["created_at"], lo) if len(failed) else (0.0,) * _HOURS
-        newest = _newest(failed["created_at"]) if len(failed) else None
+        h = bins.hourly(hi)
+        by = self._job_rows.binned("created_at", lo=h.lo, hi=h.hi, width=h.width, by="status")
+        status = by["status"].astype(str).str.lower()
+        failed = bins.from_binned(by[status.isin(FAILED)], h)
+        done = bins.from_binned(by[status.isin(SUCCESS)], h)
+        finished = tuple(a + b for a, b in zip(failed, done, strict=True))
+        last_failed = self._job_rows.max_of(
+            "created_at",
+            self._job_rows.where().eq("status", sorted(FAILED)).between("created_at", lo, hi),
+        )
         rate = s.success_rate
-        stuck = self._jobs.stuck()
         return [
             WallTile(
                 "failed_jobs",
                 "failed jobs (24 h)",
                 str(s.n_failed),
-                _count_level(s.n_failed, Severity.CRITICAL),
+                _level_above(s.n_failed, self.settings.failed_jobs),
                 f"{s.n_total} jobs created; {s.n_running} running",
-                series=series,
-                newest_unix=newest,
-                link=("operations", (("panel", "jobs"),)),
+                series=failed,
+                newest_unix=last_failed,
+                link=(_OPS, (("panel", "jobs"),)),
+                trend=f"failed jobs {h.text} (created)",
             ),
             WallTile(
                 "success_rate",
                 "job success rate (24 h)",
                 "n/a" if rate is None else f"{100 * rate:.1f}%",
-                "unknown" if rate is None else _level_below(rate, SUCCESS_RATE),
+                "unknown" if rate is None else _level_below(rate, self.settings.job_success_rate),
                 f"{s.n_success} succeeded, {s.n_failed} failed",
-                link=("operations", (("panel", "jobs"),)),
+                series=bins.ratio(done, finished) if any(finished) else (),
+                link=(_OPS, (("panel", "jobs"),)),
+                trend=f"success rate {h.text} (created)" if any(finished) else "",
             ),
+        ]
+
+    def _stuck_tiles(self, hi: float) -> list[WallTile]:
+        stuck = self._jobs.stuck()
+        n = bins.nightly(hi)
+        return [
             WallTile(
                 "stuck_ms",
                 "stuck MS",
                 str(len(stuck)),
-                _count_level(len(stuck), Severity.WARNING),
+                _level_above(len(stuck), self.settings.stuck_ms),
                 "no state change for too long",
-                link=("operations", (("panel", "health"),)),
+                series=bins.from_times(stuck["transition_time"], n),
+                link=(_OPS, (("panel", "health"),)),
+                trend=f"stuck MS per night of last change, {n.n} nights",
             ),
         ]
 
-    def _ingest_tile(self) -> WallTile:
+    def _ingest_tiles(self) -> list[WallTile]:
         inc = self._ingest.incomplete()
-        return WallTile(
-            "incomplete_groups",
-            "incomplete subband groups",
-            str(len(inc)),
-            _count_level(len(inc), Severity.WARNING),
-            f"read from {self._ingest.source}",
-            link=("operations", (("panel", "ingest"),)),
-        )
+        n = bins.nightly(float(self._clock.now().unix))
+        return [
+            WallTile(
+                "incomplete_groups",
+                "incomplete subband groups",
+                str(len(inc)),
+                _level_above(len(inc), self.settings.incomplete_groups),
+                f"read from {self._ingest.source}",
+                series=bins.from_times(inc["created_at"], n),
+                link=(_OPS, (("panel", "ingest"),)),
+                trend=f"incomplete groups per night created, {n.n} nights",
+            )
+        ]
 
-    def _queue_tiles(self) -> list[WallTile]:
+    def _queue_tiles(self, hi: float) -> list[WallTile]:
         if not self._tasks.configured:
-            return [WallTile("queue", "task queue", "n/a", "info", "no task queue configured")]
+            return [WallTile("queue", "pending tasks", "n/a", "info", "no task queue configured")]
         try:
             q = self._tasks.summary()
+            failed_at = self._tasks.failed_times()
         except WorkspaceError as exc:
-            return [WallTile("queue", "task queue", "?", "unknown", one_line(exc))]
+            return _unavailable("queue", "pending tasks", one_line(exc))
+        t = self.settings
         level = worst(
-            [_count_level(q["failed_1h"], Severity.CRITICAL), _count_level(q["stuck"], "warning")]
+            [
+                _level_above(q["failed_1h"], t.queue_failed_1h),
+                _level_above(q["stuck"], t.queue_stuck),
+            ]
         )
+        h = bins.hourly(hi)
         return [
             WallTile(
                 "queue",
-                "task queue",
-                f"{q['pending']} pending",
+                "pending tasks",
+                str(q["pending"]),
                 level.value,
                 f"{q['running']} running, {q['failed_1h']} failed (1 h), {q['stuck']} stuck, "
                 f"{q['dead_letter']} dead-lettered",
-                link=("operations", (("panel", "tasks"),)),
+                series=bins.from_times(failed_at, h),
+                newest_unix=_newest(failed_at),
+                link=(_OPS, (("panel", "tasks"),)),
+                trend=f"failed tasks {h.text} (finished)",
             )
         ]
 
 
-def _count_level(n: int, bad: Severity | str) -> str:
-    """ok for zero, ``bad`` otherwise."""
-    return Severity.OK.value if not n else Severity.parse(bad).value
+def _trend(read: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
+    """A trend read apart from its tile's value: when it cannot be read the tile keeps its
+    value and shows no trend (never a line of zeros)."""
+    try:
+        return read()
+    except WorkspaceError:
+        return ()
+
+
+def _unavailable(key: str, label: str, why: str) -> list[WallTile]:
+    """A tile whose source cannot be read: "n/a", unknown, no trend."""
+    return [WallTile(key, label, "n/a", "unknown", why)]
 
 
 def _level_above(x: float, limits: tuple[float, float]) -> str:
+    """ok below ``limits[0]``, warning from it, critical from ``limits[1]``."""
     warn, crit = limits
     if x >= crit:
         return Severity.CRITICAL.value
@@ -272,6 +390,7 @@ def _level_above(x: float, limits: tuple[float, float]) -> str:
 
 
 def _level_below(x: float, limits: tuple[float, float]) -> str:
+    """ok at or above ``limits[0]``, warning below it, critical below ``limits[1]``."""
     warn, crit = limits
     if x < crit:
         return Severity.CRITICAL.value
@@ -281,25 +400,3 @@ def _level_below(x: float, limits: tuple[float, float]) -> str:
 def _newest(values: Any) -> float | None:
     vals = [float(v) for v in values if v is not None and np.isfinite(float(v))]
     return max(vals) if vals else None
-
-
-def _hourly(df: pd.DataFrame, column: str, lo_unix: float) -> tuple[float, ...]:
-    """A binned frame's ``column`` on the wall's 24 hourly bins (missing bins 0)."""
-    del lo_unix  # the frame's bins are the window's whole UTC hours already
-    if df.empty or column not in df.columns:
-        return (0.0,) * _HOURS
-    return tuple(float(x) for x in pd.to_numeric(df[column]).fillna(0).to_numpy(float)[-_HOURS:])
-
-
-def _hourly_times(unix: pd.Series, lo_unix: float) -> tuple[float, ...]:
-    """Counts of events (Unix seconds) per hour of the window."""
-    t = pd.to_numeric(unix, errors="coerce").dropna().to_numpy(float)
-    return _binned(t, np.ones_like(t), lo_unix)
-
-
-def _binned(t: np.ndarray, w: np.ndarray, lo_unix: float) -> tuple[float, ...]:
-    out = np.zeros(_HOURS)
-    k = np.floor((t - lo_unix) / 3600.0 + 1e-9).astype(int)
-    ok = (k >= 0) & (k < _HOURS)
-    np.add.at(out, k[ok], w[ok])
-    return tuple(float(x) for x in out)
