@@ -121,14 +121,14 @@ def _flagging_metrics(ms: pd.DataFrame, t: dict[str, float]) -> list[Metric]:
         detail = "no MS observed"
     else:
         detail = (
-            f"{n_over if n_over else 'none'} of {len(ms)} MS more than {100 * warn:g}% flagged"
+            (f"{n_unread} of {len(ms)} MS could not be graded; " if n_unread else "")
+            + f"{n_over if n_over else 'none'} of {len(ms)} MS more than {100 * warn:g}% flagged"
             + (
                 f", {len(over['fail'])} more than {100 * bad:g}% (bad): {_names(over['fail'])}"
                 if over["fail"]
                 else ""
             )
             + (f"; worst {names[int(graded.idxmax())]} {100 * graded.max():.1f}%" if n_read else "")
-            + (f"; {n_unread} MS could not be graded" if n_unread else "")
         )
     status = worst((from_verdict(v) for v in verdicts), empty=Severity.UNKNOWN).value
     med = _median(graded)
