@@ -140,10 +140,9 @@ def _flagging_metrics(ms: pd.DataFrame, t: dict[str, float]) -> list[Metric]:
             warning=warn,
             critical=bad,
             strict=True,
-            description="largest flag_fraction_cross (flagged fraction of the "
-            "cross-correlations) among the window's MS, judged MS by MS with the [qa.ms] "
-            "thresholds flag_fraction_warn / flag_fraction_max that the dashboards grade each "
-            "MS with: the night is as bad as its worst MS, so report and dashboard agree",
+            description="largest flag_fraction_cross (flagged share of the cross-correlations) "
+            "among the window's MS; each MS judged with the dashboards' [qa.ms] "
+            "flag_fraction_warn / flag_fraction_max, the night as bad as its worst MS",
             detail=detail,
         ),
         Metric.graded(
@@ -206,7 +205,19 @@ def _cal_metrics(ct: pd.DataFrame, p: Any) -> list[Metric]:
     ]
 
 
-def _timeline_metrics(tl: Any, p: Any) -> list[Metric]:
+def _ms_in_gaps(tl: Any, ms: pd.DataFrame | None) -> str:
+    """``"; 0 of 8 MS observed in a gap"``: whether the gaps cost data ('' without MS)."""
+    if ms is None or not len(ms) or not len(tl.gaps):
+        return ""
+    mid = pd.to_numeric(ms["mid_mjd"], errors="coerce")
+    inside = pd.Series(False, index=ms.index)
+    for lo, hi in zip(tl.gaps["start_mjd"], tl.gaps["end_mjd"], strict=True):
+        inside |= (mid >= lo) & (mid < hi)
+    n = int(inside.sum())
+    return f"; {n if n else 'none'} of the window's {len(ms)} MS observed in a gap"
+
+
+def _timeline_metrics(tl: Any, p: Any, ms: pd.DataFrame | None = None) -> list[Metric]:
     # sets without a validity window may cover what the known windows do not: unknown
     unsure = tl.n_unknown_windows > 0 and tl.coverage_fraction < 1.0
     hours = float(pd.to_numeric(tl.gaps["duration_h"], errors="coerce").sum())
@@ -224,7 +235,7 @@ def _timeline_metrics(tl: Any, p: Any) -> list[Metric]:
                 else ""
             ),
             detail=f"calibration valid for {100 * tl.coverage_fraction:.1f}% of the window "
-            f"({len(tl.gaps)} gap(s), {hours:.1f} h)",
+            f"({len(tl.gaps)} gap(s), {hours:.1f} h){_ms_in_gaps(tl, ms)}",
         ),
         Metric.graded(
             "n_cal_gaps",
@@ -291,7 +302,7 @@ def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[M
     if d.caltables is not None:
         out += _cal_metrics(d.caltables, params)
     if d.timeline is not None:
-        out += _timeline_metrics(d.timeline, params)
+        out += _timeline_metrics(d.timeline, params, d.ms)
     out += _ops_metrics(d, params)
     for what in d.unavailable:
         out.append(

@@ -174,3 +174,15 @@ def test_metrics_json_carries_details_and_the_qa_report_its_block(qa_run):
     assert "Needs attention" in block and "Antenna 8 fully flagged in 8 of 8 MS" in block
     # the block is at the top: before the headline metrics table
     assert html.index('class="dsa-attention"') < html.index(">Headline metrics<")
+
+
+def test_a_coverage_gap_says_whether_it_cost_data(night_metrics, truth):
+    """A calibration gap before the night's observations is critical by coverage, but the
+    reader must see that no MS was taken in it (oracle: the truth file's gap and MS times)."""
+    gap_lo, gap_hi = truth["calibration"]["coverage_gap_mjd"]
+    ms = [m for m in truth["measurement_sets"] if Path(m["path"]).parent.name == QA_NIGHT]
+    mids = [(m["time_start_mjd"] + m["time_end_mjd"]) / 2 for m in ms]
+    assert len(ms) == 8 and sum(gap_lo <= t < gap_hi for t in mids) == 0
+    cov = night_metrics["cal_coverage_fraction"]
+    assert cov.status == "critical"
+    assert cov.detail.endswith("; none of the window's 8 MS observed in a gap")
