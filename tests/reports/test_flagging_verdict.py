@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from dsa110_ws.core.severity import Severity, from_verdict, worst
+from dsa110_ws.reporting._format import threshold_text
+from dsa110_ws.reporting.attention import needs_attention
 from dsa110_ws.reporting.nightly_metrics import nightly_qa_metrics
 from dsa110_ws.reporting.params import ReportParameterError, validate_params
 
@@ -104,6 +106,8 @@ def test_demo_night_is_judged_with_the_dashboard_thresholds(demo_dir, night_flag
     assert median.status == "info"  # context, never a second verdict
     assert "median_ms_flag_fraction" not in metrics  # the old report-only verdict is gone
     assert "none of 8 MS more than 40% flagged" in flag.detail
+    # "more than", as the [qa.ms] settings say: the table writes ">" (not "≥")
+    assert threshold_text(flag.to_dict()) == "warning > 40.0%, critical > 70.0%"
 
 
 @pytest.mark.parametrize(
@@ -130,6 +134,8 @@ def test_other_qa_ms_thresholds_change_the_reports_verdict(
     if expected != "ok":
         assert Severity(flag.status) > Severity.OK
         assert f"8 of 8 MS more than {100 * warn:g}% flagged" in flag.detail
+        (line,) = [ln for ln in needs_attention([flag]) if ln.metric == flag.name]
+        assert line.severity.value == expected and f"({expected} at > " in line.text
 
 
 def test_removed_report_thresholds_say_where_the_numbers_are_now(demo_dir):
