@@ -9,12 +9,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _verdict import median_time  # noqa: E402
-
-#: The old name of :func:`median_time`, kept for ``bench_queue.py`` (it returns the median,
-#: not the best, of its runs); new code uses ``median_time``.
-best_of = median_time
-
 
 def demo_state() -> Path:
     """A demo state for benchmarks: $DSA110_BENCH_DEMO, else generated into a temp dir."""

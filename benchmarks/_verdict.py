@@ -16,9 +16,9 @@ NAME=RC ...`` prints the one closing table of every ratio, target and verdict, i
 row for each script that exited without reporting rows (its exit code is its verdict), and
 exits 1 if anything missed.
 
-A script that does not use this module (``bench_queue.py``, ``bench_dataset.py``) must
-still print its ratios against baselines measured in the same run, state its targets and
-exit non-zero on a miss; ``make bench`` collects its exit code either way.
+Every ``bench_*.py`` script reports through this module; a script that fails before it
+reports (a crash, or too little disk for ``bench_dataset.py``) still gets a row from its
+exit code.
 """
 
 from __future__ import annotations

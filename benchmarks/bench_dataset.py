@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _common import scale_state
+from _verdict import Verdicts
 
 SNAP_COLS = (
     "source_id",
@@ -244,7 +245,7 @@ def main() -> None:
         sys.exit(2)
     scale = scale_state()
     work = Path(tempfile.mkdtemp(prefix="dsa110-bench-dataset-", dir="/tmp"))
-    results, missed = [], []
+    v = Verdicts("bench_dataset")
     try:
         shutil.copy2(scale / "pipeline.sqlite3", work / "pipeline.sqlite3")
         (work / "settings.toml").write_text((scale / "settings.toml").read_text())
@@ -282,14 +283,7 @@ def main() -> None:
             flush=True,
         )
         r1 = base["seconds"] / cold["seconds"]
-        results.append(
-            (
-                "cold build vs snapshot build (best of 2)",
-                f"{r1:.2f}x faster",
-                "target >= 3x",
-                r1 >= 3,
-            )
-        )
+        v.at_least("cold build: snapshot build / dataset build (best of 2)", r1, 3.0)
 
         incs = []
         for _ in range(3):  # three nights appended, one refresh after each
@@ -307,9 +301,7 @@ def main() -> None:
             flush=True,
         )
         r2 = t_inc / cold["seconds"]
-        results.append(
-            ("incremental refresh / cold build", f"{100 * r2:.1f} %", "target < 5 %", r2 < 0.05)
-        )
+        v.at_most("refresh after one night / cold build (median of 3)", r2, 0.05)
 
         # the warm snapshot holds the database before the append: compare like with like
         warms = [run_child("snapshot-warm", settings, state, str(work / "snap0")) for _ in range(3)]
@@ -343,9 +335,7 @@ with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold["rows"]},))
             flush=True,
         )
         r3 = med / warm["seconds"]
-        results.append(
-            ("10^7 Dask / warm snapshot (medians)", f"{r3:.2f}x the time", "target <= 1", r3 <= 1.0)
-        )
+        v.at_most("10^7 variability: Dask / warm snapshot (medians)", r3, 1.0)
 
         if not args.skip_1e8:
             d8 = dask_10e8(work / "dataset-1e8", args.rows_1e8)
@@ -359,26 +349,14 @@ with con: con.execute("DELETE FROM photometry WHERE id > ?", ({cold["rows"]},))
                 flush=True,
             )
             ok = d8["rows"] == wr["n_photometry"] and d8["workers"] == 2 and max(d8["peaks"]) < 4096
-            results.append(
-                (
-                    f"{wr['n_photometry']:.0e} rows on 2 x 4 GB",
-                    f"{d8['seconds']:.0f} s",
-                    "target: completes, every row read",
-                    ok,
-                )
-            )
+            v.true(f"{wr['n_photometry']:.0e} rows on 2 workers x 4 GB: every row read", ok)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min), "
         f"{os.getloadavg()[2]:.1f} (15 min)"
     )
-    print("summary:")
-    for name, value, target, ok in results:
-        print(f"  {name:<36} {value:>14}   {target:<34} {'ok' if ok else 'MISSED'}")
-        if not ok:
-            missed.append(name)
-    sys.exit(1 if missed else 0)
+    sys.exit(v.finish())
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 from _common import scale_state
+from _verdict import Verdicts
 
 import dsa110_ws
 
@@ -77,7 +78,6 @@ def statistics_only(w) -> tuple[list[float], list[float]]:
 def main() -> None:
     scale = scale_state()
     state = Path(tempfile.mkdtemp(prefix="dsa110-bench-timescales-", dir="/tmp"))
-    missed = []
     try:
         w = dsa110_ws.connect(
             scale / "settings.toml", state_dir=state, sections={"sources": SECTIONS}
@@ -133,16 +133,10 @@ def main() -> None:
         w.close()
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    ok = r1 <= 1.5
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min)")
-    print("summary:")
-    print(
-        f"  multi-timescale table / today's table (medians)  {r1:5.2f}x   target <= 1.5x   "
-        f"{'ok' if ok else 'MISSED'}"
-    )
-    if not ok:
-        missed.append("timescales")
-    sys.exit(1 if missed else 0)
+    v = Verdicts("bench_timescales")
+    v.at_most("variability: multi-timescale table / today's table (medians)", r1, 1.5)
+    sys.exit(v.finish())
 
 
 if __name__ == "__main__":

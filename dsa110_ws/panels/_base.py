@@ -25,8 +25,9 @@ import ipywidgets as widgets
 import traitlets
 
 from dsa110_ws.errors import WorkspaceError, as_schema_error, one_line
+from dsa110_ws.panels._paged import PagedTable
 from dsa110_ws.panels._table import DataTable
-from dsa110_ws.panels._widgets import AutoRefresh, PagedTable, StatusLine
+from dsa110_ws.panels._widgets import AutoRefresh, StatusLine
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace

@@ -1,8 +1,9 @@
 """Small widgets the panels are built from: status line, paginated table, auto-refresh
 timer, PNG figures and escaped HTML tables.
 
-Only what is on screen crosses to the browser: a :class:`PagedTable` keeps its
-DataFrame in the kernel and sends one page of rows as HTML; figures are rendered to PNG
+Only what is on screen crosses to the browser: a
+:class:`~dsa110_ws.panels._paged.PagedTable` keeps its DataFrame in the kernel and sends
+one page of rows as HTML (built by :func:`table_html` here); figures are rendered to PNG
 with matplotlib's object API (no pyplot state, safe in a worker thread).
 """
 
@@ -24,7 +25,6 @@ from dsa110_ws.core.severity import Severity
 
 __all__ = [
     "StatusLine",
-    "PagedTable",
     "AutoRefresh",
     "new_figure",
     "figure_png",
@@ -141,139 +141,6 @@ def section(title: str, *children: widgets.Widget) -> widgets.VBox:
     """A titled block."""
     head = widgets.HTML(f"<h4 style='margin:4px 0'>{html.escape(title)}</h4>")
     return widgets.VBox([head, *children], layout=widgets.Layout(margin="0 0 8px 0"))
-
-
-class PagedTable(widgets.VBox):
-    """A DataFrame shown one page at a time; the frame stays in the kernel.
-
-    ``selectable`` adds a row picker for the current page; the chosen row's index label
-    is in ``selected`` (``None`` when nothing is chosen).
-    """
-
-    page = traitlets.Int(0)
-    page_size = traitlets.Int(20)
-    n_rows = traitlets.Int(0)
-    selected = traitlets.Any(None, allow_none=True)
-
-    def __init__(
-        self,
-        *,
-        columns: list[str] | None = None,
-        page_size: int = 20,
-        formatters: Mapping[str, Callable[[Any], str]] | None = None,
-        selectable: bool = False,
-        label: Callable[[pd.Series], str] | None = None,
-        highlight: Callable[[pd.Series], str | None] | None = None,
-        empty_text: str = "No rows.",
-    ):
-        self.data = pd.DataFrame()
-        self.columns = columns
-        self.formatters = dict(formatters or {})
-        self.highlight = highlight
-        self.empty_text = empty_text
-        #: why there is nothing to show (its source failed), or None
-        self.unavailable: str | None = None
-        self._label = label
-        self.html = widgets.HTML()
-        self.info = widgets.Label()
-        bl = widgets.Layout(width="3.2em")
-        self.first = widgets.Button(icon="angle-double-left", tooltip="first page", layout=bl)
-        self.prev = widgets.Button(icon="angle-left", tooltip="previous page", layout=bl)
-        self.next = widgets.Button(icon="angle-right", tooltip="next page", layout=bl)
-        self.last = widgets.Button(icon="angle-double-right", tooltip="last page", layout=bl)
-        self.picker = widgets.Select(
-            options=[], rows=6, description="select", layout=widgets.Layout(width="95%")
-        )
-        nav = widgets.HBox([self.first, self.prev, self.info, self.next, self.last])
-        kids: list[widgets.Widget] = [nav, self.html] + ([self.picker] if selectable else [])
-        super().__init__(children=kids)
-        self.page_size = page_size
-        self.first.on_click(lambda _: self.set_trait("page", 0))
-        self.prev.on_click(lambda _: self.set_trait("page", max(0, self.page - 1)))
-        self.next.on_click(lambda _: self.set_trait("page", min(self.n_pages - 1, self.page + 1)))
-        self.last.on_click(lambda _: self.set_trait("page", self.n_pages - 1))
-        self.picker.observe(self._picked, "value")
-        self.observe(lambda _: self._render(), ["page", "page_size"])
-        self._render()
-
-    @property
-    def n_pages(self) -> int:
-        return max(1, math.ceil(self.n_rows / max(1, self.page_size)))
-
-    def set_data(self, df: pd.DataFrame, *, keep_page: bool = False) -> None:
-        """Show ``df`` from its first page (or the same page, clamped, if ``keep_page``)."""
-        self.unavailable = None
-        self.data = df
-        self.n_rows = len(df)
-        page = min(self.page, self.n_pages - 1) if keep_page else 0
-        if page == self.page:
-            self._render()
-        else:
-            self.page = page
-
-    def set_unavailable(self, reason: str) -> None:
-        """Show no rows and, instead of the empty text (an "all clear"), one line saying
-        that the rows could not be read and why."""
-        self.unavailable = " ".join(str(reason).split())
-        self.data = self.data.iloc[:0]  # (its columns kept for whoever reads them)
-        self.n_rows = 0
-        if self.page == 0:
-            self._render()
-        else:
-            self.page = 0
-
-    def page_frame(self) -> pd.DataFrame:
-        """The rows on the current page."""
-        start = self.page * self.page_size
-        return self.data.iloc[start : start + self.page_size]
-
-    def _render(self) -> None:
-        part = self.page_frame()
-        start = self.page * self.page_size
-        if self.n_rows == 0:
-            if self.unavailable is not None:
-                self.info.value = "unavailable"
-                self.html.value = (
-                    f"<span class='dsa-unavailable' style='color:#b00020'>unavailable: "
-                    f"{html.escape(self.unavailable)}</span>"
-                )
-            else:
-                self.info.value = "0 rows"
-                self.html.value = f"<i>{html.escape(self.empty_text)}</i>"
-        else:
-            self.info.value = (
-                f"rows {start + 1:,}-{start + len(part):,} of {self.n_rows:,} "
-                f"(page {self.page + 1} of {self.n_pages})"
-            )
-            self.html.value = table_html(
-                part, columns=self.columns, formatters=self.formatters, highlight=self.highlight
-            )
-        self.prev.disabled = self.first.disabled = self.page <= 0
-        self.next.disabled = self.last.disabled = self.page >= self.n_pages - 1
-        label = self._label or (lambda r: str(r.name))
-        opts = [(label(row), idx) for idx, row in part.iterrows()]
-        keep = self.selected if any(v == self.selected for _, v in opts) else None
-        # new options make the Select jump to their first row: not a user's choice, so
-        # nothing observing ``selected`` may see it (only the final value counts)
-        self._swapping = True
-        try:
-            with self.picker.hold_trait_notifications():
-                self.picker.options = opts
-                self.picker.value = keep
-        finally:
-            self._swapping = False
-        if keep is None:
-            self.selected = None
-
-    def _picked(self, change: dict) -> None:
-        if not getattr(self, "_swapping", False):
-            self.selected = change["new"]
-
-    def select(self, index_label: Any) -> None:
-        """Select a row by its index label, moving to its page."""
-        pos = self.data.index.get_loc(index_label)
-        self.page = int(pos) // self.page_size
-        self.picker.value = index_label
 
 
 class AutoRefresh(widgets.HBox):

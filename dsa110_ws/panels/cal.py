@@ -15,8 +15,8 @@ from dsa110_ws.core.caltypes import is_bandpass
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._format import mjd_text
+from dsa110_ws.panels._paged import PagedTable
 from dsa110_ws.panels._widgets import (
-    PagedTable,
     figure_png,
     kv_html,
     new_figure,

@@ -12,8 +12,9 @@ import traitlets
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
 from dsa110_ws.panels._format import beam_text, mjd_text, qa_checks_html, sexagesimal
+from dsa110_ws.panels._imagedetail import image_info_html, products_html
 from dsa110_ws.panels._table import DataTable
-from dsa110_ws.panels._widgets import kv_html, png_widget, section
+from dsa110_ws.panels._widgets import png_widget, section
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -365,38 +366,12 @@ class ImageBrowser(Panel):
         if centre is not None:
             icrs = centre.icrs
             self.cut_ra.value, self.cut_dec.value = round(icrs.ra.deg, 5), round(icrs.dec.deg, 5)
-        info = kv_html(
-            [
-                ("path", h.path),
-                ("object", h.object),
-                ("telescope", h.telescope),
-                ("date-obs", h.date_obs),
-                ("frequency (MHz)", (h.freq_hz or 0) / 1e6 or None),
-                ("bandwidth (MHz)", (h.bandwidth_hz or 0) / 1e6 or None),
-                ("beam", beam_text(h.bmaj_arcsec, h.bmin_arcsec, h.bpa_deg)),
-                ("cell (arcsec)", h.cell_arcsec),
-                ("size", " x ".join(map(str, h.plane_shape))),
-                ("BUNIT", h.bunit),
-                ("centre", None if centre is None else centre.to_string("hmsdms", precision=1)),
-            ],
-            title=f"Image {row['id']}",
-        )
-        links = self._links_html(row)
+        info = image_info_html(h, row["id"])
+        links = products_html(row, self.applied)
         self.detail.value = info + qa_checks_html(self.qa) + links
         grade = getattr(self.qa, "grade", "not graded")
         self.show_status(f"image {row['id']}: QA {grade}", "ok")
         self.provenance.image = str(row["path"])
-
-    def _links_html(self, row: pd.Series) -> str:
-        items = [f"<li>MS: <code>{html.escape(str(row.get('ms_path')))}</code></li>"]
-        for _, a in self.applied.iterrows():
-            ok = "applied" if a.get("success") in (1, True) else "FAILED"
-            items.append(
-                f"<li>caltable ({ok}): <code>{html.escape(str(a['caltable_path']))}</code></li>"
-            )
-        if self.applied.empty:
-            items.append("<li>no calibration_applied record for this MS</li>")
-        return f"<b>Products</b><ul class='dsa-image-links'>{''.join(items)}</ul>"
 
     def open_linked(self, what: str) -> None:
         """Show an MSInspector (``"ms"``) or CalInspector (``"cal"``) for the selected image."""

@@ -11,7 +11,8 @@ import pandas as pd
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.core.time import unix_to_utc
 from dsa110_ws.panels._base import Panel
-from dsa110_ws.panels._widgets import PagedTable, section
+from dsa110_ws.panels._paged import PagedTable
+from dsa110_ws.panels._widgets import section
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace

@@ -11,6 +11,7 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel
+from dsa110_ws.panels._confirm import ConfirmBar
 from dsa110_ws.panels._format import unix_text
 from dsa110_ws.panels._table import DataTable
 from dsa110_ws.panels._widgets import fmt_value, kv_html, section
@@ -140,17 +141,9 @@ class JobMonitor(Panel):
     def _build_actions(self) -> list[widgets.Widget]:
         self.rerun_button = widgets.Button(description="Rerun job", icon="redo", disabled=True)
         self.cancel_button = widgets.Button(description="Cancel batch", icon="ban", disabled=True)
-        self.confirm_button = widgets.Button(description="Confirm", button_style="danger")
-        self.abort_button = widgets.Button(description="Abort")
-        self.confirm_text = widgets.HTML()
-        self.confirm_box = widgets.HBox(
-            [self.confirm_text, self.confirm_button, self.abort_button],
-            layout=widgets.Layout(display="none"),
-        )
+        self.confirm_box = ConfirmBar(self.guard(self.confirm), self.guard(self.abort))
         self.rerun_button.on_click(self.guard(lambda _: self._ask("rerun")))
         self.cancel_button.on_click(self.guard(lambda _: self._ask("cancel")))
-        self.confirm_button.on_click(self.guard(lambda _: self.confirm()))
-        self.abort_button.on_click(self.guard(lambda _: self.abort()))
         if not self.w.settings.allow_writes:
             return [
                 widgets.HTML("<i>Read-only: rerun and cancel need DSA110_WS_ALLOW_WRITES=1.</i>")
@@ -274,20 +267,19 @@ class JobMonitor(Panel):
             return
         self.pending_action = f"{action}:{target}"
         what = f"rerun job {target}" if action == "rerun" else f"cancel batch {target}"
-        self.confirm_text.value = f"<b>Really {html.escape(what)}?</b>"
-        self.confirm_box.layout.display = "flex"
+        self.confirm_box.ask(f"Really {what}?")
 
     def abort(self) -> None:
         """Drop the action waiting for confirmation."""
         self.pending_action = ""
-        self.confirm_box.layout.display = "none"
+        self.confirm_box.hide()
         self.show_status("Nothing changed.", "info")
 
     def confirm(self) -> None:
         """Perform the action waiting for confirmation (through ``w.actions``)."""
         action, _, target = self.pending_action.partition(":")
         self.pending_action = ""
-        self.confirm_box.layout.display = "none"
+        self.confirm_box.hide()
         if not action:
             return
         fn = self.w.actions.rerun_job if action == "rerun" else self.w.actions.cancel_batch

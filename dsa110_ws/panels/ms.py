@@ -11,8 +11,8 @@ import pandas as pd
 import traitlets
 
 from dsa110_ws.panels._base import Panel, truncation_allowed
+from dsa110_ws.panels._paged import PagedTable
 from dsa110_ws.panels._widgets import (
-    PagedTable,
     figure_png,
     kv_html,
     new_figure,

@@ -13,6 +13,7 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
+from dsa110_ws.panels._confirm import ConfirmBar
 from dsa110_ws.panels._format import short_path
 from dsa110_ws.panels._table import DataTable
 from dsa110_ws.panels._widgets import kv_html, section
@@ -157,17 +158,9 @@ class TaskQueuePanel(Panel):
             return widgets.HTML("<i>Read-only: retry and cancel need DSA110_WS_ALLOW_WRITES=1.</i>")
         self.retry_button = widgets.Button(description="Retry task", icon="redo", disabled=True)
         self.cancel_button = widgets.Button(description="Cancel task", icon="ban", disabled=True)
-        self.confirm_button = widgets.Button(description="Confirm", button_style="danger")
-        self.abort_button = widgets.Button(description="Abort")
-        self.confirm_text = widgets.HTML()
-        self.confirm_box = widgets.HBox(
-            [self.confirm_text, self.confirm_button, self.abort_button],
-            layout=widgets.Layout(display="none"),
-        )
+        self.confirm_box = ConfirmBar(self.guard(self.confirm), self.guard(self.abort))
         self.retry_button.on_click(self.guard(lambda _: self._ask("retry")))
         self.cancel_button.on_click(self.guard(lambda _: self._ask("cancel")))
-        self.confirm_button.on_click(self.guard(lambda _: self.confirm()))
-        self.abort_button.on_click(self.guard(lambda _: self.abort()))
         return widgets.VBox(
             [widgets.HBox([self.retry_button, self.cancel_button]), self.confirm_box]
         )
@@ -308,21 +301,20 @@ class TaskQueuePanel(Panel):
             self.show_status("Select a task first.", "warning")
             return
         self.pending_action = f"{action}:{tid}"
-        self.confirm_text.value = f"<b>Really {action} task {html.escape(str(tid)[:8])}...?</b>"
-        self.confirm_box.layout.display = "flex"
+        self.confirm_box.ask(f"Really {action} task {str(tid)[:8]}...?")
 
     def abort(self) -> None:
         """Drop the action waiting for confirmation."""
         self.pending_action = ""
         if hasattr(self, "confirm_box"):
-            self.confirm_box.layout.display = "none"
+            self.confirm_box.hide()
         self.show_status("Nothing changed.", "info")
 
     def confirm(self) -> None:
         """Perform the action waiting for confirmation (through ``w.tasks``)."""
         action, _, tid = self.pending_action.partition(":")
         self.pending_action = ""
-        self.confirm_box.layout.display = "none"
+        self.confirm_box.hide()
         if not action:
             return
         fn = self.w.tasks.retry if action == "retry" else self.w.tasks.cancel

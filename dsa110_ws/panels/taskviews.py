@@ -12,8 +12,10 @@ import traitlets
 
 from dsa110_ws.core.severity import Severity
 from dsa110_ws.panels._base import Panel, truncation_allowed
+from dsa110_ws.panels._confirm import ConfirmBar
+from dsa110_ws.panels._paged import PagedTable
 from dsa110_ws.panels._table import DataTable
-from dsa110_ws.panels._widgets import PagedTable, figure_png, new_figure, plot_locked, png_widget
+from dsa110_ws.panels._widgets import figure_png, new_figure, plot_locked, png_widget
 from dsa110_ws.panels.tasks import _when
 
 if TYPE_CHECKING:
@@ -99,13 +101,8 @@ class FailuresPanel(Panel):
         kids: list[widgets.Widget] = [self.window_select, self.table]
         if self.w.settings.allow_writes:
             self.retry_button = widgets.Button(description="Retry this group", icon="redo")
-            self.confirm_button = widgets.Button(description="Confirm", button_style="danger")
-            self.confirm_text = widgets.HTML()
-            self.confirm_box = widgets.HBox(
-                [self.confirm_text, self.confirm_button], layout=widgets.Layout(display="none")
-            )
+            self.confirm_box = ConfirmBar(self.guard(self.confirm))
             self.retry_button.on_click(self.guard(lambda _: self.ask()))
-            self.confirm_button.on_click(self.guard(lambda _: self.confirm()))
             kids += [self.retry_button, self.confirm_box]
         return kids
 
@@ -136,13 +133,12 @@ class FailuresPanel(Panel):
             return
         n = int(self.failures.set_index("cause").loc[cause, "n"])
         self.pending_cause = str(cause)
-        self.confirm_text.value = f"<b>Retry all {n} tasks of this cause?</b>"
-        self.confirm_box.layout.display = "flex"
+        self.confirm_box.ask(f"Retry all {n} tasks of this cause?")
 
     def confirm(self) -> None:
         """Retry the group waiting for confirmation; report how many were retried."""
         cause, self.pending_cause = self.pending_cause, ""
-        self.confirm_box.layout.display = "none"
+        self.confirm_box.hide()
         if not cause:
             return
         since = WINDOWS[self.window]

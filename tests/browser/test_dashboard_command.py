@@ -20,6 +20,12 @@ from dsa110_ws.cli import main, voila
 from tests.browser.conftest import listening_port, served_port
 
 
+def _voila_child(proc: subprocess.Popen) -> psutil.Process:
+    """The Voila server a ``dsa110-ws dashboard`` process started."""
+    kids = psutil.Process(proc.pid).children(recursive=True)
+    return next(k for k in kids if "dsa110_ws.cli.voila_app" in k.cmdline())
+
+
 @pytest.mark.slow
 def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_path):
     env = dict(
@@ -44,7 +50,7 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
         printed += proc.stdout.readline()
         assert voila.dashboard_url(port, "science") in printed
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert listening_port(children[0].pid) == port  # the server that bound it says so
+        assert listening_port(_voila_child(proc).pid) == port  # the server that bound it says so
         page = urllib.request.urlopen(url, timeout=120).read().decode()
         assert "qa_source" not in page  # the parameters cell; present without --strip_sources
         assert "Traceback" not in page
@@ -153,3 +159,40 @@ def test_dashboard_command_says_where_the_notebooks_are_missing(tmp_path, capsys
     err = capsys.readouterr().err
     assert "operations.ipynb" in err and str(tmp_path) in err
     assert voila.dashboards_dir().name == "dashboards"
+
+
+@pytest.mark.slow
+def test_dashboard_ip_listens_on_that_address_only(demo_dir, tmp_path):
+    """``--ip`` is where Voila listens: another loopback address than the default, and the
+    default address on the same port gets nothing."""
+    env = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
+        PYTHONWARNINGS="ignore",
+    )
+    argv = ["dashboard", "--ip", "127.0.0.2", "--port", "0", "--no-browser"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_ws.cli", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        port, printed = served_port(proc)
+        assert voila.dashboard_url(port, "operations", host="127.0.0.2") in printed
+        with socket.create_connection(("127.0.0.2", port), timeout=10):
+            pass  # listening there
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0  # and not on the default address
+        listening = {
+            c.laddr.ip
+            for c in _voila_child(proc).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {"127.0.0.2"}
+    finally:
+        voila.stop_process(proc)
+        proc.stdout.close()

@@ -11,7 +11,8 @@ import pytest
 
 from dsa110_ws.errors import NotFoundError
 from dsa110_ws.panels._base import Panel
-from dsa110_ws.panels._widgets import AutoRefresh, PagedTable, StatusLine
+from dsa110_ws.panels._paged import PagedTable
+from dsa110_ws.panels._widgets import AutoRefresh, StatusLine
 
 
 class Counting(Panel):
@@ -54,8 +55,70 @@ def test_paged_table_sends_one_page_and_navigates():
     assert t.html.value.count("<tr>") == 6 and ">44<" in t.html.value and ">0<" not in t.html.value
     t.select(7)
     assert t.page == 0 and t.selected == 7
+    assert t.first.layout.display is None and t.filter.layout.display is None  # all usable
     t.set_data(df.iloc[:3])
     assert t.page == 0 and t.n_pages == 1 and t.selected is None
+    # one page of three rows: no pager, no sort or filter (nothing for them to do)
+    assert t.first.layout.display == t.next.layout.display == "none"
+    assert t.sort_by.layout.display == t.filter.layout.display == "none"
+
+
+def _rows(t: PagedTable) -> list[str]:
+    """The first cell of each shown row, read from the HTML the page gets."""
+    import re
+
+    return re.findall(r"<tr><td[^>]*>([^<]*)</td>", t.html.value)
+
+
+def test_paged_table_sorts_the_whole_frame_numerically_with_missing_values_last():
+    # 25 rows over three pages; 1- to 3-digit fluxes, where text order differs from numbers'
+    flux = [float((i * 37) % 101) for i in range(25)]
+    flux[3] = float("nan")
+    df = pd.DataFrame({"name": [f"s{i:02d}" for i in range(25)], "flux": flux})
+    by_flux = sorted((v, f"s{i:02d}") for i, v in enumerate(flux) if v == v)
+    t = PagedTable(page_size=10)
+    t.set_data(df)
+    assert _rows(t)[:3] == ["s00", "s01", "s02"]  # as listed
+    t.sort_by.value = "flux"
+    assert _rows(t) == [n for _, n in by_flux[:10]]  # the frame's 10 smallest, not the page's
+    assert pd.isna(t.view["flux"].iloc[-1])  # missing last
+    t.descending.value = True
+    assert pd.isna(t.view["flux"].iloc[-1])  # missing last either way
+    t.next.click()
+    assert t.page == 1 and _rows(t) == [n for _, n in by_flux[::-1][10:20]]
+    t.set_data(df.iloc[::-1])  # a refresh keeps the viewer's sort
+    assert t.sort_by.value == "flux" and _rows(t) == [n for _, n in by_flux[::-1][:10]]
+
+
+def test_paged_table_filter_matches_shown_text_and_clears_a_hidden_selection():
+    df = pd.DataFrame(
+        {
+            "ms": ["/d/2026-11-10T01.ms", "/d/2026-11-11T02.ms", "/d/2026-11-11T03.ms"],
+            "state": ["FAILED", "ok", "Failed"],
+        },
+        index=[10, 11, 12],
+    )
+    t = PagedTable(selectable=True, formatters={"state": str.lower})
+    t.set_data(df)
+    t.select(10)
+    assert t.selected == 10
+    t.filter.value = "failed"  # case-insensitive, on the shown (formatted) text
+    assert list(t.view.index) == [10, 12] and "(filtered from 3)" in t.info.value
+    assert t.selected == 10
+    t.filter.value = "11-11"
+    assert list(t.view.index) == [11, 12] and t.selected is None  # filtered out: cleared
+    t.filter.value = "nothing like it"
+    assert t.n_rows == 0 and "No row matches" in t.html.value and "0 of 3" in t.info.value
+    t.select(10)  # selecting a hidden row clears the filter
+    assert t.filter.value == "" and t.selected == 10
+
+
+def test_paged_table_sorts_a_mixed_column_as_text():
+    df = pd.DataFrame({"v": [3, "b", None, "a", 1]})
+    t = PagedTable()
+    t.set_data(df)
+    t.sort_by.value = "v"
+    assert list(t.view["v"].iloc[:4]) == [1, 3, "a", "b"] and t.view["v"].iloc[4] is None
 
 
 def test_workspace_errors_become_one_status_line(workspace):

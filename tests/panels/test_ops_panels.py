@@ -56,17 +56,17 @@ def test_job_monitor_rerun_and_cancel_ask_first_then_go_through_actions(writable
     p.job_table.select(job)
     p.rerun_button.click()
     assert p.pending_action == f"rerun:{job}" and p.confirm_box.layout.display == "flex"
-    p.abort_button.click()
+    p.confirm_box.abort_button.click()
     assert p.pending_action == "" and w.repos.jobs.count() == before
     p.rerun_button.click()
-    p.confirm_button.click()
+    p.confirm_box.confirm_button.click()
     assert p.status.level == "ok", p.last_error
     assert w.repos.jobs.count() == before + 1
     assert (w.repos.jobs.find(type="pipeline_rerun", limit=None)["status"] == "pending").all()
     running = int(p.batches.loc[p.batches["status"] == "running", "id"].iloc[0])
     p.batch_table.select(running)
     p.cancel_button.click()
-    p.confirm_button.click()
+    p.confirm_box.confirm_button.click()
     assert w.repos.batch_jobs.get(running).status == "cancelled"
     audit = w.state.audit_log()
     assert list(audit["action"])[:2] == ["cancel_batch", "rerun"] and audit["ok"].all()

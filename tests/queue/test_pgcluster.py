@@ -179,3 +179,35 @@ def test_bad_urls_and_missing_servers_are_typed_errors(tmp_path):
     with pytest.raises(DataUnavailableError, match="Cannot connect") as info:
         connect(f"postgresql://postgres@/nope?host={tmp_path}", timeout_s=2)
     assert isinstance(info.value, WorkspaceError) and isinstance(info.value, OSError)
+
+
+def test_a_program_under_a_directory_closed_to_the_service_account(tmp_path):
+    """PostgreSQL runs as its own user when we are root: a program it cannot reach (a
+    checkout under a 0700 home) is one clear error, and make_traversable opens the way."""
+    import os
+    import stat
+
+    from dsa110_ws.demo.queue._state import make_traversable, run_program, service_account
+    from dsa110_ws.errors import DataUnavailableError
+
+    account = service_account()
+    if os.geteuid() == 0:
+        assert account is not None
+    else:  # an ordinary user runs PostgreSQL as itself: nothing to be closed to
+        assert account is None
+        return
+    closed = tmp_path / "home"
+    (closed / "bin").mkdir(parents=True)
+    prog = closed / "bin" / "initdb"
+    prog.write_text("#!/bin/sh\necho ran as $(id -u)\n")
+    prog.chmod(0o755)
+    closed.chmod(0o700)
+    with pytest.raises(DataUnavailableError) as err:
+        run_program(str(prog), [], account, 30)
+    msg = str(err.value)
+    assert "\n" not in msg and "chmod o+x" in msg and str(prog) in msg
+    make_traversable(prog.parent, account)
+    assert closed.stat().st_mode & stat.S_IXOTH  # traverse only: not readable by others
+    assert not closed.stat().st_mode & stat.S_IROTH
+    res = run_program(str(prog), [], account, 30)
+    assert res.returncode == 0 and res.stdout.strip() == f"ran as {account[0]}"

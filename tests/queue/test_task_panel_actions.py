@@ -20,7 +20,7 @@ def test_retry_from_the_task_panel_asks_first_then_acts(qws_writable, day_url, d
     p.abort()
     assert p.pending_action == "" and digest(day_url) == before  # nothing changed
     p.retry_button.click()
-    p.confirm_button.click()
+    p.confirm_box.confirm_button.click()
     assert p.status.level == "ok", p.last_error
     assert f"retry {task['task_id'][:8]}: failed -> pending (audit record" in p.status.message
     assert qws_writable.tasks.show(task["task_id"]).status == "pending"
@@ -33,7 +33,7 @@ def test_a_refused_cancel_is_one_line_naming_the_status(qws_writable, day_truth)
     p.stuck_table.select(stuck)  # picked where an operator sees it: the stuck tasks
     assert p.selected_task == stuck and "held for" in p.detail.value
     p.cancel_button.click()
-    p.confirm_button.click()
+    p.confirm_box.confirm_button.click()
     assert p.status.level == "error" and "is claimed (held by" in p.last_error
     assert qws_writable.tasks.show(stuck).status == "claimed"
 
@@ -44,7 +44,7 @@ def test_retrying_a_failure_group_from_the_panel_reports_the_split(qws_writable,
     lock = f.failures[f.failures["cause"].str.contains("acquiring lock")].iloc[0]
     f.table.select(lock["cause"])
     f.ask()
-    assert f.pending_cause == lock["cause"] and "Retry all 3 tasks" in f.confirm_text.value
+    assert f.pending_cause == lock["cause"] and "Retry all 3 tasks" in f.confirm_box.text.value
     f.confirm()
     assert "3 retried, 0 not." in f.status.value and f.status.level == "ok"
     exhausted = f.failures[f.failures["cause"].str.contains("integration time")].iloc[0]

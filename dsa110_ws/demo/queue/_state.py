@@ -129,6 +129,12 @@ def run_program(
             f"{Path(exe).name} did not finish within {timeout_s + 5:.0f} s; "
             "see the postgres.log in the cluster directory."
         ) from exc
+    except PermissionError as exc:  # as the service account: a parent closed to others
+        raise DataUnavailableError(
+            f"PostgreSQL's {Path(exe).name} ({exe}) cannot be run as the user "
+            f"{SERVICE_USER!r}: {exc.strerror}. A directory above it is closed to other "
+            "users; allow them to pass (chmod o+x on it) or install the workspace elsewhere."
+        ) from None
 
 
 def read_postmaster(pgdata: Path) -> dict | None:

@@ -249,6 +249,8 @@ def _ensure_initialised(binaries: PgBinaries, data_dir: Path, account: Account) 
     cluster; check the major version of an existing one."""
     pgdata = data_dir / "pgdata"
     make_traversable(data_dir, account)
+    # the programs too: a checkout under a 0700 home (root's /root) hides the venv's initdb
+    make_traversable(binaries.bin_dir, account)
     log = data_dir / "postgres.log"
     log.touch()
     hand_over(log, account, 0o644)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dsa110_ws.errors import ConfigurationError, NotFoundError
+from dsa110_ws.errors import NotFoundError
 from dsa110_ws.services.products._calsol import (
     REGISTRY_TYPES,
     CalSolutions,
@@ -20,6 +20,7 @@ from dsa110_ws.services.products._calsol import (
     registry_type,
 )
 from dsa110_ws.services.products._casatables import open_table, table_keywords
+from dsa110_ws.services.products._needsdb import needs_database
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,12 +42,7 @@ class CaltableService:
 
     @property
     def _registry(self) -> CaltableRepository:
-        if self._registry_repo is None:
-            raise ConfigurationError(
-                "The caltables registry is in the pipeline database, and none is configured; "
-                "set PIPELINE_DB (reading the tables' files needs none)."
-            )
-        return self._registry_repo
+        return needs_database(self._registry_repo, "The caltables registry", "the tables' files")
 
     def __repr__(self) -> str:
         return (

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.core.time import TimeLike
-from dsa110_ws.errors import ConfigurationError, DataUnavailableError, one_line
+from dsa110_ws.errors import DataUnavailableError, one_line
 from dsa110_ws.services.products._msflags import FlagStats, compute_flag_stats
 from dsa110_ws.services.products._mssummary import MSSummary, read_summary
 from dsa110_ws.services.products._msviews import QuickLook, antenna_layout, quicklook
+from dsa110_ws.services.products._needsdb import needs_database
 from dsa110_ws.services.products._waterfall import Waterfall, compute_waterfall
 
 if TYPE_CHECKING:
@@ -44,12 +45,7 @@ class MSService:
 
     @property
     def _index(self) -> MSIndexRepository:
-        if self._index_repo is None:
-            raise ConfigurationError(
-                "ms_index is in the pipeline database, and none is configured; set "
-                "PIPELINE_DB (reading a Measurement Set's files needs none)."
-            )
-        return self._index_repo
+        return needs_database(self._index_repo, "ms_index", "a Measurement Set's files")
 
     def __repr__(self) -> str:
         return (
