@@ -27,9 +27,8 @@ NIGHT = "2026-11-08"
 
 
 @pytest.fixture(scope="module")
-def broken_run(demo_dir, tmp_path_factory):
-    from dsa110_ws.reporting import run_report
-
+def broken_settings(demo_dir, tmp_path_factory):
+    """Settings over a copy of the demo database with one MS of the night without a path."""
     base = tmp_path_factory.mktemp("broken-section")
     pipeline = base / "pipeline"
     pipeline.mkdir()
@@ -49,8 +48,15 @@ def broken_run(demo_dir, tmp_path_factory):
         f'pipeline_db = "{db}"\ndata_roots = ["{demo_dir / "data"}"]\n'
         f'log_roots = ["{demo_dir / "logs"}"]\n{now}\n'
     )
-    params = {"night": NIGHT, "settings": str(settings), "flagged_antennas_warning": 5}
-    result = run_report("qa", params, out_dir=base / "out")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def broken_run(broken_settings):
+    from dsa110_ws.reporting import run_report
+
+    params = {"night": NIGHT, "settings": str(broken_settings), "flagged_antennas_warning": 5}
+    result = run_report("qa", params, out_dir=broken_settings.parent.parent / "out")
     assert result.status == "ok", result.error
     return result
 
@@ -106,3 +112,25 @@ def test_every_failed_section_is_named_within_five_lines():
     many = [{"section": f"s{i}", "error": "x"} for i in range(6)]
     lines = needs_attention([], section_errors=many)
     assert len(lines) == 1 and "6 sections failed (s0, s1, s2, s3, s4, s5)" in lines[0].text
+
+
+def test_a_section_that_failed_before_the_header_is_in_it(broken_settings, tmp_path):
+    """Whatever the order: a section run before the header (outside a kernel) is in the
+    block the header returns."""
+    import dsa110_ws
+    from dsa110_ws.reporting.nightly import NightlyQAReport
+    from dsa110_ws.reporting.params import validate_params
+
+    w = dsa110_ws.connect(broken_settings, state_dir=tmp_path / "state")
+    try:
+        params = validate_params(
+            "qa",
+            {"night": NIGHT, "settings": str(broken_settings), "flagged_antennas_warning": 5},
+        )
+        report = NightlyQAReport(w, params)
+        assert "Section not available" in report.calibration_qa().html
+        html = report.header().html
+    finally:
+        w.close()
+    assert "Section calibration_qa failed: unexpected error" in html
+    assert "dsa-badge-warning" in html.split("Needs attention")[0]
