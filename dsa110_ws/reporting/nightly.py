@@ -271,8 +271,11 @@ class NightlyQAReport(SectionGuard):
                     status_columns=["grade"],
                     formats={"flag_fraction": _pct, "flag_fraction_cross": _pct},
                     caption="Flagging of the window's Measurement Sets, graded as the "
-                    f"dashboards grade them ([qa.ms]: warning over {_pct(t['flag_fraction_warn'])}"
-                    f" flagged, bad over {_pct(t['flag_fraction_max'])})",
+                    "dashboards grade them ([qa.ms]: flag_fraction_cross over "
+                    f"{_pct(t['flag_fraction_warn'])} is a warning, over "
+                    f"{_pct(t['flag_fraction_max'])} bad; more than "
+                    f"{_pct(t['fully_flagged_antennas_max'])} of the antennas fully flagged "
+                    "is a warning)",
                 )
             )
         note = self._unavailable("caltables", "ms")
