@@ -70,7 +70,7 @@ def _cell(
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value + 0.0:.4g}"  # + 0.0: never "-0"
     if isinstance(value, (list, tuple)):
         return html.escape(", ".join(str(v) for v in value))
     return html.escape(str(value))

@@ -16,13 +16,14 @@ __all__ = [
     "is_fraction",
     "value_text",
     "threshold_text",
+    "breach_op",
     "deg_text",
     "sexagesimal",
     "missing",
 ]
 
 #: Metric names whose unitless value is a fraction of 1 (shown as a percentage).
-_FRACTION_SUFFIXES = ("_fraction", "_rate")
+_FRACTION_SUFFIXES = ("_fraction", "_fraction_cross", "_rate")
 
 
 def missing(value: Any) -> bool:
@@ -58,9 +59,19 @@ def value_text(value: Any, *, name: str = "", unit: str = "") -> str:
     return f"{text} {unit}" if unit else text
 
 
+def breach_op(metric: dict[str, Any]) -> str:
+    """How a metric's value breaches its thresholds: ``≥``/``≤``, or ``>``/``<`` when
+    ``strict`` (the ``[qa.*]`` settings' convention: "more than this")."""
+    up = metric.get("higher_is_worse", True)
+    if metric.get("strict"):
+        return ">" if up else "<"
+    return "≥" if up else "≤"
+
+
 def threshold_text(metric: dict[str, Any]) -> str:
-    """``"warning ≥ 10.0%, critical ≥ 25.0%"`` for a metric dict; ``""`` without thresholds."""
-    op = "≥" if metric.get("higher_is_worse", True) else "≤"
+    """``"warning ≥ 10.0%, critical ≥ 25.0%"`` for a metric dict (``>`` when the metric is
+    ``strict``); ``""`` without thresholds."""
+    op = breach_op(metric)
     name, unit = str(metric.get("name", "")), str(metric.get("unit") or "")
     parts = [
         f"{k} {op} {value_text(metric[k], name=name, unit=unit)}"

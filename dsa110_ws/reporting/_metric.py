@@ -52,8 +52,10 @@ def status_for(
     critical: float | None,
     *,
     higher_is_worse: bool = True,
+    strict: bool = False,
 ) -> Status:
-    """The status of ``value`` against its thresholds (a breach is at or beyond them).
+    """The status of ``value`` against its thresholds (a breach is at or beyond them; with
+    ``strict``, beyond them only: the convention of the QA checks' ``[qa.*]`` thresholds).
 
     ``None`` or NaN values are ``unknown``; a metric without thresholds is ``info`` (shown
     neutral, never ``ok``: nothing says a number without thresholds is good).
@@ -63,9 +65,15 @@ def status_for(
     if warning is None and critical is None:
         return INFO
     sign = 1.0 if higher_is_worse else -1.0
-    if critical is not None and sign * value >= sign * critical:
+
+    def breached(limit: float | None) -> bool:
+        if limit is None:
+            return False
+        return sign * value > sign * limit if strict else sign * value >= sign * limit
+
+    if breached(critical):
         return "critical"
-    if warning is not None and sign * value >= sign * warning:
+    if breached(warning):
         return "warning"
     return "ok"
 
@@ -93,6 +101,9 @@ class Metric:
     detail
         One line for people about this value (``"3 of 8 images graded bad"``, ``"antenna
         pad17 fully flagged in 8 of 8 MS"``); the "needs attention" block quotes it.
+    strict
+        Whether a breach is beyond the thresholds only (``>``, the ``[qa.*]`` settings'
+        convention) rather than at or beyond them (``≥``).
     """
 
     name: str
@@ -104,6 +115,7 @@ class Metric:
     higher_is_worse: bool = True
     description: str = ""
     detail: str = ""
+    strict: bool = False
 
     @classmethod
     def graded(
@@ -117,13 +129,25 @@ class Metric:
         unit: str = "",
         description: str = "",
         detail: str = "",
+        strict: bool = False,
     ) -> Metric:
         """A metric whose status follows from its value and thresholds (``info`` without)."""
         if isinstance(value, float) and math.isnan(value):
             value = None
-        status = status_for(value, warning, critical, higher_is_worse=higher_is_worse)
+        status = status_for(
+            value, warning, critical, higher_is_worse=higher_is_worse, strict=strict
+        )
         return cls(
-            name, value, unit, status, warning, critical, higher_is_worse, description, detail
+            name,
+            value,
+            unit,
+            status,
+            warning,
+            critical,
+            higher_is_worse,
+            description,
+            detail,
+            strict,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -198,7 +198,8 @@ def render_index(entries: list[ReportEntry]) -> str:
 <style>{_CSS}</style>
 </head><body><h1>DSA-110 reports</h1>
 <p class="lead">Nightly QA, then statistics; newest first in each. Status: the worst judged metric of the report
-(ok, unknown, warning, critical); "needs attention" lists what breached a threshold.</p>
+(ok, unknown, warning, critical), at least warning when a section of it failed; "needs
+attention" lists what breached a threshold and the sections that failed.</p>
 <table><thead><tr><th>night / period</th><th>report</th><th>status</th>
 <th>needs attention</th><th>links</th><th>finished (UTC)</th></tr></thead><tbody>
 {rows}

@@ -96,17 +96,13 @@ class NightlyQAReport(SectionGuard):
     # -- sections ------------------------------------------------------------------------
     @section
     def header(self) -> D.HTMLBlock:
-        """The window, the overall status, the "needs attention" block and the links."""
-        from dsa110_ws.reporting._metric import overall_status
-        from dsa110_ws.reporting.attention import attention_html, needs_attention
-
+        """The window, the overall status, the "needs attention" block and the links (the
+        status and the block are re-rendered when a later section fails)."""
         s = self.w.settings
         what = f"night {self.params.night} (UTC day)" if self.params.night else "window"
-        ms = self.metrics()
         link = self.dashboard_link
         return D.join(
-            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
-            D.HTMLBlock(attention_html(needs_attention(ms))),
+            *self._live_block("top", self.top_block),
             f"QA of the {what}: {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC.",
             D.link("Open this night in the operations dashboard", link)
             if link
@@ -118,7 +114,7 @@ class NightlyQAReport(SectionGuard):
     @section
     def headline(self, metrics_path: str | None = None) -> D.HTMLBlock:
         """Metrics table; writes ``metrics.json`` to ``metrics_path`` when given."""
-        from dsa110_ws.reporting._metric import overall_status, write_metrics
+        from dsa110_ws.reporting._metric import write_metrics
 
         ms = self.metrics()
         link = self.dashboard_link
@@ -131,10 +127,7 @@ class NightlyQAReport(SectionGuard):
             links={"dashboard": link} if link else None,
         )
         self._remember_metrics(metrics_path, doc)
-        return D.join(
-            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
-            D.metrics_table(ms),
-        )
+        return D.join(*self._live_block("status", self.status_block), D.metrics_table(ms))
 
     @section
     def summary(self) -> D.HTMLBlock:
@@ -260,6 +253,7 @@ class NightlyQAReport(SectionGuard):
                 )
             )
         if self.data.ms is not None:
+            t = self.w.qa.thresholds("ms")
             ms = self.data.ms.assign(ms=[Path(p).name for p in self.data.ms["path"]])
             blocks.append(
                 D.table(
@@ -270,10 +264,18 @@ class NightlyQAReport(SectionGuard):
                         "flag_fraction",
                         "flag_fraction_cross",
                         "fully_flagged_antennas",
+                        "grade",
+                        "reasons",
                         "error",
                     ],
+                    status_columns=["grade"],
                     formats={"flag_fraction": _pct, "flag_fraction_cross": _pct},
-                    caption="Flagging of the window's Measurement Sets",
+                    caption="Flagging of the window's Measurement Sets, graded as the "
+                    "dashboards grade them ([qa.ms]: flag_fraction_cross over "
+                    f"{_pct(t['flag_fraction_warn'])} is a warning, over "
+                    f"{_pct(t['flag_fraction_max'])} bad; more than "
+                    f"{_pct(t['fully_flagged_antennas_max'])} of the antennas fully flagged "
+                    "is a warning)",
                 )
             )
         note = self._unavailable("caltables", "ms")

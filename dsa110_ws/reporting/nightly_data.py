@@ -6,8 +6,9 @@ derived-product cache, so a second report over the same night reads no pixels):
 * images observed in the window (``w.images.find``) graded from their pixels (``w.qa.image``)
   and against their peers in the window (``w.qa.peers``: extra checks on rms, beam and
   source count; ``peer_grade``, ``peer_reasons``, ``n_peers``, ``qa_rms_z``);
-* the window's Measurement Sets (``w.ms.find``) and their flags
-  (``w.ms.flag_stats``);
+* the window's Measurement Sets (``w.ms.find``) graded from their flags by ``w.qa.ms``
+  (the ``[qa.ms]`` thresholds the dashboards grade with; ``flag_verdict`` is the verdict of
+  its flagged-fraction check, ``grade`` the MS's overall grade);
 * the caltable sets valid during the window (``w.calhealth.sets``) and each table's QA
   (``w.qa.cal``);
 * calibration coverage (``w.calhealth.timeline``), the nearest set at mid-window
@@ -90,7 +91,15 @@ _IMAGE_COLS = (
     "qa_beam_minor_arcsec",
     "reasons",
 )
-_FLAG_COLS = ("flag_fraction", "flag_fraction_cross", "fully_flagged_antennas")
+_FLAG_COLS = (
+    "flag_fraction",
+    "flag_fraction_cross",
+    "fully_flagged_antennas",
+    "graded_flag_fraction",
+    "flag_verdict",
+    "grade",
+    "reasons",
+)
 _CAL_COLS = (
     "qa_type",
     "flag_fraction",
@@ -108,11 +117,11 @@ def _per_product(
     paths: pd.Series, fn: Callable[[str], dict[str, Any]], columns: tuple[str, ...]
 ) -> pd.DataFrame:
     """One row of ``fn(path)`` per path (``columns`` plus ``error``); a product that cannot
-    be read gets its ``error`` and NaN values."""
+    be read gets its ``error`` (raised, or set by ``fn``) and NaN values."""
     rows = []
     for path in paths:
         try:
-            rows.append({**fn(path), "error": None})
+            rows.append({"error": None, **fn(path)})
         except WorkspaceError as exc:
             rows.append({"error": one_line(exc)})
     return pd.DataFrame(rows, index=paths.index, columns=[*columns, "error"])
@@ -156,19 +165,33 @@ def _images(w: Workspace, d: NightlyData) -> pd.DataFrame:
     return out
 
 
-def _flags(w: Workspace, path: str) -> dict[str, Any]:
-    f = w.ms.flag_stats(path)
-    return {
-        "flag_fraction": f.flag_fraction,
-        "flag_fraction_cross": f.flag_fraction_cross,
-        "fully_flagged_antennas": ", ".join(f.fully_flagged_antennas),
+def _ms_qa(w: Workspace, path: str) -> dict[str, Any]:
+    """``w.qa.ms``: the MS's flags and the dashboards' verdict on them (``[qa.ms]``)."""
+    r = w.qa.ms(path)
+    try:
+        check = r.check("flag_fraction_cross")
+        graded, verdict = check.value, check.verdict
+    except KeyError:  # an MS whose flags could not be read has only "readable"
+        graded, verdict = None, "unknown"
+    out = {
+        "flag_fraction": r.flag_fraction,
+        "flag_fraction_cross": r.flag_fraction_cross,
+        "fully_flagged_antennas": ", ".join(r.fully_flagged_antennas),
+        # the fraction w.qa.ms grades: flag_fraction_cross, or flag_fraction without cross rows
+        "graded_flag_fraction": graded,
+        "flag_verdict": verdict,
+        "grade": r.grade,
+        "reasons": "; ".join(r.reasons),
     }
+    if r.grade == "unknown":
+        out["error"] = "; ".join(r.reasons)
+    return out
 
 
 def _ms(w: Workspace, d: NightlyData) -> pd.DataFrame:
     ms = w.ms.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
     ms = ms[[c for c in ms.columns if not c.endswith("_utc")]]
-    out = pd.concat([ms, _per_product(ms["path"], lambda p: _flags(w, p), _FLAG_COLS)], axis=1)
+    out = pd.concat([ms, _per_product(ms["path"], lambda p: _ms_qa(w, p), _FLAG_COLS)], axis=1)
     out["obs_utc"] = mjd_to_utc(out["mid_mjd"])
     return out
 

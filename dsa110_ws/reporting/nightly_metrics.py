@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dsa110_ws.core.severity import Severity, from_verdict, worst
 from dsa110_ws.reporting._metric import Metric
 
 if TYPE_CHECKING:
@@ -98,28 +99,74 @@ def _antenna_counts(ms: pd.DataFrame) -> Counter[str]:
     return counts
 
 
-def _ms_metrics(ms: pd.DataFrame, p: Any) -> list[Metric]:
-    med = _median(ms["flag_fraction"])
+def _flagging_metrics(ms: pd.DataFrame, t: dict[str, float]) -> list[Metric]:
+    """The night's flagging, judged MS by MS exactly as the dashboards grade each MS.
+
+    ``w.qa.ms`` compares each MS's ``flag_fraction_cross`` with the ``[qa.ms]`` thresholds
+    ``flag_fraction_warn`` / ``flag_fraction_max`` (a breach is *more than* them); the night
+    is as bad as its worst MS, so the report and the dashboards never disagree about the
+    same MS.  The median over the night is shown for context, not judged.
+    """
+    graded = pd.to_numeric(ms["graded_flag_fraction"], errors="coerce").reset_index(drop=True)
+    verdicts = ms["flag_verdict"].fillna("unknown").reset_index(drop=True)
+    names = [str(p).rsplit("/", 1)[-1] for p in ms["path"]]
+    n_read = int(graded.notna().sum())
+    warn, bad = t["flag_fraction_warn"], t["flag_fraction_max"]
+    over = {
+        v: [n for n, x in zip(names, verdicts, strict=True) if x == v] for v in ("fail", "warn")
+    }
+    n_unread = int((verdicts == "unknown").sum())
+    n_over = len(over["fail"]) + len(over["warn"])
+    if not len(ms):
+        detail = "no MS observed"
+    else:
+        detail = (
+            (f"{n_unread} of {len(ms)} MS could not be graded; " if n_unread else "")
+            + f"{n_over if n_over else 'none'} of {len(ms)} MS more than {100 * warn:g}% flagged"
+            + (
+                f", {len(over['fail'])} more than {100 * bad:g}% (bad): {_names(over['fail'])}"
+                if over["fail"]
+                else ""
+            )
+            + (f"; worst {names[int(graded.idxmax())]} {100 * graded.max():.1f}%" if n_read else "")
+        )
+    status = worst((from_verdict(v) for v in verdicts), empty=Severity.UNKNOWN).value
+    med = _median(graded)
+    return [
+        Metric(
+            "max_ms_flag_fraction_cross",
+            float(graded.max()) if n_read else None,
+            status=status,  # type: ignore[arg-type]  # one of the ladder's words
+            warning=warn,
+            critical=bad,
+            strict=True,
+            description="largest flag_fraction_cross (flagged share of the cross-correlations) "
+            "among the window's MS; each MS judged with the dashboards' [qa.ms] "
+            "flag_fraction_warn / flag_fraction_max, the night as bad as its worst MS",
+            detail=detail,
+        ),
+        Metric.graded(
+            "median_ms_flag_fraction_cross",
+            med,
+            description="median flag_fraction_cross of the window's MS (context; the night is "
+            "judged by max_ms_flag_fraction_cross)",
+            detail="" if med is None else f"median {100 * med:.1f}% flagged over {n_read} MS",
+        ),
+    ]
+
+
+def _ms_metrics(ms: pd.DataFrame, p: Any, t: dict[str, float]) -> list[Metric]:
     readable = int(ms["flag_fraction"].notna().sum())
     counts = _antenna_counts(ms)
-    worst = [f"{a} ({n} of {readable} MS)" for a, n in counts.most_common()]
+    worst_ants = [f"{a} ({n} of {readable} MS)" for a, n in counts.most_common()]
     if len(counts) == 1:
         ((ant, n),) = counts.items()
         ant_text = f"antenna {ant} fully flagged in {n} of {readable} MS"
     else:
-        ant_text = f"{len(counts)} antennas fully flagged: {_names(worst)}" if counts else ""
+        ant_text = f"{len(counts)} antennas fully flagged: {_names(worst_ants)}" if counts else ""
     return [
         Metric.graded("n_ms", len(ms), description="Measurement Sets observed"),
-        Metric.graded(
-            "median_ms_flag_fraction",
-            med,
-            warning=p.ms_flag_fraction_warning,
-            critical=p.ms_flag_fraction_critical,
-            description="median flagged fraction of the window's MS",
-            detail=""
-            if med is None
-            else f"median {100 * med:.1f}% of visibilities flagged over {readable} MS",
-        ),
+        *_flagging_metrics(ms, t),
         Metric.graded(
             "n_antennas_fully_flagged",
             len(counts),
@@ -158,7 +205,19 @@ def _cal_metrics(ct: pd.DataFrame, p: Any) -> list[Metric]:
     ]
 
 
-def _timeline_metrics(tl: Any, p: Any) -> list[Metric]:
+def _ms_in_gaps(tl: Any, ms: pd.DataFrame | None) -> str:
+    """``"; 0 of 8 MS observed in a gap"``: whether the gaps cost data ('' without MS)."""
+    if ms is None or not len(ms) or not len(tl.gaps):
+        return ""
+    mid = pd.to_numeric(ms["mid_mjd"], errors="coerce")
+    inside = pd.Series(False, index=ms.index)
+    for lo, hi in zip(tl.gaps["start_mjd"], tl.gaps["end_mjd"], strict=True):
+        inside |= (mid >= lo) & (mid < hi)
+    n = int(inside.sum())
+    return f"; {n if n else 'none'} of the window's {len(ms)} MS observed in a gap"
+
+
+def _timeline_metrics(tl: Any, p: Any, ms: pd.DataFrame | None = None) -> list[Metric]:
     # sets without a validity window may cover what the known windows do not: unknown
     unsure = tl.n_unknown_windows > 0 and tl.coverage_fraction < 1.0
     hours = float(pd.to_numeric(tl.gaps["duration_h"], errors="coerce").sum())
@@ -176,7 +235,7 @@ def _timeline_metrics(tl: Any, p: Any) -> list[Metric]:
                 else ""
             ),
             detail=f"calibration valid for {100 * tl.coverage_fraction:.1f}% of the window "
-            f"({len(tl.gaps)} gap(s), {hours:.1f} h)",
+            f"({len(tl.gaps)} gap(s), {hours:.1f} h){_ms_in_gaps(tl, ms)}",
         ),
         Metric.graded(
             "n_cal_gaps",
@@ -239,11 +298,11 @@ def nightly_qa_metrics(w: Workspace, params: Any, *, data: Any = None) -> list[M
     if d.images is not None:
         out += _image_metrics(d.images, params)
     if d.ms is not None:
-        out += _ms_metrics(d.ms, params)
+        out += _ms_metrics(d.ms, params, w.qa.thresholds("ms"))
     if d.caltables is not None:
         out += _cal_metrics(d.caltables, params)
     if d.timeline is not None:
-        out += _timeline_metrics(d.timeline, params)
+        out += _timeline_metrics(d.timeline, params, d.ms)
     out += _ops_metrics(d, params)
     for what in d.unavailable:
         out.append(

@@ -183,7 +183,6 @@ class NightlyQAParams(ReportParams):
         ("bad_image_fraction_warning", "bad_image_fraction_critical"),
         ("noise_warning_mjy", "noise_critical_mjy"),
         ("cal_flag_fraction_warning", "cal_flag_fraction_critical"),
-        ("ms_flag_fraction_warning", "ms_flag_fraction_critical"),
         ("flagged_antennas_warning", "flagged_antennas_critical"),
         ("failed_jobs_warning", "failed_jobs_critical"),
     )
@@ -221,12 +220,6 @@ class NightlyQAParams(ReportParams):
     )
     cal_flag_fraction_critical: float = Field(
         0.5, ge=0, le=1, description="Largest caltable flagged fraction that is critical."
-    )
-    ms_flag_fraction_warning: float = Field(
-        0.3, ge=0, le=1, description="Median flagged fraction of the night's MS that is a warning."
-    )
-    ms_flag_fraction_critical: float = Field(
-        0.5, ge=0, le=1, description="Median flagged fraction of the night's MS that is critical."
     )
     flagged_antennas_warning: int = Field(
         1, ge=0, description="Antennas fully flagged in some MS of the night that are a warning."
@@ -391,11 +384,24 @@ class StatsParams(ReportParams):
 PARAM_MODELS: dict[str, type[ReportParams]] = {"qa": NightlyQAParams, "stats": StatsParams}
 
 
+_MS_FLAGS_MOVED = (
+    "the night's MS flagging is judged with the [qa.ms] settings flag_fraction_warn and "
+    "flag_fraction_max, as the dashboards grade each MS; set those in the settings file"
+)
+#: Parameters that no longer exist -> what to do instead.
+_REMOVED = {
+    "ms_flag_fraction_warning": _MS_FLAGS_MOVED,
+    "ms_flag_fraction_critical": _MS_FLAGS_MOVED,
+}
+
+
 def _format(exc: ValidationError, kind: str) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(x) for x in err["loc"]) or "parameters"
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and where in _REMOVED:
+            parts.append(f"parameter {where!r} was removed: {_REMOVED[where]}")
+        elif err["type"] == "extra_forbidden":
             known = ", ".join(PARAM_MODELS[kind].model_fields)
             parts.append(f"unknown parameter {where!r} (known: {known})")
         else:

@@ -149,14 +149,11 @@ class StatsReport(SectionGuard):
 
     @section
     def header(self) -> D.HTMLBlock:
-        """The period, the overall status and the "needs attention" block."""
-        from dsa110_ws.reporting._metric import overall_status
-        from dsa110_ws.reporting.attention import attention_html, needs_attention
-
-        s, ms = self.w.settings, self.metrics()
+        """The period, the overall status and the "needs attention" block (the status and
+        the block are re-rendered when a later section fails)."""
+        s = self.w.settings
         return D.join(
-            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
-            D.HTMLBlock(attention_html(needs_attention(ms))),
+            *self._live_block("top", self.top_block),
             f"Period {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC "
             f"({self.current['days']:g} days); previous period for trends: "
             f"{self.params.previous_window[0]:%Y-%m-%d} to "
@@ -169,7 +166,7 @@ class StatsReport(SectionGuard):
     @section
     def headline(self, metrics_path: str | None = None) -> D.HTMLBlock:
         """Metrics table; writes ``metrics.json`` to ``metrics_path`` when given."""
-        from dsa110_ws.reporting._metric import overall_status, write_metrics
+        from dsa110_ws.reporting._metric import write_metrics
 
         ms = self.metrics()
         doc = write_metrics(
@@ -180,10 +177,7 @@ class StatsReport(SectionGuard):
             window=self.params.window_dict(),
         )
         self._remember_metrics(metrics_path, doc)
-        return D.join(
-            D.HTMLBlock(f"<p>Overall status: {D.badge(overall_status(ms))}</p>"),
-            D.metrics_table(ms),
-        )
+        return D.join(*self._live_block("status", self.status_block), D.metrics_table(ms))
 
     @section
     def throughput(self) -> D.HTMLBlock:

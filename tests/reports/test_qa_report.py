@@ -46,11 +46,15 @@ def test_cli_result_and_fail_on(qa_run, folder, report_root):
 
 def _judged(m: dict) -> str:
     """A metric's status from its value and its own stated thresholds (the test's rule,
-    written here: higher-is-worse reaches a threshold at >=, lower-is-worse at <=)."""
+    written here: higher-is-worse reaches a threshold at >=, lower-is-worse at <=; a
+    ``strict`` metric, graded like the [qa.*] settings, only beyond it: > or <)."""
     warn, crit, v = m["warning"], m["critical"], m["value"]
     if warn is None and crit is None:
         return "info"
-    worse = (lambda t: v >= t) if m["higher_is_worse"] else (lambda t: v <= t)
+    if m.get("strict"):
+        worse = (lambda t: v > t) if m["higher_is_worse"] else (lambda t: v < t)
+    else:
+        worse = (lambda t: v >= t) if m["higher_is_worse"] else (lambda t: v <= t)
     if crit is not None and worse(crit):
         return "critical"
     return "warning" if warn is not None and worse(warn) else "ok"
