@@ -87,7 +87,8 @@ def dashboard(
         env["DSA110_WS_QUEUE_URL"] = queue.url  # kernels use this server, never start one
     if port:  # a clear line now, not a Voila log line later (port 0 is always free)
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET  # "::" is IPv6
+            with socket.socket(family, socket.SOCK_STREAM) as s:
                 s.bind((ip, port))
         except OSError as exc:
             raise ConfigurationError(
