@@ -129,9 +129,8 @@ class PagedTable(widgets.VBox):
             keep = self.sort_by.value if self.sort_by.value in options else AS_GIVEN
             self._quiet = True  # new menu entries are not a viewer's choice
             try:
-                with self.sort_by.hold_trait_notifications():
-                    self.sort_by.options = options
-                    self.sort_by.value = keep
+                self.sort_by.options = options  # (resets the value: set it after)
+                self.sort_by.value = keep
             finally:
                 self._quiet = False
         self._apply(keep_page=keep_page)

@@ -222,3 +222,19 @@ def test_png_memo_draws_once_per_distinct_data():
     assert draw(df, "b") == b"b:6.0" and len(calls) == 3  # another argument: redrawn
     assert draw(df.rename(columns={"x": "y"}).rename(columns={"y": "x"}), "a") == first
     assert len(calls) == 3
+
+
+def test_paged_table_controls_appear_from_six_rows_and_a_vanished_sort_column_resets():
+    t = PagedTable()
+    t.set_data(pd.DataFrame({"a": range(5), "b": range(5)}))
+    assert t.sort_by.layout.display == "none" and "filtered" not in t.info.value
+    t.set_data(pd.DataFrame({"a": range(6), "b": range(6)}))
+    assert t.sort_by.layout.display is None and t.filter.layout.display is None
+    t.sort_by.value = "a"
+    t.descending.value = True
+    t.set_data(pd.DataFrame({"a": range(8), "c": range(8)}))  # new columns, "a" still there
+    assert t.sort_by.value == "a" and t.view["a"].iloc[0] == 7
+    t.sort_by.value = "c"
+    t.set_data(pd.DataFrame({"a": range(7)}))  # the sorted column is gone: as listed
+    assert t.sort_by.value == "(as listed)" and list(t.sort_by.options) == ["(as listed)", "a"]
+    assert "rows 1-7 of 7 " in t.info.value and "filtered" not in t.info.value
