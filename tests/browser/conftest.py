@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,36 @@ class VoilaServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_dashboard(
+    demo: Path,
+    state: Path,
+    *args: str,
+    unset: Sequence[str] = (),
+    **env: str,
+) -> subprocess.Popen:
+    """``dsa110-ws dashboard --port 0 --no-browser ARGS`` over ``demo``'s settings with the
+    state dir ``state``, in a session of its own (stop it with ``voila.stop_process``);
+    its output is text on ``stdout`` (read the port with :func:`served_port`).  ``env``
+    adds variables, ``unset`` removes inherited ones."""
+    full = dict(
+        os.environ,
+        DSA110_WS_SETTINGS=str(demo / "settings.toml"),
+        DSA110_WS_STATE_DIR=str(state),
+        PYTHONWARNINGS="ignore",
+        **env,
+    )
+    for name in unset:
+        full.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", "0", "--no-browser", *args],
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def served_port(proc: subprocess.Popen, timeout_s: float = 120.0) -> tuple[int, str]:

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from dsa110_ws.cli import main, voila
-from tests.browser.conftest import listening_port, served_port
+from tests.browser.conftest import listening_port, served_port, start_dashboard
 
 
 def _voila_child(proc: subprocess.Popen) -> psutil.Process:
@@ -28,20 +28,7 @@ def _voila_child(proc: subprocess.Popen) -> psutil.Process:
 
 @pytest.mark.slow
 def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_path):
-    env = dict(
-        os.environ,
-        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
-        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
-        PYTHONWARNINGS="ignore",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", "0", "--no-browser"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_dashboard(demo_dir, tmp_path / "state")
     children: list = []
     try:
         port, printed = served_port(proc)  # the port Voila bound, from the URL printed
@@ -72,21 +59,7 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
 @pytest.mark.parametrize("notebook", ["science", "wall"])
 def test_dashboard_notebook_opens_and_prints_that_dashboard(demo_dir, tmp_path, notebook):
     """``--notebook`` picks the page printed first (and opened): it is served and renders."""
-    env = dict(
-        os.environ,
-        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
-        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
-        PYTHONWARNINGS="ignore",
-    )
-    argv = ["dashboard", "--port", "0", "--no-browser", "--notebook", notebook]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_dashboard(demo_dir, tmp_path / "state", "--notebook", notebook)
     try:
         port, printed = served_port(proc)
         first = [line.strip() for line in printed.splitlines() if "/voila/render/" in line][0]
@@ -165,21 +138,7 @@ def test_dashboard_command_says_where_the_notebooks_are_missing(tmp_path, capsys
 def test_dashboard_ip_listens_on_that_address_only(demo_dir, tmp_path):
     """``--ip`` is where Voila listens: another loopback address than the default, and the
     default address on the same port gets nothing."""
-    env = dict(
-        os.environ,
-        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
-        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
-        PYTHONWARNINGS="ignore",
-    )
-    argv = ["dashboard", "--ip", "127.0.0.2", "--port", "0", "--no-browser"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_dashboard(demo_dir, tmp_path / "state", "--ip", "127.0.0.2")
     try:
         port, printed = served_port(proc)
         assert voila.dashboard_url(port, "operations", host="127.0.0.2") in printed

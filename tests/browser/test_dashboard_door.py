@@ -3,16 +3,13 @@ machine without a token, and with a token a browser without it sees no widgets."
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 
 import psutil
 import pytest
 
 from dsa110_ws.cli import main, voila
-from tests.browser.conftest import served_port
+from tests.browser.conftest import served_port, start_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,30 +38,8 @@ def test_writes_allowed_beyond_loopback_without_a_token_is_refused_before_listen
 
 def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path, browser):
     token = "s3cr3t-token-for-the-test"
-    env = dict(
-        os.environ,
-        DSA110_WS_SETTINGS=str(demo_dir / "settings.toml"),
-        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
-        DSA110_WS_ALLOW_WRITES="1",
-        PYTHONWARNINGS="ignore",
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dsa110_ws.cli",
-            "dashboard",
-            "--port",
-            "0",
-            "--no-browser",
-            "--token",
-            token,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    proc = start_dashboard(
+        demo_dir, tmp_path / "state", "--token", token, DSA110_WS_ALLOW_WRITES="1"
     )
     try:
         port, printed = served_port(proc)

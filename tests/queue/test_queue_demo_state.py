@@ -14,7 +14,7 @@ import pytest
 from dsa110_ws.demo.queue.day import make_queue_state, queue_url_for, start_queue_server
 from dsa110_ws.demo.queue.db import connect
 from dsa110_ws.demo.queue.plan import QueueDay
-from tests.browser.conftest import served_port
+from tests.browser.conftest import served_port, start_dashboard
 
 PER_NIGHT = 2
 
@@ -122,25 +122,8 @@ def _listening(port: int) -> bool:
 
 
 def _dashboard(demo, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    env = dict(
-        os.environ,
-        DSA110_WS_SETTINGS=str(demo / "settings.toml"),
-        DSA110_WS_STATE_DIR=str(tmp_path / "state"),
-        PYTHONWARNINGS="ignore",
-    )
-    env.pop("DSA110_WS_QUEUE_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "dsa110_ws.cli", "dashboard", "--port", "0", "--no-browser"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # no queue URL inherited: the command starts the demo's own PostgreSQL
+    return start_dashboard(demo, tmp_path / "state", unset=["DSA110_WS_QUEUE_URL"])
 
 
 @pytest.mark.slow
