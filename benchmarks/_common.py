@@ -9,6 +9,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+#: Debian's Chromium and its headless flags, for the browser benchmarks (the same flags as
+#: tests/browser/conftest.py: no network beyond loopback, no GPU, no first-run work).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def demo_state() -> Path:
     """A demo state for benchmarks: $DSA110_BENCH_DEMO, else generated into a temp dir."""

@@ -22,20 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import demo_state, scale_state
+from _common import CHROMIUM, CHROMIUM_ARGS, demo_state, scale_state
 from _verdict import Verdicts, median_time
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 KPI = ".dsa-kpi[data-kpi='failed_jobs'] .dsa-kpi-value"
 
 
@@ -47,7 +36,7 @@ def cold_start(settings: Path, runs: int = 2) -> list[tuple[float, float, float]
 
     out = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for _ in range(runs):
             env = dict(
                 os.environ,

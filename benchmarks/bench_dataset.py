@@ -191,24 +191,12 @@ def dask_10e7(settings: str, state: str, warm: pd.DataFrame) -> dict:
 
 def dask_10e8(out: Path, n_rows: int) -> dict:
     from dsa110_ws.demo import make_scale_dataset
+    from dsa110_ws.repositories.photometry_arrow import DATASET_COLUMNS
     from dsa110_ws.services.sources import DaskCluster, SurveyCompute
 
     info = make_scale_dataset(out, n_photometry=n_rows, overwrite=True)
     parts = [[str(p)] for p in sorted(out.glob("part-*/*.parquet"))]
-    cols = [
-        "id",
-        "source_id",
-        "image_path",
-        "mjd",
-        "obs_mjd",
-        "ra_deg",
-        "dec_deg",
-        "nvss_flux_mjy",
-        "flux_jy",
-        "flux_err_jy",
-        "normalized_flux_jy",
-        "normalized_flux_err_jy",
-    ]
+    cols = list(DATASET_COLUMNS)
     survey = SurveyCompute(
         None, None, DaskCluster(None, workers=2, memory_limit_gb=4.0, timeout_s=120)
     )

@@ -38,20 +38,9 @@ import time
 import tomllib
 from pathlib import Path
 
-from _common import demo_state
+from _common import CHROMIUM, CHROMIUM_ARGS, demo_state
 from _verdict import Verdicts
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ALL_KPIS = ".dsa-kpi[data-kpi='stuck_tasks'] .dsa-kpi-value:not(:text('…'))"
 ERROR_TEXT = re.compile(r"Traceback|There was an error when executing|\b\w+(Error|Exception):")
 TICKS = (
@@ -142,7 +131,7 @@ async def run_viewers(
     from dsa110_ws.services.shared import SharedCache
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         viewers = [Viewer(browser, url) for _ in range(n)]
 
         async def arrive(i: int, v: Viewer) -> None:
