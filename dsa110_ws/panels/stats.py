@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
+from dsa110_ws.core.time import night_of
 from dsa110_ws.panels._base import Panel
 from dsa110_ws.panels._widgets import (
     figure_png,
@@ -62,7 +62,7 @@ class ThroughputPanel(Panel):
         if per == "hour":
             start = now - span * 3600.0
         else:  # whole nights: from midnight UTC (span - 1) nights ago
-            start = (math.floor(now / 86400.0) - (span - 1)) * 86400.0
+            start = night_of(now).timestamp() - (span - 1) * 86400.0
         df = self.w.stats.throughput(start=start, end=now, per=per)
         return df, _plot(df, per)
 
