@@ -153,7 +153,10 @@ class PhotometryReader:
     def extent(self) -> dict[str, Any]:
         """``n_rows`` (``COUNT(*)``, served by the smallest index), ``max_id`` and whether
         ids are never reused (``AUTOINCREMENT``: a ``sqlite_sequence`` row for photometry)."""
-        [(n, mx)] = self._rows("SELECT COUNT(*), MAX(id) FROM photometry")
+        # two statements: a bare COUNT(*) is SQLite's b-tree count (0.09 s at 10^7 rows),
+        # where COUNT(*) beside MAX(id) in one statement scans every row (0.5 s)
+        [(n,)] = self._rows("SELECT COUNT(*) FROM photometry")
+        [(mx,)] = self._rows("SELECT MAX(id) FROM photometry")
         seq = self._rows(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
         )

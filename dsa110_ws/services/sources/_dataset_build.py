@@ -15,12 +15,13 @@ from __future__ import annotations
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from dsa110_ws.errors import ConfigurationError
 from dsa110_ws.services.sources import _dataset_files as files
 from dsa110_ws.services.sources._dataset_refresh import Progress, finish
 from dsa110_ws.services.sources._dataset_write import Writer, write_parts
@@ -41,7 +42,7 @@ def _quiet(stage: str, done: int, total: int) -> None:
     return None
 
 
-def _write_chunk(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> pd.DataFrame:
+def _write_chunk(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> pa.Table:
     """Write ``table`` as one fragment per partition; return its rows per image."""
     write_parts(w, table, parts)
     return files.image_counts(table)
@@ -56,12 +57,12 @@ def _read_range(
     chunk_rows: int,
     progress: Progress,
     total: int,
-) -> tuple[list[list[dict[str, Any]]], pd.DataFrame, int]:
+) -> tuple[list[list[dict[str, Any]]], pa.Table, int]:
     import pyarrow as pa
 
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
     pending: list[pa.Table] = []
-    counts: list[pd.DataFrame] = []
+    counts: list[pa.Table] = []
     held = done = 0
     with reader:
         for t in reader.read(after_id=lo, upto_id=hi, batch_rows=min(chunk_rows, 500_000)):
@@ -88,7 +89,7 @@ def build_range(
     n_partitions: int,
     tag: str,
     chunk_rows: int,
-) -> tuple[list[list[dict[str, Any]]], pd.DataFrame, int, str]:
+) -> tuple[list[list[dict[str, Any]]], pa.Table, int, str]:
     """One worker's share of a build: rows with ``lo < id <= hi`` (runs in a process)."""
     from dsa110_ws.repositories import Database
     from dsa110_ws.repositories.photometry_arrow import PhotometryReader
@@ -142,7 +143,7 @@ def build(
         "rows_read": done,
         "rows_checked": 0,
         "rows_dropped": 0,
-        "images_added": len(per_image),
+        "images_added": per_image.num_rows,
         "images_changed": 0,
         "images_removed": 0,
     }
@@ -160,7 +161,7 @@ def _in_processes(
     chunk_rows: int,
     progress: Progress,
     total: int,
-) -> tuple[list[list[dict[str, Any]]], pd.DataFrame, int, str]:
+) -> tuple[list[list[dict[str, Any]]], pa.Table, int, str]:
     """The ranges ``bounds`` read and written by one process each; fragments kept in
     increasing ``id`` order per partition."""
     k = len(bounds) - 1
@@ -180,12 +181,17 @@ def _in_processes(
         )
         for i in range(k)
     ]
-    with ProcessPoolExecutor(k, mp_context=ctx) as pool:
-        futures = [pool.submit(build_range, *a) for a in args]
-        results = []
-        for fut in futures:
-            results.append(fut.result())
-            progress("reading", sum(r[2] for r in results), max(total, 1))
+    results = []
+    try:
+        with ProcessPoolExecutor(k, mp_context=ctx) as pool:
+            futures = [pool.submit(build_range, *a) for a in args]
+            for fut in futures:
+                results.append(fut.result())
+                progress("reading", sum(r[2] for r in results), max(total, 1))
+    except BrokenProcessPool:
+        raise ConfigurationError(
+            f"A worker process of the photometry dataset's build exited. {files.UNGUARDED}"
+        ) from None
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
     for got, _, _, _ in results:  # range order: increasing ids
         for p in range(n_partitions):

@@ -197,9 +197,14 @@ def refresh(
                     reader.read(image_paths=sorted(drop, key=str), upto_id=man.max_id), _empty(cols)
                 )
     held_counts = files.load_counts(root / man.images_file)
-    new_counts = files.image_counts(new) if new.num_rows else held_counts.iloc[:0]
-    new_imgs = set(new_counts["image_path"])
-    known = new_imgs & set(held_counts["image_path"])
+    new_counts = files.image_counts(new) if new.num_rows else files.empty_counts()
+    new_paths = new_counts.column("image_path")
+    # image sets as Arrow (10^5 images a night at survey scale); only the small ones
+    # (images seen before, images to drop) become Python sets
+    known = set(
+        new_paths.filter(pc.is_in(new_paths, value_set=held_counts["image_path"])).to_pylist()
+    )
+    drop_in_new = _members(drop, new_paths)
     added = _concat([reread, new], _empty(cols))
     now_imgs = set(pc.unique(reread.column("image_path")).to_pylist()) if reread.num_rows else set()
     report = {
@@ -208,9 +213,9 @@ def refresh(
         "rows_read": int(added.num_rows),
         "rows_checked": int(checked),
         "rows_dropped": int(lost),
-        "images_added": len(new_imgs - known - drop),
-        "images_changed": len((new_imgs & known) | (drop & (now_imgs | new_imgs))),
-        "images_removed": len(drop - now_imgs - new_imgs),
+        "images_added": new_counts.num_rows - len(known | drop_in_new),
+        "images_changed": len(known | (drop & (now_imgs | drop_in_new))),
+        "images_removed": len(drop - now_imgs - drop_in_new),
     }
     touched = bool(added.num_rows or drop)
     version = man.version + 1 if touched else man.version
@@ -220,19 +225,43 @@ def refresh(
         else man.partitions
     )
     full_at = started if mode == "full" else man.last_full_check
-    kept = held_counts[~_is_in(held_counts["image_path"], drop)]
-    per_image = files.add_counts(kept, files.image_counts(added)) if touched else held_counts
+    per_image = held_counts
+    if touched:
+        kept = held_counts.filter(pc.invert(_in_images(held_counts["image_path"], drop)))
+        # a night's new images are in no kept count: stacked, not summed
+        per_image = files.add_counts(
+            kept, files.image_counts(added), disjoint=not (known or now_imgs)
+        )
     return finish(
         root, db_path, reader, ext, parts, per_image, version, before, started, full_at, report
     )
 
 
-def _is_in(paths: pd.Series, images: set) -> pd.Series:
-    return paths.isin([i for i in images if i is not None]) | (paths.isna() & (None in images))
+def _in_images(paths: Any, images: set) -> Any:
+    """Arrow mask: each of ``paths`` is one of ``images`` (``None`` in it: null paths)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    named = pa.array([i for i in images if i is not None], type=pa.string())
+    return pc.fill_null(pc.is_in(paths, value_set=named, skip_nulls=True), None in images)
+
+
+def _members(images: set, paths: Any) -> set:
+    """Those of ``images`` that are among ``paths`` (an Arrow column; null is ``None``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not images:
+        return set()
+    cand = pa.array(list(images), type=pa.string())
+    hit = pc.is_in(cand, value_set=paths).to_pylist()
+    return {i for i, h in zip(cand.to_pylist(), hit, strict=True) if h}
 
 
 def _rows_of(fp: pd.DataFrame, images: set) -> int:
-    return int(fp.loc[_is_in(fp["image_path"], images), "n"].sum())
+    named = [i for i in images if i is not None]
+    mask = fp["image_path"].isin(named) | (fp["image_path"].isna() & (None in images))
+    return int(fp.loc[mask, "n"].sum())
 
 
 def _take_images(table: pa.Table, images: set) -> pa.Table:

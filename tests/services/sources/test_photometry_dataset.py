@@ -528,3 +528,84 @@ def test_a_damaged_dataset_file_is_rebuilt_never_read_as_wrong_rows(db, writable
     damage = w.dataset.status()["last_damage"]
     assert damage and "checksum" in damage.lower()
     w.close()
+
+
+def test_an_unguarded_script_gets_the_reason_not_a_hang(db, writable_demo, tmp_path):
+    """A script without ``if __name__ == "__main__":`` that builds the dataset with worker
+    processes: the workers (spawned) re-run it and used to wait for ever on the lock the
+    parent holds.  Now the script ends, saying why and what to do, and leaves no dataset."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import dsa110_ws
+            from dsa110_ws.services.sources import _dataset_build
+            _dataset_build.MIN_ROWS_PER_PROCESS = 1000  # the demo is small
+            w = dsa110_ws.connect({str(writable_demo / "settings.toml")!r},
+                                  state_dir={str(tmp_path / "st")!r},
+                                  sections={{"sources": {{"dataset_min_rows": 0,
+                                                         "dataset_build_processes": 2}}}})
+            w.dataset.refresh(progress=False)
+            print("BUILT")
+            """
+        )
+    )
+    res = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert res.returncode == 1 and "BUILT" not in res.stdout, (res.stdout, res.stderr[-2000:])
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("dsa110_ws.errors.ConfigurationError: A worker process"), last
+    assert 'if __name__ == "__main__":' in last and "dataset_build_processes = 1" in last
+    assert not list((tmp_path / "st").rglob("*.parquet"))
+
+
+def test_the_partition_hash_is_zlibs_crc32():
+    """The partition of a source is documented as CRC-32 of its UTF-8 bytes modulo the
+    partition count: the vectorised hash agrees with zlib on ASCII, non-ASCII, empty,
+    long and NUL-ending ids, and on a sliced Arrow array."""
+    import zlib
+
+    import pyarrow as pa
+
+    from dsa110_ws.services.sources._dataset_files import bucket_of, crc32_of
+
+    rng = np.random.default_rng(7)
+    vals = ["", "a", "J123456+123456", "é∂ƒ漢字", "x" * 300, "ab\x00"]
+    vals += [
+        "".join(chr(c) for c in rng.integers(32, 0x3000, rng.integers(0, 40))) for _ in range(500)
+    ]
+    want = np.array([zlib.crc32(v.encode()) for v in vals], dtype=np.uint32)
+    np.testing.assert_array_equal(crc32_of(vals), want)
+    np.testing.assert_array_equal(crc32_of(pa.array(["pad", *vals])[1:]), want)
+    np.testing.assert_array_equal(bucket_of(np.array(vals, dtype=object), 64), want % 64)
+
+
+def test_fragments_merge_four_at_a_time_as_a_base_4_counter(tmp_path):
+    """One fragment a night of equal size: after n nights a partition holds as many
+    fragments as the digits of n in base 4 add up to, every row once, sorted."""
+    import pyarrow as pa
+
+    from dsa110_ws.services.sources._dataset_write import Writer, compact
+
+    w = Writer(tmp_path, 1, 1)
+    frags: list = []
+    rows = []
+    for night in range(1, 22):
+        t = pa.table(
+            {
+                "id": pa.array(np.arange(night * 10, night * 10 + 10), pa.int64()),
+                "source_id": pa.array([f"s{i % 3}" for i in range(10)]),
+                "image_path": pa.array([f"img{night}"] * 10),
+                "obs_mjd": pa.array(np.full(10, 60000.0 + night)),
+            }
+        )
+        rows.append(t)
+        frags = compact(w, 0, [*frags, w.new(0, t)])
+        digits = sum(int(d) for d in np.base_repr(night, 4))
+        assert len(frags) == digits, (night, [f["rows"] for f in frags])
+    got = pa.concat_tables(pq.read_table(w.path(0, f)) for f in frags).to_pandas()
+    assert sorted(got["id"]) == sorted(pa.concat_tables(rows).column("id").to_pylist())
+    first = pq.read_table(w.path(0, frags[0])).to_pandas()  # 16 nights merged: sorted
+    assert list(first["source_id"]) == sorted(first["source_id"])
+    assert len(list(w.vdir.rglob("*.parquet"))) == len(frags)  # merged inputs removed
