@@ -17,7 +17,10 @@ force refreshes ("refresh now") for a bounded time:
   served from the shared cache, the first after it expires reads the databases);
 * total kernel memory: RSS of every dashboard kernel (``w.kernels``), viewers' and the
   preheated one;
-* errors: pages refused or not rendered, error status lines, Python errors on a page.
+* errors: pages refused or not rendered, error status lines, Python errors on a page;
+* CPU while the viewers arrived, by process group (the headless browsers, the dashboard
+  kernels, the Voila server): where the first-widget time goes on a machine that runs
+  the browsers too.
 
 Each figure is printed with its ratio to the single-viewer run.  Targets with 10 viewers:
 refresh p99 < 2 s, first widget p99 < 10 s, total kernel memory < 3 GB, zero errors; the
@@ -56,6 +59,35 @@ def pct(xs: list[float], q: float) -> float:
         return float("nan")
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, int(round(q / 100 * len(s) + 0.5)) - 1))]
+
+
+def cpu_by_group() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this machine's browsers, dashboard
+    kernels and Voila servers (processes alive now; per process, by command line)."""
+    import psutil
+
+    out = {"browser": 0.0, "kernels": 0.0, "voila": 0.0}
+    for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        t = proc.info["cpu_times"]
+        if t is None:
+            continue
+        group = (
+            "browser"
+            if "chrom" in cmd
+            else "kernels"
+            if "ipykernel_launcher" in cmd
+            else "voila"
+            if "voila_app" in cmd
+            else None
+        )
+        if group:
+            out[group] += t.user + t.system
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after[k] - before[k] for k in before}
 
 
 class Viewer:
@@ -138,7 +170,9 @@ async def run_viewers(
             await asyncio.sleep(i * stagger)  # 0: all at once (the worst case)
             await v.open()
 
+        cpu0, t0 = cpu_by_group(), time.perf_counter()
         await asyncio.gather(*(arrive(i, v) for i, v in enumerate(viewers)))
+        arrival = {**cpu_delta(cpu0, cpu_by_group()), "wall": time.perf_counter() - t0}
         ok = [v for v in viewers if v.page is not None and not v.errors]
         await asyncio.sleep(2)
         await asyncio.gather(*(v.page.wait_for_function(IDLE) for v in ok))
@@ -174,6 +208,7 @@ async def run_viewers(
         "pss_mib": memory["total_pss_mib"],
         "n_kernels": memory["n_kernels"],
         "errors": [e for v in viewers for e in v.errors],
+        "arrival_cpu": arrival,
     }
 
 
@@ -249,6 +284,13 @@ def main() -> int:
                 f"p99 {pct(r['cold'], 99):5.2f} s) | queries/round {r['queries_per_round']:.0f} "
                 f"(rounds {r['rounds']}) | kernels {r['n_kernels']}, RSS {r['memory_mib']:.0f} "
                 f"MiB (PSS {r['pss_mib'] or float('nan'):.0f}) | errors {len(r['errors'])}",
+                flush=True,
+            )
+            a = r["arrival_cpu"]
+            print(
+                f"   CPU while the viewers arrived ({a['wall']:.1f} s x {os.cpu_count()} cores "
+                f"= {a['wall'] * (os.cpu_count() or 1):.0f} CPU s): browsers {a['browser']:.1f} s, "
+                f"kernels {a['kernels']:.1f} s, Voila {a['voila']:.1f} s",
                 flush=True,
             )
             for e in r["errors"][:5]:

@@ -62,57 +62,123 @@ class PagedTable(widgets.VBox):
         #: why there is nothing to show (its source failed), or None
         self.unavailable: str | None = None
         self._label = label
+        self._selectable = selectable
         self.html = widgets.HTML()
-        self.info = widgets.Label()
-        bl = widgets.Layout(width="3.2em")
-        # text, not icons: Voila's icon font comes from a CDN, which an offline page lacks
-        self.first = widgets.Button(description="\u00ab", tooltip="first page", layout=bl)
-        self.prev = widgets.Button(description="\u2039", tooltip="previous page", layout=bl)
-        self.next = widgets.Button(description="\u203a", tooltip="next page", layout=bl)
-        self.last = widgets.Button(description="\u00bb", tooltip="last page", layout=bl)
-        self.sort_by = widgets.Dropdown(
-            options=[AS_GIVEN],
-            value=AS_GIVEN,
-            description="sort",
-            layout=widgets.Layout(width="14em"),
-            style={"description_width": "2.5em"},
-        )
-        self.descending = widgets.ToggleButton(
-            False, description="desc", tooltip="sort descending", layout=widgets.Layout(width="4em")
-        )
-        self.filter = widgets.Text(
-            placeholder="filter rows",
-            continuous_update=False,
-            layout=widgets.Layout(width="11em"),
-        )
-        self.picker = widgets.Select(
-            options=[], rows=6, description="select", layout=widgets.Layout(width="95%")
-        )
-        nav = widgets.HBox(
-            [
-                self.first,
-                self.prev,
-                self.info,
-                self.next,
-                self.last,
-                self.sort_by,
-                self.descending,
-                self.filter,
-            ],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
-        )
-        kids: list[widgets.Widget] = [nav, self.html] + ([self.picker] if selectable else [])
-        super().__init__(children=kids)
+        # the pager, sort and filter controls (and the row picker) are built when first
+        # needed: every widget is a model each viewer's page creates, and a table of a
+        # handful of rows shows none of them (8 tables were half of a dashboard's models)
+        self._nav: widgets.HBox | None = None
+        self._picker: widgets.Select | None = None
+        self._sort_options = [AS_GIVEN]
+        self.info = widgets.Label()  # "rows 1-3 of 3": always shown, in the controls' row
+        super().__init__(children=[self.info, self.html])
         self.page_size = page_size
-        self.first.on_click(lambda _: self.set_trait("page", 0))
-        self.prev.on_click(lambda _: self.set_trait("page", max(0, self.page - 1)))
-        self.next.on_click(lambda _: self.set_trait("page", min(self.n_pages - 1, self.page + 1)))
-        self.last.on_click(lambda _: self.set_trait("page", self.n_pages - 1))
-        self.picker.observe(self._picked, "value")
-        for control in (self.sort_by, self.descending, self.filter):
-            control.observe(lambda _: self._reorder(), "value")
+        if selectable:
+            self.children = [self.info, self.html, self.picker]
         self.observe(lambda _: self._render(), ["page", "page_size"])
         self._render()
+
+    # -- controls, built on first use ------------------------------------------------
+    def _controls(self) -> widgets.HBox:
+        if self._nav is None:
+            bl = widgets.Layout(width="3.2em")
+            # text, not icons: Voila's icon font comes from a CDN, which an offline page lacks
+            self._first = widgets.Button(description="\u00ab", tooltip="first page", layout=bl)
+            self._prev = widgets.Button(description="\u2039", tooltip="previous page", layout=bl)
+            self._next = widgets.Button(description="\u203a", tooltip="next page", layout=bl)
+            self._last = widgets.Button(description="\u00bb", tooltip="last page", layout=bl)
+            self._sort_by = widgets.Dropdown(
+                options=self._sort_options,
+                value=AS_GIVEN,
+                description="sort",
+                layout=widgets.Layout(width="14em"),
+                style={"description_width": "2.5em"},
+            )
+            self._descending = widgets.ToggleButton(
+                False,
+                description="desc",
+                tooltip="sort descending",
+                layout=widgets.Layout(width="4em"),
+            )
+            self._filter = widgets.Text(
+                placeholder="filter rows",
+                continuous_update=False,
+                layout=widgets.Layout(width="11em"),
+            )
+            self._first.on_click(lambda _: self.set_trait("page", 0))
+            self._prev.on_click(lambda _: self.set_trait("page", max(0, self.page - 1)))
+            self._next.on_click(
+                lambda _: self.set_trait("page", min(self.n_pages - 1, self.page + 1))
+            )
+            self._last.on_click(lambda _: self.set_trait("page", self.n_pages - 1))
+            for control in (self._sort_by, self._descending, self._filter):
+                control.observe(lambda _: self._reorder(), "value")
+            self._nav = widgets.HBox(
+                [
+                    self._first,
+                    self._prev,
+                    self.info,
+                    self._next,
+                    self._last,
+                    self._sort_by,
+                    self._descending,
+                    self._filter,
+                ],
+                layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+            )
+            self.children = [self._nav, *self.children[1:]]  # the label moves into it
+            self._render()
+        return self._nav
+
+    @property
+    def first(self) -> widgets.Button:
+        self._controls()
+        return self._first
+
+    @property
+    def prev(self) -> widgets.Button:
+        self._controls()
+        return self._prev
+
+    @property
+    def next(self) -> widgets.Button:
+        self._controls()
+        return self._next
+
+    @property
+    def last(self) -> widgets.Button:
+        self._controls()
+        return self._last
+
+    @property
+    def sort_by(self) -> widgets.Dropdown:
+        self._controls()
+        return self._sort_by
+
+    @property
+    def descending(self) -> widgets.ToggleButton:
+        self._controls()
+        return self._descending
+
+    @property
+    def filter(self) -> widgets.Text:
+        self._controls()
+        return self._filter
+
+    @property
+    def picker(self) -> widgets.Select:
+        if self._picker is None:
+            self._picker = widgets.Select(
+                options=[], rows=6, description="select", layout=widgets.Layout(width="95%")
+            )
+            self._picker.observe(self._picked, "value")
+        return self._picker
+
+    def _sort_value(self) -> str:
+        return AS_GIVEN if self._nav is None else str(self._sort_by.value)
+
+    def _filter_value(self) -> str:
+        return "" if self._nav is None else self._filter.value.strip()
 
     @property
     def n_pages(self) -> int:
@@ -125,12 +191,13 @@ class PagedTable(widgets.VBox):
         self.data = df
         shown = [c for c in (self.columns or list(df.columns)) if c in df.columns]
         options = [AS_GIVEN, *shown]
-        if list(self.sort_by.options) != options:
-            keep = self.sort_by.value if self.sort_by.value in options else AS_GIVEN
+        self._sort_options = options
+        if self._nav is not None and list(self._sort_by.options) != options:
+            keep = self._sort_by.value if self._sort_by.value in options else AS_GIVEN
             self._quiet = True  # new menu entries are not a viewer's choice
             try:
-                self.sort_by.options = options  # (resets the value: set it after)
-                self.sort_by.value = keep
+                self._sort_by.options = options  # (resets the value: set it after)
+                self._sort_by.value = keep
             finally:
                 self._quiet = False
         self._apply(keep_page=keep_page)
@@ -149,7 +216,7 @@ class PagedTable(widgets.VBox):
             self.page = page
 
     def _filtered(self, df: pd.DataFrame) -> pd.DataFrame:
-        needle = self.filter.value.strip().lower()
+        needle = self._filter_value().lower()
         if not needle or df.empty:
             return df
         shown = [c for c in (self.columns or list(df.columns)) if c in df.columns]
@@ -161,10 +228,10 @@ class PagedTable(widgets.VBox):
         return df[hit]
 
     def _sorted(self, df: pd.DataFrame) -> pd.DataFrame:
-        col = self.sort_by.value
+        col = self._sort_value()
         if col == AS_GIVEN or col not in df.columns or df.empty:
             return df
-        asc = not self.descending.value
+        asc = not self._descending.value
         try:
             return df.sort_values(col, ascending=asc, na_position="last", kind="stable")
         except TypeError:  # mixed types in one column: sorted as text, missing still last
@@ -196,39 +263,45 @@ class PagedTable(widgets.VBox):
 
         part = self.page_frame()
         start = self.page * self.page_size
+        needle = self._filter_value()
         if self.n_rows == 0:
             if self.unavailable is not None:
-                self.info.value = "unavailable"
+                info = "unavailable"
                 self.html.value = (
                     f"<span class='dsa-unavailable' style='color:#b00020'>unavailable: "
                     f"{html.escape(self.unavailable)}</span>"
                 )
-            elif len(self.data) and self.filter.value.strip():
-                self.info.value = f"0 of {len(self.data):,} rows"
-                self.html.value = (
-                    f"<i>No row matches {html.escape(self.filter.value.strip())!r}.</i>"
-                )
+            elif len(self.data) and needle:
+                info = f"0 of {len(self.data):,} rows"
+                self.html.value = f"<i>No row matches {html.escape(needle)!r}.</i>"
             else:
-                self.info.value = "0 rows"
+                info = "0 rows"
                 self.html.value = f"<i>{html.escape(self.empty_text)}</i>"
         else:
             of = f" (filtered from {len(self.data):,})" if self.n_rows < len(self.data) else ""
-            self.info.value = (
+            info = (
                 f"rows {start + 1:,}-{start + len(part):,} of {self.n_rows:,}{of} "
                 f"(page {self.page + 1} of {self.n_pages})"
             )
             self.html.value = table_html(
                 part, columns=self.columns, formatters=self.formatters, highlight=self.highlight
             )
-        self.prev.disabled = self.first.disabled = self.page <= 0
-        self.next.disabled = self.last.disabled = self.page >= self.n_pages - 1
         # only the controls that can do something: no pager for one page, no sort or
         # filter for a handful of rows (a filter the viewer typed stays until cleared)
-        for b in (self.first, self.prev, self.next, self.last):
-            b.layout.display = None if self.n_pages > 1 else "none"
-        few = len(self.data) <= FEW_ROWS and not self.filter.value.strip()
-        for c in (self.sort_by, self.descending, self.filter):
-            c.layout.display = "none" if few else None
+        few = len(self.data) <= FEW_ROWS and not needle
+        if self._nav is None and (self.n_pages > 1 or not few):
+            self._controls()  # renders again, with them
+            return
+        self.info.value = info
+        if self._nav is not None:
+            self._prev.disabled = self._first.disabled = self.page <= 0
+            self._next.disabled = self._last.disabled = self.page >= self.n_pages - 1
+            for b in (self._first, self._prev, self._next, self._last):
+                b.layout.display = None if self.n_pages > 1 else "none"
+            for c in (self._sort_by, self._descending, self._filter):
+                c.layout.display = "none" if few else None
+        if not self._selectable and self._picker is None:
+            return
         label = self._label or (lambda r: str(r.name))
         opts = [(label(row), idx) for idx, row in part.iterrows()]
         keep = self.selected if any(v == self.selected for _, v in opts) else None

@@ -48,7 +48,9 @@ def probe_scheduler(address: str, timeout_s: float) -> dict[str, Any]:
     """
 
     def ask() -> Any:  # in a thread of its own: a notebook's thread runs an event loop
-        return asyncio.run(asyncio.wait_for(_identity(address, timeout_s), timeout_s))
+        # distributed retries a refused connect until its own timeout: give it the earlier
+        # deadline, so a refusal is told as one and not raced by the overall bound
+        return asyncio.run(asyncio.wait_for(_identity(address, 0.8 * timeout_s), timeout_s))
 
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:

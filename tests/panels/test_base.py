@@ -238,3 +238,42 @@ def test_paged_table_controls_appear_from_six_rows_and_a_vanished_sort_column_re
     t.set_data(pd.DataFrame({"a": range(7)}))  # the sorted column is gone: as listed
     assert t.sort_by.value == "(as listed)" and list(t.sort_by.options) == ["(as listed)", "a"]
     assert "rows 1-7 of 7 " in t.info.value and "filtered" not in t.info.value
+
+
+def test_a_small_table_builds_no_controls_until_it_needs_them():
+    """Every widget is a model each viewer's page creates: a table of a handful of rows on
+    one page holds its label and its HTML only; more rows build the pager, sort and
+    filter, which then work; a table without a picker builds none."""
+    import ipywidgets as widgets
+
+    def models(t: PagedTable) -> set:
+        seen, todo = set(), [t]
+        while todo:
+            x = todo.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            for name in x.keys:
+                v = getattr(x, name, None)
+                todo += [
+                    c
+                    for c in (v if isinstance(v, list | tuple) else [v])
+                    if isinstance(c, widgets.Widget)
+                ]
+        return seen
+
+    t = PagedTable(page_size=3)
+    t.set_data(pd.DataFrame({"a": [3, 1, 2]}))
+    assert t._nav is None and t._picker is None and len(models(t)) <= 8
+    assert t.info.value.startswith("rows 1-3 of 3") and ">3<" in t.html.value
+    small = len(models(t))
+    t.set_data(pd.DataFrame({"a": range(9, -1, -1)}))  # 10 rows, 4 pages: controls appear
+    assert t._nav is not None and t.children[0] is t._nav and t.info in t._nav.children
+    assert len(models(t)) > small + 10
+    t.next.click()
+    assert t.page == 1 and t.info.value.startswith("rows 4-6 of 10")
+    t.sort_by.value = "a"
+    assert t.page == 0 and list(t.page_frame()["a"]) == [0, 1, 2]
+    picked = PagedTable(selectable=True)
+    picked.set_data(pd.DataFrame({"a": [1, 2]}))
+    assert picked.picker in picked.children and len(picked.picker.options) == 2
