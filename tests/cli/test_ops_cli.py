@@ -134,6 +134,7 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
         **os.environ,
         "DSA110_WS_SETTINGS": str(settings),
         "DSA110_WS_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT dumps every thread's stack (see below)
     }
     proc = subprocess.Popen(
         [
@@ -152,10 +153,14 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
         env=env,
     )
     seen: list[str] = []
+    errs: list[str] = []  # drained too: a full stderr pipe would block the command's exit
     reader = threading.Thread(
         target=lambda: seen.extend(iter(proc.stdout.readline, "")), daemon=True
     )
     reader.start()
+    threading.Thread(
+        target=lambda: errs.extend(iter(proc.stderr.readline, "")), daemon=True
+    ).start()
     try:
         deadline = time.monotonic() + 60
         while not any("first" in s for s in seen) and time.monotonic() < deadline:
@@ -166,7 +171,15 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # (seen once in CI): say where it was stuck
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            time.sleep(0.5)
+            pytest.fail(
+                "logs --follow did not stop on Ctrl-C; its stacks:\n" + "".join(errs)[-6000:]
+            )
     reader.join(timeout=5)
     assert [s.split(": ", 1)[1].strip() for s in seen] == ["first", "second"]
     assert code == 0

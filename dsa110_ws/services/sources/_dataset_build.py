@@ -190,7 +190,10 @@ def _in_processes(
                 progress("reading", sum(r[2] for r in results), max(total, 1))
     except BrokenProcessPool:
         raise ConfigurationError(
-            f"A worker process of the photometry dataset's build exited. {files.UNGUARDED}"
+            "A worker process of the photometry dataset's build exited before it finished "
+            "(killed, out of memory, or re-running a script that has no main guard): from a "
+            'script, put its top level under `if __name__ == "__main__":`; else set '
+            "[sources] dataset_build_processes = 1 and build again."
         ) from None
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
     for got, _, _, _ in results:  # range order: increasing ids
