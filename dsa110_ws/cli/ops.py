@@ -8,6 +8,7 @@ Thin wrappers over ``w.jobs``, ``w.actions``, ``w.health``, ``w.logs``, ``w.calh
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -363,6 +364,12 @@ def _follow(
     max_seconds: float | None,
     emit: Any,
 ) -> None:
+    # Ctrl-C stops: a process started in the background by a non-interactive shell (a
+    # script's `&`, a CI runner) inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: `kill -INT` was ignored and the follow ran for ever
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        with contextlib.suppress(ValueError):  # not the main thread: leave it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     # the last lines first, read from the end (never the whole file), then what is new
     df, offset = w.logs.start_follow(run_id, n_tail, level=level, pattern=pattern)
     emit(df)

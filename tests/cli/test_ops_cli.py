@@ -151,6 +151,9 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # started as a shell's background job is: SIGINT ignored (the suite run with `&`
+        # hit this); Ctrl-C (SIGINT) must stop it all the same
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     seen: list[str] = []
     errs: list[str] = []  # drained too: a full stderr pipe would block the command's exit
