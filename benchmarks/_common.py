@@ -9,19 +9,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-#: Debian's Chromium and its headless flags, for the browser benchmarks (the same flags as
-#: tests/browser/conftest.py: no network beyond loopback, no GPU, no first-run work).
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+
+def _chromium() -> tuple[Path, list[str]]:
+    """Debian's Chromium and its headless flags: the browser tests' own
+    (tests/browser/_chromium.py), loaded by path."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "browser" / "_chromium.py"
+    spec = importlib.util.spec_from_file_location("_chromium", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.CHROMIUM, list(mod.CHROMIUM_ARGS)
+
+
+CHROMIUM, CHROMIUM_ARGS = _chromium()
 
 
 def demo_state() -> Path:
@@ -50,6 +52,8 @@ def scale_state() -> Path:
 
 def report(name: str, t: float, baseline_name: str, t_base: float, *, target: str = "") -> float:
     ratio = t / t_base
-    print(f"{name:<44} {t * 1e3:9.3f} ms | {baseline_name:<34} {t_base * 1e3:9.3f} ms | "
-          f"ratio {ratio:6.2f}x {target}")
+    print(
+        f"{name:<44} {t * 1e3:9.3f} ms | {baseline_name:<34} {t_base * 1e3:9.3f} ms | "
+        f"ratio {ratio:6.2f}x {target}"
+    )
     return ratio

@@ -28,6 +28,17 @@ FEW_ROWS = 5
 AS_GIVEN = "(as listed)"
 
 
+def _control(attr: str) -> Any:
+    """A read-only property giving the control ``attr``, built on first use (see
+    :meth:`PagedTable._controls`)."""
+
+    def get(self: PagedTable) -> Any:
+        self._controls()
+        return getattr(self, attr)
+
+    return property(get)
+
+
 class PagedTable(widgets.VBox):
     """A DataFrame shown one page at a time, sortable and filterable; the frame stays in
     the kernel.
@@ -71,10 +82,8 @@ class PagedTable(widgets.VBox):
         self._picker: widgets.Select | None = None
         self._sort_options = [AS_GIVEN]
         self.info = widgets.Label()  # "rows 1-3 of 3": always shown, in the controls' row
-        super().__init__(children=[self.info, self.html])
+        super().__init__(children=[self.info, self.html, *([self.picker] if selectable else [])])
         self.page_size = page_size
-        if selectable:
-            self.children = [self.info, self.html, self.picker]
         self.observe(lambda _: self._render(), ["page", "page_size"])
         self._render()
 
@@ -126,44 +135,18 @@ class PagedTable(widgets.VBox):
                 ],
                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
             )
-            self.children = [self._nav, *self.children[1:]]  # the label moves into it
+            rest = [self._picker] if self._selectable and self._picker is not None else []
+            self.children = [self._nav, self.html, *rest]  # the label moves into it
             self._render()
         return self._nav
 
-    @property
-    def first(self) -> widgets.Button:
-        self._controls()
-        return self._first
-
-    @property
-    def prev(self) -> widgets.Button:
-        self._controls()
-        return self._prev
-
-    @property
-    def next(self) -> widgets.Button:
-        self._controls()
-        return self._next
-
-    @property
-    def last(self) -> widgets.Button:
-        self._controls()
-        return self._last
-
-    @property
-    def sort_by(self) -> widgets.Dropdown:
-        self._controls()
-        return self._sort_by
-
-    @property
-    def descending(self) -> widgets.ToggleButton:
-        self._controls()
-        return self._descending
-
-    @property
-    def filter(self) -> widgets.Text:
-        self._controls()
-        return self._filter
+    first = _control("_first")
+    prev = _control("_prev")
+    next = _control("_next")
+    last = _control("_last")
+    sort_by = _control("_sort_by")
+    descending = _control("_descending")
+    filter = _control("_filter")
 
     @property
     def picker(self) -> widgets.Select:

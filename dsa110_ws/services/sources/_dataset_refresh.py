@@ -259,9 +259,11 @@ def _members(images: set, paths: Any) -> set:
 
 
 def _rows_of(fp: pd.DataFrame, images: set) -> int:
-    named = [i for i in images if i is not None]
-    mask = fp["image_path"].isin(named) | (fp["image_path"].isna() & (None in images))
-    return int(fp.loc[mask, "n"].sum())
+    import pyarrow as pa
+
+    paths = pa.array(fp["image_path"].to_numpy(object), type=pa.string())
+    mask = _in_images(paths, images).to_numpy(zero_copy_only=False)
+    return int(fp["n"].to_numpy()[mask].sum())
 
 
 def _take_images(table: pa.Table, images: set) -> pa.Table:
