@@ -252,10 +252,17 @@ def test_health_reports_the_dashboard_kernels_and_their_memory(demo_env, tmp_pat
     from dsa110_ws.services.operations import DashboardKernels
 
     kernels = DashboardKernels(Path(demo_env["DSA110_WS_STATE_DIR"]) / "kernels")
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # The child says when its start-up is over: read before that, its RSS is still growing
+    # (CI once saw 9 MiB here and 11 MiB a moment later in the health output).
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
+        assert child.stdout.readline().strip() == "ready"
         kernels.register("OperationsDashboard", pid=child.pid)
         kernels.register("OperationsDashboard", pid=dead.pid)
         rss_kib = next(
@@ -276,3 +283,4 @@ def test_health_reports_the_dashboard_kernels_and_their_memory(demo_env, tmp_pat
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
