@@ -34,7 +34,9 @@ def workspace():
     """The workspace from the environment/settings (the demo when nothing is configured).
 
     Commands print their own "(first N shown ...)" line, so the repositories' truncation
-    warning is silenced here."""
+    warning is silenced here.  Inside a command, the workspace is closed when the command
+    ends (its pooled database connections, and its share of the demo's queue server),
+    including when it ends by an error or ``ctx.exit``."""
     import warnings
 
     import dsa110_ws
@@ -42,7 +44,11 @@ def workspace():
 
     warnings.simplefilter("ignore", TruncatedResultWarning)
 
-    return dsa110_ws.connect()
+    w = dsa110_ws.connect()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(w.close)
+    return w
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -161,9 +161,10 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
         target=lambda: seen.extend(iter(proc.stdout.readline, "")), daemon=True
     )
     reader.start()
-    threading.Thread(
+    err_reader = threading.Thread(
         target=lambda: errs.extend(iter(proc.stderr.readline, "")), daemon=True
-    ).start()
+    )
+    err_reader.start()
     try:
         deadline = time.monotonic() + 60
         while not any("first" in s for s in seen) and time.monotonic() < deadline:
@@ -184,6 +185,9 @@ def test_logs_follow_prints_appended_lines_and_stops_on_ctrl_c(demo_dir, tmp_pat
                 "logs --follow did not stop on Ctrl-C; its stacks:\n" + "".join(errs)[-6000:]
             )
     reader.join(timeout=5)
+    err_reader.join(timeout=5)
+    proc.stdout.close()
+    proc.stderr.close()
     assert [s.split(": ", 1)[1].strip() for s in seen] == ["first", "second"]
     assert code == 0
 
@@ -284,3 +288,17 @@ def test_health_reports_the_dashboard_kernels_and_their_memory(demo_env, tmp_pat
         child.kill()
         child.wait()
         child.stdout.close()
+
+
+def test_a_command_closes_its_database_connections(demo_env, capsys):
+    """The queue's pooled connections are closed when the command ends, not left to the
+    garbage collector (which warns "deleted while still open" for each)."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert main(["health", "--check", "task-queue"]) in (0, 1)
+        gc.collect()
+    assert "task-queue" in capsys.readouterr().out
+    assert [str(w.message) for w in caught if "psycopg" in str(w.message)] == []

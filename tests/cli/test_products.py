@@ -126,7 +126,8 @@ def test_thumbnail_writes_a_png_of_the_requested_size(env, truth, tmp_path, demo
     path = truth["images"][0]["path"]
     out = run("thumbnail", path, "-o", str(tmp_path / "t.png"), "--size", "96", env=env)
     assert out.returncode == 0, out.stderr
-    assert Image.open(tmp_path / "t.png").size == (96, 96)
+    with Image.open(tmp_path / "t.png") as png:
+        assert png.size == (96, 96)
     refused = run("thumbnail", path, "-o", str(demo_dir / "data" / "t.png"), env=env)
     assert refused.returncode == 1 and "never writes among the pipeline's files" in refused.stderr
     assert not (demo_dir / "data" / "t.png").exists()
