@@ -60,3 +60,54 @@ def test_edge_cases_found_by_a_mutation_run():
     group = np.array([2, 2, 2, 1, 1, 0])
     values = np.array([5.0, 1.0, 3.0, 4.0, 2.0, 7.0])
     np.testing.assert_array_equal(seg_median(group, values, 3), [7.0, 3.0, 3.0])
+
+
+def _runs(rng, k: int, n: int, n_groups: int, values_of) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` runs, each sorted by (group, value): a partition read fragment after fragment."""
+    gs, vs = [], []
+    for _ in range(k):
+        g, v = rng.integers(0, n_groups, n), values_of(n)
+        o = np.lexsort((v, g))
+        gs.append(g[o])
+        vs.append(v[o])
+    return np.concatenate(gs), np.concatenate(vs)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 15])
+def test_group_order_merges_sorted_runs_exactly(k):
+    """Few sorted runs are merged (the fast path is taken) and the order is exactly the
+    stable (group, value) order, ties included."""
+    from dsa110_ws.services.sources._segments import _merge_runs
+
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        group, values = _runs(
+            rng,
+            k,
+            int(rng.integers(1, 300)),
+            30,
+            lambda n: np.round(rng.uniform(6e4, 6e4 + 9, n), 1),
+        )
+        want = np.lexsort((values, group))  # stable: ties keep their input order
+        assert _merge_runs(group, values) is not None
+        assert np.array_equal(group_order(group, values, stable=True), want)
+
+
+def test_group_order_never_trusts_a_rounded_key():
+    """Values closer than the float key can tell apart, met in the wrong order across two
+    runs: the merge is refused and the exact sort gives the right order."""
+    from dsa110_ws.services.sources._segments import _merge_runs
+
+    # a span of 3000 days and a group of 2^20: the key's resolution there is about 5e-7
+    group = np.array([0, 1 << 20, 0, 0, 1 << 20])
+    values = 6e4 + np.array([2e-9, 2e-9, 0.0, 3000.0, 1e-9])  # run 1 | run 2
+    assert _merge_runs(group, values) is None
+    assert np.array_equal(group_order(group, values, stable=True), np.lexsort((values, group)))
+    # NaN values and more runs than MAX_RUNS take the exact sort too
+    rng = np.random.default_rng(3)
+    group, values = _runs(rng, 40, 20, 5, lambda n: rng.uniform(0, 1, n))
+    assert _merge_runs(group, values) is None
+    assert np.array_equal(group_order(group, values, stable=True), np.lexsort((values, group)))
+    values[[3, 50]] = np.nan
+    assert _merge_runs(group, values) is None
+    assert np.array_equal(group_order(group, values, stable=True), np.lexsort((values, group)))
