@@ -1,21 +1,23 @@
 """Building the photometry dataset from scratch, reading SQLite in several processes.
 
 Reading dominates a cold build and the ADBC driver holds the interpreter while it reads,
-so the ``id`` range is split among ``processes`` worker processes (``[sources]
+so the ``id`` range is split among ``processes`` processes (``[sources]
 dataset_build_processes``, default one per core up to four; one for fewer than 2,000,000
-rows).  Each reads its range (ids up to the ``MAX(id)`` seen first), partitions and sorts
-its rows and writes one fragment per partition; a partition then holds one fragment per
-process, in increasing ``id`` ranges.  Each process reads in its own transaction: should
-the pipeline commit meanwhile, rows added later are left to the next refresh (the ids are
-bounded) and rows deleted meanwhile are found by the next refresh's count check.
+rows): this one reads the first range and ``processes - 1`` spawned workers the others
+(a worker spends about a second importing what this process has loaded already, so this
+one takes a slightly larger share, :data:`HEAD_START`).  Each reads its range (ids up to
+the ``MAX(id)`` seen first), partitions and sorts its rows and writes one fragment per
+partition; a partition then holds one fragment per process, in increasing ``id`` ranges.
+Each process reads in its own transaction: should the pipeline commit meanwhile, rows
+added later are left to the next refresh (the ids are bounded) and rows deleted meanwhile
+are found by the next refresh's count check.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,8 @@ __all__ = ["build", "build_range"]
 
 #: Rows below which one process reads everything.
 MIN_ROWS_PER_PROCESS = 1_000_000
+#: This process's share of the rows over a worker's (workers start by importing).
+HEAD_START = 1.1
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
@@ -123,17 +127,22 @@ def build(
         ext = reader.extent()
     k = max(1, min(int(processes), ext["n_rows"] // MIN_ROWS_PER_PROCESS))
     w = Writer(root, version, n_partitions)
-    bounds = np.linspace(0, ext["max_id"], k + 1).astype(np.int64)
+    shares = np.cumsum([0.0, HEAD_START] + [1.0] * (k - 1))
+    bounds = np.round(shares / shares[-1] * ext["max_id"]).astype(np.int64)
     progress("reading", 0, ext["n_rows"])
-    if k == 1:
-        parts, per_image, done = _read_range(
-            reader, w, 0, ext["max_id"], n_partitions, chunk_rows, progress, ext["n_rows"]
-        )
-        driver = reader.driver
-    else:
-        parts, per_image, done, driver = _in_processes(
-            reader, w, bounds, n_partitions, chunk_rows, progress, ext["n_rows"]
-        )
+    try:
+        if k == 1:
+            parts, per_image, done = _read_range(
+                reader, w, 0, ext["max_id"], n_partitions, chunk_rows, progress, ext["n_rows"]
+            )
+            driver = reader.driver
+        else:
+            parts, per_image, done, driver = _in_processes(
+                reader, w, bounds, n_partitions, chunk_rows, progress, ext["n_rows"]
+            )
+    except BaseException:  # no half-written version left behind (a kill leaves one, unused)
+        shutil.rmtree(w.vdir, ignore_errors=True)
+        raise
     for p in range(n_partitions):
         w.vdir.joinpath(f"part-{p:03d}").mkdir(parents=True, exist_ok=True)
     report = {
@@ -153,6 +162,20 @@ def build(
     )
 
 
+def _worker(conn: Any, *args: Any) -> None:
+    """A spawned worker: :func:`build_range`, its result (or its error) sent back."""
+    try:
+        out: tuple[str, Any] = ("ok", build_range(*args))
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        out = ("error", exc)
+    try:
+        conn.send(out)
+    except Exception as exc:  # noqa: BLE001 - an error that does not pickle
+        conn.send(("error", RuntimeError(f"{type(out[1]).__name__}: {out[1]} ({exc})")))
+    finally:
+        conn.close()
+
+
 def _in_processes(
     reader: PhotometryReader,
     w: Writer,
@@ -162,39 +185,59 @@ def _in_processes(
     progress: Progress,
     total: int,
 ) -> tuple[list[list[dict[str, Any]]], pa.Table, int, str]:
-    """The ranges ``bounds`` read and written by one process each; fragments kept in
-    increasing ``id`` order per partition."""
+    """The first range read here, the others by one spawned process each (started before
+    this one reads, their arguments handed over at start); fragments kept in increasing
+    ``id`` order per partition."""
     k = len(bounds) - 1
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    args = [
-        (
-            str(reader.db.path),
-            reader.db.busy_timeout_s,
-            reader.driver,
-            int(bounds[i]),
-            int(bounds[i + 1]),
-            str(w.root),
-            w.version,
-            n_partitions,
-            f"p{i}-",
-            chunk_rows,
-        )
-        for i in range(k)
-    ]
-    results = []
+    workers = []
     try:
-        with ProcessPoolExecutor(k, mp_context=ctx) as pool:
-            futures = [pool.submit(build_range, *a) for a in args]
-            for fut in futures:
-                results.append(fut.result())
-                progress("reading", sum(r[2] for r in results), max(total, 1))
-    except BrokenProcessPool:
-        raise ConfigurationError(
-            "A worker process of the photometry dataset's build exited before it finished "
-            "(killed, out of memory, or re-running a script that has no main guard): from a "
-            'script, put its top level under `if __name__ == "__main__":`; else set '
-            "[sources] dataset_build_processes = 1 and build again."
-        ) from None
+        for i in range(1, k):
+            args = (
+                str(reader.db.path),
+                reader.db.busy_timeout_s,
+                reader.driver,
+                int(bounds[i]),
+                int(bounds[i + 1]),
+                str(w.root),
+                w.version,
+                n_partitions,
+                f"p{i}-",
+                chunk_rows,
+            )
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(send, *args), daemon=True)
+            proc.start()
+            send.close()
+            workers.append((proc, recv))
+        w.tag = "p0-"
+        mine = _read_range(
+            reader, w, int(bounds[0]), int(bounds[1]), n_partitions, chunk_rows, progress, total
+        )
+        results = [(*mine, reader.driver)]
+        for _, recv in workers:
+            try:
+                status, got = recv.recv()
+            except EOFError:  # it exited without a word
+                raise ConfigurationError(
+                    "A worker process of the photometry dataset's build exited before it "
+                    "finished (killed, out of memory, or re-running a script that has no "
+                    "main guard): from a script, put its top level under `if __name__ == "
+                    '"__main__":`; else set [sources] dataset_build_processes = 1 and build '
+                    "again."
+                ) from None
+            if status == "error":
+                raise got
+            results.append(got)
+            progress("reading", sum(r[2] for r in results), max(total, 1))
+    except BaseException:  # the workers' rows are unwanted now
+        for proc, _ in workers:
+            proc.terminate()
+        raise
+    finally:
+        for proc, recv in workers:
+            proc.join()
+            recv.close()
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
     for got, _, _, _ in results:  # range order: increasing ids
         for p in range(n_partitions):

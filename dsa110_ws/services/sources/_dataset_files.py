@@ -277,13 +277,19 @@ def partition_rows(table: pa.Table, n_partitions: int) -> Iterator[tuple[int, pa
     if not _ascending(table.column("id")):  # ties in time keep id order
         ids = table.column("id").to_numpy()
         table = table.take(pa.array(np.argsort(ids, kind="stable")))
-    codes, values = _codes(table.column("source_id"))
+    import pyarrow.compute as pc
+
+    col = table.column("source_id").combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    codes = pc.fill_null(col.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = col.dictionary  # kept in Arrow: ranked by its UTF-8 bytes (SQLite's BINARY order)
     n_u = len(values)
     bucket_u = (
         bucket_of(values, n_partitions) if n_partitions > 1 else np.zeros(n_u, dtype=np.int64)
     )
     rank = np.empty(n_u, dtype=np.int64)
-    rank[np.argsort(values.astype(str), kind="stable")] = np.arange(n_u, dtype=np.int64)
+    rank[pc.sort_indices(values).to_numpy()] = np.arange(n_u, dtype=np.int64)
     ok = codes >= 0
     bucket = np.where(ok, bucket_u[np.maximum(codes, 0)], 0)
     within = np.where(ok, rank[np.maximum(codes, 0)], n_u)  # no source: last in partition 0
