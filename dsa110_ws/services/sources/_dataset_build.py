@@ -8,6 +8,9 @@ rows): this one reads the first range and ``processes - 1`` spawned workers the 
 one takes a slightly larger share, :data:`HEAD_START`).  Each reads its range (ids up to
 the ``MAX(id)`` seen first), partitions and sorts its rows and writes one fragment per
 partition; a partition then holds one fragment per process, in increasing ``id`` ranges.
+A worker writes into a staging directory of its own, moved into the version when its
+result arrives: a worker left running by a killed parent (it stops at its next batch)
+never writes into a version a later build is making.
 Each process reads in its own transaction: should the pipeline commit meanwhile, rows
 added later are left to the next refresh (the ids are bounded) and rows deleted meanwhile
 are found by the next refresh's count check.
@@ -15,8 +18,11 @@ are found by the next refresh's count check.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +88,17 @@ def _read_range(
     return parts, files.add_counts(*counts), done
 
 
+def _while_parent(parent: int) -> Progress:
+    """A progress callback that stops this worker once its parent is gone (a worker
+    reparented after its parent was killed has nobody to give its rows to)."""
+
+    def check(stage: str, done: int, total: int) -> None:
+        if os.getppid() != parent:
+            raise SystemExit(f"the build's parent process {parent} is gone")
+
+    return check
+
+
 def build_range(
     db_path: str,
     busy_timeout_s: float,
@@ -93,17 +110,20 @@ def build_range(
     n_partitions: int,
     tag: str,
     chunk_rows: int,
+    staging: str,
+    parent: int,
 ) -> tuple[list[list[dict[str, Any]]], pa.Table, int, str]:
-    """One worker's share of a build: rows with ``lo < id <= hi`` (runs in a process)."""
+    """One worker's share of a build: rows with ``lo < id <= hi``, written into
+    ``staging`` (runs in a process; stops when ``parent`` is gone)."""
     from dsa110_ws.repositories import Database
     from dsa110_ws.repositories.photometry_arrow import PhotometryReader
 
     db = Database(db_path, busy_timeout_s=busy_timeout_s)
     try:
         reader = PhotometryReader(db, driver=driver)
-        w = Writer(Path(root), version, n_partitions, tag=tag, fresh=False)
+        w = Writer(Path(root), version, n_partitions, tag=tag, fresh=False, vdir=Path(staging))
         parts, counts, done = _read_range(
-            reader, w, lo, hi, n_partitions, chunk_rows, _quiet, hi - lo
+            reader, w, lo, hi, n_partitions, chunk_rows, _while_parent(parent), hi - lo
         )
         return parts, counts, done, reader.driver
     finally:
@@ -162,6 +182,16 @@ def build(
     )
 
 
+def _move_in(staging: Path, vdir: Path, parts: list[list[dict[str, Any]]]) -> None:
+    """A worker's fragments, from its staging directory into the version's."""
+    for p, frags in enumerate(parts):
+        sub = f"part-{p:03d}"
+        if frags:
+            (vdir / sub).mkdir(parents=True, exist_ok=True)
+        for frag in frags:
+            os.replace(staging / sub / frag["file"], vdir / sub / frag["file"])
+
+
 def _worker(conn: Any, *args: Any) -> None:
     """A spawned worker: :func:`build_range`, its result (or its error) sent back."""
     try:
@@ -170,8 +200,9 @@ def _worker(conn: Any, *args: Any) -> None:
         out = ("error", exc)
     try:
         conn.send(out)
-    except Exception as exc:  # noqa: BLE001 - an error that does not pickle
-        conn.send(("error", RuntimeError(f"{type(out[1]).__name__}: {out[1]} ({exc})")))
+    except Exception as exc:  # noqa: BLE001 - an error that does not pickle, or no parent
+        with contextlib.suppress(Exception):
+            conn.send(("error", RuntimeError(f"{type(out[1]).__name__}: {out[1]} ({exc})")))
     finally:
         conn.close()
 
@@ -190,9 +221,10 @@ def _in_processes(
     ``id`` order per partition."""
     k = len(bounds) - 1
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    workers = []
+    workers, staged = [], []
     try:
         for i in range(1, k):
+            staged.append(Path(tempfile.mkdtemp(prefix=f".build-p{i}-", dir=w.root)))
             args = (
                 str(reader.db.path),
                 reader.db.busy_timeout_s,
@@ -204,6 +236,8 @@ def _in_processes(
                 n_partitions,
                 f"p{i}-",
                 chunk_rows,
+                str(staged[-1]),
+                os.getpid(),
             )
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_worker, args=(send, *args), daemon=True)
@@ -228,6 +262,7 @@ def _in_processes(
                 ) from None
             if status == "error":
                 raise got
+            _move_in(staged[len(results) - 1], w.vdir, got[0])
             results.append(got)
             progress("reading", sum(r[2] for r in results), max(total, 1))
     except BaseException:  # the workers' rows are unwanted now
@@ -238,6 +273,8 @@ def _in_processes(
         for proc, recv in workers:
             proc.join()
             recv.close()
+        for d in staged:
+            shutil.rmtree(d, ignore_errors=True)
     parts: list[list[dict[str, Any]]] = [[] for _ in range(n_partitions)]
     for got, _, _, _ in results:  # range order: increasing ids
         for p in range(n_partitions):

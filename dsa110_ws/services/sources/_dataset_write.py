@@ -34,10 +34,17 @@ class Writer:
     """Writes version ``version`` of the dataset under ``root``."""
 
     def __init__(
-        self, root: Path, version: int, n_partitions: int, *, tag: str = "", fresh: bool = True
+        self,
+        root: Path,
+        version: int,
+        n_partitions: int,
+        *,
+        tag: str = "",
+        fresh: bool = True,
+        vdir: Path | None = None,
     ):
         self.root, self.version, self.n, self.tag = root, version, n_partitions, tag
-        self.vdir = root / f"v{version:06d}"
+        self.vdir = vdir or root / f"v{version:06d}"  # vdir: a build worker's staging
         if fresh and self.vdir.exists():  # left by a killed refresh: never referenced
             shutil.rmtree(self.vdir)
         self.seq = 0

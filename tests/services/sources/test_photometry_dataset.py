@@ -609,3 +609,35 @@ def test_fragments_merge_four_at_a_time_as_a_base_4_counter(tmp_path):
     first = pq.read_table(w.path(0, frags[0])).to_pandas()  # 16 nights merged: sorted
     assert list(first["source_id"]) == sorted(first["source_id"])
     assert len(list(w.vdir.rglob("*.parquet"))) == len(frags)  # merged inputs removed
+
+
+def test_a_build_worker_whose_parent_is_gone_stops_and_writes_nothing_of_the_version(
+    db, writable_demo, tmp_path
+):
+    """A worker left running by a killed parent stops at its next batch, and writes only
+    into its own staging directory, never into the version a later build makes."""
+    from dsa110_ws.services.sources import _dataset_build
+
+    root, staging = tmp_path / "ds", tmp_path / "ds" / ".build-p1-x"
+    args = (str(db), 5.0, "auto", 0, 10**9, str(root), 1, 64, "p1-", 10**6, str(staging))
+    with pytest.raises(SystemExit, match="parent process"):
+        _dataset_build.build_range(*args, os.getppid() + 10**6)  # not this process's parent
+    assert not (root / "v000001").exists() and not list(root.rglob("*.parquet"))
+    parts, counts, done, _ = _dataset_build.build_range(*args, os.getppid())
+    assert (
+        done == sum(f["rows"] for part in parts for f in part) == int(counts["n"].to_numpy().sum())
+    )
+    assert not (root / "v000001").exists()  # the parent moves the fragments in
+    assert len(list(staging.rglob("*.parquet"))) == sum(len(part) for part in parts)
+
+
+def test_a_build_in_processes_leaves_no_staging_behind(db, writable_demo, tmp_path, monkeypatch):
+    from dsa110_ws.services.sources import _dataset_build
+
+    monkeypatch.setattr(_dataset_build, "MIN_ROWS_PER_PROCESS", 1000)  # the demo is small
+    w = connect(writable_demo, tmp_path / "st", dataset_build_processes=2)
+    st = w.dataset.refresh(progress=False)
+    assert st["last_refresh"]["processes"] == 2
+    assert not [p.name for p in w.dataset.root.iterdir() if p.name.startswith(".build-")]
+    assert any("-p1-" in Path(f).name for part in w.dataset.files() for f in part)
+    w.close()
