@@ -51,6 +51,19 @@ def workspace():
     return w
 
 
+def interruptible() -> None:
+    """Let Ctrl-C (SIGINT) stop a long-running command: a process started in the
+    background by a non-interactive shell (a script's ``&``, ``make run &``, a CI runner)
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt, so
+    ``kill -INT`` was ignored for ever."""
+    import contextlib
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        with contextlib.suppress(ValueError):  # not the main thread: leave it
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def to_jsonable(obj: Any) -> Any:
     """Python/numpy/pandas values to JSON-safe ones (NaN -> null)."""
     import numpy as np

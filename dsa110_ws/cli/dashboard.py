@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from dsa110_ws.cli._common import workspace
+from dsa110_ws.cli._common import interruptible, workspace
 
 
 @click.command()
@@ -106,6 +106,7 @@ def dashboard(
     )
     for sig in (signal.SIGTERM, signal.SIGHUP):  # stop Voila too when we are told to stop
         signal.signal(sig, _exit_on_signal)
+    interruptible()  # Ctrl-C too, even when started in the background (`make run &`)
     try:
         port = proc.wait_port(timeout_s=120)  # the port the server bound
         host = socket.getfqdn() if ip in {"0.0.0.0", "::", ""} else ip

@@ -8,14 +8,13 @@ Thin wrappers over ``w.jobs``, ``w.actions``, ``w.health``, ``w.logs``, ``w.calh
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from dsa110_ws.cli._common import echo_json, echo_table, note, workspace
+from dsa110_ws.cli._common import echo_json, echo_table, interruptible, note, workspace
 
 if TYPE_CHECKING:
     from astropy.time import Time
@@ -364,12 +363,7 @@ def _follow(
     max_seconds: float | None,
     emit: Any,
 ) -> None:
-    # Ctrl-C stops: a process started in the background by a non-interactive shell (a
-    # script's `&`, a CI runner) inherits SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt: `kill -INT` was ignored and the follow ran for ever
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        with contextlib.suppress(ValueError):  # not the main thread: leave it
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+    interruptible()  # Ctrl-C stops, even when started in the background with SIGINT ignored
     # the last lines first, read from the end (never the whole file), then what is new
     df, offset = w.logs.start_follow(run_id, n_tail, level=level, pattern=pattern)
     emit(df)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -40,12 +41,14 @@ def start_dashboard(
     state: Path,
     *args: str,
     unset: Sequence[str] = (),
+    sigint_ignored: bool = False,
     **env: str,
 ) -> subprocess.Popen:
     """``dsa110-ws dashboard --port 0 --no-browser ARGS`` over ``demo``'s settings with the
     state dir ``state``, in a session of its own (stop it with ``voila.stop_process``);
     its output is text on ``stdout`` (read the port with :func:`served_port`).  ``env``
-    adds variables, ``unset`` removes inherited ones."""
+    adds variables, ``unset`` removes inherited ones; ``sigint_ignored`` starts it as a
+    shell's background job is started (SIGINT ignored)."""
     full = dict(
         os.environ,
         DSA110_WS_SETTINGS=str(demo / "settings.toml"),
@@ -62,6 +65,9 @@ def start_dashboard(
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if sigint_ignored
+        else None,
     )
 
 

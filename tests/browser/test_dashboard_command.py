@@ -56,6 +56,28 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
 
 
 @pytest.mark.slow
+def test_dashboard_started_in_the_background_stops_on_ctrl_c(demo_dir, tmp_path):
+    """`make run &` from a script or a CI runner starts the command with SIGINT ignored;
+    Ctrl-C (`kill -INT`) must stop it and its Voila all the same (it was ignored)."""
+    proc = start_dashboard(demo_dir, tmp_path / "state", sigint_ignored=True)
+    children: list = []
+    try:
+        served_port(proc)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert "stopping the dashboard server" in proc.stdout.read()
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"Voila outlived the command: {alive}"
+    finally:
+        voila.stop_process(proc)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        proc.stdout.close()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", ["science", "wall"])
 def test_dashboard_notebook_opens_and_prints_that_dashboard(demo_dir, tmp_path, notebook):
     """``--notebook`` picks the page printed first (and opened): it is served and renders."""
