@@ -245,8 +245,14 @@ def _in_processes(
             send.close()
             workers.append((proc, recv))
         w.tag = "p0-"
+        share = (bounds[1] - bounds[0]) / max(1, bounds[-1] - bounds[0])
+
+        def everyone(stage: str, done: int, _: int) -> None:
+            # the workers report only at their end: shown as going at this process's pace
+            progress(stage, min(total, round(done / max(share, 1e-9))), max(total, 1))
+
         mine = _read_range(
-            reader, w, int(bounds[0]), int(bounds[1]), n_partitions, chunk_rows, progress, total
+            reader, w, int(bounds[0]), int(bounds[1]), n_partitions, chunk_rows, everyone, total
         )
         results = [(*mine, reader.driver)]
         for _, recv in workers:

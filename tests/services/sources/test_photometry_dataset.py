@@ -498,6 +498,19 @@ def test_a_build_in_chunks_or_processes_gives_the_same_rows(
         chunk_rows=1000,
     )
     assert man.n_rows == len(one) and man.last_refresh["processes"] == processes
+    # the progress shown while this process reads its share counts the workers' at its pace
+    calls: list[int] = []
+    _dataset_build.build(
+        w.dataset.root,
+        db,
+        PhotometryReader(w.db),
+        n_partitions=64,
+        version=3,
+        processes=processes,
+        chunk_rows=1000,
+        progress=lambda stage, done, total: calls.append(done),
+    )
+    assert calls[-1] == len(one) and max(calls[:-1]) >= 0.9 * len(one), calls
     # a fragment per chunk of about 1000 rows (of 5440), in increasing id ranges
     assert 3 <= max(len(p) for p in man.partitions) <= 7
     pd.testing.assert_frame_equal(dataset_rows(w), one)
