@@ -26,6 +26,15 @@ def _voila_child(proc: subprocess.Popen) -> psutil.Process:
     return next(k for k in kids if "dsa110_ws.cli.voila_app" in k.cmdline())
 
 
+def _stop(proc: subprocess.Popen, children: list) -> None:
+    """The command, its Voila and kernels stopped whatever a test left running."""
+    voila.stop_process(proc)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    proc.stdout.close()
+
+
 @pytest.mark.slow
 def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_path):
     proc = start_dashboard(demo_dir, tmp_path / "state")
@@ -46,11 +55,7 @@ def test_dashboard_command_serves_both_dashboards_without_sources(demo_dir, tmp_
         gone, alive = psutil.wait_procs(children, timeout=30)
         assert not alive, f"Voila outlived the command: {alive}"
     finally:
-        voila.stop_process(proc)
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        proc.stdout.close()
+        _stop(proc, children)
     cmd = voila.voila_command(voila.dashboards_dir(), port=port)
     assert cmd[0] == sys.executable and not any("strip_sources" in a for a in cmd)  # voila.json
 
@@ -70,11 +75,7 @@ def test_dashboard_started_in_the_background_stops_on_ctrl_c(demo_dir, tmp_path)
         gone, alive = psutil.wait_procs(children, timeout=30)
         assert not alive, f"Voila outlived the command: {alive}"
     finally:
-        voila.stop_process(proc)
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        proc.stdout.close()
+        _stop(proc, children)
 
 
 @pytest.mark.slow

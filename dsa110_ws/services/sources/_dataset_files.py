@@ -202,8 +202,8 @@ def locked(root: Path) -> Iterator[None]:
 
 
 # -- partitioning and sorting -------------------------------------------------------------
-def _codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A string column as (int64 codes, -1 for null; the distinct values as objects)."""
+def text_dictionary(column: Any) -> tuple[np.ndarray, pa.Array]:
+    """A string column as (int64 codes, -1 for null; the distinct values, in Arrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -211,8 +211,13 @@ def _codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
     if not pa.types.is_dictionary(arr.type):
         arr = pc.dictionary_encode(arr)
     codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = np.asarray(arr.dictionary.to_pylist(), dtype=object)
-    return codes, values
+    return codes, arr.dictionary
+
+
+def text_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A string column as (int64 codes, -1 for null; the distinct values as objects)."""
+    codes, values = text_dictionary(column)
+    return codes, np.asarray(values.to_pylist(), dtype=object)
 
 
 def _crc_table() -> np.ndarray:
@@ -279,11 +284,7 @@ def partition_rows(table: pa.Table, n_partitions: int) -> Iterator[tuple[int, pa
         table = table.take(pa.array(np.argsort(ids, kind="stable")))
     import pyarrow.compute as pc
 
-    col = table.column("source_id").combine_chunks()
-    if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(col)
-    codes = pc.fill_null(col.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = col.dictionary  # kept in Arrow: ranked by its UTF-8 bytes (SQLite's BINARY order)
+    codes, values = text_dictionary(table.column("source_id"))  # values ranked by UTF-8 bytes
     n_u = len(values)
     bucket_u = (
         bucket_of(values, n_partitions) if n_partitions > 1 else np.zeros(n_u, dtype=np.int64)
@@ -376,7 +377,7 @@ def row_hashes(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
         if c in ("id", "obs_mjd"):  # obs_mjd is derived from mjd and the MS index
             continue
         if c in TEXT:
-            codes, values = _codes(table.column(c))
+            codes, values = text_codes(table.column(c))
             lut = np.append(_text_hash(values), np.uint64(0x5DEECE66D))
             bits = lut[np.where(codes >= 0, codes, len(values))]
         else:
@@ -410,7 +411,7 @@ def fingerprints(table: pa.Table, columns: Sequence[str] | None = None) -> pd.Da
     change to a stored value, and any row added or removed, changes it).  With
     ``columns=None`` only which rows exist is fingerprinted (``hash`` = 0).  Computed the
     same way from SQLite's rows and from the dataset's, whose values are SQLite's bits."""
-    codes, values = _codes(table.column("image_path"))
+    codes, values = text_codes(table.column("image_path"))
     ids = table.column("id").to_numpy().astype(np.int64)
     h = row_hashes(table, columns) if columns is not None else np.zeros(len(ids), dtype=np.uint64)
     key = np.where(codes >= 0, codes, len(values))

@@ -51,14 +51,9 @@ CATALOGUE_COLUMNS = (
 def _categorical(column: Any) -> pd.Categorical:
     """An Arrow string column as a categorical of the values present, categories sorted
     (as a read of the same rows from SQLite gives)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    from dsa110_ws.services.sources._dataset_files import text_codes
 
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not pa.types.is_dictionary(arr.type):
-        arr = pc.dictionary_encode(arr)
-    codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = np.asarray(arr.dictionary.to_pylist(), dtype=object)
+    codes, values = text_codes(column)
     present = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
     kept = values[present]
     order = np.argsort(kept.astype(str), kind="stable")

@@ -5,6 +5,7 @@ private copy of the demo database and a private state dir."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sqlite3
@@ -488,28 +489,20 @@ def test_a_build_in_chunks_or_processes_gives_the_same_rows(
     one = dataset_rows(w) if w.dataset.refresh(progress=False) else None
     assert w.dataset.status()["last_refresh"]["processes"] == 1
     monkeypatch.setattr(_dataset_build, "MIN_ROWS_PER_PROCESS", 1000)  # the demo is small
-    man = _dataset_build.build(
+    build = functools.partial(
+        _dataset_build.build,
         w.dataset.root,
         db,
         PhotometryReader(w.db),
         n_partitions=64,
-        version=2,
         processes=processes,
         chunk_rows=1000,
     )
+    man = build(version=2)
     assert man.n_rows == len(one) and man.last_refresh["processes"] == processes
     # the progress shown while this process reads its share counts the workers' at its pace
     calls: list[int] = []
-    _dataset_build.build(
-        w.dataset.root,
-        db,
-        PhotometryReader(w.db),
-        n_partitions=64,
-        version=3,
-        processes=processes,
-        chunk_rows=1000,
-        progress=lambda stage, done, total: calls.append(done),
-    )
+    build(version=3, progress=lambda stage, done, total: calls.append(done))
     assert calls[-1] == len(one) and max(calls[:-1]) >= 0.9 * len(one), calls
     # a fragment per chunk of about 1000 rows (of 5440), in increasing id ranges
     assert 3 <= max(len(p) for p in man.partitions) <= 7
