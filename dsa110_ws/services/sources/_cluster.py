@@ -17,11 +17,23 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from dsa110_ws.errors import DataUnavailableError, OptionalDependencyError, one_line
 
-__all__ = ["DaskCluster", "local_sizing"]
+__all__ = ["DaskCluster", "WORKER_MALLOC", "local_sizing"]
+
+#: glibc's malloc settings of a local worker.  Dask's nanny sets the trim threshold to
+#: 64 kB, which also turns off glibc's adaptive mmap threshold: every large numpy
+#: temporary is then a fresh mmap, page-faulted in and unmapped again (measured: the
+#: variability of 10^7 rows on two workers took 7.4 s instead of 3.0 s, with six times
+#: the page faults of the same work in one process).  Freed memory up to 256 MB is kept
+#: for reuse instead.
+WORKER_MALLOC = {
+    "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
+    "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
+}
 
 
 def local_sizing(workers: int | None, memory_limit_gb: float | None) -> tuple[int, int]:
@@ -33,6 +45,31 @@ def local_sizing(workers: int | None, memory_limit_gb: float | None) -> tuple[in
         float(memory_limit_gb) * 1e9 if memory_limit_gb else 0.8 * psutil.virtual_memory().total / n
     )
     return n, int(per)
+
+
+@contextlib.contextmanager
+def _malloc_before_spawn() -> Iterator[None]:
+    """:data:`WORKER_MALLOC` in the environment the nannies spawn their workers with.
+
+    glibc reads these once, as a process starts: they must be in the environment the
+    worker process is started with (dask's ``pre-spawn-environ``, kept by each nanny for
+    its restarts too), not set by the worker after it has started (the ``env`` argument of
+    a ``LocalCluster``, which had no effect).  The nanny writes them into this process's
+    environment to spawn; it is restored afterwards."""
+    import dask
+    import distributed  # noqa: F401 - loads distributed's configuration defaults
+
+    saved = {k: os.environ.get(k) for k in WORKER_MALLOC}
+    key = "distributed.nanny.pre-spawn-environ"
+    try:
+        with dask.config.set({key: {**dask.config.get(key, {}), **WORKER_MALLOC}}):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class DaskCluster:
@@ -98,23 +135,16 @@ class DaskCluster:
 
                     probe_scheduler(self.scheduler, self.timeout_s)
                     return Client(self.scheduler, timeout=timeout, set_as_default=False)
-                self._cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    memory_limit=self.memory_limit,
-                    dashboard_address=":0",  # its HTTP server always runs: any free port
-                    silence_logs=logging.ERROR,
-                    host="127.0.0.1",
-                    # dask's nanny sets glibc's trim threshold to 64 kB, which also turns
-                    # off glibc's adaptive mmap threshold: every large numpy temporary is
-                    # then a fresh mmap (measured: the variability of a partition 1.5-2x
-                    # slower); freed memory up to 256 MB is kept for reuse instead
-                    env={
-                        "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
-                        "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
-                    },
-                )
+                with _malloc_before_spawn():
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        memory_limit=self.memory_limit,
+                        dashboard_address=":0",  # its HTTP server always runs: any free port
+                        silence_logs=logging.ERROR,
+                        host="127.0.0.1",
+                    )
                 return Client(self._cluster, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             self._shutdown_cluster()

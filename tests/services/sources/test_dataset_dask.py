@@ -3,11 +3,14 @@ this process and as SQLite."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pandas.testing import assert_frame_equal
 
 import dsa110_ws
 from dsa110_ws.errors import DataUnavailableError
+from dsa110_ws.services.sources._cluster import WORKER_MALLOC
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +31,15 @@ def plain(df):
     return df
 
 
+def _initial_environment() -> dict[str, str]:
+    """The environment this process was started with (not its changes since)."""
+    with open("/proc/self/environ", "rb") as fh:
+        items = [x.decode().partition("=") for x in fh.read().split(b"\0") if x]
+    return {k: v for k, _, v in items}
+
+
 def test_dask_gives_the_same_tables_as_in_process_and_sqlite(writable_demo, tmp_path):
+    before = {k: os.environ.get(k) for k in WORKER_MALLOC}
     w = dsa110_ws.connect(
         writable_demo / "settings.toml", state_dir=tmp_path / "st", sections=SECTIONS
     )
@@ -37,6 +48,13 @@ def test_dask_gives_the_same_tables_as_in_process_and_sqlite(writable_demo, tmp_
         assert on_dask.attrs["engine"] == "dask"
         assert "local cluster of 2 workers x 1.0 GB (running)" in w.survey.cluster.describe()
         assert len(w.survey.cluster.client().scheduler_info()["workers"]) == 2
+        # glibc's malloc settings were in each worker's environment as it started (set
+        # after the start they do nothing), and this process's environment is as it was
+        started = w.survey.cluster.client().run(_initial_environment)
+        assert len(started) == 2
+        for env in started.values():
+            assert {k: env.get(k) for k in WORKER_MALLOC} == WORKER_MALLOC
+        assert {k: os.environ.get(k) for k in WORKER_MALLOC} == before
         here = w.sources.variability(preset=None, engine="dataset")
         sql = w.sources.variability(preset=None, engine="sqlite")
         for other in (here, sql):
