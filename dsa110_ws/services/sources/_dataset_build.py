@@ -53,9 +53,11 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 
 def _write_chunk(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> pa.Table:
-    """Write ``table`` as one fragment per partition; return its rows per image."""
-    write_parts(w, table, parts)
-    return files.image_counts(table)
+    """Write ``table`` as one fragment per partition; return its rows per image (counted
+    from the dictionary encoding of ``image_path`` that the partitioning reuses)."""
+    images = files.text_dictionary(table.column("image_path"))
+    write_parts(w, table, parts, {"image_path": images})
+    return files.counts_of(*images)
 
 
 def _read_range(

@@ -32,7 +32,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,8 @@ __all__ = [
     "publish",
     "locked",
     "partition_rows",
+    "take_rows",
+    "counts_of",
     "write_fragment",
     "fingerprints",
 ]
@@ -273,32 +275,61 @@ def _ascending(column: Any) -> bool:
     return True
 
 
-def partition_rows(table: pa.Table, n_partitions: int) -> Iterator[tuple[int, pa.Table]]:
-    """``table`` split by partition, each part sorted by (source_id, obs_mjd, id)."""
+def take_rows(
+    table: pa.Table, order: np.ndarray, dictionaries: Mapping[str, tuple[np.ndarray, pa.Array]]
+) -> pa.Table:
+    """``table``'s rows in ``order``; each text column of ``dictionaries`` (its codes and
+    distinct values, from :func:`text_dictionary`) gathered from its distinct values,
+    which is cheaper than gathering every row's string (0.13 s instead of 0.38 s for
+    5 million source ids)."""
     import pyarrow as pa
+
+    rows = pa.array(order)
+    columns = []
+    for name in table.column_names:
+        if name in dictionaries:
+            codes, values = dictionaries[name]
+            c = codes[order]
+            columns.append(values.take(pa.array(c, mask=c < 0) if np.any(c < 0) else pa.array(c)))
+        else:
+            columns.append(table.column(name).take(rows))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def partition_rows(
+    table: pa.Table,
+    n_partitions: int,
+    dictionaries: Mapping[str, tuple[np.ndarray, pa.Array]] | None = None,
+) -> Iterator[tuple[int, pa.Table]]:
+    """``table`` split by partition, each part sorted by (source_id, obs_mjd, id);
+    ``dictionaries``: text columns the caller has dictionary-encoded already
+    (:func:`text_dictionary`), reused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     if table.num_rows == 0:
         return
+    known = dict(dictionaries or {})
     if not _ascending(table.column("id")):  # ties in time keep id order
-        ids = table.column("id").to_numpy()
-        table = table.take(pa.array(np.argsort(ids, kind="stable")))
-    import pyarrow.compute as pc
-
-    codes, values = text_dictionary(table.column("source_id"))  # values ranked by UTF-8 bytes
+        ids = np.argsort(table.column("id").to_numpy(), kind="stable")
+        table = table.take(pa.array(ids))
+        known = {k: (codes[ids], values) for k, (codes, values) in known.items()}
+    if "source_id" not in known:
+        known["source_id"] = text_dictionary(table.column("source_id"))
+    codes, values = known["source_id"]  # values ranked by UTF-8 bytes below
     n_u = len(values)
     bucket_u = (
         bucket_of(values, n_partitions) if n_partitions > 1 else np.zeros(n_u, dtype=np.int64)
     )
     rank = np.empty(n_u, dtype=np.int64)
     rank[pc.sort_indices(values).to_numpy()] = np.arange(n_u, dtype=np.int64)
-    ok = codes >= 0
-    bucket = np.where(ok, bucket_u[np.maximum(codes, 0)], 0)
-    within = np.where(ok, rank[np.maximum(codes, 0)], n_u)  # no source: last in partition 0
-    group = bucket * (n_u + 1) + within
+    # per distinct source (bucket, rank); rows without a source (code -1, the last entry)
+    # go last in partition 0
+    group = np.append(bucket_u * (n_u + 1) + rank, n_u)[codes]
     obs = table.column("obs_mjd").to_numpy(zero_copy_only=False).astype(float)
     order = group_order(group, obs, stable=True)
-    table = table.take(pa.array(order))
-    bounds = np.searchsorted(bucket[order], np.arange(n_partitions + 1))
+    table = take_rows(table, order, known)
+    bounds = np.searchsorted(group[order] // (n_u + 1), np.arange(n_partitions + 1))
     for p in range(n_partitions):
         if bounds[p + 1] > bounds[p]:
             yield p, table.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
@@ -434,11 +465,18 @@ def _frame(paths: np.ndarray, r: dict[str, np.ndarray]) -> pd.DataFrame:
 def image_counts(table: pa.Table) -> pa.Table:
     """Rows per ``image_path`` (null for rows without one) of ``table``: ``image_path``,
     ``n``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    return counts_of(*text_dictionary(table.column("image_path")))
 
-    vc = pc.value_counts(table.column("image_path"))
-    return pa.table({"image_path": vc.field("values"), "n": vc.field("counts").cast(pa.int64())})
+
+def counts_of(codes: np.ndarray, values: pa.Array) -> pa.Table:
+    """Rows per value of a dictionary-encoded ``image_path`` (:func:`text_dictionary`;
+    null for code -1): ``image_path``, ``n``."""
+    import pyarrow as pa
+
+    n = np.bincount(codes + 1, minlength=len(values) + 1)
+    names = pa.concat_arrays([pa.nulls(1, pa.string()), values.cast(pa.string())])
+    have = np.flatnonzero(n)
+    return pa.table({"image_path": names.take(pa.array(have)), "n": pa.array(n[have], pa.int64())})
 
 
 def empty_counts() -> pa.Table:

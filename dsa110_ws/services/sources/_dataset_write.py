@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsa110_ws.services.sources import _dataset_files as files
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from dsa110_ws.services.sources._dataset_files import Manifest
@@ -71,16 +72,22 @@ class Writer:
         return self.vdir / f"part-{p:03d}" / frag["file"]
 
 
-def write_parts(w: Writer, table: pa.Table, parts: list[list[dict[str, Any]]]) -> None:
+def write_parts(
+    w: Writer,
+    table: pa.Table,
+    parts: list[list[dict[str, Any]]],
+    dictionaries: Mapping[str, tuple[np.ndarray, pa.Array]] | None = None,
+) -> None:
     """Partition and sort ``table`` and append one new fragment per partition to
-    ``parts`` (written from two threads: Parquet encoding releases the interpreter)."""
+    ``parts`` (written from two threads: Parquet encoding releases the interpreter);
+    ``dictionaries``: see :func:`~._dataset_files.partition_rows`."""
     from concurrent.futures import ThreadPoolExecutor
 
     first = w.reserve(w.n)
     with ThreadPoolExecutor(2) as pool:
         futures = [
             (p, pool.submit(w.new, p, part, first + p))
-            for p, part in files.partition_rows(table, w.n)
+            for p, part in files.partition_rows(table, w.n, dictionaries)
         ]
         for p, fut in futures:
             parts[p].append(fut.result())

@@ -587,6 +587,73 @@ def test_the_partition_hash_is_zlibs_crc32():
     np.testing.assert_array_equal(bucket_of(np.array(vals, dtype=object), 64), want % 64)
 
 
+def test_partitioning_gives_the_documented_order_with_nulls_and_reused_dictionaries():
+    """Rows out of id order, sources and images that are NULL, ties in time: every
+    partition holds exactly its sources' rows (CRC-32 modulo), sorted by (source_id in
+    byte order, obs_mjd, id), rows without a source last in partition 0; the same when the
+    image column comes dictionary-encoded by the caller; and the rows per image (NULL
+    included) are what counting in Python gives."""
+    import zlib
+    from collections import Counter
+
+    import pyarrow as pa
+
+    from dsa110_ws.services.sources._dataset_files import (
+        counts_of,
+        image_counts,
+        partition_rows,
+        text_dictionary,
+    )
+
+    rng = np.random.default_rng(11)
+    n, parts = 3000, 6
+    names = ["J1", "J2", "é-src", "B1933+16", "Z", "a", "ab"]
+    # two sources share partition 0 with the rows that have none
+    assert sum(zlib.crc32(s.encode()) % parts == 0 for s in names) == 2
+    src = [None if rng.random() < 0.05 else names[rng.integers(len(names))] for _ in range(n)]
+    img = [None if rng.random() < 0.05 else f"/im/{rng.integers(40)}.fits" for _ in range(n)]
+    ids = rng.permutation(np.arange(1, n + 1))  # not in id order
+    obs = rng.integers(0, 30, n).astype(float)  # many ties in time
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "source_id": pa.array(src, pa.string()),
+            "image_path": pa.array(img, pa.string()),
+            "obs_mjd": pa.array(obs),
+            "flux_jy": pa.array(rng.normal(size=n)),
+        }
+    )
+
+    def want(p: int) -> list[int]:
+        def bucket(s):
+            return 0 if s is None else zlib.crc32(s.encode()) % parts
+
+        rows = [i for i in range(n) if bucket(src[i]) == p]
+        last = b"\xff" * 8  # no source: after every source
+        rows.sort(key=lambda i: (last if src[i] is None else src[i].encode(), obs[i], ids[i]))
+        return [int(ids[i]) for i in rows]
+
+    for dictionaries in (None, {"image_path": text_dictionary(table.column("image_path"))}):
+        got = dict(partition_rows(table, parts, dictionaries))
+        assert sum(t.num_rows for t in got.values()) == n
+        for p in range(parts):
+            assert (got[p].column("id").to_pylist() if p in got else []) == want(p), p
+        for t in got.values():  # every column moved with its row
+            by_id = {int(i): k for k, i in enumerate(ids)}
+            k = [by_id[i] for i in t.column("id").to_pylist()]
+            assert t.column("source_id").to_pylist() == [src[j] for j in k]
+            assert t.column("image_path").to_pylist() == [img[j] for j in k]
+            assert t.column("flux_jy").to_pylist() == [
+                float(table["flux_jy"][j].as_py()) for j in k
+            ]
+    expected = Counter(img)
+    for counts in (image_counts(table), counts_of(*text_dictionary(table.column("image_path")))):
+        assert (
+            dict(zip(counts["image_path"].to_pylist(), counts["n"].to_pylist(), strict=True))
+            == expected
+        )
+
+
 def test_fragments_merge_four_at_a_time_as_a_base_4_counter(tmp_path):
     """One fragment a night of equal size: after n nights a partition holds as many
     fragments as the digits of n in base 4 add up to, every row once, sorted."""
