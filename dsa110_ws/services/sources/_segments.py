@@ -9,6 +9,8 @@ Rows that come as a few runs already in order (a partition of the photometry dat
 fragment after fragment: each fragment is sorted) are merged instead: one stable sort of a
 float key ``group * span + value`` finds the runs and merges them in linear time, and the
 result is checked exactly against (group, value), so it is the same order or not used.
+Other rows (a build's rows in id order) take one unstable sort of that key, rows of equal
+keys then ordered exactly among themselves.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ def group_order(group: np.ndarray, values: np.ndarray, *, stable: bool = False) 
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    merged = _merge_runs(group, values)
-    if merged is not None:
-        return merged
+    key = _float_key(group, values)
+    if key is not None:
+        if np.count_nonzero(key[1:] < key[:-1]) < MAX_RUNS:
+            merged = _merge_runs(key, group, values)
+            if merged is not None:
+                return merged
+        return _key_order(key, group, values)
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(values, kind="stable" if stable else None)] = np.arange(n, dtype=np.int64)
     return np.argsort(group.astype(np.int64) * n + rank)
@@ -36,28 +42,50 @@ def group_order(group: np.ndarray, values: np.ndarray, *, stable: bool = False) 
 MAX_RUNS = 16
 
 
-def _merge_runs(group: np.ndarray, values: np.ndarray) -> np.ndarray | None:
-    """The stable (group, value) order of rows that form at most :data:`MAX_RUNS` sorted
-    runs, by merging them (numpy's stable sort is a timsort: it finds and merges runs);
-    None when the rows are not so, or the float key cannot be trusted.
-
-    The key ``group * span + (value - min)`` never decreases where (group, value) increases
-    (each rounding is monotone and ``span`` keeps groups apart), so sorting it stably gives
-    the exact order unless two different values round to one key in the wrong input order,
-    which the exact check afterwards catches (then None: the caller sorts exactly)."""
+def _float_key(group: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """``group * span + (value - min)`` as float64, which never decreases where (group,
+    value) increases (``span`` keeps groups apart and each rounding is monotone), though
+    two different values may round to one key; None when values are not finite floats or
+    the groups too many for the key to keep apart."""
     if len(values) < 2 or values.dtype.kind != "f" or group.dtype.kind not in "iu":
         return None
     lo, hi = values.min(), values.max()
     if not (np.isfinite(lo) and np.isfinite(hi)) or group.min() < 0:
-        return None  # NaN (sorted last by the caller's way) or infinities
+        return None  # NaN (sorted last by the exact way) or infinities
     span = np.floor(hi - lo) + 1.0
     if float(group.max()) * span > 2.0**52:
         return None
-    key = group.astype(np.float64) * span + (values - lo)
-    if np.count_nonzero(key[1:] < key[:-1]) >= MAX_RUNS:
-        return None
+    return group.astype(np.float64) * span + (values - lo)
+
+
+def _merge_runs(key: np.ndarray, group: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """The stable (group, value) order of rows that form a few sorted runs, by merging
+    them (numpy's stable sort is a timsort: it finds and merges runs); None when two
+    different values met as one key in the wrong input order (checked exactly: the caller
+    then takes :func:`_key_order`)."""
     order = np.argsort(key, kind="stable")
     return order if is_grouped_sorted(group[order], values[order]) else None
+
+
+def _key_order(key: np.ndarray, group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The stable (group, value) order by one (SIMD, unstable) sort of ``key``: rows of
+    equal keys (ties, or different values rounded to one key) are then put in (group,
+    value, row) order among themselves.  Exact, as the key never orders two rows against
+    (group, value); about twice as fast on 5 million rows as ranking the values with a
+    stable sort and sorting a packed integer key."""
+    order = np.argsort(key)
+    k = key[order]
+    tie = k[1:] == k[:-1]
+    if not tie.any():
+        return order
+    in_tie = np.zeros(len(k), dtype=bool)
+    in_tie[1:] |= tie
+    in_tie[:-1] |= tie
+    run = np.cumsum(np.concatenate([[True], ~tie]))  # one number per distinct key
+    pos = np.flatnonzero(in_tie)
+    rows = order[pos]
+    order[pos] = rows[np.lexsort((rows, values[rows], group[rows], run[pos]))]
+    return order
 
 
 def is_grouped_sorted(group: np.ndarray, values: np.ndarray) -> bool:

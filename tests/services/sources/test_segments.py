@@ -77,7 +77,7 @@ def _runs(rng, k: int, n: int, n_groups: int, values_of) -> tuple[np.ndarray, np
 def test_group_order_merges_sorted_runs_exactly(k):
     """Few sorted runs are merged (the fast path is taken) and the order is exactly the
     stable (group, value) order, ties included."""
-    from dsa110_ws.services.sources._segments import _merge_runs
+    from dsa110_ws.services.sources._segments import _float_key, _merge_runs
 
     rng = np.random.default_rng(k)
     for _ in range(20):
@@ -89,25 +89,52 @@ def test_group_order_merges_sorted_runs_exactly(k):
             lambda n: np.round(rng.uniform(6e4, 6e4 + 9, n), 1),
         )
         want = np.lexsort((values, group))  # stable: ties keep their input order
-        assert _merge_runs(group, values) is not None
+        key = _float_key(group, values)
+        assert key is not None and _merge_runs(key, group, values) is not None
+        assert np.array_equal(group_order(group, values, stable=True), want)
+
+
+def test_rows_in_no_order_take_one_key_sort_and_ties_keep_row_order():
+    """Rows in no particular order (a build's rows in id order) with many ties in time:
+    one sort of the float key, ties then in row order: the stable (group, value) order."""
+    from dsa110_ws.services.sources._segments import MAX_RUNS, _float_key, _key_order
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n = int(rng.integers(50, 3000))
+        group = rng.integers(0, int(rng.integers(1, 400)), n)
+        values = np.round(rng.uniform(6e4, 6e4 + 30, n), int(rng.integers(0, 3)))  # ties
+        key = _float_key(group, values)
+        assert key is not None and np.count_nonzero(key[1:] < key[:-1]) >= MAX_RUNS
+        want = np.lexsort((values, group))
+        assert np.array_equal(_key_order(key, group, values), want)
         assert np.array_equal(group_order(group, values, stable=True), want)
 
 
 def test_group_order_never_trusts_a_rounded_key():
-    """Values closer than the float key can tell apart, met in the wrong order across two
-    runs: the merge is refused and the exact sort gives the right order."""
-    from dsa110_ws.services.sources._segments import _merge_runs
+    """Values closer than the float key can tell apart, met in the wrong order: merged
+    runs are refused, and both the merge's fallback and the key sort of rows in no order
+    put such rows in their exact order."""
+    from dsa110_ws.services.sources._segments import _float_key, _key_order, _merge_runs
 
     # a span of 3000 days and a group of 2^20: the key's resolution there is about 5e-7
     group = np.array([0, 1 << 20, 0, 0, 1 << 20])
     values = 6e4 + np.array([2e-9, 2e-9, 0.0, 3000.0, 1e-9])  # run 1 | run 2
-    assert _merge_runs(group, values) is None
+    key = _float_key(group, values)
+    assert key is not None and key[1] == key[4]  # two values, one key
+    assert _merge_runs(key, group, values) is None
     assert np.array_equal(group_order(group, values, stable=True), np.lexsort((values, group)))
-    # NaN values and more runs than MAX_RUNS take the exact sort too
+    # the same collisions among rows in no order (many runs): the key sort, exact
+    rng = np.random.default_rng(9)
+    n = 4000
+    group = np.where(rng.random(n) < 0.5, 1 << 20, rng.integers(0, 50, n))
+    values = 6e4 + rng.choice([0.0, 1e-9, 2e-9, 3e-9, 3000.0], n)
+    key = _float_key(group, values)
+    assert key is not None and len(np.unique(key)) < len(np.unique(np.c_[group, values], axis=0))
+    assert np.array_equal(_key_order(key, group, values), np.lexsort((values, group)))
+    # NaN values take the exact sort
     rng = np.random.default_rng(3)
     group, values = _runs(rng, 40, 20, 5, lambda n: rng.uniform(0, 1, n))
-    assert _merge_runs(group, values) is None
-    assert np.array_equal(group_order(group, values, stable=True), np.lexsort((values, group)))
     values[[3, 50]] = np.nan
-    assert _merge_runs(group, values) is None
+    assert _float_key(group, values) is None
     assert np.array_equal(group_order(group, values, stable=True), np.lexsort((values, group)))
