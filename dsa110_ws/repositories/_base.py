@@ -36,6 +36,13 @@ class Where:
         self.clauses: list[str] = []
         self.params: dict[str, Any] = {}
 
+    def copy(self) -> Where:
+        """An independent copy (narrowing it leaves this one as it is)."""
+        out = Where(self.table, (), alias=None)
+        out.columns, out.prefix = self.columns, self.prefix
+        out.clauses, out.params = list(self.clauses), dict(self.params)
+        return out
+
     def _col(self, col: str) -> str:
         if col not in self.columns:
             raise SchemaMismatchError(
@@ -234,11 +241,11 @@ class Repository:
         over [lo, hi): bin k is [lo + k * width, lo + (k + 1) * width).
 
         Columns: bin (k), n, and ``by`` when given (one row per bin and value of ``by``);
-        empty bins have no row.  ``where`` narrows the rows further.
+        empty bins have no row.  ``where`` narrows the rows further (it is not changed).
         """
         if not width > 0 or not hi > lo:
             raise InvalidQueryError("Bins need a positive width and end > start.")
-        w = where or self.where()
+        w = where.copy() if where is not None else self.where()
         col = w._col(column)
         w.between(column, float(lo), float(hi))
         params = {**w.params, "_lo": float(lo), "_w": float(width)}

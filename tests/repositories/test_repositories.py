@@ -237,6 +237,23 @@ def test_qa_variability_monitoring_ratings_ingest_tables(workspace, truth):
     )
 
 
+def test_binned_leaves_the_callers_where_as_it_was(workspace):
+    """One Where reused for two bin ranges: each result is that range's alone (the bin
+    range was added to the caller's Where, so the second call counted rows in both)."""
+    repo = workspace.repos.ms_index
+    done = workspace.db.query("SELECT created_at FROM ms_index WHERE status = 'done'")
+    mid, span = float(done["created_at"].median()), 3 * 86400
+    where = repo.where().eq("status", "done")
+    sql, params = where.sql(), dict(where.params)
+    for lo in (mid - span, mid):
+        got = repo.binned("created_at", lo=lo, hi=lo + span, width=3600, where=where)
+        fresh = repo.where().eq("status", "done")
+        want = repo.binned("created_at", lo=lo, hi=lo + span, width=3600, where=fresh)
+        assert int(got["n"].sum()) == int(want["n"].sum()) > 0
+        pd.testing.assert_frame_equal(got, want)
+    assert (where.sql(), where.params) == (sql, params)
+
+
 def test_records_round_trip_through_to_dict(workspace):
     df = workspace.repos.jobs.find(status="failed")
     rec = workspace.repos.jobs.get(int(df.iloc[0]["id"]))
