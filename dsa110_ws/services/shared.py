@@ -12,9 +12,14 @@ seconds: the first kernel of a refresh asks, the second and later ones read its 
   A computing process that dies releases its lock with it; the next caller computes.
 * The task queue's PostgreSQL has no cheap state token, so its answers live ``ttl_s``
   (keep it below the dashboards' refresh interval; an operator's write clears the cache).
-* Entries are written atomically (:func:`~dsa110_ws.core.atomic.atomic_write`) with a
-  SHA-256 of their payload; a damaged entry is ignored and recomputed.  Errors are never
-  cached.  Entries are pickles, read only from the workspace's own state directory.
+* Entries are written atomically (:func:`~dsa110_ws.core.atomic.atomic_write`) with an
+  HMAC-SHA256 of their payload; a damaged entry is ignored and recomputed.  Errors are
+  never cached.
+* Entries are pickles, and unpickling runs code: an entry is unpickled only when its
+  HMAC is right under the cache's key, a random file (``key``) readable by its owner
+  only.  Whoever can write into the directory but not read the key cannot make an entry
+  that is read; a key file that is not this user's own, or that others may read, turns
+  sharing off (every call computes) rather than be trusted.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import pickle
@@ -34,7 +40,9 @@ from dsa110_ws.core.atomic import atomic_write
 
 __all__ = ["SharedCache", "file_state"]
 
-_MAGIC = b"dsa110-ws shared v1\n"
+_MAGIC = b"dsa110-ws shared v2\n"
+#: Bytes of the random key the entries are signed with.
+KEY_BYTES = 32
 
 
 def file_state(paths: Sequence[str | os.PathLike[str]]) -> tuple[tuple[int, int], ...]:
@@ -84,6 +92,7 @@ class SharedCache:
         self._clock = clock
         self.hits = 0
         self.misses = 0
+        self._key: bytes | None = None
 
     def key_digest(self, key: Hashable) -> str:
         """The file name stem of ``key`` under the current database state."""
@@ -97,6 +106,8 @@ class SharedCache:
         if self.ttl_s <= 0:
             return fn()
         self.root.mkdir(parents=True, exist_ok=True)
+        if self._signing_key() is None:
+            return fn()
         stem = self.key_digest(key)
         entry = self.root / f"{stem}.pkl"
         found = self._read(entry)
@@ -137,6 +148,39 @@ class SharedCache:
         return n
 
     # -- entries ---------------------------------------------------------------------------
+    def _signing_key(self) -> bytes | None:
+        """The key entries are signed with (``<root>/key``, made on first use, mode 0600);
+        None when the file is not this user's own, others may read it, or it cannot be
+        made or read: sharing is then off."""
+        if self._key is not None:
+            return self._key
+        path = self.root / "key"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(KEY_BYTES))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            key = fh.read(KEY_BYTES + 1)
+        if st.st_uid != os.getuid() or st.st_mode & 0o077 or len(key) != KEY_BYTES:
+            return None  # another's, readable by others, or cut short: not trusted
+        self._key = key
+        return key
+
+    def _mac(self, payload: bytes) -> str:
+        key = self._signing_key()
+        assert key is not None  # get() returns before any entry is read or written
+        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
     def _read(self, entry: Path) -> tuple[Any] | None:
         """``(value,)`` of a fresh, intact entry; ``None`` when missing, stale or damaged."""
         try:
@@ -148,13 +192,13 @@ class SharedCache:
         head, sep, payload = data[len(_MAGIC) :].partition(b"\n")
         try:
             meta = json.loads(head) if sep else {}
-            created, digest = float(meta["created"]), str(meta["sha256"])
+            created, digest = float(meta["created"]), str(meta["hmac"])
         except (ValueError, KeyError, TypeError):
             return None
         if not 0 <= self._clock() - created < self.ttl_s:
             return None
-        if hashlib.sha256(payload).hexdigest() != digest:
-            return None
+        if not hmac.compare_digest(self._mac(payload), digest):
+            return None  # damaged, or not written by a holder of the key
         try:
             return (pickle.loads(payload),)
         except Exception:  # noqa: BLE001 - a damaged entry is recomputed, never an error
@@ -165,7 +209,7 @@ class SharedCache:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # noqa: BLE001 - an unpicklable result is simply not shared
             return
-        meta = {"created": self._clock(), "sha256": hashlib.sha256(payload).hexdigest()}
+        meta = {"created": self._clock(), "hmac": self._mac(payload)}
         with contextlib.suppress(OSError):  # a full disk costs sharing, not the answer
             atomic_write(entry, _MAGIC + json.dumps(meta).encode() + b"\n" + payload)
 

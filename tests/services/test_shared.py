@@ -95,6 +95,79 @@ def test_a_damaged_entry_is_recomputed_and_errors_are_never_cached(tmp_path, db)
     assert cache.clear() == 2 and cache.get("k", lambda: "cleared") == "cleared"
 
 
+class _Planted:
+    """A pickle that, when loaded, creates the file ``path`` (what a hostile entry does)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def _entry(payload: bytes, created: float, key: bytes | None) -> bytes:
+    """An entry in the cache's format, signed with ``key`` (None: a plain SHA-256, the
+    format before entries were signed)."""
+    import hashlib
+    import hmac
+    import json
+
+    from dsa110_ws.services.shared import _MAGIC
+
+    digest = (
+        hashlib.sha256(payload).hexdigest()
+        if key is None
+        else hmac.new(key, payload, hashlib.sha256).hexdigest()
+    )
+    meta = {"created": created, "hmac": digest, "sha256": digest}
+    return _MAGIC + json.dumps(meta).encode() + b"\n" + payload
+
+
+def test_an_entry_not_signed_with_the_key_is_never_unpickled(tmp_path, db):
+    """Someone who can write into the cache's directory but not read its key plants an
+    entry whose pickle runs code: it is not loaded (the planted file never appears) and
+    the value is computed instead; the key file is the owner's alone.  Signed with the
+    cache's key, the same entry is loaded (so the test can fail)."""
+    import pickle
+
+    now = 1000.0
+    root = tmp_path / "c"
+    assert SharedCache(root, ttl_s=60, databases=[db], clock=lambda: now).get("k", str) == ""
+    key = root / "key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    (entry,) = root.glob("*.pkl")
+    planted = tmp_path / "planted"
+    payload = pickle.dumps(_Planted(planted))
+    for i, forged in enumerate((None, b"\0" * 32)):
+        entry.write_bytes(_entry(payload, now, forged))
+        cache = SharedCache(root, ttl_s=60, databases=[db], clock=lambda: now)
+        assert cache.get("k", lambda i=i: f"computed {i}") == f"computed {i}"
+        assert not planted.exists()
+    entry.write_bytes(_entry(payload, now, key.read_bytes()))
+    SharedCache(root, ttl_s=60, databases=[db], clock=lambda: now).get("k", str)
+    assert planted.exists()
+
+
+def test_a_key_others_may_read_turns_sharing_off(tmp_path, db):
+    """A key file that others may read (or that is not a key) is not trusted: nothing is
+    read from or written to the cache, every call computes."""
+    root = tmp_path / "c"
+    root.mkdir()
+    key = root / "key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)
+    cache = SharedCache(root, ttl_s=60, databases=[db])
+    assert [cache.get("k", lambda i=i: i) for i in range(3)] == [0, 1, 2]
+    assert not list(root.glob("*.pkl"))
+    key.chmod(0o600)
+    key.write_bytes(b"short")
+    cache = SharedCache(root, ttl_s=60, databases=[db])
+    assert [cache.get("k", lambda i=i: i) for i in range(2)] == [0, 1]
+    key.write_bytes(os.urandom(32))  # a proper key: shared again
+    cache = SharedCache(root, ttl_s=60, databases=[db])
+    assert [cache.get("k", lambda i=i: i) for i in range(2)] == [0, 0]
+
+
 def test_ttl_zero_turns_sharing_off(tmp_path, db):
     cache = SharedCache(tmp_path / "c", ttl_s=0, databases=[db])
     assert [cache.get("k", lambda i=i: i) for i in range(3)] == [0, 1, 2]
