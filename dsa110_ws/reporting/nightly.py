@@ -45,6 +45,12 @@ def _pct(value: Any) -> str:
     return value_text(value, name="flag_fraction")
 
 
+def _name(path: Any) -> str:
+    """The file name of a product's path; "" where the database has none (a NULL path,
+    which SQLite allows even in a TEXT primary key)."""
+    return Path(path).name if isinstance(path, str) and path else ""
+
+
 def _utc(series: pd.Series) -> pd.Series:
     return series.dt.strftime("%Y-%m-%d %H:%M")
 
@@ -198,9 +204,8 @@ class NightlyQAReport(SectionGuard):
             lines += [x for x in str(r["reasons"] or r["error"] or "").split("; ") if x]
             if isinstance(r.get("peer_reasons"), str) and r["peer_reasons"]:
                 lines.append(f"peers ({r['peer_grade']}): {r['peer_reasons']}")
-            items.append(
-                {"png": self._thumbnail(r["path"]), "title": Path(r["path"]).name, "lines": lines}
-            )
+            png = self._thumbnail(r["path"]) if isinstance(r["path"], str) else None
+            items.append({"png": png, "title": _name(r["path"]), "lines": lines})
         return D.thumbnail_grid(items)
 
     def _thumbnail(self, path: str) -> bytes | None:
@@ -254,7 +259,7 @@ class NightlyQAReport(SectionGuard):
             )
         if self.data.ms is not None:
             t = self.w.qa.thresholds("ms")
-            ms = self.data.ms.assign(ms=[Path(p).name for p in self.data.ms["path"]])
+            ms = self.data.ms.assign(ms=[_name(p) for p in self.data.ms["path"]])
             blocks.append(
                 D.table(
                     ms,
@@ -389,7 +394,7 @@ class NightlyQAReport(SectionGuard):
             return self._missing("failed_jobs")
         f = f.assign(
             created_utc=_utc(f["created_at_utc"]),
-            ms=[Path(p).name if isinstance(p, str) else "" for p in f["ms_path"]],
+            ms=[_name(p) for p in f["ms_path"]],
         )
         return D.table(
             f,

@@ -159,7 +159,9 @@ def _images(w: Workspace, d: NightlyData) -> pd.DataFrame:
     qa = _per_product(im["path"], lambda p: _image_qa(w, p), _IMAGE_COLS)
     out = pd.concat([im, qa, _peers(w, d, im)], axis=1)
     out["obs_utc"] = mjd_to_utc(out["obs_mjd"])
-    out["grade"] = out["grade"].fillna("unreadable")
+    # object first: when no image of the night could be read the column is all NaN floats,
+    # which pandas refuses to fill with text (a warning now, an error to come)
+    out["grade"] = out["grade"].astype(object).fillna("unreadable")
     out["grade_rank"] = out["grade"].map(GRADE_ORDER).fillna(-1)
     out["peer_rank"] = out["peer_grade"].map(GRADE_ORDER).fillna(2)
     return out

@@ -51,9 +51,10 @@ def _robust_against_peers(
         j0 = int(np.searchsorted(t, t[i0] - window_d, side="left"))
         j1 = int(np.searchsorted(t, t[i1 - 1] + window_d, side="right"))
         rows, cols = np.arange(i0, i1), np.arange(j0, j1)
-        near = (np.abs(t[cols][None, :] - t[rows][:, None]) <= window_d) & (
-            np.abs(dec[cols][None, :] - dec[rows][:, None]) <= tol_deg
-        )
+        with np.errstate(invalid="ignore"):  # unknown times are +inf: inf - inf, never near
+            near = (np.abs(t[cols][None, :] - t[rows][:, None]) <= window_d) & (
+                np.abs(dec[cols][None, :] - dec[rows][:, None]) <= tol_deg
+            )
         near &= rows[:, None] != cols[None, :]
         for m in range(k):
             v = np.where(near, values[cols, m][None, :], np.nan)
