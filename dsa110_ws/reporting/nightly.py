@@ -201,7 +201,10 @@ class NightlyQAReport(SectionGuard):
                 if pd.notna(r["qa_rms_jy"])
                 else "no pixel QA",
             ]
-            lines += [x for x in str(r["reasons"] or r["error"] or "").split("; ") if x]
+            # the grade's reasons, else why it could not be read (a missing value is NaN, not
+            # None, in a text column: it printed "nan" under every image)
+            why = next((x for x in (r["reasons"], r["error"]) if isinstance(x, str) and x), "")
+            lines += [x for x in why.split("; ") if x]
             if isinstance(r.get("peer_reasons"), str) and r["peer_reasons"]:
                 lines.append(f"peers ({r['peer_grade']}): {r['peer_reasons']}")
             png = self._thumbnail(r["path"]) if isinstance(r["path"], str) else None

@@ -118,8 +118,11 @@ def _per_product(
 ) -> pd.DataFrame:
     """One row of ``fn(path)`` per path (``columns`` plus ``error``); a product that cannot
     be read gets its ``error`` (raised, or set by ``fn``) and NaN values."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in paths:
+        if not isinstance(path, str) or not path:
+            rows.append({"error": "the pipeline database gives it no path (NULL)"})
+            continue
         try:
             rows.append({"error": None, **fn(path)})
         except WorkspaceError as exc:

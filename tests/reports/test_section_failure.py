@@ -204,8 +204,10 @@ def _odd_images_state(demo_dir, tmp: Path, data_roots: Path) -> Path:
 def test_images_without_a_path_or_without_files_are_listed_not_a_failure(
     demo_dir, tmp_path, readable
 ):
-    """An image whose ``path`` is NULL is among the worst images (it cannot be read),
-    without a name or thumbnail, and the section does not fail (it did, with a TypeError).
+    """An image whose ``path`` is NULL is among the worst images (it cannot be read, and
+    says why), without a name or thumbnail, and the section does not fail (it did, with a
+    TypeError); the other images show no "nan" for the reasons they do not have (they did
+    whenever one image of the night could not be read).
     With no image file reachable at all (the data roots empty: a disk not mounted) every
     image is "unreadable", and the images are still there (filling the all-NaN grades
     with text raised a pandas warning, an error to come)."""
@@ -224,6 +226,9 @@ def test_images_without_a_path_or_without_files_are_listed_not_a_failure(
     finally:
         w.close()
     assert "Section not available" not in html and "unreadable" in html
+    text = _text(html)
+    assert "the pipeline database gives it no path (NULL)" in text  # the odd image's reason
+    assert not re.search(r"\bnan\b", text)  # a missing reason is no line, not "nan"
     grades = set(im["grade"])
     assert grades == {"unreadable"} if not readable else grades > {"unreadable"}
 
