@@ -112,7 +112,8 @@ class LightCurveView(Panel):
         row = self.lightcurve.iloc[k]
         when = pd.Timestamp(row["time_utc"]).strftime("%Y-%m-%d %H:%M:%S")
         flux, err = 1e3 * float(row["flux_jy"]), 1e3 * float(row["flux_err_jy"])
-        image = str(row.get("image_path") or "").rsplit("/", 1)[-1]
+        path = row.get("image_path")  # a missing path is NaN (truthy), not None
+        image = path.rsplit("/", 1)[-1] if isinstance(path, str) and path else "no image"
         return f"{when} UTC: {flux:.1f} +- {err:.1f} mJy ({image})"
 
     # -- one epoch --------------------------------------------------------------------------

@@ -50,6 +50,20 @@ def test_light_curve_click_opens_the_epochs_stamp_and_image(workspace, truth):
     assert v.epoch == k  # a click away from every point selects nothing new
 
 
+def test_lightcurve_hover_names_the_image_or_says_there_is_none(workspace):
+    """The hover line of an epoch names its image file; an epoch without an image path
+    (NULL in the pipeline database) says so, not "nan"."""
+    from dsa110_ws.panels.lightcurve import LightCurveView
+
+    p = SourceExplorer(workspace, stamps=False)
+    lc = p.lightcurve.copy()
+    lc.loc[1, "image_path"] = None
+    v = LightCurveView(workspace)
+    v.show(p.source_id, lc)
+    assert p.lightcurve["image_path"].iloc[0].rsplit("/", 1)[-1] in v._describe(0)
+    assert v._describe(1).endswith("mJy (no image)") and "nan" not in v._describe(1)
+
+
 def test_eta_v_click_selects_that_source(workspace, truth):
     """A click on a point of the eta-V plot (a real button event at its screen position)
     opens that source; a hover names it."""
