@@ -155,15 +155,23 @@ class SharedCache:
         if self._key is not None:
             return self._key
         path = self.root / "key"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        except OSError:
-            return None
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(os.urandom(KEY_BYTES))
+        if not path.exists():  # written whole, then linked into place: never seen half made
+            tmp = self.root / f".key-{os.getpid()}-{os.urandom(4).hex()}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(os.urandom(KEY_BYTES))
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:  # another process was first
+                    pass
+                except OSError:  # no hard links here: renamed (a race costs recomputing)
+                    os.replace(tmp, path)
+            except OSError:
+                return None
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
