@@ -54,14 +54,18 @@ def _malloc_before_spawn() -> Iterator[None]:
     glibc reads these once, as a process starts: they must be in the environment the
     worker process is started with (dask's ``pre-spawn-environ``, kept by each nanny for
     its restarts too), not set by the worker after it has started (the ``env`` argument of
-    a ``LocalCluster``, which had no effect).  The nanny writes them into this process's
-    environment to spawn; it is restored afterwards."""
+    a ``LocalCluster``, which had no effect).  A value already in this process's
+    environment takes precedence over dask's configuration, and any local cluster started
+    before in this process has left dask's own 64 kB there (its nanny writes its
+    pre-spawn environment into this process to spawn): so they are set here too while the
+    cluster starts, and this process's environment is restored afterwards."""
     import dask
     import distributed  # noqa: F401 - loads distributed's configuration defaults
 
     saved = {k: os.environ.get(k) for k in WORKER_MALLOC}
     key = "distributed.nanny.pre-spawn-environ"
     try:
+        os.environ.update(WORKER_MALLOC)
         with dask.config.set({key: {**dask.config.get(key, {}), **WORKER_MALLOC}}):
             yield
     finally:

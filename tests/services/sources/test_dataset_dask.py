@@ -38,7 +38,9 @@ def _initial_environment() -> dict[str, str]:
     return {k: v for k, _, v in items}
 
 
-def test_dask_gives_the_same_tables_as_in_process_and_sqlite(writable_demo, tmp_path):
+def test_dask_gives_the_same_tables_as_in_process_and_sqlite(writable_demo, tmp_path, monkeypatch):
+    # what any local cluster started earlier in this process leaves in its environment
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     before = {k: os.environ.get(k) for k in WORKER_MALLOC}
     w = dsa110_ws.connect(
         writable_demo / "settings.toml", state_dir=tmp_path / "st", sections=SECTIONS
