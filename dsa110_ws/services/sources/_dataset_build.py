@@ -215,6 +215,15 @@ def _worker(conn: Any, *args: Any) -> None:
         os._exit(0)
 
 
+def _worker_gone() -> ConfigurationError:
+    return ConfigurationError(
+        "A worker process of the photometry dataset's build exited before it finished "
+        "(killed, out of memory, or re-running a script that has no main guard): from a "
+        'script, put its top level under `if __name__ == "__main__":`; else set [sources] '
+        "dataset_build_processes = 1 and build again."
+    )
+
+
 def _in_processes(
     reader: PhotometryReader,
     w: Writer,
@@ -255,7 +264,24 @@ def _in_processes(
         w.tag = "p0-"
         share = (bounds[1] - bounds[0]) / max(1, bounds[-1] - bounds[0])
 
+        said: dict[int, tuple[str, Any]] = {}  # what each worker sent, once read
+
+        def heard(i: int) -> tuple[str, Any]:
+            if i not in said:
+                try:
+                    said[i] = workers[i][1].recv()
+                except EOFError:  # it exited without a word
+                    raise _worker_gone() from None
+            return said[i]
+
         def everyone(stage: str, done: int, _: int) -> None:
+            # a worker that has exited is heard now (its result, if it sent one, is kept):
+            # gone without a word (killed, or an unguarded script) or with an error, the
+            # build fails at once, not once this process has read its whole share (10 s
+            # at 10^7 rows)
+            for i, worker in enumerate(workers):
+                if worker[0].exitcode is not None and heard(i)[0] == "error":
+                    raise said[i][1]
             # the workers report only at their end: shown as going at this process's pace
             progress(stage, min(total, round(done / max(share, 1e-9))), max(total, 1))
 
@@ -263,17 +289,8 @@ def _in_processes(
             reader, w, int(bounds[0]), int(bounds[1]), n_partitions, chunk_rows, everyone, total
         )
         results = [(*mine, reader.driver)]
-        for _, recv in workers:
-            try:
-                status, got = recv.recv()
-            except EOFError:  # it exited without a word
-                raise ConfigurationError(
-                    "A worker process of the photometry dataset's build exited before it "
-                    "finished (killed, out of memory, or re-running a script that has no "
-                    "main guard): from a script, put its top level under `if __name__ == "
-                    '"__main__":`; else set [sources] dataset_build_processes = 1 and build '
-                    "again."
-                ) from None
+        for i in range(len(workers)):
+            status, got = heard(i)
             if status == "error":
                 raise got
             _move_in(staged[len(results) - 1], w.vdir, got[0])

@@ -714,3 +714,42 @@ def test_a_build_in_processes_leaves_no_staging_behind(db, writable_demo, tmp_pa
     assert not [p.name for p in w.dataset.root.iterdir() if p.name.startswith(".build-")]
     assert any("-p1-" in Path(f).name for part in w.dataset.files() for f in part)
     w.close()
+
+
+def test_a_worker_gone_without_a_word_fails_the_build_at_once(
+    db, writable_demo, tmp_path, monkeypatch
+):
+    """A build worker killed (SIGKILL) while this process reads its share: the build stops
+    at this process's next batch with the one-line reason, not after reading its whole
+    share (about 15 batches here), and leaves no version behind."""
+    import multiprocessing
+
+    from dsa110_ws.repositories.photometry_arrow import PhotometryReader
+    from dsa110_ws.services.sources import _dataset_build
+
+    monkeypatch.setattr(_dataset_build, "MIN_ROWS_PER_PROCESS", 1000)  # the demo is small
+    w = connect(writable_demo, tmp_path / "st")
+    w.dataset.root.mkdir(parents=True)  # as the refresh's lock makes it
+    calls: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        calls.append(done)
+        if done and len([c for c in calls if c]) == 1:  # this process has read a batch
+            (worker,) = multiprocessing.active_children()
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.join(30)
+
+    with pytest.raises(ConfigurationError, match="exited before it finished"):
+        _dataset_build.build(
+            w.dataset.root,
+            db,
+            PhotometryReader(w.db),
+            n_partitions=8,
+            version=1,
+            processes=2,
+            chunk_rows=200,
+            progress=progress,
+        )
+    assert len([c for c in calls if c]) == 1, calls  # no batch read after the kill
+    assert not (w.dataset.root / "v000001").exists()
+    w.close()
