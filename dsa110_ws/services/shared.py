@@ -36,7 +36,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from dsa110_ws.core.atomic import atomic_write
+from dsa110_ws.core.atomic import atomic_write, temp_sibling
 
 __all__ = ["SharedCache", "file_state"]
 
@@ -156,7 +156,7 @@ class SharedCache:
             return self._key
         path = self.root / "key"
         if not path.exists():  # written whole, then linked into place: never seen half made
-            tmp = self.root / f".key-{os.getpid()}-{os.urandom(4).hex()}"
+            tmp = temp_sibling(path, "new")
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as fh:

@@ -29,6 +29,19 @@ pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 NIGHT = "2026-11-08"
 
 
+def settings_over(demo_dir: Path, db: Path, data_roots: Path) -> Path:
+    """Settings beside ``db`` (a copy of the demo's database): the demo's logs and clock,
+    the given data roots."""
+    src = (demo_dir / "settings.toml").read_text()
+    now = next(line for line in src.splitlines() if line.startswith("now"))
+    settings = db.parent / "settings.toml"
+    settings.write_text(
+        f'pipeline_db = "{db}"\ndata_roots = ["{data_roots}"]\n'
+        f'log_roots = ["{demo_dir / "logs"}"]\n{now}\n'
+    )
+    return settings
+
+
 @pytest.fixture(scope="module")
 def broken_settings(demo_dir, tmp_path_factory):
     """Settings over a copy of the demo database with one MS of the night without a path."""
@@ -44,14 +57,7 @@ def broken_settings(demo_dir, tmp_path_factory):
             "VALUES (NULL, ?, ?, ?, 'imaged', 'done')",
             (mid - 0.002, mid + 0.002, mid),
         )
-    src = (demo_dir / "settings.toml").read_text()
-    now = next(line for line in src.splitlines() if line.startswith("now"))
-    settings = pipeline / "settings.toml"
-    settings.write_text(
-        f'pipeline_db = "{db}"\ndata_roots = ["{demo_dir / "data"}"]\n'
-        f'log_roots = ["{demo_dir / "logs"}"]\n{now}\n'
-    )
-    return settings
+    return settings_over(demo_dir, db, demo_dir / "data")
 
 
 #: What the copy of the template runs instead of the calibration section.
@@ -190,14 +196,7 @@ def _odd_images_state(demo_dir, tmp: Path, data_roots: Path) -> Path:
             "JOIN ms_index AS m ON m.path = i.ms_path WHERE m.mid_mjd BETWEEN ? AND ? LIMIT 1",
             (lo, hi),
         )
-    src = (demo_dir / "settings.toml").read_text()
-    now = next(line for line in src.splitlines() if line.startswith("now"))
-    settings = tmp / "settings.toml"
-    settings.write_text(
-        f'pipeline_db = "{db}"\ndata_roots = ["{data_roots}"]\n'
-        f'log_roots = ["{demo_dir / "logs"}"]\n{now}\n'
-    )
-    return settings
+    return settings_over(demo_dir, db, data_roots)
 
 
 @pytest.mark.parametrize("readable", [True, False], ids=["data", "no-data"])
