@@ -239,7 +239,7 @@ class OperationsDashboard(_Composite):
         if self._period_failed:
             k.update(images="n/a")
         elif self.period is not None:  # its own fixed window: never the throughput panel's
-            k.update(images=int(self.period.n_images))
+            k.update(images=int(self.period["n_images"]))
         self.kpis = k
         self._update_clock()
         lvl = {"ok": "ok", "warning": "warning", "critical": "critical", "unknown": "unknown"}
@@ -314,14 +314,15 @@ class OperationsDashboard(_Composite):
         )
 
     def _load_period(self) -> None:
-        """The headline's own last-24-h numbers (``w.stats.period_summary``)."""
+        """The headline's own last-24-h numbers (``w.stats.period_products``: the
+        products' part of the period summary, which a database without jobs has)."""
 
         s = self.w.settings
-        key = ("headline", str(s.settings_file), str(s.pipeline_db), repr(self.w.clock))
+        key = ("headline-products", str(s.settings_file), str(s.pipeline_db), repr(self.w.clock))
 
         def work() -> Any:
             try:  # shared across the dashboards' kernels, as the panels' refreshes are
-                return self.w.shared.get(key, self.w.stats.period_summary)
+                return self.w.shared.get(key, self.w.stats.period_products)
             except WorkspaceError as exc:  # shown as n/a, never the previous number
                 return exc
 

@@ -160,6 +160,25 @@ def test_a_missing_table_is_a_typed_line_in_the_job_monitor(writable_demo, tmp_p
     w.close()
 
 
+def test_without_a_jobs_table_the_headline_still_counts_images(writable_demo, tmp_path):
+    """Only the job numbers go: the images KPI needs no jobs table."""
+    db = writable_demo / "pipeline.sqlite3"
+    w = _workspace(writable_demo, tmp_path)
+    n_images = w.stats.period_summary().n_images  # the intact database's last 24 h
+    w.close()
+    assert n_images > 0
+    with sqlite3.connect(db) as con:
+        con.execute("DROP TABLE jobs")
+    w = _workspace(writable_demo, tmp_path)
+    dash = OperationsDashboard(w, background=False, auto_refresh=False)
+    k = dash.kpis
+    assert k["failed_jobs"] == k["running_jobs"] == "n/a"
+    assert k["images"] == n_images
+    assert not any("no table 'jobs'" in t for t in _texts(dash.status))  # the headline's line
+    dash.close()
+    w.close()
+
+
 def test_panels_under_an_exclusive_lock_say_locked(writable_demo, tmp_path):
     db = writable_demo / "pipeline.sqlite3"
     code = textwrap.dedent(f"""

@@ -227,38 +227,49 @@ class StatsService:
         observed in the period (a grade the severity ladder maps to critical is bad).
         """
         lo, hi = self._clock.window(start, end)
-        days = (float(hi.unix) - float(lo.unix)) / 86400.0
-        totals = self._totals(float(lo.mjd), float(hi.mjd))
+        products = self.period_products(lo, hi)
         jobs = self._jobs.summary(start=lo, end=hi)
-        qa = (
-            self._image_qa.metrics_by_observation(lo_mjd=float(lo.mjd), hi_mjd=float(hi.mjd))
-            if self._image_qa.available
-            else pd.DataFrame(columns=["obs_mjd", "rms_noise", "dynamic_range", "overall_quality"])
-        )
-        severities = [from_quality(q) for q in qa["overall_quality"]]
-        n_bad = sum(s is Severity.CRITICAL for s in severities)
-        grades = qa["overall_quality"].fillna("none").astype(str).value_counts()
-        noise = pd.to_numeric(qa["rms_noise"], errors="coerce").dropna().to_numpy(float)
-        dr = pd.to_numeric(qa["dynamic_range"], errors="coerce").dropna().to_numpy(float)
         return PeriodSummary(
             start=lo.isot,
             end=hi.isot,
-            days=days,
-            n_ms=totals["ms"],
-            n_images=totals["images"],
-            n_photometry=totals["photometry"],
+            days=(float(hi.unix) - float(lo.unix)) / 86400.0,
             n_jobs=jobs.n_total,
             n_success=jobs.n_success,
             n_failed_jobs=jobs.n_failed,
             n_running=jobs.n_running,
             n_pending=jobs.n_pending,
             job_success_rate=jobs.success_rate,
-            n_qa=len(qa),
-            n_bad_images=n_bad,
-            qa_grades={str(k): int(v) for k, v in grades.items()},
-            noise_median_mjy=float(np.median(noise) * 1e3) if len(noise) else None,
-            dr_median=float(np.median(dr)) if len(dr) else None,
+            **products,
         )
+
+    def period_products(
+        self, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> dict[str, Any]:
+        """The products' part of :meth:`period_summary` (same definitions), which needs no
+        ``jobs`` table: ``n_ms``, ``n_images``, ``n_photometry`` observed in [start, end),
+        and the stored image QA of those images (``n_qa``, ``n_bad_images``,
+        ``qa_grades``, ``noise_median_mjy``, ``dr_median``)."""
+        lo, hi = self._clock.window(start, end)
+        totals = self._totals(float(lo.mjd), float(hi.mjd))
+        qa = (
+            self._image_qa.metrics_by_observation(lo_mjd=float(lo.mjd), hi_mjd=float(hi.mjd))
+            if self._image_qa.available
+            else pd.DataFrame(columns=["obs_mjd", "rms_noise", "dynamic_range", "overall_quality"])
+        )
+        severities = [from_quality(q) for q in qa["overall_quality"]]
+        grades = qa["overall_quality"].fillna("none").astype(str).value_counts()
+        noise = pd.to_numeric(qa["rms_noise"], errors="coerce").dropna().to_numpy(float)
+        dr = pd.to_numeric(qa["dynamic_range"], errors="coerce").dropna().to_numpy(float)
+        return {
+            "n_ms": totals["ms"],
+            "n_images": totals["images"],
+            "n_photometry": totals["photometry"],
+            "n_qa": len(qa),
+            "n_bad_images": sum(s is Severity.CRITICAL for s in severities),
+            "qa_grades": {str(k): int(v) for k, v in grades.items()},
+            "noise_median_mjy": float(np.median(noise) * 1e3) if len(noise) else None,
+            "dr_median": float(np.median(dr)) if len(dr) else None,
+        }
 
     def _totals(self, lo_mjd: float, hi_mjd: float) -> dict[str, int]:
         """MS, images and photometry rows observed in exactly [lo, hi) (one bin)."""

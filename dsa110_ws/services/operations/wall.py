@@ -220,7 +220,8 @@ class WallService:
         return tiles
 
     def _images_tiles(self, hi: float, night: str, newest_image: float | None) -> list[WallTile]:
-        period = self._stats.period_summary(hi - _HOURS * 3600.0, hi)  # the one definition
+        # the one definition, without the jobs (a database without a jobs table has images)
+        period = self._stats.period_products(hi - _HOURS * 3600.0, hi)
         h = bins.hourly(hi)
         lo_mjd, hi_mjd, w_days = h.mjd()
         per_hour = _trend(
@@ -231,7 +232,7 @@ class WallService:
                 h,
             )
         )
-        n_bad, n_qa = period.n_bad_images, period.n_qa
+        n_bad, n_qa = period["n_bad_images"], period["n_qa"]
         frac = n_bad / n_qa if n_qa else math.nan
         bad_series = _trend(lambda: self._bad_per_hour(h)) if n_qa else ()
         science = ("science", (("night", night), ("n_nights", "2")))
@@ -239,9 +240,9 @@ class WallService:
             WallTile(
                 "images",
                 "images (24 h)",
-                f"{period.n_images:,}",
+                f"{period['n_images']:,}",
                 "info",
-                f"{period.n_ms:,} MS observed; {period.n_photometry:,} photometry rows",
+                f"{period['n_ms']:,} MS observed; {period['n_photometry']:,} photometry rows",
                 series=per_hour,
                 newest_unix=newest_image,
                 link=science,
