@@ -8,7 +8,9 @@ PORT ?= 8866
 
 .PHONY: setup browser run demo test lint bench clean
 
-setup: $(STAMP) $(VENV)/etc/jupyter/voila.json
+TEMPLATE := $(VENV)/share/jupyter/voila/templates/dsa110
+
+setup: $(STAMP) $(VENV)/etc/jupyter/voila.json $(TEMPLATE)/index.html.j2
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,9 @@ $(STAMP): pyproject.toml
 
 $(VENV)/etc/jupyter/voila.json: notebooks/dashboards/voila.json $(STAMP)  # what the wheel installs
 	mkdir -p $(VENV)/etc/jupyter && cp notebooks/dashboards/voila.json $@
+
+$(TEMPLATE)/index.html.j2: $(wildcard notebooks/dashboards/jupyter-data/voila/templates/dsa110/*) $(STAMP)  # also
+	mkdir -p $(TEMPLATE) && cp notebooks/dashboards/jupyter-data/voila/templates/dsa110/* $(TEMPLATE)/
 
 browser:  ## Debian's chromium for the Voila browser test (installed when missing)
 	bash .ci/ensure-chromium

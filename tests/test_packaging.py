@@ -108,6 +108,9 @@ def test_the_wheel_works_outside_the_checkout(tmp_path, demo_dir):
     for shipped in (
         "dsa110_ws/dashboards/operations.ipynb",
         "dsa110_ws/dashboards/voila.json",
+        "dsa110_ws/dashboards/jupyter-data/voila/templates/dsa110/index.html.j2",
+        ".data/data/share/jupyter/voila/templates/dsa110/index.html.j2",  # for the preview
+        ".data/data/etc/jupyter/voila.json",
         "dsa110_ws/report_templates/nightly_qa.ipynb",
         "dsa110_ws/py.typed",
     ):
@@ -180,5 +183,6 @@ def _serves_the_dashboard(exe: str, env: dict, work: Path) -> None:
             status = resp.status
         assert status == 200 and "<html" in page.lower()
         assert "import dsa110_ws" not in page  # the cells' sources are hidden
+        assert "jp-Notebook" in page and "cdn.jsdelivr.net" not in page  # our template
     finally:
         stop_process(proc)

@@ -50,6 +50,15 @@ DASHBOARDS: dict[str, str] = {
 CONFIG_FILE = "voila.json"
 
 
+def templates_root() -> Path:
+    """The Jupyter data directory holding the dashboards' Voila template
+    (``voila/templates/dsa110``: Voila's "lab" template asking nothing of a CDN),
+    shipped in the package beside the dashboards."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("dsa110_ws.dashboards") / "jupyter-data"))
+
+
 def dashboards_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The directory holding the dashboard notebooks (and their ``voila.json``).
 
@@ -177,6 +186,11 @@ def start_voila(
     port_file = Path(tempfile.gettempdir()) / f"dsa110-ws-voila-{secrets.token_hex(8)}.port"
     child_env = dict(os.environ if env is None else env)
     child_env[PORT_FILE_ENV] = str(port_file)
+    # the dashboards' Voila template (voila.json names it), found in the package itself
+    # first: a copy installed elsewhere (or none, running from a source tree) never wins
+    child_env["JUPYTER_PATH"] = os.pathsep.join(
+        [str(templates_root()), *filter(None, [child_env.get("JUPYTER_PATH")])]
+    )
     with contextlib.ExitStack() as stack:
         out: Any = subprocess.DEVNULL
         if log_path is not None:

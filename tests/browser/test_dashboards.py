@@ -44,7 +44,15 @@ def assert_no_python_error(page) -> None:
     ).first.inner_text()
 
 
+def record_outside_requests(page) -> list[str]:
+    """The URLs the page asks of any host but the Voila server's (filled as it loads)."""
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "//127.0.0.1:" not in r.url else None)
+    return asked
+
+
 def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth, demo_dir):
+    outside = record_outside_requests(page)
     page.goto(voila_server.url("operations"), wait_until="domcontentloaded")
     page.wait_for_selector(".dsa-kpi[data-kpi='failed_jobs']")
     n_failed = str(len(truth["failed_jobs"]))
@@ -91,6 +99,9 @@ def test_operations_dashboard_shows_the_demo_state(voila_server, page, truth, de
     assert_queue_section(page, truth, demo_dir)
     assert_no_python_error(page)
     screenshot(page, "dashboard-operations.png")
+    # the page asks nothing of the internet (Voila's lab template links Font Awesome
+    # from cdn.jsdelivr.net, which Voila's own bundle carries: our template drops it)
+    assert outside == [], outside
 
 
 def assert_queue_section(page, truth, demo_dir) -> None:
@@ -124,6 +135,7 @@ def assert_queue_section(page, truth, demo_dir) -> None:
 
 
 def test_science_dashboard_explores_images_and_sources(voila_server, page, truth):
+    outside = record_outside_requests(page)
     page.goto(voila_server.url("science"), wait_until="domcontentloaded")
     n_last = sum(1 for i in truth["images"] if i["night"] == truth["nights"][-2])
     info = page.locator(".dsa-images-table .widget-label").first
@@ -157,3 +169,4 @@ def test_science_dashboard_explores_images_and_sources(voila_server, page, truth
     page.locator(".dsa-source-metrics").get_by_text("measurements").wait_for()
     assert_no_python_error(page)
     screenshot(page, "dashboard-science-sources.png")
+    assert outside == [], outside
