@@ -6,7 +6,6 @@ import base64
 import hashlib
 import html
 import json
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +66,30 @@ def _cell(
         return html.escape(formats[col](value))
     if col in status_cols and value is not None and value == value:
         return badge(value)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):  # None, NaN, NaT, pd.NA: a dash, never "NaT" or "<NA>"
         return "–"
     if isinstance(value, float):
         return f"{value + 0.0:.4g}"  # + 0.0: never "-0"
     if isinstance(value, (list, tuple)):
         return html.escape(", ".join(str(v) for v in value))
     return html.escape(str(value))
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` for the text version: every missing value a dash, as in the HTML."""
+    out = df.astype(object)
+    return out.mask(out.isna(), "–")
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict)) or hasattr(value, "__len__"):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _align(value: Any) -> str:
@@ -120,7 +136,7 @@ def table(
     return HTMLBlock(
         f'<table class="dsa-report">{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table>{more}",
-        text=df[cols].head(max_rows).to_string(index=False),
+        text=_plain(shown[cols]).to_string(index=False),
     )
 
 

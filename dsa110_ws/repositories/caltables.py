@@ -72,8 +72,10 @@ class CaltableRepository(Repository):
 
         Columns: set_name, valid_start_mjd (earliest), valid_end_mjd (latest), table_types
         (comma-separated, in ``order_index`` order), n_tables, created_at, cal_field.
+        Tables without a ``set_name`` belong to no set (the pipeline applies a set by
+        ``WHERE set_name = ?``, which never matches NULL) and are left out.
         """
-        w = self.where().eq("status", status)
+        w = self.where().eq("status", status).is_null("set_name", False)
         if start is not None:
             w.cmp("valid_end_mjd", ">=", to_mjd(start, now=self._now, what="start"))
         if end is not None:

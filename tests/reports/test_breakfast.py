@@ -186,3 +186,26 @@ def test_a_coverage_gap_says_whether_it_cost_data(night_metrics, truth):
     cov = night_metrics["cal_coverage_fraction"]
     assert cov.status == "critical"
     assert cov.detail.endswith("; none of the window's 8 MS observed in a gap")
+
+
+def test_a_missing_value_is_a_dash_in_a_report_table():
+    """None, NaN, NaT and pd.NA print as a dash in the HTML and the text versions (an
+    open alert's acknowledged time printed "NaT" in the nightly report)."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "flux": [1.5, np.nan],
+            "acknowledged_at_utc": pd.to_datetime(["2026-11-14 14:18:20", None]),
+            "name": ["3C48", None],
+            "n": pd.array([3, None], dtype="Int64"),
+            "types": [["K", "BP"], ["GA"]],
+        }
+    )
+    block = D.table(df)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", block.html)
+    assert cells == ["1.5", "2026-11-14 14:18:20", "3C48", "3", "K, BP", "–", "–", "–", "–", "GA"]
+    assert block.text.splitlines()[2].split() == ["–", "–", "–", "–", "[GA]"]
+    for word in ("NaT", "nan", "None", "<NA>"):
+        assert word not in block.html and word not in block.text

@@ -106,10 +106,10 @@ class StatsService:
                 out[f"ms_by_{col}"] = _as_dict(df, col)
         if self._jobs_repo.available:
             js = self._jobs_repo.summary(start=lo, end=hi)
-            out["jobs_by_status"] = {
-                str(k): int(v) for k, v in js.groupby("status")["n"].sum().items()
-            }
-            out["jobs_by_type"] = {str(k): int(v) for k, v in js.groupby("type")["n"].sum().items()}
+            for col in ("status", "type"):  # a NULL status or type is counted, not dropped
+                out[f"jobs_by_{col}"] = _as_dict(
+                    js.groupby(col, dropna=False, as_index=False)["n"].sum(), col
+                )
         if self._batches.available:
             out["batches_by_status"] = _as_dict(
                 self._batches.counts_by_status(start=lo, end=hi), "status"
@@ -313,5 +313,21 @@ class StatsService:
         }
 
 
+#: The key counting rows whose stage, status, type or state is NULL.
+NULL_KEY = "(none)"
+
+
+def _label(value: Any) -> str:
+    """A count's key: the stored value, or :data:`NULL_KEY` for NULL (never "nan")."""
+    return (
+        NULL_KEY
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else str(value)
+    )
+
+
 def _as_dict(df: pd.DataFrame, key: str) -> dict[str, int]:
-    return {str(k): int(n) for k, n in zip(df[key], df["n"], strict=True)}
+    out: dict[str, int] = {}
+    for k, n in zip(df[key], df["n"], strict=True):
+        out[_label(k)] = out.get(_label(k), 0) + int(n)
+    return out

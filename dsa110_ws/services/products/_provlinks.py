@@ -61,12 +61,15 @@ def image_link(row: dict, exists: bool) -> ProvenanceLink:
     kw = {"view": "image", "key": row["path"], "cli": f"dsa110-ws qa image {row['path']}"}
     if row.get("_unregistered"):
         return gap("image", "image", "images", f"images has no row for {row['path']}.", **kw)
-    detail = f"image {row.get('id')} ({row.get('type')}), written {when(row.get('created_at'))}"
+    kind = row.get("type")
+    kind = kind if isinstance(kind, str) and kind.strip() else None  # NULL: NaN in a frame
+    detail = (
+        f"image {row.get('id')} ({kind or 'no type recorded'}), "
+        f"written {when(row.get('created_at'))}"
+    )
     if not exists:
         return link("image", "image", "critical", detail + "; the file is missing", **kw)
-    return link(
-        "image", "image", "ok", detail, data={"id": row.get("id"), "type": row.get("type")}, **kw
-    )
+    return link("image", "image", "ok", detail, data={"id": row.get("id"), "type": kind}, **kw)
 
 
 def job_link(job: dict | None, ms_path: str | None) -> ProvenanceLink:

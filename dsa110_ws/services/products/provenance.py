@@ -191,7 +191,7 @@ class ProvenanceService:
         if stored is not None:
             grades.append(stored.get("overall_quality"))
             parts.append(
-                f"pipeline: {stored.get('overall_quality')} (image_qa, {when(stored.get('timestamp'))})"
+                f"pipeline: {_stored_grade(stored)} (image_qa, {when(stored.get('timestamp'))})"
             )
         if file_qa:
             g, words = self._grade(self._qa.image, row["path"])
@@ -218,7 +218,7 @@ class ProvenanceService:
         parts, grades = [], []
         if stored is not None:
             grades.append(stored.get("overall_quality"))
-            parts.append(f"pipeline: {stored.get('overall_quality')} (calibration_qa)")
+            parts.append(f"pipeline: {_stored_grade(stored)} (calibration_qa)")
         if file_qa:
             g, words = self._grade(self._qa.ms, ms_path)
             grades.append(g)
@@ -239,7 +239,7 @@ class ProvenanceService:
             if stored is not None:
                 grades.append(stored.get("overall_quality"))
                 parts.append(
-                    f"pipeline: {stored.get('overall_quality')} (calibration_qa of {Path(src).name})"
+                    f"pipeline: {_stored_grade(stored)} (calibration_qa of {Path(src).name})"
                 )
         if file_qa:
             for t in tables:
@@ -283,3 +283,10 @@ class ProvenanceService:
         return link(
             "log", "run log", "warning" if errors else "ok", where, data={"lines": lines}, **kw
         )
+
+
+def _stored_grade(stored: dict[str, Any]) -> str:
+    """The grade a stored QA row gives, in words: a row whose ``overall_quality`` is NULL
+    (or blank) says "not graded", never "None"."""
+    grade = stored.get("overall_quality")
+    return str(grade) if isinstance(grade, str) and grade.strip() else "not graded"

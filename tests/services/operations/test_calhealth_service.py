@@ -154,3 +154,32 @@ def test_health_now_reports_the_drift_and_alert(workspace, truth):
     d = rep.to_dict()
     assert d["nearest"]["set_name"] == truth["calibration"]["active_sets"][-1]
     assert [a["calibrator_name"] for a in d["open_alerts"]] == [name]
+
+
+def test_tables_without_a_set_name_belong_to_no_set(writable_demo, state_dir, truth):
+    """The pipeline applies a set by ``WHERE set_name = ?``, which never matches NULL: a
+    table without a set name is in no set, so the nearest set is the same named set with
+    its whole apply list (it was "nan", with an empty apply list)."""
+    db = writable_demo / "pipeline.sqlite3"
+    img = truth["images"][-1]
+    w = connect(writable_demo, state_dir)
+    try:
+        before = w.calhealth.nearest(img["mid_mjd"])
+        # a copy of the current set's tables, unnamed, valid over the image's time exactly
+        execute(
+            db,
+            (
+                "INSERT INTO caltables (set_name, path, table_type, order_index, created_at, "
+                "valid_start_mjd, valid_end_mjd, status) SELECT NULL, path || '.unnamed', "
+                "table_type, order_index, created_at, ?, ?, 'active' FROM caltables "
+                "WHERE set_name = ?",
+                (img["mid_mjd"] - 1e-4, img["mid_mjd"] + 1e-4, before.set_name),
+            ),
+        )
+        after = w.calhealth.nearest(img["mid_mjd"])
+        sets = w.calhealth.sets()
+    finally:
+        w.close()
+    assert before.valid and before.apply_list
+    assert after == before
+    assert sets["set_name"].notna().all()

@@ -144,3 +144,27 @@ def test_summary_is_plain_data(workspace, truth):
     json.dumps(s)  # serialisable as is
     assert s["throughput"]["n_images"] == len(truth["images"])
     assert s["jobs"]["n_failed"] == len(truth["failed_jobs"])
+
+
+def test_null_stage_status_and_type_are_counted_under_one_key(writable_demo, state_dir, truth):
+    """A NULL stage, status or type is counted as "(none)": never a "nan" key (pandas 3
+    keeps a missing text as NaN) and never dropped (groupby drops NaN keys by default)."""
+    db = writable_demo / "pipeline.sqlite3"
+    execute(
+        db,
+        ("UPDATE ms_index SET stage = NULL WHERE rowid IN (SELECT rowid FROM ms_index LIMIT 3)", ()),
+        ("UPDATE ms_index SET status = NULL WHERE rowid = (SELECT MIN(rowid) FROM ms_index)", ()),
+        ("UPDATE jobs SET type = NULL, status = NULL WHERE id IN (SELECT id FROM jobs LIMIT 2)", ()),
+    )
+    w = connect(writable_demo, state_dir)
+    try:
+        c = w.stats.counts(all_time=True)
+    finally:
+        w.close()
+    n_ms = rows(db, "SELECT COUNT(*) FROM ms_index")[0][0]
+    n_jobs = rows(db, "SELECT COUNT(*) FROM jobs")[0][0]
+    assert c["ms_by_stage"]["(none)"] == 3 and c["ms_by_status"]["(none)"] == 1
+    assert c["jobs_by_type"]["(none)"] == c["jobs_by_status"]["(none)"] == 2
+    for key, total in (("ms_by_stage", n_ms), ("ms_by_status", n_ms), ("jobs_by_type", n_jobs)):
+        assert sum(c[key].values()) == total, key
+        assert "nan" not in c[key] and "None" not in c[key], c[key]

@@ -97,6 +97,37 @@ def test_tables_an_older_database_lacks_are_named(writable_demo, tmp_path, truth
         w.close()
 
 
+def test_a_stored_qa_row_without_a_grade_says_not_graded(writable_demo, tmp_path, truth):
+    """A QA row whose overall_quality is NULL: "pipeline: not graded", never "None"."""
+    path = truth["provenance"]["complete_image"]
+    with sqlite3.connect(writable_demo / "pipeline.sqlite3") as con:
+        con.execute("UPDATE image_qa SET overall_quality = NULL WHERE image_path = ?", (path,))
+        con.execute("UPDATE calibration_qa SET overall_quality = NULL")
+    w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=tmp_path / "st")
+    try:
+        qa = {x.label: x for x in w.provenance.image(path, file_qa=False).links if x.step == "qa"}
+    finally:
+        w.close()
+    assert set(qa) == {"image QA", "MS QA", "caltable QA"}
+    for x in qa.values():
+        assert "pipeline: not graded (" in x.detail and "None" not in x.detail, x.detail
+        assert x.status == "unknown"  # no grade is no green light
+
+
+def test_an_image_without_a_type_says_so(writable_demo, tmp_path, truth):
+    path = truth["provenance"]["complete_image"]
+    with sqlite3.connect(writable_demo / "pipeline.sqlite3") as con:
+        con.execute("UPDATE images SET type = NULL WHERE path = ?", (path,))
+    w = dsa110_ws.connect(writable_demo / "settings.toml", state_dir=tmp_path / "st")
+    try:
+        p = w.provenance.image(path, file_qa=False)
+    finally:
+        w.close()
+    (image,) = [x for x in p.links if x.step == "image"]
+    assert "(no type recorded)" in image.detail and image.data["type"] is None, image
+    json.dumps(p.to_dict(), allow_nan=False)  # NaN before: not JSON
+
+
 def test_ms_qa_from_the_flags(ws, truth):
     ms = truth["measurement_sets"][0]
     r = ws.qa.ms(ms["path"])
