@@ -59,3 +59,36 @@ def test_a_token_keeps_the_widgets_from_a_browser_without_it(demo_dir, tmp_path,
         voila.stop_process(proc)
     out = printed + proc.stdout.read()
     assert f"?token={token}" in out  # the URL to open was printed with it
+
+
+def test_a_post_without_the_xsrf_cookie_cannot_shut_a_viewers_kernel(demo_dir, tmp_path, browser):
+    """The XSRF check is on (a cross-site page could otherwise post with the viewer's login
+    cookie), and the page carries the _xsrf cookie its tab-close beacon posts back."""
+    token = "s3cr3t-token-for-the-xsrf-test"
+    proc = start_dashboard(demo_dir, tmp_path / "state", "--token", token)
+    try:
+        port, _ = served_port(proc)
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
+        page = context.new_page()
+        page.goto(voila.dashboard_url(port, "operations", token=token), timeout=180_000)
+        page.wait_for_selector(".dsa-kpi[data-kpi='failed_jobs'] .dsa-kpi-value:not(:text('…'))")
+        kernel = page.evaluate(
+            "() => JSON.parse(document.getElementById('jupyter-config-data').textContent)"
+            ".kernelId"
+        )
+        cookies = {c["name"]: c["value"] for c in context.cookies()}
+        assert cookies.get("_xsrf")  # set on the dashboard page (Voila 0.5 sets none there)
+        url = f"http://127.0.0.1:{port}/voila/api/shutdown/{kernel}"
+        # the login cookie alone, as a cross-site form would send it: refused
+        forged = context.request.post(url, multipart={"x": "1"})
+        assert forged.status == 403, forged.status
+        alive = context.request.get(f"http://127.0.0.1:{port}/api/kernels/{kernel}")
+        assert alive.status == 200  # still running
+        # with the cookie's value, as the page's beacon posts it: the kernel is shut down
+        shut = context.request.post(url, multipart={"_xsrf": cookies["_xsrf"]})
+        assert shut.status == 204, shut.status
+        gone = context.request.get(f"http://127.0.0.1:{port}/api/kernels/{kernel}")
+        assert gone.status == 404
+        context.close()
+    finally:
+        voila.stop_process(proc)
