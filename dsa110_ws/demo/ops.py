@@ -162,11 +162,12 @@ def extra_ms_rows(root: Path, now_unix: float, dec_deg: float) -> tuple[list, li
     return ms_rows, state_rows, truth
 
 
+#: Failed jobs: type, the reason their log ends with, and how long they ran (s).
 _FAILURES = [
-    ("image", "tclean failed: Measurement Set has no unflagged data in spw 1"),
-    ("calibrate", "bandpass: insufficient unflagged solutions for antenna 8 (SNR < 3)"),
-    ("photometry", "forced photometry: image has no beam keywords (BMAJ missing)"),
-    ("convert", "uvh5 to ms: subband 7 missing from group"),
+    ("image", "tclean failed: Measurement Set has no unflagged data in spw 1", 312.0),
+    ("calibrate", "bandpass: insufficient unflagged solutions for antenna 8 (SNR < 3)", 42.0),
+    ("photometry", "forced photometry: image has no beam keywords (BMAJ missing)", 7.5),
+    ("convert", "uvh5 to ms: subband 7 missing from group", 96.0),
 ]
 
 
@@ -193,7 +194,7 @@ def job_rows(
                 }
             )
     failed = []
-    for j, (jtype, reason) in enumerate(_FAILURES):
+    for j, (jtype, reason, ran_s) in enumerate(_FAILURES):
         start = now_unix - (j + 2) * 3600.0
         rows.append(
             {
@@ -201,14 +202,14 @@ def job_rows(
                 "status": "failed",
                 "ms_path": str(plans[-1 - j].ms_path),
                 "params": json.dumps({"stage": jtype, "retry": j}),
-                "logs": f"{iso(start)} INFO starting {jtype}\n{iso(start + 42)} ERROR {reason}\n",
+                "logs": f"{iso(start)} INFO starting {jtype}\n{iso(start + ran_s)} ERROR {reason}\n",
                 "artifacts": "[]",
                 "created_at": start - 10,
                 "started_at": start,
-                "finished_at": start + 42.0,
+                "finished_at": start + ran_s,
             }
         )
-        failed.append({"type": jtype, "reason": reason})
+        failed.append({"type": jtype, "reason": reason, "duration_s": ran_s})
     for status, ago in (("running", 600.0), ("running", 1500.0), ("pending", 120.0)):
         rows.append(
             {
