@@ -70,6 +70,8 @@ def _cell(
         return "–"
     if isinstance(value, float):
         return f"{value + 0.0:.4g}"  # + 0.0: never "-0"
+    if isinstance(value, pd.Timestamp):  # to the second, as every time in the reports
+        return html.escape(value.strftime("%Y-%m-%d %H:%M:%S"))
     if isinstance(value, (list, tuple)):
         return html.escape(", ".join(str(v) for v in value))
     return html.escape(str(value))

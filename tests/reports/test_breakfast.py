@@ -197,7 +197,7 @@ def test_a_missing_value_is_a_dash_in_a_report_table():
     df = pd.DataFrame(
         {
             "flux": [1.5, np.nan],
-            "acknowledged_at_utc": pd.to_datetime(["2026-11-14 14:18:20", None]),
+            "acknowledged_at_utc": pd.to_datetime(["2026-11-14 14:18:20.145", None]),
             "name": ["3C48", None],
             "n": pd.array([3, None], dtype="Int64"),
             "types": [["K", "BP"], ["GA"]],
