@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dsa110_ws.core.severity import Severity, from_quality, worst
-from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.errors import SchemaMismatchError, WorkspaceError, one_line
 from dsa110_ws.services.operations import _wallseries as bins
 from dsa110_ws.services.operations._common import FAILED, SUCCESS
 
@@ -147,7 +147,7 @@ class WallService:
                 out.extend(make())
             except WorkspaceError as exc:
                 for key, label in names:
-                    out.extend(_unavailable(key, label, one_line(exc)))
+                    out.extend(_unavailable(key, label, _reason(exc)))
         return out
 
     # -- tiles ---------------------------------------------------------------------------
@@ -375,6 +375,17 @@ def _trend(read: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
         return read()
     except WorkspaceError:
         return ()
+
+
+def _reason(exc: WorkspaceError) -> str:
+    """Why a tile's source failed, its gist first: a tile shows two lines of it (the rest
+    on hover), and a path first left "The pipeline database /data/.../pipeline.sqlite3
+    has" on the wall."""
+    table, column = getattr(exc, "table", None), getattr(exc, "column", None)
+    if isinstance(exc, SchemaMismatchError) and table:
+        gist = f"no column {column} in {table}" if column else f"no {table} table"
+        return f"{gist} in the pipeline database: {one_line(exc)}"
+    return one_line(exc)
 
 
 def _unavailable(key: str, label: str, why: str) -> list[WallTile]:

@@ -133,6 +133,10 @@ def test_a_source_that_is_unavailable_shows_na_and_no_trend(writable_demo, tmp_p
         t = tiles[key]
         assert (t.value, t.severity, t.series, t.trend) == ("n/a", "unknown", (), ""), t
         assert t.detail  # says why
+    for key in ("failed_jobs", "success_rate"):  # the gist first (a tile shows two lines)
+        assert tiles[key].detail.startswith("no jobs table in the pipeline database: "), tiles[
+            key
+        ].detail
     # images need no jobs table: the images tiles are those of the intact database
     for key, t in intact.items():
         assert t.value not in ("n/a", "0") and t.series, t
