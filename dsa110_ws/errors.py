@@ -15,6 +15,7 @@ __all__ = [
     "InvalidQueryError",
     "DataUnavailableError",
     "CorruptFileError",
+    "FileMissingError",
     "SchemaMismatchError",
     "DatabaseBusyError",
     "NotPermittedError",
@@ -49,6 +50,10 @@ class DataUnavailableError(WorkspaceError, OSError):
 class CorruptFileError(DataUnavailableError):
     """A product file exists but its content is damaged: cut short, larger than it may
     decompress to, or not the format its name says (re-copy or re-create it)."""
+
+
+class FileMissingError(DataUnavailableError):
+    """A file the request names (often one the pipeline database lists) is not on disk."""
 
 
 class SchemaMismatchError(WorkspaceError, LookupError):

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from dsa110_ws.errors import (
     DataUnavailableError,
+    FileMissingError,
     InvalidQueryError,
     NotPermittedError,
     WorkspaceError,
@@ -79,7 +80,7 @@ def confine(
 
     With no roots configured every path is allowed.  Raises :class:`NotPermittedError`
     for a path outside the roots (a symlink that escapes them included) and
-    :class:`DataUnavailableError` for a missing path when ``must_exist``; FIFOs, sockets
+    :class:`FileMissingError` (a :class:`DataUnavailableError`) for a missing path when ``must_exist``; FIFOs, sockets
     and devices are refused, and ``expect`` ("file", "dir") the other kind (see
     :func:`check_kind`).
     """
@@ -94,7 +95,7 @@ def confine(
                 f"roots ({shown}). Add its directory to {variable} if it should be readable."
             )
     if must_exist and not resolved.exists():
-        raise DataUnavailableError(f"The {what} {raw} does not exist (moved or deleted?).")
+        raise FileMissingError(f"The {what} {raw} does not exist (moved or deleted?).")
     check_kind(resolved, what=what, expect=expect)
     return resolved
 

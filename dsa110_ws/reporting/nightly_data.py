@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from dsa110_ws.core.time import datetime_to_mjd, mjd_to_utc
-from dsa110_ws.errors import WorkspaceError, one_line
+from dsa110_ws.errors import DataUnavailableError, FileMissingError, WorkspaceError, one_line
 
 if TYPE_CHECKING:
     from dsa110_ws.workspace import Workspace
@@ -193,10 +193,24 @@ def _ms_qa(w: Workspace, path: str) -> dict[str, Any]:
     return out
 
 
+#: MS stages in which the MS is not on disk yet (its conversion has not finished).
+NOT_WRITTEN = ("pending", "converting")
+
+
 def _ms(w: Workspace, d: NightlyData) -> pd.DataFrame:
     ms = w.ms.find(start=d.start, end=d.end, limit=None).reset_index(drop=True)
     ms = ms[[c for c in ms.columns if not c.endswith("_utc")]]
-    out = pd.concat([ms, _per_product(ms["path"], lambda p: _ms_qa(w, p), _FLAG_COLS)], axis=1)
+    stages = dict(zip(ms["path"], ms["stage"] if "stage" in ms else [None] * len(ms), strict=True))
+
+    def qa(path: str) -> dict[str, Any]:
+        try:
+            return _ms_qa(w, path)
+        except FileMissingError:  # expected before conversion ends: not a lost file
+            if stages.get(path) not in NOT_WRITTEN:
+                raise
+            raise DataUnavailableError(f"not written yet (stage {stages[path]})") from None
+
+    out = pd.concat([ms, _per_product(ms["path"], qa, _FLAG_COLS)], axis=1)
     out["obs_utc"] = mjd_to_utc(out["mid_mjd"])
     return out
 

@@ -30,9 +30,16 @@ def test_failed_jobs_of_today_with_their_reasons(ws_session, settings_file, trut
     assert got == {j["id"]: j["reason"] for j in truth["failed_jobs"]}
     m = by_name(nightly_qa_metrics(ws_session, p, data=d))
     assert m["n_failed_jobs"].value == 4 and m["n_failed_jobs"].status == "warning"
-    # MS whose files are not there (still converting, failed) are listed with their error
+    # MS whose files are not there are listed with their error: not written yet while
+    # pending or converting, missing (moved or deleted?) past that
     missing = d.ms[d.ms["error"].notna()]
-    assert len(missing) >= 1 and all("does not exist" in e for e in missing["error"])
+    early = missing["stage"].isin(["pending", "converting"])
+    assert early.any() and (~early).any(), missing[["stage", "error"]]
+    for stage, error in zip(missing["stage"], missing["error"], strict=True):
+        if stage in ("pending", "converting"):
+            assert error == f"not written yet (stage {stage})"
+        else:
+            assert "does not exist (moved or deleted?)" in error, (stage, error)
 
 
 def test_caltable_qa_finds_the_flagged_gain_table_and_the_dead_antenna(

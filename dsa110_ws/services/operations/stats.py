@@ -328,6 +328,7 @@ def _label(value: Any) -> str:
 
 def _as_dict(df: pd.DataFrame, key: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    for k, n in zip(df[key], df["n"], strict=True):
-        out[_label(k)] = out.get(_label(k), 0) + int(n)
+    for value, n in zip(df[key], df["n"], strict=True):
+        label = _label(value)
+        out[label] = out.get(label, 0) + int(n)
     return out
