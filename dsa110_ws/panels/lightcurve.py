@@ -112,9 +112,15 @@ class LightCurveView(Panel):
         row = self.lightcurve.iloc[k]
         when = pd.Timestamp(row["time_utc"]).strftime("%Y-%m-%d %H:%M:%S")
         flux, err = 1e3 * float(row["flux_jy"]), 1e3 * float(row["flux_err_jy"])
-        path = row.get("image_path")  # a missing path is NaN (truthy), not None
-        image = path.rsplit("/", 1)[-1] if isinstance(path, str) and path else "no image"
+        path = self._image_path(k)
+        image = path.rsplit("/", 1)[-1] if path else "no image"
         return f"{when} UTC: {flux:.1f} +- {err:.1f} mJy ({image})"
+
+    def _image_path(self, k: int) -> str | None:
+        """Measurement ``k``'s image path; None without one (a missing path is NaN, which
+        is truthy, not None)."""
+        path = self.lightcurve.iloc[k].get("image_path")
+        return path if isinstance(path, str) and path else None
 
     # -- one epoch --------------------------------------------------------------------------
     def select_epoch(self, k: int) -> None:
@@ -132,14 +138,14 @@ class LightCurveView(Panel):
             self.epoch_html.value = ""
             return
         row = self.lightcurve.iloc[k]
-        path = row.get("image_path")
+        path = self._image_path(k)
         self.epoch_html.value = (
             f"<b class='dsa-lc-epoch-title'>{html.escape(self._describe(k))}</b>"
-            f"<div style='font-size:11px;color:#555' title='{html.escape(str(path))}'>"
+            f"<div style='font-size:11px;color:#555' title='{html.escape(path or 'no image')}'>"
             f"stamp 6' around {html.escape(self.source_id)}</div>"
         )
         self.epoch_box.layout.display = "flex"
-        if not isinstance(path, str) or not path:
+        if path is None:
             self.show_status(f"measurement {k} has no image", "warning")
             return
         pos = (float(row["ra_deg"]), float(row["dec_deg"]))

@@ -62,6 +62,9 @@ def test_lightcurve_hover_names_the_image_or_says_there_is_none(workspace):
     v.show(p.source_id, lc)
     assert p.lightcurve["image_path"].iloc[0].rsplit("/", 1)[-1] in v._describe(0)
     assert v._describe(1).endswith("mJy (no image)") and "nan" not in v._describe(1)
+    v.select_epoch(1)  # opened: the stamp's hover title says so too, and nothing is read
+    assert "title='no image'" in v.epoch_html.value and "nan" not in v.epoch_html.value
+    assert "has no image" in v.status.message
 
 
 def test_eta_v_click_selects_that_source(workspace, truth):
