@@ -381,9 +381,8 @@ def _reason(exc: WorkspaceError) -> str:
     """Why a tile's source failed, its gist first: a tile shows two lines of it (the rest
     on hover), and a path first left "The pipeline database /data/.../pipeline.sqlite3
     has" on the wall."""
-    table, column = getattr(exc, "table", None), getattr(exc, "column", None)
-    if isinstance(exc, SchemaMismatchError) and table:
-        gist = f"no column {column} in {table}" if column else f"no {table} table"
+    if isinstance(exc, SchemaMismatchError) and exc.table:
+        gist = f"no column {exc.column} in {exc.table}" if exc.column else f"no {exc.table} table"
         return f"{gist} in the pipeline database: {one_line(exc)}"
     return one_line(exc)
 
